@@ -1,0 +1,410 @@
+//! Proto <-> domain, member for member. The proto edge of the crate: no
+//! generated type goes further in than this module's parent.
+
+use crate::domain::{
+    DeliveryMedium, EmailMfaConfig, EumsSmsConfig, FactorConfiguration, FactorSettings, MfaMode,
+    MfaOption, MfaPreference, PoolMfaConfig, Secret, SmsConfiguration, SmsMfaConfig,
+    SoftwareTokenMfaConfig, UserMfaSettings, UserVerification, VerifyStatus, WebAuthnConfig,
+    WebAuthnMfaSettings, rules::Violations,
+};
+use crate::proto::v1 as pb;
+
+/// Collects what decoding finds wrong: enum numbers this version does not know.
+#[derive(Default)]
+pub struct Decoder {
+    pub violations: Violations,
+}
+
+fn field(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+impl Decoder {
+    fn unknown_enum(&mut self, field: String, raw: i32) {
+        self.violations
+            .add(field, format!("unknown enum value {raw}"));
+    }
+
+    pub fn mode(&mut self, field: String, raw: i32) -> Option<MfaMode> {
+        match pb::MfaConfiguration::try_from(raw) {
+            Ok(pb::MfaConfiguration::Unspecified) => None,
+            Ok(pb::MfaConfiguration::Off) => Some(MfaMode::Off),
+            Ok(pb::MfaConfiguration::On) => Some(MfaMode::On),
+            Ok(pb::MfaConfiguration::Optional) => Some(MfaMode::Optional),
+            Err(_) => {
+                self.unknown_enum(field, raw);
+                None
+            }
+        }
+    }
+
+    /// The five configuration members, wherever they sit in a request.
+    pub fn pool_config(
+        &mut self,
+        prefix: &str,
+        sms: Option<pb::SmsMfaConfig>,
+        software_token: Option<pb::SoftwareTokenMfaConfig>,
+        email: Option<pb::EmailMfaConfig>,
+        mode: i32,
+        web_authn: Option<pb::WebAuthnConfiguration>,
+    ) -> PoolMfaConfig {
+        PoolMfaConfig {
+            sms: sms.map(sms_from_pb),
+            software_token: software_token.map(|t| SoftwareTokenMfaConfig { enabled: t.enabled }),
+            email: email.map(|e| EmailMfaConfig {
+                message: e.message,
+                subject: e.subject,
+            }),
+            mode: self.mode(field(prefix, "mfa_configuration"), mode),
+            web_authn: web_authn
+                .map(|w| self.web_authn(&field(prefix, "web_authn_configuration"), w)),
+        }
+    }
+
+    pub fn user_pool_mfa_config(
+        &mut self,
+        prefix: &str,
+        c: pb::UserPoolMfaConfig,
+    ) -> PoolMfaConfig {
+        self.pool_config(
+            prefix,
+            c.sms_mfa_configuration,
+            c.software_token_mfa_configuration,
+            c.email_mfa_configuration,
+            c.mfa_configuration,
+            c.web_authn_configuration,
+        )
+    }
+
+    fn web_authn(&mut self, prefix: &str, w: pb::WebAuthnConfiguration) -> WebAuthnConfig {
+        let user_verification = match pb::UserVerification::try_from(w.user_verification) {
+            Ok(pb::UserVerification::Unspecified) => None,
+            Ok(pb::UserVerification::Required) => Some(UserVerification::Required),
+            Ok(pb::UserVerification::Preferred) => Some(UserVerification::Preferred),
+            Err(_) => {
+                self.unknown_enum(field(prefix, "user_verification"), w.user_verification);
+                None
+            }
+        };
+        let factor_configuration =
+            match pb::WebAuthnFactorConfiguration::try_from(w.factor_configuration) {
+                Ok(pb::WebAuthnFactorConfiguration::Unspecified) => None,
+                Ok(pb::WebAuthnFactorConfiguration::SingleFactor) => {
+                    Some(FactorConfiguration::SingleFactor)
+                }
+                Ok(pb::WebAuthnFactorConfiguration::MultiFactorWithUserVerification) => {
+                    Some(FactorConfiguration::MultiFactorWithUserVerification)
+                }
+                Err(_) => {
+                    self.unknown_enum(
+                        field(prefix, "factor_configuration"),
+                        w.factor_configuration,
+                    );
+                    None
+                }
+            };
+        WebAuthnConfig {
+            relying_party_id: w.relying_party_id,
+            user_verification,
+            factor_configuration,
+        }
+    }
+}
+
+fn sms_from_pb(s: pb::SmsMfaConfig) -> SmsMfaConfig {
+    SmsMfaConfig {
+        sms_authentication_message: s.sms_authentication_message,
+        sms_configuration: s.sms_configuration.map(|c| SmsConfiguration {
+            sns_caller_arn: c.sns_caller_arn,
+            external_id: c.external_id.map(Secret::from),
+            sns_region: c.sns_region,
+            eums_sms: c.eums_sms.map(|e| EumsSmsConfig {
+                caller_arn: e.caller_arn,
+                external_id: e.external_id.map(Secret::from),
+                origination_identity: e.origination_identity,
+                configuration_set_name: e.configuration_set_name,
+                in_entity_id: e.in_entity_id,
+                in_template_id: e.in_template_id,
+                region: e.region,
+            }),
+        }),
+    }
+}
+
+pub fn factor_settings(enabled: Option<bool>, preferred_mfa: Option<bool>) -> FactorSettings {
+    FactorSettings {
+        enabled,
+        preferred_mfa,
+    }
+}
+
+pub fn preference(
+    sms: Option<pb::SmsMfaSettings>,
+    software_token: Option<pb::SoftwareTokenMfaSettings>,
+    email: Option<pb::EmailMfaSettings>,
+    web_authn: Option<pb::WebAuthnMfaSettings>,
+) -> MfaPreference {
+    MfaPreference {
+        sms: sms.map(|s| factor_settings(s.enabled, s.preferred_mfa)),
+        software_token: software_token.map(|s| factor_settings(s.enabled, s.preferred_mfa)),
+        email: email.map(|s| factor_settings(s.enabled, s.preferred_mfa)),
+        web_authn: web_authn.map(|w| WebAuthnMfaSettings { enabled: w.enabled }),
+    }
+}
+
+// ---- domain -> proto ---------------------------------------------------------
+
+pub fn mode_to_pb(m: Option<MfaMode>) -> pb::MfaConfiguration {
+    match m {
+        None => pb::MfaConfiguration::Unspecified,
+        Some(MfaMode::Off) => pb::MfaConfiguration::Off,
+        Some(MfaMode::On) => pb::MfaConfiguration::On,
+        Some(MfaMode::Optional) => pb::MfaConfiguration::Optional,
+    }
+}
+
+pub fn sms_to_pb(s: SmsMfaConfig) -> pb::SmsMfaConfig {
+    pb::SmsMfaConfig {
+        sms_authentication_message: s.sms_authentication_message,
+        sms_configuration: s.sms_configuration.map(|c| pb::SmsConfiguration {
+            sns_caller_arn: c.sns_caller_arn,
+            external_id: c.external_id.map(Secret::into_inner),
+            sns_region: c.sns_region,
+            eums_sms: c.eums_sms.map(|e| pb::EumsSmsConfiguration {
+                caller_arn: e.caller_arn,
+                external_id: e.external_id.map(Secret::into_inner),
+                origination_identity: e.origination_identity,
+                configuration_set_name: e.configuration_set_name,
+                in_entity_id: e.in_entity_id,
+                in_template_id: e.in_template_id,
+                region: e.region,
+            }),
+        }),
+    }
+}
+
+pub fn web_authn_to_pb(w: WebAuthnConfig) -> pb::WebAuthnConfiguration {
+    pb::WebAuthnConfiguration {
+        relying_party_id: w.relying_party_id,
+        user_verification: match w.user_verification {
+            None => pb::UserVerification::Unspecified,
+            Some(UserVerification::Required) => pb::UserVerification::Required,
+            Some(UserVerification::Preferred) => pb::UserVerification::Preferred,
+        } as i32,
+        factor_configuration: match w.factor_configuration {
+            None => pb::WebAuthnFactorConfiguration::Unspecified,
+            Some(FactorConfiguration::SingleFactor) => {
+                pb::WebAuthnFactorConfiguration::SingleFactor
+            }
+            Some(FactorConfiguration::MultiFactorWithUserVerification) => {
+                pb::WebAuthnFactorConfiguration::MultiFactorWithUserVerification
+            }
+        } as i32,
+    }
+}
+
+pub fn pool_config_to_pb(c: PoolMfaConfig) -> pb::UserPoolMfaConfig {
+    pb::UserPoolMfaConfig {
+        sms_mfa_configuration: c.sms.map(sms_to_pb),
+        software_token_mfa_configuration: c
+            .software_token
+            .map(|t| pb::SoftwareTokenMfaConfig { enabled: t.enabled }),
+        email_mfa_configuration: c.email.map(|e| pb::EmailMfaConfig {
+            message: e.message,
+            subject: e.subject,
+        }),
+        mfa_configuration: mode_to_pb(c.mode) as i32,
+        web_authn_configuration: c.web_authn.map(web_authn_to_pb),
+    }
+}
+
+pub fn mfa_option_to_pb(o: MfaOption) -> pb::MfaOption {
+    pb::MfaOption {
+        delivery_medium: match o.delivery_medium {
+            None => pb::DeliveryMedium::Unspecified,
+            Some(DeliveryMedium::Sms) => pb::DeliveryMedium::Sms,
+            Some(DeliveryMedium::Email) => pb::DeliveryMedium::Email,
+        } as i32,
+        attribute_name: o.attribute_name,
+    }
+}
+
+pub fn verify_status_to_pb(s: Option<VerifyStatus>) -> pb::VerifySoftwareTokenStatus {
+    match s {
+        None => pb::VerifySoftwareTokenStatus::Unspecified,
+        Some(VerifyStatus::Success) => pb::VerifySoftwareTokenStatus::Success,
+        Some(VerifyStatus::Error) => pb::VerifySoftwareTokenStatus::Error,
+    }
+}
+
+/// The fields shared by GetUserMfaSettingsResponse and AdminGetUserMfaSettingsResponse.
+pub struct SettingsParts {
+    pub username: String,
+    pub preferred_mfa_setting: Option<String>,
+    pub user_mfa_setting_list: Vec<String>,
+    pub mfa_options: Vec<pb::MfaOption>,
+}
+
+pub fn settings_parts(s: UserMfaSettings) -> SettingsParts {
+    SettingsParts {
+        username: s.username,
+        preferred_mfa_setting: s.preferred_mfa_setting,
+        user_mfa_setting_list: s.user_mfa_setting_list,
+        mfa_options: s.mfa_options.into_iter().map(mfa_option_to_pb).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! proto -> domain -> proto with every member set: nothing may be dropped.
+    use super::*;
+
+    fn full() -> pb::UserPoolMfaConfig {
+        pb::UserPoolMfaConfig {
+            sms_mfa_configuration: Some(pb::SmsMfaConfig {
+                sms_authentication_message: Some("Code {####}".into()),
+                sms_configuration: Some(pb::SmsConfiguration {
+                    sns_caller_arn: Some("arn:aws:iam::123456789012:role/sns".into()),
+                    external_id: Some("ext".into()),
+                    sns_region: Some("us-east-1".into()),
+                    eums_sms: Some(pb::EumsSmsConfiguration {
+                        caller_arn: "arn:aws:iam::123456789012:role/eums".into(),
+                        external_id: Some("eums-ext".into()),
+                        origination_identity: Some("+15555550100".into()),
+                        configuration_set_name: Some("set".into()),
+                        in_entity_id: Some("entity".into()),
+                        in_template_id: Some("template".into()),
+                        region: Some("ap-south-1".into()),
+                    }),
+                }),
+            }),
+            software_token_mfa_configuration: Some(pb::SoftwareTokenMfaConfig {
+                enabled: Some(true),
+            }),
+            email_mfa_configuration: Some(pb::EmailMfaConfig {
+                message: Some("Code {####}".into()),
+                subject: Some("Subject".into()),
+            }),
+            mfa_configuration: pb::MfaConfiguration::Optional as i32,
+            web_authn_configuration: Some(pb::WebAuthnConfiguration {
+                relying_party_id: Some("auth.example.com".into()),
+                user_verification: pb::UserVerification::Required as i32,
+                factor_configuration:
+                    pb::WebAuthnFactorConfiguration::MultiFactorWithUserVerification as i32,
+            }),
+        }
+    }
+
+    #[test]
+    fn pool_config_round_trip() {
+        let mut d = Decoder::default();
+        let domain = d.user_pool_mfa_config("", full());
+        assert!(d.violations.is_empty());
+        assert_eq!(pool_config_to_pb(domain), full());
+        let mut d = Decoder::default();
+        let empty = d.user_pool_mfa_config("", pb::UserPoolMfaConfig::default());
+        assert_eq!(empty, PoolMfaConfig::default());
+        assert_eq!(pool_config_to_pb(empty), pb::UserPoolMfaConfig::default());
+    }
+
+    #[test]
+    fn every_enum_value_round_trips() {
+        for m in [
+            pb::MfaConfiguration::Unspecified,
+            pb::MfaConfiguration::Off,
+            pb::MfaConfiguration::On,
+            pb::MfaConfiguration::Optional,
+        ] {
+            let mut d = Decoder::default();
+            assert_eq!(mode_to_pb(d.mode("m".into(), m as i32)), m);
+        }
+        let mut c = full();
+        c.web_authn_configuration = Some(pb::WebAuthnConfiguration {
+            relying_party_id: None,
+            user_verification: pb::UserVerification::Preferred as i32,
+            factor_configuration: pb::WebAuthnFactorConfiguration::SingleFactor as i32,
+        });
+        let mut d = Decoder::default();
+        assert_eq!(pool_config_to_pb(d.user_pool_mfa_config("", c.clone())), c);
+        assert_eq!(
+            mfa_option_to_pb(MfaOption {
+                delivery_medium: Some(DeliveryMedium::Email),
+                attribute_name: None
+            })
+            .delivery_medium,
+            pb::DeliveryMedium::Email as i32
+        );
+        assert_eq!(
+            verify_status_to_pb(Some(VerifyStatus::Error)),
+            pb::VerifySoftwareTokenStatus::Error
+        );
+    }
+
+    #[test]
+    fn unknown_enum_numbers_are_named() {
+        let mut c = full();
+        c.mfa_configuration = 9;
+        c.web_authn_configuration
+            .as_mut()
+            .unwrap()
+            .factor_configuration = 7;
+        let mut d = Decoder::default();
+        d.user_pool_mfa_config("config", c);
+        let fields: Vec<_> = d
+            .violations
+            .into_vec()
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "config.mfa_configuration",
+                "config.web_authn_configuration.factor_configuration"
+            ]
+        );
+    }
+
+    #[test]
+    fn preference_keeps_absent_blocks_absent() {
+        let p = preference(
+            Some(pb::SmsMfaSettings {
+                enabled: Some(true),
+                preferred_mfa: None,
+            }),
+            None,
+            Some(pb::EmailMfaSettings {
+                enabled: Some(false),
+                preferred_mfa: Some(false),
+            }),
+            Some(pb::WebAuthnMfaSettings {
+                enabled: Some(true),
+            }),
+        );
+        assert_eq!(
+            p.sms,
+            Some(FactorSettings {
+                enabled: Some(true),
+                preferred_mfa: None
+            })
+        );
+        assert_eq!(p.software_token, None);
+        assert_eq!(
+            p.email,
+            Some(FactorSettings {
+                enabled: Some(false),
+                preferred_mfa: Some(false)
+            })
+        );
+        assert_eq!(
+            p.web_authn,
+            Some(WebAuthnMfaSettings {
+                enabled: Some(true)
+            })
+        );
+    }
+}

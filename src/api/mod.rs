@@ -1,0 +1,277 @@
+//! The tonic services: decode the proto request into an operation, run it
+//! through the [`Facade`], encode the answer. Nothing else happens here.
+
+pub mod convert;
+
+use tonic::{Request, Response, Status};
+
+use crate::call::{Decoded, Facade, ops};
+use crate::domain::{Secret, UserRef};
+use crate::proto::v1 as pb;
+use crate::telemetry::RequestId;
+use convert::Decoder;
+
+fn request_id<T>(request: &Request<T>) -> String {
+    request
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// Both services share one facade.
+#[derive(Clone)]
+pub struct MfaApi {
+    facade: Facade,
+}
+
+impl MfaApi {
+    pub fn new(facade: Facade) -> Self {
+        Self { facade }
+    }
+}
+
+/// Builds one of the three pool-configuration responses, which share their fields.
+macro_rules! versioned {
+    ($ty:ident, $out:expr) => {{
+        let out = $out;
+        let c = convert::pool_config_to_pb(out.config);
+        pb::$ty {
+            sms_mfa_configuration: c.sms_mfa_configuration,
+            software_token_mfa_configuration: c.software_token_mfa_configuration,
+            email_mfa_configuration: c.email_mfa_configuration,
+            mfa_configuration: c.mfa_configuration,
+            web_authn_configuration: c.web_authn_configuration,
+            etag: out.etag,
+        }
+    }};
+}
+
+/// Builds one of the two user-settings responses, which share their fields.
+macro_rules! settings {
+    ($ty:ident, $out:expr) => {{
+        let p = convert::settings_parts($out);
+        pb::$ty {
+            username: p.username,
+            preferred_mfa_setting: p.preferred_mfa_setting,
+            user_mfa_setting_list: p.user_mfa_setting_list,
+            mfa_options: p.mfa_options,
+        }
+    }};
+}
+
+#[tonic::async_trait]
+impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
+    async fn get_user_pool_mfa_config(
+        &self,
+        request: Request<pb::GetUserPoolMfaConfigRequest>,
+    ) -> Result<Response<pb::GetUserPoolMfaConfigResponse>, Status> {
+        let id = request_id(&request);
+        let r = request.into_inner();
+        let op = ops::GetUserPoolMfaConfig {
+            user_pool_id: r.user_pool_id,
+        };
+        let out = self
+            .facade
+            .execute(&id, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(versioned!(GetUserPoolMfaConfigResponse, out)))
+    }
+
+    async fn set_user_pool_mfa_config(
+        &self,
+        request: Request<pb::SetUserPoolMfaConfigRequest>,
+    ) -> Result<Response<pb::SetUserPoolMfaConfigResponse>, Status> {
+        let id = request_id(&request);
+        let r = request.into_inner();
+        let mut d = Decoder::default();
+        let config = d.pool_config(
+            "",
+            r.sms_mfa_configuration,
+            r.software_token_mfa_configuration,
+            r.email_mfa_configuration,
+            r.mfa_configuration,
+            r.web_authn_configuration,
+        );
+        let op = ops::SetUserPoolMfaConfig {
+            user_pool_id: r.user_pool_id,
+            config,
+            validate_only: r.validate_only,
+            etag: r.etag,
+        };
+        let out = self
+            .facade
+            .execute(&id, Decoded::new(op, d.violations))
+            .await?;
+        Ok(Response::new(versioned!(SetUserPoolMfaConfigResponse, out)))
+    }
+
+    async fn update_user_pool_mfa_config(
+        &self,
+        request: Request<pb::UpdateUserPoolMfaConfigRequest>,
+    ) -> Result<Response<pb::UpdateUserPoolMfaConfigResponse>, Status> {
+        let id = request_id(&request);
+        let r = request.into_inner();
+        let mut d = Decoder::default();
+        let patch = d.user_pool_mfa_config("config", r.config.unwrap_or_default());
+        let op = ops::UpdateUserPoolMfaConfig {
+            user_pool_id: r.user_pool_id,
+            patch,
+            update_mask: r.update_mask.map(|m| m.paths).unwrap_or_default(),
+            etag: r.etag,
+            validate_only: r.validate_only,
+        };
+        let out = self
+            .facade
+            .execute(&id, Decoded::new(op, d.violations))
+            .await?;
+        Ok(Response::new(versioned!(
+            UpdateUserPoolMfaConfigResponse,
+            out
+        )))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::user_mfa_service_server::UserMfaService for MfaApi {
+    async fn set_user_mfa_preference(
+        &self,
+        request: Request<pb::SetUserMfaPreferenceRequest>,
+    ) -> Result<Response<pb::SetUserMfaPreferenceResponse>, Status> {
+        let id = request_id(&request);
+        let r = request.into_inner();
+        let op = ops::SetUserMfaPreference {
+            user: UserRef::AccessToken(Secret::new(r.access_token)),
+            preference: convert::preference(
+                r.sms_mfa_settings,
+                r.software_token_mfa_settings,
+                r.email_mfa_settings,
+                r.web_authn_mfa_settings,
+            ),
+        };
+        self.facade
+            .execute(&id, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(pb::SetUserMfaPreferenceResponse {}))
+    }
+
+    async fn admin_set_user_mfa_preference(
+        &self,
+        request: Request<pb::AdminSetUserMfaPreferenceRequest>,
+    ) -> Result<Response<pb::AdminSetUserMfaPreferenceResponse>, Status> {
+        let id = request_id(&request);
+        let r = request.into_inner();
+        let op = ops::SetUserMfaPreference {
+            user: UserRef::Admin {
+                user_pool_id: r.user_pool_id,
+                username: r.username,
+            },
+            preference: convert::preference(
+                r.sms_mfa_settings,
+                r.software_token_mfa_settings,
+                r.email_mfa_settings,
+                r.web_authn_mfa_settings,
+            ),
+        };
+        self.facade
+            .execute(&id, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(pb::AdminSetUserMfaPreferenceResponse {}))
+    }
+
+    async fn associate_software_token(
+        &self,
+        request: Request<pb::AssociateSoftwareTokenRequest>,
+    ) -> Result<Response<pb::AssociateSoftwareTokenResponse>, Status> {
+        let id = request_id(&request);
+        let r = request.into_inner();
+        let op = ops::AssociateSoftwareToken {
+            access_token: r.access_token.map(Secret::from),
+            session: r.session.map(Secret::from),
+        };
+        let out = self
+            .facade
+            .execute(&id, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(pb::AssociateSoftwareTokenResponse {
+            secret_code: out.secret_code.into_inner(),
+            session: out.session.map(Secret::into_inner),
+        }))
+    }
+
+    async fn verify_software_token(
+        &self,
+        request: Request<pb::VerifySoftwareTokenRequest>,
+    ) -> Result<Response<pb::VerifySoftwareTokenResponse>, Status> {
+        let id = request_id(&request);
+        let r = request.into_inner();
+        let op = ops::VerifySoftwareToken {
+            access_token: r.access_token.map(Secret::from),
+            session: r.session.map(Secret::from),
+            user_code: Secret::new(r.user_code),
+            friendly_device_name: r.friendly_device_name,
+        };
+        let out = self
+            .facade
+            .execute(&id, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(pb::VerifySoftwareTokenResponse {
+            status: convert::verify_status_to_pb(out.status) as i32,
+            session: out.session.map(Secret::into_inner),
+        }))
+    }
+
+    async fn get_user_mfa_settings(
+        &self,
+        request: Request<pb::GetUserMfaSettingsRequest>,
+    ) -> Result<Response<pb::GetUserMfaSettingsResponse>, Status> {
+        let id = request_id(&request);
+        let r = request.into_inner();
+        let op = ops::GetUserMfaSettings {
+            user: UserRef::AccessToken(Secret::new(r.access_token)),
+        };
+        let out = self
+            .facade
+            .execute(&id, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(settings!(GetUserMfaSettingsResponse, out)))
+    }
+
+    async fn admin_get_user_mfa_settings(
+        &self,
+        request: Request<pb::AdminGetUserMfaSettingsRequest>,
+    ) -> Result<Response<pb::AdminGetUserMfaSettingsResponse>, Status> {
+        let id = request_id(&request);
+        let r = request.into_inner();
+        let op = ops::GetUserMfaSettings {
+            user: UserRef::Admin {
+                user_pool_id: r.user_pool_id,
+                username: r.username,
+            },
+        };
+        let out = self
+            .facade
+            .execute(&id, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(settings!(
+            AdminGetUserMfaSettingsResponse,
+            out
+        )))
+    }
+
+    async fn admin_delete_software_token(
+        &self,
+        request: Request<pb::AdminDeleteSoftwareTokenRequest>,
+    ) -> Result<Response<pb::AdminDeleteSoftwareTokenResponse>, Status> {
+        let id = request_id(&request);
+        let r = request.into_inner();
+        let op = ops::AdminDeleteSoftwareToken {
+            user_pool_id: r.user_pool_id,
+            username: r.username,
+        };
+        self.facade
+            .execute(&id, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(pb::AdminDeleteSoftwareTokenResponse {}))
+    }
+}

@@ -1,0 +1,315 @@
+//! The production backend: Amazon Cognito through `aws-sdk-cognitoidentityprovider`.
+//!
+//! One SDK client is built at start-up from aws-config's default chain
+//! (environment, profile, web identity / IRSA, container and instance
+//! metadata); it pools its connections, and is cheap to share.
+
+pub mod convert;
+
+use async_trait::async_trait;
+use aws_config::{
+    BehaviorVersion, Region, meta::region::RegionProviderChain, retry::RetryConfig,
+    timeout::TimeoutConfig,
+};
+use aws_sdk_cognitoidentityprovider::{
+    Client,
+    config::SharedCredentialsProvider,
+    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+    operation::RequestId,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+use crate::backend::Backend;
+use crate::config::{BackendConfig, DEFAULT_REGION};
+use crate::domain::{
+    AssociatedToken, MfaPreference, PoolMfaConfig, Secret, TokenAuth, TokenVerification,
+    UserMfaSettings, UserRef,
+};
+use crate::error::{CognitoError, Error, Result};
+
+use convert as c;
+
+pub struct CognitoBackend {
+    client: Client,
+}
+
+impl CognitoBackend {
+    /// Builds the SDK client from the backend settings. `credentials`
+    /// replaces the default credential chain (tests against an emulator).
+    pub async fn connect(
+        settings: &BackendConfig,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Self {
+        let region = RegionProviderChain::first_try(settings.region.clone().map(Region::new))
+            .or_default_provider()
+            .or_else(Region::new(DEFAULT_REGION));
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(settings.connect_timeout())
+            .operation_attempt_timeout(settings.attempt_timeout())
+            .operation_timeout(settings.call_timeout())
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(region)
+            .timeout_config(timeouts)
+            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts));
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(provider) = credentials {
+            loader = loader.credentials_provider(provider);
+        }
+        let sdk_config = loader.load().await;
+        tracing::info!(
+            message = "Cognito client built.",
+            region = sdk_config.region().map(|r| r.as_ref()).unwrap_or("?"),
+            endpoint_url = settings.endpoint_url.as_deref().unwrap_or("(AWS)"),
+            max_attempts = settings.max_attempts,
+        );
+        Self {
+            client: Client::new(&sdk_config),
+        }
+    }
+}
+
+/// Turns any SDK failure into the facade's error, without panicking on any
+/// answer. `secrets` are scrubbed from the message: some endpoints (moto, for
+/// one) echo an invalid access token back in the error text.
+fn upstream<E>(err: SdkError<E, HttpResponse>, secrets: &[&Secret]) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let request_id = err.request_id().map(str::to_owned);
+    let http_status = err.raw_response().map(|r| r.status().as_u16());
+    let scrub = |text: &str| {
+        secrets
+            .iter()
+            .filter(|s| s.expose().len() >= 4)
+            .fold(text.to_owned(), |t, s| t.replace(s.expose(), "<redacted>"))
+    };
+    match &err {
+        SdkError::ServiceError(_) => Error::Cognito(CognitoError {
+            exception: err.code().unwrap_or("UnknownError").to_owned(),
+            message: scrub(err.message().unwrap_or_default()),
+            request_id,
+            http_status,
+        }),
+        SdkError::TimeoutError(_) => Error::Unavailable("the call to Cognito timed out".into()),
+        SdkError::DispatchFailure(_) => Error::Unavailable(scrub(&format!(
+            "could not reach Cognito: {}",
+            DisplayErrorContext(&err)
+        ))),
+        SdkError::ResponseError(_)
+            if http_status.is_some_and(|s| s >= 500) || http_status.is_none() =>
+        {
+            Error::Unavailable(scrub(&format!(
+                "unreadable answer from Cognito: {}",
+                DisplayErrorContext(&err)
+            )))
+        }
+        _ => Error::Internal(scrub(&format!(
+            "Cognito call failed: {}",
+            DisplayErrorContext(&err)
+        ))),
+    }
+}
+
+fn auth_secret(auth: &TokenAuth) -> &Secret {
+    match auth {
+        TokenAuth::AccessToken(s) | TokenAuth::Session(s) => s,
+    }
+}
+
+fn auth_parts(auth: &TokenAuth) -> (Option<String>, Option<String>) {
+    match auth {
+        TokenAuth::AccessToken(t) => (Some(t.expose().to_owned()), None),
+        TokenAuth::Session(s) => (None, Some(s.expose().to_owned())),
+    }
+}
+
+#[async_trait]
+impl Backend for CognitoBackend {
+    fn name(&self) -> &'static str {
+        "cognito"
+    }
+
+    async fn get_user_pool_mfa_config(&self, user_pool_id: &str) -> Result<PoolMfaConfig> {
+        let out = self
+            .client
+            .get_user_pool_mfa_config()
+            .user_pool_id(user_pool_id)
+            .send()
+            .await
+            .map_err(|e| upstream(e, &[]))?;
+        Ok(c::pool_config_from_sdk(
+            out.sms_mfa_configuration(),
+            out.software_token_mfa_configuration(),
+            out.email_mfa_configuration(),
+            out.mfa_configuration(),
+            out.web_authn_configuration(),
+        ))
+    }
+
+    async fn set_user_pool_mfa_config(
+        &self,
+        user_pool_id: &str,
+        config: &PoolMfaConfig,
+    ) -> Result<PoolMfaConfig> {
+        let out = self
+            .client
+            .set_user_pool_mfa_config()
+            .user_pool_id(user_pool_id)
+            .set_sms_mfa_configuration(config.sms.as_ref().map(c::sms_mfa_to_sdk).transpose()?)
+            .set_software_token_mfa_configuration(
+                config.software_token.as_ref().map(c::software_token_to_sdk),
+            )
+            .set_email_mfa_configuration(config.email.as_ref().map(c::email_to_sdk))
+            .set_mfa_configuration(config.mode.map(c::mode_to_sdk))
+            .set_web_authn_configuration(config.web_authn.as_ref().map(c::web_authn_to_sdk))
+            .send()
+            .await
+            .map_err(|e| upstream(e, &[]))?;
+        Ok(c::pool_config_from_sdk(
+            out.sms_mfa_configuration(),
+            out.software_token_mfa_configuration(),
+            out.email_mfa_configuration(),
+            out.mfa_configuration(),
+            out.web_authn_configuration(),
+        ))
+    }
+
+    async fn set_user_mfa_preference(
+        &self,
+        user: &UserRef,
+        preference: &MfaPreference,
+    ) -> Result<()> {
+        let p = c::preference_to_sdk(preference);
+        match user {
+            UserRef::AccessToken(token) => {
+                self.client
+                    .set_user_mfa_preference()
+                    .access_token(token.expose())
+                    .set_sms_mfa_settings(p.sms)
+                    .set_software_token_mfa_settings(p.software_token)
+                    .set_email_mfa_settings(p.email)
+                    .set_web_authn_mfa_settings(p.web_authn)
+                    .send()
+                    .await
+                    .map_err(|e| upstream(e, &[token]))?;
+            }
+            UserRef::Admin {
+                user_pool_id,
+                username,
+            } => {
+                self.client
+                    .admin_set_user_mfa_preference()
+                    .user_pool_id(user_pool_id)
+                    .username(username)
+                    .set_sms_mfa_settings(p.sms)
+                    .set_software_token_mfa_settings(p.software_token)
+                    .set_email_mfa_settings(p.email)
+                    .set_web_authn_mfa_settings(p.web_authn)
+                    .send()
+                    .await
+                    .map_err(|e| upstream(e, &[]))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn associate_software_token(&self, auth: &TokenAuth) -> Result<AssociatedToken> {
+        let (access_token, session) = auth_parts(auth);
+        let out = self
+            .client
+            .associate_software_token()
+            .set_access_token(access_token)
+            .set_session(session)
+            .send()
+            .await
+            .map_err(|e| upstream(e, &[auth_secret(auth)]))?;
+        Ok(AssociatedToken {
+            secret_code: Secret::new(out.secret_code.unwrap_or_default()),
+            session: out.session.map(Secret::from),
+        })
+    }
+
+    async fn verify_software_token(
+        &self,
+        auth: &TokenAuth,
+        user_code: &Secret,
+        friendly_device_name: Option<&str>,
+    ) -> Result<TokenVerification> {
+        let (access_token, session) = auth_parts(auth);
+        let out = self
+            .client
+            .verify_software_token()
+            .set_access_token(access_token)
+            .set_session(session)
+            .user_code(user_code.expose())
+            .set_friendly_device_name(friendly_device_name.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| upstream(e, &[auth_secret(auth), user_code]))?;
+        Ok(TokenVerification {
+            status: out.status().and_then(c::verify_status_from_sdk),
+            session: out.session.map(Secret::from),
+        })
+    }
+
+    async fn get_user_mfa_settings(&self, user: &UserRef) -> Result<UserMfaSettings> {
+        match user {
+            UserRef::AccessToken(token) => {
+                let out = self
+                    .client
+                    .get_user()
+                    .access_token(token.expose())
+                    .send()
+                    .await
+                    .map_err(|e| upstream(e, &[token]))?;
+                Ok(UserMfaSettings {
+                    username: out.username().to_owned(),
+                    preferred_mfa_setting: out.preferred_mfa_setting().map(str::to_owned),
+                    user_mfa_setting_list: out.user_mfa_setting_list().to_vec(),
+                    mfa_options: out
+                        .mfa_options()
+                        .iter()
+                        .map(c::mfa_option_from_sdk)
+                        .collect(),
+                })
+            }
+            UserRef::Admin {
+                user_pool_id,
+                username,
+            } => {
+                let out = self
+                    .client
+                    .admin_get_user()
+                    .user_pool_id(user_pool_id)
+                    .username(username)
+                    .send()
+                    .await
+                    .map_err(|e| upstream(e, &[]))?;
+                Ok(UserMfaSettings {
+                    username: out.username().to_owned(),
+                    preferred_mfa_setting: out.preferred_mfa_setting().map(str::to_owned),
+                    user_mfa_setting_list: out.user_mfa_setting_list().to_vec(),
+                    mfa_options: out
+                        .mfa_options()
+                        .iter()
+                        .map(c::mfa_option_from_sdk)
+                        .collect(),
+                })
+            }
+        }
+    }
+
+    async fn admin_delete_software_token(&self, user_pool_id: &str, username: &str) -> Result<()> {
+        self.client
+            .admin_delete_software_token()
+            .user_pool_id(user_pool_id)
+            .username(username)
+            .send()
+            .await
+            .map_err(|e| upstream(e, &[]))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,49 @@
+//! Where a call ends: the [`Backend`] trait and its implementations.
+//! `cognito` calls Amazon Cognito through the official SDK.
+
+pub mod cognito;
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    AssociatedToken, MfaPreference, PoolMfaConfig, Secret, TokenAuth, TokenVerification,
+    UserMfaSettings, UserRef,
+};
+use crate::error::Result;
+
+/// The MFA operations of Cognito, in domain types. Implementations validate
+/// nothing that the domain rules already checked, and never panic on any
+/// answer from upstream.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// A short name for logs and metrics: "cognito" or "local".
+    fn name(&self) -> &'static str;
+
+    async fn get_user_pool_mfa_config(&self, user_pool_id: &str) -> Result<PoolMfaConfig>;
+
+    /// Replaces the pool's whole MFA configuration; returns it as stored.
+    async fn set_user_pool_mfa_config(
+        &self,
+        user_pool_id: &str,
+        config: &PoolMfaConfig,
+    ) -> Result<PoolMfaConfig>;
+
+    async fn set_user_mfa_preference(
+        &self,
+        user: &UserRef,
+        preference: &MfaPreference,
+    ) -> Result<()>;
+
+    async fn associate_software_token(&self, auth: &TokenAuth) -> Result<AssociatedToken>;
+
+    async fn verify_software_token(
+        &self,
+        auth: &TokenAuth,
+        user_code: &Secret,
+        friendly_device_name: Option<&str>,
+    ) -> Result<TokenVerification>;
+
+    async fn get_user_mfa_settings(&self, user: &UserRef) -> Result<UserMfaSettings>;
+
+    async fn admin_delete_software_token(&self, user_pool_id: &str, username: &str) -> Result<()>;
+}

@@ -1,0 +1,364 @@
+//! The operations of both services, each with its rules and its way to the
+//! backend. The read-compare-write logic of etag and partial updates lives
+//! here, above the backend, so that it is the same for every backend.
+
+use crate::backend::Backend;
+use crate::domain::{
+    AssociatedToken, MfaPreference, PoolMfaConfig, Secret, TokenAuth, TokenVerification,
+    UserMfaSettings, UserRef, etag,
+    mask::{self, MaskError},
+    rules::{self, Violations},
+};
+use crate::error::{Error, Result};
+
+use super::Operation;
+
+/// The full gRPC method names, as policy and audit see them.
+pub mod method {
+    pub const GET_USER_POOL_MFA_CONFIG: &str =
+        "cognito.mfa.v1.UserPoolMfaService/GetUserPoolMfaConfig";
+    pub const SET_USER_POOL_MFA_CONFIG: &str =
+        "cognito.mfa.v1.UserPoolMfaService/SetUserPoolMfaConfig";
+    pub const UPDATE_USER_POOL_MFA_CONFIG: &str =
+        "cognito.mfa.v1.UserPoolMfaService/UpdateUserPoolMfaConfig";
+    pub const SET_USER_MFA_PREFERENCE: &str = "cognito.mfa.v1.UserMfaService/SetUserMfaPreference";
+    pub const ADMIN_SET_USER_MFA_PREFERENCE: &str =
+        "cognito.mfa.v1.UserMfaService/AdminSetUserMfaPreference";
+    pub const ASSOCIATE_SOFTWARE_TOKEN: &str =
+        "cognito.mfa.v1.UserMfaService/AssociateSoftwareToken";
+    pub const VERIFY_SOFTWARE_TOKEN: &str = "cognito.mfa.v1.UserMfaService/VerifySoftwareToken";
+    pub const GET_USER_MFA_SETTINGS: &str = "cognito.mfa.v1.UserMfaService/GetUserMfaSettings";
+    pub const ADMIN_GET_USER_MFA_SETTINGS: &str =
+        "cognito.mfa.v1.UserMfaService/AdminGetUserMfaSettings";
+    pub const ADMIN_DELETE_SOFTWARE_TOKEN: &str =
+        "cognito.mfa.v1.UserMfaService/AdminDeleteSoftwareToken";
+}
+
+/// A pool configuration and its etag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionedConfig {
+    pub config: PoolMfaConfig,
+    pub etag: String,
+}
+
+impl VersionedConfig {
+    fn of(config: PoolMfaConfig) -> Self {
+        let etag = etag::of(&config);
+        Self { config, etag }
+    }
+}
+
+fn check_etag_format(v: &mut Violations, etag: Option<&str>) {
+    if let Some(e) = etag
+        && (e.len() != 32 || !e.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        v.add(
+            "etag",
+            "must be an etag returned by this service (32 hex characters)",
+        );
+    }
+}
+
+/// ABORTED unless `expected` is absent or equals the etag of `current`.
+fn check_etag(expected: Option<&str>, current: &PoolMfaConfig) -> Result<String> {
+    let now = etag::of(current);
+    match expected {
+        Some(e) if !e.eq_ignore_ascii_case(&now) => Err(Error::Aborted {
+            reason: "ETAG_MISMATCH",
+            message: format!(
+                "the pool's MFA configuration changed since etag {e} was read (it is now {now}); read it again and retry"
+            ),
+        }),
+        _ => Ok(now),
+    }
+}
+
+fn user_ref(v: &mut Violations, user: &UserRef) {
+    match user {
+        UserRef::AccessToken(t) => rules::access_token(v, "access_token", t),
+        UserRef::Admin {
+            user_pool_id,
+            username,
+        } => {
+            rules::user_pool_id(v, "user_pool_id", user_pool_id);
+            rules::username(v, "username", username);
+        }
+    }
+}
+
+fn token_auth(access_token: Option<Secret>, session: Option<Secret>) -> Result<TokenAuth> {
+    match (access_token, session) {
+        (Some(t), None) => Ok(TokenAuth::AccessToken(t)),
+        (None, Some(s)) => Ok(TokenAuth::Session(s)),
+        // validate() refuses both and neither before run() is reached.
+        _ => Err(Error::Internal(
+            "token_auth called without exactly one credential".into(),
+        )),
+    }
+}
+
+pub struct GetUserPoolMfaConfig {
+    pub user_pool_id: String,
+}
+
+impl Operation for GetUserPoolMfaConfig {
+    type Output = VersionedConfig;
+
+    fn method(&self) -> &'static str {
+        method::GET_USER_POOL_MFA_CONFIG
+    }
+
+    fn validate(&self, v: &mut Violations) {
+        rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
+    }
+
+    async fn run(self, backend: &dyn Backend) -> Result<VersionedConfig> {
+        Ok(VersionedConfig::of(
+            backend.get_user_pool_mfa_config(&self.user_pool_id).await?,
+        ))
+    }
+}
+
+pub struct SetUserPoolMfaConfig {
+    pub user_pool_id: String,
+    pub config: PoolMfaConfig,
+    pub validate_only: bool,
+    pub etag: Option<String>,
+}
+
+impl Operation for SetUserPoolMfaConfig {
+    type Output = VersionedConfig;
+
+    fn method(&self) -> &'static str {
+        method::SET_USER_POOL_MFA_CONFIG
+    }
+
+    fn validate(&self, v: &mut Violations) {
+        rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
+        rules::pool_mfa_config(v, "", &self.config);
+        check_etag_format(v, self.etag.as_deref());
+    }
+
+    async fn run(self, backend: &dyn Backend) -> Result<VersionedConfig> {
+        if self.validate_only || self.etag.is_some() {
+            // Reading proves the pool exists and gives the etag to compare.
+            let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
+            let current_etag = check_etag(self.etag.as_deref(), &current)?;
+            if self.validate_only {
+                return Ok(VersionedConfig {
+                    config: self.config,
+                    etag: current_etag,
+                });
+            }
+        }
+        let stored = backend
+            .set_user_pool_mfa_config(&self.user_pool_id, &self.config)
+            .await?;
+        Ok(VersionedConfig::of(stored))
+    }
+}
+
+pub struct UpdateUserPoolMfaConfig {
+    pub user_pool_id: String,
+    pub patch: PoolMfaConfig,
+    pub update_mask: Vec<String>,
+    pub etag: Option<String>,
+    pub validate_only: bool,
+}
+
+impl Operation for UpdateUserPoolMfaConfig {
+    type Output = VersionedConfig;
+
+    fn method(&self) -> &'static str {
+        method::UPDATE_USER_POOL_MFA_CONFIG
+    }
+
+    fn validate(&self, v: &mut Violations) {
+        rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
+        check_etag_format(v, self.etag.as_deref());
+        if self.update_mask.is_empty() {
+            v.add(
+                "update_mask",
+                "must name at least one field; use SetUserPoolMfaConfig to replace the whole configuration",
+            );
+        }
+        for path in &self.update_mask {
+            if !mask::is_known(path) {
+                v.add(
+                    "update_mask",
+                    format!(
+                        "unknown path {path:?}; known paths: {}",
+                        mask::PATHS.join(", ")
+                    ),
+                );
+            }
+        }
+        // The fields this update sets, checked before anything is read.
+        rules::pool_mfa_config_fields(
+            v,
+            "config",
+            &mask::masked_part(&self.patch, &self.update_mask),
+        );
+    }
+
+    async fn run(self, backend: &dyn Backend) -> Result<VersionedConfig> {
+        let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
+        let current_etag = check_etag(self.etag.as_deref(), &current)?;
+        let mut merged = current;
+        mask::apply(&mut merged, &self.patch, &self.update_mask).map_err(|e| match e {
+            MaskError::UnknownPath(p) => Error::InvalidArgument(vec![rules::FieldViolation {
+                field: "update_mask".into(),
+                description: format!("unknown path {p:?}"),
+            }]),
+            MaskError::BlockNotSet { path, block } => Error::FailedPrecondition {
+                reason: "FACTOR_BLOCK_NOT_SET",
+                message: format!(
+                    "{path} edits {block}, which this pool does not have; to turn that factor on, \
+                     put {block} itself in update_mask with the whole block in config"
+                ),
+            },
+        })?;
+        let mut v = Violations::default();
+        rules::pool_mfa_config(&mut v, "config", &merged);
+        v.into_result()?;
+        if self.validate_only {
+            return Ok(VersionedConfig {
+                config: merged,
+                etag: current_etag,
+            });
+        }
+        let stored = backend
+            .set_user_pool_mfa_config(&self.user_pool_id, &merged)
+            .await?;
+        Ok(VersionedConfig::of(stored))
+    }
+}
+
+/// SetUserMfaPreference (access token) and AdminSetUserMfaPreference (pool + username).
+pub struct SetUserMfaPreference {
+    pub user: UserRef,
+    pub preference: MfaPreference,
+}
+
+impl Operation for SetUserMfaPreference {
+    type Output = ();
+
+    fn method(&self) -> &'static str {
+        match self.user {
+            UserRef::AccessToken(_) => method::SET_USER_MFA_PREFERENCE,
+            UserRef::Admin { .. } => method::ADMIN_SET_USER_MFA_PREFERENCE,
+        }
+    }
+
+    fn validate(&self, v: &mut Violations) {
+        user_ref(v, &self.user);
+        rules::mfa_preference(v, &self.preference);
+    }
+
+    async fn run(self, backend: &dyn Backend) -> Result<()> {
+        backend
+            .set_user_mfa_preference(&self.user, &self.preference)
+            .await
+    }
+}
+
+pub struct AssociateSoftwareToken {
+    pub access_token: Option<Secret>,
+    pub session: Option<Secret>,
+}
+
+impl Operation for AssociateSoftwareToken {
+    type Output = AssociatedToken;
+
+    fn method(&self) -> &'static str {
+        method::ASSOCIATE_SOFTWARE_TOKEN
+    }
+
+    fn validate(&self, v: &mut Violations) {
+        rules::token_or_session(v, self.access_token.as_ref(), self.session.as_ref());
+    }
+
+    async fn run(self, backend: &dyn Backend) -> Result<AssociatedToken> {
+        backend
+            .associate_software_token(&token_auth(self.access_token, self.session)?)
+            .await
+    }
+}
+
+pub struct VerifySoftwareToken {
+    pub access_token: Option<Secret>,
+    pub session: Option<Secret>,
+    pub user_code: Secret,
+    pub friendly_device_name: Option<String>,
+}
+
+impl Operation for VerifySoftwareToken {
+    type Output = TokenVerification;
+
+    fn method(&self) -> &'static str {
+        method::VERIFY_SOFTWARE_TOKEN
+    }
+
+    fn validate(&self, v: &mut Violations) {
+        rules::token_or_session(v, self.access_token.as_ref(), self.session.as_ref());
+        rules::user_code(v, "user_code", &self.user_code);
+        if let Some(name) = &self.friendly_device_name {
+            rules::string(v, "friendly_device_name", name);
+        }
+    }
+
+    async fn run(self, backend: &dyn Backend) -> Result<TokenVerification> {
+        let auth = token_auth(self.access_token, self.session)?;
+        backend
+            .verify_software_token(&auth, &self.user_code, self.friendly_device_name.as_deref())
+            .await
+    }
+}
+
+/// GetUserMfaSettings (access token) and AdminGetUserMfaSettings (pool + username).
+pub struct GetUserMfaSettings {
+    pub user: UserRef,
+}
+
+impl Operation for GetUserMfaSettings {
+    type Output = UserMfaSettings;
+
+    fn method(&self) -> &'static str {
+        match self.user {
+            UserRef::AccessToken(_) => method::GET_USER_MFA_SETTINGS,
+            UserRef::Admin { .. } => method::ADMIN_GET_USER_MFA_SETTINGS,
+        }
+    }
+
+    fn validate(&self, v: &mut Violations) {
+        user_ref(v, &self.user);
+    }
+
+    async fn run(self, backend: &dyn Backend) -> Result<UserMfaSettings> {
+        backend.get_user_mfa_settings(&self.user).await
+    }
+}
+
+pub struct AdminDeleteSoftwareToken {
+    pub user_pool_id: String,
+    pub username: String,
+}
+
+impl Operation for AdminDeleteSoftwareToken {
+    type Output = ();
+
+    fn method(&self) -> &'static str {
+        method::ADMIN_DELETE_SOFTWARE_TOKEN
+    }
+
+    fn validate(&self, v: &mut Violations) {
+        rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
+        rules::username(v, "username", &self.username);
+    }
+
+    async fn run(self, backend: &dyn Backend) -> Result<()> {
+        backend
+            .admin_delete_software_token(&self.user_pool_id, &self.username)
+            .await
+    }
+}

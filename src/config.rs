@@ -1,0 +1,389 @@
+//! The typed configuration: a TOML file, then `MFA_FACADE_*` environment
+//! overrides, validated at start-up with errors that name the key.
+//!
+//! The key names are the operator contract of DESIGN.md §8: keep them.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use serde::Deserialize;
+
+/// Default gRPC address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+/// Default Prometheus address.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+/// Default AWS Region when neither the file nor the AWS environment names one.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// Time to open a TCP/TLS connection to Cognito.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 3_100;
+/// Time for one attempt of one Cognito call.
+pub const DEFAULT_ATTEMPT_TIMEOUT_MS: u64 = 5_000;
+/// Time for one Cognito call, all retries included.
+pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 15_000;
+/// Attempts per Cognito call, the first included (the SDK's standard retry
+/// with its token-bucket retry budget).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+/// The prefix of environment overrides: `MFA_FACADE_LISTEN`,
+/// `MFA_FACADE_BACKEND_ENDPOINT_URL`, ...
+pub const ENV_PREFIX: &str = "MFA_FACADE_";
+
+/// The keys an environment variable may override, dotted. The variable's name
+/// is the prefix plus the key, upper-cased, with dots as underscores.
+pub const ENV_KEYS: &[&str] = &[
+    "listen",
+    "metrics_listen",
+    "backend.kind",
+    "backend.data_file",
+    "backend.region",
+    "backend.endpoint_url",
+    "backend.connect_timeout_ms",
+    "backend.attempt_timeout_ms",
+    "backend.call_timeout_ms",
+    "backend.max_attempts",
+];
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// gRPC listen address.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Prometheus listen address.
+    #[serde(default = "default_metrics_listen")]
+    pub metrics_listen: SocketAddr,
+    #[serde(default)]
+    pub backend: BackendConfig,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Amazon Cognito through the AWS SDK.
+    #[default]
+    Cognito,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    #[serde(default)]
+    pub kind: BackendKind,
+    /// local backend: where pools, users and settings persist.
+    #[serde(default = "default_data_file")]
+    pub data_file: PathBuf,
+    /// cognito: the AWS Region. Unset: the SDK's chain (AWS_REGION, profile),
+    /// then [`DEFAULT_REGION`].
+    pub region: Option<String>,
+    /// cognito: another endpoint, e.g. a local emulator. Unset: AWS's own.
+    pub endpoint_url: Option<String>,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_attempt_timeout_ms")]
+    pub attempt_timeout_ms: u64,
+    #[serde(default = "default_call_timeout_ms")]
+    pub call_timeout_ms: u64,
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        Self {
+            kind: BackendKind::default(),
+            data_file: default_data_file(),
+            region: None,
+            endpoint_url: None,
+            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            attempt_timeout_ms: DEFAULT_ATTEMPT_TIMEOUT_MS,
+            call_timeout_ms: DEFAULT_CALL_TIMEOUT_MS,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+}
+
+impl BackendConfig {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn attempt_timeout(&self) -> Duration {
+        Duration::from_millis(self.attempt_timeout_ms)
+    }
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.call_timeout_ms)
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    DEFAULT_LISTEN
+        .parse()
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051)))
+}
+fn default_metrics_listen() -> SocketAddr {
+    DEFAULT_METRICS_LISTEN
+        .parse()
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9464)))
+}
+fn default_data_file() -> PathBuf {
+    PathBuf::from("mfa-facade-data.json")
+}
+fn default_connect_timeout_ms() -> u64 {
+    DEFAULT_CONNECT_TIMEOUT_MS
+}
+fn default_attempt_timeout_ms() -> u64 {
+    DEFAULT_ATTEMPT_TIMEOUT_MS
+}
+fn default_call_timeout_ms() -> u64 {
+    DEFAULT_CALL_TIMEOUT_MS
+}
+fn default_max_attempts() -> u32 {
+    DEFAULT_MAX_ATTEMPTS
+}
+
+/// One problem with the configuration, with the key it concerns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            metrics_listen: default_metrics_listen(),
+            backend: BackendConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses TOML text, applies the overrides in `env`, and validates.
+    /// Returns every problem found, each naming its key.
+    pub fn from_toml_and_env<I>(text: &str, env: I) -> Result<Config, Vec<ConfigError>>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut value: toml::Table = toml::from_str(text).map_err(|e| {
+            vec![ConfigError {
+                key: "(file)".into(),
+                message: e.message().to_owned(),
+            }]
+        })?;
+        apply_env(&mut value, env)?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(value)).map_err(|e| {
+                let key = e.path().to_string();
+                vec![ConfigError {
+                    key: if key == "." {
+                        "(top level)".into()
+                    } else {
+                        key
+                    },
+                    message: e.into_inner().to_string(),
+                }]
+            })?;
+        let errors = config.validate();
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Reads `path` (or nothing, for the defaults) and the process environment.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Config, Vec<ConfigError>> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| {
+                vec![ConfigError {
+                    key: "(file)".into(),
+                    message: format!("cannot read {}: {e}", p.display()),
+                }]
+            })?,
+            None => String::new(),
+        };
+        Self::from_toml_and_env(&text, std::env::vars())
+    }
+
+    /// The rules serde cannot express.
+    pub fn validate(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        let mut err = |key: &str, message: String| {
+            errors.push(ConfigError {
+                key: key.into(),
+                message,
+            })
+        };
+        let b = &self.backend;
+        if let Some(region) = &b.region
+            && (region.is_empty()
+                || !region
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        {
+            err(
+                "backend.region",
+                format!("{region:?} is not an AWS Region name (e.g. us-east-1)"),
+            );
+        }
+        if let Some(url) = &b.endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            err(
+                "backend.endpoint_url",
+                format!("{url:?} must be an http:// or https:// URL"),
+            );
+        }
+        for (key, value) in [
+            ("backend.connect_timeout_ms", b.connect_timeout_ms),
+            ("backend.attempt_timeout_ms", b.attempt_timeout_ms),
+            ("backend.call_timeout_ms", b.call_timeout_ms),
+        ] {
+            if value == 0 || value > 600_000 {
+                err(
+                    key,
+                    format!("{value} must be between 1 and 600000 milliseconds"),
+                );
+            }
+        }
+        if b.attempt_timeout_ms > b.call_timeout_ms {
+            err(
+                "backend.attempt_timeout_ms",
+                format!(
+                    "{} is longer than backend.call_timeout_ms ({}): no attempt could use it",
+                    b.attempt_timeout_ms, b.call_timeout_ms
+                ),
+            );
+        }
+        if !(1..=10).contains(&b.max_attempts) {
+            err(
+                "backend.max_attempts",
+                format!("{} must be between 1 and 10", b.max_attempts),
+            );
+        }
+        errors
+    }
+}
+
+/// Sets each overridable key whose variable is present. A value that parses
+/// as a TOML scalar (number, boolean) is taken as one, else as a string.
+fn apply_env<I>(table: &mut toml::Table, env: I) -> Result<(), Vec<ConfigError>>
+where
+    I: IntoIterator<Item = (String, String)>,
+{
+    let env: std::collections::HashMap<String, String> = env.into_iter().collect();
+    for key in ENV_KEYS {
+        let var = format!("{ENV_PREFIX}{}", key.replace('.', "_").to_uppercase());
+        let Some(raw) = env.get(&var) else { continue };
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .filter(|v| !v.is_table() && !v.is_array())
+            .unwrap_or_else(|| toml::Value::String(raw.clone()));
+        let mut node = &mut *table;
+        let mut parts = key.split('.').peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                node.insert(part.to_owned(), value.clone());
+                break;
+            }
+            let child = node
+                .entry(part.to_owned())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            node = child.as_table_mut().ok_or_else(|| {
+                vec![ConfigError {
+                    key: part.to_owned(),
+                    message: format!("must be a table for {var} to override {key}"),
+                }]
+            })?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        let c = Config::from_toml_and_env("", no_env()).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.metrics_listen.to_string(), DEFAULT_METRICS_LISTEN);
+        assert_eq!(c.backend.kind, BackendKind::Cognito);
+        assert_eq!(c.backend.max_attempts, DEFAULT_MAX_ATTEMPTS);
+    }
+
+    #[test]
+    fn the_operator_contract_keys_parse() {
+        let text = r#"
+            listen = "127.0.0.1:6000"
+            metrics_listen = "127.0.0.1:6001"
+            [backend]
+            kind = "cognito"
+            data_file = "x.json"
+            region = "eu-west-1"
+            endpoint_url = "http://127.0.0.1:5000"
+        "#;
+        let c = Config::from_toml_and_env(text, no_env()).unwrap();
+        assert_eq!(c.listen.port(), 6000);
+        assert_eq!(c.backend.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            c.backend.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+    }
+
+    #[test]
+    fn env_overrides_the_file() {
+        let env = vec![
+            ("MFA_FACADE_LISTEN".to_owned(), "127.0.0.1:7000".to_owned()),
+            ("MFA_FACADE_BACKEND_MAX_ATTEMPTS".to_owned(), "5".to_owned()),
+            (
+                "MFA_FACADE_BACKEND_ENDPOINT_URL".to_owned(),
+                "http://127.0.0.1:9".to_owned(),
+            ),
+        ];
+        let c = Config::from_toml_and_env("listen = \"127.0.0.1:1\"", env).unwrap();
+        assert_eq!(c.listen.port(), 7000);
+        assert_eq!(c.backend.max_attempts, 5);
+        assert_eq!(
+            c.backend.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::from_toml_and_env("[backend]\nregoin = \"x\"", no_env()).unwrap_err();
+        assert_eq!(e[0].key, "backend.regoin");
+        assert!(e[0].message.contains("regoin"), "{e:?}");
+
+        let e = Config::from_toml_and_env("listen = \"not an address\"", no_env()).unwrap_err();
+        assert_eq!(e[0].key, "listen");
+
+        let text = "[backend]\nendpoint_url = \"127.0.0.1:5000\"\nmax_attempts = 0\nattempt_timeout_ms = 0";
+        let e = Config::from_toml_and_env(text, no_env()).unwrap_err();
+        let keys: Vec<_> = e.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "backend.endpoint_url",
+                "backend.attempt_timeout_ms",
+                "backend.max_attempts"
+            ]
+        );
+
+        let e = Config::from_toml_and_env("[backend]\nkind = \"dynamo\"", no_env()).unwrap_err();
+        assert_eq!(e[0].key, "backend.kind");
+    }
+}

@@ -1,0 +1,256 @@
+//! The one error type of a call, and its mapping to gRPC (DESIGN.md §3).
+//! The table from Cognito exception to gRPC code exists here and nowhere else.
+
+use std::time::Duration;
+
+use tonic::Code;
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::rules::{FieldViolation, Violations};
+
+/// `google.rpc.ErrorInfo.domain` for errors that Cognito raised.
+pub const COGNITO_DOMAIN: &str = "cognito-idp.amazonaws.com";
+/// `google.rpc.ErrorInfo.domain` for errors the facade itself raised.
+pub const FACADE_DOMAIN: &str = "mfa-facade";
+/// How long a throttled caller is told to wait when Cognito gives no hint.
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// An exception answered by Cognito (or by the endpoint standing in for it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CognitoError {
+    /// The exception name, e.g. `ResourceNotFoundException`.
+    pub exception: String,
+    pub message: String,
+    /// The AWS request id (`x-amzn-RequestId`), when the answer carried one.
+    pub request_id: Option<String>,
+    /// The HTTP status of the answer.
+    pub http_status: Option<u16>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input that breaks Cognito's rules; nothing was sent upstream.
+    #[error("invalid request: {} bad field(s)", .0.len())]
+    InvalidArgument(Vec<FieldViolation>),
+    /// Input that is valid but does not fit the current state.
+    #[error("{message}")]
+    FailedPrecondition {
+        reason: &'static str,
+        message: String,
+    },
+    /// The etag precondition failed: the pool changed since the caller read it.
+    #[error("{message}")]
+    Aborted {
+        reason: &'static str,
+        message: String,
+    },
+    /// Cognito refused or failed the call.
+    #[error("Cognito {}: {}", .0.exception, .0.message)]
+    Cognito(CognitoError),
+    /// Cognito could not be reached in time; retrying may help.
+    #[error("Cognito is unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or a misconfiguration of the facade itself.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<Violations> for Error {
+    fn from(v: Violations) -> Self {
+        Error::InvalidArgument(v.into_vec())
+    }
+}
+
+impl Violations {
+    /// `Ok` when no field was bad, else the INVALID_ARGUMENT error naming them all.
+    pub fn into_result(self) -> Result<()> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(self.into())
+        }
+    }
+}
+
+/// The gRPC code for a Cognito exception name (DESIGN.md §3).
+pub fn code_for_exception(exception: &str, http_status: Option<u16>) -> Code {
+    match exception {
+        "InvalidParameterException"
+        | "InvalidSmsRoleAccessPolicyException"
+        | "InvalidSmsRoleTrustRelationshipException"
+        | "CodeMismatchException"
+        | "EnableSoftwareTokenMFAException"
+        | "ValidationException" => Code::InvalidArgument,
+        "ResourceNotFoundException" | "UserNotFoundException" => Code::NotFound,
+        "NotAuthorizedException" | "ForbiddenException" => Code::PermissionDenied,
+        "PasswordResetRequiredException"
+        | "UserNotConfirmedException"
+        | "FeatureUnavailableInTierException"
+        | "SoftwareTokenMFANotFoundException"
+        | "InvalidUserPoolConfigurationException"
+        | "OperationNotEnabledException" => Code::FailedPrecondition,
+        "ConcurrentModificationException" => Code::Aborted,
+        "TooManyRequestsException" | "LimitExceededException" | "ThrottlingException" => {
+            Code::ResourceExhausted
+        }
+        "InternalErrorException" | "ServiceUnavailable" | "InternalFailure" => Code::Unavailable,
+        // Anything else: a 5xx is Cognito's trouble and may pass; a 4xx we do
+        // not know is ours (credentials, signing, an unmodelled rule).
+        _ => match http_status {
+            Some(s) if s >= 500 => Code::Unavailable,
+            _ => Code::Internal,
+        },
+    }
+}
+
+impl Error {
+    pub fn code(&self) -> Code {
+        match self {
+            Error::InvalidArgument(_) => Code::InvalidArgument,
+            Error::FailedPrecondition { .. } => Code::FailedPrecondition,
+            Error::Aborted { .. } => Code::Aborted,
+            Error::Cognito(e) => code_for_exception(&e.exception, e.http_status),
+            Error::Unavailable(_) => Code::Unavailable,
+            Error::Internal(_) => Code::Internal,
+        }
+    }
+
+    /// The Cognito exception name, when Cognito raised this error.
+    pub fn cognito_exception(&self) -> Option<&str> {
+        match self {
+            Error::Cognito(e) => Some(&e.exception),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(err: Error) -> Self {
+        let code = err.code();
+        let mut details = ErrorDetails::new();
+        let message = match &err {
+            Error::InvalidArgument(violations) => {
+                for v in violations {
+                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                }
+                let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+                format!("invalid request: bad field(s): {}", fields.join(", "))
+            }
+            Error::FailedPrecondition { reason, message } | Error::Aborted { reason, message } => {
+                details.set_error_info(*reason, FACADE_DOMAIN, std::collections::HashMap::new());
+                message.clone()
+            }
+            Error::Cognito(e) => {
+                let mut metadata = std::collections::HashMap::new();
+                if let Some(id) = &e.request_id {
+                    metadata.insert("aws_request_id".to_owned(), id.clone());
+                }
+                details.set_error_info(e.exception.clone(), COGNITO_DOMAIN, metadata);
+                if code == Code::ResourceExhausted {
+                    details.set_retry_info(Some(DEFAULT_RETRY_DELAY));
+                }
+                format!("{}: {}", e.exception, e.message)
+            }
+            Error::Unavailable(m) => {
+                details.set_error_info(
+                    "UPSTREAM_UNAVAILABLE",
+                    FACADE_DOMAIN,
+                    std::collections::HashMap::new(),
+                );
+                format!("Cognito is unavailable: {m}")
+            }
+            Error::Internal(m) => format!("internal error: {m}"),
+        };
+        tonic::Status::with_error_details(code, message, details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cognito(exception: &str, http_status: u16) -> Error {
+        Error::Cognito(CognitoError {
+            exception: exception.into(),
+            message: "m".into(),
+            request_id: Some("req-1".into()),
+            http_status: Some(http_status),
+        })
+    }
+
+    #[test]
+    fn the_design_table() {
+        let table = [
+            ("InvalidParameterException", Code::InvalidArgument),
+            ("InvalidSmsRoleAccessPolicyException", Code::InvalidArgument),
+            (
+                "InvalidSmsRoleTrustRelationshipException",
+                Code::InvalidArgument,
+            ),
+            ("CodeMismatchException", Code::InvalidArgument),
+            ("EnableSoftwareTokenMFAException", Code::InvalidArgument),
+            ("ResourceNotFoundException", Code::NotFound),
+            ("UserNotFoundException", Code::NotFound),
+            ("NotAuthorizedException", Code::PermissionDenied),
+            ("ForbiddenException", Code::PermissionDenied),
+            ("PasswordResetRequiredException", Code::FailedPrecondition),
+            ("UserNotConfirmedException", Code::FailedPrecondition),
+            (
+                "FeatureUnavailableInTierException",
+                Code::FailedPrecondition,
+            ),
+            (
+                "SoftwareTokenMFANotFoundException",
+                Code::FailedPrecondition,
+            ),
+            ("ConcurrentModificationException", Code::Aborted),
+            ("TooManyRequestsException", Code::ResourceExhausted),
+            ("LimitExceededException", Code::ResourceExhausted),
+            ("InternalErrorException", Code::Unavailable),
+        ];
+        for (exception, code) in table {
+            assert_eq!(cognito(exception, 400).code(), code, "{exception}");
+        }
+        assert_eq!(cognito("SomethingNew", 503).code(), Code::Unavailable);
+        assert_eq!(
+            cognito("UnrecognizedClientException", 400).code(),
+            Code::Internal
+        );
+    }
+
+    #[test]
+    fn status_carries_error_info_and_retry_info() {
+        let status = tonic::Status::from(cognito("TooManyRequestsException", 400));
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        let info = status.get_details_error_info().expect("error info");
+        assert_eq!(info.reason, "TooManyRequestsException");
+        assert_eq!(info.domain, COGNITO_DOMAIN);
+        assert_eq!(
+            info.metadata.get("aws_request_id").map(String::as_str),
+            Some("req-1")
+        );
+        assert!(status.get_details_retry_info().is_some());
+
+        let status = tonic::Status::from(cognito("ResourceNotFoundException", 400));
+        assert!(status.get_details_retry_info().is_none());
+    }
+
+    #[test]
+    fn bad_request_lists_every_field() {
+        let mut v = Violations::default();
+        v.add("user_pool_id", "is required");
+        v.add("user_code", "must be exactly 6 digits (0-9)");
+        let status = tonic::Status::from(v.into_result().unwrap_err());
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let br = status.get_details_bad_request().expect("bad request");
+        let fields: Vec<_> = br
+            .field_violations
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect();
+        assert_eq!(fields, ["user_pool_id", "user_code"]);
+        assert!(status.message().contains("user_pool_id, user_code"));
+    }
+}

@@ -1,0 +1,9 @@
+//! The generated protobuf and tonic code, and the descriptor set for reflection.
+
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod v1 {
+    tonic::include_proto!("cognito.mfa.v1");
+}
+
+/// The encoded FileDescriptorSet of proto/ (with imports and comments).
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("mfa_descriptor");

@@ -1,0 +1,149 @@
+//! Logs and request ids. Each event of a call is a small struct that logs
+//! itself in one place, so every call is reported the same way.
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use http::HeaderValue;
+use tower::{Layer, Service};
+
+use crate::error::Error;
+
+/// The header that carries a call's request id, both ways.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// A caller's id longer than this, or with characters outside visible ASCII,
+/// is replaced by a fresh one rather than copied into logs.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Installs the JSON log subscriber; `RUST_LOG` filters (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second call (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The id of one call, in the request's extensions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+fn acceptable(id: &HeaderValue) -> Option<&str> {
+    let s = id.to_str().ok()?;
+    (!s.is_empty() && s.len() <= MAX_REQUEST_ID_LEN && s.bytes().all(|b| b.is_ascii_graphic()))
+        .then_some(s)
+}
+
+/// Honours the caller's `x-request-id` or makes one, puts it into the
+/// request's extensions, and echoes it on the response.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestIdLayer;
+
+impl<S> Layer<S> for RequestIdLayer {
+    type Service = RequestIdService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestIdService { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RequestIdService<S> {
+    inner: S,
+}
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S, B, RB> Service<http::Request<B>> for RequestIdService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let id = req
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(acceptable)
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        // Visible ASCII, so the conversion cannot fail.
+        let value =
+            HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+        req.headers_mut().insert(REQUEST_ID_HEADER, value.clone());
+        req.extensions_mut().insert(RequestId(id));
+        let future = self.inner.call(req);
+        Box::pin(async move {
+            let mut response = future.await?;
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+            Ok(response)
+        })
+    }
+}
+
+/// The outcome of one call, logged once by the call pipeline.
+pub struct CallCompleted<'a> {
+    pub method: &'static str,
+    pub request_id: &'a str,
+    pub backend: &'static str,
+    pub result: Result<(), &'a Error>,
+    pub latency: Duration,
+}
+
+impl CallCompleted<'_> {
+    pub fn emit(self) {
+        let latency_ms = self.latency.as_secs_f64() * 1000.0;
+        match self.result {
+            Ok(()) => tracing::info!(
+                message = "Call completed.",
+                method = self.method,
+                request_id = self.request_id,
+                backend = self.backend,
+                code = "OK",
+                latency_ms,
+            ),
+            Err(error) => {
+                let code = format!("{:?}", error.code());
+                let cognito_exception = error.cognito_exception().unwrap_or("");
+                if matches!(error, Error::Internal(_) | Error::Unavailable(_)) {
+                    tracing::warn!(
+                        message = "Call failed.",
+                        method = self.method,
+                        request_id = self.request_id,
+                        backend = self.backend,
+                        code,
+                        cognito_exception,
+                        latency_ms,
+                        %error,
+                    );
+                } else {
+                    tracing::info!(
+                        message = "Call refused.",
+                        method = self.method,
+                        request_id = self.request_id,
+                        backend = self.backend,
+                        code,
+                        cognito_exception,
+                        latency_ms,
+                        %error,
+                    );
+                }
+            }
+        }
+    }
+}
