@@ -245,6 +245,12 @@ pub fn mfa_option_from_sdk(o: &sdk::MfaOptionType) -> MfaOption {
     }
 }
 
+/// PreferredMfaSetting: some endpoints (moto) send "" for "none preferred";
+/// Cognito omits the member. Both mean no preferred factor.
+pub fn preferred_from_sdk(value: Option<&str>) -> Option<String> {
+    value.filter(|v| !v.is_empty()).map(str::to_owned)
+}
+
 pub fn verify_status_from_sdk(s: &sdk::VerifySoftwareTokenResponseType) -> Option<VerifyStatus> {
     match s {
         sdk::VerifySoftwareTokenResponseType::Success => Some(VerifyStatus::Success),

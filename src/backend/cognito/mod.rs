@@ -267,7 +267,7 @@ impl Backend for CognitoBackend {
                     .map_err(|e| upstream(e, &[token]))?;
                 Ok(UserMfaSettings {
                     username: out.username().to_owned(),
-                    preferred_mfa_setting: out.preferred_mfa_setting().map(str::to_owned),
+                    preferred_mfa_setting: c::preferred_from_sdk(out.preferred_mfa_setting()),
                     user_mfa_setting_list: out.user_mfa_setting_list().to_vec(),
                     mfa_options: out
                         .mfa_options()
@@ -290,7 +290,7 @@ impl Backend for CognitoBackend {
                     .map_err(|e| upstream(e, &[]))?;
                 Ok(UserMfaSettings {
                     username: out.username().to_owned(),
-                    preferred_mfa_setting: out.preferred_mfa_setting().map(str::to_owned),
+                    preferred_mfa_setting: c::preferred_from_sdk(out.preferred_mfa_setting()),
                     user_mfa_setting_list: out.user_mfa_setting_list().to_vec(),
                     mfa_options: out
                         .mfa_options()

