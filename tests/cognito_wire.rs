@@ -178,4 +178,8 @@ async fn admin_delete_software_token_goes_out_and_moto_s_gap_is_a_clean_error() 
     // the facade turns that into a retryable UNAVAILABLE, never a panic.
     let err = result.expect_err("moto does not implement it");
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert_eq!(
+        err.message(),
+        "Cognito is unavailable: unreadable answer from Cognito (HTTP 500)"
+    );
 }

@@ -98,18 +98,21 @@ where
             "could not reach Cognito: {}",
             DisplayErrorContext(&err)
         ))),
-        SdkError::ResponseError(_)
-            if http_status.is_some_and(|s| s >= 500) || http_status.is_none() =>
-        {
-            Error::Unavailable(scrub(&format!(
-                "unreadable answer from Cognito: {}",
-                DisplayErrorContext(&err)
-            )))
+        // The raw answer stays out of the message: it can be large and is not ours to echo.
+        SdkError::ResponseError(_) => {
+            let status =
+                http_status.map_or_else(|| "no status".to_owned(), |s| format!("HTTP {s}"));
+            let message = format!("unreadable answer from Cognito ({status})");
+            match http_status {
+                Some(s) if s < 500 => Error::Internal(message),
+                _ => Error::Unavailable(message),
+            }
         }
-        _ => Error::Internal(scrub(&format!(
-            "Cognito call failed: {}",
+        SdkError::ConstructionFailure(_) => Error::Internal(scrub(&format!(
+            "could not build the Cognito request: {}",
             DisplayErrorContext(&err)
         ))),
+        _ => Error::Internal("Cognito call failed".into()),
     }
 }
 
