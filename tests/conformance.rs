@@ -581,14 +581,49 @@ async fn admin_preference_and_settings(s: &Stack) {
     assert_eq!(out.preferred_mfa_setting, None, "enabled but not preferred");
 }
 
-async fn totp_enrolment_with_a_real_code(s: &Stack) {
+/// A pool with TOTP on, a user in it, and an associated (not yet verified)
+/// software token: the user's access token and the TOTP key.
+async fn user_with_associated_totp(s: &Stack, username: &str) -> (String, Vec<u8>) {
     let pool = s.create_pool().await;
     set(s, &pool, totp_only(pb::MfaConfiguration::Optional))
         .await
         .expect("pool TOTP");
-    let token = s.create_user_with_token(&pool, "carol", &[]).await;
+    let token = s.create_user_with_token(&pool, username, &[]).await;
+    let assoc = s
+        .users
+        .clone()
+        .associate_software_token(pb::AssociateSoftwareTokenRequest {
+            access_token: Some(token.clone()),
+            session: None,
+        })
+        .await
+        .expect("associate")
+        .into_inner();
+    let key = totp::decode_base32(&assoc.secret_code).expect("base32 secret");
+    (token, key)
+}
 
-    // Preferring TOTP before enrolment is refused by Cognito.
+async fn verify(
+    s: &Stack,
+    token: &str,
+    code: String,
+) -> Result<pb::VerifySoftwareTokenResponse, tonic::Status> {
+    s.users
+        .clone()
+        .verify_software_token(pb::VerifySoftwareTokenRequest {
+            access_token: Some(token.to_owned()),
+            session: None,
+            user_code: code,
+            friendly_device_name: Some("test phone".into()),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn totp_enrolment_with_a_real_code(s: &Stack) {
+    let (token, key) = user_with_associated_totp(s, "carol").await;
+
+    // Preferring TOTP before the token is verified is refused by Cognito.
     let prefer = pb::SetUserMfaPreferenceRequest {
         access_token: token.clone(),
         software_token_mfa_settings: Some(pb::SoftwareTokenMfaSettings {
@@ -602,34 +637,13 @@ async fn totp_enrolment_with_a_real_code(s: &Stack) {
         .clone()
         .set_user_mfa_preference(prefer.clone())
         .await
-        .expect_err("not enrolled");
+        .expect_err("not verified");
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(reason(&err), "InvalidParameterException");
 
-    let assoc = s
-        .users
-        .clone()
-        .associate_software_token(pb::AssociateSoftwareTokenRequest {
-            access_token: Some(token.clone()),
-            session: None,
-        })
+    let verified = verify(s, &token, totp::code_at(&key, now()))
         .await
-        .expect("associate")
-        .into_inner();
-    let key = totp::decode_base32(&assoc.secret_code).expect("base32 secret");
-    let code = totp::code_at(&key, now());
-    let verified = s
-        .users
-        .clone()
-        .verify_software_token(pb::VerifySoftwareTokenRequest {
-            access_token: Some(token.clone()),
-            session: None,
-            user_code: code,
-            friendly_device_name: Some("carol's phone".into()),
-        })
-        .await
-        .expect("verify")
-        .into_inner();
+        .expect("verify");
     assert_eq!(
         verified.status,
         pb::VerifySoftwareTokenStatus::Success as i32
@@ -657,33 +671,9 @@ async fn totp_enrolment_with_a_real_code(s: &Stack) {
 }
 
 async fn a_wrong_totp_code_is_refused(s: &Stack) {
-    let pool = s.create_pool().await;
-    set(s, &pool, totp_only(pb::MfaConfiguration::Optional))
-        .await
-        .expect("pool TOTP");
-    let token = s.create_user_with_token(&pool, "dave", &[]).await;
-    let assoc = s
-        .users
-        .clone()
-        .associate_software_token(pb::AssociateSoftwareTokenRequest {
-            access_token: Some(token.clone()),
-            session: None,
-        })
-        .await
-        .expect("associate")
-        .into_inner();
-    let key = totp::decode_base32(&assoc.secret_code).expect("base32 secret");
+    let (token, key) = user_with_associated_totp(s, "dave").await;
     // A code from ten minutes ago: well outside the ±30 s window.
-    let stale = totp::code_at(&key, now() - 600);
-    let err = s
-        .users
-        .clone()
-        .verify_software_token(pb::VerifySoftwareTokenRequest {
-            access_token: Some(token),
-            session: None,
-            user_code: stale.clone(),
-            friendly_device_name: None,
-        })
+    let err = verify(s, &token, totp::code_at(&key, now() - 600))
         .await
         .expect_err("mismatch");
     assert_eq!(err.code(), Code::InvalidArgument);
