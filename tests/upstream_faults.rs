@@ -1,0 +1,264 @@
+//! The cognito backend against a stub upstream that answers whatever a test
+//! programs: throttling, unknown exceptions, 5xx, garbage, silence. Every
+//! answer becomes a gRPC status with the code DESIGN.md §3 gives; none panics.
+
+use std::{
+    convert::Infallible,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
+use hyper_util::rt::TokioIo;
+use mfa_facade::{
+    backend::{Backend, cognito::CognitoBackend},
+    config::BackendConfig,
+    proto::v1::{
+        self as pb, user_mfa_service_client::UserMfaServiceClient,
+        user_pool_mfa_service_client::UserPoolMfaServiceClient,
+    },
+    server::RunningServer,
+};
+use tokio::net::TcpListener;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+/// What the stub answers: status, body, and a delay before answering.
+#[derive(Clone)]
+struct Answer {
+    status: u16,
+    body: &'static str,
+    delay: Duration,
+}
+
+fn answer(status: u16, body: &'static str) -> Answer {
+    Answer {
+        status,
+        body,
+        delay: Duration::ZERO,
+    }
+}
+
+async fn stub(answer: Answer) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind stub");
+    let addr = listener.local_addr().expect("addr");
+    let answer = Arc::new(Mutex::new(answer));
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |_req: Request<Incoming>| {
+                    let a = answer.lock().expect("answer").clone();
+                    async move {
+                        tokio::time::sleep(a.delay).await;
+                        let mut r = Response::new(Full::new(Bytes::from_static(a.body.as_bytes())));
+                        *r.status_mut() = hyper::StatusCode::from_u16(a.status).expect("status");
+                        r.headers_mut().insert(
+                            "content-type",
+                            "application/x-amz-json-1.1".parse().expect("header"),
+                        );
+                        r.headers_mut().insert(
+                            "x-amzn-requestid",
+                            "stub-request-1".parse().expect("header"),
+                        );
+                        Ok::<_, Infallible>(r)
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+struct Facade {
+    _server: RunningServer,
+    pools: UserPoolMfaServiceClient<tonic::transport::Channel>,
+    users: UserMfaServiceClient<tonic::transport::Channel>,
+}
+
+async fn facade(endpoint: String) -> Facade {
+    let settings = BackendConfig {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint),
+        connect_timeout_ms: 300,
+        attempt_timeout_ms: 300,
+        call_timeout_ms: 600,
+        max_attempts: 1,
+        ..BackendConfig::default()
+    };
+    let creds = aws_sdk_cognitoidentityprovider::config::SharedCredentialsProvider::new(
+        aws_sdk_cognitoidentityprovider::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ),
+    );
+    let backend: Arc<dyn Backend> = Arc::new(CognitoBackend::connect(&settings, Some(creds)).await);
+    let server = RunningServer::start("127.0.0.1:0".parse().expect("addr"), backend)
+        .await
+        .expect("server");
+    let url = server.url();
+    Facade {
+        pools: UserPoolMfaServiceClient::connect(url.clone())
+            .await
+            .expect("connect"),
+        users: UserMfaServiceClient::connect(url).await.expect("connect"),
+        _server: server,
+    }
+}
+
+async fn get_config(a: Answer) -> Result<pb::GetUserPoolMfaConfigResponse, tonic::Status> {
+    let f = facade(stub(a).await).await;
+    f.pools
+        .clone()
+        .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: "us-east-1_Stub1".into(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn throttling_is_resource_exhausted_with_retry_info() {
+    let err = get_config(answer(
+        400,
+        r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#,
+    ))
+    .await
+    .expect_err("throttled");
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    assert!(
+        err.get_details_retry_info()
+            .is_some_and(|r| r.retry_delay.is_some())
+    );
+    let info = err.get_details_error_info().expect("error info");
+    assert_eq!(info.reason, "TooManyRequestsException");
+    assert_eq!(
+        info.metadata.get("aws_request_id").map(String::as_str),
+        Some("stub-request-1")
+    );
+}
+
+#[tokio::test]
+async fn concurrent_modification_is_aborted() {
+    let err = get_config(answer(
+        400,
+        r#"{"__type":"ConcurrentModificationException","message":"busy"}"#,
+    ))
+    .await
+    .expect_err("aborted");
+    assert_eq!(err.code(), Code::Aborted);
+}
+
+#[tokio::test]
+async fn an_unknown_exception_keeps_its_name_and_is_internal() {
+    // awsJson1.1 clients sanitise "ns#Name:uri" to "Name".
+    let err = get_config(answer(
+        400,
+        r#"{"__type":"com.amazonaws.cognito#BrandNewException:http://internal/","message":"new"}"#,
+    ))
+    .await
+    .expect_err("internal");
+    assert_eq!(err.code(), Code::Internal);
+    assert_eq!(
+        err.get_details_error_info().map(|i| i.reason).as_deref(),
+        Some("BrandNewException")
+    );
+}
+
+#[tokio::test]
+async fn cognito_internal_errors_and_5xx_are_unavailable() {
+    let err = get_config(answer(
+        500,
+        r#"{"__type":"InternalErrorException","message":"oops"}"#,
+    ))
+    .await
+    .expect_err("unavailable");
+    assert_eq!(err.code(), Code::Unavailable);
+    let err = get_config(answer(503, "<html>Service Unavailable</html>"))
+        .await
+        .expect_err("unavailable");
+    assert_eq!(err.code(), Code::Unavailable);
+    assert!(!err.message().contains("<html>"), "{}", err.message());
+}
+
+#[tokio::test]
+async fn garbage_on_success_is_internal_not_a_panic() {
+    let err = get_config(answer(200, "this is not json"))
+        .await
+        .expect_err("garbage");
+    assert_eq!(err.code(), Code::Internal);
+    assert!(!err.message().contains("this is not json"));
+}
+
+#[tokio::test]
+async fn unknown_values_and_empty_answers_decode_without_loss_of_the_call() {
+    let out = get_config(answer(
+        200,
+        r#"{"MfaConfiguration":"SOMETIMES","WebAuthnConfiguration":{"UserVerification":"maybe"}}"#,
+    ))
+    .await
+    .expect("decoded");
+    assert_eq!(
+        out.mfa_configuration,
+        pb::MfaConfiguration::Unspecified as i32
+    );
+    assert_eq!(
+        out.web_authn_configuration.map(|w| w.user_verification),
+        Some(pb::UserVerification::Unspecified as i32)
+    );
+    let f = facade(stub(answer(200, "{}")).await).await;
+    let assoc = f
+        .users
+        .clone()
+        .associate_software_token(pb::AssociateSoftwareTokenRequest {
+            access_token: Some("abc.def.ghi".into()),
+            session: None,
+        })
+        .await
+        .expect("empty answer")
+        .into_inner();
+    assert_eq!(assoc.secret_code, "");
+}
+
+#[tokio::test]
+async fn a_silent_upstream_times_out_as_unavailable() {
+    let started = Instant::now();
+    let err = get_config(Answer {
+        status: 200,
+        body: "{}",
+        delay: Duration::from_secs(5),
+    })
+    .await
+    .expect_err("timeout");
+    assert_eq!(err.code(), Code::Unavailable);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_unavailable() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let f = facade(format!("http://127.0.0.1:{closed}")).await;
+    let err = f
+        .pools
+        .clone()
+        .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: "us-east-1_Stub1".into(),
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), Code::Unavailable);
+}
