@@ -33,6 +33,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("the serving task failed: {0}")]
+    Task(String),
 }
 
 /// Builds the backend the configuration names.
@@ -121,10 +123,7 @@ impl RunningServer {
         }
         match (&mut self.task).await {
             Ok(result) => result,
-            Err(join) => Err(ServeError::Bind {
-                addr: self.addr,
-                source: std::io::Error::other(join.to_string()),
-            }),
+            Err(join) => Err(ServeError::Task(join.to_string())),
         }
     }
 }
