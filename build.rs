@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "proto/cognito/mfa/v1/types.proto",
     "proto/cognito/mfa/v1/user_pool_mfa_service.proto",
     "proto/cognito/mfa/v1/user_mfa_service.proto",
+    "proto/cognito/mfa/dev/v1/fixtures.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

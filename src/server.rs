@@ -3,6 +3,7 @@
 //! The stack, outermost first:
 //!   RequestIdLayer  -> every response carries x-request-id
 //!   health, reflection (v1 and v1alpha), UserPoolMfaService, UserMfaService
+//!   LocalFixturesService, with the local backend only
 //! Authentication joins as a tower layer below RequestIdLayer; authorization,
 //! limits and audit are stages of `call::Facade`.
 
@@ -12,10 +13,15 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
-use crate::api::MfaApi;
-use crate::backend::{Backend, cognito::CognitoBackend};
+use crate::api::{MfaApi, fixtures::FixturesApi};
+use crate::backend::{
+    Backend,
+    cognito::CognitoBackend,
+    local::{LocalBackend, store::StoreError},
+};
 use crate::call::Facade;
-use crate::config::{BackendKind, Config};
+use crate::config::{BackendKind, Config, DEFAULT_REGION};
+use crate::proto::dev::v1::local_fixtures_service_server::LocalFixturesServiceServer;
 use crate::proto::v1::{
     user_mfa_service_server::UserMfaServiceServer,
     user_pool_mfa_service_server::UserPoolMfaServiceServer,
@@ -35,13 +41,47 @@ pub enum ServeError {
     },
     #[error("the serving task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The backend a server runs on; the local one also serves the fixtures.
+#[derive(Clone)]
+pub struct Backends {
+    pub backend: Arc<dyn Backend>,
+    pub local: Option<Arc<LocalBackend>>,
+}
+
+impl Backends {
+    pub fn local(local: Arc<LocalBackend>) -> Self {
+        Self {
+            backend: local.clone(),
+            local: Some(local),
+        }
+    }
+
+    pub fn remote(backend: Arc<dyn Backend>) -> Self {
+        Self {
+            backend,
+            local: None,
+        }
+    }
 }
 
 /// Builds the backend the configuration names.
-pub async fn build_backend(config: &Config) -> Arc<dyn Backend> {
-    match config.backend.kind {
-        BackendKind::Cognito => Arc::new(CognitoBackend::connect(&config.backend, None).await),
-    }
+pub async fn build_backend(config: &Config) -> Result<Backends, ServeError> {
+    Ok(match config.backend.kind {
+        BackendKind::Cognito => Backends::remote(Arc::new(
+            CognitoBackend::connect(&config.backend, None).await,
+        )),
+        BackendKind::Local => {
+            let region = config.backend.region.as_deref().unwrap_or(DEFAULT_REGION);
+            Backends::local(Arc::new(LocalBackend::open(
+                &config.backend.data_file,
+                region,
+            )?))
+        }
+    })
 }
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
@@ -53,10 +93,13 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
 /// Serves until `shutdown` completes, then drains in-flight calls.
 pub async fn serve(
     listener: TcpListener,
-    backend: Arc<dyn Backend>,
+    backends: Backends,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let api = MfaApi::new(Facade::new(backend));
+    let api = MfaApi::new(Facade::new(backends.backend));
+    let fixtures = backends
+        .local
+        .map(|local| LocalFixturesServiceServer::new(FixturesApi::new(local)));
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
@@ -82,6 +125,7 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(UserPoolMfaServiceServer::new(api.clone()))
         .add_service(UserMfaServiceServer::new(api))
+        .add_optional_service(fixtures)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())
@@ -95,14 +139,14 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Binds `addr` (port 0 for an ephemeral port) and serves `backend`.
-    pub async fn start(addr: SocketAddr, backend: Arc<dyn Backend>) -> Result<Self, ServeError> {
+    /// Binds `addr` (port 0 for an ephemeral port) and serves `backends`.
+    pub async fn start(addr: SocketAddr, backends: Backends) -> Result<Self, ServeError> {
         let listener = bind(addr).await?;
         let addr = listener
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, backend, async {
+        let task = tokio::spawn(serve(listener, backends, async {
             let _ = stopped.await;
         }));
         Ok(Self {

@@ -5,14 +5,14 @@
 
 mod common;
 
-use common::MotoStack;
+use common::Stack;
 use mfa_facade::proto::v1 as pb;
 use serde_json::json;
 use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pool_members_moto_ignores_go_out_with_cognitos_names() {
-    let s = MotoStack::start().await;
+    let s = Stack::moto().await;
     let pool = s.create_pool().await;
     let req = pb::SetUserPoolMfaConfigRequest {
         user_pool_id: pool.clone(),
@@ -52,7 +52,7 @@ async fn pool_members_moto_ignores_go_out_with_cognitos_names() {
         .await
         .expect("set");
 
-    let sent = s.proxy.bodies("SetUserPoolMfaConfig");
+    let sent = s.proxy().bodies("SetUserPoolMfaConfig");
     assert_eq!(sent.len(), 1);
     let body = &sent[0];
     assert_eq!(body["UserPoolId"], json!(pool));
@@ -96,7 +96,7 @@ async fn pool_members_moto_ignores_go_out_with_cognitos_names() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_settings_moto_ignores_go_out_with_cognitos_names() {
-    let s = MotoStack::start().await;
+    let s = Stack::moto().await;
     let pool = s.create_pool().await;
     let token = s
         .create_user_with_token(&pool, "erin", &[("email", "erin@example.com")])
@@ -136,7 +136,7 @@ async fn user_settings_moto_ignores_go_out_with_cognitos_names() {
         .await
         .expect("set");
 
-    let admin_body = &s.proxy.bodies("AdminSetUserMFAPreference")[0];
+    let admin_body = &s.proxy().bodies("AdminSetUserMFAPreference")[0];
     assert_eq!(admin_body["UserPoolId"], json!(pool));
     assert_eq!(admin_body["Username"], json!("erin"));
     assert_eq!(
@@ -149,7 +149,7 @@ async fn user_settings_moto_ignores_go_out_with_cognitos_names() {
             && admin_body.get("SoftwareTokenMfaSettings").is_none()
     );
 
-    let own_body = &s.proxy.bodies("SetUserMFAPreference")[0];
+    let own_body = &s.proxy().bodies("SetUserMFAPreference")[0];
     assert_eq!(own_body["AccessToken"], json!(token));
     // An omitted flag inside a sent block goes out as false (Cognito's default).
     assert_eq!(
@@ -161,7 +161,7 @@ async fn user_settings_moto_ignores_go_out_with_cognitos_names() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_delete_software_token_goes_out_and_moto_s_gap_is_a_clean_error() {
-    let s = MotoStack::start().await;
+    let s = Stack::moto().await;
     let pool = s.create_pool().await;
     let result = s
         .users
@@ -171,7 +171,7 @@ async fn admin_delete_software_token_goes_out_and_moto_s_gap_is_a_clean_error() 
             username: "frank".into(),
         })
         .await;
-    let sent = s.proxy.bodies("AdminDeleteSoftwareToken");
+    let sent = s.proxy().bodies("AdminDeleteSoftwareToken");
     assert_eq!(sent.len(), 1, "one attempt (max_attempts = 1 in tests)");
     assert_eq!(sent[0], json!({"UserPoolId": pool, "Username": "frank"}));
     // moto 5.2.5 has no AdminDeleteSoftwareToken and answers an HTML 500:

@@ -7,14 +7,12 @@
 
 mod common;
 
-use common::{MotoStack, now};
+use common::{Stack, now};
 use mfa_facade::domain::totp;
 use mfa_facade::proto::v1 as pb;
 use prost_types::FieldMask;
 use tonic::{Code, Request};
 use tonic_types::StatusExt;
-
-type Stack = MotoStack;
 
 const SNS_ROLE: &str = "arn:aws:iam::123456789012:role/cognito-sns";
 
@@ -801,7 +799,32 @@ macro_rules! cases {
 
 cases!(
     moto,
-    super::MotoStack::start(),
+    super::Stack::moto(),
+    [
+        pool_totp_optional_round_trip,
+        pool_sms_with_sns_round_trip,
+        every_mfa_mode,
+        set_replaces_the_whole_configuration,
+        update_changes_only_the_masked_fields,
+        update_refuses_unknown_paths_before_any_call,
+        update_will_not_switch_a_factor_on_by_a_leaf,
+        a_stale_etag_aborts_and_writes_nothing,
+        validate_only_changes_nothing,
+        invalid_input_names_every_field_and_calls_nothing,
+        preference_through_the_users_own_token,
+        admin_preference_and_settings,
+        totp_enrolment_with_a_real_code,
+        a_wrong_totp_code_is_refused,
+        an_unknown_pool_is_not_found_with_error_info,
+        an_unknown_user_is_not_found,
+        a_bad_access_token_is_permission_denied,
+        the_request_id_is_echoed_or_made,
+    ]
+);
+
+cases!(
+    local,
+    super::Stack::local(),
     [
         pool_totp_optional_round_trip,
         pool_sms_with_sns_round_trip,

@@ -100,6 +100,7 @@ async fn facade(endpoint: String) -> Facade {
         ),
     );
     let backend: Arc<dyn Backend> = Arc::new(CognitoBackend::connect(&settings, Some(creds)).await);
+    let backend = mfa_facade::server::Backends::remote(backend);
     let server = RunningServer::start("127.0.0.1:0".parse().expect("addr"), backend)
         .await
         .expect("server");

@@ -2,6 +2,7 @@
 //! through the [`Facade`], encode the answer. Nothing else happens here.
 
 pub mod convert;
+pub mod fixtures;
 
 use tonic::{Request, Response, Status};
 

@@ -1,7 +1,9 @@
 //! Where a call ends: the [`Backend`] trait and its implementations.
-//! `cognito` calls Amazon Cognito through the official SDK.
+//! `cognito` calls Amazon Cognito through the official SDK; `local` keeps
+//! Cognito's rules and state in a file, for laptops and tests.
 
 pub mod cognito;
+pub mod local;
 
 use async_trait::async_trait;
 

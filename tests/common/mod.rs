@@ -1,5 +1,6 @@
-//! Shared test harness: moto (the Cognito emulator), a recording proxy in
-//! front of it, and the real mfa-facade server on an ephemeral port.
+//! Shared test harness: the real mfa-facade server on an ephemeral port, on
+//! either backend: the cognito one pointed at moto (the Cognito emulator)
+//! through a recording proxy, or the embedded local one.
 //!
 //! moto is started by the test command (`scripts/test.sh`), which exports its
 //! address as MFA_FACADE_TEST_MOTO_URL. Without it these tests fail loudly.
@@ -9,7 +10,10 @@
 use std::{
     convert::Infallible,
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use aws_sdk_cognitoidentityprovider as cip;
@@ -21,13 +25,19 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
 };
 use mfa_facade::{
-    backend::{Backend, cognito::CognitoBackend},
+    backend::{Backend, cognito::CognitoBackend, local::LocalBackend},
     config::BackendConfig,
+    domain::{
+        AssociatedToken, MfaPreference, PoolMfaConfig, Secret, TokenAuth, TokenVerification,
+        UserMfaSettings, UserRef,
+    },
+    error::Result,
+    proto::dev::v1::{self as dev, local_fixtures_service_client::LocalFixturesServiceClient},
     proto::v1::{
         user_mfa_service_client::UserMfaServiceClient,
         user_pool_mfa_service_client::UserPoolMfaServiceClient,
     },
-    server::RunningServer,
+    server::{Backends, RunningServer},
 };
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
@@ -193,17 +203,98 @@ pub async fn moto_sdk() -> cip::Client {
     cip::Client::new(&config)
 }
 
-/// The facade on the cognito backend, pointed at moto through a recording proxy.
-pub struct MotoStack {
-    pub server: RunningServer,
-    pub proxy: RecordingProxy,
-    pub sdk: cip::Client,
-    pub pools: UserPoolMfaServiceClient<Channel>,
-    pub users: UserMfaServiceClient<Channel>,
+/// Counts the calls that reach a backend, for "refused input reached nothing".
+pub struct CountingBackend {
+    inner: Arc<dyn Backend>,
+    calls: AtomicUsize,
+    writes: AtomicUsize,
 }
 
-impl MotoStack {
-    pub async fn start() -> Self {
+impl CountingBackend {
+    fn tick(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for CountingBackend {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    async fn get_user_pool_mfa_config(&self, pool: &str) -> Result<PoolMfaConfig> {
+        self.tick();
+        self.inner.get_user_pool_mfa_config(pool).await
+    }
+    async fn set_user_pool_mfa_config(
+        &self,
+        pool: &str,
+        c: &PoolMfaConfig,
+    ) -> Result<PoolMfaConfig> {
+        self.tick();
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.set_user_pool_mfa_config(pool, c).await
+    }
+    async fn set_user_mfa_preference(&self, u: &UserRef, p: &MfaPreference) -> Result<()> {
+        self.tick();
+        self.inner.set_user_mfa_preference(u, p).await
+    }
+    async fn associate_software_token(&self, a: &TokenAuth) -> Result<AssociatedToken> {
+        self.tick();
+        self.inner.associate_software_token(a).await
+    }
+    async fn verify_software_token(
+        &self,
+        a: &TokenAuth,
+        code: &Secret,
+        name: Option<&str>,
+    ) -> Result<TokenVerification> {
+        self.tick();
+        self.inner.verify_software_token(a, code, name).await
+    }
+    async fn get_user_mfa_settings(&self, u: &UserRef) -> Result<UserMfaSettings> {
+        self.tick();
+        self.inner.get_user_mfa_settings(u).await
+    }
+    async fn admin_delete_software_token(&self, pool: &str, username: &str) -> Result<()> {
+        self.tick();
+        self.inner.admin_delete_software_token(pool, username).await
+    }
+}
+
+/// How a stack makes pools, users and tokens, and counts what reached the backend.
+pub enum Fixtures {
+    /// The cognito backend, through a recording proxy, in front of moto.
+    Moto {
+        sdk: cip::Client,
+        proxy: RecordingProxy,
+    },
+    /// The embedded local backend, with its gRPC fixtures service.
+    Local {
+        client: LocalFixturesServiceClient<Channel>,
+        counter: Arc<CountingBackend>,
+        _dir: tempfile::TempDir,
+    },
+}
+
+/// The real server on an ephemeral port, on one backend, with clients.
+pub struct Stack {
+    pub server: RunningServer,
+    pub pools: UserPoolMfaServiceClient<Channel>,
+    pub users: UserMfaServiceClient<Channel>,
+    pub fixtures: Fixtures,
+}
+
+async fn channel(server: &RunningServer) -> Channel {
+    Channel::from_shared(server.url())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+impl Stack {
+    /// The cognito backend pointed at moto through a recording proxy.
+    pub async fn moto() -> Self {
         let proxy = RecordingProxy::start(moto_url()).await;
         let settings = BackendConfig {
             region: Some("us-east-1".into()),
@@ -213,47 +304,116 @@ impl MotoStack {
         };
         let backend: Arc<dyn Backend> =
             Arc::new(CognitoBackend::connect(&settings, Some(test_credentials())).await);
-        let server = RunningServer::start("127.0.0.1:0".parse().expect("addr"), backend)
-            .await
-            .expect("start server");
-        let channel = Channel::from_shared(server.url())
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect");
+        let server = RunningServer::start(
+            "127.0.0.1:0".parse().expect("addr"),
+            Backends::remote(backend),
+        )
+        .await
+        .expect("start server");
+        let channel = channel(&server).await;
         Self {
             pools: UserPoolMfaServiceClient::new(channel.clone()),
             users: UserMfaServiceClient::new(channel),
-            sdk: moto_sdk().await,
+            fixtures: Fixtures::Moto {
+                sdk: moto_sdk().await,
+                proxy,
+            },
             server,
-            proxy,
         }
     }
 
-    /// Requests that reached Cognito (moto) through the facade.
+    /// The embedded local backend on a fresh data file.
+    pub async fn local() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let local = Arc::new(
+            LocalBackend::open(&dir.path().join("data.json"), "us-east-1").expect("open local"),
+        );
+        let counter = Arc::new(CountingBackend {
+            inner: local.clone(),
+            calls: AtomicUsize::new(0),
+            writes: AtomicUsize::new(0),
+        });
+        let backends = Backends {
+            backend: counter.clone(),
+            local: Some(local),
+        };
+        let server = RunningServer::start("127.0.0.1:0".parse().expect("addr"), backends)
+            .await
+            .expect("start server");
+        let channel = channel(&server).await;
+        Self {
+            pools: UserPoolMfaServiceClient::new(channel.clone()),
+            users: UserMfaServiceClient::new(channel.clone()),
+            fixtures: Fixtures::Local {
+                client: LocalFixturesServiceClient::new(channel),
+                counter,
+                _dir: dir,
+            },
+            server,
+        }
+    }
+
+    /// The recording proxy of a moto stack.
+    pub fn proxy(&self) -> &RecordingProxy {
+        match &self.fixtures {
+            Fixtures::Moto { proxy, .. } => proxy,
+            Fixtures::Local { .. } => panic!("a local stack has no proxy"),
+        }
+    }
+
+    /// The local stack's fixtures client.
+    pub fn local_fixtures(&self) -> LocalFixturesServiceClient<Channel> {
+        match &self.fixtures {
+            Fixtures::Local { client, .. } => client.clone(),
+            Fixtures::Moto { .. } => panic!("a moto stack has no local fixtures"),
+        }
+    }
+
+    /// Calls that reached the backend (Cognito through the proxy, or the local one).
     pub fn upstream_calls(&self) -> usize {
-        self.proxy.count()
+        match &self.fixtures {
+            Fixtures::Moto { proxy, .. } => proxy.count(),
+            Fixtures::Local { counter, .. } => counter.calls.load(Ordering::SeqCst),
+        }
     }
 
-    /// SetUserPoolMfaConfig requests that reached Cognito.
+    /// SetUserPoolMfaConfig calls that reached the backend.
     pub fn upstream_writes(&self) -> usize {
-        self.proxy.bodies("SetUserPoolMfaConfig").len()
+        match &self.fixtures {
+            Fixtures::Moto { proxy, .. } => proxy.bodies("SetUserPoolMfaConfig").len(),
+            Fixtures::Local { counter, .. } => counter.writes.load(Ordering::SeqCst),
+        }
     }
 
-    /// A fresh user pool in moto; returns its id.
+    /// A fresh user pool; returns its id.
     pub async fn create_pool(&self) -> String {
         let name = format!("pool-{}", uuid::Uuid::new_v4().simple());
-        let out = self
-            .sdk
-            .create_user_pool()
-            .pool_name(name)
-            .send()
-            .await
-            .expect("create pool");
-        out.user_pool()
-            .and_then(|p| p.id())
-            .expect("pool id")
-            .to_owned()
+        match &self.fixtures {
+            Fixtures::Moto { sdk, .. } => {
+                let out = sdk
+                    .create_user_pool()
+                    .pool_name(name)
+                    .send()
+                    .await
+                    .expect("create pool");
+                out.user_pool()
+                    .and_then(|p| p.id())
+                    .expect("pool id")
+                    .to_owned()
+            }
+            Fixtures::Local { client, .. } => {
+                client
+                    .clone()
+                    .create_user_pool(dev::CreateUserPoolRequest {
+                        pool_name: name,
+                        feature_plan: dev::FeaturePlan::Unspecified as i32,
+                    })
+                    .await
+                    .expect("create pool")
+                    .into_inner()
+                    .user_pool_id
+            }
+        }
     }
 
     /// A confirmed user with the given attributes, and an access token for them.
@@ -263,63 +423,97 @@ impl MotoStack {
         username: &str,
         attributes: &[(&str, &str)],
     ) -> String {
-        let client = self
-            .sdk
-            .create_user_pool_client()
-            .user_pool_id(pool)
-            .client_name("tests")
-            .explicit_auth_flows(cip::types::ExplicitAuthFlowsType::AllowAdminUserPasswordAuth)
-            .explicit_auth_flows(cip::types::ExplicitAuthFlowsType::AllowRefreshTokenAuth)
-            .send()
-            .await
-            .expect("create client");
-        let client_id = client
-            .user_pool_client()
-            .and_then(|c| c.client_id())
-            .expect("client id")
-            .to_owned();
-        let mut create = self
-            .sdk
-            .admin_create_user()
-            .user_pool_id(pool)
-            .username(username)
-            .message_action(cip::types::MessageActionType::Suppress);
-        for (name, value) in attributes {
-            create = create.user_attributes(
-                cip::types::AttributeType::builder()
-                    .name(*name)
-                    .value(*value)
-                    .build()
-                    .expect("attribute"),
-            );
+        match &self.fixtures {
+            Fixtures::Moto { sdk, .. } => {
+                moto_user_with_token(sdk, pool, username, attributes).await
+            }
+            Fixtures::Local { client, .. } => {
+                client
+                    .clone()
+                    .create_user(dev::CreateUserRequest {
+                        user_pool_id: pool.into(),
+                        username: username.into(),
+                        attributes: attributes
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                    })
+                    .await
+                    .expect("create user");
+                client
+                    .clone()
+                    .issue_access_token(dev::IssueAccessTokenRequest {
+                        user_pool_id: pool.into(),
+                        username: username.into(),
+                        ttl_seconds: None,
+                    })
+                    .await
+                    .expect("issue token")
+                    .into_inner()
+                    .access_token
+            }
         }
-        create.send().await.expect("create user");
-        let password = "Correct-Horse-9-battery";
-        self.sdk
-            .admin_set_user_password()
-            .user_pool_id(pool)
-            .username(username)
-            .password(password)
-            .permanent(true)
-            .send()
-            .await
-            .expect("set password");
-        let auth = self
-            .sdk
-            .admin_initiate_auth()
-            .user_pool_id(pool)
-            .client_id(client_id)
-            .auth_flow(cip::types::AuthFlowType::AdminUserPasswordAuth)
-            .auth_parameters("USERNAME", username)
-            .auth_parameters("PASSWORD", password)
-            .send()
-            .await
-            .expect("authenticate");
-        auth.authentication_result()
-            .and_then(|r| r.access_token())
-            .expect("access token")
-            .to_owned()
     }
+}
+
+async fn moto_user_with_token(
+    sdk: &cip::Client,
+    pool: &str,
+    username: &str,
+    attributes: &[(&str, &str)],
+) -> String {
+    let client = sdk
+        .create_user_pool_client()
+        .user_pool_id(pool)
+        .client_name("tests")
+        .explicit_auth_flows(cip::types::ExplicitAuthFlowsType::AllowAdminUserPasswordAuth)
+        .explicit_auth_flows(cip::types::ExplicitAuthFlowsType::AllowRefreshTokenAuth)
+        .send()
+        .await
+        .expect("create client");
+    let client_id = client
+        .user_pool_client()
+        .and_then(|c| c.client_id())
+        .expect("client id")
+        .to_owned();
+    let mut create = sdk
+        .admin_create_user()
+        .user_pool_id(pool)
+        .username(username)
+        .message_action(cip::types::MessageActionType::Suppress);
+    for (name, value) in attributes {
+        create = create.user_attributes(
+            cip::types::AttributeType::builder()
+                .name(*name)
+                .value(*value)
+                .build()
+                .expect("attribute"),
+        );
+    }
+    create.send().await.expect("create user");
+    let password = "Correct-Horse-9-battery";
+    sdk.admin_set_user_password()
+        .user_pool_id(pool)
+        .username(username)
+        .password(password)
+        .permanent(true)
+        .send()
+        .await
+        .expect("set password");
+    let auth = sdk
+        .admin_initiate_auth()
+        .user_pool_id(pool)
+        .client_id(client_id)
+        .auth_flow(cip::types::AuthFlowType::AdminUserPasswordAuth)
+        .auth_parameters("USERNAME", username)
+        .auth_parameters("PASSWORD", password)
+        .send()
+        .await
+        .expect("authenticate");
+    auth.authentication_result()
+        .and_then(|r| r.access_token())
+        .expect("access token")
+        .to_owned()
 }
 
 /// The current unix time in seconds.
