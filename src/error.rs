@@ -92,6 +92,8 @@ pub fn code_for_exception(exception: &str, http_status: Option<u16>) -> Code {
         | "InvalidUserPoolConfigurationException"
         | "OperationNotEnabledException" => Code::FailedPrecondition,
         "ConcurrentModificationException" => Code::Aborted,
+        // Only the local backend's fixtures raise it.
+        "UsernameExistsException" => Code::AlreadyExists,
         "TooManyRequestsException" | "LimitExceededException" | "ThrottlingException" => {
             Code::ResourceExhausted
         }

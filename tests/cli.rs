@@ -70,38 +70,86 @@ endpoint_url = "http://127.0.0.1:5000"
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "config OK");
 }
 
-/// The binary serving the cognito backend against moto on a free port.
+/// The binary serving on a free port.
 struct Served {
     child: Child,
     addr: String,
+    stdout: Option<std::process::ChildStdout>,
 }
 
 impl Served {
-    fn start() -> Self {
+    /// The cognito backend against moto.
+    fn cognito() -> Self {
+        Self::start(
+            &[
+                ("MFA_FACADE_BACKEND_KIND", "cognito"),
+                ("MFA_FACADE_BACKEND_ENDPOINT_URL", &moto_url()),
+                ("MFA_FACADE_BACKEND_REGION", "us-east-1"),
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ],
+            None,
+        )
+    }
+
+    /// `mfa-facade serve` with no configuration, in `dir`: the first run.
+    fn first_run(dir: &std::path::Path) -> Self {
+        Self::start(&[], Some(dir))
+    }
+
+    fn start(env: &[(&str, &str)], dir: Option<&std::path::Path>) -> Self {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .arg("serve")
             .env("MFA_FACADE_LISTEN", &addr)
-            .env("MFA_FACADE_BACKEND_KIND", "cognito")
-            .env("MFA_FACADE_BACKEND_ENDPOINT_URL", moto_url())
-            .env("MFA_FACADE_BACKEND_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn mfa-facade serve");
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let mut child = command.spawn().expect("spawn mfa-facade serve");
+        let stdout = child.stdout.take();
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(&addr).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the server exited before listening: {status}");
+            }
             assert!(
                 Instant::now() < deadline,
                 "the server did not listen within 30 s"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self { child, addr }
+        Self {
+            child,
+            addr,
+            stdout,
+        }
+    }
+
+    /// What the server printed before it started listening.
+    fn banner(&mut self) -> String {
+        use std::io::{BufRead, BufReader};
+        let Some(stdout) = self.stdout.take() else {
+            return String::new();
+        };
+        let mut text = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("stdout line");
+            let last = line.ends_with("UserMfaService/GetUserMfaSettings");
+            text.push_str(&line);
+            text.push('\n');
+            if last {
+                break;
+            }
+        }
+        text
     }
 
     fn terminate(mut self) -> std::process::ExitStatus {
@@ -153,7 +201,7 @@ async fn grpcurl_1_8_6_lists_describes_and_calls_the_served_binary() {
         .user_pool()
         .and_then(|p| p.id().map(str::to_owned))
         .expect("pool id");
-    let served = Served::start();
+    let served = Served::cognito();
     let addr = served.addr.clone();
 
     let (ok, out) = grpcurl(&["-plaintext", &addr, "list"]);
@@ -230,5 +278,93 @@ async fn grpcurl_1_8_6_lists_describes_and_calls_the_served_binary() {
     assert!(
         status.success(),
         "SIGTERM ends serving with exit 0, got {status}"
+    );
+}
+
+#[test]
+fn the_first_run_prints_grpcurl_commands_that_work_and_a_restart_keeps_the_data() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut served = Served::first_run(dir.path());
+    let banner = served.banner();
+    assert!(banner.contains("embedded local backend"), "{banner}");
+    let commands: Vec<&str> = banner
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("grpcurl "))
+        .collect();
+    assert_eq!(commands.len(), 6, "{banner}");
+    for command in &commands {
+        let out = Command::new("bash")
+            .args(["-c", command])
+            .output()
+            .expect("bash");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{command}\n{text}");
+        assert!(!text.contains("ERROR"), "{command}\n{text}");
+    }
+    let get = commands
+        .iter()
+        .find(|c| c.ends_with("/GetUserPoolMfaConfig"))
+        .expect("a Get command");
+    let before = Command::new("bash")
+        .args(["-c", get])
+        .output()
+        .expect("get");
+    let before = String::from_utf8_lossy(&before.stdout).into_owned();
+    assert!(
+        before.contains("MFA_CONFIGURATION_OPTIONAL"),
+        "the printed Set ran first: {before}"
+    );
+    let first_addr = served.addr.clone();
+    assert!(served.terminate().success());
+    assert!(dir.path().join("mfa-facade-data.json").exists());
+
+    // Same directory, same data file: the pool keeps its configuration and
+    // the demo pool is not created twice.
+    let mut again = Served::first_run(dir.path());
+    let banner_again = again.banner();
+    let pool_line = |b: &str| {
+        b.lines()
+            .find(|l| l.starts_with("Demo user pool"))
+            .map(str::to_owned)
+    };
+    assert_eq!(pool_line(&banner), pool_line(&banner_again));
+    let after = Command::new("bash")
+        .args(["-c", &get.replace(&first_addr, &again.addr)])
+        .output()
+        .expect("get");
+    assert_eq!(
+        String::from_utf8_lossy(&after.stdout),
+        before,
+        "the data survived the restart"
+    );
+    assert!(again.terminate().success());
+}
+
+#[test]
+fn a_corrupt_data_file_stops_start_up_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("mfa-facade-data.json");
+    std::fs::write(&data, b"{ this is not json").expect("write");
+    let out = Command::new(BIN)
+        .arg("serve")
+        .env("MFA_FACADE_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("corrupt") && stderr.contains("never reset"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&data).expect("read"),
+        b"{ this is not json",
+        "the file is left as it was"
     );
 }

@@ -715,3 +715,136 @@ impl Backend for LocalBackend {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{SmsMfaConfig, SoftwareTokenMfaConfig};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writes_are_all_kept_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.json");
+        let local = Arc::new(LocalBackend::open(&path, "eu-west-1").unwrap());
+        let pool = local
+            .create_user_pool("p", FeaturePlan::Essentials)
+            .await
+            .unwrap();
+        assert!(pool.starts_with("eu-west-1_"));
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let (local, pool) = (local.clone(), pool.clone());
+            tasks.push(tokio::spawn(async move {
+                let name = format!("user{i}");
+                let attrs =
+                    BTreeMap::from([("phone_number".to_owned(), "+15555550100".to_owned())]);
+                local.create_user(&pool, &name, attrs).await.unwrap();
+                let user = UserRef::Admin {
+                    user_pool_id: pool.clone(),
+                    username: name,
+                };
+                let pref = MfaPreference {
+                    sms: Some(FactorSettings {
+                        enabled: Some(true),
+                        preferred_mfa: Some(i % 2 == 0),
+                    }),
+                    ..Default::default()
+                };
+                local.set_user_mfa_preference(&user, &pref).await.unwrap();
+                let config = PoolMfaConfig {
+                    mode: Some(MfaMode::Optional),
+                    software_token: Some(SoftwareTokenMfaConfig {
+                        enabled: Some(true),
+                    }),
+                    sms: (i % 3 == 0).then(SmsMfaConfig::default),
+                    ..Default::default()
+                };
+                local
+                    .set_user_pool_mfa_config(&pool, &config)
+                    .await
+                    .unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let final_config = local.get_user_pool_mfa_config(&pool).await.unwrap();
+        drop(local);
+
+        let reopened = LocalBackend::open(&path, "eu-west-1").unwrap();
+        assert_eq!(
+            reopened.get_user_pool_mfa_config(&pool).await.unwrap(),
+            final_config
+        );
+        for i in 0..50 {
+            let settings = reopened
+                .get_user_mfa_settings(&UserRef::Admin {
+                    user_pool_id: pool.clone(),
+                    username: format!("user{i}"),
+                })
+                .await
+                .unwrap();
+            assert_eq!(settings.user_mfa_setting_list, ["SMS_MFA"], "user{i}");
+            assert_eq!(
+                settings.preferred_mfa_setting.is_some(),
+                i % 2 == 0,
+                "user{i}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_follow_the_injected_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Arc::new(std::sync::atomic::AtomicU64::new(1_000_000));
+        let clock_now = now.clone();
+        let local = LocalBackend::open(&dir.path().join("d.json"), "us-east-1")
+            .unwrap()
+            .with_clock(Arc::new(move || {
+                clock_now.load(std::sync::atomic::Ordering::SeqCst)
+            }));
+        let pool = local
+            .create_user_pool("p", FeaturePlan::Essentials)
+            .await
+            .unwrap();
+        local
+            .create_user(&pool, "u", BTreeMap::new())
+            .await
+            .unwrap();
+        let (token, ttl) = local
+            .issue_access_token(&pool, "u", Some(60))
+            .await
+            .unwrap();
+        assert_eq!(ttl, 60);
+        let who = UserRef::AccessToken(token);
+        assert_eq!(
+            local.get_user_mfa_settings(&who).await.unwrap().username,
+            "u"
+        );
+        now.fetch_add(60, std::sync::atomic::Ordering::SeqCst);
+        let err = local.get_user_mfa_settings(&who).await.unwrap_err();
+        assert_eq!(err.cognito_exception(), Some("NotAuthorizedException"));
+
+        // A token of a user who was deleted and re-created (new sub) is refused.
+        let (token, _) = local.issue_access_token(&pool, "u", None).await.unwrap();
+        local
+            .store
+            .write(|d| {
+                d.pools
+                    .get_mut(&pool)
+                    .unwrap()
+                    .users
+                    .get_mut("u")
+                    .unwrap()
+                    .sub = "other".into();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let err = local
+            .get_user_mfa_settings(&UserRef::AccessToken(token))
+            .await
+            .unwrap_err();
+        assert_eq!(err.cognito_exception(), Some("NotAuthorizedException"));
+    }
+}

@@ -1,0 +1,656 @@
+//! Cognito rules that moto cannot express, on the local backend alone, each
+//! with the result COGNITO.md gives: email MFA, WebAuthn, the preference
+//! rules, the TOTP lifecycle, sessions, expired tokens, feature plans.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Stack, now};
+use mfa_facade::domain::totp;
+use mfa_facade::proto::{dev::v1 as dev, v1 as pb};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+fn reason(status: &tonic::Status) -> String {
+    status
+        .get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
+}
+
+fn on(preferred: bool) -> (Option<bool>, Option<bool>) {
+    (Some(true), Some(preferred))
+}
+
+async fn set_pool(
+    s: &Stack,
+    pool: &str,
+    req: pb::SetUserPoolMfaConfigRequest,
+) -> Result<pb::SetUserPoolMfaConfigResponse, tonic::Status> {
+    s.pools
+        .clone()
+        .set_user_pool_mfa_config(pb::SetUserPoolMfaConfigRequest {
+            user_pool_id: pool.into(),
+            ..req
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn admin_set(
+    s: &Stack,
+    pool: &str,
+    user: &str,
+    sms: Option<(Option<bool>, Option<bool>)>,
+    totp_: Option<(Option<bool>, Option<bool>)>,
+    email: Option<(Option<bool>, Option<bool>)>,
+    web_authn: Option<bool>,
+) -> Result<(), tonic::Status> {
+    s.users
+        .clone()
+        .admin_set_user_mfa_preference(pb::AdminSetUserMfaPreferenceRequest {
+            user_pool_id: pool.into(),
+            username: user.into(),
+            sms_mfa_settings: sms.map(|(enabled, preferred_mfa)| pb::SmsMfaSettings {
+                enabled,
+                preferred_mfa,
+            }),
+            software_token_mfa_settings: totp_.map(|(enabled, preferred_mfa)| {
+                pb::SoftwareTokenMfaSettings {
+                    enabled,
+                    preferred_mfa,
+                }
+            }),
+            email_mfa_settings: email.map(|(enabled, preferred_mfa)| pb::EmailMfaSettings {
+                enabled,
+                preferred_mfa,
+            }),
+            web_authn_mfa_settings: web_authn.map(|enabled| pb::WebAuthnMfaSettings {
+                enabled: Some(enabled),
+            }),
+        })
+        .await
+        .map(|_| ())
+}
+
+async fn admin_get(s: &Stack, pool: &str, user: &str) -> pb::AdminGetUserMfaSettingsResponse {
+    s.users
+        .clone()
+        .admin_get_user_mfa_settings(pb::AdminGetUserMfaSettingsRequest {
+            user_pool_id: pool.into(),
+            username: user.into(),
+        })
+        .await
+        .expect("admin get")
+        .into_inner()
+}
+
+fn email_block() -> pb::EmailMfaConfig {
+    pb::EmailMfaConfig {
+        message: Some("Your code is {####}".into()),
+        subject: Some("Sign-in code".into()),
+    }
+}
+
+fn totp_block() -> Option<pb::SoftwareTokenMfaConfig> {
+    Some(pb::SoftwareTokenMfaConfig {
+        enabled: Some(true),
+    })
+}
+
+fn sms_block() -> Option<pb::SmsMfaConfig> {
+    Some(pb::SmsMfaConfig {
+        sms_authentication_message: Some("Code {####}".into()),
+        sms_configuration: Some(pb::SmsConfiguration {
+            sns_caller_arn: Some("arn:aws:iam::123456789012:role/sns".into()),
+            ..Default::default()
+        }),
+    })
+}
+
+#[tokio::test]
+async fn email_mfa_round_trips_and_a_user_with_an_email_can_prefer_it() {
+    let s = Stack::local().await;
+    let pool = s.create_pool().await;
+    let req = pb::SetUserPoolMfaConfigRequest {
+        email_mfa_configuration: Some(email_block()),
+        mfa_configuration: pb::MfaConfiguration::Optional as i32,
+        ..Default::default()
+    };
+    set_pool(&s, &pool, req).await.expect("set email MFA");
+    let read = s
+        .pools
+        .clone()
+        .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: pool.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(read.email_mfa_configuration, Some(email_block()));
+
+    s.create_user_with_token(&pool, "ann", &[("email", "ann@example.com")])
+        .await;
+    admin_set(&s, &pool, "ann", None, None, Some(on(true)), None)
+        .await
+        .expect("email MFA");
+    let got = admin_get(&s, &pool, "ann").await;
+    assert_eq!(got.user_mfa_setting_list, ["EMAIL_OTP"]);
+    assert_eq!(got.preferred_mfa_setting.as_deref(), Some("EMAIL_OTP"));
+}
+
+#[tokio::test]
+async fn email_mfa_needs_the_attribute_and_the_pool() {
+    let s = Stack::local().await;
+    let pool = s.create_pool().await;
+    s.create_user_with_token(&pool, "ben", &[("email", "ben@example.com")])
+        .await;
+    s.create_user_with_token(&pool, "bea", &[]).await;
+    // The pool has no email MFA yet.
+    let err = admin_set(&s, &pool, "ben", None, None, Some(on(false)), None)
+        .await
+        .expect_err("no pool email");
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::InvalidArgument, "InvalidParameterException")
+    );
+    let req = pb::SetUserPoolMfaConfigRequest {
+        email_mfa_configuration: Some(email_block()),
+        mfa_configuration: pb::MfaConfiguration::Optional as i32,
+        ..Default::default()
+    };
+    set_pool(&s, &pool, req).await.expect("pool email");
+    let err = admin_set(&s, &pool, "bea", None, None, Some(on(false)), None)
+        .await
+        .expect_err("no email attribute");
+    assert_eq!(reason(&err), "InvalidParameterException");
+    assert!(err.message().contains("email"), "{}", err.message());
+    admin_set(&s, &pool, "ben", None, None, Some(on(false)), None)
+        .await
+        .expect("now it works");
+}
+
+#[tokio::test]
+async fn sms_mfa_needs_a_phone_number() {
+    let s = Stack::local().await;
+    let pool = s.create_pool().await;
+    s.create_user_with_token(&pool, "cat", &[("email", "cat@example.com")])
+        .await;
+    let err = admin_set(&s, &pool, "cat", Some(on(true)), None, None, None)
+        .await
+        .expect_err("no phone");
+    assert_eq!(reason(&err), "InvalidParameterException");
+    assert_eq!(
+        err.message(),
+        "InvalidParameterException: User does not have a phone_number set to turn on SMS MFA"
+    );
+    assert!(
+        admin_get(&s, &pool, "cat")
+            .await
+            .user_mfa_setting_list
+            .is_empty(),
+        "nothing changed"
+    );
+}
+
+#[tokio::test]
+async fn web_authn_round_trips_and_user_web_authn_needs_multi_factor_and_another_factor() {
+    let s = Stack::local().await;
+    let pool = s.create_pool().await;
+    s.create_user_with_token(&pool, "dan", &[("phone_number", "+15555550111")])
+        .await;
+    let single = pb::SetUserPoolMfaConfigRequest {
+        sms_mfa_configuration: sms_block(),
+        mfa_configuration: pb::MfaConfiguration::Optional as i32,
+        web_authn_configuration: Some(pb::WebAuthnConfiguration {
+            relying_party_id: Some("auth.example.com".into()),
+            user_verification: pb::UserVerification::Preferred as i32,
+            factor_configuration: pb::WebAuthnFactorConfiguration::SingleFactor as i32,
+        }),
+        ..Default::default()
+    };
+    let out = set_pool(&s, &pool, single.clone()).await.expect("set");
+    assert_eq!(out.web_authn_configuration, single.web_authn_configuration);
+    admin_set(&s, &pool, "dan", Some(on(true)), None, None, None)
+        .await
+        .expect("sms");
+    let err = admin_set(&s, &pool, "dan", None, None, None, Some(true))
+        .await
+        .expect_err("single factor pool");
+    assert!(
+        err.message()
+            .contains("MULTI_FACTOR_WITH_USER_VERIFICATION"),
+        "{}",
+        err.message()
+    );
+
+    let multi = pb::SetUserPoolMfaConfigRequest {
+        web_authn_configuration: Some(pb::WebAuthnConfiguration {
+            factor_configuration: pb::WebAuthnFactorConfiguration::MultiFactorWithUserVerification
+                as i32,
+            ..single.web_authn_configuration.clone().expect("block")
+        }),
+        ..single
+    };
+    set_pool(&s, &pool, multi).await.expect("multi factor");
+    admin_set(&s, &pool, "dan", None, None, None, Some(true))
+        .await
+        .expect("now allowed");
+
+    s.create_user_with_token(&pool, "dee", &[]).await;
+    let err = admin_set(&s, &pool, "dee", None, None, None, Some(true))
+        .await
+        .expect_err("no other factor");
+    assert!(
+        err.message().contains("another MFA factor"),
+        "{}",
+        err.message()
+    );
+}
+
+#[tokio::test]
+async fn with_mfa_on_a_user_can_only_change_the_preferred_factor() {
+    let s = Stack::local().await;
+    let pool = s.create_pool().await;
+    s.create_user_with_token(
+        &pool,
+        "eve",
+        &[
+            ("phone_number", "+15555550112"),
+            ("email", "eve@example.com"),
+        ],
+    )
+    .await;
+    let req = pb::SetUserPoolMfaConfigRequest {
+        sms_mfa_configuration: sms_block(),
+        email_mfa_configuration: Some(email_block()),
+        mfa_configuration: pb::MfaConfiguration::Optional as i32,
+        ..Default::default()
+    };
+    set_pool(&s, &pool, req.clone()).await.expect("optional");
+    admin_set(
+        &s,
+        &pool,
+        "eve",
+        Some(on(true)),
+        None,
+        Some(on(false)),
+        None,
+    )
+    .await
+    .expect("both on");
+    let on_req = pb::SetUserPoolMfaConfigRequest {
+        mfa_configuration: pb::MfaConfiguration::On as i32,
+        ..req
+    };
+    set_pool(&s, &pool, on_req).await.expect("required");
+
+    let err = admin_set(
+        &s,
+        &pool,
+        "eve",
+        Some((Some(false), Some(false))),
+        None,
+        None,
+        None,
+    )
+    .await
+    .expect_err("cannot switch SMS off");
+    assert_eq!(reason(&err), "InvalidParameterException");
+    admin_set(
+        &s,
+        &pool,
+        "eve",
+        Some(on(false)),
+        None,
+        Some(on(true)),
+        None,
+    )
+    .await
+    .expect("switch preference");
+    let got = admin_get(&s, &pool, "eve").await;
+    assert_eq!(got.user_mfa_setting_list, ["SMS_MFA", "EMAIL_OTP"]);
+    assert_eq!(got.preferred_mfa_setting.as_deref(), Some("EMAIL_OTP"));
+}
+
+#[tokio::test]
+async fn settings_reflect_only_what_the_user_set() {
+    let s = Stack::local().await;
+    let pool = s.create_pool().await;
+    let req = pb::SetUserPoolMfaConfigRequest {
+        sms_mfa_configuration: sms_block(),
+        mfa_configuration: pb::MfaConfiguration::On as i32,
+        ..Default::default()
+    };
+    set_pool(&s, &pool, req).await.expect("MFA required");
+    let token = s
+        .create_user_with_token(&pool, "fay", &[("phone_number", "+15555550113")])
+        .await;
+    let got = s
+        .users
+        .clone()
+        .get_user_mfa_settings(pb::GetUserMfaSettingsRequest {
+            access_token: token,
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(got.username, "fay");
+    assert!(
+        got.user_mfa_setting_list.is_empty(),
+        "pool-required SMS is not a user-level setting"
+    );
+    assert_eq!(got.preferred_mfa_setting, None);
+}
+
+async fn associate(s: &Stack, token: &str) -> Vec<u8> {
+    let out = s
+        .users
+        .clone()
+        .associate_software_token(pb::AssociateSoftwareTokenRequest {
+            access_token: Some(token.into()),
+            session: None,
+        })
+        .await
+        .expect("associate")
+        .into_inner();
+    assert_eq!(out.secret_code.len(), 32, "a 160-bit base32 secret");
+    assert_eq!(out.session, None);
+    totp::decode_base32(&out.secret_code).expect("base32")
+}
+
+async fn verify(
+    s: &Stack,
+    token: &str,
+    code: String,
+) -> Result<pb::VerifySoftwareTokenResponse, tonic::Status> {
+    s.users
+        .clone()
+        .verify_software_token(pb::VerifySoftwareTokenRequest {
+            access_token: Some(token.into()),
+            session: None,
+            user_code: code,
+            friendly_device_name: None,
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn a_new_totp_secret_replaces_the_old_one_only_once_verified() {
+    let s = Stack::local().await;
+    let pool = s.create_pool().await;
+    let config = pb::SetUserPoolMfaConfigRequest {
+        software_token_mfa_configuration: totp_block(),
+        mfa_configuration: pb::MfaConfiguration::Optional as i32,
+        ..Default::default()
+    };
+    set_pool(&s, &pool, config).await.expect("pool TOTP");
+    let token = s.create_user_with_token(&pool, "gus", &[]).await;
+    let first = associate(&s, &token).await;
+    verify(&s, &token, totp::code_at(&first, now()))
+        .await
+        .expect("verify first");
+    admin_set(&s, &pool, "gus", None, Some(on(true)), None, None)
+        .await
+        .expect("prefer TOTP");
+
+    let second = associate(&s, &token).await;
+    assert_ne!(first, second);
+    let got = admin_get(&s, &pool, "gus").await;
+    assert_eq!(
+        got.preferred_mfa_setting.as_deref(),
+        Some("SOFTWARE_TOKEN_MFA"),
+        "still on the first device"
+    );
+    // The pending secret is the second one: a code of the first does not verify it.
+    let err = verify(&s, &token, totp::code_at(&first, now()))
+        .await
+        .expect_err("first secret's code");
+    assert_eq!(reason(&err), "EnableSoftwareTokenMFAException");
+    let ok = verify(&s, &token, totp::code_at(&second, now()))
+        .await
+        .expect("second verifies");
+    assert_eq!(ok.status, pb::VerifySoftwareTokenStatus::Success as i32);
+}
+
+#[tokio::test]
+async fn admin_delete_software_token_removes_the_authenticator() {
+    let s = Stack::local().await;
+    let pool = s.create_pool().await;
+    let config = pb::SetUserPoolMfaConfigRequest {
+        software_token_mfa_configuration: totp_block(),
+        mfa_configuration: pb::MfaConfiguration::Optional as i32,
+        ..Default::default()
+    };
+    set_pool(&s, &pool, config).await.expect("pool TOTP");
+    let token = s.create_user_with_token(&pool, "hal", &[]).await;
+    let key = associate(&s, &token).await;
+    verify(&s, &token, totp::code_at(&key, now()))
+        .await
+        .expect("verify");
+    admin_set(&s, &pool, "hal", None, Some(on(true)), None, None)
+        .await
+        .expect("prefer");
+
+    s.users
+        .clone()
+        .admin_delete_software_token(pb::AdminDeleteSoftwareTokenRequest {
+            user_pool_id: pool.clone(),
+            username: "hal".into(),
+        })
+        .await
+        .expect("delete");
+    let got = admin_get(&s, &pool, "hal").await;
+    assert!(got.user_mfa_setting_list.is_empty());
+    assert_eq!(got.preferred_mfa_setting, None);
+    let err = admin_set(&s, &pool, "hal", None, Some(on(false)), None, None)
+        .await
+        .expect_err("no device now");
+    assert_eq!(
+        err.message(),
+        "InvalidParameterException: User has not verified software token mfa"
+    );
+
+    let err = s
+        .users
+        .clone()
+        .admin_delete_software_token(pb::AdminDeleteSoftwareTokenRequest {
+            user_pool_id: pool,
+            username: "nobody".into(),
+        })
+        .await
+        .expect_err("unknown user");
+    assert_eq!(err.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn totp_enrolment_needs_the_pool_to_allow_totp() {
+    let s = Stack::local().await;
+    let pool = s.create_pool().await;
+    let token = s.create_user_with_token(&pool, "ida", &[]).await;
+    let err = s
+        .users
+        .clone()
+        .associate_software_token(pb::AssociateSoftwareTokenRequest {
+            access_token: Some(token),
+            session: None,
+        })
+        .await
+        .expect_err("pool TOTP off");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&err), "SoftwareTokenMFANotFoundException");
+}
+
+#[tokio::test]
+async fn the_mfa_setup_session_flow_enrols_totp() {
+    let s = Stack::local().await;
+    let pool = s.create_pool().await;
+    let config = pb::SetUserPoolMfaConfigRequest {
+        software_token_mfa_configuration: totp_block(),
+        mfa_configuration: pb::MfaConfiguration::On as i32,
+        ..Default::default()
+    };
+    set_pool(&s, &pool, config)
+        .await
+        .expect("pool TOTP required");
+    s.create_user_with_token(&pool, "jo", &[]).await;
+    let session = s
+        .local_fixtures()
+        .issue_mfa_setup_session(dev::IssueMfaSetupSessionRequest {
+            user_pool_id: pool.clone(),
+            username: "jo".into(),
+        })
+        .await
+        .expect("session")
+        .into_inner()
+        .session;
+    let assoc = s
+        .users
+        .clone()
+        .associate_software_token(pb::AssociateSoftwareTokenRequest {
+            access_token: None,
+            session: Some(session),
+        })
+        .await
+        .expect("associate by session")
+        .into_inner();
+    let next = assoc.session.expect("a session to continue with");
+    let key = totp::decode_base32(&assoc.secret_code).expect("base32");
+    let verified = s
+        .users
+        .clone()
+        .verify_software_token(pb::VerifySoftwareTokenRequest {
+            access_token: None,
+            session: Some(next),
+            user_code: totp::code_at(&key, now()),
+            friendly_device_name: Some("jo's phone".into()),
+        })
+        .await
+        .expect("verify by session")
+        .into_inner();
+    assert_eq!(
+        verified.status,
+        pb::VerifySoftwareTokenStatus::Success as i32
+    );
+    assert!(verified.session.is_some_and(|s| s.len() >= 20));
+
+    let err = s
+        .users
+        .clone()
+        .associate_software_token(pb::AssociateSoftwareTokenRequest {
+            access_token: None,
+            session: Some("x".repeat(40)),
+        })
+        .await
+        .expect_err("unknown session");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(
+        err.message(),
+        "NotAuthorizedException: Invalid session for the user."
+    );
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_not_authorized() {
+    let s = Stack::local().await;
+    let pool = s.create_pool().await;
+    s.create_user_with_token(&pool, "kim", &[]).await;
+    let token = s
+        .local_fixtures()
+        .issue_access_token(dev::IssueAccessTokenRequest {
+            user_pool_id: pool,
+            username: "kim".into(),
+            ttl_seconds: Some(1),
+        })
+        .await
+        .expect("token")
+        .into_inner();
+    assert_eq!(token.expires_in, 1);
+    // Expiry is checked to the second; this one sleep is bounded at 2.1 s.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let err = s
+        .users
+        .clone()
+        .get_user_mfa_settings(pb::GetUserMfaSettingsRequest {
+            access_token: token.access_token,
+        })
+        .await
+        .expect_err("expired");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(
+        err.message(),
+        "NotAuthorizedException: Access Token has expired"
+    );
+}
+
+#[tokio::test]
+async fn lite_pools_refuse_email_mfa() {
+    let s = Stack::local().await;
+    let pool = s
+        .local_fixtures()
+        .create_user_pool(dev::CreateUserPoolRequest {
+            pool_name: "lite".into(),
+            feature_plan: dev::FeaturePlan::Lite as i32,
+        })
+        .await
+        .expect("lite pool")
+        .into_inner()
+        .user_pool_id;
+    let req = pb::SetUserPoolMfaConfigRequest {
+        email_mfa_configuration: Some(email_block()),
+        mfa_configuration: pb::MfaConfiguration::Optional as i32,
+        ..Default::default()
+    };
+    let err = set_pool(&s, &pool, req).await.expect_err("LITE");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&err), "FeatureUnavailableInTierException");
+}
+
+#[tokio::test]
+async fn fixtures_check_their_input() {
+    let s = Stack::local().await;
+    let pool = s.create_pool().await;
+    assert!(
+        pool.starts_with("us-east-1_") && pool.len() == "us-east-1_".len() + 9,
+        "{pool}"
+    );
+    let err = s
+        .local_fixtures()
+        .create_user(dev::CreateUserRequest {
+            user_pool_id: pool.clone(),
+            username: "bad name".into(),
+            attributes: [("phone_number".to_owned(), "555-0100".to_owned())].into(),
+        })
+        .await
+        .expect_err("invalid");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let fields: Vec<String> = err
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|f| f.field).collect())
+        .unwrap_or_default();
+    assert_eq!(fields, ["username", "attributes[phone_number]"]);
+    s.create_user_with_token(&pool, "lee", &[]).await;
+    let err = s
+        .local_fixtures()
+        .create_user(dev::CreateUserRequest {
+            user_pool_id: pool.clone(),
+            username: "lee".into(),
+            attributes: Default::default(),
+        })
+        .await
+        .expect_err("exists");
+    assert_eq!(err.code(), Code::AlreadyExists);
+    assert_eq!(reason(&err), "UsernameExistsException");
+    let err = s
+        .local_fixtures()
+        .issue_access_token(dev::IssueAccessTokenRequest {
+            user_pool_id: pool,
+            username: "lee".into(),
+            ttl_seconds: Some(0),
+        })
+        .await
+        .expect_err("ttl 0");
+    assert_eq!(err.code(), Code::InvalidArgument);
+}
