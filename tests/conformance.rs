@@ -582,40 +582,10 @@ async fn admin_preference_and_settings(s: &Stack) {
 /// A pool with TOTP on, a user in it, and an associated (not yet verified)
 /// software token: the user's access token and the TOTP key.
 async fn user_with_associated_totp(s: &Stack, username: &str) -> (String, Vec<u8>) {
-    let pool = s.create_pool().await;
-    set(s, &pool, totp_only(pb::MfaConfiguration::Optional))
-        .await
-        .expect("pool TOTP");
+    let pool = s.pool_with_totp(pb::MfaConfiguration::Optional).await;
     let token = s.create_user_with_token(&pool, username, &[]).await;
-    let assoc = s
-        .users
-        .clone()
-        .associate_software_token(pb::AssociateSoftwareTokenRequest {
-            access_token: Some(token.clone()),
-            session: None,
-        })
-        .await
-        .expect("associate")
-        .into_inner();
-    let key = totp::decode_base32(&assoc.secret_code).expect("base32 secret");
+    let key = s.associate_totp(&token).await;
     (token, key)
-}
-
-async fn verify(
-    s: &Stack,
-    token: &str,
-    code: String,
-) -> Result<pb::VerifySoftwareTokenResponse, tonic::Status> {
-    s.users
-        .clone()
-        .verify_software_token(pb::VerifySoftwareTokenRequest {
-            access_token: Some(token.to_owned()),
-            session: None,
-            user_code: code,
-            friendly_device_name: Some("test phone".into()),
-        })
-        .await
-        .map(|r| r.into_inner())
 }
 
 async fn totp_enrolment_with_a_real_code(s: &Stack) {
@@ -639,7 +609,8 @@ async fn totp_enrolment_with_a_real_code(s: &Stack) {
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(reason(&err), "InvalidParameterException");
 
-    let verified = verify(s, &token, totp::code_at(&key, now()))
+    let verified = s
+        .verify_totp(&token, totp::code_at(&key, now()))
         .await
         .expect("verify");
     assert_eq!(
@@ -671,7 +642,8 @@ async fn totp_enrolment_with_a_real_code(s: &Stack) {
 async fn a_wrong_totp_code_is_refused(s: &Stack) {
     let (token, key) = user_with_associated_totp(s, "dave").await;
     // A code from ten minutes ago: well outside the ±30 s window.
-    let err = verify(s, &token, totp::code_at(&key, now() - 600))
+    let err = s
+        .verify_totp(&token, totp::code_at(&key, now() - 600))
         .await
         .expect_err("mismatch");
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -782,9 +754,12 @@ async fn the_request_id_is_echoed_or_made(s: &Stack) {
     assert!(err.metadata().get("x-request-id").is_some());
 }
 
-/// One test per case and backend.
+/// One test per case and backend: `moto::case` and `local::case`.
 macro_rules! cases {
-    ($backend:ident, $start:expr, [$($case:ident),* $(,)?]) => {
+    ($($backend:ident => $start:expr),+ ; $cases:tt) => {
+        $( cases!(@backend $backend, $start, $cases); )+
+    };
+    (@backend $backend:ident, $start:expr, [$($case:ident),* $(,)?]) => {
         mod $backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -798,33 +773,8 @@ macro_rules! cases {
 }
 
 cases!(
-    moto,
-    super::Stack::moto(),
-    [
-        pool_totp_optional_round_trip,
-        pool_sms_with_sns_round_trip,
-        every_mfa_mode,
-        set_replaces_the_whole_configuration,
-        update_changes_only_the_masked_fields,
-        update_refuses_unknown_paths_before_any_call,
-        update_will_not_switch_a_factor_on_by_a_leaf,
-        a_stale_etag_aborts_and_writes_nothing,
-        validate_only_changes_nothing,
-        invalid_input_names_every_field_and_calls_nothing,
-        preference_through_the_users_own_token,
-        admin_preference_and_settings,
-        totp_enrolment_with_a_real_code,
-        a_wrong_totp_code_is_refused,
-        an_unknown_pool_is_not_found_with_error_info,
-        an_unknown_user_is_not_found,
-        a_bad_access_token_is_permission_denied,
-        the_request_id_is_echoed_or_made,
-    ]
-);
-
-cases!(
-    local,
-    super::Stack::local(),
+    moto => super::Stack::moto(),
+    local => super::Stack::local();
     [
         pool_totp_optional_round_trip,
         pool_sms_with_sns_round_trip,

@@ -344,59 +344,25 @@ async fn settings_reflect_only_what_the_user_set() {
     assert_eq!(got.preferred_mfa_setting, None);
 }
 
-async fn associate(s: &Stack, token: &str) -> Vec<u8> {
-    let out = s
-        .users
-        .clone()
-        .associate_software_token(pb::AssociateSoftwareTokenRequest {
-            access_token: Some(token.into()),
-            session: None,
-        })
-        .await
-        .expect("associate")
-        .into_inner();
-    assert_eq!(out.secret_code.len(), 32, "a 160-bit base32 secret");
-    assert_eq!(out.session, None);
-    totp::decode_base32(&out.secret_code).expect("base32")
-}
-
-async fn verify(
-    s: &Stack,
-    token: &str,
-    code: String,
-) -> Result<pb::VerifySoftwareTokenResponse, tonic::Status> {
-    s.users
-        .clone()
-        .verify_software_token(pb::VerifySoftwareTokenRequest {
-            access_token: Some(token.into()),
-            session: None,
-            user_code: code,
-            friendly_device_name: None,
-        })
-        .await
-        .map(|r| r.into_inner())
-}
-
 #[tokio::test]
 async fn a_new_totp_secret_replaces_the_old_one_only_once_verified() {
     let s = Stack::local().await;
-    let pool = s.create_pool().await;
-    let config = pb::SetUserPoolMfaConfigRequest {
-        software_token_mfa_configuration: totp_block(),
-        mfa_configuration: pb::MfaConfiguration::Optional as i32,
-        ..Default::default()
-    };
-    set_pool(&s, &pool, config).await.expect("pool TOTP");
+    let pool = s.pool_with_totp(pb::MfaConfiguration::Optional).await;
     let token = s.create_user_with_token(&pool, "gus", &[]).await;
-    let first = associate(&s, &token).await;
-    verify(&s, &token, totp::code_at(&first, now()))
+    let first = s.associate_totp(&token).await;
+    s.verify_totp(&token, totp::code_at(&first, now()))
         .await
         .expect("verify first");
     admin_set(&s, &pool, "gus", None, Some(on(true)), None, None)
         .await
         .expect("prefer TOTP");
 
-    let second = associate(&s, &token).await;
+    let second = s.associate_totp(&token).await;
+    assert_eq!(
+        (first.len(), second.len()),
+        (20, 20),
+        "160-bit secrets, as Cognito's"
+    );
     assert_ne!(first, second);
     let got = admin_get(&s, &pool, "gus").await;
     assert_eq!(
@@ -405,11 +371,13 @@ async fn a_new_totp_secret_replaces_the_old_one_only_once_verified() {
         "still on the first device"
     );
     // The pending secret is the second one: a code of the first does not verify it.
-    let err = verify(&s, &token, totp::code_at(&first, now()))
+    let err = s
+        .verify_totp(&token, totp::code_at(&first, now()))
         .await
         .expect_err("first secret's code");
     assert_eq!(reason(&err), "EnableSoftwareTokenMFAException");
-    let ok = verify(&s, &token, totp::code_at(&second, now()))
+    let ok = s
+        .verify_totp(&token, totp::code_at(&second, now()))
         .await
         .expect("second verifies");
     assert_eq!(ok.status, pb::VerifySoftwareTokenStatus::Success as i32);
@@ -418,16 +386,10 @@ async fn a_new_totp_secret_replaces_the_old_one_only_once_verified() {
 #[tokio::test]
 async fn admin_delete_software_token_removes_the_authenticator() {
     let s = Stack::local().await;
-    let pool = s.create_pool().await;
-    let config = pb::SetUserPoolMfaConfigRequest {
-        software_token_mfa_configuration: totp_block(),
-        mfa_configuration: pb::MfaConfiguration::Optional as i32,
-        ..Default::default()
-    };
-    set_pool(&s, &pool, config).await.expect("pool TOTP");
+    let pool = s.pool_with_totp(pb::MfaConfiguration::Optional).await;
     let token = s.create_user_with_token(&pool, "hal", &[]).await;
-    let key = associate(&s, &token).await;
-    verify(&s, &token, totp::code_at(&key, now()))
+    let key = s.associate_totp(&token).await;
+    s.verify_totp(&token, totp::code_at(&key, now()))
         .await
         .expect("verify");
     admin_set(&s, &pool, "hal", None, Some(on(true)), None, None)

@@ -27,12 +27,14 @@ use hyper_util::{
 use mfa_facade::{
     backend::{Backend, cognito::CognitoBackend, local::LocalBackend},
     config::BackendConfig,
+    domain::totp,
     domain::{
         AssociatedToken, MfaPreference, PoolMfaConfig, Secret, TokenAuth, TokenVerification,
         UserMfaSettings, UserRef,
     },
     error::Result,
     proto::dev::v1::{self as dev, local_fixtures_service_client::LocalFixturesServiceClient},
+    proto::v1 as pb,
     proto::v1::{
         user_mfa_service_client::UserMfaServiceClient,
         user_pool_mfa_service_client::UserPoolMfaServiceClient,
@@ -453,6 +455,60 @@ impl Stack {
                     .access_token
             }
         }
+    }
+}
+
+impl Stack {
+    /// A fresh pool with TOTP allowed, in `mode`.
+    pub async fn pool_with_totp(&self, mode: pb::MfaConfiguration) -> String {
+        let pool = self.create_pool().await;
+        self.pools
+            .clone()
+            .set_user_pool_mfa_config(pb::SetUserPoolMfaConfigRequest {
+                user_pool_id: pool.clone(),
+                software_token_mfa_configuration: Some(pb::SoftwareTokenMfaConfig {
+                    enabled: Some(true),
+                }),
+                mfa_configuration: mode as i32,
+                ..Default::default()
+            })
+            .await
+            .expect("pool TOTP");
+        pool
+    }
+
+    /// AssociateSoftwareToken with the user's access token; returns the TOTP key.
+    pub async fn associate_totp(&self, token: &str) -> Vec<u8> {
+        let out = self
+            .users
+            .clone()
+            .associate_software_token(pb::AssociateSoftwareTokenRequest {
+                access_token: Some(token.into()),
+                session: None,
+            })
+            .await
+            .expect("associate")
+            .into_inner();
+        assert_eq!(out.session, None, "no session in the access-token flow");
+        totp::decode_base32(&out.secret_code).expect("a base32 secret")
+    }
+
+    /// VerifySoftwareToken with the user's access token.
+    pub async fn verify_totp(
+        &self,
+        token: &str,
+        code: String,
+    ) -> std::result::Result<pb::VerifySoftwareTokenResponse, tonic::Status> {
+        self.users
+            .clone()
+            .verify_software_token(pb::VerifySoftwareTokenRequest {
+                access_token: Some(token.into()),
+                session: None,
+                user_code: code,
+                friendly_device_name: Some("test phone".into()),
+            })
+            .await
+            .map(|r| r.into_inner())
     }
 }
 
