@@ -49,5 +49,13 @@ done
 export MFA_FACADE_TEST_MOTO_URL="http://127.0.0.1:$port"
 echo "moto_server at $MFA_FACADE_TEST_MOTO_URL"
 
-step "cargo nextest run (unit, integration, conformance against moto, CLI, grpcurl)"
-cargo nextest run --locked --no-fail-fast
+# The conformance suite runs once per backend, each step with its own count;
+# then everything else. Every step runs; the script fails if any did.
+failed=0
+step "Conformance suite, cognito backend against moto"
+cargo nextest run --locked --no-fail-fast --test conformance -E 'test(/^moto::/)' || failed=1
+step "Conformance suite, local backend"
+cargo nextest run --locked --no-fail-fast --test conformance -E 'test(/^local::/)' || failed=1
+step "Everything else: unit, local rules, wire, SDK parity, faults, CLI and grpcurl"
+cargo nextest run --locked --no-fail-fast -E 'not binary(conformance)' || failed=1
+exit "$failed"

@@ -13,5 +13,9 @@ pub mod dev {
     }
 }
 
-/// The encoded FileDescriptorSet of proto/ (with imports and comments).
+/// The encoded FileDescriptorSet of the API, cognito.mfa.v1 (with imports
+/// and comments).
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("mfa_descriptor");
+
+/// The encoded FileDescriptorSet of the local fixtures, cognito.mfa.dev.v1.
+pub const DEV_FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("dev_descriptor");

@@ -109,11 +109,18 @@ pub async fn serve(
         .set_serving::<UserMfaServiceServer<MfaApi>>()
         .await;
 
+    // Reflection lists exactly the services this server answers.
+    let serves_fixtures = fixtures.is_some();
     let reflection = || {
-        tonic_reflection::server::Builder::configure()
+        let builder = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET);
+        if serves_fixtures {
+            builder.register_encoded_file_descriptor_set(crate::proto::DEV_FILE_DESCRIPTOR_SET)
+        } else {
+            builder
+        }
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;

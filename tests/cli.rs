@@ -213,6 +213,10 @@ async fn grpcurl_1_8_6_lists_describes_and_calls_the_served_binary() {
     ] {
         assert!(out.contains(service), "{service} missing from:\n{out}");
     }
+    assert!(
+        !out.contains("LocalFixturesService"),
+        "fixtures are served only with the local backend:\n{out}"
+    );
 
     let (ok, out) = grpcurl(&[
         "-plaintext",
