@@ -235,7 +235,12 @@ fn persist(path: &Path, data: &Data) -> std::io::Result<()> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     {
-        let mut f = fs::File::create(&tmp)?;
+        // The file holds TOTP secrets and the token-signing key: owner only.
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
     }
