@@ -49,7 +49,7 @@ MFA_FACADE_LISTEN="127.0.0.1:$cognito_port" MFA_FACADE_BACKEND_KIND=cognito \
 pids+=($!)
 
 local_port=$(free_port)
-(cd "$work" && MFA_FACADE_LISTEN="127.0.0.1:$local_port" RUST_LOG=warn "$OLDPWD/$BIN" serve >"$work/local.out" 2>&1) &
+(cd "$work" && MFA_FACADE_LISTEN="127.0.0.1:$local_port" RUST_LOG=warn exec "$OLDPWD/$BIN" serve >"$work/local.out" 2>&1) &
 pids+=($!)
 wait_port "$cognito_port"
 wait_port "$local_port"
