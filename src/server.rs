@@ -2,10 +2,11 @@
 //!
 //! The stack, outermost first:
 //!   RequestIdLayer  -> every response carries x-request-id
+//!   AuthLayer       -> who is calling (health, and reflection if open, skip it)
 //!   health, reflection (v1 and v1alpha), UserPoolMfaService, UserMfaService
 //!   LocalFixturesService, with the local backend only
-//! Authentication joins as a tower layer below RequestIdLayer; authorization,
-//! limits and audit are stages of `call::Facade`.
+//! Authorization (on the decoded pool), limits and audit are stages of
+//! `call::Facade`.
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -14,6 +15,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
 use crate::api::{MfaApi, fixtures::FixturesApi};
+use crate::auth::{AuthLayer, SharedAuth};
 use crate::backend::{
     Backend,
     cognito::CognitoBackend,
@@ -94,9 +96,10 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
 pub async fn serve(
     listener: TcpListener,
     backends: Backends,
+    auth: SharedAuth,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let api = MfaApi::new(Facade::new(backends.backend));
+    let api = MfaApi::new(Facade::new(backends.backend, auth.clone()));
     let fixtures = backends
         .local
         .map(|local| LocalFixturesServiceServer::new(FixturesApi::new(local)));
@@ -127,6 +130,7 @@ pub async fn serve(
 
     Server::builder()
         .layer(RequestIdLayer)
+        .layer(AuthLayer::new(auth))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -147,13 +151,17 @@ pub struct RunningServer {
 
 impl RunningServer {
     /// Binds `addr` (port 0 for an ephemeral port) and serves `backends`.
-    pub async fn start(addr: SocketAddr, backends: Backends) -> Result<Self, ServeError> {
+    pub async fn start(
+        addr: SocketAddr,
+        backends: Backends,
+        auth: SharedAuth,
+    ) -> Result<Self, ServeError> {
         let listener = bind(addr).await?;
         let addr = listener
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, backends, async {
+        let task = tokio::spawn(serve(listener, backends, auth, async {
             let _ = stopped.await;
         }));
         Ok(Self {

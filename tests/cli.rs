@@ -14,6 +14,7 @@ use std::{
 use common::{moto_sdk, moto_url};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mfa-facade");
+const CLI_KEY: &str = "cli-key-7b3e";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -78,10 +79,15 @@ struct Served {
 }
 
 impl Served {
-    /// The cognito backend against moto.
-    fn cognito() -> Self {
+    /// The cognito backend against moto, with a config file that lets
+    /// [`CLI_KEY`] call everything.
+    fn cognito(config: &std::path::Path) -> Self {
         Self::start(
             &[
+                (
+                    "MFA_FACADE_CONFIG_FOR_TEST",
+                    config.to_str().expect("utf-8 path"),
+                ),
                 ("MFA_FACADE_BACKEND_KIND", "cognito"),
                 ("MFA_FACADE_BACKEND_ENDPOINT_URL", &moto_url()),
                 ("MFA_FACADE_BACKEND_REGION", "us-east-1"),
@@ -102,8 +108,11 @@ impl Served {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let mut command = Command::new(BIN);
+        command.arg("serve");
+        if let Some((_, config)) = env.iter().find(|(k, _)| *k == "MFA_FACADE_CONFIG_FOR_TEST") {
+            command.args(["--config", config]);
+        }
         command
-            .arg("serve")
             .env("MFA_FACADE_LISTEN", &addr)
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
@@ -201,8 +210,16 @@ async fn grpcurl_1_8_6_lists_describes_and_calls_the_served_binary() {
         .user_pool()
         .and_then(|p| p.id().map(str::to_owned))
         .expect("pool id");
-    let served = Served::cognito();
+    let mut config = tempfile::NamedTempFile::new().expect("temp config");
+    write!(
+        config,
+        "[[auth.api_keys]]\nprincipal = \"cli\"\nsha256 = \"{}\"\n\n[[policy.rules]]\nprincipals = [\"cli\"]\nmethods = [\"*\"]\nuser_pools = [\"*\"]\n",
+        mfa_facade::auth::api_key::hash_key(CLI_KEY)
+    )
+    .expect("write config");
+    let served = Served::cognito(config.path());
     let addr = served.addr.clone();
+    let key = format!("x-api-key: {CLI_KEY}");
 
     let (ok, out) = grpcurl(&["-plaintext", &addr, "list"]);
     assert!(ok, "{out}");
@@ -235,6 +252,8 @@ async fn grpcurl_1_8_6_lists_describes_and_calls_the_served_binary() {
     );
     let (ok, out) = grpcurl(&[
         "-plaintext",
+        "-H",
+        &key,
         "-d",
         &set,
         &addr,
@@ -244,6 +263,8 @@ async fn grpcurl_1_8_6_lists_describes_and_calls_the_served_binary() {
     let get = format!(r#"{{"user_pool_id":"{pool}"}}"#);
     let (ok, out) = grpcurl(&[
         "-plaintext",
+        "-H",
+        &key,
         "-d",
         &get,
         &addr,
@@ -255,6 +276,15 @@ async fn grpcurl_1_8_6_lists_describes_and_calls_the_served_binary() {
         "{out}"
     );
 
+    // No key: refused. Health needs none.
+    let (ok, out) = grpcurl(&[
+        "-plaintext",
+        "-d",
+        &get,
+        &addr,
+        "cognito.mfa.v1.UserPoolMfaService/GetUserPoolMfaConfig",
+    ]);
+    assert!(!ok && out.contains("Unauthenticated"), "{out}");
     let (ok, out) = grpcurl(&["-plaintext", &addr, "grpc.health.v1.Health/Check"]);
     assert!(ok && out.contains("SERVING"), "{out}");
 
@@ -262,6 +292,8 @@ async fn grpcurl_1_8_6_lists_describes_and_calls_the_served_binary() {
     let bad = r#"{"user_pool_id":"nope"}"#;
     let (ok, out) = grpcurl(&[
         "-plaintext",
+        "-H",
+        &key,
         "-d",
         bad,
         &addr,
@@ -285,18 +317,48 @@ async fn grpcurl_1_8_6_lists_describes_and_calls_the_served_binary() {
     );
 }
 
+/// The development key a first run printed.
+fn dev_key(banner: &str) -> String {
+    banner
+        .lines()
+        .find_map(|l| l.strip_prefix("Dev API key: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a dev key line")
+        .to_owned()
+}
+
 #[test]
 fn the_first_run_prints_grpcurl_commands_that_work_and_a_restart_keeps_the_data() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut served = Served::first_run(dir.path());
     let banner = served.banner();
     assert!(banner.contains("embedded local backend"), "{banner}");
+    assert!(dev_key(&banner).starts_with("mfa-dev-"), "{banner}");
+    // Auth is on in development too: without the printed key, a call is refused.
+    let anonymous = Command::new("grpcurl")
+        .args([
+            "-plaintext",
+            "-d",
+            "{}",
+            &served.addr,
+            "cognito.mfa.v1.UserPoolMfaService/GetUserPoolMfaConfig",
+        ])
+        .output()
+        .expect("grpcurl");
+    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("Unauthenticated"));
     let commands: Vec<&str> = banner
         .lines()
         .map(str::trim)
         .filter(|l| l.starts_with("grpcurl "))
         .collect();
     assert_eq!(commands.len(), 6, "{banner}");
+    assert!(
+        commands
+            .iter()
+            .skip(1)
+            .all(|c| c.contains("x-api-key: mfa-dev-")),
+        "every call carries the key: {banner}"
+    );
     for command in &commands {
         let out = Command::new("bash")
             .args(["-c", command])
@@ -338,7 +400,11 @@ fn the_first_run_prints_grpcurl_commands_that_work_and_a_restart_keeps_the_data(
     };
     assert_eq!(pool_line(&banner), pool_line(&banner_again));
     let after = Command::new("bash")
-        .args(["-c", &get.replace(&first_addr, &again.addr)])
+        .args([
+            "-c",
+            &get.replace(&first_addr, &again.addr)
+                .replace(&dev_key(&banner), &dev_key(&banner_again)),
+        ])
         .output()
         .expect("get");
     assert_eq!(

@@ -2,6 +2,8 @@
 //! programs: throttling, unknown exceptions, 5xx, garbage, silence. Every
 //! answer becomes a gRPC status with the code DESIGN.md §3 gives; none panics.
 
+mod common;
+
 use std::{
     convert::Infallible,
     sync::{Arc, Mutex},
@@ -80,8 +82,8 @@ async fn stub(answer: Answer) -> String {
 
 struct Facade {
     _server: RunningServer,
-    pools: UserPoolMfaServiceClient<tonic::transport::Channel>,
-    users: UserMfaServiceClient<tonic::transport::Channel>,
+    pools: common::PoolsClient,
+    users: common::UsersClient,
 }
 
 async fn facade(endpoint: String) -> Facade {
@@ -101,15 +103,11 @@ async fn facade(endpoint: String) -> Facade {
     );
     let backend: Arc<dyn Backend> = Arc::new(CognitoBackend::connect(&settings, Some(creds)).await);
     let backend = mfa_facade::server::Backends::remote(backend);
-    let server = RunningServer::start("127.0.0.1:0".parse().expect("addr"), backend)
-        .await
-        .expect("server");
-    let url = server.url();
+    let (server, channel) = common::start_server(backend, common::test_auth()).await;
+    let key = || common::ApiKey::new(common::TEST_KEY);
     Facade {
-        pools: UserPoolMfaServiceClient::connect(url.clone())
-            .await
-            .expect("connect"),
-        users: UserMfaServiceClient::connect(url).await.expect("connect"),
+        pools: UserPoolMfaServiceClient::with_interceptor(channel.clone(), key()),
+        users: UserMfaServiceClient::with_interceptor(channel, key()),
         _server: server,
     }
 }

@@ -6,18 +6,23 @@ pub mod fixtures;
 
 use tonic::{Request, Response, Status};
 
-use crate::call::{Decoded, Facade, ops};
+use crate::auth::Principal;
+use crate::call::{CallContext, Decoded, Facade, ops};
 use crate::domain::{Secret, UserRef};
 use crate::proto::v1 as pb;
 use crate::telemetry::RequestId;
 use convert::Decoder;
 
-fn request_id<T>(request: &Request<T>) -> String {
-    request
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+/// The request id and principal that the layers put into the extensions.
+fn context<T>(request: &Request<T>) -> CallContext {
+    CallContext {
+        request_id: request
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        principal: request.extensions().get::<Principal>().cloned(),
+    }
 }
 
 /// Both services share one facade.
@@ -67,14 +72,14 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
         &self,
         request: Request<pb::GetUserPoolMfaConfigRequest>,
     ) -> Result<Response<pb::GetUserPoolMfaConfigResponse>, Status> {
-        let id = request_id(&request);
+        let ctx = context(&request);
         let r = request.into_inner();
         let op = ops::GetUserPoolMfaConfig {
             user_pool_id: r.user_pool_id,
         };
         let out = self
             .facade
-            .execute(&id, Decoded::new(op, Default::default()))
+            .execute(&ctx, Decoded::new(op, Default::default()))
             .await?;
         Ok(Response::new(versioned!(GetUserPoolMfaConfigResponse, out)))
     }
@@ -83,7 +88,7 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
         &self,
         request: Request<pb::SetUserPoolMfaConfigRequest>,
     ) -> Result<Response<pb::SetUserPoolMfaConfigResponse>, Status> {
-        let id = request_id(&request);
+        let ctx = context(&request);
         let r = request.into_inner();
         let mut d = Decoder::default();
         let config = d.pool_config(
@@ -102,7 +107,7 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
         };
         let out = self
             .facade
-            .execute(&id, Decoded::new(op, d.violations))
+            .execute(&ctx, Decoded::new(op, d.violations))
             .await?;
         Ok(Response::new(versioned!(SetUserPoolMfaConfigResponse, out)))
     }
@@ -111,7 +116,7 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
         &self,
         request: Request<pb::UpdateUserPoolMfaConfigRequest>,
     ) -> Result<Response<pb::UpdateUserPoolMfaConfigResponse>, Status> {
-        let id = request_id(&request);
+        let ctx = context(&request);
         let r = request.into_inner();
         let mut d = Decoder::default();
         let patch = d.user_pool_mfa_config("config", r.config.unwrap_or_default());
@@ -124,7 +129,7 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
         };
         let out = self
             .facade
-            .execute(&id, Decoded::new(op, d.violations))
+            .execute(&ctx, Decoded::new(op, d.violations))
             .await?;
         Ok(Response::new(versioned!(
             UpdateUserPoolMfaConfigResponse,
@@ -139,7 +144,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         &self,
         request: Request<pb::SetUserMfaPreferenceRequest>,
     ) -> Result<Response<pb::SetUserMfaPreferenceResponse>, Status> {
-        let id = request_id(&request);
+        let ctx = context(&request);
         let r = request.into_inner();
         let op = ops::SetUserMfaPreference {
             user: UserRef::AccessToken(Secret::new(r.access_token)),
@@ -151,7 +156,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
             ),
         };
         self.facade
-            .execute(&id, Decoded::new(op, Default::default()))
+            .execute(&ctx, Decoded::new(op, Default::default()))
             .await?;
         Ok(Response::new(pb::SetUserMfaPreferenceResponse {}))
     }
@@ -160,7 +165,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         &self,
         request: Request<pb::AdminSetUserMfaPreferenceRequest>,
     ) -> Result<Response<pb::AdminSetUserMfaPreferenceResponse>, Status> {
-        let id = request_id(&request);
+        let ctx = context(&request);
         let r = request.into_inner();
         let op = ops::SetUserMfaPreference {
             user: UserRef::Admin {
@@ -175,7 +180,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
             ),
         };
         self.facade
-            .execute(&id, Decoded::new(op, Default::default()))
+            .execute(&ctx, Decoded::new(op, Default::default()))
             .await?;
         Ok(Response::new(pb::AdminSetUserMfaPreferenceResponse {}))
     }
@@ -184,7 +189,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         &self,
         request: Request<pb::AssociateSoftwareTokenRequest>,
     ) -> Result<Response<pb::AssociateSoftwareTokenResponse>, Status> {
-        let id = request_id(&request);
+        let ctx = context(&request);
         let r = request.into_inner();
         let op = ops::AssociateSoftwareToken {
             access_token: r.access_token.map(Secret::from),
@@ -192,7 +197,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         };
         let out = self
             .facade
-            .execute(&id, Decoded::new(op, Default::default()))
+            .execute(&ctx, Decoded::new(op, Default::default()))
             .await?;
         Ok(Response::new(pb::AssociateSoftwareTokenResponse {
             secret_code: out.secret_code.into_inner(),
@@ -204,7 +209,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         &self,
         request: Request<pb::VerifySoftwareTokenRequest>,
     ) -> Result<Response<pb::VerifySoftwareTokenResponse>, Status> {
-        let id = request_id(&request);
+        let ctx = context(&request);
         let r = request.into_inner();
         let op = ops::VerifySoftwareToken {
             access_token: r.access_token.map(Secret::from),
@@ -214,7 +219,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         };
         let out = self
             .facade
-            .execute(&id, Decoded::new(op, Default::default()))
+            .execute(&ctx, Decoded::new(op, Default::default()))
             .await?;
         Ok(Response::new(pb::VerifySoftwareTokenResponse {
             status: convert::verify_status_to_pb(out.status) as i32,
@@ -226,14 +231,14 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         &self,
         request: Request<pb::GetUserMfaSettingsRequest>,
     ) -> Result<Response<pb::GetUserMfaSettingsResponse>, Status> {
-        let id = request_id(&request);
+        let ctx = context(&request);
         let r = request.into_inner();
         let op = ops::GetUserMfaSettings {
             user: UserRef::AccessToken(Secret::new(r.access_token)),
         };
         let out = self
             .facade
-            .execute(&id, Decoded::new(op, Default::default()))
+            .execute(&ctx, Decoded::new(op, Default::default()))
             .await?;
         Ok(Response::new(settings!(GetUserMfaSettingsResponse, out)))
     }
@@ -242,7 +247,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         &self,
         request: Request<pb::AdminGetUserMfaSettingsRequest>,
     ) -> Result<Response<pb::AdminGetUserMfaSettingsResponse>, Status> {
-        let id = request_id(&request);
+        let ctx = context(&request);
         let r = request.into_inner();
         let op = ops::GetUserMfaSettings {
             user: UserRef::Admin {
@@ -252,7 +257,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         };
         let out = self
             .facade
-            .execute(&id, Decoded::new(op, Default::default()))
+            .execute(&ctx, Decoded::new(op, Default::default()))
             .await?;
         Ok(Response::new(settings!(
             AdminGetUserMfaSettingsResponse,
@@ -264,14 +269,14 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         &self,
         request: Request<pb::AdminDeleteSoftwareTokenRequest>,
     ) -> Result<Response<pb::AdminDeleteSoftwareTokenResponse>, Status> {
-        let id = request_id(&request);
+        let ctx = context(&request);
         let r = request.into_inner();
         let op = ops::AdminDeleteSoftwareToken {
             user_pool_id: r.user_pool_id,
             username: r.username,
         };
         self.facade
-            .execute(&id, Decoded::new(op, Default::default()))
+            .execute(&ctx, Decoded::new(op, Default::default()))
             .await?;
         Ok(Response::new(pb::AdminDeleteSoftwareTokenResponse {}))
     }

@@ -2,6 +2,7 @@
 //! backend. The read-compare-write logic of etag and partial updates lives
 //! here, above the backend, so that it is the same for every backend.
 
+use crate::auth::token_user_pool;
 use crate::backend::Backend;
 use crate::domain::{
     AssociatedToken, MfaPreference, PoolMfaConfig, Secret, TokenAuth, TokenVerification,
@@ -86,6 +87,13 @@ fn user_ref(v: &mut Violations, user: &UserRef) {
     }
 }
 
+fn user_ref_pool(user: &UserRef) -> Option<String> {
+    match user {
+        UserRef::AccessToken(t) => token_user_pool(t.expose()),
+        UserRef::Admin { user_pool_id, .. } => Some(user_pool_id.clone()),
+    }
+}
+
 fn token_auth(access_token: Option<Secret>, session: Option<Secret>) -> Result<TokenAuth> {
     match (access_token, session) {
         (Some(t), None) => Ok(TokenAuth::AccessToken(t)),
@@ -106,6 +114,10 @@ impl Operation for GetUserPoolMfaConfig {
 
     fn method(&self) -> &'static str {
         method::GET_USER_POOL_MFA_CONFIG
+    }
+
+    fn user_pool(&self) -> Option<String> {
+        Some(self.user_pool_id.clone())
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -131,6 +143,10 @@ impl Operation for SetUserPoolMfaConfig {
 
     fn method(&self) -> &'static str {
         method::SET_USER_POOL_MFA_CONFIG
+    }
+
+    fn user_pool(&self) -> Option<String> {
+        Some(self.user_pool_id.clone())
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -171,6 +187,10 @@ impl Operation for UpdateUserPoolMfaConfig {
 
     fn method(&self) -> &'static str {
         method::UPDATE_USER_POOL_MFA_CONFIG
+    }
+
+    fn user_pool(&self) -> Option<String> {
+        Some(self.user_pool_id.clone())
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -250,6 +270,10 @@ impl Operation for SetUserMfaPreference {
         }
     }
 
+    fn user_pool(&self) -> Option<String> {
+        user_ref_pool(&self.user)
+    }
+
     fn validate(&self, v: &mut Violations) {
         user_ref(v, &self.user);
         rules::mfa_preference(v, &self.preference);
@@ -272,6 +296,14 @@ impl Operation for AssociateSoftwareToken {
 
     fn method(&self) -> &'static str {
         method::ASSOCIATE_SOFTWARE_TOKEN
+    }
+
+    fn user_pool(&self) -> Option<String> {
+        // A session names no pool the facade can read; only a "*" grant
+        // covers the session flow.
+        self.access_token
+            .as_ref()
+            .and_then(|t| token_user_pool(t.expose()))
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -297,6 +329,14 @@ impl Operation for VerifySoftwareToken {
 
     fn method(&self) -> &'static str {
         method::VERIFY_SOFTWARE_TOKEN
+    }
+
+    fn user_pool(&self) -> Option<String> {
+        // A session names no pool the facade can read; only a "*" grant
+        // covers the session flow.
+        self.access_token
+            .as_ref()
+            .and_then(|t| token_user_pool(t.expose()))
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -330,6 +370,10 @@ impl Operation for GetUserMfaSettings {
         }
     }
 
+    fn user_pool(&self) -> Option<String> {
+        user_ref_pool(&self.user)
+    }
+
     fn validate(&self, v: &mut Violations) {
         user_ref(v, &self.user);
     }
@@ -349,6 +393,10 @@ impl Operation for AdminDeleteSoftwareToken {
 
     fn method(&self) -> &'static str {
         method::ADMIN_DELETE_SOFTWARE_TOKEN
+    }
+
+    fn user_pool(&self) -> Option<String> {
+        Some(self.user_pool_id.clone())
     }
 
     fn validate(&self, v: &mut Violations) {

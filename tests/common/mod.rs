@@ -24,6 +24,7 @@ use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::{TokioExecutor, TokioIo},
 };
+use mfa_facade::auth::{self, AuthState, SharedAuth};
 use mfa_facade::{
     backend::{Backend, cognito::CognitoBackend, local::LocalBackend},
     config::BackendConfig,
@@ -42,7 +43,11 @@ use mfa_facade::{
     server::{Backends, RunningServer},
 };
 use tokio::net::TcpListener;
-use tonic::transport::Channel;
+use tonic::{
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
 
 pub const MOTO_ENV: &str = "MFA_FACADE_TEST_MOTO_URL";
 
@@ -272,26 +277,73 @@ pub enum Fixtures {
     },
     /// The embedded local backend, with its gRPC fixtures service.
     Local {
-        client: LocalFixturesServiceClient<Channel>,
+        client: FixturesClient,
         counter: Arc<CountingBackend>,
         _dir: tempfile::TempDir,
     },
 }
 
-/// The real server on an ephemeral port, on one backend, with clients.
-pub struct Stack {
-    pub server: RunningServer,
-    pub pools: UserPoolMfaServiceClient<Channel>,
-    pub users: UserMfaServiceClient<Channel>,
-    pub fixtures: Fixtures,
+/// The API key every test client sends, and its principal (which may call
+/// everything unless a test replaces the policy).
+pub const TEST_KEY: &str = "test-key-5c1f0e9a";
+pub const TEST_PRINCIPAL: &str = "tests";
+
+/// Adds an `x-api-key` header to every call.
+#[derive(Clone)]
+pub struct ApiKey(Option<MetadataValue<Ascii>>);
+
+impl ApiKey {
+    pub fn new(key: &str) -> Self {
+        Self(Some(key.parse().expect("an ASCII key")))
+    }
+    /// No key at all.
+    pub fn none() -> Self {
+        Self(None)
+    }
 }
 
-async fn channel(server: &RunningServer) -> Channel {
-    Channel::from_shared(server.url())
+impl Interceptor for ApiKey {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> std::result::Result<tonic::Request<()>, tonic::Status> {
+        if let Some(key) = &self.0 {
+            request.metadata_mut().insert("x-api-key", key.clone());
+        }
+        Ok(request)
+    }
+}
+
+pub type PoolsClient = UserPoolMfaServiceClient<InterceptedService<Channel, ApiKey>>;
+pub type UsersClient = UserMfaServiceClient<InterceptedService<Channel, ApiKey>>;
+pub type FixturesClient = LocalFixturesServiceClient<InterceptedService<Channel, ApiKey>>;
+
+/// Starts the real server on an ephemeral port with `auth`; returns it and a channel to it.
+pub async fn start_server(backends: Backends, auth: SharedAuth) -> (RunningServer, Channel) {
+    let server = RunningServer::start("127.0.0.1:0".parse().expect("addr"), backends, auth)
+        .await
+        .expect("start server");
+    let channel = Channel::from_shared(server.url())
         .expect("url")
         .connect()
         .await
-        .expect("connect")
+        .expect("connect");
+    (server, channel)
+}
+
+/// The test principal's key, allowed everything.
+pub fn test_auth() -> SharedAuth {
+    auth::shared(AuthState::single_key(TEST_PRINCIPAL, TEST_KEY))
+}
+
+/// The real server on an ephemeral port, on one backend, with clients.
+pub struct Stack {
+    pub server: RunningServer,
+    pub channel: Channel,
+    pub auth: SharedAuth,
+    pub pools: PoolsClient,
+    pub users: UsersClient,
+    pub fixtures: Fixtures,
 }
 
 impl Stack {
@@ -306,21 +358,21 @@ impl Stack {
         };
         let backend: Arc<dyn Backend> =
             Arc::new(CognitoBackend::connect(&settings, Some(test_credentials())).await);
-        let server = RunningServer::start(
-            "127.0.0.1:0".parse().expect("addr"),
-            Backends::remote(backend),
-        )
-        .await
-        .expect("start server");
-        let channel = channel(&server).await;
+        let auth = test_auth();
+        let (server, channel) = start_server(Backends::remote(backend), auth.clone()).await;
         Self {
-            pools: UserPoolMfaServiceClient::new(channel.clone()),
-            users: UserMfaServiceClient::new(channel),
+            pools: UserPoolMfaServiceClient::with_interceptor(
+                channel.clone(),
+                ApiKey::new(TEST_KEY),
+            ),
+            users: UserMfaServiceClient::with_interceptor(channel.clone(), ApiKey::new(TEST_KEY)),
             fixtures: Fixtures::Moto {
                 sdk: moto_sdk().await,
                 proxy,
             },
             server,
+            channel,
+            auth,
         }
     }
 
@@ -339,19 +391,25 @@ impl Stack {
             backend: counter.clone(),
             local: Some(local),
         };
-        let server = RunningServer::start("127.0.0.1:0".parse().expect("addr"), backends)
-            .await
-            .expect("start server");
-        let channel = channel(&server).await;
+        let auth = test_auth();
+        let (server, channel) = start_server(backends, auth.clone()).await;
         Self {
-            pools: UserPoolMfaServiceClient::new(channel.clone()),
-            users: UserMfaServiceClient::new(channel.clone()),
+            pools: UserPoolMfaServiceClient::with_interceptor(
+                channel.clone(),
+                ApiKey::new(TEST_KEY),
+            ),
+            users: UserMfaServiceClient::with_interceptor(channel.clone(), ApiKey::new(TEST_KEY)),
             fixtures: Fixtures::Local {
-                client: LocalFixturesServiceClient::new(channel),
+                client: LocalFixturesServiceClient::with_interceptor(
+                    channel.clone(),
+                    ApiKey::new(TEST_KEY),
+                ),
                 counter,
                 _dir: dir,
             },
             server,
+            channel,
+            auth,
         }
     }
 
@@ -364,7 +422,7 @@ impl Stack {
     }
 
     /// The local stack's fixtures client.
-    pub fn local_fixtures(&self) -> LocalFixturesServiceClient<Channel> {
+    pub fn local_fixtures(&self) -> FixturesClient {
         match &self.fixtures {
             Fixtures::Local { client, .. } => client.clone(),
             Fixtures::Moto { .. } => panic!("a moto stack has no local fixtures"),

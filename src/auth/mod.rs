@@ -1,0 +1,279 @@
+//! Who is calling (authentication, a tower layer on metadata only) and what
+//! they may do (authorization, a deny-by-default policy).
+//!
+//! The layer decides the caller's [`Principal`] once and puts it into the
+//! request's extensions; the call pipeline (`call::Facade`) then checks the
+//! policy on the decoded target: method and user pool. Health is always
+//! open; reflection is open or closed by `auth.open_reflection`. Services
+//! that name no pool (reflection when closed, the local fixtures) are
+//! checked here, on the method alone.
+//!
+//! The state sits behind an `ArcSwap` so keys and policy can be replaced
+//! while connections stay up.
+
+pub mod api_key;
+pub mod policy;
+
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use arc_swap::ArcSwap;
+use tonic::Code;
+use tower::{Layer, Service};
+
+use crate::config::{ApiKeyConfig, Config, PolicyRuleConfig};
+use api_key::ApiKeys;
+use policy::Policy;
+
+/// The header that carries an API key.
+pub const API_KEY_HEADER: &str = "x-api-key";
+/// The principal of the development key a first run prints.
+pub const DEV_PRINCIPAL: &str = "dev";
+
+const HEALTH_PREFIX: &str = "/grpc.health.v1.Health/";
+const REFLECTION_PREFIXES: [&str; 2] = [
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+];
+/// Services whose calls name a user pool: the pipeline checks the policy.
+const POOL_SERVICES: [&str; 2] = [
+    "/cognito.mfa.v1.UserPoolMfaService/",
+    "/cognito.mfa.v1.UserMfaService/",
+];
+
+/// How the caller proved who they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProvenBy {
+    ApiKey,
+}
+
+impl ProvenBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProvenBy::ApiKey => "api_key",
+        }
+    }
+}
+
+/// The authenticated caller, in the request's extensions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub name: String,
+    pub proven_by: ProvenBy,
+}
+
+/// Keys, policy and switches: everything a reload replaces at once.
+#[derive(Clone, Debug, Default)]
+pub struct AuthState {
+    pub api_keys: ApiKeys,
+    pub policy: Policy,
+    pub open_reflection: bool,
+}
+
+impl AuthState {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            api_keys: ApiKeys::new(&config.auth.api_keys),
+            policy: Policy::new(config.policy.rules.clone()),
+            open_reflection: config.auth.open_reflection,
+        }
+    }
+
+    /// One key for one principal that may call everything: the first run's
+    /// development key, and the tests' key.
+    pub fn single_key(principal: &str, key: &str) -> Self {
+        Self {
+            api_keys: ApiKeys::new(&[ApiKeyConfig {
+                principal: principal.into(),
+                sha256: api_key::hash_key(key),
+            }]),
+            policy: Policy::allow_all(&[principal]),
+            open_reflection: true,
+        }
+    }
+
+    /// With extra rules, for tests of the policy.
+    pub fn with_rules(mut self, rules: Vec<PolicyRuleConfig>) -> Self {
+        self.policy = Policy::new(rules);
+        self
+    }
+
+    fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, &'static str> {
+        let mut keys = headers.get_all(API_KEY_HEADER).iter();
+        match (keys.next(), keys.next()) {
+            (Some(key), None) => self
+                .api_keys
+                .principal(key.as_bytes())
+                .map(|name| Principal {
+                    name: name.to_owned(),
+                    proven_by: ProvenBy::ApiKey,
+                })
+                .ok_or("the x-api-key is not valid"),
+            (Some(_), Some(_)) => Err("send one x-api-key header, not several"),
+            (None, _) if headers.contains_key(http::header::AUTHORIZATION) => {
+                Err("bearer tokens are not accepted by this server; send an x-api-key header")
+            }
+            (None, _) => Err("no credentials: send an x-api-key header"),
+        }
+    }
+}
+
+/// The live auth state, replaceable while serving.
+pub type SharedAuth = Arc<ArcSwap<AuthState>>;
+
+pub fn shared(state: AuthState) -> SharedAuth {
+    Arc::new(ArcSwap::from_pointee(state))
+}
+
+/// The pool an access token was issued for, from its unverified `iss`
+/// claim (`https://cognito-idp.<region>.amazonaws.com/<pool>`): for routing
+/// the policy only. Cognito (or the local backend) verifies the token.
+pub fn token_user_pool(token: &str) -> Option<String> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let payload = token.split('.').nth(1)?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?)
+            .ok()?;
+    let iss = claims.get("iss")?.as_str()?;
+    let pool = iss
+        .strip_prefix("https://cognito-idp.")?
+        .split_once(".amazonaws.com/")?
+        .1;
+    (!pool.is_empty() && !pool.contains('/')).then(|| pool.to_owned())
+}
+
+fn refuse(code: Code, message: &str) -> http::Response<tonic::body::Body> {
+    tonic::Status::new(code, message).into_http()
+}
+
+/// Authenticates every call except health (and reflection when open).
+#[derive(Clone)]
+pub struct AuthLayer {
+    state: SharedAuth,
+}
+
+impl AuthLayer {
+    pub fn new(state: SharedAuth) -> Self {
+        Self { state }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    state: SharedAuth,
+}
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S, B, RB> Service<http::Request<B>> for AuthService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Future: Send + 'static,
+    RB: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    RB::Error: Into<tower::BoxError>,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let path = req.uri().path().to_owned();
+        let state = self.state.load();
+        let open = path.starts_with(HEALTH_PREFIX)
+            || (state.open_reflection && REFLECTION_PREFIXES.iter().any(|p| path.starts_with(p)));
+        if !open {
+            let principal = match state.authenticate(req.headers()) {
+                Ok(p) => p,
+                Err(why) => {
+                    tracing::info!(message = "Call unauthenticated.", path, reason = why);
+                    return Box::pin(async move { Ok(refuse(Code::Unauthenticated, why)) });
+                }
+            };
+            let names_a_pool = POOL_SERVICES.iter().any(|p| path.starts_with(p));
+            if !names_a_pool
+                && !state
+                    .policy
+                    .allows(&principal.name, path.trim_start_matches('/'), None)
+            {
+                tracing::info!(message = "Call denied.", path, principal = principal.name);
+                let message = format!(
+                    "{} may not call {}",
+                    principal.name,
+                    path.trim_start_matches('/')
+                );
+                return Box::pin(async move { Ok(refuse(Code::PermissionDenied, &message)) });
+            }
+            req.extensions_mut().insert(principal);
+        }
+        let future = self.inner.call(req);
+        Box::pin(async move { Ok(future.await?.map(tonic::body::Body::new)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_of_a_cognito_access_token() {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        let token = |iss: &str| {
+            format!(
+                "e30.{}.sig",
+                URL_SAFE_NO_PAD.encode(serde_json::json!({ "iss": iss }).to_string())
+            )
+        };
+        assert_eq!(
+            token_user_pool(&token(
+                "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Abc"
+            ))
+            .as_deref(),
+            Some("us-east-1_Abc")
+        );
+        for bad in [
+            token("https://evil.example/us-east-1_Abc"),
+            token("https://cognito-idp.us-east-1.amazonaws.com/"),
+            token("https://cognito-idp.us-east-1.amazonaws.com/a/b"),
+            "garbage".into(),
+            "a.%%%.c".into(),
+        ] {
+            assert_eq!(token_user_pool(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn authentication_takes_one_exact_key() {
+        let state = AuthState::single_key("svc", "secret-key");
+        let mut h = http::HeaderMap::new();
+        assert!(state.authenticate(&h).is_err());
+        h.insert(API_KEY_HEADER, "secret-key".parse().unwrap());
+        assert_eq!(state.authenticate(&h).unwrap().name, "svc");
+        h.append(API_KEY_HEADER, "secret-key".parse().unwrap());
+        assert!(state.authenticate(&h).is_err(), "two keys");
+        let mut h = http::HeaderMap::new();
+        h.insert(API_KEY_HEADER, " secret-key".parse().unwrap());
+        assert!(
+            state.authenticate(&h).is_err(),
+            "whitespace is part of the key"
+        );
+    }
+}
