@@ -56,6 +56,8 @@ step "Conformance suite, cognito backend against moto"
 cargo nextest run --locked --no-fail-fast --test conformance -E 'test(/^moto::/)' || failed=1
 step "Conformance suite, local backend"
 cargo nextest run --locked --no-fail-fast --test conformance -E 'test(/^local::/)' || failed=1
+step "Auth attack matrix (prints its case counts)"
+cargo nextest run --locked --no-fail-fast --test auth_matrix --success-output immediate || failed=1
 step "Everything else: unit, local rules, wire, SDK parity, faults, CLI and grpcurl"
-cargo nextest run --locked --no-fail-fast -E 'not binary(conformance)' || failed=1
+cargo nextest run --locked --no-fail-fast -E 'not (binary(conformance) | binary(auth_matrix))' || failed=1
 exit "$failed"
