@@ -438,3 +438,54 @@ fn a_corrupt_data_file_stops_start_up_with_a_clear_error() {
         "the file is left as it was"
     );
 }
+
+/// The README's grpcurl section, run as written (against the first-run
+/// server, on a free port instead of 50051), stops at the first failure.
+#[test]
+fn the_readme_grpcurl_examples_work_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let section = readme
+        .split("## grpcurl, one example per method")
+        .nth(1)
+        .expect("the grpcurl section");
+    let blocks: Vec<&str> = section
+        .split("```sh\n")
+        .skip(1)
+        .take(2)
+        .map(|b| b.split("```").next().unwrap_or_default())
+        .collect();
+    assert_eq!(blocks.len(), 2, "the token block and the examples block");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut served = Served::first_run(dir.path());
+    let banner = served.banner();
+    let pool = banner
+        .lines()
+        .find_map(|l| l.strip_prefix("Demo user pool: "))
+        .and_then(|r| r.split_whitespace().next())
+        .expect("pool")
+        .to_owned();
+    let script = format!(
+        "shopt -s expand_aliases\nset -e\n{}\n{}",
+        blocks[0], blocks[1]
+    )
+    .replace("127.0.0.1:50051", &served.addr);
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .env("KEY", dev_key(&banner))
+        .env("POOL", &pool)
+        .output()
+        .expect("bash");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("ERROR"), "{text}");
+    assert!(
+        text.contains("SOFTWARE_TOKEN_MFA") && text.contains("SERVING"),
+        "{text}"
+    );
+    assert!(served.terminate().success());
+}
