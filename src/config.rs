@@ -70,6 +70,58 @@ pub struct AuthConfig {
     /// is always open.
     #[serde(default = "default_true")]
     pub open_reflection: bool,
+    /// `[auth.jwt]`: callers proven by a JWT bearer token.
+    pub jwt: Option<JwtConfig>,
+}
+
+/// JWT bearer tokens checked against a JWKS.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// A JWKS file (e.g. the cluster's /openid/v1/jwks, mounted).
+    pub jwks_file: Option<PathBuf>,
+    /// A JWKS URL. Reserved: not fetched by this version (use jwks_file).
+    pub jwks_url: Option<String>,
+    /// Required `iss`.
+    pub issuer: String,
+    /// Accepted `aud` values; a token must carry one of them.
+    pub audiences: Vec<String>,
+    /// The claim that names the principal.
+    #[serde(default = "default_principal_claim")]
+    pub principal_claim: String,
+    /// Allowed algorithms: asymmetric only (RS*, PS*, ES256, ES384, EdDSA).
+    #[serde(default = "default_jwt_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on exp and nbf, at most 300 s.
+    #[serde(default = "default_leeway_seconds")]
+    pub leeway_seconds: u64,
+    /// How often the JWKS is re-read.
+    #[serde(default = "default_refresh_seconds")]
+    pub refresh_seconds: u64,
+    /// The least time between two re-reads caused by unknown kids.
+    #[serde(default = "default_min_refetch_seconds")]
+    pub min_refetch_seconds: u64,
+}
+
+/// Default clock-skew leeway for JWT exp/nbf.
+pub const DEFAULT_JWT_LEEWAY_SECONDS: u64 = 30;
+/// The largest leeway a configuration may set.
+pub const MAX_JWT_LEEWAY_SECONDS: u64 = 300;
+
+fn default_principal_claim() -> String {
+    "sub".into()
+}
+fn default_jwt_algorithms() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into()]
+}
+fn default_leeway_seconds() -> u64 {
+    DEFAULT_JWT_LEEWAY_SECONDS
+}
+fn default_refresh_seconds() -> u64 {
+    300
+}
+fn default_min_refetch_seconds() -> u64 {
+    30
 }
 
 impl Default for AuthConfig {
@@ -77,6 +129,7 @@ impl Default for AuthConfig {
         Self {
             api_keys: Vec::new(),
             open_reflection: true,
+            jwt: None,
         }
     }
 }
@@ -350,6 +403,63 @@ impl Config {
                     &format!("auth.api_keys[{i}].sha256"),
                     "the same key is configured twice".into(),
                 );
+            }
+        }
+        if let Some(j) = &self.auth.jwt {
+            match (&j.jwks_file, &j.jwks_url) {
+                (Some(_), Some(_)) => {
+                    err("auth.jwt", "give jwks_file or jwks_url, not both".into())
+                }
+                (None, None) => err(
+                    "auth.jwt.jwks_file",
+                    "is required (the JWKS to verify tokens with)".into(),
+                ),
+                (None, Some(_)) => err(
+                    "auth.jwt.jwks_url",
+                    "is not fetched by this version yet; mount the JWKS and set jwks_file".into(),
+                ),
+                (Some(_), None) => {}
+            }
+            if j.issuer.trim().is_empty() {
+                err("auth.jwt.issuer", "is required".into());
+            }
+            if j.audiences.is_empty() || j.audiences.iter().any(|a| a.is_empty()) {
+                err(
+                    "auth.jwt.audiences",
+                    "must list at least one audience; tokens without one are refused".into(),
+                );
+            }
+            if j.principal_claim.is_empty() {
+                err("auth.jwt.principal_claim", "must name a claim".into());
+            }
+            if j.algorithms.is_empty() {
+                err(
+                    "auth.jwt.algorithms",
+                    "must allow at least one algorithm".into(),
+                );
+            }
+            for a in &j.algorithms {
+                if crate::auth::jwt::parse_algorithm(a).is_none() {
+                    err(
+                        "auth.jwt.algorithms",
+                        format!(
+                            "{a:?} is not allowed: only asymmetric algorithms ({}); never none or HS*",
+                            crate::auth::jwt::ASYMMETRIC.join(", ")
+                        ),
+                    );
+                }
+            }
+            if j.leeway_seconds > MAX_JWT_LEEWAY_SECONDS {
+                err(
+                    "auth.jwt.leeway_seconds",
+                    format!("{} is more than {MAX_JWT_LEEWAY_SECONDS}", j.leeway_seconds),
+                );
+            }
+            if j.refresh_seconds < 10 {
+                err("auth.jwt.refresh_seconds", "must be at least 10".into());
+            }
+            if j.min_refetch_seconds == 0 {
+                err("auth.jwt.min_refetch_seconds", "must be at least 1".into());
             }
         }
         for (i, r) in self.policy.rules.iter().enumerate() {

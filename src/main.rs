@@ -109,7 +109,7 @@ async fn run(config: Config, dev_mode: bool) -> Result<(), server::ServeError> {
     let dev_key = dev_mode.then(|| format!("mfa-dev-{}", uuid::Uuid::new_v4().simple()));
     let auth_state = match &dev_key {
         Some(key) => AuthState::single_key(DEV_PRINCIPAL, key),
-        None => AuthState::from_config(&config),
+        None => AuthState::load(&config).await,
     };
     if auth_state.api_keys.is_empty() {
         tracing::warn!(

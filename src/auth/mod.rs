@@ -12,6 +12,7 @@
 //! while connections stay up.
 
 pub mod api_key;
+pub mod jwt;
 pub mod policy;
 
 use std::{
@@ -26,6 +27,7 @@ use tower::{Layer, Service};
 
 use crate::config::{ApiKeyConfig, Config, PolicyRuleConfig};
 use api_key::ApiKeys;
+use jwt::JwtVerifier;
 use policy::Policy;
 
 /// The header that carries an API key.
@@ -48,12 +50,14 @@ const POOL_SERVICES: [&str; 2] = [
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProvenBy {
     ApiKey,
+    Jwt,
 }
 
 impl ProvenBy {
     pub fn as_str(self) -> &'static str {
         match self {
             ProvenBy::ApiKey => "api_key",
+            ProvenBy::Jwt => "jwt",
         }
     }
 }
@@ -66,20 +70,40 @@ pub struct Principal {
 }
 
 /// Keys, policy and switches: everything a reload replaces at once.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct AuthState {
     pub api_keys: ApiKeys,
+    pub jwt: Option<Arc<JwtVerifier>>,
     pub policy: Policy,
     pub open_reflection: bool,
 }
 
 impl AuthState {
+    /// Keys and policy from the configuration; a JWT verifier, if
+    /// configured, is attached with [`AuthState::with_jwt`].
     pub fn from_config(config: &Config) -> Self {
         Self {
             api_keys: ApiKeys::new(&config.auth.api_keys),
+            jwt: None,
             policy: Policy::new(config.policy.rules.clone()),
             open_reflection: config.auth.open_reflection,
         }
+    }
+
+    /// Everything the configuration names, the JWKS read once.
+    pub async fn load(config: &Config) -> Self {
+        let mut state = Self::from_config(config);
+        if let Some(jwt) = &config.auth.jwt {
+            let verifier = JwtVerifier::new(jwt.clone()).await;
+            verifier.spawn_refresh();
+            state.jwt = Some(verifier);
+        }
+        state
+    }
+
+    pub fn with_jwt(mut self, verifier: Arc<JwtVerifier>) -> Self {
+        self.jwt = Some(verifier);
+        self
     }
 
     /// One key for one principal that may call everything: the first run's
@@ -90,6 +114,7 @@ impl AuthState {
                 principal: principal.into(),
                 sha256: api_key::hash_key(key),
             }]),
+            jwt: None,
             policy: Policy::allow_all(&[principal]),
             open_reflection: true,
         }
@@ -101,23 +126,48 @@ impl AuthState {
         self
     }
 
-    fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, &'static str> {
+    /// One way in per call: an x-api-key if sent, else a bearer token if
+    /// sent. A credential that is sent and wrong is refused; it never falls
+    /// through to another.
+    async fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, &'static str> {
         let mut keys = headers.get_all(API_KEY_HEADER).iter();
         match (keys.next(), keys.next()) {
-            (Some(key), None) => self
-                .api_keys
-                .principal(key.as_bytes())
-                .map(|name| Principal {
-                    name: name.to_owned(),
-                    proven_by: ProvenBy::ApiKey,
-                })
-                .ok_or("the x-api-key is not valid"),
-            (Some(_), Some(_)) => Err("send one x-api-key header, not several"),
-            (None, _) if headers.contains_key(http::header::AUTHORIZATION) => {
-                Err("bearer tokens are not accepted by this server; send an x-api-key header")
+            (Some(key), None) => {
+                return self
+                    .api_keys
+                    .principal(key.as_bytes())
+                    .map(|name| Principal {
+                        name: name.to_owned(),
+                        proven_by: ProvenBy::ApiKey,
+                    })
+                    .ok_or("the x-api-key is not valid");
             }
-            (None, _) => Err("no credentials: send an x-api-key header"),
+            (Some(_), Some(_)) => return Err("send one x-api-key header, not several"),
+            (None, _) => {}
         }
+        let mut auths = headers.get_all(http::header::AUTHORIZATION).iter();
+        let authorization = match (auths.next(), auths.next()) {
+            (Some(a), None) => a
+                .to_str()
+                .map_err(|_| "the authorization header is not text")?,
+            (Some(_), Some(_)) => return Err("send one authorization header, not several"),
+            (None, _) => return Err("no credentials: send an x-api-key header or a bearer token"),
+        };
+        let token = authorization
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
+            .filter(|t| !t.is_empty() && !t.contains(' '))
+            .ok_or("the authorization header must be: Bearer <token>")?;
+        let jwt = self
+            .jwt
+            .as_ref()
+            .ok_or("bearer tokens are not accepted by this server")?;
+        let verified = jwt.verify(token).await?;
+        Ok(Principal {
+            name: verified.principal,
+            proven_by: ProvenBy::Jwt,
+        })
     }
 }
 
@@ -182,8 +232,9 @@ type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 impl<S, B, RB> Service<http::Request<B>> for AuthService<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    B: Send + 'static,
     RB: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     RB::Error: Into<tower::BoxError>,
 {
@@ -196,36 +247,36 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let path = req.uri().path().to_owned();
-        let state = self.state.load();
-        let open = path.starts_with(HEALTH_PREFIX)
-            || (state.open_reflection && REFLECTION_PREFIXES.iter().any(|p| path.starts_with(p)));
-        if !open {
-            let principal = match state.authenticate(req.headers()) {
-                Ok(p) => p,
-                Err(why) => {
-                    tracing::info!(message = "Call unauthenticated.", path, reason = why);
-                    return Box::pin(async move { Ok(refuse(Code::Unauthenticated, why)) });
+        // The ready service goes into the future; a fresh clone stays (tower's rule).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.load_full();
+        Box::pin(async move {
+            let path = req.uri().path().to_owned();
+            let open = path.starts_with(HEALTH_PREFIX)
+                || (state.open_reflection
+                    && REFLECTION_PREFIXES.iter().any(|p| path.starts_with(p)));
+            if !open {
+                let principal = match state.authenticate(req.headers()).await {
+                    Ok(p) => p,
+                    Err(why) => {
+                        tracing::info!(message = "Call unauthenticated.", path, reason = why);
+                        return Ok(refuse(Code::Unauthenticated, why));
+                    }
+                };
+                let method = path.trim_start_matches('/');
+                let names_a_pool = POOL_SERVICES.iter().any(|p| path.starts_with(p));
+                if !names_a_pool && !state.policy.allows(&principal.name, method, None) {
+                    tracing::info!(message = "Call denied.", path, principal = principal.name);
+                    return Ok(refuse(
+                        Code::PermissionDenied,
+                        &format!("{} may not call {method}", principal.name),
+                    ));
                 }
-            };
-            let names_a_pool = POOL_SERVICES.iter().any(|p| path.starts_with(p));
-            if !names_a_pool
-                && !state
-                    .policy
-                    .allows(&principal.name, path.trim_start_matches('/'), None)
-            {
-                tracing::info!(message = "Call denied.", path, principal = principal.name);
-                let message = format!(
-                    "{} may not call {}",
-                    principal.name,
-                    path.trim_start_matches('/')
-                );
-                return Box::pin(async move { Ok(refuse(Code::PermissionDenied, &message)) });
+                req.extensions_mut().insert(principal);
             }
-            req.extensions_mut().insert(principal);
-        }
-        let future = self.inner.call(req);
-        Box::pin(async move { Ok(future.await?.map(tonic::body::Body::new)) })
+            Ok(inner.call(req).await?.map(tonic::body::Body::new))
+        })
     }
 }
 
@@ -260,20 +311,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn authentication_takes_one_exact_key() {
+    #[tokio::test]
+    async fn authentication_takes_one_exact_key() {
         let state = AuthState::single_key("svc", "secret-key");
         let mut h = http::HeaderMap::new();
-        assert!(state.authenticate(&h).is_err());
+        assert!(state.authenticate(&h).await.is_err());
         h.insert(API_KEY_HEADER, "secret-key".parse().unwrap());
-        assert_eq!(state.authenticate(&h).unwrap().name, "svc");
+        assert_eq!(state.authenticate(&h).await.unwrap().name, "svc");
         h.append(API_KEY_HEADER, "secret-key".parse().unwrap());
-        assert!(state.authenticate(&h).is_err(), "two keys");
+        assert!(state.authenticate(&h).await.is_err(), "two keys");
         let mut h = http::HeaderMap::new();
         h.insert(API_KEY_HEADER, " secret-key".parse().unwrap());
         assert!(
-            state.authenticate(&h).is_err(),
+            state.authenticate(&h).await.is_err(),
             "whitespace is part of the key"
+        );
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            http::header::AUTHORIZATION,
+            "Bearer abc.def.ghi".parse().unwrap(),
+        );
+        assert_eq!(
+            state.authenticate(&h).await.unwrap_err(),
+            "bearer tokens are not accepted by this server"
         );
     }
 }

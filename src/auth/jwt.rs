@@ -1,0 +1,188 @@
+//! JWT bearer tokens (`authorization: Bearer <jwt>`), verified against a
+//! JWKS: Kubernetes projected service-account tokens, or any OIDC provider.
+//!
+//! - issuer and audience are required, not merely checked when present;
+//!   exp is required; exp and nbf allow a bounded leeway.
+//! - an algorithm allow-list of asymmetric algorithms only: `none` and HS*
+//!   can never be configured, so an HS256 token "signed" with the RSA public
+//!   key's bytes is refused before any key is touched.
+//! - every token must name a `kid` found in the JWKS. An unknown kid
+//!   triggers one re-read of the JWKS, at most once per
+//!   `min_refetch_seconds`; the JWKS is also re-read every
+//!   `refresh_seconds`. A JWKS that cannot be read keeps the last good one,
+//!   and with none, every bearer token is refused: an outage never allows.
+
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use arc_swap::ArcSwapOption;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind, jwk::JwkSet};
+use tokio::sync::Mutex;
+
+use crate::config::JwtConfig;
+
+/// A verified caller: the principal and the claims the policy may read.
+#[derive(Clone, Debug)]
+pub struct VerifiedToken {
+    pub principal: String,
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+pub struct JwtVerifier {
+    config: JwtConfig,
+    algorithms: Vec<Algorithm>,
+    jwks: ArcSwapOption<JwkSet>,
+    last_read: Mutex<Option<Instant>>,
+}
+
+/// The algorithms a configuration may allow.
+pub const ASYMMETRIC: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
+pub fn parse_algorithm(name: &str) -> Option<Algorithm> {
+    ASYMMETRIC
+        .contains(&name)
+        .then(|| name.parse().ok())
+        .flatten()
+}
+
+impl JwtVerifier {
+    /// Reads the JWKS once; an unreadable JWKS is logged, not fatal: bearer
+    /// tokens are refused until it can be read.
+    pub async fn new(config: JwtConfig) -> Arc<Self> {
+        let algorithms = config
+            .algorithms
+            .iter()
+            .filter_map(|a| parse_algorithm(a))
+            .collect();
+        let verifier = Arc::new(Self {
+            config,
+            algorithms,
+            jwks: ArcSwapOption::empty(),
+            last_read: Mutex::new(None),
+        });
+        verifier.refresh().await;
+        verifier
+    }
+
+    fn jwks_file(&self) -> Option<&PathBuf> {
+        self.config.jwks_file.as_ref()
+    }
+
+    /// Re-reads the JWKS; keeps the last good set on failure.
+    pub async fn refresh(&self) -> bool {
+        *self.last_read.lock().await = Some(Instant::now());
+        let Some(path) = self.jwks_file().cloned() else {
+            return false;
+        };
+        let read = tokio::fs::read(&path)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                serde_json::from_slice::<JwkSet>(&bytes).map_err(|e| format!("not a JWKS: {e}"))
+            });
+        match read {
+            Ok(set) => {
+                tracing::debug!(message = "JWKS loaded.", path = %path.display(), keys = set.keys.len());
+                self.jwks.store(Some(Arc::new(set)));
+                true
+            }
+            Err(error) => {
+                tracing::warn!(message = "JWKS could not be read; keeping the last good one.", path = %path.display(), error);
+                false
+            }
+        }
+    }
+
+    /// Refreshes on the configured schedule until the verifier is dropped.
+    pub fn spawn_refresh(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let every = Duration::from_secs(self.config.refresh_seconds.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(verifier) = weak.upgrade() else {
+                    return;
+                };
+                verifier.refresh().await;
+            }
+        });
+    }
+
+    /// A re-read for an unknown kid, at most once per `min_refetch_seconds`.
+    async fn refetch_for_unknown_kid(&self) -> bool {
+        let min = Duration::from_secs(self.config.min_refetch_seconds);
+        let recent = self
+            .last_read
+            .lock()
+            .await
+            .is_some_and(|t| t.elapsed() < min);
+        !recent && self.refresh().await
+    }
+
+    /// Verifies `token`; the error is a reason fit to return to the caller.
+    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, &'static str> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| "the bearer token is not a JWT")?;
+        if !self.algorithms.contains(&header.alg) {
+            return Err("the bearer token's algorithm is not allowed");
+        }
+        let kid = header
+            .kid
+            .as_deref()
+            .ok_or("the bearer token names no key (kid)")?;
+        let mut jwk = self.jwks.load_full().and_then(|set| set.find(kid).cloned());
+        if jwk.is_none() && self.refetch_for_unknown_kid().await {
+            jwk = self.jwks.load_full().and_then(|set| set.find(kid).cloned());
+        }
+        if self.jwks.load().is_none() {
+            return Err("bearer tokens cannot be verified now (no JWKS)");
+        }
+        let jwk = jwk.ok_or("the bearer token's key (kid) is not in the JWKS")?;
+        let key =
+            DecodingKey::from_jwk(&jwk).map_err(|_| "the JWKS key for this kid is unusable")?;
+
+        let mut validation = Validation::new(header.alg);
+        validation.algorithms = vec![header.alg];
+        validation.leeway = self.config.leeway_seconds;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_audience(&self.config.audiences);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+            token,
+            &key,
+            &validation,
+        )
+        .map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => "the bearer token has expired",
+            ErrorKind::ImmatureSignature => "the bearer token is not valid yet (nbf)",
+            ErrorKind::InvalidIssuer => "the bearer token's issuer is not accepted",
+            ErrorKind::InvalidAudience => "the bearer token's audience is not accepted",
+            ErrorKind::MissingRequiredClaim(_) => {
+                "the bearer token lacks a required claim (exp, iss, aud)"
+            }
+            ErrorKind::InvalidSignature => "the bearer token's signature is not valid",
+            ErrorKind::InvalidAlgorithm => "the bearer token's algorithm does not fit its key",
+            _ => "the bearer token is not valid",
+        })?;
+        let principal = data
+            .claims
+            .get(&self.config.principal_claim)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .ok_or("the bearer token lacks the principal claim")?
+            .to_owned();
+        Ok(VerifiedToken {
+            principal,
+            claims: data.claims,
+        })
+    }
+}
