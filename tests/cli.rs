@@ -489,3 +489,135 @@ fn the_readme_grpcurl_examples_work_as_written() {
     );
     assert!(served.terminate().success());
 }
+
+/// Keys and policy reload from their files, on the same connection.
+mod reload {
+    use super::*;
+    use mfa_facade::auth::api_key::hash_key;
+    use mfa_facade::proto::v1::{
+        self as pb, user_pool_mfa_service_client::UserPoolMfaServiceClient,
+    };
+    use tonic::transport::Channel;
+
+    fn keys_file(principal: &str, key: &str) -> String {
+        format!(
+            "[[api_keys]]\nprincipal = \"{principal}\"\nsha256 = \"{}\"\n",
+            hash_key(key)
+        )
+    }
+
+    fn config(dir: &std::path::Path, interval: u64) -> std::path::PathBuf {
+        let path = dir.join("config.toml");
+        let text = format!(
+            "[backend]\nkind = \"local\"\ndata_file = \"{data}\"\n\n[auth]\napi_keys_file = \"{keys}\"\nreload_interval_seconds = {interval}\n\n[[policy.rules]]\nprincipals = [\"svc\"]\nmethods = [\"*\"]\nuser_pools = [\"*\"]\n",
+            data = dir.join("data.json").display(),
+            keys = dir.join("keys.toml").display(),
+        );
+        std::fs::write(&path, text).expect("config");
+        path
+    }
+
+    /// NOT_FOUND means the key got through (the pool does not exist).
+    async fn code_with(channel: &Channel, key: &str) -> Code {
+        let mut req = tonic::Request::new(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: "us-east-1_Nope1".into(),
+        });
+        req.metadata_mut()
+            .insert("x-api-key", key.parse().expect("key"));
+        match UserPoolMfaServiceClient::new(channel.clone())
+            .get_user_pool_mfa_config(req)
+            .await
+        {
+            Ok(_) => Code::Ok,
+            Err(s) => s.code(),
+        }
+    }
+
+    async fn eventually(channel: &Channel, key: &str, want: Code, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            if code_with(channel, key).await == want {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    use tonic::Code;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rotated_keys_file_takes_effect_without_dropping_the_connection() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("keys.toml"), keys_file("svc", "key-one")).expect("keys");
+        let config = config(dir.path(), 1);
+        let served = Served::start(
+            &[("MFA_FACADE_CONFIG_FOR_TEST", config.to_str().expect("path"))],
+            Some(dir.path()),
+        );
+        let channel = Channel::from_shared(format!("http://{}", served.addr))
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+        assert_eq!(code_with(&channel, "key-one").await, Code::NotFound);
+        assert_eq!(code_with(&channel, "key-two").await, Code::Unauthenticated);
+
+        // The Secret rotates: key-two replaces key-one.
+        std::fs::write(dir.path().join("keys.toml"), keys_file("svc", "key-two")).expect("rotate");
+        assert!(
+            eventually(&channel, "key-two", Code::NotFound, Duration::from_secs(5)).await,
+            "new key"
+        );
+        assert_eq!(
+            code_with(&channel, "key-one").await,
+            Code::Unauthenticated,
+            "old key out"
+        );
+
+        // A broken file is refused; the last good keys stay.
+        std::fs::write(dir.path().join("keys.toml"), "[[api_keys]]\nprincipal = ").expect("break");
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        assert_eq!(
+            code_with(&channel, "key-two").await,
+            Code::NotFound,
+            "still the last good keys"
+        );
+        assert!(served.terminate().success());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sighup_reloads_at_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("keys.toml"), keys_file("svc", "key-one")).expect("keys");
+        let config = config(dir.path(), 3_600); // no polling to speak of
+        let served = Served::start(
+            &[("MFA_FACADE_CONFIG_FOR_TEST", config.to_str().expect("path"))],
+            Some(dir.path()),
+        );
+        let channel = Channel::from_shared(format!("http://{}", served.addr))
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+        assert_eq!(code_with(&channel, "key-one").await, Code::NotFound);
+        std::fs::write(dir.path().join("keys.toml"), keys_file("svc", "key-two")).expect("rotate");
+        let pid = served.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .expect("kill")
+                .success()
+        );
+        assert!(
+            eventually(&channel, "key-two", Code::NotFound, Duration::from_secs(3)).await,
+            "SIGHUP reload"
+        );
+        assert_eq!(code_with(&channel, "key-one").await, Code::Unauthenticated);
+        drop(channel);
+        assert!(served.terminate().success());
+    }
+}

@@ -14,6 +14,7 @@
 pub mod api_key;
 pub mod jwt;
 pub mod policy;
+pub mod reload;
 
 use std::{
     pin::Pin,
