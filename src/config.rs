@@ -57,6 +57,24 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// `[tls]`: serve gRPC over TLS; with `client_ca_file`, accept client
+    /// certificates (mTLS) as a way in.
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server's certificate chain, PEM.
+    pub cert_file: PathBuf,
+    /// The server's private key, PEM.
+    pub key_file: PathBuf,
+    /// CA certificates (PEM) that client certificates must chain to.
+    pub client_ca_file: Option<PathBuf>,
+    /// Refuse connections without a client certificate (at the handshake).
+    /// False: a client certificate is one way in among the others.
+    #[serde(default)]
+    pub client_cert_required: bool,
 }
 
 /// Who may call: `[auth]`.
@@ -294,6 +312,7 @@ impl Default for Config {
             backend: BackendConfig::default(),
             auth: AuthConfig::default(),
             policy: PolicyConfig::default(),
+            tls: None,
         }
     }
 }
@@ -508,6 +527,25 @@ impl Config {
             }
             if j.min_refetch_seconds == 0 {
                 err("auth.jwt.min_refetch_seconds", "must be at least 1".into());
+            }
+        }
+        if let Some(t) = &self.tls {
+            for (key, path) in [
+                ("tls.cert_file", Some(&t.cert_file)),
+                ("tls.key_file", Some(&t.key_file)),
+                ("tls.client_ca_file", t.client_ca_file.as_ref()),
+            ] {
+                if let Some(path) = path
+                    && !path.is_file()
+                {
+                    err(key, format!("{} is not a readable file", path.display()));
+                }
+            }
+            if t.client_cert_required && t.client_ca_file.is_none() {
+                err(
+                    "tls.client_cert_required",
+                    "needs tls.client_ca_file".into(),
+                );
             }
         }
         if self.auth.reload_interval_seconds == 0 {

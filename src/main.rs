@@ -150,7 +150,8 @@ async fn run(
     // After SIGTERM/SIGINT the server stops accepting and drains; a client
     // that never lets its connection go cannot hold the exit past the limit.
     let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
-    let serving = server::serve(listener, backends, shared, async move {
+    let tls = server::tls_config(&config)?;
+    let serving = server::serve(listener, backends, shared, tls, async move {
         shutdown_signal().await;
         let _ = stopping_tx.send(true);
     });

@@ -12,7 +12,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::api::{MfaApi, fixtures::FixturesApi};
 use crate::auth::{AuthLayer, SharedAuth};
@@ -45,6 +45,8 @@ pub enum ServeError {
     Task(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// The backend a server runs on; the local one also serves the fixtures.
@@ -86,6 +88,24 @@ pub async fn build_backend(config: &Config) -> Result<Backends, ServeError> {
     })
 }
 
+/// The TLS settings of `[tls]`, with the files read.
+pub fn tls_config(config: &Config) -> Result<Option<ServerTlsConfig>, ServeError> {
+    let Some(t) = &config.tls else {
+        return Ok(None);
+    };
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| ServeError::Tls(format!("cannot read {}: {e}", p.display())))
+    };
+    let mut tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(read(&t.cert_file)?, read(&t.key_file)?));
+    if let Some(ca) = &t.client_ca_file {
+        tls = tls
+            .client_ca_root(Certificate::from_pem(read(ca)?))
+            .client_auth_optional(!t.client_cert_required);
+    }
+    Ok(Some(tls))
+}
+
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     TcpListener::bind(addr)
         .await
@@ -97,6 +117,7 @@ pub async fn serve(
     listener: TcpListener,
     backends: Backends,
     auth: SharedAuth,
+    tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let api = MfaApi::new(Facade::new(backends.backend, auth.clone()));
@@ -128,7 +149,11 @@ pub async fn serve(
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
-    Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
         .layer(RequestIdLayer)
         .layer(AuthLayer::new(auth))
         .add_service(health)
@@ -156,12 +181,22 @@ impl RunningServer {
         backends: Backends,
         auth: SharedAuth,
     ) -> Result<Self, ServeError> {
+        Self::start_tls(addr, backends, auth, None).await
+    }
+
+    /// As [`RunningServer::start`], over TLS.
+    pub async fn start_tls(
+        addr: SocketAddr,
+        backends: Backends,
+        auth: SharedAuth,
+        tls: Option<ServerTlsConfig>,
+    ) -> Result<Self, ServeError> {
         let listener = bind(addr).await?;
         let addr = listener
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, backends, auth, async {
+        let task = tokio::spawn(serve(listener, backends, auth, tls, async {
             let _ = stopped.await;
         }));
         Ok(Self {

@@ -52,6 +52,7 @@ const POOL_SERVICES: [&str; 2] = [
 pub enum ProvenBy {
     ApiKey,
     Jwt,
+    Mtls,
 }
 
 impl ProvenBy {
@@ -59,6 +60,7 @@ impl ProvenBy {
         match self {
             ProvenBy::ApiKey => "api_key",
             ProvenBy::Jwt => "jwt",
+            ProvenBy::Mtls => "mtls",
         }
     }
 }
@@ -128,9 +130,14 @@ impl AuthState {
     }
 
     /// One way in per call: an x-api-key if sent, else a bearer token if
-    /// sent. A credential that is sent and wrong is refused; it never falls
-    /// through to another.
-    async fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, &'static str> {
+    /// sent, else a client certificate (already verified against the client
+    /// CA by the TLS handshake). A credential that is sent and wrong is
+    /// refused; it never falls through to another.
+    async fn authenticate(
+        &self,
+        headers: &http::HeaderMap,
+        client_cert: Option<&[u8]>,
+    ) -> Result<Principal, &'static str> {
         let mut keys = headers.get_all(API_KEY_HEADER).iter();
         match (keys.next(), keys.next()) {
             (Some(key), None) => {
@@ -152,7 +159,17 @@ impl AuthState {
                 .to_str()
                 .map_err(|_| "the authorization header is not text")?,
             (Some(_), Some(_)) => return Err("send one authorization header, not several"),
-            (None, _) => return Err("no credentials: send an x-api-key header or a bearer token"),
+            (None, _) => {
+                return match client_cert {
+                    Some(der) => mtls_principal(der).map(|name| Principal {
+                        name,
+                        proven_by: ProvenBy::Mtls,
+                    }),
+                    None => Err(
+                        "no credentials: send an x-api-key header, a bearer token or a client certificate",
+                    ),
+                };
+            }
         };
         let token = authorization
             .split_once(' ')
@@ -170,6 +187,30 @@ impl AuthState {
             proven_by: ProvenBy::Jwt,
         })
     }
+}
+
+/// The principal a client certificate names: its SPIFFE URI SAN
+/// (`spiffe://trust-domain/path`), else its subject CN.
+pub fn mtls_principal(der: &[u8]) -> Result<String, &'static str> {
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+    let (_, cert) =
+        X509Certificate::from_der(der).map_err(|_| "the client certificate cannot be read")?;
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let GeneralName::URI(uri) = name
+                && uri.starts_with("spiffe://")
+            {
+                return Ok((*uri).to_owned());
+            }
+        }
+    }
+    cert.subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .filter(|cn| !cn.is_empty())
+        .map(str::to_owned)
+        .ok_or("the client certificate names no SPIFFE ID and no CN")
 }
 
 /// The live auth state, replaceable while serving.
@@ -258,7 +299,17 @@ where
                 || (state.open_reflection
                     && REFLECTION_PREFIXES.iter().any(|p| path.starts_with(p)));
             if !open {
-                let principal = match state.authenticate(req.headers()).await {
+                let client_cert = req
+                    .extensions()
+                    .get::<tonic::transport::server::TlsConnectInfo<
+                        tonic::transport::server::TcpConnectInfo,
+                    >>()
+                    .and_then(|info| info.peer_certs())
+                    .and_then(|certs| certs.first().map(|c| c.as_ref().to_vec()));
+                let principal = match state
+                    .authenticate(req.headers(), client_cert.as_deref())
+                    .await
+                {
                     Ok(p) => p,
                     Err(why) => {
                         tracing::info!(message = "Call unauthenticated.", path, reason = why);
@@ -316,15 +367,15 @@ mod tests {
     async fn authentication_takes_one_exact_key() {
         let state = AuthState::single_key("svc", "secret-key");
         let mut h = http::HeaderMap::new();
-        assert!(state.authenticate(&h).await.is_err());
+        assert!(state.authenticate(&h, None).await.is_err());
         h.insert(API_KEY_HEADER, "secret-key".parse().unwrap());
-        assert_eq!(state.authenticate(&h).await.unwrap().name, "svc");
+        assert_eq!(state.authenticate(&h, None).await.unwrap().name, "svc");
         h.append(API_KEY_HEADER, "secret-key".parse().unwrap());
-        assert!(state.authenticate(&h).await.is_err(), "two keys");
+        assert!(state.authenticate(&h, None).await.is_err(), "two keys");
         let mut h = http::HeaderMap::new();
         h.insert(API_KEY_HEADER, " secret-key".parse().unwrap());
         assert!(
-            state.authenticate(&h).await.is_err(),
+            state.authenticate(&h, None).await.is_err(),
             "whitespace is part of the key"
         );
         let mut h = http::HeaderMap::new();
@@ -333,7 +384,7 @@ mod tests {
             "Bearer abc.def.ghi".parse().unwrap(),
         );
         assert_eq!(
-            state.authenticate(&h).await.unwrap_err(),
+            state.authenticate(&h, None).await.unwrap_err(),
             "bearer tokens are not accepted by this server"
         );
     }

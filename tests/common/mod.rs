@@ -46,7 +46,7 @@ use tokio::net::TcpListener;
 use tonic::{
     metadata::{Ascii, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
-    transport::Channel,
+    transport::{Channel, ClientTlsConfig, ServerTlsConfig},
 };
 
 pub const MOTO_ENV: &str = "MFA_FACADE_TEST_MOTO_URL";
@@ -331,6 +331,18 @@ pub async fn start_server(backends: Backends, auth: SharedAuth) -> (RunningServe
     (server, channel)
 }
 
+/// A TLS channel to `addr` (server name "localhost").
+pub async fn tls_channel(
+    addr: SocketAddr,
+    client: ClientTlsConfig,
+) -> std::result::Result<Channel, tonic::transport::Error> {
+    Channel::from_shared(format!("https://{addr}"))
+        .expect("url")
+        .tls_config(client.domain_name("localhost"))?
+        .connect()
+        .await
+}
+
 /// The test principal's key, allowed everything.
 pub fn test_auth() -> SharedAuth {
     auth::shared(AuthState::single_key(TEST_PRINCIPAL, TEST_KEY))
@@ -378,6 +390,12 @@ impl Stack {
 
     /// The embedded local backend on a fresh data file.
     pub async fn local() -> Self {
+        Self::local_tls(None).await
+    }
+
+    /// The local backend served over TLS with `tls`; `channel`, `pools` and
+    /// `users` connect with the given client TLS settings.
+    pub async fn local_tls(tls: Option<(ServerTlsConfig, ClientTlsConfig)>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let local = Arc::new(
             LocalBackend::open(&dir.path().join("data.json"), "us-east-1").expect("open local"),
@@ -392,7 +410,23 @@ impl Stack {
             local: Some(local),
         };
         let auth = test_auth();
-        let (server, channel) = start_server(backends, auth.clone()).await;
+        let (server, channel) = match tls {
+            None => start_server(backends, auth.clone()).await,
+            Some((server_tls, client_tls)) => {
+                let server = RunningServer::start_tls(
+                    "127.0.0.1:0".parse().expect("addr"),
+                    backends,
+                    auth.clone(),
+                    Some(server_tls),
+                )
+                .await
+                .expect("start TLS server");
+                let channel = tls_channel(server.addr, client_tls)
+                    .await
+                    .expect("TLS connect");
+                (server, channel)
+            }
+        };
         Self {
             pools: UserPoolMfaServiceClient::with_interceptor(
                 channel.clone(),
