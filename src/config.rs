@@ -117,8 +117,15 @@ struct ApiKeysFile {
 pub struct JwtConfig {
     /// A JWKS file (e.g. the cluster's /openid/v1/jwks, mounted).
     pub jwks_file: Option<PathBuf>,
-    /// A JWKS URL. Reserved: not fetched by this version (use jwks_file).
+    /// A JWKS URL, e.g. https://kubernetes.default.svc/openid/v1/jwks.
+    /// https, or http to a loopback address only.
     pub jwks_url: Option<String>,
+    /// Extra CA certificates (PEM) to trust for `jwks_url`, e.g. the
+    /// cluster's /var/run/secrets/kubernetes.io/serviceaccount/ca.crt.
+    pub jwks_ca_file: Option<PathBuf>,
+    /// A file whose content is sent as `Authorization: Bearer` when fetching
+    /// `jwks_url` (the pod's own service-account token, re-read each fetch).
+    pub jwks_bearer_token_file: Option<PathBuf>,
     /// Required `iss`.
     pub issuer: String,
     /// Accepted `aud` values; a token must carry one of them.
@@ -481,10 +488,17 @@ impl Config {
                     "auth.jwt.jwks_file",
                     "is required (the JWKS to verify tokens with)".into(),
                 ),
-                (None, Some(_)) => err(
-                    "auth.jwt.jwks_url",
-                    "is not fetched by this version yet; mount the JWKS and set jwks_file".into(),
-                ),
+                (None, Some(url)) => {
+                    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                        .iter()
+                        .any(|p| url.starts_with(p));
+                    if !url.starts_with("https://") && !loopback {
+                        err(
+                            "auth.jwt.jwks_url",
+                            format!("{url:?} must be https:// (http only to a loopback address)"),
+                        );
+                    }
+                }
                 (Some(_), None) => {}
             }
             if j.issuer.trim().is_empty() {

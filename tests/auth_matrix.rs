@@ -746,6 +746,8 @@ mod jwt_cases {
         JwtVerifier::new(JwtConfig {
             jwks_file: Some(jwks.to_owned()),
             jwks_url: None,
+            jwks_ca_file: None,
+            jwks_bearer_token_file: None,
             issuer: ISSUER.into(),
             audiences: vec![AUDIENCE.into()],
             principal_claim: "sub".into(),
@@ -1260,4 +1262,132 @@ async fn mtls_attacks_are_refused_and_the_principal_is_the_spiffe_id_or_cn() {
     );
     assert_eq!(strict.upstream_calls(), 0);
     println!("auth matrix: 6 mTLS cases refused, 0 backend calls");
+}
+
+/// A JWKS served over HTTP on loopback: fetched with the bearer token file,
+/// re-fetched for an unknown kid at most once per min_refetch_seconds, and
+/// kept when the server starts failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwks_url_is_fetched_rate_limited_and_survives_an_outage() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::{Response, server::conn::http1, service::service_fn};
+    use hyper_util::rt::TokioIo;
+    use jsonwebtoken::Algorithm;
+    use jwt_cases::*;
+    use mfa_facade::auth::jwt::JwtVerifier;
+    use mfa_facade::config::JwtConfig;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let rsa = signer(Algorithm::RS256, "rsa-1");
+    let body = Arc::new(Mutex::new(
+        serde_json::json!({ "keys": [&rsa.jwk] }).to_string(),
+    ));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let failing = Arc::new(AtomicBool::new(false));
+    let auth_seen = Arc::new(Mutex::new(String::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    {
+        let (body, hits, failing, auth_seen) = (
+            body.clone(),
+            hits.clone(),
+            failing.clone(),
+            auth_seen.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (body, hits, failing, auth_seen) = (
+                    body.clone(),
+                    hits.clone(),
+                    failing.clone(),
+                    auth_seen.clone(),
+                );
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        hits.fetch_add(1, Ordering::SeqCst);
+                        *auth_seen.lock().expect("auth") = req
+                            .headers()
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        let mut r = Response::new(Full::new(Bytes::from(
+                            body.lock().expect("body").clone(),
+                        )));
+                        if failing.load(Ordering::SeqCst) {
+                            *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+                        }
+                        async move { Ok::<_, std::convert::Infallible>(r) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let token_file = dir.path().join("sa-token");
+    std::fs::write(&token_file, "pod-sa-token\n").expect("token file");
+    let verifier = JwtVerifier::new(JwtConfig {
+        jwks_file: None,
+        jwks_url: Some(format!("http://{addr}/openid/v1/jwks")),
+        jwks_ca_file: None,
+        jwks_bearer_token_file: Some(token_file),
+        issuer: ISSUER.into(),
+        audiences: vec![AUDIENCE.into()],
+        principal_claim: "sub".into(),
+        algorithms: vec!["RS256".into()],
+        leeway_seconds: 30,
+        refresh_seconds: 300,
+        min_refetch_seconds: 2,
+    })
+    .await;
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "fetched once at start");
+    assert_eq!(
+        auth_seen.lock().expect("auth").as_str(),
+        "Bearer pod-sa-token"
+    );
+    assert_eq!(
+        verifier
+            .verify(&sign(&rsa, &claims(GRANTED)))
+            .await
+            .expect("valid")
+            .principal,
+        GRANTED
+    );
+
+    // Unknown kids: one re-fetch, then none within min_refetch_seconds.
+    let stranger = signer(Algorithm::RS256, "unknown");
+    for _ in 0..5 {
+        assert!(
+            verifier
+                .verify(&sign(&stranger, &claims(GRANTED)))
+                .await
+                .is_err()
+        );
+    }
+    assert!(
+        hits.load(Ordering::SeqCst) <= 2,
+        "rate-limited: {} fetches",
+        hits.load(Ordering::SeqCst)
+    );
+
+    // An outage keeps the last good JWKS: known keys still verify.
+    failing.store(true, Ordering::SeqCst);
+    assert!(!verifier.refresh().await);
+    assert!(
+        verifier.verify(&sign(&rsa, &claims(GRANTED))).await.is_ok(),
+        "last good JWKS kept"
+    );
+    println!(
+        "auth matrix: JWKS URL fetched with the bearer token, re-fetch rate-limited, outage survived"
+    );
 }

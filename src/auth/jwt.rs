@@ -7,7 +7,8 @@
 //!   can never be configured, so an HS256 token "signed" with the RSA public
 //!   key's bytes is refused before any key is touched.
 //! - every token must name a `kid` found in the JWKS. An unknown kid
-//!   triggers one re-read of the JWKS, at most once per
+//!   triggers one re-read of the JWKS (a file, or a URL over https with an
+//!   optional extra CA and bearer token, as the Kubernetes API server wants), at most once per
 //!   `min_refetch_seconds`; the JWKS is also re-read every
 //!   `refresh_seconds`. A JWKS that cannot be read keeps the last good one,
 //!   and with none, every bearer token is refused: an outage never allows.
@@ -31,11 +32,41 @@ pub struct VerifiedToken {
     pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Where the JWKS comes from.
+enum Source {
+    File(PathBuf),
+    Url {
+        url: String,
+        client: reqwest::Client,
+    },
+    /// The configuration could not be turned into a source (a bad CA file):
+    /// every bearer token is refused.
+    Broken(String),
+}
+
+/// Time for one JWKS fetch.
+pub const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub struct JwtVerifier {
     config: JwtConfig,
+    source: Source,
     algorithms: Vec<Algorithm>,
     jwks: ArcSwapOption<JwkSet>,
     last_read: Mutex<Option<Instant>>,
+}
+
+fn http_client(ca_file: Option<&std::path::Path>) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder().connect_timeout(JWKS_FETCH_TIMEOUT);
+    if let Some(path) = ca_file {
+        let pem =
+            std::fs::read(path).map_err(|e| format!("jwks_ca_file {}: {e}", path.display()))?;
+        for cert in
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("jwks_ca_file: {e}"))?
+        {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| format!("JWKS client: {e}"))
 }
 
 /// The algorithms a configuration may allow.
@@ -59,8 +90,20 @@ impl JwtVerifier {
             .iter()
             .filter_map(|a| parse_algorithm(a))
             .collect();
+        let source = match (&config.jwks_file, &config.jwks_url) {
+            (Some(path), _) => Source::File(path.clone()),
+            (None, Some(url)) => match http_client(config.jwks_ca_file.as_deref()) {
+                Ok(client) => Source::Url {
+                    url: url.clone(),
+                    client,
+                },
+                Err(e) => Source::Broken(e),
+            },
+            (None, None) => Source::Broken("no jwks_file or jwks_url".into()),
+        };
         let verifier = Arc::new(Self {
             config,
+            source,
             algorithms,
             jwks: ArcSwapOption::empty(),
             last_read: Mutex::new(None),
@@ -69,30 +112,49 @@ impl JwtVerifier {
         verifier
     }
 
-    fn jwks_file(&self) -> Option<&PathBuf> {
-        self.config.jwks_file.as_ref()
+    /// Reads the JWKS from its source.
+    async fn fetch(&self) -> Result<JwkSet, String> {
+        let bytes = match &self.source {
+            Source::File(path) => tokio::fs::read(path)
+                .await
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+            Source::Url { url, client } => {
+                let mut request = client.get(url).timeout(JWKS_FETCH_TIMEOUT);
+                if let Some(token_file) = &self.config.jwks_bearer_token_file {
+                    let token = tokio::fs::read_to_string(token_file)
+                        .await
+                        .map_err(|e| format!("{}: {e}", token_file.display()))?;
+                    request = request.bearer_auth(token.trim());
+                }
+                let response = request.send().await.map_err(|e| format!("{url}: {e}"))?;
+                if !response.status().is_success() {
+                    return Err(format!("{url}: HTTP {}", response.status()));
+                }
+                response
+                    .bytes()
+                    .await
+                    .map_err(|e| format!("{url}: {e}"))?
+                    .to_vec()
+            }
+            Source::Broken(why) => return Err(why.clone()),
+        };
+        serde_json::from_slice::<JwkSet>(&bytes).map_err(|e| format!("not a JWKS: {e}"))
     }
 
     /// Re-reads the JWKS; keeps the last good set on failure.
     pub async fn refresh(&self) -> bool {
         *self.last_read.lock().await = Some(Instant::now());
-        let Some(path) = self.jwks_file().cloned() else {
-            return false;
-        };
-        let read = tokio::fs::read(&path)
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                serde_json::from_slice::<JwkSet>(&bytes).map_err(|e| format!("not a JWKS: {e}"))
-            });
-        match read {
+        match self.fetch().await {
             Ok(set) => {
-                tracing::debug!(message = "JWKS loaded.", path = %path.display(), keys = set.keys.len());
+                tracing::debug!(message = "JWKS loaded.", keys = set.keys.len());
                 self.jwks.store(Some(Arc::new(set)));
                 true
             }
             Err(error) => {
-                tracing::warn!(message = "JWKS could not be read; keeping the last good one.", path = %path.display(), error);
+                tracing::warn!(
+                    message = "JWKS could not be read; keeping the last good one.",
+                    error
+                );
                 false
             }
         }
