@@ -548,11 +548,12 @@ mod reload {
 
     use tonic::Code;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_rotated_keys_file_takes_effect_without_dropping_the_connection() {
+    /// The binary on the local backend with keys in keys.toml ("svc" holds
+    /// "key-one"), polled every `interval` seconds, and a connection to it.
+    async fn serve_with_keys(interval: u64) -> (tempfile::TempDir, Served, Channel) {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("keys.toml"), keys_file("svc", "key-one")).expect("keys");
-        let config = config(dir.path(), 1);
+        let config = config(dir.path(), interval);
         let served = Served::start(
             &[("MFA_FACADE_CONFIG_FOR_TEST", config.to_str().expect("path"))],
             Some(dir.path()),
@@ -562,6 +563,12 @@ mod reload {
             .connect()
             .await
             .expect("connect");
+        (dir, served, channel)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rotated_keys_file_takes_effect_without_dropping_the_connection() {
+        let (dir, served, channel) = serve_with_keys(1).await;
         assert_eq!(code_with(&channel, "key-one").await, Code::NotFound);
         assert_eq!(code_with(&channel, "key-two").await, Code::Unauthenticated);
 
@@ -590,18 +597,8 @@ mod reload {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sighup_reloads_at_once() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("keys.toml"), keys_file("svc", "key-one")).expect("keys");
-        let config = config(dir.path(), 3_600); // no polling to speak of
-        let served = Served::start(
-            &[("MFA_FACADE_CONFIG_FOR_TEST", config.to_str().expect("path"))],
-            Some(dir.path()),
-        );
-        let channel = Channel::from_shared(format!("http://{}", served.addr))
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect");
+        // Polling effectively off: only the signal can explain a reload.
+        let (dir, served, channel) = serve_with_keys(3_600).await;
         assert_eq!(code_with(&channel, "key-one").await, Code::NotFound);
         std::fs::write(dir.path().join("keys.toml"), keys_file("svc", "key-two")).expect("rotate");
         let pid = served.child.id().to_string();
