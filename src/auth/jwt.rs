@@ -25,13 +25,6 @@ use tokio::sync::Mutex;
 
 use crate::config::JwtConfig;
 
-/// A verified caller: the principal and the claims the policy may read.
-#[derive(Clone, Debug)]
-pub struct VerifiedToken {
-    pub principal: String,
-    pub claims: serde_json::Map<String, serde_json::Value>,
-}
-
 /// Where the JWKS comes from.
 enum Source {
     File(PathBuf),
@@ -188,8 +181,9 @@ impl JwtVerifier {
         !recent && self.refresh().await
     }
 
-    /// Verifies `token`; the error is a reason fit to return to the caller.
-    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, &'static str> {
+    /// Verifies `token` and returns its principal; the error is a reason fit
+    /// to return to the caller.
+    pub async fn verify(&self, token: &str) -> Result<String, &'static str> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| "the bearer token is not a JWT")?;
         if !self.algorithms.contains(&header.alg) {
@@ -235,16 +229,11 @@ impl JwtVerifier {
             ErrorKind::InvalidAlgorithm => "the bearer token's algorithm does not fit its key",
             _ => "the bearer token is not valid",
         })?;
-        let principal = data
-            .claims
+        data.claims
             .get(&self.config.principal_claim)
             .and_then(|v| v.as_str())
             .filter(|s| !s.is_empty())
-            .ok_or("the bearer token lacks the principal claim")?
-            .to_owned();
-        Ok(VerifiedToken {
-            principal,
-            claims: data.claims,
-        })
+            .map(str::to_owned)
+            .ok_or("the bearer token lacks the principal claim")
     }
 }

@@ -26,7 +26,7 @@ use arc_swap::ArcSwap;
 use tonic::Code;
 use tower::{Layer, Service};
 
-use crate::config::{ApiKeyConfig, Config, PolicyRuleConfig};
+use crate::config::{ApiKeyConfig, Config};
 use api_key::ApiKeys;
 use jwt::JwtVerifier;
 use policy::Policy;
@@ -53,16 +53,6 @@ pub enum ProvenBy {
     ApiKey,
     Jwt,
     Mtls,
-}
-
-impl ProvenBy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProvenBy::ApiKey => "api_key",
-            ProvenBy::Jwt => "jwt",
-            ProvenBy::Mtls => "mtls",
-        }
-    }
 }
 
 /// The authenticated caller, in the request's extensions.
@@ -123,12 +113,6 @@ impl AuthState {
         }
     }
 
-    /// With extra rules, for tests of the policy.
-    pub fn with_rules(mut self, rules: Vec<PolicyRuleConfig>) -> Self {
-        self.policy = Policy::new(rules);
-        self
-    }
-
     /// One way in per call: an x-api-key if sent, else a bearer token if
     /// sent, else a client certificate (already verified against the client
     /// CA by the TLS handshake). A credential that is sent and wrong is
@@ -181,9 +165,8 @@ impl AuthState {
             .jwt
             .as_ref()
             .ok_or("bearer tokens are not accepted by this server")?;
-        let verified = jwt.verify(token).await?;
         Ok(Principal {
-            name: verified.principal,
+            name: jwt.verify(token).await?,
             proven_by: ProvenBy::Jwt,
         })
     }
@@ -299,17 +282,17 @@ where
                 || (state.open_reflection
                     && REFLECTION_PREFIXES.iter().any(|p| path.starts_with(p)));
             if !open {
-                let client_cert = req
+                let peer_certs = req
                     .extensions()
                     .get::<tonic::transport::server::TlsConnectInfo<
                         tonic::transport::server::TcpConnectInfo,
                     >>()
-                    .and_then(|info| info.peer_certs())
-                    .and_then(|certs| certs.first().map(|c| c.as_ref().to_vec()));
-                let principal = match state
-                    .authenticate(req.headers(), client_cert.as_deref())
-                    .await
-                {
+                    .and_then(|info| info.peer_certs());
+                let client_cert = peer_certs
+                    .as_ref()
+                    .and_then(|c| c.first())
+                    .map(|c| c.as_ref());
+                let principal = match state.authenticate(req.headers(), client_cert).await {
                     Ok(p) => p,
                     Err(why) => {
                         tracing::info!(message = "Call unauthenticated.", path, reason = why);

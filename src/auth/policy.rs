@@ -74,10 +74,6 @@ impl Policy {
                 && user_pool.is_none_or(|pool| any_match(&r.user_pools, pool, None))
         })
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
 }
 
 #[cfg(test)]

@@ -95,10 +95,6 @@ impl Facade {
         }
     }
 
-    pub fn backend(&self) -> &Arc<dyn Backend> {
-        &self.backend
-    }
-
     pub async fn execute<O: Operation>(
         &self,
         ctx: &CallContext,
