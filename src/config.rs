@@ -3,7 +3,7 @@
 //!
 //! The key names are the operator contract of DESIGN.md §8: keep them.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
@@ -40,6 +40,7 @@ pub const ENV_KEYS: &[&str] = &[
     "backend.attempt_timeout_ms",
     "backend.call_timeout_ms",
     "backend.max_attempts",
+    "limits.redis.url",
 ];
 
 #[derive(Clone, Debug, Deserialize)]
@@ -60,6 +61,279 @@ pub struct Config {
     /// `[tls]`: serve gRPC over TLS; with `client_ca_file`, accept client
     /// certificates (mTLS) as a way in.
     pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// The most a budget may admit per second; more is a typo, not a limit.
+pub const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
+
+fn check_rate(err: &mut impl FnMut(&str, String), key: &str, per_second: f64) {
+    if !(per_second.is_finite() && per_second > 0.0 && per_second <= MAX_RATE_PER_SECOND) {
+        err(
+            key,
+            format!(
+                "{per_second} must be a number of calls per second above 0 and at most {MAX_RATE_PER_SECOND}"
+            ),
+        );
+    }
+}
+
+impl LimitsConfig {
+    fn validate(&self, err: &mut impl FnMut(&str, String)) {
+        fn rate(err: &mut impl FnMut(&str, String), key: &str, r: &RateConfig) {
+            check_rate(err, &format!("{key}.per_second"), r.per_second);
+            if r.burst == 0 {
+                err(&format!("{key}.burst"), "must be at least 1".into());
+            }
+        }
+        rate(err, "limits.default", &self.default);
+        for (method, r) in &self.methods {
+            let key = format!("limits.methods.\"{method}\"");
+            if !crate::call::ops::method::ALL.contains(&method.as_str()) {
+                err(
+                    &key,
+                    format!(
+                        "{method:?} is not a method of this service; known: {}",
+                        crate::call::ops::method::ALL.join(", ")
+                    ),
+                );
+            }
+            rate(err, &key, r);
+        }
+        let q = &self.quota;
+        for (key, value) in [
+            (
+                "limits.quota.user_pool_resource_update",
+                q.user_pool_resource_update,
+            ),
+            (
+                "limits.quota.user_pool_resource_read",
+                q.user_pool_resource_read,
+            ),
+            ("limits.quota.user_resource_update", q.user_resource_update),
+            ("limits.quota.user_read", q.user_read),
+            ("limits.quota.per_pool_operation", q.per_pool_operation),
+            ("limits.quota.per_user_write", q.per_user_write),
+            ("limits.quota.per_user_read", q.per_user_read),
+        ] {
+            check_rate(err, key, value);
+        }
+        if self.sweep_interval_seconds == 0 || self.sweep_interval_seconds > 3600 {
+            err(
+                "limits.sweep_interval_seconds",
+                format!("{} must be between 1 and 3600", self.sweep_interval_seconds),
+            );
+        }
+        if let Some(r) = &self.redis {
+            if !r.url.starts_with("redis://") {
+                err(
+                    "limits.redis.url",
+                    "must be a redis:// URL (redis://[user:password@]host:port[/db])".into(),
+                );
+            } else if redis::Client::open(r.url.as_str()).is_err() {
+                err("limits.redis.url", "is not a valid redis:// URL".into());
+            }
+            if r.timeout_ms == 0 || r.timeout_ms > MAX_REDIS_TIMEOUT_MS {
+                err(
+                    "limits.redis.timeout_ms",
+                    format!(
+                        "{} must be between 1 and {MAX_REDIS_TIMEOUT_MS}: a decision never waits longer for Redis",
+                        r.timeout_ms
+                    ),
+                );
+            }
+            if !(1..=64).contains(&r.pool_size) {
+                err(
+                    "limits.redis.pool_size",
+                    format!("{} must be between 1 and 64", r.pool_size),
+                );
+            }
+            if r.key_prefix.is_empty() || r.key_prefix.contains(['{', '}']) {
+                err(
+                    "limits.redis.key_prefix",
+                    "must be non-empty and without braces (it becomes a hash tag)".into(),
+                );
+            }
+            if !(10..=60_000).contains(&r.probe_interval_ms) {
+                err(
+                    "limits.redis.probe_interval_ms",
+                    format!("{} must be between 10 and 60000", r.probe_interval_ms),
+                );
+            }
+            if !(r.fallback_share > 0.0 && r.fallback_share <= 1.0) {
+                err(
+                    "limits.redis.fallback_share",
+                    format!("{} must be above 0 and at most 1", r.fallback_share),
+                );
+            }
+        }
+    }
+}
+
+/// `[limits]`: GCRA budgets per (principal, method), the quota guard in
+/// front of Cognito, and where the budgets live (this process, or Redis for
+/// the whole fleet).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// `[limits.default]`: each (principal, method) without its own entry.
+    #[serde(default = "default_rate")]
+    pub default: RateConfig,
+    /// `[limits.methods."cognito.mfa.v1.Service/Method"]`: per method.
+    #[serde(default)]
+    pub methods: BTreeMap<String, RateConfig>,
+    /// `[limits.quota]`: Cognito's request-rate quotas (COGNITO.md §4).
+    #[serde(default)]
+    pub quota: QuotaConfig,
+    /// `[limits.redis]`: the budgets shared by every replica.
+    pub redis: Option<RedisConfig>,
+    /// How often keys whose bucket has refilled are dropped, so that
+    /// memory follows the callers active now, not every caller ever seen.
+    #[serde(default = "default_sweep_interval_seconds")]
+    pub sweep_interval_seconds: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            default: default_rate(),
+            methods: BTreeMap::new(),
+            quota: QuotaConfig::default(),
+            redis: None,
+            sweep_interval_seconds: default_sweep_interval_seconds(),
+        }
+    }
+}
+
+/// A GCRA budget: `per_second` on average, `burst` at once after idling.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateConfig {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+fn default_rate() -> RateConfig {
+    RateConfig {
+        per_second: 50.0,
+        burst: 100,
+    }
+}
+fn default_sweep_interval_seconds() -> u64 {
+    10
+}
+
+/// The quota guard: budgets per Cognito quota category, per operation per
+/// user pool, and per end user, each with a burst of one second's worth.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// Unset: on with the cognito backend, off with the local one (which
+    /// has no quota to protect; set `true` to rehearse throttling locally).
+    pub enabled: Option<bool>,
+    /// SetUserPoolMfaConfig, account-wide.
+    #[serde(default = "default_user_pool_resource_update")]
+    pub user_pool_resource_update: f64,
+    /// GetUserPoolMfaConfig, account-wide.
+    #[serde(default = "default_user_pool_resource_read")]
+    pub user_pool_resource_read: f64,
+    /// Set/AdminSetUserMFAPreference, Associate/VerifySoftwareToken,
+    /// AdminDeleteSoftwareToken, account-wide.
+    #[serde(default = "default_user_resource_update")]
+    pub user_resource_update: f64,
+    /// GetUser, AdminGetUser, account-wide.
+    #[serde(default = "default_user_read")]
+    pub user_read: f64,
+    /// Each UserPoolResource* operation on one user pool.
+    #[serde(default = "default_per_pool_operation")]
+    pub per_pool_operation: f64,
+    /// Writes about one end user (username, or the access token's sub).
+    #[serde(default = "default_per_user")]
+    pub per_user_write: f64,
+    /// Reads about one end user.
+    #[serde(default = "default_per_user")]
+    pub per_user_read: f64,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            user_pool_resource_update: default_user_pool_resource_update(),
+            user_pool_resource_read: default_user_pool_resource_read(),
+            user_resource_update: default_user_resource_update(),
+            user_read: default_user_read(),
+            per_pool_operation: default_per_pool_operation(),
+            per_user_write: default_per_user(),
+            per_user_read: default_per_user(),
+        }
+    }
+}
+
+fn default_user_pool_resource_update() -> f64 {
+    15.0
+}
+fn default_user_pool_resource_read() -> f64 {
+    20.0
+}
+fn default_user_resource_update() -> f64 {
+    25.0
+}
+fn default_user_read() -> f64 {
+    120.0
+}
+fn default_per_pool_operation() -> f64 {
+    5.0
+}
+fn default_per_user() -> f64 {
+    10.0
+}
+
+/// Fleet mode: every decision is one Lua script in this Redis.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]`.
+    pub url: String,
+    /// The longest a decision waits for Redis before this process decides
+    /// on its own (at most 50).
+    #[serde(default = "default_redis_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Multiplexed connections, used in turn.
+    #[serde(default = "default_redis_pool_size")]
+    pub pool_size: usize,
+    /// Prefix of every key; keys carry it as a hash tag, so one script's
+    /// keys share a Redis Cluster slot.
+    #[serde(default = "default_redis_key_prefix")]
+    pub key_prefix: String,
+    /// While Redis is unreachable, how often it is tried again.
+    #[serde(default = "default_redis_probe_interval_ms")]
+    pub probe_interval_ms: u64,
+    /// While Redis is unreachable, the share of each budget this process
+    /// admits on its own: 1 / replicas keeps the fleet within its budgets,
+    /// 1.0 (the default) keeps every replica able to serve alone.
+    #[serde(default = "default_fallback_share")]
+    pub fallback_share: f64,
+}
+
+/// The longest `limits.redis.timeout_ms` may be.
+pub const MAX_REDIS_TIMEOUT_MS: u64 = 50;
+
+fn default_redis_timeout_ms() -> u64 {
+    25
+}
+fn default_redis_pool_size() -> usize {
+    4
+}
+fn default_redis_key_prefix() -> String {
+    "mfa-facade".into()
+}
+fn default_redis_probe_interval_ms() -> u64 {
+    250
+}
+fn default_fallback_share() -> f64 {
+    1.0
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -320,6 +594,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             policy: PolicyConfig::default(),
             tls: None,
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -579,6 +854,7 @@ impl Config {
                 }
             }
         }
+        self.limits.validate(&mut err);
         errors
     }
 }
@@ -653,6 +929,67 @@ mod tests {
         assert_eq!(
             c.backend.endpoint_url.as_deref(),
             Some("http://127.0.0.1:5000")
+        );
+    }
+
+    #[test]
+    fn limits_parse_and_every_bad_key_is_named() {
+        let text = r#"
+            [limits.default]
+            per_second = 50
+            burst = 100
+            [limits.methods."cognito.mfa.v1.UserPoolMfaService/SetUserPoolMfaConfig"]
+            per_second = 0.5
+            burst = 1
+            [limits.quota]
+            enabled = true
+            [limits.redis]
+            url = "redis://127.0.0.1:6379/0"
+        "#;
+        let c = Config::from_toml_and_env(text, no_env()).unwrap();
+        assert_eq!(c.limits.default.per_second, 50.0);
+        assert_eq!(c.limits.quota.user_pool_resource_update, 15.0);
+        assert_eq!(c.limits.quota.enabled, Some(true));
+        let redis = c.limits.redis.as_ref().unwrap();
+        assert_eq!((redis.timeout_ms, redis.fallback_share), (25, 1.0));
+
+        let env = vec![(
+            "MFA_FACADE_LIMITS_REDIS_URL".to_owned(),
+            "redis://10.0.0.5:6379".to_owned(),
+        )];
+        let c = Config::from_toml_and_env("", env).unwrap();
+        assert_eq!(c.limits.redis.unwrap().url, "redis://10.0.0.5:6379");
+
+        let bad = r#"
+            [limits.default]
+            per_second = 0
+            burst = 0
+            [limits.methods."cognito.mfa.v1.UserPoolMfaService/Nope"]
+            per_second = 1
+            burst = 1
+            [limits.quota]
+            user_read = -1
+            [limits.redis]
+            url = "http://127.0.0.1:6379"
+            timeout_ms = 100
+            fallback_share = 2
+        "#;
+        let keys: Vec<String> = Config::from_toml_and_env(bad, no_env())
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "limits.default.per_second",
+                "limits.default.burst",
+                "limits.methods.\"cognito.mfa.v1.UserPoolMfaService/Nope\"",
+                "limits.quota.user_read",
+                "limits.redis.url",
+                "limits.redis.timeout_ms",
+                "limits.redis.fallback_share",
+            ]
         );
     }
 

@@ -51,6 +51,15 @@ pub enum Error {
         reason: &'static str,
         message: String,
     },
+    /// A rate limit refused the call before it reached the backend.
+    #[error("rate limit exceeded: {limit}; retry in {} ms", pushback_ms(*.retry_after))]
+    RateLimited {
+        /// The budget's short name, e.g. `caller:GetUserPoolMfaConfig`.
+        limit: String,
+        /// The budget, in words, for `QuotaFailure`.
+        description: String,
+        retry_after: Duration,
+    },
     /// Cognito refused or failed the call.
     #[error("Cognito {}: {}", .0.exception, .0.message)]
     Cognito(CognitoError),
@@ -79,6 +88,18 @@ impl Violations {
             Err(self.into())
         }
     }
+}
+
+/// The trailer by which gRPC clients with a retry policy learn when to
+/// retry (gRFC A6): milliseconds as an ASCII integer.
+pub const RETRY_PUSHBACK_TRAILER: &str = "grpc-retry-pushback-ms";
+
+/// Whole milliseconds, rounded up so that a retry at that time passes.
+pub fn pushback_ms(d: Duration) -> u64 {
+    let ms = d.as_micros().div_ceil(1000);
+    u64::try_from(ms)
+        .unwrap_or(u64::MAX)
+        .clamp(1, i32::MAX as u64)
 }
 
 /// The gRPC code for a Cognito exception name (DESIGN.md §3).
@@ -125,6 +146,7 @@ impl Error {
             Error::Cognito(e) => code_for_exception(&e.exception, e.http_status),
             Error::Unavailable(_) => Code::Unavailable,
             Error::Internal(_) => Code::Internal,
+            Error::RateLimited { .. } => Code::ResourceExhausted,
         }
     }
 
@@ -141,6 +163,7 @@ impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {
         let code = err.code();
         let mut details = ErrorDetails::new();
+        let mut retry_after = None;
         let message = match &err {
             Error::InvalidArgument(violations) => {
                 for v in violations {
@@ -160,7 +183,7 @@ impl From<Error> for tonic::Status {
                 }
                 details.set_error_info(e.exception.clone(), COGNITO_DOMAIN, metadata);
                 if code == Code::ResourceExhausted {
-                    details.set_retry_info(Some(DEFAULT_RETRY_DELAY));
+                    retry_after = Some(DEFAULT_RETRY_DELAY);
                 }
                 format!("{}: {}", e.exception, e.message)
             }
@@ -182,8 +205,27 @@ impl From<Error> for tonic::Status {
                 format!("Cognito is unavailable: {m}")
             }
             Error::Internal(m) => format!("internal error: {m}"),
+            Error::RateLimited {
+                limit,
+                description,
+                retry_after: after,
+            } => {
+                details.set_error_info(
+                    "RATE_LIMITED",
+                    FACADE_DOMAIN,
+                    std::collections::HashMap::from([("limit".to_owned(), limit.clone())]),
+                );
+                details.add_quota_failure_violation(limit.clone(), description.clone());
+                retry_after = Some(*after);
+                err.to_string()
+            }
         };
-        tonic::Status::with_error_details(code, message, details)
+        let mut metadata = tonic::metadata::MetadataMap::new();
+        if let Some(after) = retry_after {
+            details.set_retry_info(Some(after));
+            metadata.insert(RETRY_PUSHBACK_TRAILER, pushback_ms(after).into());
+        }
+        tonic::Status::with_error_details_and_metadata(code, message, details, metadata)
     }
 }
 
@@ -252,9 +294,51 @@ mod tests {
             Some("req-1")
         );
         assert!(status.get_details_retry_info().is_some());
+        assert_eq!(
+            status
+                .metadata()
+                .get(RETRY_PUSHBACK_TRAILER)
+                .map(|v| v.to_str().ok()),
+            Some(Some("1000"))
+        );
 
         let status = tonic::Status::from(cognito("ResourceNotFoundException", 400));
         assert!(status.get_details_retry_info().is_none());
+        assert!(status.metadata().get(RETRY_PUSHBACK_TRAILER).is_none());
+    }
+
+    #[test]
+    fn a_rate_limit_refusal_says_which_budget_and_when() {
+        let status = tonic::Status::from(Error::RateLimited {
+            limit: "caller:GetUserPoolMfaConfig".into(),
+            description: "this caller's budget".into(),
+            retry_after: Duration::from_micros(12_300),
+        });
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(
+            status.get_details_retry_info().and_then(|r| r.retry_delay),
+            Some(Duration::from_micros(12_300))
+        );
+        assert_eq!(
+            status
+                .metadata()
+                .get(RETRY_PUSHBACK_TRAILER)
+                .map(|v| v.to_str().ok()),
+            Some(Some("13"))
+        );
+        let quota = status.get_details_quota_failure().expect("quota failure");
+        assert_eq!(quota.violations[0].subject, "caller:GetUserPoolMfaConfig");
+        assert_eq!(
+            status.get_details_error_info().map(|i| i.reason),
+            Some("RATE_LIMITED".to_owned())
+        );
+        assert!(
+            status.message().contains("retry in 13 ms"),
+            "{}",
+            status.message()
+        );
+        assert_eq!(pushback_ms(Duration::ZERO), 1);
+        assert_eq!(pushback_ms(Duration::from_secs(1 << 40)), i32::MAX as u64);
     }
 
     #[test]

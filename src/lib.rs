@@ -12,6 +12,7 @@ pub mod call;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod limits;
 pub mod proto;
 pub mod server;
 pub mod telemetry;

@@ -22,7 +22,8 @@ use crate::backend::{
     local::{LocalBackend, store::StoreError},
 };
 use crate::call::Facade;
-use crate::config::{BackendKind, Config, DEFAULT_REGION};
+use crate::config::{BackendKind, Config, DEFAULT_REGION, LimitsConfig};
+use crate::limits::Limiter;
 use crate::proto::dev::v1::local_fixtures_service_server::LocalFixturesServiceServer;
 use crate::proto::v1::{
     user_mfa_service_server::UserMfaServiceServer,
@@ -117,10 +118,11 @@ pub async fn serve(
     listener: TcpListener,
     backends: Backends,
     auth: SharedAuth,
+    limiter: Arc<Limiter>,
     tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let api = MfaApi::new(Facade::new(backends.backend, auth.clone()));
+    let api = MfaApi::new(Facade::new(backends.backend, auth.clone(), limiter));
     let fixtures = backends
         .local
         .map(|local| LocalFixturesServiceServer::new(FixturesApi::new(local)));
@@ -175,7 +177,8 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Binds `addr` (port 0 for an ephemeral port) and serves `backends`.
+    /// Binds `addr` (port 0 for an ephemeral port) and serves `backends`
+    /// with the default `[limits]`.
     pub async fn start(
         addr: SocketAddr,
         backends: Backends,
@@ -191,12 +194,29 @@ impl RunningServer {
         auth: SharedAuth,
         tls: Option<ServerTlsConfig>,
     ) -> Result<Self, ServeError> {
+        let kind = if backends.local.is_some() {
+            BackendKind::Local
+        } else {
+            BackendKind::Cognito
+        };
+        let limiter = Limiter::start(&LimitsConfig::default(), kind).await;
+        Self::start_with(addr, backends, auth, limiter, tls).await
+    }
+
+    /// As [`RunningServer::start_tls`], with the given limiter.
+    pub async fn start_with(
+        addr: SocketAddr,
+        backends: Backends,
+        auth: SharedAuth,
+        limiter: Arc<Limiter>,
+        tls: Option<ServerTlsConfig>,
+    ) -> Result<Self, ServeError> {
         let listener = bind(addr).await?;
         let addr = listener
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, backends, auth, tls, async {
+        let task = tokio::spawn(serve(listener, backends, auth, limiter, tls, async {
             let _ = stopped.await;
         }));
         Ok(Self {

@@ -207,17 +207,28 @@ pub fn shared(state: AuthState) -> SharedAuth {
 /// claim (`https://cognito-idp.<region>.amazonaws.com/<pool>`): for routing
 /// the policy only. Cognito (or the local backend) verifies the token.
 pub fn token_user_pool(token: &str) -> Option<String> {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-    let payload = token.split('.').nth(1)?;
-    let claims: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?)
-            .ok()?;
+    let claims = unverified_claims(token)?;
     let iss = claims.get("iss")?.as_str()?;
     let pool = iss
         .strip_prefix("https://cognito-idp.")?
         .split_once(".amazonaws.com/")?
         .1;
     (!pool.is_empty() && !pool.contains('/')).then(|| pool.to_owned())
+}
+
+/// The claims of a JWT, NOT verified: for routing and keying only.
+fn unverified_claims(token: &str) -> Option<serde_json::Value> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let payload = token.split('.').nth(1)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?).ok()
+}
+
+/// The `sub` of a Cognito access token, unverified: it keys the per-user
+/// quota, and a forged one only spends the forger's own budget, since
+/// Cognito refuses the token anyway.
+pub fn token_subject(token: &str) -> Option<String> {
+    let sub = unverified_claims(token)?.get("sub")?.as_str()?.to_owned();
+    (!sub.is_empty() && sub.len() <= 128).then_some(sub)
 }
 
 fn refuse(code: Code, message: &str) -> http::Response<tonic::body::Body> {

@@ -2,10 +2,16 @@
 //!
 //! The auth layer has already decided who is calling. `api` decodes a
 //! request into an [`Operation`]; [`Facade::execute`] then takes it through
-//! the stages after decoding: authorize (method + pool) -> validate ->
-//! backend -> respond, logging the outcome. Rate limiting and audit slot in
-//! here as stages of their own, after authorize and before validate, because
-//! each needs the decoded target (pool, user).
+//! the stages after decoding:
+//!
+//!   authorize (method + pool) -> validate -> rate limit -> backend -> log
+//!
+//! Validation runs before the rate-limit decision only so that one decision
+//! covers the call: the caller's bucket is always spent (invalid requests
+//! count against their sender), Cognito's quota buckets only when the
+//! request is valid and so will reach Cognito. A call over its limit is
+//! refused as RESOURCE_EXHAUSTED whether or not it was valid. Audit slots
+//! in around the backend.
 
 pub mod ops;
 
@@ -15,6 +21,7 @@ use crate::auth::{Principal, SharedAuth};
 use crate::backend::Backend;
 use crate::domain::rules::Violations;
 use crate::error::{Error, Result};
+use crate::limits::{Limiter, Refusal, UpstreamCall};
 use crate::telemetry;
 
 /// One decoded request, ready to run.
@@ -28,6 +35,9 @@ pub trait Operation: Send + Sized {
     /// `user_pool_id`, or for access-token calls the pool in the token's
     /// `iss` claim (unverified: routing only). `None` when it cannot be told.
     fn user_pool(&self) -> Option<String>;
+
+    /// The Cognito calls `run` makes, for the quota guard.
+    fn upstream(&self) -> Vec<UpstreamCall>;
 
     /// Cognito's input rules for this request; every bad field is added.
     fn validate(&self, violations: &mut Violations);
@@ -61,21 +71,26 @@ pub struct CallContext {
 pub struct Facade {
     backend: Arc<dyn Backend>,
     auth: SharedAuth,
+    limiter: Arc<Limiter>,
 }
 
 impl Facade {
-    pub fn new(backend: Arc<dyn Backend>, auth: SharedAuth) -> Self {
-        Self { backend, auth }
+    pub fn new(backend: Arc<dyn Backend>, auth: SharedAuth, limiter: Arc<Limiter>) -> Self {
+        Self {
+            backend,
+            auth,
+            limiter,
+        }
     }
 
     /// Deny by default: the principal needs a rule granting this method on
     /// this pool. The refusal never says whether the pool exists.
-    fn authorize(
+    fn authorize<'p>(
         &self,
-        principal: Option<&Principal>,
+        principal: Option<&'p Principal>,
         method: &str,
         pool: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<&'p Principal> {
         let Some(principal) = principal else {
             return Err(Error::Unauthenticated("no credentials".into()));
         };
@@ -85,7 +100,7 @@ impl Facade {
             .policy
             .allows(&principal.name, method, Some(pool.unwrap_or("")))
         {
-            Ok(())
+            Ok(principal)
         } else {
             Err(Error::PermissionDenied(format!(
                 "{} may not call {method} on user pool {}",
@@ -93,6 +108,34 @@ impl Facade {
                 pool.unwrap_or("(unknown)")
             )))
         }
+    }
+
+    /// One decision for the caller's budget and, when the request will
+    /// reach Cognito, the quota buckets of its Cognito calls.
+    async fn limit(
+        &self,
+        principal: &Principal,
+        method: &'static str,
+        upstream: &[UpstreamCall],
+    ) -> Result<()> {
+        let buckets = self
+            .limiter
+            .budgets()
+            .buckets(&principal.name, method, upstream);
+        self.limiter.check(&buckets).await.map_err(|r: Refusal| {
+            let limit = r.id.name();
+            metrics::counter!(
+                "mfa_facade_rate_limited_total",
+                "method" => method,
+                "limit" => limit.clone()
+            )
+            .increment(1);
+            Error::RateLimited {
+                description: r.id.describe(r.rate),
+                limit,
+                retry_after: r.retry_after,
+            }
+        })
     }
 
     pub async fn execute<O: Operation>(
@@ -106,14 +149,33 @@ impl Facade {
         let result = match self.authorize(ctx.principal.as_ref(), method, op.user_pool().as_deref())
         {
             Err(denied) => Err(denied),
-            Ok(()) => {
+            Ok(principal) => {
                 op.validate(&mut violations);
-                match violations.into_result() {
-                    Ok(()) => op.run(&*self.backend).await,
-                    Err(invalid) => Err(invalid),
+                let upstream = if violations.is_empty() {
+                    op.upstream()
+                } else {
+                    Vec::new()
+                };
+                match self.limit(principal, method, &upstream).await {
+                    Err(limited) => Err(limited),
+                    Ok(()) => match violations.into_result() {
+                        Ok(()) => op.run(&*self.backend).await,
+                        Err(invalid) => Err(invalid),
+                    },
                 }
             }
         };
+        if let Err(e) = &result
+            && e.code() == tonic::Code::ResourceExhausted
+            && let Some(exception) = e.cognito_exception()
+        {
+            metrics::counter!(
+                "mfa_facade_upstream_throttled_total",
+                "method" => method,
+                "exception" => exception.to_owned()
+            )
+            .increment(1);
+        }
         telemetry::CallCompleted {
             method,
             request_id: &ctx.request_id,

@@ -2,7 +2,7 @@
 //! backend. The read-compare-write logic of etag and partial updates lives
 //! here, above the backend, so that it is the same for every backend.
 
-use crate::auth::token_user_pool;
+use crate::auth::{token_subject, token_user_pool};
 use crate::backend::Backend;
 use crate::domain::{
     AssociatedToken, MfaPreference, PoolMfaConfig, Secret, TokenAuth, TokenVerification,
@@ -11,6 +11,7 @@ use crate::domain::{
     rules::{self, Violations},
 };
 use crate::error::{Error, Result};
+use crate::limits::{CognitoOp, UpstreamCall, key_of};
 
 use super::Operation;
 
@@ -33,6 +34,20 @@ pub mod method {
         "cognito.mfa.v1.UserMfaService/AdminGetUserMfaSettings";
     pub const ADMIN_DELETE_SOFTWARE_TOKEN: &str =
         "cognito.mfa.v1.UserMfaService/AdminDeleteSoftwareToken";
+
+    /// Every method of both services.
+    pub const ALL: &[&str] = &[
+        GET_USER_POOL_MFA_CONFIG,
+        SET_USER_POOL_MFA_CONFIG,
+        UPDATE_USER_POOL_MFA_CONFIG,
+        SET_USER_MFA_PREFERENCE,
+        ADMIN_SET_USER_MFA_PREFERENCE,
+        ASSOCIATE_SOFTWARE_TOKEN,
+        VERIFY_SOFTWARE_TOKEN,
+        GET_USER_MFA_SETTINGS,
+        ADMIN_GET_USER_MFA_SETTINGS,
+        ADMIN_DELETE_SOFTWARE_TOKEN,
+    ];
 }
 
 /// A pool configuration and its etag.
@@ -87,6 +102,42 @@ fn user_ref(v: &mut Violations, user: &UserRef) {
     }
 }
 
+/// The Cognito call about one user, keyed for the per-user quota by pool
+/// and username, or by the access token's `sub`.
+fn user_call(user: &UserRef, by_token: CognitoOp, admin: CognitoOp) -> UpstreamCall {
+    match user {
+        UserRef::AccessToken(t) => UpstreamCall::user(
+            by_token,
+            token_user_pool(t.expose()),
+            token_subject(t.expose()),
+        ),
+        UserRef::Admin {
+            user_pool_id,
+            username,
+        } => UpstreamCall::user(admin, Some(user_pool_id.clone()), Some(username.clone())),
+    }
+}
+
+/// The Cognito call of an enrolment step: by access token (its pool and
+/// `sub`), or by MFA_SETUP session (a fingerprint of it stands for the user).
+fn token_or_session_call(
+    op: CognitoOp,
+    access_token: Option<&Secret>,
+    session: Option<&Secret>,
+) -> UpstreamCall {
+    match (access_token, session) {
+        (Some(t), _) => {
+            UpstreamCall::user(op, token_user_pool(t.expose()), token_subject(t.expose()))
+        }
+        (None, Some(s)) => UpstreamCall::user(
+            op,
+            None,
+            Some(format!("session:{}", hex::encode(key_of(&[s.expose()])))),
+        ),
+        (None, None) => UpstreamCall::user(op, None, None),
+    }
+}
+
 fn user_ref_pool(user: &UserRef) -> Option<String> {
     match user {
         UserRef::AccessToken(t) => token_user_pool(t.expose()),
@@ -120,6 +171,13 @@ impl Operation for GetUserPoolMfaConfig {
         Some(self.user_pool_id.clone())
     }
 
+    fn upstream(&self) -> Vec<UpstreamCall> {
+        vec![UpstreamCall::pool(
+            CognitoOp::GetUserPoolMfaConfig,
+            &self.user_pool_id,
+        )]
+    }
+
     fn validate(&self, v: &mut Violations) {
         rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
     }
@@ -147,6 +205,18 @@ impl Operation for SetUserPoolMfaConfig {
 
     fn user_pool(&self) -> Option<String> {
         Some(self.user_pool_id.clone())
+    }
+
+    fn upstream(&self) -> Vec<UpstreamCall> {
+        let read = UpstreamCall::pool(CognitoOp::GetUserPoolMfaConfig, &self.user_pool_id);
+        let write = UpstreamCall::pool(CognitoOp::SetUserPoolMfaConfig, &self.user_pool_id);
+        if self.validate_only {
+            vec![read]
+        } else if self.etag.is_some() {
+            vec![read, write]
+        } else {
+            vec![write]
+        }
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -191,6 +261,18 @@ impl Operation for UpdateUserPoolMfaConfig {
 
     fn user_pool(&self) -> Option<String> {
         Some(self.user_pool_id.clone())
+    }
+
+    fn upstream(&self) -> Vec<UpstreamCall> {
+        let read = UpstreamCall::pool(CognitoOp::GetUserPoolMfaConfig, &self.user_pool_id);
+        if self.validate_only {
+            vec![read]
+        } else {
+            vec![
+                read,
+                UpstreamCall::pool(CognitoOp::SetUserPoolMfaConfig, &self.user_pool_id),
+            ]
+        }
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -274,6 +356,14 @@ impl Operation for SetUserMfaPreference {
         user_ref_pool(&self.user)
     }
 
+    fn upstream(&self) -> Vec<UpstreamCall> {
+        vec![user_call(
+            &self.user,
+            CognitoOp::SetUserMfaPreference,
+            CognitoOp::AdminSetUserMfaPreference,
+        )]
+    }
+
     fn validate(&self, v: &mut Violations) {
         user_ref(v, &self.user);
         rules::mfa_preference(v, &self.preference);
@@ -304,6 +394,14 @@ impl Operation for AssociateSoftwareToken {
         self.access_token
             .as_ref()
             .and_then(|t| token_user_pool(t.expose()))
+    }
+
+    fn upstream(&self) -> Vec<UpstreamCall> {
+        vec![token_or_session_call(
+            CognitoOp::AssociateSoftwareToken,
+            self.access_token.as_ref(),
+            self.session.as_ref(),
+        )]
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -337,6 +435,14 @@ impl Operation for VerifySoftwareToken {
         self.access_token
             .as_ref()
             .and_then(|t| token_user_pool(t.expose()))
+    }
+
+    fn upstream(&self) -> Vec<UpstreamCall> {
+        vec![token_or_session_call(
+            CognitoOp::VerifySoftwareToken,
+            self.access_token.as_ref(),
+            self.session.as_ref(),
+        )]
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -374,6 +480,14 @@ impl Operation for GetUserMfaSettings {
         user_ref_pool(&self.user)
     }
 
+    fn upstream(&self) -> Vec<UpstreamCall> {
+        vec![user_call(
+            &self.user,
+            CognitoOp::GetUser,
+            CognitoOp::AdminGetUser,
+        )]
+    }
+
     fn validate(&self, v: &mut Violations) {
         user_ref(v, &self.user);
     }
@@ -397,6 +511,14 @@ impl Operation for AdminDeleteSoftwareToken {
 
     fn user_pool(&self) -> Option<String> {
         Some(self.user_pool_id.clone())
+    }
+
+    fn upstream(&self) -> Vec<UpstreamCall> {
+        vec![UpstreamCall::user(
+            CognitoOp::AdminDeleteSoftwareToken,
+            Some(self.user_pool_id.clone()),
+            Some(self.username.clone()),
+        )]
     }
 
     fn validate(&self, v: &mut Violations) {

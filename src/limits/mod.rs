@@ -1,0 +1,432 @@
+//! Rate limits (DESIGN.md §5): GCRA budgets per (principal, method), and a
+//! quota guard that spends Cognito's request-rate quotas before Cognito
+//! does, so the fleet sheds load instead of being throttled.
+//!
+//! One decision covers every bucket a call needs and is all or nothing in
+//! fleet mode (one Lua script in Redis); in this process the buckets are
+//! checked in order and a refusal by a later one leaves the earlier ones
+//! charged, which only errs on the strict side.
+//!
+//! - `local`: governor's keyed GCRA limiters, swept of idle keys.
+//! - `fleet`: the same budgets in Redis for every replica, with a short
+//!   timeout per decision and a fall back to `local` while Redis is away.
+//! - `quota`: which Cognito calls a facade call makes.
+
+pub mod fleet;
+pub mod local;
+pub mod quota;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use sha2::{Digest, Sha256};
+
+use crate::config::{BackendKind, LimitsConfig};
+
+pub use fleet::Fleet;
+pub use local::LocalLimits;
+pub use quota::{Access, Category, CognitoOp, UpstreamCall};
+
+/// A budget: what it limits. Each has one rate and many keyed buckets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LimitId {
+    /// One caller on one method; keyed by principal.
+    Caller(&'static str),
+    /// A Cognito quota category, account-wide; one bucket.
+    Category(Category),
+    /// One Cognito operation on one user pool; keyed by pool.
+    PoolOperation(CognitoOp),
+    /// Writes about one end user; keyed by user.
+    UserWrite,
+    /// Reads about one end user; keyed by user.
+    UserRead,
+}
+
+impl LimitId {
+    /// A short stable name: a metric label, a Redis key part, an error's.
+    pub fn name(&self) -> String {
+        match self {
+            LimitId::Caller(method) => format!("caller:{}", short_method(method)),
+            LimitId::Category(c) => format!("cognito:{}", c.name()),
+            LimitId::PoolOperation(op) => format!("cognito_pool:{}", op.name()),
+            LimitId::UserWrite => "cognito_user:write".into(),
+            LimitId::UserRead => "cognito_user:read".into(),
+        }
+    }
+
+    /// What a refused caller is told about the budget.
+    pub fn describe(&self, rate: Rate) -> String {
+        let r = rate.per_second;
+        match self {
+            LimitId::Caller(method) => format!(
+                "this caller's budget for {method}: {r}/s, burst {}",
+                rate.burst
+            ),
+            LimitId::Category(c) => {
+                format!("Cognito's {} quota for the whole account: {r}/s", c.name())
+            }
+            LimitId::PoolOperation(op) => {
+                format!("Cognito's limit on {} per user pool: {r}/s", op.name())
+            }
+            LimitId::UserWrite => format!("Cognito's limit on writes per end user: {r}/s"),
+            LimitId::UserRead => format!("Cognito's limit on reads per end user: {r}/s"),
+        }
+    }
+}
+
+fn short_method(method: &str) -> &str {
+    method.rsplit('/').next().unwrap_or(method)
+}
+
+/// A bucket's key: 128 bits of SHA-256 over its parts, so that every key
+/// has the same small size and no principal or username is stored.
+pub type Key = [u8; 16];
+
+pub fn key_of(parts: &[&str]) -> Key {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p.as_bytes());
+    }
+    let digest = h.finalize();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
+/// One bucket a call spends a cell of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Bucket {
+    pub id: LimitId,
+    pub key: Key,
+}
+
+/// A GCRA rate: `per_second` on average, `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl Rate {
+    /// A Cognito quota: a burst of one second's worth.
+    fn quota(per_second: f64) -> Self {
+        Self {
+            per_second,
+            burst: per_second.ceil().max(1.0) as u32,
+        }
+    }
+
+    /// This rate scaled by `share` (0 < share <= 1), burst at least 1.
+    pub fn scaled(self, share: f64) -> Self {
+        Self {
+            per_second: self.per_second * share,
+            burst: ((f64::from(self.burst) * share).round() as u32).max(1),
+        }
+    }
+
+    /// The time one cell takes to replenish.
+    pub fn emission_interval(self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.per_second)
+    }
+}
+
+/// Every budget and its rate, resolved from `[limits]`.
+#[derive(Clone, Debug)]
+pub struct Budgets {
+    rates: HashMap<LimitId, Rate>,
+    quota_enabled: bool,
+}
+
+impl Budgets {
+    pub fn new(config: &LimitsConfig, backend: BackendKind) -> Self {
+        let mut rates = HashMap::new();
+        for method in crate::call::ops::method::ALL {
+            let r = config.methods.get(*method).unwrap_or(&config.default);
+            rates.insert(
+                LimitId::Caller(method),
+                Rate {
+                    per_second: r.per_second,
+                    burst: r.burst,
+                },
+            );
+        }
+        let q = &config.quota;
+        for (c, r) in [
+            (
+                Category::UserPoolResourceUpdate,
+                q.user_pool_resource_update,
+            ),
+            (Category::UserPoolResourceRead, q.user_pool_resource_read),
+            (Category::UserResourceUpdate, q.user_resource_update),
+            (Category::UserRead, q.user_read),
+        ] {
+            rates.insert(LimitId::Category(c), Rate::quota(r));
+        }
+        for op in CognitoOp::PER_POOL {
+            rates.insert(
+                LimitId::PoolOperation(op),
+                Rate::quota(q.per_pool_operation),
+            );
+        }
+        rates.insert(LimitId::UserWrite, Rate::quota(q.per_user_write));
+        rates.insert(LimitId::UserRead, Rate::quota(q.per_user_read));
+        Self {
+            rates,
+            quota_enabled: q.enabled.unwrap_or(backend == BackendKind::Cognito),
+        }
+    }
+
+    pub fn rate(&self, id: LimitId) -> Option<Rate> {
+        self.rates.get(&id).copied()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (LimitId, Rate)> + '_ {
+        self.rates.iter().map(|(id, r)| (*id, *r))
+    }
+
+    pub fn quota_enabled(&self) -> bool {
+        self.quota_enabled
+    }
+
+    /// The buckets one call spends: the caller's on this method, then, when
+    /// the quota guard is on, per Cognito call its category, its pool
+    /// operation and its end user.
+    pub fn buckets(
+        &self,
+        principal: &str,
+        method: &'static str,
+        upstream: &[UpstreamCall],
+    ) -> Vec<Bucket> {
+        let mut out = vec![Bucket {
+            id: LimitId::Caller(method),
+            key: key_of(&[principal]),
+        }];
+        if !self.quota_enabled {
+            return out;
+        }
+        for call in upstream {
+            if let Some(user) = &call.end_user {
+                let id = match call.op.access() {
+                    Some(Access::Read) => LimitId::UserRead,
+                    _ => LimitId::UserWrite,
+                };
+                out.push(Bucket {
+                    id,
+                    key: key_of(&[call.pool.as_deref().unwrap_or(""), user]),
+                });
+            }
+            if call.op.per_pool()
+                && let Some(pool) = &call.pool
+            {
+                out.push(Bucket {
+                    id: LimitId::PoolOperation(call.op),
+                    key: key_of(&[pool]),
+                });
+            }
+            out.push(Bucket {
+                id: LimitId::Category(call.op.category()),
+                key: key_of(&[]),
+            });
+        }
+        out.dedup();
+        out
+    }
+}
+
+/// A refused decision: which budget, and when a retry may pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    pub id: LimitId,
+    pub rate: Rate,
+    pub retry_after: Duration,
+}
+
+/// The rate-limit stage: fleet-wide through Redis when configured and
+/// reachable, else in this process.
+pub struct Limiter {
+    budgets: Arc<Budgets>,
+    local: LocalLimits,
+    fleet: Option<Arc<Fleet>>,
+}
+
+impl Limiter {
+    /// Limits in this process only; no task is started.
+    pub fn local(budgets: Budgets) -> Self {
+        let local = LocalLimits::new(&budgets, 1.0);
+        Self {
+            budgets: Arc::new(budgets),
+            local,
+            fleet: None,
+        }
+    }
+
+    /// The limiter `[limits]` describes. With `[limits.redis]`, connects
+    /// (a failure only starts it on local limits) and starts the task that
+    /// brings Redis back. Starts the sweeper of idle keys. Needs a runtime.
+    pub async fn start(config: &LimitsConfig, backend: BackendKind) -> Arc<Self> {
+        let budgets = Arc::new(Budgets::new(config, backend));
+        let (local, fleet) = match &config.redis {
+            None => (LocalLimits::new(&budgets, 1.0), None),
+            Some(r) => (
+                LocalLimits::new(&budgets, r.fallback_share),
+                Some(Fleet::start(r, budgets.clone()).await),
+            ),
+        };
+        let limiter = Arc::new(Self {
+            budgets,
+            local,
+            fleet,
+        });
+        spawn_sweeper(
+            Arc::downgrade(&limiter),
+            Duration::from_secs(config.sweep_interval_seconds),
+        );
+        limiter
+    }
+
+    pub fn budgets(&self) -> &Budgets {
+        &self.budgets
+    }
+
+    /// Spends a cell of every bucket, or refuses naming the budget that
+    /// needs the longest wait.
+    pub async fn check(&self, buckets: &[Bucket]) -> Result<(), Refusal> {
+        if let Some(fleet) = &self.fleet
+            && let Some(decision) = fleet.decide(buckets).await
+        {
+            return decision;
+        }
+        self.local.check(buckets)
+    }
+
+    /// Whether decisions are made in Redis right now.
+    pub fn fleet_healthy(&self) -> Option<bool> {
+        self.fleet.as_ref().map(|f| f.healthy())
+    }
+
+    /// Drops keys whose buckets are full again; returns the keys left.
+    pub fn sweep(&self) -> usize {
+        self.local.sweep()
+    }
+
+    /// Keys held in this process.
+    pub fn keys(&self) -> usize {
+        self.local.len()
+    }
+}
+
+fn spawn_sweeper(limiter: std::sync::Weak<Limiter>, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(limiter) = limiter.upgrade() else {
+                return;
+            };
+            let left = limiter.sweep();
+            metrics::gauge!("mfa_facade_ratelimit_keys").set(left as f64);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::ops::method;
+
+    fn budgets(quota: Option<bool>) -> Budgets {
+        let mut c = LimitsConfig::default();
+        c.quota.enabled = quota;
+        Budgets::new(&c, BackendKind::Local)
+    }
+
+    #[test]
+    fn the_quota_guard_follows_the_backend_unless_told() {
+        let c = LimitsConfig::default();
+        assert!(Budgets::new(&c, BackendKind::Cognito).quota_enabled());
+        assert!(!Budgets::new(&c, BackendKind::Local).quota_enabled());
+        assert!(budgets(Some(true)).quota_enabled());
+    }
+
+    #[test]
+    fn defaults_are_cognitos_quotas() {
+        let b = budgets(Some(true));
+        let rate = |id| b.rate(id).map(|r: Rate| r.per_second);
+        assert_eq!(
+            rate(LimitId::Category(Category::UserPoolResourceUpdate)),
+            Some(15.0)
+        );
+        assert_eq!(
+            rate(LimitId::Category(Category::UserPoolResourceRead)),
+            Some(20.0)
+        );
+        assert_eq!(
+            rate(LimitId::Category(Category::UserResourceUpdate)),
+            Some(25.0)
+        );
+        assert_eq!(rate(LimitId::Category(Category::UserRead)), Some(120.0));
+        assert_eq!(
+            rate(LimitId::PoolOperation(CognitoOp::SetUserPoolMfaConfig)),
+            Some(5.0)
+        );
+        assert_eq!(rate(LimitId::UserWrite), Some(10.0));
+        assert_eq!(
+            rate(LimitId::Caller(method::GET_USER_POOL_MFA_CONFIG)),
+            Some(50.0)
+        );
+    }
+
+    #[test]
+    fn a_pool_update_spends_read_and_write_quotas_of_its_pool() {
+        let b = budgets(Some(true));
+        let calls = [
+            UpstreamCall::pool(CognitoOp::GetUserPoolMfaConfig, "us-east-1_A"),
+            UpstreamCall::pool(CognitoOp::SetUserPoolMfaConfig, "us-east-1_A"),
+        ];
+        let ids: Vec<String> = b
+            .buckets("svc", method::UPDATE_USER_POOL_MFA_CONFIG, &calls)
+            .iter()
+            .map(|b| b.id.name())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "caller:UpdateUserPoolMfaConfig",
+                "cognito_pool:GetUserPoolMfaConfig",
+                "cognito:UserPoolResourceRead",
+                "cognito_pool:SetUserPoolMfaConfig",
+                "cognito:UserPoolResourceUpdate"
+            ]
+        );
+        // Without the guard only the caller's budget is spent.
+        assert_eq!(
+            budgets(Some(false))
+                .buckets("svc", method::UPDATE_USER_POOL_MFA_CONFIG, &calls)
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn end_users_are_keyed_within_their_pool() {
+        let b = budgets(Some(true));
+        let call = |pool: &str, user: &str| {
+            b.buckets(
+                "svc",
+                method::ADMIN_SET_USER_MFA_PREFERENCE,
+                &[UpstreamCall::user(
+                    CognitoOp::AdminSetUserMfaPreference,
+                    Some(pool.into()),
+                    Some(user.into()),
+                )],
+            )[1]
+        };
+        assert_eq!(call("p1", "alice").id, LimitId::UserWrite);
+        assert_eq!(call("p1", "alice"), call("p1", "alice"));
+        assert_ne!(call("p1", "alice").key, call("p2", "alice").key);
+        // No ambiguity from concatenation.
+        assert_ne!(key_of(&["ab", "c"]), key_of(&["a", "bc"]));
+    }
+}
