@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use mfa_facade::{
     auth::{self, AuthState, DEV_PRINCIPAL},
     config::{BackendKind, Config},
+    limits::Limiter,
     server, telemetry,
 };
 
@@ -107,7 +108,18 @@ async fn run(
     dev_mode: bool,
 ) -> Result<(), server::ServeError> {
     let listener = server::bind(config.listen).await?;
+    if let Some(handle) = telemetry::prometheus::install() {
+        let (metrics_listener, metrics_addr) = telemetry::prometheus::bind(config.metrics_listen)
+            .await
+            .map_err(|source| server::ServeError::Bind {
+                addr: config.metrics_listen,
+                source,
+            })?;
+        telemetry::prometheus::serve(metrics_listener, handle);
+        tracing::info!(message = "Serving Prometheus metrics.", metrics_listen = %metrics_addr, path = "/metrics");
+    }
     let backends = server::build_backend(&config).await?;
+    let limiter = Limiter::start(&config.limits, config.backend.kind).await;
     // Auth is on even in development: a first run gets a fresh key that may
     // call everything, printed below.
     let dev_key = dev_mode.then(|| format!("mfa-dev-{}", uuid::Uuid::new_v4().simple()));
@@ -151,7 +163,7 @@ async fn run(
     // that never lets its connection go cannot hold the exit past the limit.
     let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
     let tls = server::tls_config(&config)?;
-    let serving = server::serve(listener, backends, shared, tls, async move {
+    let serving = server::serve(listener, backends, shared, limiter, tls, async move {
         shutdown_signal().await;
         let _ = stopping_tx.send(true);
     });

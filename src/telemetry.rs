@@ -151,3 +151,51 @@ impl CallCompleted<'_> {
         }
     }
 }
+
+/// Prometheus text at `/metrics`, rendered by metrics-exporter-prometheus.
+pub mod prometheus {
+    use std::{net::SocketAddr, time::Duration};
+
+    use axum::{Router, routing::get};
+    use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+    use tokio::net::TcpListener;
+
+    /// Installs the process-wide recorder. `None` when one is installed
+    /// already (only the binary installs one; in-process test servers
+    /// record into nothing).
+    pub fn install() -> Option<PrometheusHandle> {
+        let handle = PrometheusBuilder::new().install_recorder().ok()?;
+        let upkeep = handle.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                upkeep.run_upkeep();
+            }
+        });
+        Some(handle)
+    }
+
+    /// Binds `addr`; the returned address has the real port (for port 0).
+    pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        Ok((listener, local))
+    }
+
+    /// Serves `/metrics` (and nothing else) until the process ends.
+    pub fn serve(listener: TcpListener, handle: PrometheusHandle) {
+        let app = Router::new().route(
+            "/metrics",
+            get(move || {
+                let handle = handle.clone();
+                async move { handle.render() }
+            }),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(event = "metrics_server_failed", error = %e, "the /metrics server stopped");
+            }
+        });
+    }
+}
