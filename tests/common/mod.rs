@@ -671,3 +671,4 @@ pub fn now() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+pub mod procs;

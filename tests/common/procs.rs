@@ -1,0 +1,293 @@
+//! Real processes for tests: redis-server on a loopback port, and the
+//! mfa-facade binary with a config file, its JSON log lines captured with
+//! their arrival times and its /metrics scraped.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant, SystemTime},
+};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mfa-facade");
+pub const REDIS_ENV: &str = "MFA_FACADE_TEST_REDIS_URL";
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The redis-server the test command started and shared by tests that do
+/// not stop it.
+pub fn shared_redis_url() -> String {
+    std::env::var(REDIS_ENV).unwrap_or_else(|_| {
+        panic!(
+            "{REDIS_ENV} is not set: these tests need redis-server. Run them with scripts/test.sh, \
+             which installs redis-server and starts it, or start `redis-server --port PORT` and \
+             export {REDIS_ENV}=redis://127.0.0.1:PORT"
+        )
+    })
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// A redis-server of a test's own, which it may kill, stop and restart.
+pub struct Redis {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    fn start_on(port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("redis-server is required ({e}); scripts/test.sh installs it from Debian")
+            });
+        let redis = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        redis.wait_ready();
+        redis
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.write_all(b"PING\r\n");
+                let mut buf = [0u8; 7];
+                if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL; returns when the process is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGSTOP: connections stay open, nothing answers.
+    pub fn pause(&self) {
+        signal(self.child.id(), "-STOP");
+    }
+
+    pub fn resume(&self) {
+        signal(self.child.id(), "-CONT");
+    }
+
+    /// A new redis-server on the same port, after `kill`.
+    pub fn restart(&mut self) {
+        self.kill();
+        *self = Self::start_on(self.port);
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One log line of the server, with the time it was read.
+#[derive(Clone, Debug)]
+pub struct LogLine {
+    pub at: SystemTime,
+    pub text: String,
+}
+
+/// `mfa-facade serve --config FILE`, its logs and its metrics.
+pub struct Served {
+    child: Child,
+    pub addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    logs: Arc<Mutex<Vec<LogLine>>>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Served {
+    /// Starts the binary on `config` (TOML; `{dir}` becomes a temp dir of
+    /// its own) and waits until it listens.
+    pub fn start(config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = config.replace("{dir}", &dir.path().display().to_string());
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, config).expect("write config");
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .env("MFA_FACADE_LISTEN", addr.to_string())
+            .env("MFA_FACADE_METRICS_LISTEN", metrics_addr.to_string())
+            .env("RUST_LOG", "info")
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mfa-facade");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(text) = line else { return };
+                    logs.lock().expect("logs").push(LogLine {
+                        at: SystemTime::now(),
+                        text,
+                    });
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "the server exited before listening: {status}\n{}",
+                    logs.lock()
+                        .expect("logs")
+                        .iter()
+                        .map(|l| l.text.as_str())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+            }
+            assert!(Instant::now() < deadline, "the server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            child,
+            addr,
+            metrics_addr,
+            logs,
+            dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn logs(&self) -> Vec<LogLine> {
+        self.logs.lock().expect("logs").clone()
+    }
+
+    /// The first log line containing `needle`, waiting up to `timeout`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> Option<LogLine> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.logs().into_iter().find(|l| l.text.contains(needle)) {
+                return Some(l);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The Prometheus text at /metrics.
+    pub fn metrics(&self) -> String {
+        let mut s = TcpStream::connect(self.metrics_addr).expect("connect /metrics");
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request /metrics");
+        let mut body = String::new();
+        s.read_to_string(&mut body).expect("read /metrics");
+        assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+        body.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The sum of every sample of `name` whose labels contain each of
+    /// `labels` (`key="value"`); `None` when there is none.
+    pub fn metric(&self, name: &str, labels: &[&str]) -> Option<f64> {
+        sum_samples(&self.metrics(), name, labels)
+    }
+
+    /// Resident memory in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sums the samples of one metric in Prometheus text.
+pub fn sum_samples(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = match line.rsplit_once(' ') {
+            Some(p) => p,
+            None => continue,
+        };
+        let (metric, label_text) = match series.split_once('{') {
+            Some((m, rest)) => (m, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if metric != name || !labels.iter().all(|l| label_text.contains(l)) {
+            continue;
+        }
+        if let Ok(v) = value.parse::<f64>() {
+            *found.get_or_insert(0.0) += v;
+        }
+    }
+    found
+}
