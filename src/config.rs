@@ -63,6 +63,168 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[audit]`: who changed what, in a hash chain. Unset: no audit.
+    pub audit: Option<AuditConfig>,
+}
+
+/// How much of a call an audit record holds (Kubernetes' audit levels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditLevel {
+    /// No record at all.
+    None,
+    /// Who, what method, which pool and user, the outcome.
+    Metadata,
+    /// And the request, redacted.
+    Request,
+    /// And the response, redacted.
+    RequestResponse,
+}
+
+/// When file records reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncPolicy {
+    /// fsync after every record.
+    Record,
+    /// fsync once per group: every `group_commit_ms` or
+    /// `group_commit_records` records, whichever comes first.
+    Group,
+}
+
+/// How usernames appear in records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsernameHandling {
+    /// As sent: an audit trail must say whose MFA changed.
+    Clear,
+    /// As a keyed fingerprint, for deployments whose audit store may not
+    /// hold personal data.
+    Fingerprint,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Append-only JSON lines, rotated by size.
+    pub file: Option<PathBuf>,
+    /// JSON lines on standard output.
+    #[serde(default)]
+    pub stdout: bool,
+    /// A mutating call reaches the backend only after its "received" record
+    /// is durable, and answers only after its "completed" record is; a sink
+    /// failure answers UNAVAILABLE and changes nothing.
+    #[serde(default = "default_true")]
+    pub fail_closed: bool,
+    #[serde(default = "default_fsync")]
+    pub fsync: FsyncPolicy,
+    #[serde(default = "default_group_commit_ms")]
+    pub group_commit_ms: u64,
+    #[serde(default = "default_group_commit_records")]
+    pub group_commit_records: usize,
+    /// The file is rotated before it grows past this.
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// How often the chain's head (seq and hash) is printed to stdout, as
+    /// the outside anchor that catches a cut-off tail.
+    #[serde(default = "default_anchor_interval_seconds")]
+    pub anchor_interval_seconds: u64,
+    /// A file holding the per-deployment key of the fingerprints (at least
+    /// 16 bytes). Unset: a random key per process, so fingerprints follow a
+    /// token within one process's records only.
+    pub fingerprint_key_file: Option<PathBuf>,
+    #[serde(default = "default_usernames")]
+    pub usernames: UsernameHandling,
+    /// The level of methods no rule matches.
+    #[serde(default = "default_audit_level")]
+    pub default_level: AuditLevel,
+    /// `[[audit.rules]]`: the first rule whose globs match the method sets
+    /// its level.
+    #[serde(default)]
+    pub rules: Vec<AuditRuleConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRuleConfig {
+    /// Globs over `package.Service/Method`.
+    pub methods: Vec<String>,
+    pub level: AuditLevel,
+}
+
+fn default_fsync() -> FsyncPolicy {
+    FsyncPolicy::Group
+}
+fn default_group_commit_ms() -> u64 {
+    5
+}
+fn default_group_commit_records() -> usize {
+    256
+}
+fn default_max_file_bytes() -> u64 {
+    100 * 1024 * 1024
+}
+fn default_anchor_interval_seconds() -> u64 {
+    60
+}
+fn default_usernames() -> UsernameHandling {
+    UsernameHandling::Clear
+}
+fn default_audit_level() -> AuditLevel {
+    AuditLevel::Request
+}
+
+impl AuditConfig {
+    fn validate(&self, err: &mut impl FnMut(&str, String)) {
+        if self.file.is_none() && !self.stdout {
+            err(
+                "audit",
+                "names no sink: set audit.file, audit.stdout = true, or both".into(),
+            );
+        }
+        if !(1..=1000).contains(&self.group_commit_ms) {
+            err(
+                "audit.group_commit_ms",
+                format!("{} must be between 1 and 1000", self.group_commit_ms),
+            );
+        }
+        if !(1..=65_536).contains(&self.group_commit_records) {
+            err(
+                "audit.group_commit_records",
+                format!("{} must be between 1 and 65536", self.group_commit_records),
+            );
+        }
+        if self.max_file_bytes < 4096 {
+            err(
+                "audit.max_file_bytes",
+                format!("{} must be at least 4096", self.max_file_bytes),
+            );
+        }
+        if self.anchor_interval_seconds == 0 {
+            err("audit.anchor_interval_seconds", "must be at least 1".into());
+        }
+        if let Some(k) = &self.fingerprint_key_file {
+            match std::fs::metadata(k) {
+                Ok(m) if m.len() >= 16 => {}
+                Ok(_) => err(
+                    "audit.fingerprint_key_file",
+                    format!("{} holds fewer than 16 bytes", k.display()),
+                ),
+                Err(e) => err(
+                    "audit.fingerprint_key_file",
+                    format!("{} is not readable: {e}", k.display()),
+                ),
+            }
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            if r.methods.is_empty() || r.methods.iter().any(|g| g.is_empty()) {
+                err(
+                    &format!("audit.rules[{i}].methods"),
+                    "must list at least one non-empty glob (\"*\" for all)".into(),
+                );
+            }
+        }
+    }
 }
 
 /// The most a budget may admit per second; more is a typo, not a limit.
@@ -595,6 +757,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             tls: None,
             limits: LimitsConfig::default(),
+            audit: None,
         }
     }
 }
@@ -855,6 +1018,9 @@ impl Config {
             }
         }
         self.limits.validate(&mut err);
+        if let Some(a) = &self.audit {
+            a.validate(&mut err);
+        }
         errors
     }
 }
@@ -991,6 +1157,51 @@ mod tests {
                 "limits.redis.fallback_share",
             ]
         );
+    }
+
+    #[test]
+    fn audit_parses_and_every_bad_key_is_named() {
+        let text = r#"
+            [audit]
+            file = "audit.jsonl"
+            fsync = "record"
+            [[audit.rules]]
+            methods = ["cognito.mfa.v1.UserMfaService/*Get*"]
+            level = "metadata"
+        "#;
+        let c = Config::from_toml_and_env(text, no_env()).unwrap();
+        let a = c.audit.unwrap();
+        assert_eq!(a.fsync, FsyncPolicy::Record);
+        assert!(a.fail_closed, "fail_closed defaults to true");
+        assert_eq!(a.default_level, AuditLevel::Request);
+        assert_eq!(a.rules[0].level, AuditLevel::Metadata);
+
+        let bad = r#"
+            [audit]
+            group_commit_ms = 0
+            max_file_bytes = 10
+            fingerprint_key_file = "/nonexistent/key"
+            [[audit.rules]]
+            methods = []
+            level = "metadata"
+        "#;
+        let keys: Vec<String> = Config::from_toml_and_env(bad, no_env())
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "audit",
+                "audit.group_commit_ms",
+                "audit.max_file_bytes",
+                "audit.fingerprint_key_file",
+                "audit.rules[0].methods",
+            ]
+        );
+        let unknown = "[audit]\nfile = \"a\"\nlevel = \"everything\"\n";
+        assert!(Config::from_toml_and_env(unknown, no_env()).is_err());
     }
 
     #[test]

@@ -66,6 +66,10 @@ pub enum Error {
     /// Cognito could not be reached in time; retrying may help.
     #[error("Cognito is unavailable: {0}")]
     Unavailable(String),
+    /// The audit record of a change could not be made durable, so the
+    /// change was not made (`audit.fail_closed`).
+    #[error("the audit log is unavailable, so nothing was changed: {0}")]
+    AuditUnavailable(String),
     /// A bug or a misconfiguration of the facade itself.
     #[error("internal error: {0}")]
     Internal(String),
@@ -147,6 +151,7 @@ impl Error {
             Error::Unavailable(_) => Code::Unavailable,
             Error::Internal(_) => Code::Internal,
             Error::RateLimited { .. } => Code::ResourceExhausted,
+            Error::AuditUnavailable(_) => Code::Unavailable,
         }
     }
 
@@ -205,6 +210,14 @@ impl From<Error> for tonic::Status {
                 format!("Cognito is unavailable: {m}")
             }
             Error::Internal(m) => format!("internal error: {m}"),
+            Error::AuditUnavailable(_) => {
+                details.set_error_info(
+                    "AUDIT_UNAVAILABLE",
+                    FACADE_DOMAIN,
+                    std::collections::HashMap::new(),
+                );
+                err.to_string()
+            }
             Error::RateLimited {
                 limit,
                 description,

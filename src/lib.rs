@@ -6,6 +6,7 @@
 //! and rules they all share; `config`, `error` and `telemetry` serve all.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod backend;
 pub mod call;

@@ -4,6 +4,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use mfa_facade::{
+    audit::Auditor,
     auth::{self, AuthState, DEV_PRINCIPAL},
     config::{BackendKind, Config},
     limits::Limiter,
@@ -37,6 +38,11 @@ enum Command {
         #[arg(long)]
         generate: bool,
     },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Check a configuration file: print every error with its key, exit 1 if any.
     CheckConfig {
         /// The file to check (or --config FILE).
@@ -44,6 +50,57 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain of audit files (rotated ones included, in any
+    /// order): prints OK and the head, or the first bad record; exit 1 then.
+    Verify {
+        /// A head printed by the service ({"audit_anchor":{"seq":..,"hash":..}}),
+        /// as SEQ:HASH: catches records cut off the tail.
+        #[arg(long)]
+        anchor: Option<String>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn audit_verify(anchor: Option<&str>, files: &[PathBuf]) -> ExitCode {
+    use mfa_facade::audit::chain::{Head, verify};
+    let anchor = match anchor.map(|a| a.split_once(':')) {
+        None => None,
+        Some(Some((seq, hash))) if seq.parse::<u64>().is_ok() && hash.len() == 64 => Some(Head {
+            seq: seq.parse().unwrap_or(0),
+            hash: hash.to_owned(),
+        }),
+        Some(_) => {
+            eprintln!("--anchor must be SEQ:HASH (a decimal seq, a 64-hex-digit hash)");
+            return ExitCode::from(2);
+        }
+    };
+    match verify(files, anchor.as_ref()) {
+        Ok(v) => {
+            println!(
+                "OK: {} records in {} file(s), seq {}..{}, head {}{}",
+                v.records,
+                v.files,
+                v.first_seq,
+                v.head.seq,
+                v.head.hash,
+                if v.starts_mid_chain {
+                    " (the chain starts mid-way: earlier files were not given)"
+                } else {
+                    ""
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(broken) => {
+            println!("FAILED: {broken}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn load(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
@@ -71,6 +128,9 @@ fn main() -> ExitCode {
             }
         },
         Command::HashKey { generate } => hash_key(generate),
+        Command::Audit {
+            command: AuditCommand::Verify { anchor, files },
+        } => audit_verify(anchor.as_deref(), &files),
         Command::Serve { config: path } => {
             let config = match load(path.as_deref()) {
                 Ok(c) => c,
@@ -120,6 +180,21 @@ async fn run(
     }
     let backends = server::build_backend(&config).await?;
     let limiter = Limiter::start(&config.limits, config.backend.kind).await;
+    let auditor = match &config.audit {
+        Some(a) => Auditor::start(a)
+            .map_err(|e| server::ServeError::Task(format!("cannot open the audit log: {e}")))?,
+        None => {
+            tracing::warn!(
+                event = "audit_off",
+                "[audit] is not configured: calls are not audited"
+            );
+            Auditor::off()
+        }
+    };
+    let stages = server::Stages {
+        limiter,
+        auditor: auditor.clone(),
+    };
     // Auth is on even in development: a first run gets a fresh key that may
     // call everything, printed below.
     let dev_key = dev_mode.then(|| format!("mfa-dev-{}", uuid::Uuid::new_v4().simple()));
@@ -163,7 +238,7 @@ async fn run(
     // that never lets its connection go cannot hold the exit past the limit.
     let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
     let tls = server::tls_config(&config)?;
-    let serving = server::serve(listener, backends, shared, limiter, tls, async move {
+    let serving = server::serve(listener, backends, shared, stages, tls, async move {
         shutdown_signal().await;
         let _ = stopping_tx.send(true);
     });
@@ -177,6 +252,9 @@ async fn run(
             message = "Drain time is up; exiting with connections still open.",
             drain_timeout_s = DRAIN_TIMEOUT.as_secs()
         ),
+    }
+    if let Err(e) = auditor.flush().await {
+        tracing::error!(event = "audit_flush_failed", error = %e, "the last audit records may not be durable");
     }
     tracing::info!(message = "Server stopped.");
     Ok(())

@@ -15,6 +15,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::api::{MfaApi, fixtures::FixturesApi};
+use crate::audit::Auditor;
 use crate::auth::{AuthLayer, SharedAuth};
 use crate::backend::{
     Backend,
@@ -73,6 +74,13 @@ impl Backends {
     }
 }
 
+/// The stages of a call that hold state of their own.
+#[derive(Clone)]
+pub struct Stages {
+    pub limiter: Arc<Limiter>,
+    pub auditor: Arc<Auditor>,
+}
+
 /// Builds the backend the configuration names.
 pub async fn build_backend(config: &Config) -> Result<Backends, ServeError> {
     Ok(match config.backend.kind {
@@ -118,11 +126,16 @@ pub async fn serve(
     listener: TcpListener,
     backends: Backends,
     auth: SharedAuth,
-    limiter: Arc<Limiter>,
+    stages: Stages,
     tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let api = MfaApi::new(Facade::new(backends.backend, auth.clone(), limiter));
+    let api = MfaApi::new(Facade::new(
+        backends.backend,
+        auth.clone(),
+        stages.limiter,
+        stages.auditor.clone(),
+    ));
     let fixtures = backends
         .local
         .map(|local| LocalFixturesServiceServer::new(FixturesApi::new(local)));
@@ -157,7 +170,7 @@ pub async fn serve(
     }
     builder
         .layer(RequestIdLayer)
-        .layer(AuthLayer::new(auth))
+        .layer(AuthLayer::new(auth).with_audit(stages.auditor))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -199,16 +212,19 @@ impl RunningServer {
         } else {
             BackendKind::Cognito
         };
-        let limiter = Limiter::start(&LimitsConfig::default(), kind).await;
-        Self::start_with(addr, backends, auth, limiter, tls).await
+        let stages = Stages {
+            limiter: Limiter::start(&LimitsConfig::default(), kind).await,
+            auditor: Auditor::off(),
+        };
+        Self::start_with(addr, backends, auth, stages, tls).await
     }
 
-    /// As [`RunningServer::start_tls`], with the given limiter.
+    /// As [`RunningServer::start_tls`], with the given stages.
     pub async fn start_with(
         addr: SocketAddr,
         backends: Backends,
         auth: SharedAuth,
-        limiter: Arc<Limiter>,
+        stages: Stages,
         tls: Option<ServerTlsConfig>,
     ) -> Result<Self, ServeError> {
         let listener = bind(addr).await?;
@@ -216,7 +232,7 @@ impl RunningServer {
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, backends, auth, limiter, tls, async {
+        let task = tokio::spawn(serve(listener, backends, auth, stages, tls, async {
             let _ = stopped.await;
         }));
         Ok(Self {

@@ -22,6 +22,7 @@ fn context<T>(request: &Request<T>) -> CallContext {
             .map(|r| r.0.clone())
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         principal: request.extensions().get::<Principal>().cloned(),
+        peer: request.remote_addr(),
     }
 }
 
@@ -104,6 +105,7 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
             config,
             validate_only: r.validate_only,
             etag: r.etag,
+            capture_before: false,
         };
         let out = self
             .facade
@@ -126,6 +128,7 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
             update_mask: r.update_mask.map(|m| m.paths).unwrap_or_default(),
             etag: r.etag,
             validate_only: r.validate_only,
+            capture_before: false,
         };
         let out = self
             .facade

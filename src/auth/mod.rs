@@ -26,6 +26,7 @@ use arc_swap::ArcSwap;
 use tonic::Code;
 use tower::{Layer, Service};
 
+use crate::audit::Auditor;
 use crate::config::{ApiKeyConfig, Config};
 use api_key::ApiKeys;
 use jwt::JwtVerifier;
@@ -53,6 +54,16 @@ pub enum ProvenBy {
     ApiKey,
     Jwt,
     Mtls,
+}
+
+impl ProvenBy {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProvenBy::ApiKey => "api_key",
+            ProvenBy::Jwt => "jwt",
+            ProvenBy::Mtls => "mtls",
+        }
+    }
 }
 
 /// The authenticated caller, in the request's extensions.
@@ -231,19 +242,53 @@ pub fn token_subject(token: &str) -> Option<String> {
     (!sub.is_empty() && sub.len() <= 128).then_some(sub)
 }
 
+fn audit_refusal<B>(
+    auditor: &Arc<Auditor>,
+    req: &http::Request<B>,
+    principal: Option<&Principal>,
+    path: &str,
+    code: Code,
+    why: &str,
+) {
+    let request_id = req
+        .extensions()
+        .get::<crate::telemetry::RequestId>()
+        .map(|r| r.0.as_str())
+        .unwrap_or("");
+    crate::audit::refused_at_the_door(
+        auditor,
+        request_id,
+        principal.map(|p| (p.name.as_str(), p.proven_by.name())),
+        peer_of(req),
+        path.trim_start_matches('/'),
+        code,
+        why,
+    );
+}
+
 fn refuse(code: Code, message: &str) -> http::Response<tonic::body::Body> {
     tonic::Status::new(code, message).into_http()
 }
 
 /// Authenticates every call except health (and reflection when open).
+/// Its refusals are audited: one "completed" record each.
 #[derive(Clone)]
 pub struct AuthLayer {
     state: SharedAuth,
+    auditor: Arc<Auditor>,
 }
 
 impl AuthLayer {
     pub fn new(state: SharedAuth) -> Self {
-        Self { state }
+        Self {
+            state,
+            auditor: Auditor::off(),
+        }
+    }
+
+    pub fn with_audit(mut self, auditor: Arc<Auditor>) -> Self {
+        self.auditor = auditor;
+        self
     }
 }
 
@@ -254,6 +299,7 @@ impl<S> Layer<S> for AuthLayer {
         AuthService {
             inner,
             state: self.state.clone(),
+            auditor: self.auditor.clone(),
         }
     }
 }
@@ -262,6 +308,20 @@ impl<S> Layer<S> for AuthLayer {
 pub struct AuthService<S> {
     inner: S,
     state: SharedAuth,
+    auditor: Arc<Auditor>,
+}
+
+/// The caller's address, over TCP or TLS.
+fn peer_of<B>(req: &http::Request<B>) -> Option<std::net::SocketAddr> {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    req.extensions()
+        .get::<TcpConnectInfo>()
+        .and_then(|i| i.remote_addr())
+        .or_else(|| {
+            req.extensions()
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|i| i.get_ref().remote_addr())
+        })
 }
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -287,6 +347,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let state = self.state.load_full();
+        let auditor = self.auditor.clone();
         Box::pin(async move {
             let path = req.uri().path().to_owned();
             let open = path.starts_with(HEALTH_PREFIX)
@@ -307,6 +368,7 @@ where
                     Ok(p) => p,
                     Err(why) => {
                         tracing::info!(message = "Call unauthenticated.", path, reason = why);
+                        audit_refusal(&auditor, &req, None, &path, Code::Unauthenticated, why);
                         return Ok(refuse(Code::Unauthenticated, why));
                     }
                 };
@@ -314,10 +376,16 @@ where
                 let names_a_pool = POOL_SERVICES.iter().any(|p| path.starts_with(p));
                 if !names_a_pool && !state.policy.allows(&principal.name, method, None) {
                     tracing::info!(message = "Call denied.", path, principal = principal.name);
-                    return Ok(refuse(
+                    let why = format!("{} may not call {method}", principal.name);
+                    audit_refusal(
+                        &auditor,
+                        &req,
+                        Some(&principal),
+                        &path,
                         Code::PermissionDenied,
-                        &format!("{} may not call {method}", principal.name),
-                    ));
+                        &why,
+                    );
+                    return Ok(refuse(Code::PermissionDenied, &why));
                 }
                 req.extensions_mut().insert(principal);
             }

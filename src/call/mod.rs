@@ -17,8 +17,10 @@ pub mod ops;
 
 use std::{future::Future, sync::Arc, time::Instant};
 
+use crate::audit::{Auditor, CallAudit, Caller, Completed};
 use crate::auth::{Principal, SharedAuth};
 use crate::backend::Backend;
+use crate::config::AuditLevel;
 use crate::domain::rules::Violations;
 use crate::error::{Error, Result};
 use crate::limits::{Limiter, Refusal, UpstreamCall};
@@ -26,7 +28,7 @@ use crate::telemetry;
 
 /// One decoded request, ready to run.
 pub trait Operation: Send + Sized {
-    type Output: Send;
+    type Output: Send + AuditOutput;
 
     /// The full gRPC method, `package.Service/Method`.
     fn method(&self) -> &'static str;
@@ -39,11 +41,39 @@ pub trait Operation: Send + Sized {
     /// The Cognito calls `run` makes, for the quota guard.
     fn upstream(&self) -> Vec<UpstreamCall>;
 
+    /// Whether the call may change anything (audit's fail_closed applies).
+    fn mutating(&self) -> bool;
+
+    /// The request as the audit record shows it. Secrets go under their
+    /// own field names (`access_token`, `session`, `user_code`,
+    /// `external_id`): the auditor replaces them by name.
+    fn audit_request(&self) -> serde_json::Value;
+
+    /// The end user the request names (a username, or the access token's
+    /// unverified `sub`).
+    fn target_user(&self) -> Option<String> {
+        None
+    }
+
+    /// Pool changes: read the configuration before writing it, so that the
+    /// audit record holds both.
+    fn capture_before(&mut self) {}
+
     /// Cognito's input rules for this request; every bad field is added.
     fn validate(&self, violations: &mut Violations);
 
     /// Calls the backend. Runs only when `validate` found nothing.
     fn run(self, backend: &dyn Backend) -> impl Future<Output = Result<Self::Output>> + Send;
+}
+
+/// What an operation's answer contributes to its audit record.
+pub trait AuditOutput {
+    /// The response (secrets under their field names, as for requests).
+    fn audit_response(&self) -> serde_json::Value;
+    /// A pool change: the configuration before and after.
+    fn change(&self) -> Option<(serde_json::Value, serde_json::Value)> {
+        None
+    }
 }
 
 /// An operation as decoded from the wire, with what decoding found wrong
@@ -64,6 +94,8 @@ pub struct CallContext {
     pub request_id: String,
     /// Set by the auth layer; `None` only if the layer is missing.
     pub principal: Option<Principal>,
+    /// The caller's address.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 /// What every call passes through after decoding.
@@ -72,14 +104,21 @@ pub struct Facade {
     backend: Arc<dyn Backend>,
     auth: SharedAuth,
     limiter: Arc<Limiter>,
+    auditor: Arc<Auditor>,
 }
 
 impl Facade {
-    pub fn new(backend: Arc<dyn Backend>, auth: SharedAuth, limiter: Arc<Limiter>) -> Self {
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        auth: SharedAuth,
+        limiter: Arc<Limiter>,
+        auditor: Arc<Auditor>,
+    ) -> Self {
         Self {
             backend,
             auth,
             limiter,
+            auditor,
         }
     }
 
@@ -138,33 +177,76 @@ impl Facade {
         })
     }
 
+    /// authorize -> validate -> rate limit -> (audit durable) -> backend.
+    async fn stages<O: Operation>(
+        &self,
+        principal: Option<&Principal>,
+        op: O,
+        mut violations: Violations,
+        received: crate::audit::Pending,
+    ) -> Result<O::Output> {
+        let method = op.method();
+        let principal = self.authorize(principal, method, op.user_pool().as_deref())?;
+        op.validate(&mut violations);
+        let upstream = if violations.is_empty() {
+            op.upstream()
+        } else {
+            Vec::new()
+        };
+        self.limit(principal, method, &upstream).await?;
+        violations.into_result()?;
+        received.durable().await.map_err(Error::AuditUnavailable)?;
+        op.run(&*self.backend).await
+    }
+
     pub async fn execute<O: Operation>(
         &self,
         ctx: &CallContext,
         decoded: Decoded<O>,
     ) -> Result<O::Output> {
         let started = Instant::now();
-        let Decoded { op, mut violations } = decoded;
+        let Decoded { mut op, violations } = decoded;
         let method = op.method();
-        let result = match self.authorize(ctx.principal.as_ref(), method, op.user_pool().as_deref())
-        {
-            Err(denied) => Err(denied),
-            Ok(principal) => {
-                op.validate(&mut violations);
-                let upstream = if violations.is_empty() {
-                    op.upstream()
-                } else {
-                    Vec::new()
-                };
-                match self.limit(principal, method, &upstream).await {
-                    Err(limited) => Err(limited),
-                    Ok(()) => match violations.into_result() {
-                        Ok(()) => op.run(&*self.backend).await,
-                        Err(invalid) => Err(invalid),
-                    },
-                }
-            }
-        };
+        let audit = CallAudit::new(
+            self.auditor.clone(),
+            &Caller {
+                request_id: &ctx.request_id,
+                principal: ctx
+                    .principal
+                    .as_ref()
+                    .map(|p| (p.name.as_str(), p.proven_by.name())),
+                peer: ctx.peer,
+            },
+            method,
+            op.user_pool(),
+            op.target_user(),
+        );
+        if audit.level() != AuditLevel::None {
+            op.capture_before();
+        }
+        // fail_closed: a change waits for its records to be durable.
+        let wait = op.mutating() && self.auditor.fail_closed();
+        let received = audit.received(|| op.audit_request(), wait);
+        let result = self
+            .stages(ctx.principal.as_ref(), op, violations, received)
+            .await;
+        let level = audit.level();
+        let completed = audit.completed(
+            Completed {
+                error: result.as_ref().err(),
+                latency: started.elapsed(),
+                change: result.as_ref().ok().and_then(AuditOutput::change),
+                response: result
+                    .as_ref()
+                    .ok()
+                    .filter(|_| level == AuditLevel::RequestResponse)
+                    .map(AuditOutput::audit_response),
+            },
+            wait,
+        );
+        if let Err(e) = completed.durable().await {
+            tracing::error!(event = "audit_completed_not_durable", method, request_id = %ctx.request_id, error = %e, "the call's completed audit record could not be made durable");
+        }
         if let Err(e) = &result
             && e.code() == tonic::Code::ResourceExhausted
             && let Some(exception) = e.cognito_exception()

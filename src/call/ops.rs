@@ -13,7 +13,8 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::limits::{CognitoOp, UpstreamCall, key_of};
 
-use super::Operation;
+use super::{AuditOutput, Operation};
+use serde_json::json;
 
 /// The full gRPC method names, as policy and audit see them.
 pub mod method {
@@ -50,17 +51,93 @@ pub mod method {
     ];
 }
 
-/// A pool configuration and its etag.
+/// A pool configuration and its etag; for a change, what it was before.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VersionedConfig {
     pub config: PoolMfaConfig,
     pub etag: String,
+    /// Set by a change that was asked to capture it (for audit).
+    pub before: Option<PoolMfaConfig>,
 }
 
 impl VersionedConfig {
     fn of(config: PoolMfaConfig) -> Self {
         let etag = etag::of(&config);
-        Self { config, etag }
+        Self {
+            config,
+            etag,
+            before: None,
+        }
+    }
+
+    fn changed(before: Option<PoolMfaConfig>, after: PoolMfaConfig) -> Self {
+        Self {
+            before,
+            ..Self::of(after)
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+impl AuditOutput for VersionedConfig {
+    fn audit_response(&self) -> serde_json::Value {
+        json!({"config": to_json(&self.config), "etag": self.etag})
+    }
+    fn change(&self) -> Option<(serde_json::Value, serde_json::Value)> {
+        self.before
+            .as_ref()
+            .map(|b| (to_json(b), to_json(&self.config)))
+    }
+}
+
+impl AuditOutput for () {
+    fn audit_response(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+impl AuditOutput for AssociatedToken {
+    fn audit_response(&self) -> serde_json::Value {
+        json!({
+            "secret_code": self.secret_code.expose(),
+            "session": self.session.as_ref().map(Secret::expose),
+        })
+    }
+}
+
+impl AuditOutput for TokenVerification {
+    fn audit_response(&self) -> serde_json::Value {
+        json!({
+            "status": self.status.map(|s| format!("{s:?}")),
+            "session": self.session.as_ref().map(Secret::expose),
+        })
+    }
+}
+
+impl AuditOutput for UserMfaSettings {
+    fn audit_response(&self) -> serde_json::Value {
+        to_json(self)
+    }
+}
+
+/// The audit view of a user reference.
+fn user_json(user: &UserRef) -> serde_json::Value {
+    match user {
+        UserRef::AccessToken(t) => json!({"access_token": t.expose()}),
+        UserRef::Admin {
+            user_pool_id,
+            username,
+        } => json!({"user_pool_id": user_pool_id, "username": username}),
+    }
+}
+
+fn user_target(user: &UserRef) -> Option<String> {
+    match user {
+        UserRef::AccessToken(t) => token_subject(t.expose()),
+        UserRef::Admin { username, .. } => Some(username.clone()),
     }
 }
 
@@ -178,6 +255,14 @@ impl Operation for GetUserPoolMfaConfig {
         )]
     }
 
+    fn mutating(&self) -> bool {
+        false
+    }
+
+    fn audit_request(&self) -> serde_json::Value {
+        json!({"user_pool_id": self.user_pool_id})
+    }
+
     fn validate(&self, v: &mut Violations) {
         rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
     }
@@ -194,6 +279,8 @@ pub struct SetUserPoolMfaConfig {
     pub config: PoolMfaConfig,
     pub validate_only: bool,
     pub etag: Option<String>,
+    /// Read the configuration first, to report it (audit).
+    pub capture_before: bool,
 }
 
 impl Operation for SetUserPoolMfaConfig {
@@ -212,11 +299,28 @@ impl Operation for SetUserPoolMfaConfig {
         let write = UpstreamCall::pool(CognitoOp::SetUserPoolMfaConfig, &self.user_pool_id);
         if self.validate_only {
             vec![read]
-        } else if self.etag.is_some() {
+        } else if self.etag.is_some() || self.capture_before {
             vec![read, write]
         } else {
             vec![write]
         }
+    }
+
+    fn mutating(&self) -> bool {
+        !self.validate_only
+    }
+
+    fn audit_request(&self) -> serde_json::Value {
+        json!({
+            "user_pool_id": self.user_pool_id,
+            "config": to_json(&self.config),
+            "validate_only": self.validate_only,
+            "etag": self.etag,
+        })
+    }
+
+    fn capture_before(&mut self) {
+        self.capture_before = true;
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -226,7 +330,8 @@ impl Operation for SetUserPoolMfaConfig {
     }
 
     async fn run(self, backend: &dyn Backend) -> Result<VersionedConfig> {
-        if self.validate_only || self.etag.is_some() {
+        let mut before = None;
+        if self.validate_only || self.etag.is_some() || self.capture_before {
             // Reading proves the pool exists and gives the etag to compare.
             let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
             let current_etag = check_etag(self.etag.as_deref(), &current)?;
@@ -234,13 +339,18 @@ impl Operation for SetUserPoolMfaConfig {
                 return Ok(VersionedConfig {
                     config: self.config,
                     etag: current_etag,
+                    before: None,
                 });
             }
+            before = Some(current);
         }
         let stored = backend
             .set_user_pool_mfa_config(&self.user_pool_id, &self.config)
             .await?;
-        Ok(VersionedConfig::of(stored))
+        Ok(VersionedConfig::changed(
+            before.filter(|_| self.capture_before),
+            stored,
+        ))
     }
 }
 
@@ -250,6 +360,8 @@ pub struct UpdateUserPoolMfaConfig {
     pub update_mask: Vec<String>,
     pub etag: Option<String>,
     pub validate_only: bool,
+    /// Report the configuration before the change (audit).
+    pub capture_before: bool,
 }
 
 impl Operation for UpdateUserPoolMfaConfig {
@@ -273,6 +385,24 @@ impl Operation for UpdateUserPoolMfaConfig {
                 UpstreamCall::pool(CognitoOp::SetUserPoolMfaConfig, &self.user_pool_id),
             ]
         }
+    }
+
+    fn mutating(&self) -> bool {
+        !self.validate_only
+    }
+
+    fn audit_request(&self) -> serde_json::Value {
+        json!({
+            "user_pool_id": self.user_pool_id,
+            "config": to_json(&mask::masked_part(&self.patch, &self.update_mask)),
+            "update_mask": self.update_mask,
+            "validate_only": self.validate_only,
+            "etag": self.etag,
+        })
+    }
+
+    fn capture_before(&mut self) {
+        self.capture_before = true;
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -306,6 +436,7 @@ impl Operation for UpdateUserPoolMfaConfig {
     async fn run(self, backend: &dyn Backend) -> Result<VersionedConfig> {
         let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
         let current_etag = check_etag(self.etag.as_deref(), &current)?;
+        let before = self.capture_before.then(|| current.clone());
         let mut merged = current;
         mask::apply(&mut merged, &self.patch, &self.update_mask).map_err(|e| match e {
             MaskError::UnknownPath(p) => Error::InvalidArgument(vec![rules::FieldViolation {
@@ -327,12 +458,13 @@ impl Operation for UpdateUserPoolMfaConfig {
             return Ok(VersionedConfig {
                 config: merged,
                 etag: current_etag,
+                before: None,
             });
         }
         let stored = backend
             .set_user_pool_mfa_config(&self.user_pool_id, &merged)
             .await?;
-        Ok(VersionedConfig::of(stored))
+        Ok(VersionedConfig::changed(before, stored))
     }
 }
 
@@ -362,6 +494,18 @@ impl Operation for SetUserMfaPreference {
             CognitoOp::SetUserMfaPreference,
             CognitoOp::AdminSetUserMfaPreference,
         )]
+    }
+
+    fn mutating(&self) -> bool {
+        true
+    }
+
+    fn audit_request(&self) -> serde_json::Value {
+        json!({"user": user_json(&self.user), "preference": to_json(&self.preference)})
+    }
+
+    fn target_user(&self) -> Option<String> {
+        user_target(&self.user)
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -404,6 +548,23 @@ impl Operation for AssociateSoftwareToken {
         )]
     }
 
+    fn mutating(&self) -> bool {
+        true
+    }
+
+    fn audit_request(&self) -> serde_json::Value {
+        json!({
+            "access_token": self.access_token.as_ref().map(Secret::expose),
+            "session": self.session.as_ref().map(Secret::expose),
+        })
+    }
+
+    fn target_user(&self) -> Option<String> {
+        self.access_token
+            .as_ref()
+            .and_then(|t| token_subject(t.expose()))
+    }
+
     fn validate(&self, v: &mut Violations) {
         rules::token_or_session(v, self.access_token.as_ref(), self.session.as_ref());
     }
@@ -443,6 +604,25 @@ impl Operation for VerifySoftwareToken {
             self.access_token.as_ref(),
             self.session.as_ref(),
         )]
+    }
+
+    fn mutating(&self) -> bool {
+        true
+    }
+
+    fn audit_request(&self) -> serde_json::Value {
+        json!({
+            "access_token": self.access_token.as_ref().map(Secret::expose),
+            "session": self.session.as_ref().map(Secret::expose),
+            "user_code": self.user_code.expose(),
+            "friendly_device_name": self.friendly_device_name,
+        })
+    }
+
+    fn target_user(&self) -> Option<String> {
+        self.access_token
+            .as_ref()
+            .and_then(|t| token_subject(t.expose()))
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -488,6 +668,18 @@ impl Operation for GetUserMfaSettings {
         )]
     }
 
+    fn mutating(&self) -> bool {
+        false
+    }
+
+    fn audit_request(&self) -> serde_json::Value {
+        json!({"user": user_json(&self.user)})
+    }
+
+    fn target_user(&self) -> Option<String> {
+        user_target(&self.user)
+    }
+
     fn validate(&self, v: &mut Violations) {
         user_ref(v, &self.user);
     }
@@ -519,6 +711,18 @@ impl Operation for AdminDeleteSoftwareToken {
             Some(self.user_pool_id.clone()),
             Some(self.username.clone()),
         )]
+    }
+
+    fn mutating(&self) -> bool {
+        true
+    }
+
+    fn audit_request(&self) -> serde_json::Value {
+        json!({"user_pool_id": self.user_pool_id, "username": self.username})
+    }
+
+    fn target_user(&self) -> Option<String> {
+        Some(self.username.clone())
     }
 
     fn validate(&self, v: &mut Violations) {

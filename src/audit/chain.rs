@@ -1,0 +1,293 @@
+//! The hash chain: each record carries `seq`, `prev_hash` and `hash`, the
+//! SHA-256 of its canonical form (every field but `hash`, keys sorted at
+//! every depth, no spaces). `verify` walks files in chain order and names
+//! the first record that was edited, deleted or moved.
+//!
+//! A chain proves what lies between its ends. Cutting off the tail leaves a
+//! shorter valid chain: only an outside anchor (the head the service prints
+//! to stdout every `anchor_interval_seconds`) catches that, with
+//! `audit verify --anchor SEQ:HASH`.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The `prev_hash` of the first record of a chain.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Writes `v` with keys sorted at every depth and no whitespace.
+pub fn canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String((*k).clone()).to_string());
+                out.push(':');
+                canonical(&m[k.as_str()], out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(x, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The hash of a record: SHA-256 over its canonical form without `hash`.
+pub fn hash_of(record: &Map<String, Value>) -> String {
+    let mut without = record.clone();
+    without.remove("hash");
+    let mut text = String::new();
+    canonical(&Value::Object(without), &mut text);
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Seals a record into the chain: sets `seq`, `prev_hash` and `hash`, and
+/// returns the hash.
+pub fn seal(record: &mut Map<String, Value>, seq: u64, prev_hash: &str) -> String {
+    record.insert("seq".into(), Value::from(seq));
+    record.insert("prev_hash".into(), Value::from(prev_hash));
+    record.remove("hash");
+    let hash = hash_of(record);
+    record.insert("hash".into(), Value::from(hash.clone()));
+    hash
+}
+
+/// The end of a chain: the last record's seq and hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl Head {
+    pub fn genesis() -> Self {
+        Self {
+            seq: 0,
+            hash: GENESIS.into(),
+        }
+    }
+}
+
+/// What `verify` found.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub records: u64,
+    pub files: usize,
+    pub first_seq: u64,
+    pub head: Head,
+    /// The chain does not start at seq 1: earlier files were not given.
+    pub starts_mid_chain: bool,
+}
+
+/// The first bad record, and what is wrong with it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Broken {
+    pub file: PathBuf,
+    pub line: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.reason)
+    }
+}
+
+struct Line {
+    file: PathBuf,
+    line: usize,
+    record: Result<Map<String, Value>, String>,
+}
+
+fn seq_of(r: &Map<String, Value>) -> Option<u64> {
+    r.get("seq").and_then(Value::as_u64)
+}
+
+fn read(path: &Path) -> Result<Vec<Line>, Broken> {
+    let text = std::fs::read_to_string(path).map_err(|e| Broken {
+        file: path.to_owned(),
+        line: 0,
+        reason: format!("cannot read: {e}"),
+    })?;
+    Ok(text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| Line {
+            file: path.to_owned(),
+            line: i + 1,
+            record: match serde_json::from_str::<Value>(l) {
+                Ok(Value::Object(m)) => Ok(m),
+                Ok(_) => Err("not a JSON object".into()),
+                Err(e) => Err(format!("not valid JSON ({e})")),
+            },
+        })
+        .collect())
+}
+
+/// Verifies `files` as one chain, in chain order whatever the order given
+/// (files are ordered by their first record's seq). `anchor`, when given,
+/// is a (seq, hash) published outside the files: the chain must hold it.
+pub fn verify(files: &[PathBuf], anchor: Option<&Head>) -> Result<Verified, Broken> {
+    let mut per_file = Vec::new();
+    for f in files {
+        let lines = read(f)?;
+        let first = lines
+            .iter()
+            .find_map(|l| l.record.as_ref().ok().and_then(seq_of))
+            .unwrap_or(u64::MAX);
+        per_file.push((first, f.clone(), lines));
+    }
+    per_file.sort_by_key(|(first, _, _)| *first);
+    let lines: Vec<Line> = per_file.into_iter().flat_map(|(_, _, l)| l).collect();
+    let Some(first) = lines.first() else {
+        return Err(Broken {
+            file: files.first().cloned().unwrap_or_default(),
+            line: 0,
+            reason: "no records".into(),
+        });
+    };
+    let broken = |l: &Line, reason: String| Broken {
+        file: l.file.clone(),
+        line: l.line,
+        reason,
+    };
+    let mut prev: Option<Head> = None;
+    let mut first_seq = 0;
+    let mut starts_mid_chain = false;
+    let mut anchor_seen = anchor.is_none();
+    for (i, l) in lines.iter().enumerate() {
+        let record = l
+            .record
+            .as_ref()
+            .map_err(|e| broken(l, format!("{e}: edited or torn")))?;
+        let (Some(seq), Some(prev_hash), Some(hash)) = (
+            seq_of(record),
+            record.get("prev_hash").and_then(Value::as_str),
+            record.get("hash").and_then(Value::as_str),
+        ) else {
+            return Err(broken(l, "lacks seq, prev_hash or hash: edited".into()));
+        };
+        let computed = hash_of(record);
+        if computed != hash {
+            return Err(broken(
+                l,
+                format!("seq {seq}: its content does not match its hash: edited"),
+            ));
+        }
+        match &prev {
+            None => {
+                first_seq = seq;
+                if seq == 1 && prev_hash != GENESIS {
+                    return Err(broken(
+                        l,
+                        "seq 1 does not start from the genesis hash".into(),
+                    ));
+                }
+                starts_mid_chain = seq != 1;
+                let _ = first;
+            }
+            Some(p) => {
+                let expected = p.seq + 1;
+                if seq != expected {
+                    // Is the expected record elsewhere? Then it was moved.
+                    let moved = lines[i + 1..]
+                        .iter()
+                        .any(|x| x.record.as_ref().ok().and_then(seq_of) == Some(expected));
+                    let what = if moved {
+                        "records out of order: reordered"
+                    } else if seq > expected {
+                        "records missing: deleted"
+                    } else {
+                        "a record repeats or goes back: reordered"
+                    };
+                    return Err(broken(
+                        l,
+                        format!("expected seq {expected}, found seq {seq}; {what}"),
+                    ));
+                }
+                if prev_hash != p.hash {
+                    return Err(broken(
+                        l,
+                        format!("seq {seq}: prev_hash does not match seq {}'s hash", p.seq),
+                    ));
+                }
+            }
+        }
+        if let Some(a) = anchor
+            && a.seq == seq
+        {
+            if a.hash != hash {
+                return Err(broken(
+                    l,
+                    format!("seq {seq} differs from the anchor {}", a.hash),
+                ));
+            }
+            anchor_seen = true;
+        }
+        prev = Some(Head {
+            seq,
+            hash: hash.to_owned(),
+        });
+    }
+    let head = prev.unwrap_or_else(Head::genesis);
+    if !anchor_seen && let Some(a) = anchor {
+        let last = lines.last().unwrap_or(first);
+        return Err(broken(
+            last,
+            format!(
+                "the anchor seq {} is not in the chain, which ends at seq {}: records cut off the tail",
+                a.seq, head.seq
+            ),
+        ));
+    }
+    Ok(Verified {
+        records: lines.len() as u64,
+        files: files.len(),
+        first_seq,
+        head,
+        starts_mid_chain,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_form_sorts_keys_at_every_depth() {
+        let mut s = String::new();
+        canonical(
+            &json!({"b": 1, "a": {"d": [1, {"z": null, "y": "é"}], "c": true}}),
+            &mut s,
+        );
+        assert_eq!(s, r#"{"a":{"c":true,"d":[1,{"y":"é","z":null}]},"b":1}"#);
+    }
+
+    #[test]
+    fn sealing_chains_records() {
+        let mut a = json!({"x": 1}).as_object().cloned().unwrap_or_default();
+        let h1 = seal(&mut a, 1, GENESIS);
+        assert_eq!(hash_of(&a), h1);
+        let mut b = json!({"x": 2}).as_object().cloned().unwrap_or_default();
+        seal(&mut b, 2, &h1);
+        assert_eq!(b["prev_hash"], json!(h1));
+        a.insert("x".into(), json!(3));
+        assert_ne!(hash_of(&a), h1, "an edit changes the hash");
+    }
+}

@@ -1,0 +1,360 @@
+//! Audit (DESIGN.md §5): a record when a call is received (after
+//! authentication and decoding) and one when it completes, refusals
+//! included, in a SHA-256 hash chain, to a file and/or stdout.
+//!
+//! - `chain`: canonical form, sealing, `audit verify`.
+//! - `redact`: fingerprints and masks.
+//! - `sink`: the writer thread, rotation, fsync policies.
+//!
+//! A record holds: `seq`, `prev_hash`, `hash`, `id`, `time`, `stage`
+//! (received | completed), `call_id` (the same in both records of a call),
+//! `request_id`, `principal` and `proven_by`, `peer`, `method`, `user_pool`,
+//! `target_user`, `level`, then by level the redacted `request` and
+//! `response`; a completed record adds `outcome` (`code`, `message`,
+//! `cognito_error`, `aws_request_id`), `latency_us`, and for pool changes
+//! `before` and `after`. A call refused by authentication has one record,
+//! `completed`, without a principal.
+
+pub mod chain;
+pub mod redact;
+pub mod sink;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use serde_json::{Map, Value, json};
+use tokio::sync::oneshot;
+
+use crate::auth::policy::glob_match;
+use crate::config::{AuditConfig, AuditLevel, UsernameHandling};
+use crate::error::Error;
+pub use redact::Redactor;
+use sink::{Ack, Sink};
+
+pub struct Auditor {
+    sink: Option<Sink>,
+    redactor: Redactor,
+    rules: Vec<(Vec<String>, AuditLevel)>,
+    default_level: AuditLevel,
+    fail_closed: bool,
+}
+
+/// The answer of one record's write, when someone waits for it.
+pub struct Pending(Option<oneshot::Receiver<Ack>>);
+
+impl Pending {
+    /// Waits until the record is durable; `Ok` at once when nothing waits.
+    pub async fn durable(self) -> Ack {
+        match self.0 {
+            None => Ok(()),
+            Some(rx) => rx
+                .await
+                .unwrap_or_else(|_| Err("the audit writer stopped".into())),
+        }
+    }
+}
+
+impl Auditor {
+    /// No audit.
+    pub fn off() -> Arc<Self> {
+        Arc::new(Self {
+            sink: None,
+            redactor: Redactor::random(UsernameHandling::Clear),
+            rules: Vec::new(),
+            default_level: AuditLevel::None,
+            fail_closed: false,
+        })
+    }
+
+    /// Opens the sinks of `[audit]` and starts the writer.
+    pub fn start(config: &AuditConfig) -> std::io::Result<Arc<Self>> {
+        let redactor = match &config.fingerprint_key_file {
+            Some(path) => Redactor::new(std::fs::read(path)?, config.usernames),
+            None => {
+                tracing::warn!(
+                    event = "audit_random_fingerprint_key",
+                    "audit.fingerprint_key_file is not set: fingerprints follow a token only within this process's records"
+                );
+                Redactor::random(config.usernames)
+            }
+        };
+        Ok(Arc::new(Self {
+            sink: Some(Sink::start(config)?),
+            redactor,
+            rules: config
+                .rules
+                .iter()
+                .map(|r| (r.methods.clone(), r.level))
+                .collect(),
+            default_level: config.default_level,
+            fail_closed: config.fail_closed,
+        }))
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    pub fn fail_closed(&self) -> bool {
+        self.sink.is_some() && self.fail_closed
+    }
+
+    /// The level of `method`: the first matching rule's, else the default.
+    pub fn level(&self, method: &str) -> AuditLevel {
+        if self.sink.is_none() {
+            return AuditLevel::None;
+        }
+        self.rules
+            .iter()
+            .find(|(globs, _)| globs.iter().any(|g| glob_match(g, method, Some('/'))))
+            .map_or(self.default_level, |(_, level)| *level)
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// Queues a record (redacting it once more); `wait` asks for its
+    /// durability.
+    pub fn submit(&self, mut record: Map<String, Value>, wait: bool) -> Pending {
+        let Some(sink) = &self.sink else {
+            return Pending(None);
+        };
+        let mut v = Value::Object(std::mem::take(&mut record));
+        self.redactor.redact(&mut v);
+        let Value::Object(record) = v else {
+            return Pending(None);
+        };
+        if wait {
+            let (tx, rx) = oneshot::channel();
+            sink.send(record, Some(tx));
+            Pending(Some(rx))
+        } else {
+            sink.send(record, None);
+            Pending(None)
+        }
+    }
+
+    /// Waits until every record so far is durable (at shutdown).
+    pub async fn flush(&self) -> Ack {
+        match &self.sink {
+            Some(sink) => sink.flush().await,
+            None => Ok(()),
+        }
+    }
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+}
+
+/// The canonical upper-case name of a gRPC code, as in the gRPC spec.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// Who called, from where, with what: the fields both records share.
+pub struct Caller<'a> {
+    pub request_id: &'a str,
+    pub principal: Option<(&'a str, &'static str)>,
+    pub peer: Option<SocketAddr>,
+}
+
+/// The two records of one call.
+pub struct CallAudit {
+    auditor: Arc<Auditor>,
+    level: AuditLevel,
+    base: Map<String, Value>,
+}
+
+impl CallAudit {
+    pub fn new(
+        auditor: Arc<Auditor>,
+        caller: &Caller<'_>,
+        method: &str,
+        user_pool: Option<String>,
+        target_user: Option<String>,
+    ) -> Self {
+        let level = auditor.level(method);
+        let mut base = Map::new();
+        if level != AuditLevel::None {
+            base.insert(
+                "call_id".into(),
+                Value::from(uuid::Uuid::new_v4().to_string()),
+            );
+            base.insert("request_id".into(), Value::from(caller.request_id));
+            base.insert(
+                "principal".into(),
+                caller
+                    .principal
+                    .map_or(Value::Null, |(p, _)| Value::from(p)),
+            );
+            base.insert(
+                "proven_by".into(),
+                caller
+                    .principal
+                    .map_or(Value::Null, |(_, by)| Value::from(by)),
+            );
+            base.insert(
+                "peer".into(),
+                caller
+                    .peer
+                    .map_or(Value::Null, |p| Value::from(p.to_string())),
+            );
+            base.insert("method".into(), Value::from(method));
+            base.insert(
+                "user_pool".into(),
+                user_pool.map_or(Value::Null, Value::from),
+            );
+            base.insert(
+                "target_user".into(),
+                target_user.map_or(Value::Null, |u| {
+                    Value::from(auditor.redactor().username(&u))
+                }),
+            );
+            base.insert("level".into(), Value::from(level_name(level)));
+        }
+        Self {
+            auditor,
+            level,
+            base,
+        }
+    }
+
+    pub fn level(&self) -> AuditLevel {
+        self.level
+    }
+
+    fn record(&self, stage: &str) -> Map<String, Value> {
+        let mut r = self.base.clone();
+        r.insert("id".into(), Value::from(uuid::Uuid::new_v4().to_string()));
+        r.insert("time".into(), Value::from(now()));
+        r.insert("stage".into(), Value::from(stage));
+        r
+    }
+
+    /// The "received" record; `request` is built only when the level wants it.
+    pub fn received(&self, request: impl FnOnce() -> Value, wait: bool) -> Pending {
+        if self.level == AuditLevel::None {
+            return Pending(None);
+        }
+        let mut r = self.record("received");
+        if matches!(
+            self.level,
+            AuditLevel::Request | AuditLevel::RequestResponse
+        ) {
+            r.insert("request".into(), request());
+        }
+        self.auditor.submit(r, wait)
+    }
+
+    /// The "completed" record with the outcome.
+    pub fn completed(&self, done: Completed<'_>, wait: bool) -> Pending {
+        if self.level == AuditLevel::None {
+            return Pending(None);
+        }
+        let mut r = self.record("completed");
+        r.insert("outcome".into(), outcome(done.error));
+        r.insert(
+            "latency_us".into(),
+            Value::from(u64::try_from(done.latency.as_micros()).unwrap_or(u64::MAX)),
+        );
+        if let Some((before, after)) = done.change {
+            r.insert("before".into(), before);
+            r.insert("after".into(), after);
+        }
+        if self.level == AuditLevel::RequestResponse
+            && let Some(response) = done.response
+        {
+            r.insert("response".into(), response);
+        }
+        self.auditor.submit(r, wait)
+    }
+}
+
+/// What a completed record says.
+pub struct Completed<'a> {
+    pub error: Option<&'a Error>,
+    pub latency: Duration,
+    /// A pool change: the configuration before and after.
+    pub change: Option<(Value, Value)>,
+    pub response: Option<Value>,
+}
+
+fn outcome(error: Option<&Error>) -> Value {
+    match error {
+        None => json!({"code": "OK"}),
+        Some(e) => {
+            let (exception, request_id) = match e {
+                Error::Cognito(c) => (Some(c.exception.clone()), c.request_id.clone()),
+                _ => (None, None),
+            };
+            json!({
+                "code": code_name(e.code()),
+                "message": e.to_string(),
+                "cognito_error": exception,
+                "aws_request_id": request_id,
+            })
+        }
+    }
+}
+
+pub fn level_name(level: AuditLevel) -> &'static str {
+    match level {
+        AuditLevel::None => "none",
+        AuditLevel::Metadata => "metadata",
+        AuditLevel::Request => "request",
+        AuditLevel::RequestResponse => "request_response",
+    }
+}
+
+/// The single record of a call refused by the auth layer (no credentials,
+/// or a principal not granted a service that names no pool).
+pub fn refused_at_the_door(
+    auditor: &Arc<Auditor>,
+    request_id: &str,
+    principal: Option<(&str, &'static str)>,
+    peer: Option<SocketAddr>,
+    method: &str,
+    code: tonic::Code,
+    message: &str,
+) {
+    let call = CallAudit::new(
+        auditor.clone(),
+        &Caller {
+            request_id,
+            principal,
+            peer,
+        },
+        method,
+        None,
+        None,
+    );
+    if call.level == AuditLevel::None {
+        return;
+    }
+    let mut r = call.record("completed");
+    r.insert(
+        "outcome".into(),
+        json!({"code": code_name(code), "message": message}),
+    );
+    auditor.submit(r, false);
+}
