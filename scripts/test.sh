@@ -70,6 +70,11 @@ done
 export MFA_FACADE_TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
 echo "redis-server at $MFA_FACADE_TEST_REDIS_URL"
 
+# Servers started by the tests keep their logs and audit files here, and
+# tests register the secrets they use; the canary step scans it last.
+export MFA_FACADE_TEST_LOG_DIR="$PWD/target/test-logs"
+rm -rf "$MFA_FACADE_TEST_LOG_DIR"
+
 # The conformance suite runs once per backend, each step with its own count;
 # then everything else. Every step runs; the script fails if any did.
 failed=0
@@ -81,6 +86,10 @@ step "Auth attack matrix (prints its case counts)"
 cargo nextest run --locked --no-fail-fast --test auth_matrix --success-output immediate || failed=1
 step "Rate limits against redis-server (prints admitted rates and fallback times)"
 cargo nextest run --locked --no-fail-fast --test rate_limits --success-output immediate || failed=1
+step "Audit: records, tampering, fail-closed, SIGKILL durability"
+cargo nextest run --locked --no-fail-fast --test audit --success-output immediate || failed=1
 step "Everything else: unit, local rules, wire, SDK parity, faults, CLI and grpcurl"
-cargo nextest run --locked --no-fail-fast -E 'not (binary(conformance) | binary(auth_matrix) | binary(rate_limits))' || failed=1
+cargo nextest run --locked --no-fail-fast -E 'not (binary(conformance) | binary(auth_matrix) | binary(rate_limits) | binary(audit) | binary(canary))' || failed=1
+step "Canary: no secret the suite used is in any log or audit file it wrote"
+cargo nextest run --locked --no-fail-fast --test canary --success-output immediate || failed=1
 exit "$failed"

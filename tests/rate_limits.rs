@@ -155,6 +155,7 @@ async fn governor_and_the_redis_script_admit_the_same_calls() {
 // ---- load through the real server ------------------------------------------
 
 fn config(per_second: f64, burst: u32, extra: &str) -> String {
+    common::procs::canary::secret(TEST_KEY);
     format!(
         r#"
 [backend]
@@ -787,6 +788,7 @@ sweep_interval_seconds = 1
             .map(|i| principals::token(&issuer, &format!("svc-{round}-{i}")))
             .collect();
         let signed = t.elapsed();
+        common::procs::canary::secret(&tokens[0]);
         let calls = call_as_each(&ch, tokens).await;
         println!(
             "round {round}: 50,000 tokens signed in {:.1} s, called in {:.1} s",

@@ -139,6 +139,7 @@ pub struct Served {
     pub addr: SocketAddr,
     pub metrics_addr: SocketAddr,
     logs: Arc<Mutex<Vec<LogLine>>>,
+    stdout: Arc<Mutex<Vec<LogLine>>>,
     pub dir: tempfile::TempDir,
 }
 
@@ -160,22 +161,28 @@ impl Served {
             .env("MFA_FACADE_METRICS_LISTEN", metrics_addr.to_string())
             .env("RUST_LOG", "info")
             .current_dir(dir.path())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn mfa-facade");
         let logs = Arc::new(Mutex::new(Vec::new()));
-        if let Some(stderr) = child.stderr.take() {
-            let logs = logs.clone();
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        fn pump(from: impl Read + Send + 'static, into: Arc<Mutex<Vec<LogLine>>>) {
             std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
+                for line in BufReader::new(from).lines() {
                     let Ok(text) = line else { return };
-                    logs.lock().expect("logs").push(LogLine {
+                    into.lock().expect("lines").push(LogLine {
                         at: SystemTime::now(),
                         text,
                     });
                 }
             });
+        }
+        if let Some(err) = child.stderr.take() {
+            pump(err, logs.clone());
+        }
+        if let Some(out) = child.stdout.take() {
+            pump(out, stdout.clone());
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(addr).is_err() {
@@ -198,8 +205,35 @@ impl Served {
             addr,
             metrics_addr,
             logs,
+            stdout,
             dir,
         }
+    }
+
+    /// What the server printed on stdout (audit lines, anchors).
+    pub fn stdout(&self) -> Vec<LogLine> {
+        self.stdout.lock().expect("stdout").clone()
+    }
+
+    /// SIGTERM, and the exit status within 20 s.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        signal(self.child.id(), "-TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                // Let the pumps read the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit within 20 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, now.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn url(&self) -> String {
@@ -267,6 +301,60 @@ impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        std::thread::sleep(Duration::from_millis(50));
+        // Keep what the server wrote for the canary scan of the suite.
+        if let Some(keep) = canary::dir() {
+            let name = format!("served-{}", uuid::Uuid::new_v4().simple());
+            let text: Vec<String> = self
+                .logs()
+                .into_iter()
+                .chain(self.stdout())
+                .map(|l| l.text)
+                .collect();
+            let _ = std::fs::write(keep.join(format!("{name}.log")), text.join("\n"));
+            for entry in std::fs::read_dir(self.dir.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let p = entry.path();
+                let file = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if file.contains("audit") {
+                    let _ = std::fs::copy(&p, keep.join(format!("{name}-{file}")));
+                }
+            }
+        }
+    }
+}
+
+/// The canary: every secret a test uses is registered here, and every log
+/// and audit file the suite's servers wrote is kept, so that a last step
+/// of the test command can prove none of them holds any secret.
+pub mod canary {
+    use std::{io::Write, path::PathBuf};
+
+    pub const ENV: &str = "MFA_FACADE_TEST_LOG_DIR";
+
+    /// Where logs are kept; `None` outside the test command.
+    pub fn dir() -> Option<PathBuf> {
+        let d = PathBuf::from(std::env::var_os(ENV)?);
+        std::fs::create_dir_all(&d).ok()?;
+        Some(d)
+    }
+
+    /// Registers a secret the scan must never find.
+    pub fn secret(value: &str) {
+        if value.len() < 6 {
+            return;
+        }
+        if let Some(d) = dir()
+            && let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(d.join("secrets.txt"))
+        {
+            let _ = writeln!(f, "{value}");
+        }
     }
 }
 

@@ -1,0 +1,777 @@
+//! Audit through the real binary: the records of every method, refusals
+//! included; redaction; the hash chain and `audit verify` against edits,
+//! deletions, reordering and a removed rotated file; fail-closed writes;
+//! and durability when the server is SIGKILLed under 1,000 concurrent
+//! writes.
+
+mod common;
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use common::procs::{BIN, Served, canary};
+use common::{ApiKey, TEST_KEY};
+use mfa_facade::{domain::totp, proto::dev::v1 as dev, proto::v1 as pb};
+use serde_json::Value;
+use tonic::{Code, transport::Channel};
+
+const READER_KEY: &str = "reader-key-4d2a9c";
+
+fn config(audit: &str, extra: &str) -> String {
+    format!(
+        r#"
+[backend]
+kind = "local"
+data_file = "{{dir}}/data.json"
+
+[[auth.api_keys]]
+principal = "admin"
+sha256 = "{admin}"
+
+[[auth.api_keys]]
+principal = "reader"
+sha256 = "{reader}"
+
+[[policy.rules]]
+principals = ["admin"]
+methods = ["*"]
+user_pools = ["*"]
+
+[[policy.rules]]
+principals = ["reader"]
+methods = ["cognito.mfa.v1.UserPoolMfaService/GetUserPoolMfaConfig"]
+user_pools = ["*"]
+
+[limits.default]
+per_second = 100000
+burst = 100000
+
+{extra}
+
+[audit]
+{audit}
+"#,
+        admin = mfa_facade::auth::api_key::hash_key(TEST_KEY),
+        reader = mfa_facade::auth::api_key::hash_key(READER_KEY),
+    )
+}
+
+async fn channel(served: &Served) -> Channel {
+    Channel::from_shared(served.url())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+fn with_id<T>(message: T, request_id: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut()
+        .insert("x-request-id", request_id.parse().expect("ascii"));
+    r
+}
+
+use common::{PoolsClient as Pools, UsersClient as Users};
+
+fn clients(ch: &Channel, key: &str) -> (Pools, Users) {
+    (
+        pb::user_pool_mfa_service_client::UserPoolMfaServiceClient::with_interceptor(
+            ch.clone(),
+            ApiKey::new(key),
+        ),
+        pb::user_mfa_service_client::UserMfaServiceClient::with_interceptor(
+            ch.clone(),
+            ApiKey::new(key),
+        ),
+    )
+}
+
+struct Fixture {
+    pool: String,
+    token: String,
+}
+
+async fn fixture(ch: &Channel) -> Fixture {
+    let mut f = dev::local_fixtures_service_client::LocalFixturesServiceClient::with_interceptor(
+        ch.clone(),
+        ApiKey::new(TEST_KEY),
+    );
+    let pool = f
+        .create_user_pool(dev::CreateUserPoolRequest {
+            pool_name: "audited".into(),
+            feature_plan: dev::FeaturePlan::Essentials as i32,
+        })
+        .await
+        .expect("pool")
+        .into_inner()
+        .user_pool_id;
+    f.create_user(dev::CreateUserRequest {
+        user_pool_id: pool.clone(),
+        username: "alice".into(),
+        attributes: HashMap::from([("phone_number".into(), "+15555550100".into())]),
+    })
+    .await
+    .expect("user");
+    let token = f
+        .issue_access_token(dev::IssueAccessTokenRequest {
+            user_pool_id: pool.clone(),
+            username: "alice".into(),
+            ttl_seconds: None,
+        })
+        .await
+        .expect("token")
+        .into_inner()
+        .access_token;
+    canary::secret(&token);
+    Fixture { pool, token }
+}
+
+fn read_records(paths: &[PathBuf]) -> Vec<Value> {
+    let mut records = Vec::new();
+    for p in paths {
+        let text = std::fs::read_to_string(p).expect("audit file");
+        records.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<Value>(l).expect("a JSON record")),
+        );
+    }
+    records
+}
+
+fn audit_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("audit.jsonl"))
+        })
+        .collect();
+    // Chain order: rotated files by their first seq, the live file last.
+    files.sort_by_key(|p| (p.extension().is_some_and(|e| e == "jsonl"), p.clone()));
+    files
+}
+
+fn verify(files: &[PathBuf], anchor: Option<&str>) -> (bool, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["audit", "verify"]);
+    if let Some(a) = anchor {
+        cmd.args(["--anchor", a]);
+    }
+    let out = cmd.args(files).output().expect("audit verify");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The records of one call, by its request id.
+fn of<'a>(records: &'a [Value], request_id: &str) -> Vec<&'a Value> {
+    records
+        .iter()
+        .filter(|r| r["request_id"] == request_id)
+        .collect()
+}
+
+fn stages_and_code(records: &[Value], request_id: &str) -> (Vec<String>, String) {
+    let rs = of(records, request_id);
+    let stages = rs
+        .iter()
+        .map(|r| r["stage"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    let code = rs
+        .iter()
+        .find(|r| r["stage"] == "completed")
+        .and_then(|r| r["outcome"]["code"].as_str())
+        .unwrap_or("none")
+        .to_owned();
+    (stages, code)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_method_yields_its_records_refusals_included() {
+    canary::secret(TEST_KEY);
+    canary::secret(READER_KEY);
+    let mut served = Served::start(&config(
+        "file = \"{dir}/audit.jsonl\"\ndefault_level = \"request_response\"\n",
+        "[limits.methods.\"cognito.mfa.v1.UserMfaService/AdminDeleteSoftwareToken\"]\nper_second = 0.01\nburst = 1\n",
+    ));
+    let ch = channel(&served).await;
+    let f = fixture(&ch).await;
+    let (mut pools, mut users) = clients(&ch, TEST_KEY);
+    let external_id = format!("ext-{}", uuid::Uuid::new_v4().simple());
+    canary::secret(&external_id);
+
+    let set = pb::SetUserPoolMfaConfigRequest {
+        user_pool_id: f.pool.clone(),
+        sms_mfa_configuration: Some(pb::SmsMfaConfig {
+            sms_authentication_message: Some("Your code is {####}".into()),
+            sms_configuration: Some(pb::SmsConfiguration {
+                sns_caller_arn: Some("arn:aws:iam::123456789012:role/sns".into()),
+                external_id: Some(external_id.clone()),
+                sns_region: Some("us-east-1".into()),
+                ..Default::default()
+            }),
+        }),
+        software_token_mfa_configuration: Some(pb::SoftwareTokenMfaConfig {
+            enabled: Some(true),
+        }),
+        mfa_configuration: pb::MfaConfiguration::Optional as i32,
+        ..Default::default()
+    };
+    pools
+        .set_user_pool_mfa_config(with_id(set, "rid-set"))
+        .await
+        .expect("set");
+    pools
+        .update_user_pool_mfa_config(with_id(
+            pb::UpdateUserPoolMfaConfigRequest {
+                user_pool_id: f.pool.clone(),
+                config: Some(pb::UserPoolMfaConfig {
+                    software_token_mfa_configuration: Some(pb::SoftwareTokenMfaConfig {
+                        enabled: Some(true),
+                    }),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["software_token_mfa_configuration".into()],
+                }),
+                ..Default::default()
+            },
+            "rid-update",
+        ))
+        .await
+        .expect("update");
+    pools
+        .get_user_pool_mfa_config(with_id(
+            pb::GetUserPoolMfaConfigRequest {
+                user_pool_id: f.pool.clone(),
+            },
+            "rid-get",
+        ))
+        .await
+        .expect("get");
+    let secret = users
+        .associate_software_token(with_id(
+            pb::AssociateSoftwareTokenRequest {
+                access_token: Some(f.token.clone()),
+                session: None,
+            },
+            "rid-associate",
+        ))
+        .await
+        .expect("associate")
+        .into_inner()
+        .secret_code;
+    canary::secret(&secret);
+    let key = totp::decode_base32(&secret).expect("base32");
+    let code = totp::code_at(&key, common::now());
+    canary::secret(&format!("\"{code}\""));
+    users
+        .verify_software_token(with_id(
+            pb::VerifySoftwareTokenRequest {
+                access_token: Some(f.token.clone()),
+                session: None,
+                user_code: code.clone(),
+                friendly_device_name: Some("phone".into()),
+            },
+            "rid-verify",
+        ))
+        .await
+        .expect("verify");
+    let prefer_totp = pb::SoftwareTokenMfaSettings {
+        enabled: Some(true),
+        preferred_mfa: Some(true),
+    };
+    users
+        .set_user_mfa_preference(with_id(
+            pb::SetUserMfaPreferenceRequest {
+                access_token: f.token.clone(),
+                software_token_mfa_settings: Some(prefer_totp),
+                ..Default::default()
+            },
+            "rid-pref",
+        ))
+        .await
+        .expect("pref");
+    users
+        .admin_set_user_mfa_preference(with_id(
+            pb::AdminSetUserMfaPreferenceRequest {
+                user_pool_id: f.pool.clone(),
+                username: "alice".into(),
+                software_token_mfa_settings: Some(prefer_totp),
+                ..Default::default()
+            },
+            "rid-admin-pref",
+        ))
+        .await
+        .expect("admin pref");
+    users
+        .get_user_mfa_settings(with_id(
+            pb::GetUserMfaSettingsRequest {
+                access_token: f.token.clone(),
+            },
+            "rid-settings",
+        ))
+        .await
+        .expect("settings");
+    users
+        .admin_get_user_mfa_settings(with_id(
+            pb::AdminGetUserMfaSettingsRequest {
+                user_pool_id: f.pool.clone(),
+                username: "alice".into(),
+            },
+            "rid-admin-settings",
+        ))
+        .await
+        .expect("admin settings");
+    users
+        .admin_delete_software_token(with_id(
+            pb::AdminDeleteSoftwareTokenRequest {
+                user_pool_id: f.pool.clone(),
+                username: "alice".into(),
+            },
+            "rid-delete",
+        ))
+        .await
+        .expect("delete");
+    // Refusals: rate limit, validation, policy, authentication.
+    let limited = users
+        .admin_delete_software_token(with_id(
+            pb::AdminDeleteSoftwareTokenRequest {
+                user_pool_id: f.pool.clone(),
+                username: "alice".into(),
+            },
+            "rid-limited",
+        ))
+        .await
+        .expect_err("over the limit");
+    assert_eq!(limited.code(), Code::ResourceExhausted);
+    let invalid = pools
+        .get_user_pool_mfa_config(with_id(
+            pb::GetUserPoolMfaConfigRequest {
+                user_pool_id: "no pool".into(),
+            },
+            "rid-invalid",
+        ))
+        .await
+        .expect_err("invalid");
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+    let (mut reader_pools, _) = clients(&ch, READER_KEY);
+    let denied = reader_pools
+        .set_user_pool_mfa_config(with_id(
+            pb::SetUserPoolMfaConfigRequest {
+                user_pool_id: f.pool.clone(),
+                ..Default::default()
+            },
+            "rid-denied",
+        ))
+        .await
+        .expect_err("denied");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let (mut anonymous, _) = clients(&ch, "not-a-key-at-all");
+    let unauthenticated = anonymous
+        .get_user_pool_mfa_config(with_id(
+            pb::GetUserPoolMfaConfigRequest {
+                user_pool_id: f.pool.clone(),
+            },
+            "rid-anonymous",
+        ))
+        .await
+        .expect_err("unauthenticated");
+    assert_eq!(unauthenticated.code(), Code::Unauthenticated);
+
+    assert!(
+        served.terminate().success(),
+        "a clean exit flushes the audit"
+    );
+    let files = audit_files(served.dir.path());
+    let records = read_records(&files);
+
+    let both = vec!["received".to_owned(), "completed".to_owned()];
+    for (rid, code) in [
+        ("rid-set", "OK"),
+        ("rid-update", "OK"),
+        ("rid-get", "OK"),
+        ("rid-associate", "OK"),
+        ("rid-verify", "OK"),
+        ("rid-pref", "OK"),
+        ("rid-admin-pref", "OK"),
+        ("rid-settings", "OK"),
+        ("rid-admin-settings", "OK"),
+        ("rid-delete", "OK"),
+        ("rid-limited", "RESOURCE_EXHAUSTED"),
+        ("rid-invalid", "INVALID_ARGUMENT"),
+        ("rid-denied", "PERMISSION_DENIED"),
+    ] {
+        assert_eq!(
+            stages_and_code(&records, rid),
+            (both.clone(), code.to_owned()),
+            "{rid}"
+        );
+    }
+    // Refused by authentication: one record, no principal.
+    assert_eq!(
+        stages_and_code(&records, "rid-anonymous"),
+        (vec!["completed".to_owned()], "UNAUTHENTICATED".to_owned())
+    );
+    let anonymous = of(&records, "rid-anonymous")[0];
+    assert_eq!(anonymous["principal"], Value::Null);
+    assert!(
+        anonymous["peer"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("127.0.0.1:"))
+    );
+
+    // The fields of a record.
+    let set = of(&records, "rid-set");
+    let (received, completed) = (set[0], set[1]);
+    assert_eq!(received["principal"], "admin");
+    assert_eq!(received["proven_by"], "api_key");
+    assert_eq!(
+        received["method"],
+        "cognito.mfa.v1.UserPoolMfaService/SetUserPoolMfaConfig"
+    );
+    assert_eq!(received["user_pool"], f.pool.as_str());
+    assert_eq!(received["call_id"], completed["call_id"]);
+    assert_eq!(
+        received["request"]["config"]["sms"]["sms_configuration"]["external_id"],
+        "[masked]"
+    );
+    // A pool change records the configuration before and after.
+    assert_eq!(
+        completed["before"]["sms"],
+        Value::Null,
+        "a new pool has no SMS MFA"
+    );
+    assert_eq!(completed["after"]["mode"], "Optional");
+    assert_eq!(
+        completed["after"]["sms"]["sms_configuration"]["external_id"],
+        "[masked]"
+    );
+    let update = of(&records, "rid-update");
+    assert_eq!(update[1]["before"]["mode"], "Optional");
+    assert!(completed["latency_us"].as_u64().is_some());
+
+    // Tokens and codes become fingerprints; the same token, the same one.
+    let fingerprints: Vec<&Value> = ["rid-associate", "rid-verify", "rid-pref", "rid-settings"]
+        .iter()
+        .map(|rid| of(&records, rid)[0])
+        .map(|r| {
+            let req = &r["request"];
+            if req["access_token"].is_string() {
+                &req["access_token"]
+            } else {
+                &req["user"]["access_token"]
+            }
+        })
+        .collect();
+    assert!(
+        fingerprints[0]
+            .as_str()
+            .is_some_and(|f| f.starts_with("fp:"))
+    );
+    assert!(fingerprints.iter().all(|f| *f == fingerprints[0]));
+    let verify_rec = of(&records, "rid-verify")[0];
+    assert!(
+        verify_rec["request"]["user_code"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("fp:"))
+    );
+    let associate_done = of(&records, "rid-associate")[1];
+    assert!(
+        associate_done["response"]["secret_code"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("fp:"))
+    );
+    assert_eq!(of(&records, "rid-admin-pref")[0]["target_user"], "alice");
+
+    // Nothing secret anywhere in the file.
+    let text: String = files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("read"))
+        .collect();
+    for secret in [TEST_KEY, READER_KEY, &f.token, &secret, &external_id] {
+        assert!(!text.contains(secret), "a secret is in the audit file");
+    }
+    let (ok, out) = verify(&files, None);
+    assert!(ok, "{out}");
+    assert!(out.starts_with("OK: "), "{out}");
+}
+
+/// A chain of several rotated files, made by the real server.
+async fn rotated_chain() -> (tempfile::TempDir, Vec<PathBuf>, String) {
+    let mut served = Served::start(&config(
+        "file = \"{dir}/audit.jsonl\"\nmax_file_bytes = 4096\nanchor_interval_seconds = 1\n",
+        "",
+    ));
+    let ch = channel(&served).await;
+    let f = fixture(&ch).await;
+    let (mut pools, _) = clients(&ch, TEST_KEY);
+    for i in 0..40 {
+        pools
+            .get_user_pool_mfa_config(with_id(
+                pb::GetUserPoolMfaConfigRequest {
+                    user_pool_id: f.pool.clone(),
+                },
+                &format!("rid-{i}"),
+            ))
+            .await
+            .expect("get");
+    }
+    assert!(served.terminate().success());
+    // The anchor the service printed last: the head at exit.
+    let anchor = served
+        .stdout()
+        .iter()
+        .rev()
+        .find_map(|l| {
+            let v: Value = serde_json::from_str(&l.text).ok()?;
+            let a = v.get("audit_anchor")?;
+            Some(format!("{}:{}", a["seq"], a["hash"].as_str()?))
+        })
+        .expect("an anchor on stdout");
+    let keep = tempfile::tempdir().expect("dir");
+    let mut files = Vec::new();
+    for p in audit_files(served.dir.path()) {
+        let to = keep.path().join(p.file_name().expect("name"));
+        std::fs::copy(&p, &to).expect("copy");
+        files.push(to);
+    }
+    (keep, files, anchor)
+}
+
+fn lines_of(p: &Path) -> Vec<String> {
+    std::fs::read_to_string(p)
+        .expect("read")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn write_lines(p: &Path, lines: &[String]) {
+    std::fs::write(p, lines.join("\n") + "\n").expect("write");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_is_detected_across_rotated_files() {
+    let (_keep, files, anchor) = rotated_chain().await;
+    assert!(files.len() >= 4, "rotated into {} files", files.len());
+    let (ok, out) = verify(&files, Some(&anchor));
+    assert!(ok, "the untouched chain verifies: {out}");
+    // Given in any order, the files are put in chain order.
+    let mut reversed = files.clone();
+    reversed.reverse();
+    assert!(verify(&reversed, None).0);
+
+    let middle = &files[1];
+    let original = lines_of(middle);
+    let restore = || write_lines(middle, &original);
+
+    // One byte edited.
+    let mut edited = original.clone();
+    edited[2] = edited[2].replacen("\"stage\":\"", "\"stage\":\"X", 1);
+    write_lines(middle, &edited);
+    let (ok, out) = verify(&files, None);
+    println!("edited:    {out}");
+    assert!(
+        !ok && out.contains(&format!("{}:3:", middle.display())) && out.contains("edited"),
+        "{out}"
+    );
+    restore();
+
+    // One line deleted.
+    let mut deleted = original.clone();
+    deleted.remove(2);
+    write_lines(middle, &deleted);
+    let (ok, out) = verify(&files, None);
+    println!("deleted:   {out}");
+    assert!(
+        !ok && out.contains(&format!("{}:3:", middle.display())) && out.contains("deleted"),
+        "{out}"
+    );
+    restore();
+
+    // Two lines swapped.
+    let mut swapped = original.clone();
+    swapped.swap(2, 3);
+    write_lines(middle, &swapped);
+    let (ok, out) = verify(&files, None);
+    println!("swapped:   {out}");
+    assert!(
+        !ok && out.contains(&format!("{}:3:", middle.display())) && out.contains("reordered"),
+        "{out}"
+    );
+    restore();
+
+    // A rotated file removed from the middle.
+    let without: Vec<PathBuf> = files.iter().filter(|p| *p != middle).cloned().collect();
+    let (ok, out) = verify(&without, None);
+    println!("removed:   {out}");
+    assert!(
+        !ok && out.contains(&format!("{}:1:", files[2].display())) && out.contains("deleted"),
+        "{out}"
+    );
+
+    // The tail cut off: only the anchor catches it.
+    let last = files.last().expect("files");
+    let mut cut = lines_of(last);
+    cut.pop();
+    write_lines(last, &cut);
+    assert!(verify(&files, None).0, "a shorter chain is still a chain");
+    let (ok, out) = verify(&files, Some(&anchor));
+    println!("cut tail:  {out}");
+    assert!(!ok && out.contains("cut off the tail"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_closed_refuses_a_change_it_cannot_record() {
+    // /dev/full accepts the open and fails every write (ENOSPC).
+    let served = Served::start(&config("file = \"/dev/full\"\nfail_closed = true\n", ""));
+    let ch = channel(&served).await;
+    let f = fixture(&ch).await;
+    let (mut pools, _) = clients(&ch, TEST_KEY);
+    let refused = pools
+        .set_user_pool_mfa_config(pb::SetUserPoolMfaConfigRequest {
+            user_pool_id: f.pool.clone(),
+            software_token_mfa_configuration: Some(pb::SoftwareTokenMfaConfig {
+                enabled: Some(true),
+            }),
+            mfa_configuration: pb::MfaConfiguration::On as i32,
+            ..Default::default()
+        })
+        .await
+        .expect_err("no durable record, no change");
+    assert_eq!(refused.code(), Code::Unavailable, "{}", refused.message());
+    use tonic_types::StatusExt;
+    assert_eq!(
+        refused.get_details_error_info().map(|i| i.reason),
+        Some("AUDIT_UNAVAILABLE".to_owned())
+    );
+    // Nothing changed; reads go on (their records are counted as failed).
+    let now = pools
+        .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: f.pool.clone(),
+        })
+        .await
+        .expect("reads are not blocked")
+        .into_inner();
+    assert_eq!(now.mfa_configuration, pb::MfaConfiguration::Off as i32);
+    assert!(
+        served
+            .metric("mfa_facade_audit_failures_total", &[])
+            .is_some_and(|n| n >= 1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_write_survives_sigkill() {
+    let mut served = Served::start(&config(
+        "file = \"{dir}/audit.jsonl\"\nfsync = \"group\"\nfail_closed = true\n",
+        "",
+    ));
+    let ch = channel(&served).await;
+    let f = fixture(&ch).await;
+    let (pools, _) = clients(&ch, TEST_KEY);
+    // A random moment: after 50 to 900 of the 1,000 writes were answered.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let kill_at = 50 + (nanos as usize % 850);
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..1000 {
+        let mut pools = pools.clone();
+        let pool = f.pool.clone();
+        let answered = answered.clone();
+        calls.spawn(async move {
+            let rid = format!("write-{i}");
+            let mode = if i % 2 == 0 {
+                pb::MfaConfiguration::On
+            } else {
+                pb::MfaConfiguration::Optional
+            };
+            let r = pools
+                .set_user_pool_mfa_config(with_id(
+                    pb::SetUserPoolMfaConfigRequest {
+                        user_pool_id: pool,
+                        software_token_mfa_configuration: Some(pb::SoftwareTokenMfaConfig {
+                            enabled: Some(true),
+                        }),
+                        mfa_configuration: mode as i32,
+                        ..Default::default()
+                    },
+                    &rid,
+                ))
+                .await;
+            answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            (rid, r.map(|_| ()).map_err(|e| e.code()))
+        });
+    }
+    let started = std::time::Instant::now();
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < kill_at {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the writes stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let kill_after = started.elapsed();
+    served.kill();
+    let mut ok = Vec::new();
+    let mut failed = 0;
+    while let Some(done) = calls.join_next().await {
+        match done.expect("task") {
+            (rid, Ok(())) => ok.push(rid),
+            (_, Err(code)) => {
+                // Only the server's death may fail a call: the transport's
+                // codes, never an answer of the service.
+                assert!(
+                    matches!(code, Code::Unavailable | Code::Unknown | Code::Cancelled),
+                    "a write failed with {code:?}"
+                );
+                failed += 1;
+            }
+        }
+    }
+    assert!(failed > 0, "the kill landed before the run ended");
+    let files = audit_files(served.dir.path());
+    let records = read_records(&files);
+    let mut missing = Vec::new();
+    for rid in &ok {
+        let stages: Vec<&str> = of(&records, rid)
+            .iter()
+            .filter_map(|r| r["stage"].as_str())
+            .collect();
+        if stages != ["received", "completed"] {
+            missing.push(rid.clone());
+        }
+    }
+    let (verified, out) = verify(&files, None);
+    println!(
+        "SIGKILL after {} answers ({} ms): {} writes answered OK, {} failed with the server gone; {} records on disk; OK writes missing records: {}; verify: {}",
+        kill_at,
+        kill_after.as_millis(),
+        ok.len(),
+        failed,
+        records.len(),
+        missing.len(),
+        out.trim()
+    );
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not on disk: {missing:?}"
+    );
+    assert!(verified, "{out}");
+}
