@@ -65,6 +65,72 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[audit]`: who changed what, in a hash chain. Unset: no audit.
     pub audit: Option<AuditConfig>,
+    #[serde(default)]
+    pub server: ServerConfig,
+}
+
+/// `[server]`: connections and shutdown.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// A connection is asked to go (GOAWAY) after this long, so that HTTP/2
+    /// clients spread over new replicas behind a Kubernetes Service.
+    #[serde(default = "default_max_connection_age_seconds")]
+    pub max_connection_age_seconds: u64,
+    /// How long calls on an aged connection may still take.
+    #[serde(default = "default_max_connection_age_grace_seconds")]
+    pub max_connection_age_grace_seconds: u64,
+    /// After SIGTERM/SIGINT: health turns NOT_SERVING, and the server keeps
+    /// accepting for this long, so load balancers see it before it goes.
+    #[serde(default)]
+    pub drain_delay_ms: u64,
+    /// Then in-flight calls get this long to finish before the process exits.
+    #[serde(default = "default_drain_timeout_seconds")]
+    pub drain_timeout_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_connection_age_seconds: default_max_connection_age_seconds(),
+            max_connection_age_grace_seconds: default_max_connection_age_grace_seconds(),
+            drain_delay_ms: 0,
+            drain_timeout_seconds: default_drain_timeout_seconds(),
+        }
+    }
+}
+
+fn default_max_connection_age_seconds() -> u64 {
+    300
+}
+fn default_max_connection_age_grace_seconds() -> u64 {
+    30
+}
+fn default_drain_timeout_seconds() -> u64 {
+    20
+}
+
+impl ServerConfig {
+    fn validate(&self, err: &mut impl FnMut(&str, String)) {
+        if self.max_connection_age_seconds == 0 {
+            err(
+                "server.max_connection_age_seconds",
+                "must be at least 1".into(),
+            );
+        }
+        if self.drain_delay_ms > 60_000 {
+            err(
+                "server.drain_delay_ms",
+                format!("{} must be at most 60000", self.drain_delay_ms),
+            );
+        }
+        if !(1..=600).contains(&self.drain_timeout_seconds) {
+            err(
+                "server.drain_timeout_seconds",
+                format!("{} must be between 1 and 600", self.drain_timeout_seconds),
+            );
+        }
+    }
 }
 
 /// How much of a call an audit record holds (Kubernetes' audit levels).
@@ -758,6 +824,7 @@ impl Default for Config {
             tls: None,
             limits: LimitsConfig::default(),
             audit: None,
+            server: ServerConfig::default(),
         }
     }
 }
@@ -1021,6 +1088,7 @@ impl Config {
         if let Some(a) = &self.audit {
             a.validate(&mut err);
         }
+        self.server.validate(&mut err);
         errors
     }
 }

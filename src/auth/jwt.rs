@@ -140,10 +140,19 @@ impl JwtVerifier {
         match self.fetch().await {
             Ok(set) => {
                 tracing::debug!(message = "JWKS loaded.", keys = set.keys.len());
+                metrics::gauge!("mfa_facade_jwks_keys").set(set.keys.len() as f64);
+                metrics::gauge!("mfa_facade_jwks_last_success_timestamp_seconds").set(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64()),
+                );
+                metrics::gauge!("mfa_facade_jwks_stale").set(0.0);
                 self.jwks.store(Some(Arc::new(set)));
                 true
             }
             Err(error) => {
+                metrics::counter!("mfa_facade_jwks_refresh_failures_total").increment(1);
+                metrics::gauge!("mfa_facade_jwks_stale").set(1.0);
                 tracing::warn!(
                     message = "JWKS could not be read; keeping the last good one.",
                     error

@@ -242,6 +242,13 @@ pub fn token_subject(token: &str) -> Option<String> {
     (!sub.is_empty() && sub.len() <= 128).then_some(sub)
 }
 
+fn request_id_of<B>(req: &http::Request<B>) -> &str {
+    req.extensions()
+        .get::<crate::telemetry::RequestId>()
+        .map(|r| r.0.as_str())
+        .unwrap_or("")
+}
+
 fn audit_refusal<B>(
     auditor: &Arc<Auditor>,
     req: &http::Request<B>,
@@ -250,11 +257,7 @@ fn audit_refusal<B>(
     code: Code,
     why: &str,
 ) {
-    let request_id = req
-        .extensions()
-        .get::<crate::telemetry::RequestId>()
-        .map(|r| r.0.as_str())
-        .unwrap_or("");
+    let request_id = request_id_of(req);
     crate::audit::refused_at_the_door(
         auditor,
         request_id,
@@ -367,7 +370,13 @@ where
                 let principal = match state.authenticate(req.headers(), client_cert).await {
                     Ok(p) => p,
                     Err(why) => {
-                        tracing::info!(message = "Call unauthenticated.", path, reason = why);
+                        tracing::info!(
+                            message = "Call unauthenticated.",
+                            request_id = request_id_of(&req),
+                            method = path.trim_start_matches('/'),
+                            code = "UNAUTHENTICATED",
+                            reason = why
+                        );
                         audit_refusal(&auditor, &req, None, &path, Code::Unauthenticated, why);
                         return Ok(refuse(Code::Unauthenticated, why));
                     }
@@ -375,7 +384,13 @@ where
                 let method = path.trim_start_matches('/');
                 let names_a_pool = POOL_SERVICES.iter().any(|p| path.starts_with(p));
                 if !names_a_pool && !state.policy.allows(&principal.name, method, None) {
-                    tracing::info!(message = "Call denied.", path, principal = principal.name);
+                    tracing::info!(
+                        message = "Call denied.",
+                        request_id = request_id_of(&req),
+                        method,
+                        principal = principal.name,
+                        code = "PERMISSION_DENIED"
+                    );
                     let why = format!("{} may not call {method}", principal.name);
                     audit_refusal(
                         &auditor,

@@ -21,6 +21,11 @@ pub trait Backend: Send + Sync + 'static {
     /// A short name for logs and metrics: "cognito" or "local".
     fn name(&self) -> &'static str;
 
+    /// Whether calls can be made now; health stays NOT_SERVING until it is.
+    async fn ready(&self) -> std::result::Result<(), String> {
+        Ok(())
+    }
+
     async fn get_user_pool_mfa_config(&self, user_pool_id: &str) -> Result<PoolMfaConfig>;
 
     /// Replaces the pool's whole MFA configuration; returns it as stored.

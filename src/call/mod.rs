@@ -196,7 +196,15 @@ impl Facade {
         self.limit(principal, method, &upstream).await?;
         violations.into_result()?;
         received.durable().await.map_err(Error::AuditUnavailable)?;
-        op.run(&*self.backend).await
+        let started = Instant::now();
+        let result = op.run(&*self.backend).await;
+        metrics::histogram!(
+            "mfa_facade_upstream_seconds",
+            "method" => method,
+            "backend" => self.backend.name()
+        )
+        .record(started.elapsed().as_secs_f64());
+        result
     }
 
     pub async fn execute<O: Operation>(

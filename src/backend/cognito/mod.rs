@@ -31,6 +31,8 @@ use convert as c;
 
 pub struct CognitoBackend {
     client: Client,
+    /// The credential chain the client signs with, for `ready`.
+    credentials: Option<SharedCredentialsProvider>,
 }
 
 impl CognitoBackend {
@@ -67,6 +69,7 @@ impl CognitoBackend {
         );
         Self {
             client: Client::new(&sdk_config),
+            credentials: sdk_config.credentials_provider(),
         }
     }
 }
@@ -133,6 +136,26 @@ fn auth_parts(auth: &TokenAuth) -> (Option<String>, Option<String>) {
 impl Backend for CognitoBackend {
     fn name(&self) -> &'static str {
         "cognito"
+    }
+
+    /// Ready once the SDK's credential chain yields credentials (static,
+    /// profile, IRSA web identity via STS, container or instance metadata).
+    async fn ready(&self) -> std::result::Result<(), String> {
+        use aws_sdk_cognitoidentityprovider::config::ProvideCredentials;
+        let provider = self
+            .credentials
+            .as_ref()
+            .ok_or("no AWS credential provider is configured")?;
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            provider.provide_credentials(),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("AWS credentials are not available: {e}")),
+            Err(_) => Err("AWS credentials did not resolve within 10 s".into()),
+        }
     }
 
     async fn get_user_pool_mfa_config(&self, user_pool_id: &str) -> Result<PoolMfaConfig> {
