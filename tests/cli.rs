@@ -444,6 +444,88 @@ fn a_corrupt_data_file_stops_start_up_with_a_clear_error() {
 /// The README's grpcurl section, run as written (against the first-run
 /// server, on a free port instead of 50051), stops at the first failure.
 #[test]
+fn the_readme_debugging_section_works_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let block = readme
+        .split("## Debugging with grpcurl")
+        .nth(1)
+        .and_then(|s| s.split("```sh\n").nth(1))
+        .and_then(|b| b.split("```").next())
+        .expect("the debugging section's commands");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut served = Served::first_run(dir.path());
+    let banner = served.banner();
+    let pool = banner
+        .lines()
+        .find_map(|l| l.strip_prefix("Demo user pool: "))
+        .and_then(|r| r.split_whitespace().next())
+        .expect("pool")
+        .to_owned();
+    // Each command on its own, as a user would paste them.
+    let mut outputs = Vec::new();
+    let mut command = String::new();
+    let mut preamble = String::new();
+    for line in block.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        if line.starts_with("A=") {
+            preamble = format!("{line}\n");
+            continue;
+        }
+        command.push_str(line);
+        command.push('\n');
+        if line.ends_with('\\') {
+            continue;
+        }
+        let script = format!("{preamble}{command}").replace("127.0.0.1:50051", &served.addr);
+        let out = Command::new("bash")
+            .args(["-c", &script])
+            .env("KEY", dev_key(&banner))
+            .env("POOL", &pool)
+            .output()
+            .expect("bash");
+        outputs.push((
+            command.clone(),
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        ));
+        command.clear();
+    }
+    assert_eq!(outputs.len(), 8, "{outputs:#?}");
+    for (cmd, ok, text) in &outputs {
+        let bad_request = cmd.contains("not a pool");
+        assert_eq!(*ok, !bad_request, "{cmd}\n{text}");
+        assert!(!text.contains("Failed to"), "{cmd}\n{text}");
+    }
+    let text = |i: usize| outputs[i].2.as_str();
+    assert!(
+        text(0).contains("cognito.mfa.v1.UserPoolMfaService"),
+        "{}",
+        text(0)
+    );
+    assert!(text(1).contains("rpc GetUserPoolMfaConfig"), "{}", text(1));
+    assert!(text(2).contains("message SmsMfaConfig"), "{}", text(2));
+    assert!(text(3).contains("\"SERVING\"") && text(4).contains("\"SERVING\""));
+    assert!(text(5).contains("\"etag\""), "{}", text(5));
+    let bad = text(6);
+    assert!(
+        bad.contains("Code: InvalidArgument")
+            && bad.contains("google.rpc.BadRequest")
+            && bad.contains("\"field\":\"user_pool_id\"")
+            && bad.contains("\"field\":\"mfa_configuration\""),
+        "{bad}"
+    );
+    assert!(text(7).contains("x-request-id:"), "{}", text(7));
+    assert!(served.terminate().success());
+}
+
+#[test]
 fn the_readme_grpcurl_examples_work_as_written() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");

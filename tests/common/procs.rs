@@ -147,13 +147,25 @@ impl Served {
     /// Starts the binary on `config` (TOML; `{dir}` becomes a temp dir of
     /// its own) and waits until it listens.
     pub fn start(config: &str) -> Self {
+        Self::start_with_env(config, &[])
+    }
+
+    /// As `start`, with environment changes: `None` removes a variable.
+    pub fn start_with_env(config: &str, env: &[(&str, Option<&str>)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = config.replace("{dir}", &dir.path().display().to_string());
         let path = dir.path().join("config.toml");
         std::fs::write(&path, config).expect("write config");
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        for (k, v) in env {
+            match v {
+                Some(v) => command.env(k, v),
+                None => command.env_remove(k),
+            };
+        }
+        let mut child = command
             .arg("serve")
             .arg("--config")
             .arg(&path)

@@ -1,0 +1,376 @@
+//! Operability through the real binary: health follows readiness and
+//! draining, /metrics counts calls by method and code (from headers and
+//! trailers alike), JSON logs carry the call's fields, SIGTERM under load
+//! loses no in-flight call, and a Python grpcio client runs a whole
+//! scenario from stubs generated from proto/.
+
+mod common;
+
+use std::{
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use common::procs::{Served, canary};
+use common::{ApiKey, TEST_KEY};
+use mfa_facade::proto::{dev::v1 as dev, v1 as pb};
+use tonic::{Code, transport::Channel};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+fn config(extra: &str) -> String {
+    canary::secret(TEST_KEY);
+    format!(
+        r#"
+[backend]
+kind = "local"
+data_file = "{{dir}}/data.json"
+
+[[auth.api_keys]]
+principal = "ops"
+sha256 = "{hash}"
+
+[[policy.rules]]
+principals = ["ops"]
+methods = ["*"]
+user_pools = ["*"]
+
+[limits.default]
+per_second = 100000
+burst = 100000
+{extra}
+"#,
+        hash = mfa_facade::auth::api_key::hash_key(TEST_KEY)
+    )
+}
+
+async fn channel(addr: &str) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+async fn health(addr: &str, service: &str) -> Result<ServingStatus, tonic::Status> {
+    let mut h = HealthClient::new(channel(addr).await);
+    h.check(HealthCheckRequest {
+        service: service.into(),
+    })
+    .await
+    .map(|r| ServingStatus::try_from(r.into_inner().status).unwrap_or(ServingStatus::Unknown))
+}
+
+async fn pool(ch: &Channel) -> String {
+    let mut f = dev::local_fixtures_service_client::LocalFixturesServiceClient::with_interceptor(
+        ch.clone(),
+        ApiKey::new(TEST_KEY),
+    );
+    let pool = f
+        .create_user_pool(dev::CreateUserPoolRequest {
+            pool_name: "ops".into(),
+            feature_plan: dev::FeaturePlan::Essentials as i32,
+        })
+        .await
+        .expect("pool")
+        .into_inner()
+        .user_pool_id;
+    f.create_user(dev::CreateUserRequest {
+        user_pool_id: pool.clone(),
+        username: "ops-user".into(),
+        attributes: [("phone_number".to_owned(), "+15555550100".to_owned())].into(),
+    })
+    .await
+    .expect("user");
+    pool
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_serving_per_service_once_ready() {
+    let served = Served::start(&config(""));
+    let addr = served.addr.to_string();
+    for service in [
+        "",
+        "cognito.mfa.v1.UserPoolMfaService",
+        "cognito.mfa.v1.UserMfaService",
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if health(&addr, service).await.ok() == Some(ServingStatus::Serving) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{service:?} never SERVING");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert!(
+        served
+            .wait_log("\"event\":\"ready\"", Duration::from_secs(1))
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_stays_not_serving_while_the_backend_cannot_be_used() {
+    // The cognito backend with no AWS credentials anywhere: not ready.
+    let dir = tempfile::tempdir().expect("dir");
+    let missing = dir.path().join("none");
+    let served = Served::start_with_env(
+        &config("").replace(
+            "kind = \"local\"",
+            "kind = \"cognito\"\nendpoint_url = \"http://127.0.0.1:9\"",
+        ),
+        &[
+            ("AWS_ACCESS_KEY_ID", None),
+            ("AWS_SECRET_ACCESS_KEY", None),
+            ("AWS_SESSION_TOKEN", None),
+            ("AWS_PROFILE", None),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", None),
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", None),
+            ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", None),
+            ("AWS_EC2_METADATA_DISABLED", Some("true")),
+            (
+                "AWS_CONFIG_FILE",
+                Some(missing.to_str().unwrap_or("/nonexistent")),
+            ),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                Some(missing.to_str().unwrap_or("/nonexistent")),
+            ),
+        ],
+    );
+    let addr = served.addr.to_string();
+    assert!(
+        served
+            .wait_log("\"event\":\"not_ready\"", Duration::from_secs(15))
+            .is_some(),
+        "says why it is not ready"
+    );
+    for service in [
+        "",
+        "cognito.mfa.v1.UserPoolMfaService",
+        "cognito.mfa.v1.UserMfaService",
+    ] {
+        assert_eq!(
+            health(&addr, service).await.ok(),
+            Some(ServingStatus::NotServing),
+            "{service:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_calls_by_method_and_code_and_logs_carry_the_call() {
+    let served = Served::start(&config(""));
+    let ch = channel(&served.addr.to_string()).await;
+    let pool = pool(&ch).await;
+    let get = "cognito.mfa.v1.UserPoolMfaService/GetUserPoolMfaConfig";
+    let count = |code: &str| {
+        served
+            .metric(
+                "mfa_facade_grpc_calls_total",
+                &[&format!("method=\"{get}\""), &format!("code=\"{code}\"")],
+            )
+            .unwrap_or(0.0)
+    };
+    let (ok0, invalid0, unauth0) = (
+        count("OK"),
+        count("INVALID_ARGUMENT"),
+        count("UNAUTHENTICATED"),
+    );
+    let mut pools = pb::user_pool_mfa_service_client::UserPoolMfaServiceClient::with_interceptor(
+        ch.clone(),
+        ApiKey::new(TEST_KEY),
+    );
+    for i in 0..3 {
+        let mut r = tonic::Request::new(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: pool.clone(),
+        });
+        r.metadata_mut().insert(
+            "x-request-id",
+            format!("ops-log-{i}").parse().expect("ascii"),
+        );
+        let response = pools.get_user_pool_mfa_config(r).await.expect("get");
+        assert_eq!(
+            response
+                .metadata()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok()),
+            Some(format!("ops-log-{i}").as_str()),
+            "x-request-id is echoed"
+        );
+    }
+    let invalid = pools
+        .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: "nope".into(),
+        })
+        .await
+        .expect_err("invalid");
+    let generated = invalid
+        .metadata()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .expect("a request id is made when none is sent");
+    let mut anonymous = pb::user_pool_mfa_service_client::UserPoolMfaServiceClient::new(ch.clone());
+    let refused = anonymous
+        .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: pool.clone(),
+        })
+        .await
+        .expect_err("no key");
+    assert_eq!(refused.code(), Code::Unauthenticated);
+
+    // OK travels in trailers; INVALID_ARGUMENT and UNAUTHENTICATED in
+    // trailers-only headers: all are counted.
+    assert_eq!(count("OK") - ok0, 3.0);
+    assert_eq!(count("INVALID_ARGUMENT") - invalid0, 1.0);
+    assert_eq!(count("UNAUTHENTICATED") - unauth0, 1.0);
+    let text = served.metrics();
+    for family in [
+        "mfa_facade_grpc_server_seconds",
+        "mfa_facade_upstream_seconds",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} summary"))
+                || text.contains(&format!("# TYPE {family} histogram")),
+            "{family} in\n{text}"
+        );
+    }
+
+    // JSON logs: request id, method, principal, code and latency per call.
+    let line = served
+        .wait_log("\"request_id\":\"ops-log-1\"", Duration::from_secs(2))
+        .expect("the call's log line");
+    let v: serde_json::Value = serde_json::from_str(&line.text).expect("JSON log");
+    assert_eq!(v["method"], get);
+    assert_eq!(v["principal"], "ops");
+    assert_eq!(v["code"], "OK");
+    assert!(v["latency_ms"].is_number(), "{v}");
+    let line = served
+        .wait_log(
+            &format!("\"request_id\":\"{generated}\""),
+            Duration::from_secs(2),
+        )
+        .expect("the generated id is logged");
+    assert!(
+        line.text.contains("\"code\":\"INVALID_ARGUMENT\""),
+        "{}",
+        line.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_drains_every_in_flight_call() {
+    let mut served = Served::start(&config("[server]\ndrain_delay_ms = 400\n"));
+    let addr = served.addr.to_string();
+    let ch = channel(&addr).await;
+    let pool = pool(&ch).await;
+    let users = pb::user_mfa_service_client::UserMfaServiceClient::with_interceptor(
+        ch.clone(),
+        ApiKey::new(TEST_KEY),
+    );
+    let terminated = Arc::new(AtomicBool::new(false));
+    let before = Arc::new(AtomicUsize::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    // Bounded: 16 workers, at most 200 writes each, stopping at the first
+    // refusal after SIGTERM.
+    for w in 0..16 {
+        let (mut users, pool, terminated, before) = (
+            users.clone(),
+            pool.clone(),
+            terminated.clone(),
+            before.clone(),
+        );
+        workers.spawn(async move {
+            let mut failures_before = Vec::new();
+            for i in 0..200 {
+                let started_before = !terminated.load(Ordering::SeqCst);
+                let r = users
+                    .admin_set_user_mfa_preference(pb::AdminSetUserMfaPreferenceRequest {
+                        user_pool_id: pool.clone(),
+                        username: "ops-user".into(),
+                        sms_mfa_settings: Some(pb::SmsMfaSettings {
+                            enabled: Some(true),
+                            preferred_mfa: Some((w + i) % 2 == 0),
+                        }),
+                        ..Default::default()
+                    })
+                    .await;
+                match r {
+                    Ok(_) if started_before => {
+                        before.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(_) => {}
+                    Err(e) if started_before => failures_before.push(e.code()),
+                    Err(_) => return failures_before,
+                }
+            }
+            failures_before
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    terminated.store(true, Ordering::SeqCst);
+    let pid = served.pid().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    // During the drain delay health says NOT_SERVING.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        health(&addr, "").await.ok(),
+        Some(ServingStatus::NotServing)
+    );
+    let mut failures = Vec::new();
+    while let Some(w) = workers.join_next().await {
+        failures.extend(w.expect("worker"));
+    }
+    let status = served.terminate();
+    println!(
+        "SIGTERM under load: {} writes started before it, all answered; {} failed; exit {status}",
+        before.load(Ordering::SeqCst),
+        failures.len()
+    );
+    assert!(before.load(Ordering::SeqCst) > 0);
+    assert!(failures.is_empty(), "in-flight calls failed: {failures:?}");
+    assert!(status.success(), "exit 0 after draining");
+    assert!(
+        served
+            .wait_log("\"event\":\"draining\"", Duration::from_secs(1))
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_grpcio_client_runs_the_whole_scenario() {
+    let served = Served::start(&config(""));
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/scenario.py"
+        ))
+        .arg(served.addr.to_string())
+        .arg(TEST_KEY)
+        .output()
+        .unwrap_or_else(|e| panic!("python3 is required ({e})"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the Python scenario failed (scripts/test.sh installs grpcio and grpcio-tools):\n{text}"
+    );
+    println!("{}", text.trim());
+    assert!(text.contains("python scenario OK"), "{text}");
+}

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""A whole MFA scenario from Python, with stubs generated from proto/ by
+grpcio-tools: set the pool's MFA configuration, enrol TOTP, set the
+preference, read it back. Usage: scenario.py HOST:PORT API_KEY
+
+Against the local backend (the fixtures service makes the pool, the user and
+the access token). Exits non-zero on the first thing that is not as expected.
+"""
+import base64
+import hashlib
+import hmac
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+import grpc
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def generate(out):
+    """Stubs for the API and the fixtures, from proto/ (google/protobuf from grpcio-tools)."""
+    import grpc_tools
+    from grpc_tools import protoc
+
+    include = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
+    protos = [
+        "cognito/mfa/v1/types.proto",
+        "cognito/mfa/v1/user_pool_mfa_service.proto",
+        "cognito/mfa/v1/user_mfa_service.proto",
+        "cognito/mfa/dev/v1/fixtures.proto",
+    ]
+    args = ["protoc", f"-I{os.path.join(ROOT, 'proto')}", f"-I{include}",
+            f"--python_out={out}", f"--grpc_python_out={out}"] + protos
+    if protoc.main(args) != 0:
+        sys.exit("protoc failed")
+    # Packages for the generated modules.
+    for d, _, _ in os.walk(out):
+        open(os.path.join(d, "__init__.py"), "a").close()
+
+
+def totp(secret_b32, at=None):
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    step = int((at or time.time()) // 30)
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    code = (struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000
+    return f"{code:06d}"
+
+
+def main():
+    target, api_key = sys.argv[1], sys.argv[2]
+    out = tempfile.mkdtemp(prefix="mfa-stubs-")
+    generate(out)
+    sys.path.insert(0, out)
+    from cognito.mfa.v1 import types_pb2 as t
+    from cognito.mfa.v1 import user_pool_mfa_service_pb2 as pools_pb
+    from cognito.mfa.v1 import user_pool_mfa_service_pb2_grpc as pools_grpc
+    from cognito.mfa.v1 import user_mfa_service_pb2 as users_pb
+    from cognito.mfa.v1 import user_mfa_service_pb2_grpc as users_grpc
+    from cognito.mfa.dev.v1 import fixtures_pb2 as fx
+    from cognito.mfa.dev.v1 import fixtures_pb2_grpc as fx_grpc
+
+    md = [("x-api-key", api_key)]
+    channel = grpc.insecure_channel(target)
+    fixtures = fx_grpc.LocalFixturesServiceStub(channel)
+    pools = pools_grpc.UserPoolMfaServiceStub(channel)
+    users = users_grpc.UserMfaServiceStub(channel)
+
+    pool = fixtures.CreateUserPool(fx.CreateUserPoolRequest(pool_name="python"), metadata=md).user_pool_id
+    fixtures.CreateUser(fx.CreateUserRequest(user_pool_id=pool, username="py-user"), metadata=md)
+    token = fixtures.IssueAccessToken(
+        fx.IssueAccessTokenRequest(user_pool_id=pool, username="py-user"), metadata=md).access_token
+
+    # 1. The pool: optional MFA with TOTP.
+    cfg = pools.SetUserPoolMfaConfig(pools_pb.SetUserPoolMfaConfigRequest(
+        user_pool_id=pool,
+        software_token_mfa_configuration=t.SoftwareTokenMfaConfig(enabled=True),
+        mfa_configuration=t.MFA_CONFIGURATION_OPTIONAL), metadata=md)
+    assert cfg.mfa_configuration == t.MFA_CONFIGURATION_OPTIONAL, cfg
+    assert len(cfg.etag) == 32, cfg
+
+    # A bad request: INVALID_ARGUMENT naming the field.
+    try:
+        pools.GetUserPoolMfaConfig(pools_pb.GetUserPoolMfaConfigRequest(user_pool_id="not a pool"), metadata=md)
+        sys.exit("a bad pool id was accepted")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e
+        assert "user_pool_id" in e.details(), e.details()
+
+    # 2. TOTP enrolment with a real code.
+    secret = users.AssociateSoftwareToken(
+        users_pb.AssociateSoftwareTokenRequest(access_token=token), metadata=md).secret_code
+    verified = users.VerifySoftwareToken(users_pb.VerifySoftwareTokenRequest(
+        access_token=token, user_code=totp(secret), friendly_device_name="python"), metadata=md)
+    assert verified.status == users_pb.VERIFY_SOFTWARE_TOKEN_STATUS_SUCCESS, verified
+
+    # 3. The preference: TOTP, preferred.
+    users.SetUserMfaPreference(users_pb.SetUserMfaPreferenceRequest(
+        access_token=token,
+        software_token_mfa_settings=t.SoftwareTokenMfaSettings(enabled=True, preferred_mfa=True)),
+        metadata=md)
+
+    # 4. Read it back, as the user and as an admin.
+    mine = users.GetUserMfaSettings(users_pb.GetUserMfaSettingsRequest(access_token=token), metadata=md)
+    admin = users.AdminGetUserMfaSettings(users_pb.AdminGetUserMfaSettingsRequest(
+        user_pool_id=pool, username="py-user"), metadata=md)
+    for s in (mine, admin):
+        assert s.preferred_mfa_setting == "SOFTWARE_TOKEN_MFA", s
+        assert "SOFTWARE_TOKEN_MFA" in s.user_mfa_setting_list, s
+    print(f"python scenario OK: pool {pool}, TOTP enrolled and preferred, read back as user and admin")
+
+
+if __name__ == "__main__":
+    main()
