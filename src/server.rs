@@ -130,6 +130,9 @@ pub struct ServeOptions {
     pub server: ServerConfig,
 }
 
+/// The health "service" a liveness probe asks for.
+pub const LIVENESS_SERVICE: &str = "liveness";
+
 /// Health of both API services and of the server as a whole ("").
 async fn set_health(reporter: &tonic_health::server::HealthReporter, status: ServingStatus) {
     reporter.set_service_status("", status).await;
@@ -172,6 +175,11 @@ pub async fn serve(
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     set_health(&health_reporter, ServingStatus::NotServing).await;
+    // For liveness probes: SERVING for as long as the process answers,
+    // whether or not the backend is ready or the server is draining.
+    health_reporter
+        .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
+        .await;
     let reporter = health_reporter.clone();
     let readiness = tokio::spawn(async move {
         loop {

@@ -1,0 +1,229 @@
+//! Deployment artefacts, checked the ways that need no Docker engine and no
+//! cluster: every kustomize overlay renders (`kubectl kustomize`) and
+//! validates against the Kubernetes schemas of a pinned version
+//! (kubernetes-validate, strict); the config inside each rendered ConfigMap
+//! (with the API-key Secret beside it) passes `mfa-facade check-config`;
+//! the Dockerfile builds with the command CI uses and copies paths that
+//! exist; the Deployment keeps its security settings and gRPC probes.
+
+mod common;
+
+use std::{path::Path, process::Command};
+
+use common::procs::BIN;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// The Kubernetes version the manifests are validated against.
+const KUBERNETES_VERSION: &str = "1.32.0";
+const OVERLAYS: &[&str] = &["local", "aws"];
+
+fn run(cmd: &mut Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what} is required ({e}); scripts/test.sh installs it"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{what} failed:\n{text}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn render(overlay: &str) -> String {
+    run(
+        Command::new("kubectl")
+            .arg("kustomize")
+            .arg(format!("{ROOT}/deploy/k8s/overlays/{overlay}")),
+        "kubectl",
+    )
+}
+
+#[test]
+fn every_overlay_renders_and_validates() {
+    let dir = tempfile::tempdir().expect("dir");
+    for overlay in OVERLAYS {
+        let rendered = render(overlay);
+        let file = dir.path().join(format!("{overlay}.yaml"));
+        std::fs::write(&file, &rendered).expect("write");
+        let out = run(
+            Command::new("kubernetes-validate")
+                .args(["--strict", "--kubernetes-version", KUBERNETES_VERSION])
+                .arg(&file),
+            "kubernetes-validate",
+        );
+        for kind in [
+            "deployment/",
+            "service/mfa-facade ",
+            "service/mfa-facade-headless",
+            "serviceaccount/",
+            "configmap/",
+            "secret/",
+            "horizontalpodautoscaler/",
+            "poddisruptionbudget/",
+            "networkpolicy/",
+        ] {
+            assert!(
+                out.lines()
+                    .any(|l| l.contains("passed") && l.contains(kind.trim())),
+                "{overlay}: no {kind} passed:\n{out}"
+            );
+        }
+        assert!(
+            !out.contains("ERROR") && !out.contains("failed"),
+            "{overlay}:\n{out}"
+        );
+    }
+}
+
+/// Pulls `key` of every `kind` object out of rendered YAML (Python's yaml,
+/// which kubernetes-validate brings).
+fn objects(rendered: &str) -> serde_json::Value {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d]))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(rendered.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("python3 with PyYAML");
+    serde_json::from_slice(&out.stdout).expect("JSON of the objects")
+}
+
+fn of_kind<'a>(objs: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value> {
+    objs.as_array()
+        .expect("array")
+        .iter()
+        .filter(|o| o["kind"] == kind)
+        .collect()
+}
+
+#[test]
+fn each_configmaps_config_passes_check_config() {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    for overlay in OVERLAYS {
+        let objs = objects(&render(overlay));
+        let dir = tempfile::tempdir().expect("dir");
+        let mount = dir.path().display().to_string();
+        let secret: String = of_kind(&objs, "Secret")[0]["data"]["api-keys.toml"]
+            .as_str()
+            .expect("the api-keys Secret")
+            .split_whitespace()
+            .collect();
+        std::fs::create_dir_all(dir.path().join("keys")).expect("keys dir");
+        std::fs::write(
+            dir.path().join("keys/api-keys.toml"),
+            STANDARD.decode(secret).expect("base64"),
+        )
+        .expect("write keys");
+        let config = of_kind(&objs, "ConfigMap")[0]["data"]["config.toml"]
+            .as_str()
+            .expect("config.toml in the ConfigMap")
+            .replace("/etc/mfa-facade", &mount);
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, config).expect("write config");
+        let out = run(
+            Command::new(BIN).arg("check-config").arg(&path).env_clear(),
+            "mfa-facade check-config",
+        );
+        assert!(out.contains("config OK"), "{overlay}: {out}");
+    }
+    // The aws overlay really is the fleet setup.
+    let aws = objects(&render("aws"));
+    let config = of_kind(&aws, "ConfigMap")[0]["data"]["config.toml"]
+        .as_str()
+        .unwrap_or("");
+    for needle in ["kind = \"cognito\"", "[limits.redis]", "stdout = true"] {
+        assert!(config.contains(needle), "aws config lacks {needle}");
+    }
+    assert_eq!(of_kind(&aws, "Deployment")[0]["spec"]["replicas"], 3);
+    assert_eq!(
+        of_kind(&objects(&render("local")), "Deployment")[0]["spec"]["replicas"],
+        1
+    );
+}
+
+#[test]
+fn the_deployment_is_locked_down_and_probed_over_grpc() {
+    for overlay in OVERLAYS {
+        let objs = objects(&render(overlay));
+        let pod = &of_kind(&objs, "Deployment")[0]["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        let c = &pod["containers"][0];
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+        assert_eq!(c["securityContext"]["capabilities"]["drop"][0], "ALL");
+        assert_eq!(c["readinessProbe"]["grpc"]["port"], 50051, "numeric port");
+        assert_eq!(c["livenessProbe"]["grpc"]["port"], 50051);
+        assert_eq!(
+            c["livenessProbe"]["grpc"]["service"],
+            mfa_facade::server::LIVENESS_SERVICE
+        );
+        assert!(c["resources"]["requests"].is_object() && c["resources"]["limits"].is_object());
+        let sa = of_kind(&objs, "ServiceAccount")[0];
+        assert!(sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].is_string());
+    }
+}
+
+#[test]
+fn the_dockerfile_builds_as_ci_does_and_copies_what_exists() {
+    let dockerfile =
+        std::fs::read_to_string(format!("{ROOT}/deploy/Dockerfile")).expect("deploy/Dockerfile");
+    let build = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("RUN cargo build"))
+        .map(|rest| format!("cargo build{rest}"))
+        .expect("a RUN cargo build line");
+    let test_sh = std::fs::read_to_string(format!("{ROOT}/scripts/test.sh")).expect("test.sh");
+    assert!(
+        test_sh.lines().any(|l| l.trim() == build),
+        "scripts/test.sh runs `{build}` as the Dockerfile does"
+    );
+    let mut copies = 0;
+    for line in dockerfile.lines().filter(|l| l.starts_with("COPY ")) {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let from = parts[parts.len() - 2];
+        if line.contains("--from=build") {
+            // The build stage works in /src, the repository root.
+            let path = from.strip_prefix("/src/").expect("a path under /src");
+            assert!(
+                Path::new(ROOT).join(path).is_file(),
+                "{path} is not in the build output: has CI run `{build}`?"
+            );
+            copies += 1;
+        } else if from != "." {
+            assert!(
+                Path::new(ROOT).join(from).is_file(),
+                "{from} does not exist"
+            );
+            if from.ends_with(".toml") {
+                let out = Command::new(BIN)
+                    .arg("check-config")
+                    .arg(Path::new(ROOT).join(from))
+                    .env_clear()
+                    .output()
+                    .expect("check-config");
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                // Its keys file is mounted at run time; everything else is valid.
+                assert!(
+                    text.contains("config OK")
+                        || text.lines().all(|l| l.starts_with("auth.api_keys_file")),
+                    "{text}"
+                );
+            }
+            copies += 1;
+        }
+    }
+    assert!(copies >= 2, "the binary and the config are copied");
+    assert!(dockerfile.contains("USER 65532"), "runs as non-root");
+}
