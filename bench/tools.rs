@@ -1,0 +1,163 @@
+//! Small tools of the bench scripts:
+//!
+//!   tools bodies DIR POOL        gRPC request bodies for h2load (5-byte frame
+//!                                header + message): DIR/get.bin, DIR/set.bin
+//!   tools startup BIN CONFIG     starts `BIN serve --config CONFIG` and prints
+//!                                the milliseconds until Health/Check says
+//!                                SERVING (polled every millisecond), then
+//!                                the idle RSS in KiB; kills it
+//!   tools sdk URL POOL N C       N direct SDK GetUserPoolMfaConfig calls at
+//!                                concurrency C against URL; prints calls/s
+
+use std::{
+    process::{Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use mfa_facade::proto::v1 as pb;
+use prost::Message;
+
+fn frame(msg: &impl Message) -> Vec<u8> {
+    let body = msg.encode_to_vec();
+    let mut out = vec![0u8];
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+fn bodies(dir: &str, pool: &str) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::write(
+        format!("{dir}/get.bin"),
+        frame(&pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: pool.into(),
+        }),
+    )?;
+    std::fs::write(
+        format!("{dir}/set.bin"),
+        frame(&pb::SetUserPoolMfaConfigRequest {
+            user_pool_id: pool.into(),
+            software_token_mfa_configuration: Some(pb::SoftwareTokenMfaConfig {
+                enabled: Some(true),
+            }),
+            mfa_configuration: pb::MfaConfiguration::Optional as i32,
+            ..Default::default()
+        }),
+    )?;
+    Ok(())
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn startup(bin: &str, config: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let started = Instant::now();
+    let mut child = Command::new(bin)
+        .args(["serve", "--config", config])
+        .env("MFA_FACADE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MFA_FACADE_METRICS_LISTEN", format!("127.0.0.1:{metrics}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let deadline = started + Duration::from_secs(10);
+    let serving_ms = loop {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err("not SERVING within 10 s".into());
+        }
+        if let Ok(ch) = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?
+            .connect()
+            .await
+            && let Ok(r) = HealthClient::new(ch)
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+            && r.into_inner().status == 1
+        {
+            break started.elapsed().as_secs_f64() * 1e3;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss = rss_kib(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    println!("{{\"serving_ms\":{serving_ms:.1},\"idle_rss_kib\":{rss}}}");
+    Ok(())
+}
+
+async fn sdk(url: &str, pool: &str, n: usize, c: usize) -> Result<(), Box<dyn std::error::Error>> {
+    use aws_sdk_cognitoidentityprovider as cip;
+    let conf = cip::Config::builder()
+        .behavior_version(cip::config::BehaviorVersion::latest())
+        .region(cip::config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(cip::config::Credentials::new(
+            "bench", "bench", None, None, "bench",
+        ))
+        .build();
+    let client = cip::Client::from_conf(conf);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..c {
+        let (client, next, pool) = (client.clone(), next.clone(), pool.to_owned());
+        workers.spawn(async move {
+            let mut failed = 0usize;
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                if client
+                    .get_user_pool_mfa_config()
+                    .user_pool_id(&pool)
+                    .send()
+                    .await
+                    .is_err()
+                {
+                    failed += 1;
+                }
+            }
+            failed
+        });
+    }
+    let mut failed = 0;
+    while let Some(f) = workers.join_next().await {
+        failed += f?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{{\"calls\":{n},\"failed\":{failed},\"calls_per_second\":{:.1}}}",
+        n as f64 / secs
+    );
+    if failed > 0 {
+        return Err("calls failed".into());
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let a = |i: usize| args.get(i).cloned().unwrap_or_default();
+    match a(0).as_str() {
+        "bodies" => bodies(&a(1), &a(2)),
+        "startup" => startup(&a(1), &a(2)).await,
+        "sdk" => sdk(&a(1), &a(2), a(3).parse()?, a(4).parse()?).await,
+        other => Err(format!("unknown tool {other:?}").into()),
+    }
+}
