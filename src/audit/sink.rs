@@ -249,7 +249,8 @@ impl ChainFile {
     fn append(&mut self, lines: &[String]) -> io::Result<()> {
         let mut buf = Vec::new();
         for line in lines {
-            if self.len > 0 && self.len + (buf.len() + line.len()) as u64 > self.max_bytes {
+            let pending = self.len + buf.len() as u64;
+            if pending > 0 && pending + line.len() as u64 > self.max_bytes {
                 self.file.write_all(&buf)?;
                 self.len += buf.len() as u64;
                 buf.clear();
@@ -389,5 +390,32 @@ impl Writer {
             out.flush()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_larger_than_a_file_is_split_across_rotations() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.jsonl");
+        let mut f = ChainFile::open(&path, 4096).expect("open");
+        let lines: Vec<String> = (1..=40)
+            .map(|seq| {
+                format!(
+                    "{{\"seq\":{seq},\"hash\":\"h{seq}\",\"pad\":\"{}\"}}\n",
+                    "x".repeat(200)
+                )
+            })
+            .collect();
+        f.append(&lines).expect("append");
+        let files = rotated(&path);
+        assert!(files.len() >= 2, "{files:?}");
+        for p in files.iter().chain([&path]) {
+            let len = std::fs::metadata(p).expect("meta").len();
+            assert!(len <= 4096, "{} has {len} bytes", p.display());
+        }
     }
 }
