@@ -93,7 +93,11 @@ for m in GetUserPoolMfaConfig SetUserPoolMfaConfig; do
     before=$(metric "$full_metrics" mfa_facade_grpc_calls_total "method=\"$P/$m\"" 'code="OK"')
     read -r rps ok p50 p99 <<<"$(h2 "$full_port" "$P/$m" "$body" "$KEY")"
     after=$(metric "$full_metrics" mfa_facade_grpc_calls_total "method=\"$P/$m\"" 'code="OK"')
-    [ $((after - before)) -eq "$ok" ] || { echo "facade $m: h2load saw $ok successes, the facade counted $((after - before)) OK" >&2; exit 1; }
+    # h2load stops counting at the deadline; calls still in flight then
+    # complete (OK) at the facade: at most connections x streams more.
+    extra=$((after - before - ok))
+    [ "$extra" -ge 0 ] && [ "$extra" -le $((CONNECTIONS * STREAMS)) ] || {
+      echo "facade $m: h2load saw $ok successes, the facade counted $((after - before)) OK" >&2; exit 1; }
     echo "full stack $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms ($ok OK by the facade's count)"
     rows[full_$m]+="$rps:$p50:$p99 "
     read -r rps ok p50 p99 <<<"$(h2 "$base_port" "$P/$m" "$body")"
