@@ -119,11 +119,7 @@ impl Auditor {
         let Some(sink) = &self.sink else {
             return Pending(None);
         };
-        let mut v = Value::Object(std::mem::take(&mut record));
-        self.redactor.redact(&mut v);
-        let Value::Object(record) = v else {
-            return Pending(None);
-        };
+        self.redactor.redact_object(&mut record);
         if wait {
             let (tx, rx) = oneshot::channel();
             sink.send(record, Some(tx));
@@ -190,8 +186,8 @@ impl CallAudit {
         auditor: Arc<Auditor>,
         caller: &Caller<'_>,
         method: &str,
-        user_pool: Option<String>,
-        target_user: Option<String>,
+        user_pool: Option<&str>,
+        target_user: impl FnOnce() -> Option<String>,
     ) -> Self {
         let level = auditor.level(method);
         let mut base = Map::new();
@@ -226,7 +222,7 @@ impl CallAudit {
             );
             base.insert(
                 "target_user".into(),
-                target_user.map_or(Value::Null, |u| {
+                target_user().map_or(Value::Null, |u| {
                     Value::from(auditor.redactor().username(&u))
                 }),
             );
@@ -346,7 +342,7 @@ pub fn refused_at_the_door(
         },
         method,
         None,
-        None,
+        || None,
     );
     if call.level == AuditLevel::None {
         return;

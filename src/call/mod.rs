@@ -183,10 +183,11 @@ impl Facade {
         principal: Option<&Principal>,
         op: O,
         mut violations: Violations,
+        pool: Option<&str>,
         received: crate::audit::Pending,
     ) -> Result<O::Output> {
         let method = op.method();
-        let principal = self.authorize(principal, method, op.user_pool().as_deref())?;
+        let principal = self.authorize(principal, method, pool)?;
         op.validate(&mut violations);
         let upstream = if violations.is_empty() {
             op.upstream()
@@ -215,6 +216,8 @@ impl Facade {
         let started = Instant::now();
         let Decoded { mut op, violations } = decoded;
         let method = op.method();
+        // Decoded once: for a token call it means reading the JWT's claims.
+        let pool = op.user_pool();
         let audit = CallAudit::new(
             self.auditor.clone(),
             &Caller {
@@ -226,8 +229,8 @@ impl Facade {
                 peer: ctx.peer,
             },
             method,
-            op.user_pool(),
-            op.target_user(),
+            pool.as_deref(),
+            || op.target_user(),
         );
         if audit.level() != AuditLevel::None {
             op.capture_before();
@@ -236,7 +239,13 @@ impl Facade {
         let wait = op.mutating() && self.auditor.fail_closed();
         let received = audit.received(|| op.audit_request(), wait);
         let result = self
-            .stages(ctx.principal.as_ref(), op, violations, received)
+            .stages(
+                ctx.principal.as_ref(),
+                op,
+                violations,
+                pool.as_deref(),
+                received,
+            )
             .await;
         let level = audit.level();
         let completed = audit.completed(
