@@ -195,6 +195,12 @@ fn user_call(user: &UserRef, by_token: CognitoOp, admin: CognitoOp) -> UpstreamC
     }
 }
 
+/// The pool of an enrolment step: the access token's. A session names no
+/// pool the facade can read; only a "*" grant covers the session flow.
+fn token_call_pool(access_token: Option<&Secret>) -> Option<String> {
+    access_token.and_then(|t| token_user_pool(t.expose()))
+}
+
 /// The Cognito call of an enrolment step: by access token (its pool and
 /// `sub`), or by MFA_SETUP session (a fingerprint of it stands for the user).
 fn token_or_session_call(
@@ -533,11 +539,7 @@ impl Operation for AssociateSoftwareToken {
     }
 
     fn user_pool(&self) -> Option<String> {
-        // A session names no pool the facade can read; only a "*" grant
-        // covers the session flow.
-        self.access_token
-            .as_ref()
-            .and_then(|t| token_user_pool(t.expose()))
+        token_call_pool(self.access_token.as_ref())
     }
 
     fn upstream(&self) -> Vec<UpstreamCall> {
@@ -591,11 +593,7 @@ impl Operation for VerifySoftwareToken {
     }
 
     fn user_pool(&self) -> Option<String> {
-        // A session names no pool the facade can read; only a "*" grant
-        // covers the session flow.
-        self.access_token
-            .as_ref()
-            .and_then(|t| token_user_pool(t.expose()))
+        token_call_pool(self.access_token.as_ref())
     }
 
     fn upstream(&self) -> Vec<UpstreamCall> {
