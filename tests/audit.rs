@@ -7,13 +7,12 @@
 mod common;
 
 use std::{
-    collections::HashMap,
     path::{Path, PathBuf},
     process::Command,
     time::Duration,
 };
 
-use common::procs::{BIN, Served, canary};
+use common::procs::{BIN, Served, canary, local_config, local_pool};
 use common::{ApiKey, TEST_KEY};
 use mfa_facade::{domain::totp, proto::dev::v1 as dev, proto::v1 as pb};
 use serde_json::Value;
@@ -21,51 +20,31 @@ use tonic::{Code, transport::Channel};
 
 const READER_KEY: &str = "reader-key-4d2a9c";
 
+/// The admin (the test key) may do everything; "reader" only read pools.
 fn config(audit: &str, extra: &str) -> String {
-    format!(
-        r#"
-[backend]
-kind = "local"
-data_file = "{{dir}}/data.json"
-
-[[auth.api_keys]]
-principal = "admin"
-sha256 = "{admin}"
-
+    local_config(
+        "admin",
+        100_000.0,
+        100_000,
+        &format!(
+            r#"
 [[auth.api_keys]]
 principal = "reader"
 sha256 = "{reader}"
-
-[[policy.rules]]
-principals = ["admin"]
-methods = ["*"]
-user_pools = ["*"]
 
 [[policy.rules]]
 principals = ["reader"]
 methods = ["cognito.mfa.v1.UserPoolMfaService/GetUserPoolMfaConfig"]
 user_pools = ["*"]
 
-[limits.default]
-per_second = 100000
-burst = 100000
-
 {extra}
 
 [audit]
 {audit}
 "#,
-        admin = mfa_facade::auth::api_key::hash_key(TEST_KEY),
-        reader = mfa_facade::auth::api_key::hash_key(READER_KEY),
+            reader = mfa_facade::auth::api_key::hash_key(READER_KEY),
+        ),
     )
-}
-
-async fn channel(served: &Served) -> Channel {
-    Channel::from_shared(served.url())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect")
 }
 
 fn with_id<T>(message: T, request_id: &str) -> tonic::Request<T> {
@@ -96,26 +75,11 @@ struct Fixture {
 }
 
 async fn fixture(ch: &Channel) -> Fixture {
+    let pool = local_pool(ch, Some("alice")).await;
     let mut f = dev::local_fixtures_service_client::LocalFixturesServiceClient::with_interceptor(
         ch.clone(),
         ApiKey::new(TEST_KEY),
     );
-    let pool = f
-        .create_user_pool(dev::CreateUserPoolRequest {
-            pool_name: "audited".into(),
-            feature_plan: dev::FeaturePlan::Essentials as i32,
-        })
-        .await
-        .expect("pool")
-        .into_inner()
-        .user_pool_id;
-    f.create_user(dev::CreateUserRequest {
-        user_pool_id: pool.clone(),
-        username: "alice".into(),
-        attributes: HashMap::from([("phone_number".into(), "+15555550100".into())]),
-    })
-    .await
-    .expect("user");
     let token = f
         .issue_access_token(dev::IssueAccessTokenRequest {
             user_pool_id: pool.clone(),
@@ -206,7 +170,7 @@ async fn every_method_yields_its_records_refusals_included() {
         "file = \"{dir}/audit.jsonl\"\ndefault_level = \"request_response\"\n",
         "[limits.methods.\"cognito.mfa.v1.UserMfaService/AdminDeleteSoftwareToken\"]\nper_second = 0.01\nburst = 1\n",
     ));
-    let ch = channel(&served).await;
+    let ch = served.channel().await;
     let f = fixture(&ch).await;
     let (mut pools, mut users) = clients(&ch, TEST_KEY);
     let external_id = format!("ext-{}", uuid::Uuid::new_v4().simple());
@@ -515,7 +479,7 @@ async fn rotated_chain() -> (tempfile::TempDir, Vec<PathBuf>, String) {
         "file = \"{dir}/audit.jsonl\"\nmax_file_bytes = 4096\nanchor_interval_seconds = 1\n",
         "",
     ));
-    let ch = channel(&served).await;
+    let ch = served.channel().await;
     let f = fixture(&ch).await;
     let (mut pools, _) = clients(&ch, TEST_KEY);
     for i in 0..40 {
@@ -638,7 +602,7 @@ async fn tampering_is_detected_across_rotated_files() {
 async fn fail_closed_refuses_a_change_it_cannot_record() {
     // /dev/full accepts the open and fails every write (ENOSPC).
     let served = Served::start(&config("file = \"/dev/full\"\nfail_closed = true\n", ""));
-    let ch = channel(&served).await;
+    let ch = served.channel().await;
     let f = fixture(&ch).await;
     let (mut pools, _) = clients(&ch, TEST_KEY);
     let refused = pools
@@ -680,7 +644,7 @@ async fn every_acknowledged_write_survives_sigkill() {
         "file = \"{dir}/audit.jsonl\"\nfsync = \"group\"\nfail_closed = true\n",
         "",
     ));
-    let ch = channel(&served).await;
+    let ch = served.channel().await;
     let f = fixture(&ch).await;
     let (pools, _) = clients(&ch, TEST_KEY);
     // A random moment: after 50 to 900 of the 1,000 writes were answered.

@@ -11,17 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use common::procs::{BIN, free_port};
 use common::{moto_sdk, moto_url};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mfa-facade");
 const CLI_KEY: &str = "cli-key-7b3e";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 fn check_config(text: &str) -> Output {
     let mut file = tempfile::NamedTempFile::new().expect("temp file");
@@ -328,6 +321,16 @@ fn dev_key(banner: &str) -> String {
         .to_owned()
 }
 
+/// The demo pool id the first-run banner names.
+fn demo_pool(banner: &str) -> String {
+    banner
+        .lines()
+        .find_map(|l| l.strip_prefix("Demo user pool: "))
+        .and_then(|r| r.split_whitespace().next())
+        .expect("pool")
+        .to_owned()
+}
+
 #[test]
 fn the_first_run_prints_grpcurl_commands_that_work_and_a_restart_keeps_the_data() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -456,12 +459,7 @@ fn the_readme_debugging_section_works_as_written() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut served = Served::first_run(dir.path());
     let banner = served.banner();
-    let pool = banner
-        .lines()
-        .find_map(|l| l.strip_prefix("Demo user pool: "))
-        .and_then(|r| r.split_whitespace().next())
-        .expect("pool")
-        .to_owned();
+    let pool = demo_pool(&banner);
     // Each command on its own, as a user would paste them.
     let mut outputs = Vec::new();
     let mut command = String::new();
@@ -543,12 +541,7 @@ fn the_readme_grpcurl_examples_work_as_written() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut served = Served::first_run(dir.path());
     let banner = served.banner();
-    let pool = banner
-        .lines()
-        .find_map(|l| l.strip_prefix("Demo user pool: "))
-        .and_then(|r| r.split_whitespace().next())
-        .expect("pool")
-        .to_owned();
+    let pool = demo_pool(&banner);
     let script = format!(
         "shopt -s expand_aliases\nset -e\n{}\n{}",
         blocks[0], blocks[1]

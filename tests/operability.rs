@@ -15,79 +15,25 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::procs::{Served, canary};
+use common::procs::{Served, connect, local_config, local_pool};
 use common::{ApiKey, TEST_KEY};
-use mfa_facade::proto::{dev::v1 as dev, v1 as pb};
-use tonic::{Code, transport::Channel};
+use mfa_facade::proto::v1 as pb;
+use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
 fn config(extra: &str) -> String {
-    canary::secret(TEST_KEY);
-    format!(
-        r#"
-[backend]
-kind = "local"
-data_file = "{{dir}}/data.json"
-
-[[auth.api_keys]]
-principal = "ops"
-sha256 = "{hash}"
-
-[[policy.rules]]
-principals = ["ops"]
-methods = ["*"]
-user_pools = ["*"]
-
-[limits.default]
-per_second = 100000
-burst = 100000
-{extra}
-"#,
-        hash = mfa_facade::auth::api_key::hash_key(TEST_KEY)
-    )
-}
-
-async fn channel(addr: &str) -> Channel {
-    Channel::from_shared(format!("http://{addr}"))
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect")
+    local_config("ops", 100_000.0, 100_000, extra)
 }
 
 async fn health(addr: &str, service: &str) -> Result<ServingStatus, tonic::Status> {
-    let mut h = HealthClient::new(channel(addr).await);
+    let mut h = HealthClient::new(connect(addr).await);
     h.check(HealthCheckRequest {
         service: service.into(),
     })
     .await
     .map(|r| ServingStatus::try_from(r.into_inner().status).unwrap_or(ServingStatus::Unknown))
-}
-
-async fn pool(ch: &Channel) -> String {
-    let mut f = dev::local_fixtures_service_client::LocalFixturesServiceClient::with_interceptor(
-        ch.clone(),
-        ApiKey::new(TEST_KEY),
-    );
-    let pool = f
-        .create_user_pool(dev::CreateUserPoolRequest {
-            pool_name: "ops".into(),
-            feature_plan: dev::FeaturePlan::Essentials as i32,
-        })
-        .await
-        .expect("pool")
-        .into_inner()
-        .user_pool_id;
-    f.create_user(dev::CreateUserRequest {
-        user_pool_id: pool.clone(),
-        username: "ops-user".into(),
-        attributes: [("phone_number".to_owned(), "+15555550100".to_owned())].into(),
-    })
-    .await
-    .expect("user");
-    pool
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,8 +113,8 @@ async fn health_stays_not_serving_while_the_backend_cannot_be_used() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_calls_by_method_and_code_and_logs_carry_the_call() {
     let served = Served::start(&config(""));
-    let ch = channel(&served.addr.to_string()).await;
-    let pool = pool(&ch).await;
+    let ch = served.channel().await;
+    let pool = local_pool(&ch, Some("ops-user")).await;
     let get = "cognito.mfa.v1.UserPoolMfaService/GetUserPoolMfaConfig";
     let count = |code: &str| {
         served
@@ -269,8 +215,8 @@ async fn metrics_count_calls_by_method_and_code_and_logs_carry_the_call() {
 async fn sigterm_under_load_drains_every_in_flight_call() {
     let mut served = Served::start(&config("[server]\ndrain_delay_ms = 400\n"));
     let addr = served.addr.to_string();
-    let ch = channel(&addr).await;
-    let pool = pool(&ch).await;
+    let ch = served.channel().await;
+    let pool = local_pool(&ch, Some("ops-user")).await;
     let users = pb::user_mfa_service_client::UserMfaServiceClient::with_interceptor(
         ch.clone(),
         ApiKey::new(TEST_KEY),

@@ -14,14 +14,13 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use common::procs::{Redis, Served, shared_redis_url};
+use common::procs::{Redis, Served, local_config, local_pool, shared_redis_url};
 use common::{ApiKey, TEST_KEY};
 use governor::clock::FakeRelativeClock;
 use mfa_facade::{
     call::ops::method,
     config::{BackendKind, LimitsConfig, RateConfig, RedisConfig},
     limits::{Bucket, Budgets, Fleet, LimitId, LocalLimits, key_of},
-    proto::dev::v1 as dev,
     proto::v1 as pb,
 };
 use tokio::task::JoinSet;
@@ -155,52 +154,7 @@ async fn governor_and_the_redis_script_admit_the_same_calls() {
 // ---- load through the real server ------------------------------------------
 
 fn config(per_second: f64, burst: u32, extra: &str) -> String {
-    common::procs::canary::secret(TEST_KEY);
-    format!(
-        r#"
-[backend]
-kind = "local"
-data_file = "{{dir}}/data.json"
-
-[[auth.api_keys]]
-principal = "load"
-sha256 = "{hash}"
-
-[[policy.rules]]
-principals = ["*"]
-methods = ["*"]
-user_pools = ["*"]
-
-[limits.default]
-per_second = {per_second}
-burst = {burst}
-{extra}
-"#,
-        hash = mfa_facade::auth::api_key::hash_key(TEST_KEY)
-    )
-}
-
-async fn channel(served: &Served) -> Channel {
-    Channel::from_shared(served.url())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect")
-}
-
-async fn create_pool(channel: &Channel) -> String {
-    dev::local_fixtures_service_client::LocalFixturesServiceClient::with_interceptor(
-        channel.clone(),
-        ApiKey::new(TEST_KEY),
-    )
-    .create_user_pool(dev::CreateUserPoolRequest {
-        pool_name: unique("load"),
-        feature_plan: dev::FeaturePlan::Essentials as i32,
-    })
-    .await
-    .expect("create pool")
-    .into_inner()
-    .user_pool_id
+    local_config("load", per_second, burst, extra)
 }
 
 /// What an offered load got back.
@@ -334,8 +288,8 @@ fn assert_clean(what: &str, o: &Outcome) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_limits_admit_the_configured_rate_under_10x_overload() {
     let served = Served::start(&config(40.0, 4, ""));
-    let ch = channel(&served).await;
-    let pool = create_pool(&ch).await;
+    let ch = served.channel().await;
+    let pool = local_pool(&ch, None).await;
     let o = offer(ch, pool, 400, Duration::from_secs(3)).await;
     assert_clean("local", &o);
     assert_within_10_percent("local, 10x overload", o.admitted_rate(4), 40.0);
@@ -363,8 +317,8 @@ async fn fleet_limits_admit_the_configured_rate_under_10x_overload() {
             .is_some(),
         "connected to Redis"
     );
-    let ch = channel(&served).await;
-    let pool = create_pool(&ch).await;
+    let ch = served.channel().await;
+    let pool = local_pool(&ch, None).await;
     let o = offer(ch, pool, 400, Duration::from_secs(3)).await;
     assert_clean("fleet", &o);
     assert_within_10_percent("fleet, 10x overload", o.admitted_rate(4), 40.0);
@@ -390,8 +344,8 @@ async fn two_processes_sharing_redis_admit_the_total_not_twice_it() {
                 .is_some()
         );
     }
-    let (ca, cb) = (channel(&a).await, channel(&b).await);
-    let (pa, pb_) = (create_pool(&ca).await, create_pool(&cb).await);
+    let (ca, cb) = (a.channel().await, b.channel().await);
+    let (pa, pb_) = (local_pool(&ca, None).await, local_pool(&cb, None).await);
     // Each replica is offered 10x the budget, at the same time.
     let (oa, ob) = tokio::join!(
         offer(ca, pa, 300, Duration::from_secs(3)),
@@ -427,30 +381,9 @@ fn fallback_after(served: &Served, since: SystemTime) -> Duration {
         .split("\"timestamp\":\"")
         .nth(1)
         .and_then(|t| t.split('"').next())
-        .and_then(chrono_like_parse)
+        .and_then(|t| humantime::parse_rfc3339(t).ok())
         .unwrap_or(line.at);
     logged.duration_since(since).unwrap_or(Duration::ZERO)
-}
-
-/// Parses the RFC 3339 UTC timestamps of tracing's JSON logs
-/// (`2026-11-22T10:00:00.123456Z`) into a SystemTime.
-fn chrono_like_parse(t: &str) -> Option<SystemTime> {
-    let (date, time) = t.trim_end_matches('Z').split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut h = hms.split(':').map(|p| p.parse::<i64>());
-    let (hh, mm, ss) = (h.next()?.ok()?, h.next()?.ok()?, h.next()?.ok()?);
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    let nanos: u32 = format!("{frac:0<9}")[..9].parse().ok()?;
-    Some(SystemTime::UNIX_EPOCH + Duration::new(u64::try_from(secs).ok()?, nanos))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -462,8 +395,8 @@ async fn redis_killed_mid_run_falls_back_to_local_limits_and_recovers() {
             .wait_log("ratelimit_redis_connected", Duration::from_secs(5))
             .is_some()
     );
-    let ch = channel(&served).await;
-    let pool = create_pool(&ch).await;
+    let ch = served.channel().await;
+    let pool = local_pool(&ch, None).await;
     let load = tokio::spawn(offer(ch, pool, 300, Duration::from_secs(3)));
     tokio::time::sleep(Duration::from_secs(1)).await;
     let killed_at = SystemTime::now();
@@ -523,8 +456,8 @@ async fn a_hung_redis_costs_one_decision_timeout_then_local_limits() {
             .wait_log("ratelimit_redis_connected", Duration::from_secs(5))
             .is_some()
     );
-    let ch = channel(&served).await;
-    let pool = create_pool(&ch).await;
+    let ch = served.channel().await;
+    let pool = local_pool(&ch, None).await;
     let load = tokio::spawn(offer(ch, pool, 300, Duration::from_secs(2)));
     tokio::time::sleep(Duration::from_millis(700)).await;
     let paused_at = SystemTime::now();
@@ -558,8 +491,8 @@ async fn the_quota_guard_holds_each_pool_to_cognitos_limit() {
     // The caller's own budget is generous; Cognito's 5/s per operation per
     // pool is what refuses, and says so.
     let served = Served::start(&config(1000.0, 1000, "[limits.quota]\nenabled = true\n"));
-    let ch = channel(&served).await;
-    let (p1, p2) = (create_pool(&ch).await, create_pool(&ch).await);
+    let ch = served.channel().await;
+    let (p1, p2) = (local_pool(&ch, None).await, local_pool(&ch, None).await);
     let (o1, o2) = tokio::join!(
         offer(ch.clone(), p1, 50, Duration::from_secs(2)),
         offer(ch.clone(), p2, 50, Duration::from_secs(2))
@@ -582,7 +515,7 @@ async fn the_quota_guard_holds_each_pool_to_cognitos_limit() {
         ch.clone(),
         ApiKey::new(TEST_KEY),
     );
-    let p3 = create_pool(&ch).await;
+    let p3 = local_pool(&ch, None).await;
     let mut refusal = None;
     for _ in 0..20 {
         if let Err(e) = pools
@@ -623,8 +556,8 @@ async fn the_quota_guard_holds_each_end_user_to_ten_writes_a_second() {
 enabled = true
 ",
     ));
-    let ch = channel(&served).await;
-    let pool = create_pool(&ch).await;
+    let ch = served.channel().await;
+    let pool = local_pool(&ch, None).await;
     let users = pb::user_mfa_service_client::UserMfaServiceClient::with_interceptor(
         ch,
         ApiKey::new(TEST_KEY),
@@ -774,7 +707,7 @@ sweep_interval_seconds = 1
 "#,
         jwks = jwks.display()
     ));
-    let ch = channel(&served).await;
+    let ch = served.channel().await;
     let keys = || {
         served
             .metric("mfa_facade_ratelimit_keys", &[])

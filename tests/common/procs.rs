@@ -391,3 +391,78 @@ pub fn sum_samples(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
     }
     found
 }
+
+/// A config for `Served::start`: the local backend in the server's own
+/// directory, `principal` proven by the test key and granted everything,
+/// the given per-caller budget, then `extra` TOML.
+pub fn local_config(principal: &str, per_second: f64, burst: u32, extra: &str) -> String {
+    canary::secret(super::TEST_KEY);
+    format!(
+        r#"
+[backend]
+kind = "local"
+data_file = "{{dir}}/data.json"
+
+[[auth.api_keys]]
+principal = "{principal}"
+sha256 = "{hash}"
+
+[[policy.rules]]
+principals = ["{principal}"]
+methods = ["*"]
+user_pools = ["*"]
+
+[limits.default]
+per_second = {per_second}
+burst = {burst}
+{extra}
+"#,
+        hash = mfa_facade::auth::api_key::hash_key(super::TEST_KEY)
+    )
+}
+
+/// A channel to `addr` (host:port).
+pub async fn connect(addr: &str) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+impl Served {
+    /// A channel to this server.
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        connect(&self.addr.to_string()).await
+    }
+}
+
+/// A new user pool on a local-backend server (through its fixtures
+/// service, with the test key), and, when `username` is given, a user with
+/// a phone number in it.
+pub async fn local_pool(ch: &tonic::transport::Channel, username: Option<&str>) -> String {
+    use mfa_facade::proto::dev::v1 as dev;
+    let mut f = dev::local_fixtures_service_client::LocalFixturesServiceClient::with_interceptor(
+        ch.clone(),
+        super::ApiKey::new(super::TEST_KEY),
+    );
+    let pool = f
+        .create_user_pool(dev::CreateUserPoolRequest {
+            pool_name: format!("pool-{}", uuid::Uuid::new_v4().simple()),
+            feature_plan: dev::FeaturePlan::Essentials as i32,
+        })
+        .await
+        .expect("pool")
+        .into_inner()
+        .user_pool_id;
+    if let Some(username) = username {
+        f.create_user(dev::CreateUserRequest {
+            user_pool_id: pool.clone(),
+            username: username.into(),
+            attributes: [("phone_number".to_owned(), "+15555550100".to_owned())].into(),
+        })
+        .await
+        .expect("user");
+    }
+    pool
+}
