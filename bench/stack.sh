@@ -67,6 +67,16 @@ print(f"{rps:.0f} {ok} {q(0.50):.2f} {q(0.99):.2f}")
 PY
 }
 
+# check_ok WHAT H2LOAD_OK FACADE_OK: every call h2load counted as a success
+# (any HTTP 200, gRPC errors included) was an OK call by the facade's own
+# counter. h2load stops counting at the deadline; calls still in flight
+# then complete at the facade: at most connections x streams more.
+check_ok() {
+  local extra=$(($3 - $2))
+  [ "$extra" -ge 0 ] && [ "$extra" -le $((CONNECTIONS * STREAMS)) ] || {
+    echo "$1: h2load saw $2 successes, the facade counted $3 OK calls" >&2; exit 1; }
+}
+
 # --- 1. full stack vs bare tonic -------------------------------------------
 start_facade full "[backend]
 kind = \"local\"
@@ -84,6 +94,14 @@ pool=$(local_pool "$full_port")
 base_port=$(free_port)
 "$EX/baseline" --addr "127.0.0.1:$base_port" & pids+=($!)
 wait_port "$base_port"
+# The same facade without audit, on a copy of the data (the same pool),
+# for Get only: it shows how much of the gap the two audit records cost.
+mkdir -p "$work/noaudit" && cp "$work/full/data.json" "$work/noaudit/data.json"
+start_facade noaudit "[backend]
+kind = \"local\"
+data_file = \"$work/noaudit/data.json\""
+noaudit_port=$FACADE_PORT
+noaudit_metrics=$(grep -o 'metrics_listen = "127.0.0.1:[0-9]*"' "$work/noaudit/config.toml" | grep -o '[0-9]*"$' | tr -d '"')
 
 P=cognito.mfa.v1.UserPoolMfaService
 declare -A rows
@@ -93,16 +111,20 @@ for m in GetUserPoolMfaConfig SetUserPoolMfaConfig; do
     before=$(metric "$full_metrics" mfa_facade_grpc_calls_total "method=\"$P/$m\"" 'code="OK"')
     read -r rps ok p50 p99 <<<"$(h2 "$full_port" "$P/$m" "$body" "$KEY")"
     after=$(metric "$full_metrics" mfa_facade_grpc_calls_total "method=\"$P/$m\"" 'code="OK"')
-    # h2load stops counting at the deadline; calls still in flight then
-    # complete (OK) at the facade: at most connections x streams more.
-    extra=$((after - before - ok))
-    [ "$extra" -ge 0 ] && [ "$extra" -le $((CONNECTIONS * STREAMS)) ] || {
-      echo "facade $m: h2load saw $ok successes, the facade counted $((after - before)) OK" >&2; exit 1; }
+    check_ok "facade $m" "$ok" "$((after - before))"
     echo "full stack $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms ($ok OK by the facade's count)"
     rows[full_$m]+="$rps:$p50:$p99 "
     read -r rps ok p50 p99 <<<"$(h2 "$base_port" "$P/$m" "$body")"
     echo "bare tonic $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms"
     rows[base_$m]+="$rps:$p50:$p99 "
+    if [ "$m" = GetUserPoolMfaConfig ]; then
+      before=$(metric "$noaudit_metrics" mfa_facade_grpc_calls_total "method=\"$P/$m\"" 'code="OK"')
+      read -r rps ok p50 p99 <<<"$(h2 "$noaudit_port" "$P/$m" "$body" "$KEY")"
+      after=$(metric "$noaudit_metrics" mfa_facade_grpc_calls_total "method=\"$P/$m\"" 'code="OK"')
+      check_ok "facade without audit $m" "$ok" "$((after - before))"
+      echo "facade without audit $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms"
+      rows[noaudit_$m]+="$rps:$p50:$p99 "
+    fi
   done
 done
 
@@ -117,18 +139,23 @@ after_rss=$(awk '/VmRSS/{print $2}' "/proc/$full_pid/status")
 stub_port=$(free_port)
 "$EX/stub_cognito" --addr "127.0.0.1:$stub_port" & pids+=($!)
 wait_port "$stub_port"
+# Before the facade starts: its SDK reads credentials from the environment.
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true
 start_facade sdk "[backend]
 kind = \"cognito\"
 endpoint_url = \"http://127.0.0.1:$stub_port\"
 region = \"us-east-1\""
 sdk_port=$FACADE_PORT
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true
+sdk_metrics=$(grep -o 'metrics_listen = "127.0.0.1:[0-9]*"' "$work/sdk/config.toml" | grep -o '[0-9]*"$' | tr -d '"')
 "$EX/tools" bodies "$work" "us-east-1_Stub1"
 concurrency=$((CONNECTIONS * STREAMS))
 sdk_facade=(); sdk_direct=()
 for round in 1 2; do
+  before=$(metric "$sdk_metrics" mfa_facade_grpc_calls_total "method=\"$P/GetUserPoolMfaConfig\"" 'code="OK"')
   read -r rps ok p50 p99 <<<"$(h2 "$sdk_port" "$P/GetUserPoolMfaConfig" "$work/get.bin" "$KEY")"
-  echo "facade -> stub round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms"
+  after=$(metric "$sdk_metrics" mfa_facade_grpc_calls_total "method=\"$P/GetUserPoolMfaConfig\"" 'code="OK"')
+  check_ok "facade -> stub" "$ok" "$((after - before))"
+  echo "facade -> stub round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms ($ok OK by the facade's count)"
   sdk_facade+=("$rps")
   d=$("$EX/tools" sdk "http://127.0.0.1:$stub_port" us-east-1_Stub1 "$SDK_CALLS" "$concurrency")
   echo "direct SDK -> stub round $round: $d"
@@ -137,7 +164,8 @@ done
 
 summary=$(python3 - "${rows[full_GetUserPoolMfaConfig]}" "${rows[base_GetUserPoolMfaConfig]}" \
   "${rows[full_SetUserPoolMfaConfig]}" "${rows[base_SetUserPoolMfaConfig]}" \
-  "${sdk_facade[*]}" "${sdk_direct[*]}" "$footprint" "$before_rss" "$after_rss" <<'PY'
+  "${sdk_facade[*]}" "${sdk_direct[*]}" "$footprint" "$before_rss" "$after_rss" \
+  "${rows[noaudit_GetUserPoolMfaConfig]}" <<'PY'
 import json, statistics as st, sys
 def runs(s): return [tuple(map(float, r.split(":"))) for r in s.split()]
 def med(rs, i): return st.median(r[i] for r in rs)
@@ -147,6 +175,10 @@ for name, f, b in (("GetUserPoolMfaConfig", sys.argv[1], sys.argv[2]), ("SetUser
     out.append(f"- {name}: full stack {med(f,0):.0f} req/s (p50 {med(f,1):.2f} ms, p99 {med(f,2):.2f} ms), "
                f"bare tonic {med(b,0):.0f} req/s (p50 {med(b,1):.2f} ms, p99 {med(b,2):.2f} ms); "
                f"ratio {med(f,0)/med(b,0):.2f}x (target 0.85x)")
+    if name == "GetUserPoolMfaConfig":
+        n = runs(sys.argv[10])
+        out.append(f"  - the same facade without audit: {med(n,0):.0f} req/s (p50 {med(n,1):.2f} ms, p99 {med(n,2):.2f} ms); "
+                   f"ratio {med(n,0)/med(b,0):.2f}x")
 sf = st.median(map(float, sys.argv[5].split())); sd = st.median(map(float, sys.argv[6].split()))
 out.append(f"- SDK path: facade -> stub {sf:.0f} req/s, direct SDK -> stub {sd:.0f} calls/s; ratio {sf/sd:.2f}x (target 0.9x)")
 fp = json.loads(sys.argv[7])

@@ -262,6 +262,8 @@ async fn run(
     if let Err(e) = auditor.flush().await {
         tracing::error!(event = "audit_flush_failed", error = %e, "the last audit records may not be durable");
     }
+    // The final anchor on stdout, before the process ends.
+    let _ = tokio::task::spawn_blocking(move || auditor.close()).await;
     tracing::info!(message = "Server stopped.");
     Ok(())
 }

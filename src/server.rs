@@ -12,8 +12,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
 
 use crate::api::{MfaApi, fixtures::FixturesApi};
 use crate::audit::Auditor;
@@ -246,7 +245,13 @@ pub async fn serve(
         .add_service(UserPoolMfaServiceServer::new(api.clone()))
         .add_service(UserMfaServiceServer::new(api))
         .add_optional_service(fixtures)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        // TCP_NODELAY: tonic sets it only on listeners it binds itself.
+        // Without it, Nagle's algorithm holds each small response back
+        // until the previous one is acknowledged (tens of ms under load).
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await?;
     Ok(())
 }

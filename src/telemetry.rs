@@ -221,26 +221,88 @@ pub struct MetricsService<S> {
     inner: S,
 }
 
+/// The services whose methods are labelled by name.
+const KNOWN_SERVICES: &[&str] = &[
+    "/cognito.mfa.v1.UserPoolMfaService/",
+    "/cognito.mfa.v1.UserMfaService/",
+    "/cognito.mfa.dev.v1.LocalFixturesService/",
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+/// At most this many method labels; further paths count as `unknown`, so
+/// that made-up method names under a known service cannot grow the series
+/// without bound (the real methods number a few dozen).
+const MAX_METHOD_LABELS: usize = 128;
+
 /// The method label: known services only, so that arbitrary paths cannot
 /// grow the number of series.
-fn method_label(path: &str) -> String {
-    const KNOWN: &[&str] = &[
-        "/cognito.mfa.v1.UserPoolMfaService/",
-        "/cognito.mfa.v1.UserMfaService/",
-        "/cognito.mfa.dev.v1.LocalFixturesService/",
-        "/grpc.health.v1.Health/",
-        "/grpc.reflection.v1.ServerReflection/",
-        "/grpc.reflection.v1alpha.ServerReflection/",
-    ];
-    let known = KNOWN.iter().any(|k| path.starts_with(k))
+fn method_label(path: &str) -> Option<&str> {
+    let known = KNOWN_SERVICES.iter().any(|k| path.starts_with(k))
         && path.len() <= 128
         && path[1..]
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/' || b == b'_');
-    if known {
-        path.trim_start_matches('/').to_owned()
-    } else {
-        "unknown".to_owned()
+    known.then(|| path.trim_start_matches('/'))
+}
+
+/// One method's metric handles, made once: the macros would build and look
+/// up a labelled key on every call.
+struct MethodMetrics {
+    label: &'static str,
+    seconds: metrics::Histogram,
+    /// By gRPC code; made on first use, so unused codes add no series.
+    calls: [std::sync::OnceLock<metrics::Counter>; 17],
+}
+
+impl MethodMetrics {
+    fn new(label: &'static str) -> Self {
+        Self {
+            label,
+            seconds: metrics::histogram!("mfa_facade_grpc_server_seconds", "method" => label),
+            calls: Default::default(),
+        }
+    }
+
+    fn call(&self, code: tonic::Code) -> &metrics::Counter {
+        let i = (code as usize).min(16);
+        self.calls[i].get_or_init(|| {
+            metrics::counter!(
+                "mfa_facade_grpc_calls_total",
+                "method" => self.label,
+                "code" => crate::audit::code_name(code)
+            )
+        })
+    }
+
+    /// The handles of `path`'s method label.
+    fn of(path: &str) -> &'static MethodMetrics {
+        use std::sync::{OnceLock, RwLock};
+        type Table = RwLock<std::collections::HashMap<&'static str, &'static MethodMetrics>>;
+        static TABLE: OnceLock<Table> = OnceLock::new();
+        static UNKNOWN: OnceLock<&'static MethodMetrics> = OnceLock::new();
+        let unknown = || *UNKNOWN.get_or_init(|| Box::leak(Box::new(Self::new("unknown"))));
+        let Some(label) = method_label(path) else {
+            return unknown();
+        };
+        let table = TABLE.get_or_init(Default::default);
+        if let Some(m) = table.read().unwrap_or_else(|e| e.into_inner()).get(label) {
+            return m;
+        }
+        let mut table = table.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = table.get(label) {
+            return m;
+        }
+        if table.len() >= MAX_METHOD_LABELS {
+            return unknown();
+        }
+        // Leaked on purpose: at most MAX_METHOD_LABELS, kept for the
+        // process's life like the series they feed.
+        let label: &'static str = Box::leak(label.to_owned().into_boxed_str());
+        let m: &'static MethodMetrics = Box::leak(Box::new(Self::new(label)));
+        table.insert(label, m);
+        m
     }
 }
 
@@ -254,7 +316,7 @@ fn grpc_code(headers: &http::HeaderMap) -> Option<tonic::Code> {
 
 /// Records one finished call.
 struct CallTimer {
-    method: String,
+    method: &'static MethodMetrics,
     started: std::time::Instant,
     done: bool,
 }
@@ -265,10 +327,9 @@ impl CallTimer {
             return;
         }
         self.done = true;
-        let code = crate::audit::code_name(code);
-        metrics::counter!("mfa_facade_grpc_calls_total", "method" => self.method.clone(), "code" => code)
-            .increment(1);
-        metrics::histogram!("mfa_facade_grpc_server_seconds", "method" => self.method.clone())
+        self.method.call(code).increment(1);
+        self.method
+            .seconds
             .record(self.started.elapsed().as_secs_f64());
     }
 }
@@ -340,7 +401,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let mut timer = CallTimer {
-            method: method_label(req.uri().path()),
+            method: MethodMetrics::of(req.uri().path()),
             started: std::time::Instant::now(),
             done: false,
         };

@@ -8,8 +8,12 @@
 //! to stdout every `anchor_interval_seconds`) catches that, with
 //! `audit verify --anchor SEQ:HASH`.
 
-use std::path::{Path, PathBuf};
+use std::{
+    borrow::Cow,
+    path::{Path, PathBuf},
+};
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -65,6 +69,157 @@ pub fn seal(record: &mut Map<String, Value>, seq: u64, prev_hash: &str) -> Strin
     let hash = hash_of(record);
     record.insert("hash".into(), Value::from(hash.clone()));
     hash
+}
+
+/// A record made ready for the chain by the thread that submits it: its
+/// fields serialized once, in canonical order, without `seq`, `prev_hash`
+/// and `hash`. The writer, which alone knows the chain's head, then only
+/// hashes and copies bytes ([`Unsealed::seal`]): the form it hashes and
+/// writes is exactly [`canonical`]'s, so `verify` recomputes the same hash.
+pub struct Unsealed {
+    /// `"key":value` pieces, keys sorted, each value canonical.
+    text: Vec<u8>,
+    /// Where each field's piece ends in `text`.
+    ends: Vec<usize>,
+    /// Before which field `hash`, `prev_hash` and `seq` go.
+    slots: [usize; 3],
+}
+
+/// The fields the writer adds, in sorted order.
+const SEALED: [&str; 3] = ["hash", "prev_hash", "seq"];
+
+/// The fields of a record, added in any order, each serialized as it is
+/// added (values through serde_json, whose maps keep keys sorted at every
+/// depth: its `preserve_order` feature is off, and a test here fails if a
+/// dependency turns it on).
+#[derive(Clone, Default)]
+pub struct Fields {
+    values: Vec<u8>,
+    /// Each field's key and where its value lies in `values`.
+    spans: Vec<(Cow<'static, str>, usize, usize)>,
+}
+
+impl Fields {
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            values: Vec::with_capacity(bytes),
+            spans: Vec::with_capacity(16),
+        }
+    }
+
+    /// A copy with room for `bytes` more of values and a few more fields.
+    pub fn copy_with_room(&self, bytes: usize) -> Self {
+        let mut values = Vec::with_capacity(self.values.len() + bytes);
+        values.extend_from_slice(&self.values);
+        let mut spans = Vec::with_capacity(self.spans.len() + 8);
+        spans.extend_from_slice(&self.spans);
+        Self { values, spans }
+    }
+
+    /// Adds (or, added again, replaces) a field.
+    pub fn put(&mut self, key: impl Into<Cow<'static, str>>, value: &(impl Serialize + ?Sized)) {
+        let start = self.values.len();
+        // Serializing into a Vec fails only for maps with non-string keys,
+        // which records never hold; such a value reads as null.
+        if serde_json::to_writer(&mut self.values, value).is_err() {
+            self.values.truncate(start);
+            self.values.extend_from_slice(b"null");
+        }
+        self.spans.push((key.into(), start, self.values.len()));
+    }
+}
+
+impl Unsealed {
+    /// Serializes `record`; fields named like the chain's own are left out.
+    pub fn new(record: &Map<String, Value>) -> Self {
+        let mut fields = Fields::default();
+        for (k, v) in record {
+            fields.put(k.clone(), v);
+        }
+        Self::from_fields(fields)
+    }
+
+    /// Puts the fields in canonical order; fields named like the chain's
+    /// own are left out, and of a key added twice the last value counts.
+    pub fn from_fields(mut fields: Fields) -> Self {
+        // Stable: of equal keys, the last added stays last.
+        fields.spans.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut text = Vec::with_capacity(fields.values.len() + 16 * fields.spans.len());
+        let mut ends = Vec::with_capacity(fields.spans.len());
+        let mut slots = [usize::MAX; 3];
+        let mut spans = fields.spans.iter().peekable();
+        while let Some((k, start, end)) = spans.next() {
+            if SEALED.contains(&k.as_ref()) || spans.peek().is_some_and(|(next, ..)| next == k) {
+                continue;
+            }
+            for (slot, name) in slots.iter_mut().zip(SEALED) {
+                if *slot == usize::MAX && name < k.as_ref() {
+                    *slot = ends.len();
+                }
+            }
+            let _ = serde_json::to_writer(&mut text, k.as_ref());
+            text.push(b':');
+            text.extend_from_slice(&fields.values[*start..*end]);
+            ends.push(text.len());
+        }
+        for slot in &mut slots {
+            if *slot == usize::MAX {
+                *slot = ends.len();
+            }
+        }
+        Self { text, ends, slots }
+    }
+
+    /// The record's canonical form with `seq` and `prev_hash`, and `hash`
+    /// when given, handed to `out` piece by piece.
+    fn emit(&self, seq: u64, prev_hash: &str, hash: Option<&str>, out: &mut impl FnMut(&[u8])) {
+        let seq = seq.to_string();
+        let sealed: [Option<[&[u8]; 3]>; 3] = [
+            hash.map(|h| [&b"\"hash\":\""[..], h.as_bytes(), b"\""]),
+            Some([b"\"prev_hash\":\"", prev_hash.as_bytes(), b"\""]),
+            Some([b"\"seq\":", seq.as_bytes(), b""]),
+        ];
+        out(b"{");
+        let mut first = true;
+        let mut field = |out: &mut dyn FnMut(&[u8]), parts: &[&[u8]]| {
+            if !first {
+                out(b",");
+            }
+            first = false;
+            for p in parts {
+                out(p);
+            }
+        };
+        let mut start = 0;
+        for i in 0..=self.ends.len() {
+            for (slot, piece) in self.slots.iter().zip(&sealed) {
+                if *slot == i
+                    && let Some(parts) = piece
+                {
+                    field(out, parts);
+                }
+            }
+            if let Some(&end) = self.ends.get(i) {
+                field(out, &[&self.text[start..end]]);
+                start = end;
+            }
+        }
+        out(b"}");
+    }
+
+    /// Seals the record as number `seq` after `prev_hash`: returns its
+    /// line (with the newline) and its hash.
+    pub fn seal(&self, seq: u64, prev_hash: &str) -> (Vec<u8>, String) {
+        let mut hasher = Sha256::new();
+        self.emit(seq, prev_hash, None, &mut |b| hasher.update(b));
+        let hash = hex::encode(hasher.finalize());
+        let mut line = Vec::with_capacity(self.text.len() + 200);
+        self.emit(seq, prev_hash, Some(&hash), &mut |b| {
+            line.extend_from_slice(b)
+        });
+        line.push(b'\n');
+        (line, hash)
+    }
 }
 
 /// The end of a chain: the last record's seq and hash.
@@ -277,6 +432,52 @@ mod tests {
             &mut s,
         );
         assert_eq!(s, r#"{"a":{"c":true,"d":[1,{"y":"é","z":null}]},"b":1}"#);
+    }
+
+    #[test]
+    fn unsealed_records_seal_to_the_canonical_form_verify_recomputes() {
+        for (i, record) in [
+            json!({}),
+            json!({"a": 1}),
+            json!({"zz": "last"}),
+            json!({"call_id": "c", "id": "i", "principal": "p", "request": {"b": [1, {"y": "é\"\n", "x": null}], "a": true},
+                   "stage": "completed", "time": "t", "latency_us": 12, "after": {"k": 1.5}}),
+            json!({"seq": 99, "hash": "stale", "prev_hash": "stale", "m": "fields named like the chain's own are replaced"}),
+            json!({"target_user": null, "time": "t", "user_pool": "us-east-1_x", "id": "i", "stage": "received"}),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let map = record.as_object().cloned().unwrap_or_default();
+            let seq = 7 + i as u64;
+            let (line, hash) = Unsealed::new(&map).seal(seq, GENESIS);
+            let line = String::from_utf8(line).unwrap_or_default();
+            assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
+            let mut sealed = map.clone();
+            assert_eq!(seal(&mut sealed, seq, GENESIS), hash, "record {i}");
+            let mut expected = String::new();
+            canonical(&Value::Object(sealed.clone()), &mut expected);
+            assert_eq!(line.trim_end(), expected, "record {i}");
+            let parsed: Value = serde_json::from_str(&line).unwrap_or_default();
+            assert_eq!(parsed, Value::Object(sealed));
+        }
+    }
+
+    #[test]
+    fn fields_in_any_order_seal_like_their_map() {
+        let mut fields = Fields::default();
+        fields.put("stage", "received");
+        fields.put("request", &json!({"z": 1, "a": [true, null]}));
+        fields.put(String::from("after"), &Some(1.5));
+        fields.put("stage", "completed");
+        fields.put("seq", &5);
+        let map =
+            json!({"after": 1.5, "request": {"a": [true, null], "z": 1}, "stage": "completed"});
+        let map = map.as_object().cloned().unwrap_or_default();
+        assert_eq!(
+            Unsealed::from_fields(fields).seal(3, GENESIS),
+            Unsealed::new(&map).seal(3, GENESIS)
+        );
     }
 
     #[test]

@@ -21,12 +21,13 @@ pub mod sink;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::auth::policy::glob_match;
 use crate::config::{AuditConfig, AuditLevel, UsernameHandling};
 use crate::error::Error;
+use chain::Fields;
 pub use redact::Redactor;
 use sink::{Ack, Sink};
 
@@ -113,13 +114,15 @@ impl Auditor {
         &self.redactor
     }
 
-    /// Queues a record (redacting it once more); `wait` asks for its
-    /// durability.
-    pub fn submit(&self, mut record: Map<String, Value>, wait: bool) -> Pending {
+    /// Queues a record; `wait` asks for its durability. Its fields were
+    /// serialized as they were added, here on the caller's thread (values
+    /// that may hold secrets redacted first, by [`CallAudit`]): the one
+    /// writer thread only orders, hashes and copies bytes.
+    fn submit(&self, record: Fields, wait: bool) -> Pending {
         let Some(sink) = &self.sink else {
             return Pending(None);
         };
-        self.redactor.redact_object(&mut record);
+        let record = chain::Unsealed::from_fields(record);
         if wait {
             let (tx, rx) = oneshot::channel();
             sink.send(record, Some(tx));
@@ -127,6 +130,14 @@ impl Auditor {
         } else {
             sink.send(record, None);
             Pending(None)
+        }
+    }
+
+    /// At exit: writes what is queued, prints the chain's final anchor and
+    /// stops the writer. Records submitted afterwards are refused.
+    pub fn close(&self) {
+        if let Some(sink) = &self.sink {
+            sink.close();
         }
     }
 
@@ -178,7 +189,17 @@ pub struct Caller<'a> {
 pub struct CallAudit {
     auditor: Arc<Auditor>,
     level: AuditLevel,
-    base: Map<String, Value>,
+    /// The fields both records share, serialized once.
+    base: Fields,
+}
+
+/// A fresh uuid (v4) as text, without an allocation.
+fn uuid_field(fields: &mut Fields, key: &'static str) {
+    let mut buf = uuid::Uuid::encode_buffer();
+    fields.put(
+        key,
+        uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf) as &str,
+    );
 }
 
 impl CallAudit {
@@ -190,43 +211,21 @@ impl CallAudit {
         target_user: impl FnOnce() -> Option<String>,
     ) -> Self {
         let level = auditor.level(method);
-        let mut base = Map::new();
+        let mut base = Fields::default();
         if level != AuditLevel::None {
-            base.insert(
-                "call_id".into(),
-                Value::from(uuid::Uuid::new_v4().to_string()),
+            base = Fields::with_capacity(512);
+            uuid_field(&mut base, "call_id");
+            base.put("request_id", caller.request_id);
+            base.put("principal", &caller.principal.map(|(p, _)| p));
+            base.put("proven_by", &caller.principal.map(|(_, by)| by));
+            base.put("peer", &caller.peer.map(|p| p.to_string()));
+            base.put("method", method);
+            base.put("user_pool", &user_pool);
+            base.put(
+                "target_user",
+                &target_user().map(|u| auditor.redactor().username(&u)),
             );
-            base.insert("request_id".into(), Value::from(caller.request_id));
-            base.insert(
-                "principal".into(),
-                caller
-                    .principal
-                    .map_or(Value::Null, |(p, _)| Value::from(p)),
-            );
-            base.insert(
-                "proven_by".into(),
-                caller
-                    .principal
-                    .map_or(Value::Null, |(_, by)| Value::from(by)),
-            );
-            base.insert(
-                "peer".into(),
-                caller
-                    .peer
-                    .map_or(Value::Null, |p| Value::from(p.to_string())),
-            );
-            base.insert("method".into(), Value::from(method));
-            base.insert(
-                "user_pool".into(),
-                user_pool.map_or(Value::Null, Value::from),
-            );
-            base.insert(
-                "target_user".into(),
-                target_user().map_or(Value::Null, |u| {
-                    Value::from(auditor.redactor().username(&u))
-                }),
-            );
-            base.insert("level".into(), Value::from(level_name(level)));
+            base.put("level", level_name(level));
         }
         Self {
             auditor,
@@ -239,12 +238,18 @@ impl CallAudit {
         self.level
     }
 
-    fn record(&self, stage: &str) -> Map<String, Value> {
-        let mut r = self.base.clone();
-        r.insert("id".into(), Value::from(uuid::Uuid::new_v4().to_string()));
-        r.insert("time".into(), Value::from(now()));
-        r.insert("stage".into(), Value::from(stage));
+    fn record(&self, stage: &'static str) -> Fields {
+        let mut r = self.base.copy_with_room(512);
+        uuid_field(&mut r, "id");
+        r.put("time", &now());
+        r.put("stage", stage);
         r
+    }
+
+    /// Adds a value that may hold secrets, redacted.
+    fn put_redacted(&self, r: &mut Fields, key: &'static str, mut value: Value) {
+        self.auditor.redactor().redact(&mut value);
+        r.put(key, &value);
     }
 
     /// The "received" record; `request` is built only when the level wants it.
@@ -257,7 +262,7 @@ impl CallAudit {
             self.level,
             AuditLevel::Request | AuditLevel::RequestResponse
         ) {
-            r.insert("request".into(), request());
+            self.put_redacted(&mut r, "request", request());
         }
         self.auditor.submit(r, wait)
     }
@@ -268,19 +273,19 @@ impl CallAudit {
             return Pending(None);
         }
         let mut r = self.record("completed");
-        r.insert("outcome".into(), outcome(done.error));
-        r.insert(
-            "latency_us".into(),
-            Value::from(u64::try_from(done.latency.as_micros()).unwrap_or(u64::MAX)),
+        r.put("outcome", &outcome(done.error));
+        r.put(
+            "latency_us",
+            &u64::try_from(done.latency.as_micros()).unwrap_or(u64::MAX),
         );
         if let Some((before, after)) = done.change {
-            r.insert("before".into(), before);
-            r.insert("after".into(), after);
+            self.put_redacted(&mut r, "before", before);
+            self.put_redacted(&mut r, "after", after);
         }
         if self.level == AuditLevel::RequestResponse
             && let Some(response) = done.response
         {
-            r.insert("response".into(), response);
+            self.put_redacted(&mut r, "response", response);
         }
         self.auditor.submit(r, wait)
     }
@@ -348,9 +353,9 @@ pub fn refused_at_the_door(
         return;
     }
     let mut r = call.record("completed");
-    r.insert(
-        "outcome".into(),
-        json!({"code": code_name(code), "message": message}),
+    r.put(
+        "outcome",
+        &json!({"code": code_name(code), "message": message}),
     );
     auditor.submit(r, false);
 }

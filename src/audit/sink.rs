@@ -14,14 +14,14 @@ use std::{
     fs::{File, OpenOptions},
     io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
-    sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel},
+    sync::{Arc, Condvar, Mutex, MutexGuard},
     time::{Duration, Instant, SystemTime},
 };
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::chain::{self, Head};
+use super::chain::{Head, Unsealed};
 use crate::config::{AuditConfig, FsyncPolicy};
 
 /// Records waiting for the writer at most; more is an overloaded sink.
@@ -32,15 +32,106 @@ pub type Ack = Result<(), String>;
 
 pub enum Msg {
     Record {
-        record: Map<String, Value>,
+        record: Unsealed,
         ack: Option<oneshot::Sender<Ack>>,
     },
     /// Answers once everything sent before it is durable.
     Flush(oneshot::Sender<Ack>),
 }
 
+/// The records between the callers and the writer. A caller wakes the
+/// writer only when it sleeps and has asked for it (the first record of a
+/// group, or a full group), so a busy writer costs callers a lock and a
+/// push, not a wake-up each.
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+struct QueueState {
+    msgs: Vec<Msg>,
+    /// The writer sleeps and wants waking once `msgs` holds this many.
+    wake_at: Option<usize>,
+    /// No more records: the sink was dropped, or the writer stopped.
+    closed: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        // A panic while holding the lock leaves only plain data behind.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `msg`; gives it back when the queue is full or closed.
+    fn push(&self, msg: Msg) -> Result<(), Msg> {
+        let mut state = self.lock();
+        if state.closed || state.msgs.len() >= QUEUE {
+            return Err(msg);
+        }
+        state.msgs.push(msg);
+        if state.wake_at.is_some_and(|n| state.msgs.len() >= n) {
+            state.wake_at = None;
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
+    }
+
+    /// The writer's side: waits until `want` messages are queued, the
+    /// deadline passes or the queue closes; then takes what is queued.
+    fn take(&self, want: usize, deadline: Instant) -> (Vec<Msg>, bool) {
+        let mut state = self.lock();
+        loop {
+            let now = Instant::now();
+            if state.msgs.len() >= want || state.closed || now >= deadline {
+                state.wake_at = None;
+                return (std::mem::take(&mut state.msgs), state.closed);
+            }
+            state.wake_at = Some(want);
+            state = match self.ready.wait_timeout(state, deadline - now) {
+                Ok((s, _)) => s,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+}
+
+/// Closes the queue when the writer thread ends, however it ends, so that
+/// callers waiting for durability are answered instead of queueing forever.
+struct Stopped(Arc<Queue>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let msgs = {
+            let mut state = self.0.lock();
+            state.closed = true;
+            std::mem::take(&mut state.msgs)
+        };
+        for msg in msgs {
+            let ack = match msg {
+                Msg::Record { ack, .. } => ack,
+                Msg::Flush(ack) => Some(ack),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send(Err("the audit writer stopped".into()));
+            }
+        }
+    }
+}
+
 pub struct Sink {
-    tx: SyncSender<Msg>,
+    queue: Arc<Queue>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 impl Sink {
@@ -51,7 +142,14 @@ impl Sink {
             None => None,
         };
         let head = file.as_ref().map_or_else(Head::genesis, |f| f.head.clone());
-        let (tx, rx) = sync_channel(QUEUE);
+        let queue = Arc::new(Queue {
+            state: Mutex::new(QueueState {
+                msgs: Vec::new(),
+                wake_at: None,
+                closed: false,
+            }),
+            ready: Condvar::new(),
+        });
         let writer = Writer {
             file,
             stdout: config.stdout,
@@ -61,33 +159,44 @@ impl Sink {
             anchor_every: Duration::from_secs(config.anchor_interval_seconds),
             head,
         };
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || writer.run(rx))?;
-        Ok(Self { tx })
+            .spawn({
+                let queue = queue.clone();
+                move || writer.run(&Stopped(queue))
+            })?;
+        Ok(Self {
+            queue,
+            writer: Mutex::new(Some(writer)),
+        })
     }
 
     /// Queues a record. Without a waiter the record is written all the same;
     /// a full queue drops it (counted) and answers the waiter at once.
-    pub fn send(&self, record: Map<String, Value>, ack: Option<oneshot::Sender<Ack>>) {
-        match self.tx.try_send(Msg::Record { record, ack }) {
-            Ok(()) => {}
-            Err(TrySendError::Full(Msg::Record { ack, .. }))
-            | Err(TrySendError::Disconnected(Msg::Record { ack, .. })) => {
-                metrics::counter!("mfa_facade_audit_dropped_total").increment(1);
-                if let Some(ack) = ack {
-                    let _ = ack.send(Err("the audit writer is overloaded or stopped".into()));
-                }
+    pub fn send(&self, record: Unsealed, ack: Option<oneshot::Sender<Ack>>) {
+        if let Err(Msg::Record { ack, .. }) = self.queue.push(Msg::Record { record, ack }) {
+            metrics::counter!("mfa_facade_audit_dropped_total").increment(1);
+            if let Some(ack) = ack {
+                let _ = ack.send(Err("the audit writer is overloaded or stopped".into()));
             }
-            Err(_) => {}
+        }
+    }
+
+    /// Takes no more records, writes what is queued, prints the final
+    /// anchor and waits for the writer to end (at exit; blocks).
+    pub fn close(&self) {
+        self.queue.close();
+        let writer = self.writer.lock().map(|mut w| w.take());
+        if let Ok(Some(writer)) = writer {
+            let _ = writer.join();
         }
     }
 
     /// Waits until every record sent so far is durable.
     pub async fn flush(&self) -> Ack {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .try_send(Msg::Flush(tx))
+        self.queue
+            .push(Msg::Flush(tx))
             .map_err(|_| "the audit writer is overloaded or stopped".to_owned())?;
         rx.await
             .unwrap_or_else(|_| Err("the audit writer stopped".into()))
@@ -246,7 +355,7 @@ impl ChainFile {
     }
 
     /// Appends the lines, rotating first when one would pass the size.
-    fn append(&mut self, lines: &[String]) -> io::Result<()> {
+    fn append(&mut self, lines: &[Vec<u8>]) -> io::Result<()> {
         let mut buf = Vec::new();
         for line in lines {
             let pending = self.len + buf.len() as u64;
@@ -256,7 +365,7 @@ impl ChainFile {
                 buf.clear();
                 self.rotate()?;
             }
-            buf.extend_from_slice(line.as_bytes());
+            buf.extend_from_slice(line);
         }
         self.file.write_all(&buf)?;
         self.len += buf.len() as u64;
@@ -275,32 +384,34 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, rx: Receiver<Msg>) {
+    fn run(mut self, stopped: &Stopped) {
+        let queue = &stopped.0;
         let mut next_anchor = Instant::now() + self.anchor_every;
         let mut anchored = self.head.clone();
         loop {
-            let wait = next_anchor.saturating_duration_since(Instant::now());
-            let first = match rx.recv_timeout(wait) {
-                Ok(m) => m,
-                Err(RecvTimeoutError::Timeout) => {
-                    self.anchor(&mut anchored);
-                    next_anchor = Instant::now() + self.anchor_every;
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            let mut batch = vec![first];
-            if self.fsync == FsyncPolicy::Group {
+            // Asleep until the first record, or the next anchor.
+            let (mut batch, mut closed) = queue.take(1, next_anchor);
+            if !batch.is_empty() && self.fsync == FsyncPolicy::Group && !closed {
+                // A group: until it is full or its time is up.
                 let deadline = Instant::now() + self.group;
-                while batch.len() < self.group_records {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    match rx.recv_timeout(left) {
-                        Ok(m) => batch.push(m),
-                        Err(_) => break,
+                while batch.len() < self.group_records && !closed && Instant::now() < deadline {
+                    let (more, c) = queue.take(self.group_records - batch.len(), deadline);
+                    batch.extend(more);
+                    closed = c;
+                }
+            }
+            match self.fsync {
+                _ if batch.is_empty() => {}
+                FsyncPolicy::Group => self.commit(batch),
+                FsyncPolicy::Record => {
+                    for msg in batch {
+                        self.commit(vec![msg]);
                     }
                 }
             }
-            self.commit(batch);
+            if closed {
+                break;
+            }
             if Instant::now() >= next_anchor {
                 self.anchor(&mut anchored);
                 next_anchor = Instant::now() + self.anchor_every;
@@ -333,14 +444,12 @@ impl Writer {
         let mut acks = Vec::with_capacity(batch.len());
         for msg in batch {
             match msg {
-                Msg::Record { mut record, ack } => {
-                    let hash = chain::seal(&mut record, head.seq + 1, &head.hash);
+                Msg::Record { record, ack } => {
+                    let (line, hash) = record.seal(head.seq + 1, &head.hash);
                     head = Head {
                         seq: head.seq + 1,
                         hash,
                     };
-                    let mut line = Value::Object(record).to_string();
-                    line.push('\n');
                     lines.push(line);
                     acks.extend(ack);
                 }
@@ -366,7 +475,7 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, lines: &[String]) -> io::Result<()> {
+    fn write(&mut self, lines: &[Vec<u8>]) -> io::Result<()> {
         if lines.is_empty() {
             return Ok(());
         }
@@ -385,7 +494,7 @@ impl Writer {
         if self.stdout {
             let mut out = io::stdout().lock();
             for line in lines {
-                out.write_all(line.as_bytes())?;
+                out.write_all(line)?;
             }
             out.flush()?;
         }
@@ -402,12 +511,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("audit.jsonl");
         let mut f = ChainFile::open(&path, 4096).expect("open");
-        let lines: Vec<String> = (1..=40)
+        let lines: Vec<Vec<u8>> = (1..=40)
             .map(|seq| {
                 format!(
                     "{{\"seq\":{seq},\"hash\":\"h{seq}\",\"pad\":\"{}\"}}\n",
                     "x".repeat(200)
                 )
+                .into_bytes()
             })
             .collect();
         f.append(&lines).expect("append");

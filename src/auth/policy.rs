@@ -13,16 +13,38 @@ use crate::config::PolicyRuleConfig;
 /// True when `text` matches `pattern` as a whole. `stop` is a character `*`
 /// may not consume (`Some('/')` for methods).
 pub fn glob_match(pattern: &str, text: &str, stop: Option<char>) -> bool {
+    if !pattern.contains(['*', '?']) {
+        return pattern == text;
+    }
+    // Every call is checked against the policy: no allocation when both
+    // are ASCII (method names and pool ids always are).
+    match stop {
+        Some(c) if !c.is_ascii() => {}
+        _ if pattern.is_ascii() && text.is_ascii() => {
+            return glob(
+                pattern.as_bytes(),
+                text.as_bytes(),
+                b'*',
+                b'?',
+                stop.map(|c| c as u8),
+            );
+        }
+        _ => {}
+    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
-    // Iterative matcher with backtracking to the last star: O(|p|·|t|).
+    glob(&p, &t, '*', '?', stop)
+}
+
+/// Iterative matcher with backtracking to the last star: O(|p|·|t|).
+fn glob<T: Copy + Eq>(p: &[T], t: &[T], any: T, one: T, stop: Option<T>) -> bool {
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' && Some(t[ti]) != stop || p[pi] == t[ti] && p[pi] != '*') {
+        if pi < p.len() && (p[pi] == one && Some(t[ti]) != stop || p[pi] == t[ti] && p[pi] != any) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == any {
             star = Some((pi, ti));
             pi += 1;
         } else if let Some((sp, st)) = star
@@ -35,7 +57,7 @@ pub fn glob_match(pattern: &str, text: &str, stop: Option<char>) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    p[pi..].iter().all(|c| *c == any)
 }
 
 fn any_match(patterns: &[String], text: &str, stop: Option<char>) -> bool {
@@ -99,6 +121,11 @@ mod tests {
         assert!(glob_match("a*b*c", "aXXbYYc", None));
         assert!(!glob_match("a*b*c", "aXXbYY", None));
         assert!(glob_match("exact", "exact", None) && !glob_match("exact", "exactly", None));
+        // Non-ASCII text: `?` is one character, not one byte.
+        assert!(glob_match("?ber*", "übermut", None));
+        assert!(!glob_match("?ber", "üüber", None));
+        assert!(glob_match("*/Get*", "pkg.S/GetÜ", Some('/')));
+        assert!(!glob_match("*", "a/b", Some('/')) && glob_match("*", "ab", Some('/')));
     }
 
     #[test]
