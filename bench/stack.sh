@@ -77,6 +77,19 @@ check_ok() {
     echo "$1: h2load saw $2 successes, the facade counted $3 OK calls" >&2; exit 1; }
 }
 
+P=cognito.mfa.v1.UserPoolMfaService
+
+# checked_h2 WHAT PORT METRICS_PORT METHOD BODY: an h2load run at a facade
+# (with the API key), checked against the facade's OK counter (exits on a
+# mismatch: not run in a $(...)); sets rps ok p50 p99.
+checked_h2() {
+  local what=$1 port=$2 metrics=$3 m=$4 body=$5 before after
+  before=$(metric "$metrics" mfa_facade_grpc_calls_total "method=\"$P/$m\"" 'code="OK"')
+  read -r rps ok p50 p99 <<<"$(h2 "$port" "$P/$m" "$body" "$KEY")"
+  after=$(metric "$metrics" mfa_facade_grpc_calls_total "method=\"$P/$m\"" 'code="OK"')
+  check_ok "$what" "$ok" "$((after - before))"
+}
+
 # --- 1. full stack vs bare tonic -------------------------------------------
 start_facade full "[backend]
 kind = \"local\"
@@ -103,25 +116,18 @@ data_file = \"$work/noaudit/data.json\""
 noaudit_port=$FACADE_PORT
 noaudit_metrics=$(grep -o 'metrics_listen = "127.0.0.1:[0-9]*"' "$work/noaudit/config.toml" | grep -o '[0-9]*"$' | tr -d '"')
 
-P=cognito.mfa.v1.UserPoolMfaService
 declare -A rows
 for m in GetUserPoolMfaConfig SetUserPoolMfaConfig; do
   body="$work/get.bin"; [ "$m" = SetUserPoolMfaConfig ] && body="$work/set.bin"
   for round in 1 2; do
-    before=$(metric "$full_metrics" mfa_facade_grpc_calls_total "method=\"$P/$m\"" 'code="OK"')
-    read -r rps ok p50 p99 <<<"$(h2 "$full_port" "$P/$m" "$body" "$KEY")"
-    after=$(metric "$full_metrics" mfa_facade_grpc_calls_total "method=\"$P/$m\"" 'code="OK"')
-    check_ok "facade $m" "$ok" "$((after - before))"
+    checked_h2 "facade $m" "$full_port" "$full_metrics" "$m" "$body"
     echo "full stack $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms ($ok OK by the facade's count)"
     rows[full_$m]+="$rps:$p50:$p99 "
     read -r rps ok p50 p99 <<<"$(h2 "$base_port" "$P/$m" "$body")"
     echo "bare tonic $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms"
     rows[base_$m]+="$rps:$p50:$p99 "
     if [ "$m" = GetUserPoolMfaConfig ]; then
-      before=$(metric "$noaudit_metrics" mfa_facade_grpc_calls_total "method=\"$P/$m\"" 'code="OK"')
-      read -r rps ok p50 p99 <<<"$(h2 "$noaudit_port" "$P/$m" "$body" "$KEY")"
-      after=$(metric "$noaudit_metrics" mfa_facade_grpc_calls_total "method=\"$P/$m\"" 'code="OK"')
-      check_ok "facade without audit $m" "$ok" "$((after - before))"
+      checked_h2 "facade without audit $m" "$noaudit_port" "$noaudit_metrics" "$m" "$body"
       echo "facade without audit $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms"
       rows[noaudit_$m]+="$rps:$p50:$p99 "
     fi
@@ -151,10 +157,7 @@ sdk_metrics=$(grep -o 'metrics_listen = "127.0.0.1:[0-9]*"' "$work/sdk/config.to
 concurrency=$((CONNECTIONS * STREAMS))
 sdk_facade=(); sdk_direct=()
 for round in 1 2; do
-  before=$(metric "$sdk_metrics" mfa_facade_grpc_calls_total "method=\"$P/GetUserPoolMfaConfig\"" 'code="OK"')
-  read -r rps ok p50 p99 <<<"$(h2 "$sdk_port" "$P/GetUserPoolMfaConfig" "$work/get.bin" "$KEY")"
-  after=$(metric "$sdk_metrics" mfa_facade_grpc_calls_total "method=\"$P/GetUserPoolMfaConfig\"" 'code="OK"')
-  check_ok "facade -> stub" "$ok" "$((after - before))"
+  checked_h2 "facade -> stub" "$sdk_port" "$sdk_metrics" GetUserPoolMfaConfig "$work/get.bin"
   echo "facade -> stub round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms ($ok OK by the facade's count)"
   sdk_facade+=("$rps")
   d=$("$EX/tools" sdk "http://127.0.0.1:$stub_port" us-east-1_Stub1 "$SDK_CALLS" "$concurrency")
