@@ -60,17 +60,6 @@ pub fn hash_of(record: &Map<String, Value>) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// Seals a record into the chain: sets `seq`, `prev_hash` and `hash`, and
-/// returns the hash.
-pub fn seal(record: &mut Map<String, Value>, seq: u64, prev_hash: &str) -> String {
-    record.insert("seq".into(), Value::from(seq));
-    record.insert("prev_hash".into(), Value::from(prev_hash));
-    record.remove("hash");
-    let hash = hash_of(record);
-    record.insert("hash".into(), Value::from(hash.clone()));
-    hash
-}
-
 /// A record made ready for the chain by the thread that submits it: its
 /// fields serialized once, in canonical order, without `seq`, `prev_hash`
 /// and `hash`. The writer, which alone knows the chain's head, then only
@@ -130,15 +119,6 @@ impl Fields {
 }
 
 impl Unsealed {
-    /// Serializes `record`; fields named like the chain's own are left out.
-    pub fn new(record: &Map<String, Value>) -> Self {
-        let mut fields = Fields::default();
-        for (k, v) in record {
-            fields.put(k.clone(), v);
-        }
-        Self::from_fields(fields)
-    }
-
     /// Puts the fields in canonical order; fields named like the chain's
     /// own are left out, and of a key added twice the last value counts.
     pub fn from_fields(mut fields: Fields) -> Self {
@@ -424,6 +404,26 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The reference the writer's [`Unsealed::seal`] must agree with: a
+    /// record sealed as a map, hashed by `hash_of` as `verify` does.
+    fn seal(record: &mut Map<String, Value>, seq: u64, prev_hash: &str) -> String {
+        record.insert("seq".into(), Value::from(seq));
+        record.insert("prev_hash".into(), Value::from(prev_hash));
+        record.remove("hash");
+        let hash = hash_of(record);
+        record.insert("hash".into(), Value::from(hash.clone()));
+        hash
+    }
+
+    /// A map's fields, as a caller would add them.
+    fn unsealed(record: &Map<String, Value>) -> Unsealed {
+        let mut fields = Fields::default();
+        for (k, v) in record {
+            fields.put(k.clone(), v);
+        }
+        Unsealed::from_fields(fields)
+    }
+
     #[test]
     fn canonical_form_sorts_keys_at_every_depth() {
         let mut s = String::new();
@@ -450,7 +450,7 @@ mod tests {
         {
             let map = record.as_object().cloned().unwrap_or_default();
             let seq = 7 + i as u64;
-            let (line, hash) = Unsealed::new(&map).seal(seq, GENESIS);
+            let (line, hash) = unsealed(&map).seal(seq, GENESIS);
             let line = String::from_utf8(line).unwrap_or_default();
             assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
             let mut sealed = map.clone();
@@ -476,7 +476,7 @@ mod tests {
         let map = map.as_object().cloned().unwrap_or_default();
         assert_eq!(
             Unsealed::from_fields(fields).seal(3, GENESIS),
-            Unsealed::new(&map).seal(3, GENESIS)
+            unsealed(&map).seal(3, GENESIS)
         );
     }
 

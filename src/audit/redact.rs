@@ -11,7 +11,7 @@
 //! caught wherever an operation puts it.
 
 use hmac::{Hmac, Mac};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::Sha256;
 
 use crate::config::UsernameHandling;
@@ -72,32 +72,29 @@ impl Redactor {
     /// Replaces every secret in `v`, at any depth, by field name.
     pub fn redact(&self, v: &mut Value) {
         match v {
-            Value::Object(m) => self.redact_object(m),
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    if FINGERPRINTED.contains(&k.as_str()) {
+                        if let Value::String(s) = x {
+                            *x = Value::String(self.fingerprint(s));
+                        } else if !x.is_null() {
+                            *x = Value::String(MASK.into());
+                        }
+                    } else if MASKED.contains(&k.as_str()) {
+                        if !x.is_null() {
+                            *x = Value::String(MASK.into());
+                        }
+                    } else if k == "username" {
+                        if let Value::String(s) = x {
+                            *x = Value::String(self.username(s));
+                        }
+                    } else {
+                        self.redact(x);
+                    }
+                }
+            }
             Value::Array(a) => a.iter_mut().for_each(|x| self.redact(x)),
             _ => {}
-        }
-    }
-
-    /// As [`Redactor::redact`], for a record (a JSON object).
-    pub fn redact_object(&self, m: &mut Map<String, Value>) {
-        for (k, x) in m.iter_mut() {
-            if FINGERPRINTED.contains(&k.as_str()) {
-                if let Value::String(s) = x {
-                    *x = Value::String(self.fingerprint(s));
-                } else if !x.is_null() {
-                    *x = Value::String(MASK.into());
-                }
-            } else if MASKED.contains(&k.as_str()) {
-                if !x.is_null() {
-                    *x = Value::String(MASK.into());
-                }
-            } else if k == "username" {
-                if let Value::String(s) = x {
-                    *x = Value::String(self.username(s));
-                }
-            } else {
-                self.redact(x);
-            }
         }
     }
 }
