@@ -152,8 +152,7 @@ impl Unsealed {
 
     /// The record's canonical form with `seq` and `prev_hash`, and `hash`
     /// when given, handed to `out` piece by piece.
-    fn emit(&self, seq: u64, prev_hash: &str, hash: Option<&str>, out: &mut impl FnMut(&[u8])) {
-        let seq = seq.to_string();
+    fn emit(&self, seq: &str, prev_hash: &str, hash: Option<&str>, out: &mut impl FnMut(&[u8])) {
         let sealed: [Option<[&[u8]; 3]>; 3] = [
             hash.map(|h| [&b"\"hash\":\""[..], h.as_bytes(), b"\""]),
             Some([b"\"prev_hash\":\"", prev_hash.as_bytes(), b"\""]),
@@ -190,11 +189,12 @@ impl Unsealed {
     /// Seals the record as number `seq` after `prev_hash`: returns its
     /// line (with the newline) and its hash.
     pub fn seal(&self, seq: u64, prev_hash: &str) -> (Vec<u8>, String) {
+        let seq = seq.to_string();
         let mut hasher = Sha256::new();
-        self.emit(seq, prev_hash, None, &mut |b| hasher.update(b));
+        self.emit(&seq, prev_hash, None, &mut |b| hasher.update(b));
         let hash = hex::encode(hasher.finalize());
         let mut line = Vec::with_capacity(self.text.len() + 200);
-        self.emit(seq, prev_hash, Some(&hash), &mut |b| {
+        self.emit(&seq, prev_hash, Some(&hash), &mut |b| {
             line.extend_from_slice(b)
         });
         line.push(b'\n');
