@@ -169,6 +169,11 @@ struct Outcome {
     /// (end time, code) of every call.
     ends: Vec<(Instant, Code)>,
     max_latency: Duration,
+    /// The span in which admissions were decided: from the first call sent
+    /// to the later of the last call sent and the last admitted call's
+    /// answer. A server that fell behind decides some calls after the
+    /// offer ended; counting them against the offer's span alone would
+    /// read as admitting more than the budget.
     elapsed: Duration,
 }
 
@@ -232,11 +237,8 @@ async fn offer(channel: Channel, pool: String, per_second: u32, duration: Durati
             (sent.elapsed(), Instant::now(), result.map(|_| ()))
         });
     }
-    let elapsed = started.elapsed();
-    let mut out = Outcome {
-        elapsed,
-        ..Outcome::default()
-    };
+    let offered_for = started.elapsed();
+    let mut out = Outcome::default();
     while let Some(done) = calls.join_next().await {
         let (latency, end, result) = done.expect("call task");
         out.max_latency = out.max_latency.max(latency);
@@ -259,6 +261,14 @@ async fn offer(channel: Channel, pool: String, per_second: u32, duration: Durati
         };
         out.ends.push((end, code));
     }
+    let last_admitted = out
+        .ends
+        .iter()
+        .filter(|(_, code)| *code == Code::Ok)
+        .map(|(end, _)| end.duration_since(started))
+        .max()
+        .unwrap_or_default();
+    out.elapsed = offered_for.max(last_admitted);
     out
 }
 
@@ -332,7 +342,9 @@ async fn fleet_limits_admit_the_configured_rate_under_10x_overload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_sharing_redis_admit_the_total_not_twice_it() {
     let redis = format!(
-        "[limits.redis]\nurl = \"{}\"\nkey_prefix = \"{}\"\n",
+        // The longest timeout allowed: this test is about the shared
+        // budget; redis_killed_mid_run tests the fallback.
+        "[limits.redis]\nurl = \"{}\"\nkey_prefix = \"{}\"\ntimeout_ms = 50\n",
         shared_redis_url(),
         unique("two")
     );
@@ -351,7 +363,26 @@ async fn two_processes_sharing_redis_admit_the_total_not_twice_it() {
         offer(ca, pa, 300, Duration::from_secs(3)),
         offer(cb, pb_, 300, Duration::from_secs(3))
     );
-    println!("replica A admitted {}, replica B admitted {}", oa.ok, ob.ok);
+    let fell_back = |s: &Served| {
+        s.metric("mfa_facade_ratelimit_redis_fallbacks_total", &[])
+            .unwrap_or(0.0)
+    };
+    println!(
+        "replica A admitted {} in {:.3} s, replica B admitted {} in {:.3} s; fallbacks to local limits: A {}, B {}",
+        oa.ok,
+        oa.elapsed.as_secs_f64(),
+        ob.ok,
+        ob.elapsed.as_secs_f64(),
+        fell_back(&a),
+        fell_back(&b)
+    );
+    // A replica that lost Redis decides alone (fallback_share 1.0): then
+    // this test would measure the fallback, not the shared budget.
+    assert_eq!(
+        (fell_back(&a), fell_back(&b)),
+        (0.0, 0.0),
+        "a replica fell back to local limits (Redis answered later than timeout_ms)"
+    );
     assert!(oa.ok > 0 && ob.ok > 0, "both replicas serve");
     let mut all = Outcome::default();
     all.merge(oa);
