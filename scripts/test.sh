@@ -14,7 +14,8 @@ GRPCIO_VERSION="1.76.0"                 # grpcio and grpcio-tools, for the Pytho
 KUBERNETES_VALIDATE_VERSION="1.37.0"    # validates the rendered manifests (tests/deploy.rs)
 BUF_VERSION="1.75.0"
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says when it started, so a slow CI run shows where the time went.
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 step "Installing test tools (moto[server]==${MOTO_VERSION}, grpcurl ${GRPCURL_WRAPPER_VERSION}, grpcio ${GRPCIO_VERSION}, kubernetes-validate, buf, redis-server, kubectl)"
 python3 -m pip install --quiet --disable-pip-version-check \
@@ -46,8 +47,11 @@ cargo fmt --all -- --check
 step "buf lint (STANDARD)"
 buf lint
 
+# In the release profile, like everything below: the proc-macros and build
+# scripts it compiles (aws-lc-sys's C library among them) are the release
+# build's too, not built a second time for a dev profile.
 step "cargo clippy -D warnings"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --release --all-targets -- -D warnings
 
 # CI builds one profile, release: the binary the Dockerfile builds with
 # the same command (tests/deploy.rs checks both say it), and the tests.
@@ -110,4 +114,5 @@ step "Everything else: unit, local rules, wire, SDK parity, faults, CLI and grpc
 cargo nextest run --locked --release --no-fail-fast -E 'not (binary(conformance) | binary(auth_matrix) | binary(rate_limits) | binary(audit) | binary(operability) | binary(canary))' || failed=1
 step "Canary: no secret the suite used is in any log or audit file it wrote"
 cargo nextest run --locked --release --no-fail-fast --test canary --success-output immediate || failed=1
+step "Done ($([ "$failed" = 0 ] && echo 'every step passed' || echo 'a step FAILED'))"
 exit "$failed"
