@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 MOTO_VERSION="5.2.5"
 GRPCURL_WRAPPER_VERSION="1.8.6.post2"   # grpcurl 1.8.6: reflection v1alpha only
 GRPCIO_VERSION="1.76.0"                 # grpcio and grpcio-tools, for the Python client test
-KUBERNETES_VALIDATE_VERSION="1.37.0"    # validates the rendered manifests (tests/deploy.rs)
+KUBERNETES_VALIDATE_VERSION="1.37.0"    # validates the rendered manifests (tests/integration/deploy.rs)
 BUF_VERSION="1.75.0"
 
 # Each step says when it started, so a slow CI run shows where the time went.
@@ -54,7 +54,7 @@ step "cargo clippy -D warnings"
 cargo clippy --locked --release --all-targets -- -D warnings
 
 # CI builds one profile, release: the binary the Dockerfile builds with
-# the same command (tests/deploy.rs checks both say it), and the tests.
+# the same command (tests/integration/deploy.rs checks both say it), and the tests.
 step "Release build"
 cargo build --locked --release --bin mfa-facade
 
@@ -99,20 +99,20 @@ rm -rf "$MFA_FACADE_TEST_LOG_DIR"
 # then everything else. Every step runs; the script fails if any did.
 failed=0
 step "Conformance suite, cognito backend against moto"
-cargo nextest run --locked --release --no-fail-fast --test conformance -E 'test(/^moto::/)' || failed=1
+cargo nextest run --locked --release --no-fail-fast --test integration -E 'test(/^conformance::moto::/)' || failed=1
 step "Conformance suite, local backend"
-cargo nextest run --locked --release --no-fail-fast --test conformance -E 'test(/^local::/)' || failed=1
+cargo nextest run --locked --release --no-fail-fast --test integration -E 'test(/^conformance::local::/)' || failed=1
 step "Auth attack matrix (prints its case counts)"
-cargo nextest run --locked --release --no-fail-fast --test auth_matrix --success-output immediate || failed=1
+cargo nextest run --locked --release --no-fail-fast --test integration -E 'test(/^auth_matrix::/)' --success-output immediate || failed=1
 step "Rate limits against redis-server (prints admitted rates and fallback times)"
-cargo nextest run --locked --release --no-fail-fast --test rate_limits --success-output immediate || failed=1
+cargo nextest run --locked --release --no-fail-fast --test integration -E 'test(/^rate_limits::/)' --success-output immediate || failed=1
 step "Audit: records, tampering, fail-closed, SIGKILL durability"
-cargo nextest run --locked --release --no-fail-fast --test audit --success-output immediate || failed=1
+cargo nextest run --locked --release --no-fail-fast --test integration -E 'test(/^audit::/)' --success-output immediate || failed=1
 step "Operability: health, /metrics, logs, SIGTERM drain, the Python grpcio client"
-cargo nextest run --locked --release --no-fail-fast --test operability --success-output immediate || failed=1
+cargo nextest run --locked --release --no-fail-fast --test integration -E 'test(/^operability::/)' --success-output immediate || failed=1
 step "Everything else: unit, local rules, wire, SDK parity, faults, CLI and grpcurl, deploy/"
-cargo nextest run --locked --release --no-fail-fast -E 'not (binary(conformance) | binary(auth_matrix) | binary(rate_limits) | binary(audit) | binary(operability) | binary(canary))' || failed=1
+cargo nextest run --locked --release --no-fail-fast --lib --bins --tests -E 'not (binary(integration) & test(/^(conformance|auth_matrix|rate_limits|audit|operability|canary)::/))' || failed=1
 step "Canary: no secret the suite used is in any log or audit file it wrote"
-cargo nextest run --locked --release --no-fail-fast --test canary --success-output immediate || failed=1
+cargo nextest run --locked --release --no-fail-fast --test integration -E 'test(/^canary::/)' --success-output immediate || failed=1
 step "Done ($([ "$failed" = 0 ] && echo 'every step passed' || echo 'a step FAILED'))"
 exit "$failed"

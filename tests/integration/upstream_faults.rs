@@ -2,7 +2,7 @@
 //! programs: throttling, unknown exceptions, 5xx, garbage, silence. Every
 //! answer becomes a gRPC status with the code DESIGN.md §3 gives; none panics.
 
-mod common;
+use crate::common;
 
 use std::{
     convert::Infallible,

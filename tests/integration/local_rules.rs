@@ -2,7 +2,7 @@
 //! with the result COGNITO.md gives: email MFA, WebAuthn, the preference
 //! rules, the TOTP lifecycle, sessions, expired tokens, feature plans.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

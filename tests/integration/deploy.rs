@@ -6,7 +6,7 @@
 //! the Dockerfile builds with the command CI uses and copies paths that
 //! exist; the Deployment keeps its security settings and gRPC probes.
 
-mod common;
+use crate::common;
 
 use std::{path::Path, process::Command};
 

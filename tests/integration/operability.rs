@@ -4,7 +4,7 @@
 //! loses no in-flight call, and a Python grpcio client runs a whole
 //! scenario from stubs generated from proto/.
 
-mod common;
+use crate::common;
 
 use std::{
     process::Command,

@@ -3,7 +3,7 @@
 //! lacks (AdminDeleteSoftwareToken) are checked on the wire, in the JSON the
 //! SDK sent, seen through the recording proxy in front of moto.
 
-mod common;
+use crate::common;
 
 use common::Stack;
 use mfa_facade::proto::v1 as pb;

@@ -6,7 +6,7 @@
 //! It needs the suite to have run first with MFA_FACADE_TEST_LOG_DIR set
 //! (scripts/test.sh does both) and fails loudly otherwise.
 
-mod common;
+use crate::common;
 
 use common::procs::canary;
 

@@ -7,7 +7,7 @@
 //! one, exported as MFA_FACADE_TEST_REDIS_URL; the tests that kill or stop
 //! Redis start their own.
 
-mod common;
+use crate::common;
 
 use std::{
     sync::Arc,

@@ -4,7 +4,7 @@
 //! and durability when the server is SIGKILLed under 1,000 concurrent
 //! writes.
 
-mod common;
+use crate::common;
 
 use std::{
     path::{Path, PathBuf},

@@ -2,7 +2,7 @@
 //! check-config, serve against moto, grpcurl through reflection, and a clean
 //! exit on SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::{
     io::Write,

@@ -5,7 +5,7 @@
 //! the bottom turns every case into one test, so the runner's summary counts
 //! the cases. Backends that can run a case share it.
 
-mod common;
+use crate::common;
 
 use common::{Stack, now};
 use mfa_facade::domain::totp;

@@ -68,7 +68,7 @@
 //! leeway, and a kid published after start-up are accepted; a client
 //! certificate's SPIFFE URI SAN, else its CN, is the principal.
 
-mod common;
+use crate::common;
 
 use common::{Stack, TEST_KEY, TEST_PRINCIPAL};
 use mfa_facade::auth::{AuthState, api_key::hash_key};

@@ -1,0 +1,21 @@
+//! The integration suite, one test binary: every module links the service
+//! and the SDK once instead of once per file, which keeps the release test
+//! build (CI builds one profile, release) minutes shorter. nextest still
+//! runs each test in a process of its own; `scripts/test.sh` runs the
+//! modules as separate steps by filtering on their paths
+//! (`test(/^rate_limits::/)`), and `canary` last of all.
+
+mod common;
+
+mod audit;
+mod auth_matrix;
+mod canary;
+mod cli;
+mod cognito_wire;
+mod conformance;
+mod deploy;
+mod local_rules;
+mod operability;
+mod rate_limits;
+mod sdk_parity;
+mod upstream_faults;
