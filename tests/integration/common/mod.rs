@@ -5,8 +5,6 @@
 //! moto is started by the test command (`scripts/test.sh`), which exports its
 //! address as MFA_FACADE_TEST_MOTO_URL. Without it these tests fail loudly.
 
-#![allow(dead_code)]
-
 use std::{
     convert::Infallible,
     net::SocketAddr,
@@ -67,7 +65,6 @@ pub struct Recorded {
     /// The operation, from X-Amz-Target (`SetUserPoolMfaConfig`).
     pub operation: String,
     pub body: serde_json::Value,
-    pub status: u16,
 }
 
 /// A plain HTTP/1.1 proxy that records every request it forwards.
@@ -161,7 +158,7 @@ async fn forward(
         }
     }
     let out = out.body(Full::new(body.clone())).expect("proxy request");
-    let (status, response) = match client.request(out).await {
+    let response = match client.request(out).await {
         Ok(resp) => {
             let (rparts, rbody) = resp.into_parts();
             let bytes = rbody
@@ -169,21 +166,17 @@ async fn forward(
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            (
-                rparts.status.as_u16(),
-                Response::from_parts(rparts, Full::new(bytes)),
-            )
+            Response::from_parts(rparts, Full::new(bytes))
         }
         Err(e) => {
             let mut r = Response::new(Full::new(Bytes::from(format!("proxy error: {e}"))));
             *r.status_mut() = hyper::StatusCode::BAD_GATEWAY;
-            (502, r)
+            r
         }
     };
     log.lock().expect("proxy log").push(Recorded {
         operation,
         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-        status,
     });
     response
 }
@@ -290,15 +283,11 @@ pub const TEST_PRINCIPAL: &str = "tests";
 
 /// Adds an `x-api-key` header to every call.
 #[derive(Clone)]
-pub struct ApiKey(Option<MetadataValue<Ascii>>);
+pub struct ApiKey(MetadataValue<Ascii>);
 
 impl ApiKey {
     pub fn new(key: &str) -> Self {
-        Self(Some(key.parse().expect("an ASCII key")))
-    }
-    /// No key at all.
-    pub fn none() -> Self {
-        Self(None)
+        Self(key.parse().expect("an ASCII key"))
     }
 }
 
@@ -307,9 +296,7 @@ impl Interceptor for ApiKey {
         &mut self,
         mut request: tonic::Request<()>,
     ) -> std::result::Result<tonic::Request<()>, tonic::Status> {
-        if let Some(key) = &self.0 {
-            request.metadata_mut().insert("x-api-key", key.clone());
-        }
+        request.metadata_mut().insert("x-api-key", self.0.clone());
         Ok(request)
     }
 }

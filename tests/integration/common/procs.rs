@@ -248,10 +248,6 @@ impl Served {
         let _ = self.child.wait();
     }
 
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
