@@ -13,6 +13,7 @@ pub mod call;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod glob;
 pub mod limits;
 pub mod proto;
 pub mod server;
