@@ -12,6 +12,11 @@ use crate::domain::rules::{FieldViolation, Violations};
 pub const COGNITO_DOMAIN: &str = "cognito-idp.amazonaws.com";
 /// `google.rpc.ErrorInfo.domain` for errors the facade itself raised.
 pub const FACADE_DOMAIN: &str = "mfa-facade";
+/// The most bytes of a status message; longer ones (an upstream message, a
+/// value echoed back) are cut with a marker. With the bounded
+/// `BadRequest` (`rules::MAX_VIOLATIONS_BYTES`) every status the facade
+/// sends, message and details encoded, fits in 8 KiB.
+pub const MAX_STATUS_MESSAGE: usize = 512;
 /// How long a throttled caller is told to wait when Cognito gives no hint.
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
 
@@ -73,6 +78,11 @@ pub enum Error {
     /// A bug or a misconfiguration of the facade itself.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The call took longer than `server.request_timeout_ms`.
+    #[error(
+        "the call took longer than server.request_timeout_ms ({0} ms); a change may or may not have been made"
+    )]
+    DeadlineExceeded(u64),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -152,6 +162,7 @@ impl Error {
             Error::Internal(_) => Code::Internal,
             Error::RateLimited { .. } => Code::ResourceExhausted,
             Error::AuditUnavailable(_) => Code::Unavailable,
+            Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
         }
     }
 
@@ -183,10 +194,18 @@ impl From<Error> for tonic::Status {
             }
             Error::Cognito(e) => {
                 let mut metadata = std::collections::HashMap::new();
+                // Upstream text too is bounded: an endpoint is not trusted to be small.
                 if let Some(id) = &e.request_id {
-                    metadata.insert("aws_request_id".to_owned(), id.clone());
+                    metadata.insert(
+                        "aws_request_id".to_owned(),
+                        crate::domain::text::truncate(id, 128).into_owned(),
+                    );
                 }
-                details.set_error_info(e.exception.clone(), COGNITO_DOMAIN, metadata);
+                details.set_error_info(
+                    crate::domain::text::truncate(&e.exception, 128),
+                    COGNITO_DOMAIN,
+                    metadata,
+                );
                 if code == Code::ResourceExhausted {
                     retry_after = Some(DEFAULT_RETRY_DELAY);
                 }
@@ -210,6 +229,7 @@ impl From<Error> for tonic::Status {
                 format!("Cognito is unavailable: {m}")
             }
             Error::Internal(m) => format!("internal error: {m}"),
+            Error::DeadlineExceeded(_) => err.to_string(),
             Error::AuditUnavailable(_) => {
                 details.set_error_info(
                     "AUDIT_UNAVAILABLE",
@@ -238,6 +258,7 @@ impl From<Error> for tonic::Status {
             details.set_retry_info(Some(after));
             metadata.insert(RETRY_PUSHBACK_TRAILER, pushback_ms(after).into());
         }
+        let message = crate::domain::text::truncate(&message, MAX_STATUS_MESSAGE);
         tonic::Status::with_error_details_and_metadata(code, message, details, metadata)
     }
 }
@@ -253,6 +274,64 @@ mod tests {
             request_id: Some("req-1".into()),
             http_status: Some(http_status),
         })
+    }
+
+    /// The bytes a status takes on the wire as headers or trailers.
+    fn header_bytes(status: tonic::Status) -> usize {
+        status
+            .into_http::<tonic::body::Body>()
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len())
+            .sum()
+    }
+
+    #[test]
+    fn every_status_fits_in_8_kib_whatever_the_input() {
+        let mut v = Violations::default();
+        for i in 0..10_000 {
+            v.add(
+                format!("update_mask{}", "ü".repeat(i % 300)),
+                format!("unknown path {:?}", "\u{1}".repeat(5000)),
+            );
+        }
+        let bytes = header_bytes(Error::from(v).into());
+        assert!(bytes <= 8192, "{bytes} bytes");
+        let long = "é\n".repeat(1_000_000);
+        for e in [
+            Error::PermissionDenied(long.clone()),
+            Error::Internal(long.clone()),
+            cognito(&long, 400),
+            Error::FailedPrecondition {
+                reason: "R",
+                message: long.clone(),
+            },
+        ] {
+            let bytes = header_bytes(e.into());
+            assert!(bytes <= 8192, "{bytes} bytes");
+        }
+    }
+
+    #[test]
+    fn a_violation_repeated_is_listed_once_and_the_rest_are_counted() {
+        let mut v = Violations::default();
+        for _ in 0..10 {
+            v.add("update_mask", "unknown path \"x\"");
+        }
+        assert_eq!(v.into_vec().len(), 1);
+        let mut v = Violations::default();
+        for i in 0..1000 {
+            v.add("f", format!("rule {i} {}", "x".repeat(200)));
+        }
+        let all = v.into_vec();
+        let last = all
+            .last()
+            .map(|l| l.description.clone())
+            .unwrap_or_default();
+        assert!(
+            all.len() < 20 && last.contains("more violation(s)"),
+            "{last}"
+        );
     }
 
     #[test]

@@ -360,6 +360,45 @@ impl Operation for SetUserPoolMfaConfig {
     }
 }
 
+/// Unknown and repeated paths, each kind reported once with a count and the
+/// first example (cut short): never one violation per path.
+fn mask_paths(v: &mut Violations, paths: &[String]) {
+    let mut unknown = (0usize, None::<&str>);
+    let mut repeated = (0usize, None::<&str>);
+    let mut seen = std::collections::HashSet::new();
+    for path in paths {
+        if !mask::is_known(path) {
+            unknown.0 += 1;
+            unknown.1.get_or_insert(path);
+        } else if !seen.insert(path.as_str()) {
+            repeated.0 += 1;
+            repeated.1.get_or_insert(path);
+        }
+    }
+    let example = |p: Option<&str>| crate::domain::text::truncate(p.unwrap_or(""), 64).into_owned();
+    if unknown.0 > 0 {
+        v.add(
+            "update_mask",
+            format!(
+                "{} unknown path(s), the first {:?}; known paths: {}",
+                unknown.0,
+                example(unknown.1),
+                mask::PATHS.join(", ")
+            ),
+        );
+    }
+    if repeated.0 > 0 {
+        v.add(
+            "update_mask",
+            format!(
+                "{} repeated path(s), the first {:?}: name each path once",
+                repeated.0,
+                example(repeated.1)
+            ),
+        );
+    }
+}
+
 pub struct UpdateUserPoolMfaConfig {
     pub user_pool_id: String,
     pub patch: PoolMfaConfig,
@@ -420,17 +459,7 @@ impl Operation for UpdateUserPoolMfaConfig {
                 "must name at least one field; use SetUserPoolMfaConfig to replace the whole configuration",
             );
         }
-        for path in &self.update_mask {
-            if !mask::is_known(path) {
-                v.add(
-                    "update_mask",
-                    format!(
-                        "unknown path {path:?}; known paths: {}",
-                        mask::PATHS.join(", ")
-                    ),
-                );
-            }
-        }
+        mask_paths(v, &self.update_mask);
         // The fields this update sets, checked before anything is read.
         rules::pool_mfa_config_fields(
             v,

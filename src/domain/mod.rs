@@ -8,6 +8,7 @@ pub mod etag;
 pub mod mask;
 pub mod rules;
 pub mod secret;
+pub mod text;
 pub mod totp;
 
 pub use secret::Secret;

@@ -22,24 +22,61 @@ pub struct FieldViolation {
     pub description: String,
 }
 
-/// The bad fields of one request.
+/// The most bytes of one violation's description; longer ones are cut.
+pub const MAX_VIOLATION_DESCRIPTION: usize = 1024;
+/// The most bytes of one violation's field path.
+pub const MAX_VIOLATION_FIELD: usize = 128;
+/// The most bytes of all kept violations' fields and descriptions together:
+/// the `google.rpc.BadRequest` of any answer fits well inside the 8 KiB
+/// that gRPC clients accept for a status (PRECEDENTS.md §8c).
+pub const MAX_VIOLATIONS_BYTES: usize = 3072;
+
+/// The bad fields of one request: each (field, rule) once, cut to the
+/// bounds above; what does not fit is counted, not kept.
 #[derive(Debug, Default)]
-pub struct Violations(Vec<FieldViolation>);
+pub struct Violations {
+    kept: Vec<FieldViolation>,
+    bytes: usize,
+    omitted: usize,
+}
 
 impl Violations {
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation {
-            field: field.into(),
-            description: description.into(),
-        });
+        let (field, description) = (field.into(), description.into());
+        let v = FieldViolation {
+            field: super::text::truncate(&field, MAX_VIOLATION_FIELD).into_owned(),
+            description: super::text::truncate(&description, MAX_VIOLATION_DESCRIPTION)
+                .into_owned(),
+        };
+        if self.kept.contains(&v) {
+            return;
+        }
+        let size = v.field.len() + v.description.len();
+        if self.bytes + size > MAX_VIOLATIONS_BYTES {
+            self.omitted += 1;
+            return;
+        }
+        self.bytes += size;
+        self.kept.push(v);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.kept.is_empty() && self.omitted == 0
     }
 
+    /// The kept violations, and one that counts the omitted ones.
     pub fn into_vec(self) -> Vec<FieldViolation> {
-        self.0
+        let mut all = self.kept;
+        if self.omitted > 0 {
+            all.push(FieldViolation {
+                field: "(more)".into(),
+                description: format!(
+                    "{} more violation(s) not listed; fix the ones above first",
+                    self.omitted
+                ),
+            });
+        }
+        all
     }
 }
 
@@ -471,7 +508,8 @@ mod tests {
         user_code(&mut v, "user_code", &Secret::new("12345a"));
         user_code(&mut v, "user_code", &Secret::new("١٢٣٤٥٦")); // Arabic-Indic digits
         let all = v.into_vec();
-        assert_eq!(all.len(), 6);
+        // Six bad values, but a (field, rule) pair is reported once.
+        assert_eq!(all.len(), 4, "{all:?}");
         assert!(
             all.iter().all(|f| !f.description.contains("has space")),
             "a token is never echoed"
