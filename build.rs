@@ -36,6 +36,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // prost's codec with a wire-level count of repeated fields first
+        // (src/api/codec.rs): decoding must not cost much more than it received.
+        .codec_path("crate::api::codec::BoundedCodec")
         .compile_fds(all)?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The tonic services: decode the proto request into an operation, run it
 //! through the [`Facade`], encode the answer. Nothing else happens here.
 
+pub mod codec;
 pub mod convert;
 pub mod fixtures;
 
