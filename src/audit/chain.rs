@@ -118,7 +118,48 @@ impl Fields {
     }
 }
 
+impl Fields {
+    /// The bytes the fields take in a record: keys, values, separators.
+    pub fn size(&self) -> usize {
+        self.spans
+            .iter()
+            .map(|(k, start, end)| k.len() + 4 + (end - start))
+            .sum()
+    }
+
+    /// Replaces the largest fields by [`super::bound::omitted`] markers
+    /// until the fields take at most `max` bytes.
+    pub fn shrink_to(&mut self, max: usize) {
+        while self.size() > max {
+            let Some(i) = (0..self.spans.len()).max_by_key(|&i| self.spans[i].2 - self.spans[i].1)
+            else {
+                return;
+            };
+            let (_, start, end) = self.spans[i].clone();
+            let marker = super::bound::omitted(&self.values[start..end]);
+            let at = self.values.len();
+            let _ = serde_json::to_writer(&mut self.values, &marker);
+            if self.values.len() - at >= end - start {
+                // Nothing left worth replacing.
+                self.values.truncate(at);
+                return;
+            }
+            self.spans[i].1 = at;
+            self.spans[i].2 = self.values.len();
+        }
+    }
+}
+
 impl Unsealed {
+    /// The bytes of the fields, as the writer will copy them.
+    pub fn len(&self) -> usize {
+        self.text.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
     /// Puts the fields in canonical order; fields named like the chain's
     /// own are left out, and of a key added twice the last value counts.
     pub fn from_fields(mut fields: Fields) -> Self {
@@ -337,10 +378,15 @@ pub fn verify(files: &[PathBuf], anchor: Option<&Head>) -> Result<Verified, Brok
                 let _ = first;
             }
             Some(p) => {
-                let expected = p.seq + 1;
+                let Some(expected) = p.seq.checked_add(1) else {
+                    return Err(broken(
+                        l,
+                        format!("a record follows seq {}, the last a chain can hold", p.seq),
+                    ));
+                };
                 if seq != expected {
                     // Is the expected record elsewhere? Then it was moved.
-                    let moved = lines[i + 1..]
+                    let moved = lines[i.saturating_add(1)..]
                         .iter()
                         .any(|x| x.record.as_ref().ok().and_then(seq_of) == Some(expected));
                     let what = if moved {

@@ -15,6 +15,7 @@
 //! `before` and `after`. A call refused by authentication has one record,
 //! `completed`, without a principal.
 
+pub mod bound;
 pub mod chain;
 pub mod redact;
 pub mod sink;
@@ -24,9 +25,9 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::auth::policy::glob_match;
 use crate::config::{AuditConfig, AuditLevel, UsernameHandling};
 use crate::error::Error;
+use crate::glob::any_method;
 use chain::Fields;
 pub use redact::Redactor;
 use sink::{Ack, Sink};
@@ -95,6 +96,11 @@ impl Auditor {
         self.sink.is_some()
     }
 
+    /// Why the writer thread ended, if it ended other than at exit.
+    pub fn writer_stopped(&self) -> Option<String> {
+        self.sink.as_ref().and_then(Sink::stopped)
+    }
+
     pub fn fail_closed(&self) -> bool {
         self.sink.is_some() && self.fail_closed
     }
@@ -106,7 +112,7 @@ impl Auditor {
         }
         self.rules
             .iter()
-            .find(|(globs, _)| globs.iter().any(|g| glob_match(g, method, Some('/'))))
+            .find(|(globs, _)| any_method(globs, method))
             .map_or(self.default_level, |(_, level)| *level)
     }
 
@@ -122,6 +128,8 @@ impl Auditor {
         let Some(sink) = &self.sink else {
             return Pending(None);
         };
+        let mut record = record;
+        record.shrink_to(bound::MAX_RECORD_BYTES - bound::SEAL_ROOM);
         let record = chain::Unsealed::from_fields(record);
         if wait {
             let (tx, rx) = oneshot::channel();
@@ -215,15 +223,16 @@ impl CallAudit {
         if level != AuditLevel::None {
             base = Fields::with_capacity(512);
             uuid_field(&mut base, "call_id");
-            base.put("request_id", caller.request_id);
-            base.put("principal", &caller.principal.map(|(p, _)| p));
+            // Every string a caller chose is bounded (`bound`).
+            base.put("request_id", &bound::text(caller.request_id));
+            base.put("principal", &caller.principal.map(|(p, _)| bound::text(p)));
             base.put("proven_by", &caller.principal.map(|(_, by)| by));
             base.put("peer", &caller.peer.map(|p| p.to_string()));
-            base.put("method", method);
-            base.put("user_pool", &user_pool);
+            base.put("method", &bound::text(method));
+            base.put("user_pool", &user_pool.map(bound::text));
             base.put(
                 "target_user",
-                &target_user().map(|u| auditor.redactor().username(&u)),
+                &target_user().map(|u| bound::text(&auditor.redactor().username(&u)).into_owned()),
             );
             base.put("level", level_name(level));
         }
@@ -246,9 +255,10 @@ impl CallAudit {
         r
     }
 
-    /// Adds a value that may hold secrets, redacted.
+    /// Adds a value that may hold secrets, redacted, then bounded.
     fn put_redacted(&self, r: &mut Fields, key: &'static str, mut value: Value) {
         self.auditor.redactor().redact(&mut value);
+        bound::value(&mut value);
         r.put(key, &value);
     }
 
@@ -273,7 +283,9 @@ impl CallAudit {
             return Pending(None);
         }
         let mut r = self.record("completed");
-        r.put("outcome", &outcome(done.error));
+        let mut outcome = outcome(done.error);
+        bound::value(&mut outcome);
+        r.put("outcome", &outcome);
         r.put(
             "latency_us",
             &u64::try_from(done.latency.as_micros()).unwrap_or(u64::MAX),
@@ -355,7 +367,48 @@ pub fn refused_at_the_door(
     let mut r = call.record("completed");
     r.put(
         "outcome",
-        &json!({"code": code_name(code), "message": message}),
+        &json!({"code": code_name(code), "message": bound::text(message)}),
     );
     auditor.submit(r, false);
 }
+
+/// The summary record of one peer's refusals before authentication that
+/// were past its budget ([`crate::limits::door`]) and so had no record.
+pub fn refusals_suppressed(
+    auditor: &Arc<Auditor>,
+    peer: std::net::IpAddr,
+    suppressed: u64,
+    interval: Duration,
+) {
+    let call = CallAudit::new(
+        auditor.clone(),
+        &Caller {
+            request_id: "",
+            principal: None,
+            peer: Some(SocketAddr::new(peer, 0)),
+        },
+        SUPPRESSED_METHOD,
+        None,
+        || None,
+    );
+    if call.level == AuditLevel::None {
+        return;
+    }
+    let mut r = call.record("completed");
+    r.put(
+        "outcome",
+        &json!({
+            "code": code_name(tonic::Code::Unauthenticated),
+            "message": format!(
+                "{suppressed} call(s) from this address were refused before authentication \
+                 past its [limits.unauthenticated] budget and not recorded one by one"
+            ),
+        }),
+    );
+    r.put("suppressed", &suppressed);
+    r.put("interval_seconds", &interval.as_secs());
+    auditor.submit(r, false);
+}
+
+/// The `method` of a summary record: no real method, so rules name it exactly.
+pub const SUPPRESSED_METHOD: &str = "(refusals suppressed)";

@@ -5,10 +5,19 @@
 //! `group_commit_records` records or `group_commit_ms`, whichever comes
 //! first; per record: one fsync each.
 //!
-//! The file is append-only and rotated by size to `<file>.<first seq, 20
-//! digits>`, so names sort in chain order; the chain continues across
-//! rotations and restarts (the head is read back from the newest file at
-//! start-up, and a torn last line, never acknowledged, is cut off).
+//! The file is append-only, created owner-only (0600), and rotated by size
+//! to `<file>.<first seq, 20 digits>`, so names sort in chain order; the
+//! oldest rotated files beyond `max_files` are deleted, and the directory
+//! is fsynced whenever a file appears or goes. The chain continues across
+//! rotations and restarts: at start-up the head is read back from the
+//! newest file by scanning back from its end, whatever the size of its last
+//! record, and a torn last line of any size, never acknowledged, is cut off.
+//!
+//! The queue is bounded in records and in bytes. The head advances once
+//! the file holds a batch durably, whatever stdout does after, so a sink
+//! failure never makes two records with one seq. If the writer thread ends
+//! other than by `close`, [`Sink::stopped`] says why (health turns
+//! NOT_SERVING on it) and `mfa_facade_audit_writer_up` drops to 0.
 
 use std::{
     fs::{File, OpenOptions},
@@ -18,7 +27,6 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::chain::{Head, Unsealed};
@@ -26,6 +34,8 @@ use crate::config::{AuditConfig, FsyncPolicy};
 
 /// Records waiting for the writer at most; more is an overloaded sink.
 const QUEUE: usize = 65_536;
+/// Bytes read back per step when scanning the file from its end.
+const SCAN_CHUNK: u64 = 64 * 1024;
 
 /// The writer's answer: durable, or why not.
 pub type Ack = Result<(), String>;
@@ -46,10 +56,16 @@ pub enum Msg {
 struct Queue {
     state: Mutex<QueueState>,
     ready: Condvar,
+    /// `audit.max_queue_bytes`.
+    max_bytes: usize,
+    /// Why the writer ended, when it ended other than by `close`.
+    stopped: Mutex<Option<String>>,
 }
 
 struct QueueState {
     msgs: Vec<Msg>,
+    /// The bytes of the records in `msgs`.
+    bytes: usize,
     /// The writer sleeps and wants waking once `msgs` holds this many.
     wake_at: Option<usize>,
     /// No more records: the sink was dropped, or the writer stopped.
@@ -57,6 +73,20 @@ struct QueueState {
 }
 
 impl Queue {
+    fn new(max_bytes: usize) -> Self {
+        Self {
+            state: Mutex::new(QueueState {
+                msgs: Vec::new(),
+                bytes: 0,
+                wake_at: None,
+                closed: false,
+            }),
+            ready: Condvar::new(),
+            max_bytes,
+            stopped: Mutex::new(None),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, QueueState> {
         // A panic while holding the lock leaves only plain data behind.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -64,10 +94,15 @@ impl Queue {
 
     /// Queues `msg`; gives it back when the queue is full or closed.
     fn push(&self, msg: Msg) -> Result<(), Msg> {
+        let size = match &msg {
+            Msg::Record { record, .. } => record.len(),
+            Msg::Flush(_) => 0,
+        };
         let mut state = self.lock();
-        if state.closed || state.msgs.len() >= QUEUE {
+        if state.closed || state.msgs.len() >= QUEUE || state.bytes + size > self.max_bytes {
             return Err(msg);
         }
+        state.bytes += size;
         state.msgs.push(msg);
         if state.wake_at.is_some_and(|n| state.msgs.len() >= n) {
             state.wake_at = None;
@@ -89,6 +124,7 @@ impl Queue {
             let now = Instant::now();
             if state.msgs.len() >= want || state.closed || now >= deadline {
                 state.wake_at = None;
+                state.bytes = 0;
                 return (std::mem::take(&mut state.msgs), state.closed);
             }
             state.wake_at = Some(want);
@@ -106,11 +142,30 @@ struct Stopped(Arc<Queue>);
 
 impl Drop for Stopped {
     fn drop(&mut self) {
-        let msgs = {
+        let (msgs, asked) = {
             let mut state = self.0.lock();
+            let asked = state.closed;
             state.closed = true;
-            std::mem::take(&mut state.msgs)
+            state.bytes = 0;
+            (std::mem::take(&mut state.msgs), asked)
         };
+        metrics::gauge!("mfa_facade_audit_writer_up").set(0.0);
+        if !asked {
+            let reason = if std::thread::panicking() {
+                "panicked"
+            } else {
+                "ended"
+            };
+            metrics::counter!("mfa_facade_audit_writer_stopped_total", "reason" => reason)
+                .increment(1);
+            tracing::error!(
+                event = "audit_writer_stopped",
+                reason,
+                "the audit writer thread stopped: no record can be written"
+            );
+            *self.0.stopped.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(format!("the audit writer thread {reason}"));
+        }
         for msg in msgs {
             let ack = match msg {
                 Msg::Record { ack, .. } => ack,
@@ -138,18 +193,16 @@ impl Sink {
     /// Opens the sinks, reads the chain's head back, starts the writer.
     pub fn start(config: &AuditConfig) -> io::Result<Self> {
         let file = match &config.file {
-            Some(path) => Some(ChainFile::open(path, config.max_file_bytes)?),
+            Some(path) => Some(ChainFile::open(
+                path,
+                config.max_file_bytes,
+                config.max_files,
+            )?),
             None => None,
         };
         let head = file.as_ref().map_or_else(Head::genesis, |f| f.head.clone());
-        let queue = Arc::new(Queue {
-            state: Mutex::new(QueueState {
-                msgs: Vec::new(),
-                wake_at: None,
-                closed: false,
-            }),
-            ready: Condvar::new(),
-        });
+        let queue = Arc::new(Queue::new(config.max_queue_bytes));
+        metrics::gauge!("mfa_facade_audit_writer_up").set(1.0);
         let writer = Writer {
             file,
             stdout: config.stdout,
@@ -192,6 +245,15 @@ impl Sink {
         }
     }
 
+    /// Why the writer thread ended, if it ended other than by `close`.
+    pub fn stopped(&self) -> Option<String> {
+        self.queue
+            .stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Waits until every record sent so far is durable.
     pub async fn flush(&self) -> Ack {
         let (tx, rx) = oneshot::channel();
@@ -209,56 +271,75 @@ struct ChainFile {
     file: File,
     len: u64,
     max_bytes: u64,
+    /// Rotated files kept at most.
+    max_files: usize,
     head: Head,
 }
 
-/// The last complete line of `file`, cutting off a torn one.
-fn last_line(file: &mut File) -> io::Result<Option<String>> {
+/// The position just past the last `\n` of `file` at or before `end`,
+/// reading back [`SCAN_CHUNK`] bytes at a time (0 when there is none).
+fn after_last_newline(file: &mut File, end: u64) -> io::Result<u64> {
+    let mut to = end;
+    let mut buf = vec![0u8; SCAN_CHUNK as usize];
+    while to > 0 {
+        let from = to.saturating_sub(SCAN_CHUNK);
+        let chunk = &mut buf[..(to - from) as usize];
+        file.seek(SeekFrom::Start(from))?;
+        file.read_exact(chunk)?;
+        if let Some(p) = chunk.iter().rposition(|b| *b == b'\n') {
+            return Ok(from + p as u64 + 1);
+        }
+        to = from;
+    }
+    Ok(0)
+}
+
+/// The chain's head as the last complete record of `file` holds it, cutting
+/// off a torn last line first. Memory stays small whatever the record's
+/// size: the record is parsed as a stream that keeps only `seq` and `hash`.
+fn last_head(file: &mut File) -> io::Result<Option<Head>> {
     let len = file.seek(SeekFrom::End(0))?;
     if len == 0 {
         return Ok(None);
     }
-    let from = len.saturating_sub(1 << 20);
-    file.seek(SeekFrom::Start(from))?;
-    let mut tail = Vec::new();
-    file.read_to_end(&mut tail)?;
-    if tail.last() != Some(&b'\n') {
+    let end = after_last_newline(file, len)?;
+    if end < len {
         // A record whose write never finished was never acknowledged.
-        let keep = tail.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
-        let cut = from + keep as u64;
         tracing::warn!(
             event = "audit_torn_tail",
-            bytes = len - cut,
+            bytes = len - end,
             "cutting off an unfinished last audit record"
         );
-        file.set_len(cut)?;
+        file.set_len(end)?;
         file.sync_all()?;
-        tail.truncate(keep);
     }
-    let text = String::from_utf8_lossy(&tail);
-    Ok(text.lines().last().map(str::to_owned))
+    if end == 0 {
+        return Ok(None);
+    }
+    let start = after_last_newline(file, end - 1)?;
+    file.seek(SeekFrom::Start(start))?;
+    let line = BufReader::new(Read::by_ref(file).take(end - 1 - start));
+    head_of(line).map(Some)
 }
 
-fn head_of(line: &str) -> io::Result<Head> {
-    let v: Value = serde_json::from_str(line).map_err(|e| {
+/// `seq` and `hash` of one record, every other field skipped unread.
+#[derive(serde::Deserialize)]
+struct HeadFields {
+    seq: u64,
+    hash: String,
+}
+
+fn head_of(line: impl Read) -> io::Result<Head> {
+    let f: HeadFields = serde_json::from_reader(line).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("the last audit record is not JSON: {e}"),
+            format!("the last audit record has no readable seq and hash: {e}"),
         )
     })?;
-    match (
-        v.get("seq").and_then(Value::as_u64),
-        v.get("hash").and_then(Value::as_str),
-    ) {
-        (Some(seq), Some(hash)) => Ok(Head {
-            seq,
-            hash: hash.to_owned(),
-        }),
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "the last audit record has no seq or hash",
-        )),
-    }
+    Ok(Head {
+        seq: f.seq,
+        hash: f.hash,
+    })
 }
 
 /// Rotated files of `path`: `<name>.<digits>`, oldest first.
@@ -301,21 +382,36 @@ fn sync_dir(path: &Path) {
     }
 }
 
+/// Opens (or creates, owner-only) an audit file for appending; a new file
+/// is made durable in its directory at once.
+fn open_append(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let existed = path.exists();
+    let file = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    if !existed {
+        sync_dir(path);
+    } else if file.metadata()?.permissions().mode() & 0o077 != 0 {
+        tracing::warn!(event = "audit_file_mode", path = %path.display(), "the audit file can be read by others than its owner (expected 0600)");
+    }
+    Ok(file)
+}
+
 impl ChainFile {
-    fn open(path: &Path, max_bytes: u64) -> io::Result<Self> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)?;
-        let head = match last_line(&mut file)? {
-            Some(line) => head_of(&line)?,
+    fn open(path: &Path, max_bytes: u64, max_files: usize) -> io::Result<Self> {
+        let mut file = open_append(path)?;
+        let head = match last_head(&mut file)? {
+            Some(head) => head,
             None => match rotated(path).last() {
                 // Rotated just before a crash: the chain goes on from there.
-                Some(prev) => match last_line(&mut File::open(prev)?)? {
-                    Some(line) => head_of(&line)?,
-                    None => Head::genesis(),
-                },
+                Some(prev) => {
+                    let mut prev = OpenOptions::new().read(true).write(true).open(prev)?;
+                    last_head(&mut prev)?.unwrap_or_else(Head::genesis)
+                }
                 None => Head::genesis(),
             },
         };
@@ -325,6 +421,7 @@ impl ChainFile {
             file,
             len,
             max_bytes,
+            max_files,
             head,
         })
     }
@@ -333,9 +430,13 @@ impl ChainFile {
     fn first_seq(&self) -> io::Result<u64> {
         let mut f = File::open(&self.path)?;
         f.seek(SeekFrom::Start(0))?;
-        let mut line = String::new();
-        BufReader::new(f).read_line(&mut line)?;
-        Ok(head_of(line.trim_end())?.seq)
+        // Streamed: an old file's first line may be of any length.
+        let mut first = BufReader::new(f);
+        let line = BufRead::split(&mut first, b'\n')
+            .next()
+            .transpose()?
+            .unwrap_or_default();
+        Ok(head_of(&line[..])?.seq)
     }
 
     fn rotate(&mut self) -> io::Result<()> {
@@ -344,14 +445,31 @@ impl ChainFile {
         let mut to = self.path.clone().into_os_string();
         to.push(format!(".{first:020}"));
         std::fs::rename(&self.path, &to)?;
-        self.file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&self.path)?;
+        self.file = open_append(&self.path)?;
         self.len = 0;
         sync_dir(&self.path);
+        self.retire();
         Ok(())
+    }
+
+    /// Deletes the oldest rotated files beyond `max_files`.
+    fn retire(&self) {
+        let files = rotated(&self.path);
+        let excess = files.len().saturating_sub(self.max_files);
+        for old in &files[..excess] {
+            match std::fs::remove_file(old) {
+                Ok(()) => {
+                    metrics::counter!("mfa_facade_audit_files_deleted_total").increment(1);
+                    tracing::info!(event = "audit_file_deleted", path = %old.display(), max_files = self.max_files, "deleted an audit file past audit.max_files");
+                }
+                Err(e) => {
+                    tracing::warn!(event = "audit_file_delete_failed", path = %old.display(), error = %e, "cannot delete an audit file past audit.max_files");
+                }
+            }
+        }
+        if excess > 0 {
+            sync_dir(&self.path);
+        }
     }
 
     /// Appends the lines, rotating first when one would pass the size.
@@ -445,21 +563,28 @@ impl Writer {
         for msg in batch {
             match msg {
                 Msg::Record { record, ack } => {
-                    let (line, hash) = record.seal(head.seq + 1, &head.hash);
-                    head = Head {
-                        seq: head.seq + 1,
-                        hash,
+                    let Some(seq) = head.seq.checked_add(1) else {
+                        if let Some(ack) = ack {
+                            let _ = ack.send(Err("the audit chain is at its last seq".into()));
+                        }
+                        continue;
                     };
+                    let (line, hash) = record.seal(seq, &head.hash);
+                    head = Head { seq, hash };
                     lines.push(line);
                     acks.extend(ack);
                 }
                 Msg::Flush(ack) => acks.push(ack),
             }
         }
-        let result = self.write(&lines);
+        let (durable, result) = self.write(&lines);
+        if durable {
+            // The file holds them (or there is no file): whatever stdout
+            // did, the next record follows them, so the chain never forks.
+            self.head = head;
+        }
         match &result {
             Ok(()) => {
-                self.head = head;
                 metrics::counter!("mfa_facade_audit_records_total").increment(lines.len() as u64);
                 metrics::histogram!("mfa_facade_audit_write_seconds")
                     .record(started.elapsed().as_secs_f64());
@@ -475,9 +600,12 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, lines: &[Vec<u8>]) -> io::Result<()> {
+    /// Writes a batch to the file, then stdout. Returns whether the chain
+    /// moved on (the file holds the batch durably, or there is no file and
+    /// stdout was tried), and whether every sink took it.
+    fn write(&mut self, lines: &[Vec<u8>]) -> (bool, io::Result<()>) {
         if lines.is_empty() {
-            return Ok(());
+            return (true, Ok(()));
         }
         if let Some(f) = &mut self.file {
             let before = f.len;
@@ -488,17 +616,18 @@ impl Writer {
                     let _ = f.file.set_len(before.min(f.len));
                 }
                 f.len = before.min(f.len);
-                return Err(e);
+                return (false, Err(e));
             }
         }
         if self.stdout {
             let mut out = io::stdout().lock();
-            for line in lines {
-                out.write_all(line)?;
-            }
-            out.flush()?;
+            let written = lines
+                .iter()
+                .try_for_each(|line| out.write_all(line))
+                .and_then(|()| out.flush());
+            return (true, written);
         }
-        Ok(())
+        (true, Ok(()))
     }
 }
 
@@ -506,11 +635,108 @@ impl Writer {
 mod tests {
     use super::*;
 
+    fn record(bytes: usize) -> Msg {
+        let mut f = super::super::chain::Fields::default();
+        f.put("pad", &"x".repeat(bytes));
+        Msg::Record {
+            record: Unsealed::from_fields(f),
+            ack: None,
+        }
+    }
+
+    #[test]
+    fn the_queue_is_bounded_in_bytes() {
+        let q = Queue::new(10_000);
+        assert!(q.push(record(4_000)).is_ok());
+        assert!(q.push(record(4_000)).is_ok());
+        assert!(q.push(record(4_000)).is_err(), "past max_queue_bytes");
+        let (taken, _) = q.take(1, Instant::now());
+        assert_eq!(taken.len(), 2);
+        assert!(q.push(record(4_000)).is_ok(), "taking frees the bytes");
+    }
+
+    #[test]
+    fn a_writer_that_dies_says_why_and_refuses_what_follows() {
+        let q = Arc::new(Queue::new(1 << 20));
+        let (tx, rx) = oneshot::channel();
+        assert!(q.push(Msg::Flush(tx)).is_ok());
+        let guard = Stopped(q.clone());
+        let died = std::thread::spawn(move || {
+            let _guard = guard;
+            panic!("the writer fails");
+        })
+        .join();
+        assert!(died.is_err());
+        assert_eq!(
+            q.stopped
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or_default()
+                .as_deref(),
+            Some("the audit writer thread panicked")
+        );
+        assert!(
+            rx.blocking_recv().is_ok_and(|a| a.is_err()),
+            "a waiter is answered"
+        );
+        assert!(q.push(record(10)).is_err(), "nothing more is queued");
+    }
+
+    #[test]
+    fn closing_is_not_a_death() {
+        let q = Arc::new(Queue::new(1 << 20));
+        q.close();
+        drop(Stopped(q.clone()));
+        assert!(q.stopped.lock().map(|s| s.is_none()).unwrap_or(false));
+    }
+
+    #[test]
+    fn start_up_reads_the_head_back_past_a_huge_last_record_and_a_huge_torn_tail() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.jsonl");
+        let big = format!(
+            "{{\"hash\":\"h2\",\"pad\":\"{}\",\"seq\":2}}\n",
+            "y".repeat(5 << 20)
+        );
+        let first = "{\"hash\":\"h1\",\"seq\":1}\n";
+        let text = format!("{first}{big}{}", "z".repeat(3 << 20));
+        std::fs::write(&path, text).expect("write");
+        let f = ChainFile::open(&path, 1 << 30, 10).expect("open");
+        assert_eq!(
+            f.head,
+            Head {
+                seq: 2,
+                hash: "h2".into()
+            }
+        );
+        let len = std::fs::metadata(&path).expect("meta").len();
+        assert_eq!(
+            len as usize,
+            first.len() + big.len(),
+            "the torn tail is cut, nothing else"
+        );
+    }
+
+    #[test]
+    fn rotation_keeps_at_most_max_files() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.jsonl");
+        let mut f = ChainFile::open(&path, 4096, 3).expect("open");
+        for seq in 1..=200u64 {
+            let line = format!(
+                "{{\"seq\":{seq},\"hash\":\"h\",\"pad\":\"{}\"}}\n",
+                "x".repeat(300)
+            );
+            f.append(&[line.into_bytes()]).expect("append");
+        }
+        assert_eq!(rotated(&path).len(), 3);
+    }
+
     #[test]
     fn a_batch_larger_than_a_file_is_split_across_rotations() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("audit.jsonl");
-        let mut f = ChainFile::open(&path, 4096).expect("open");
+        let mut f = ChainFile::open(&path, 4096, 1000).expect("open");
         let lines: Vec<Vec<u8>> = (1..=40)
             .map(|seq| {
                 format!(
