@@ -27,7 +27,8 @@ use tonic::Code;
 use tower::{Layer, Service};
 
 use crate::audit::Auditor;
-use crate::config::{ApiKeyConfig, Config};
+use crate::config::{ApiKeyConfig, Config, UnauthenticatedConfig};
+use crate::limits::door::{Door, DoorBudget};
 use api_key::ApiKeys;
 use jwt::JwtVerifier;
 use policy::Policy;
@@ -274,11 +275,13 @@ fn refuse(code: Code, message: &str) -> http::Response<tonic::body::Body> {
 }
 
 /// Authenticates every call except health (and reflection when open).
-/// Its refusals are audited: one "completed" record each.
+/// Its refusals are audited: one "completed" record each, within the
+/// peer's budget of unauthenticated refusals ([`DoorBudget`]).
 #[derive(Clone)]
 pub struct AuthLayer {
     state: SharedAuth,
     auditor: Arc<Auditor>,
+    door: Arc<DoorBudget>,
 }
 
 impl AuthLayer {
@@ -286,11 +289,17 @@ impl AuthLayer {
         Self {
             state,
             auditor: Auditor::off(),
+            door: Arc::new(DoorBudget::new(&UnauthenticatedConfig::default())),
         }
     }
 
     pub fn with_audit(mut self, auditor: Arc<Auditor>) -> Self {
         self.auditor = auditor;
+        self
+    }
+
+    pub fn with_door(mut self, door: Arc<DoorBudget>) -> Self {
+        self.door = door;
         self
     }
 }
@@ -303,6 +312,7 @@ impl<S> Layer<S> for AuthLayer {
             inner,
             state: self.state.clone(),
             auditor: self.auditor.clone(),
+            door: self.door.clone(),
         }
     }
 }
@@ -312,6 +322,7 @@ pub struct AuthService<S> {
     inner: S,
     state: SharedAuth,
     auditor: Arc<Auditor>,
+    door: Arc<DoorBudget>,
 }
 
 /// The caller's address, over TCP or TLS.
@@ -351,6 +362,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let state = self.state.load_full();
         let auditor = self.auditor.clone();
+        let door = self.door.clone();
         Box::pin(async move {
             let path = req.uri().path().to_owned();
             let open = path.starts_with(HEALTH_PREFIX)
@@ -370,10 +382,30 @@ where
                 let principal = match state.authenticate(req.headers(), client_cert).await {
                     Ok(p) => p,
                     Err(why) => {
+                        // The method is the caller's text: bounded before it is echoed.
+                        let method =
+                            crate::domain::text::truncate(path.trim_start_matches('/'), 256);
+                        if let Door::Suppress(retry_after) =
+                            door.refusal(peer_of(&req).map(|p| p.ip()))
+                        {
+                            tracing::debug!(
+                                message = "Call unauthenticated; the peer is past its budget, so it is not audited.",
+                                request_id = request_id_of(&req),
+                                method = %method,
+                                code = "RESOURCE_EXHAUSTED",
+                            );
+                            let status: tonic::Status = crate::error::Error::RateLimited {
+                                limit: "unauthenticated:peer".into(),
+                                description: "calls refused before authentication, per peer address ([limits.unauthenticated])".into(),
+                                retry_after,
+                            }
+                            .into();
+                            return Ok(status.into_http());
+                        }
                         tracing::info!(
                             message = "Call unauthenticated.",
                             request_id = request_id_of(&req),
-                            method = path.trim_start_matches('/'),
+                            method = %method,
                             code = "UNAUTHENTICATED",
                             reason = why
                         );

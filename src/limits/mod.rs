@@ -11,9 +11,13 @@
 //! - `fleet`: the same budgets in Redis for every replica, with a short
 //!   timeout per decision and a fall back to `local` while Redis is away.
 //! - `quota`: which Cognito calls a facade call makes.
+//! - `door`: the budget of refusals before authentication, per peer.
+//! - `overload`: connections and calls in flight, process-wide.
 
+pub mod door;
 pub mod fleet;
 pub mod local;
+pub mod overload;
 pub mod quota;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -126,7 +130,9 @@ impl Rate {
 
     /// The time one cell takes to replenish.
     pub fn emission_interval(self) -> Duration {
-        Duration::from_secs_f64(1.0 / self.per_second)
+        // The config's bounds keep it finite; a year stands in for "never".
+        Duration::try_from_secs_f64(1.0 / self.per_second)
+            .unwrap_or(Duration::from_secs(crate::config::MAX_SECONDS))
     }
 }
 

@@ -1,0 +1,193 @@
+//! What the whole process admits at once, whoever is calling: connections
+//! (`max_connections`, checked as each is accepted) and calls in flight
+//! (`max_concurrent_calls`, a load-shedding layer that answers
+//! RESOURCE_EXHAUSTED at once instead of queueing). Health is not counted,
+//! so probes answer while the service sheds load.
+
+use std::{
+    io,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+    sync::{OwnedSemaphorePermit, Semaphore},
+};
+use tokio_stream::{Stream, StreamExt};
+use tonic::transport::server::{Connected, TcpConnectInfo};
+use tower::{Layer, Service};
+
+/// An accepted connection that holds one of the connection permits.
+pub struct Limited<IO> {
+    io: IO,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<IO> Drop for Limited<IO> {
+    fn drop(&mut self) {
+        metrics::gauge!("mfa_facade_connections_open").decrement(1.0);
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Limited<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Limited<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+impl Connected for Limited<TcpStream> {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> TcpConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+/// The accepted connections, at most `max` open at once: one more is
+/// closed as soon as it is accepted (counted), before any byte is read.
+pub fn limit_connections<S>(
+    incoming: S,
+    max: usize,
+) -> impl Stream<Item = io::Result<Limited<TcpStream>>>
+where
+    S: Stream<Item = io::Result<TcpStream>>,
+{
+    let permits = Arc::new(Semaphore::new(max));
+    incoming.filter_map(move |accepted| match accepted {
+        Err(e) => Some(Err(e)),
+        Ok(io) => match permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                metrics::gauge!("mfa_facade_connections_open").increment(1.0);
+                Some(Ok(Limited {
+                    io,
+                    _permit: permit,
+                }))
+            }
+            Err(_) => {
+                metrics::counter!("mfa_facade_connections_refused_total").increment(1);
+                tracing::warn!(
+                    message = "Connection refused: server.max_connections are open.",
+                    peer = %io.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+                    max_connections = max,
+                );
+                None
+            }
+        },
+    })
+}
+
+const HEALTH_PREFIX: &str = "/grpc.health.v1.Health/";
+
+/// Sheds calls past `max_concurrent_calls` in flight.
+#[derive(Clone)]
+pub struct LoadShedLayer {
+    permits: Arc<Semaphore>,
+    max: usize,
+}
+
+impl LoadShedLayer {
+    pub fn new(max: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+}
+
+impl<S> Layer<S> for LoadShedLayer {
+    type Service = LoadShed<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        LoadShed {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct LoadShed<S> {
+    inner: S,
+    layer: LoadShedLayer,
+}
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S, B, RB> Service<http::Request<B>> for LoadShed<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+    RB: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    RB::Error: Into<tower::BoxError>,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let permit = if req.uri().path().starts_with(HEALTH_PREFIX) {
+            None
+        } else {
+            match self.layer.permits.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    metrics::counter!("mfa_facade_calls_shed_total").increment(1);
+                    let status = tonic::Status::resource_exhausted(format!(
+                        "the server is at server.max_concurrent_calls ({}); retry with backoff",
+                        self.layer.max
+                    ));
+                    return Box::pin(async move { Ok(status.into_http()) });
+                }
+            }
+        };
+        Box::pin(async move {
+            let response = inner.call(req).await?;
+            drop(permit);
+            Ok(response.map(tonic::body::Body::new))
+        })
+    }
+}
