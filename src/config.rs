@@ -69,7 +69,12 @@ pub struct Config {
     pub server: ServerConfig,
 }
 
-/// `[server]`: connections and shutdown.
+/// The longest any `*_seconds` setting may be: a year. Longer is a typo,
+/// and durations near `u64::MAX` overflow the clock arithmetic they feed.
+pub const MAX_SECONDS: u64 = 365 * 24 * 3600;
+
+/// `[server]`: connections, transport limits and shutdown. Each limit is
+/// what one peer, authenticated or not, can make the process hold.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
@@ -87,6 +92,56 @@ pub struct ServerConfig {
     /// Then in-flight calls get this long to finish before the process exits.
     #[serde(default = "default_drain_timeout_seconds")]
     pub drain_timeout_seconds: u64,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS: calls open at once on one connection.
+    #[serde(default = "default_max_concurrent_streams")]
+    pub max_concurrent_streams: u32,
+    /// Streams the server itself resets for a protocol error before it
+    /// sends GOAWAY (the MadeYouReset defence, CVE-2025-8671). h2 counts
+    /// them for the connection's whole life (`max_connection_age_seconds`
+    /// bounds that), and a stream refused for `max_concurrent_streams`
+    /// counts too: hyper's own default, which tonic turns off unless set.
+    #[serde(default = "default_max_local_error_reset_streams")]
+    pub max_local_error_reset_streams: usize,
+    /// Streams a client opened and reset that wait to be accepted (the
+    /// Rapid Reset defence, CVE-2023-44487).
+    #[serde(default = "default_max_pending_accept_reset_streams")]
+    pub max_pending_accept_reset_streams: usize,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE: the metadata of one call, in bytes.
+    #[serde(default = "default_max_header_list_bytes")]
+    pub max_header_list_bytes: u32,
+    /// HTTP/2 flow control: what one stream may send before the server reads.
+    #[serde(default = "default_initial_stream_window_bytes")]
+    pub initial_stream_window_bytes: u32,
+    /// HTTP/2 flow control: what one connection may send before the server reads.
+    #[serde(default = "default_initial_connection_window_bytes")]
+    pub initial_connection_window_bytes: u32,
+    /// The decode limit of the API services, in bytes: the largest valid
+    /// request (SetUserPoolMfaConfig with every 131,072-character field of
+    /// Cognito's StringType at its maximum, in 3-byte characters) is about
+    /// 2.4 MB; a larger message is refused before it is decoded.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// The decode limit of health and reflection, whose requests are a name.
+    #[serde(default = "default_ops_max_message_bytes")]
+    pub ops_max_message_bytes: usize,
+    /// Calls in flight in the whole process; past it a call is refused at
+    /// once with RESOURCE_EXHAUSTED (load shedding, never a queue). Health
+    /// is not counted, so probes still answer under load.
+    #[serde(default = "default_max_concurrent_calls")]
+    pub max_concurrent_calls: usize,
+    /// Open connections at once; one more is closed as it is accepted.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// The time a call may take in the facade, Cognito's retries included;
+    /// then it ends with DEADLINE_EXCEEDED (and its audit record says so).
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// HTTP/2 PING every this long on an idle connection...
+    #[serde(default = "default_keepalive_interval_seconds")]
+    pub keepalive_interval_seconds: u64,
+    /// ...and the connection is closed if the answer takes longer than this.
+    #[serde(default = "default_keepalive_timeout_seconds")]
+    pub keepalive_timeout_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -96,6 +151,19 @@ impl Default for ServerConfig {
             max_connection_age_grace_seconds: default_max_connection_age_grace_seconds(),
             drain_delay_ms: 0,
             drain_timeout_seconds: default_drain_timeout_seconds(),
+            max_concurrent_streams: default_max_concurrent_streams(),
+            max_local_error_reset_streams: default_max_local_error_reset_streams(),
+            max_pending_accept_reset_streams: default_max_pending_accept_reset_streams(),
+            max_header_list_bytes: default_max_header_list_bytes(),
+            initial_stream_window_bytes: default_initial_stream_window_bytes(),
+            initial_connection_window_bytes: default_initial_connection_window_bytes(),
+            max_message_bytes: default_max_message_bytes(),
+            ops_max_message_bytes: default_ops_max_message_bytes(),
+            max_concurrent_calls: default_max_concurrent_calls(),
+            max_connections: default_max_connections(),
+            request_timeout_ms: default_request_timeout_ms(),
+            keepalive_interval_seconds: default_keepalive_interval_seconds(),
+            keepalive_timeout_seconds: default_keepalive_timeout_seconds(),
         }
     }
 }
@@ -109,27 +177,178 @@ fn default_max_connection_age_grace_seconds() -> u64 {
 fn default_drain_timeout_seconds() -> u64 {
     20
 }
+/// Envoy's edge recommendation (PRECEDENTS.md §8a).
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
+fn default_max_concurrent_streams() -> u32 {
+    DEFAULT_MAX_CONCURRENT_STREAMS
+}
+fn default_max_local_error_reset_streams() -> usize {
+    1024
+}
+fn default_max_pending_accept_reset_streams() -> usize {
+    20
+}
+fn default_max_header_list_bytes() -> u32 {
+    16 * 1024
+}
+fn default_initial_stream_window_bytes() -> u32 {
+    64 * 1024
+}
+fn default_initial_connection_window_bytes() -> u32 {
+    1024 * 1024
+}
+/// See [`ServerConfig::max_message_bytes`].
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 2560 * 1024;
+fn default_max_message_bytes() -> usize {
+    DEFAULT_MAX_MESSAGE_BYTES
+}
+fn default_ops_max_message_bytes() -> usize {
+    4096
+}
+fn default_max_concurrent_calls() -> usize {
+    1024
+}
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_request_timeout_ms() -> u64 {
+    30_000
+}
+fn default_keepalive_interval_seconds() -> u64 {
+    60
+}
+fn default_keepalive_timeout_seconds() -> u64 {
+    20
+}
+
+/// `value` must lie in `range`; the error names the key and the range.
+fn check_range<T: PartialOrd + std::fmt::Display + Copy>(
+    err: &mut impl FnMut(&str, String),
+    key: &str,
+    value: T,
+    min: T,
+    max: T,
+) {
+    if value < min || value > max {
+        err(key, format!("{value} must be between {min} and {max}"));
+    }
+}
 
 impl ServerConfig {
     fn validate(&self, err: &mut impl FnMut(&str, String)) {
-        if self.max_connection_age_seconds == 0 {
-            err(
-                "server.max_connection_age_seconds",
-                "must be at least 1".into(),
-            );
+        check_range(
+            err,
+            "server.max_connection_age_seconds",
+            self.max_connection_age_seconds,
+            1,
+            MAX_SECONDS,
+        );
+        check_range(
+            err,
+            "server.max_connection_age_grace_seconds",
+            self.max_connection_age_grace_seconds,
+            0,
+            MAX_SECONDS,
+        );
+        check_range(err, "server.drain_delay_ms", self.drain_delay_ms, 0, 60_000);
+        check_range(
+            err,
+            "server.drain_timeout_seconds",
+            self.drain_timeout_seconds,
+            1,
+            600,
+        );
+        check_range(
+            err,
+            "server.max_concurrent_streams",
+            self.max_concurrent_streams,
+            1,
+            10_000,
+        );
+        check_range(
+            err,
+            "server.max_local_error_reset_streams",
+            self.max_local_error_reset_streams,
+            1,
+            100_000,
+        );
+        check_range(
+            err,
+            "server.max_pending_accept_reset_streams",
+            self.max_pending_accept_reset_streams,
+            1,
+            100_000,
+        );
+        check_range(
+            err,
+            "server.max_header_list_bytes",
+            self.max_header_list_bytes,
+            1024,
+            1024 * 1024,
+        );
+        // RFC 9113 §6.5.2: a window is at most 2^31-1; below 64 KiB - 1 is
+        // smaller than HTTP/2's own initial window.
+        for (key, value) in [
+            (
+                "server.initial_stream_window_bytes",
+                self.initial_stream_window_bytes,
+            ),
+            (
+                "server.initial_connection_window_bytes",
+                self.initial_connection_window_bytes,
+            ),
+        ] {
+            check_range(err, key, value, 65_535, i32::MAX as u32);
         }
-        if self.drain_delay_ms > 60_000 {
-            err(
-                "server.drain_delay_ms",
-                format!("{} must be at most 60000", self.drain_delay_ms),
-            );
-        }
-        if !(1..=600).contains(&self.drain_timeout_seconds) {
-            err(
-                "server.drain_timeout_seconds",
-                format!("{} must be between 1 and 600", self.drain_timeout_seconds),
-            );
-        }
+        check_range(
+            err,
+            "server.max_message_bytes",
+            self.max_message_bytes,
+            1024,
+            64 * 1024 * 1024,
+        );
+        check_range(
+            err,
+            "server.ops_max_message_bytes",
+            self.ops_max_message_bytes,
+            256,
+            1024 * 1024,
+        );
+        check_range(
+            err,
+            "server.max_concurrent_calls",
+            self.max_concurrent_calls,
+            1,
+            1_000_000,
+        );
+        check_range(
+            err,
+            "server.max_connections",
+            self.max_connections,
+            1,
+            1_000_000,
+        );
+        check_range(
+            err,
+            "server.request_timeout_ms",
+            self.request_timeout_ms,
+            1,
+            600_000,
+        );
+        check_range(
+            err,
+            "server.keepalive_interval_seconds",
+            self.keepalive_interval_seconds,
+            1,
+            MAX_SECONDS,
+        );
+        check_range(
+            err,
+            "server.keepalive_timeout_seconds",
+            self.keepalive_timeout_seconds,
+            1,
+            3600,
+        );
     }
 }
 
@@ -191,6 +410,15 @@ pub struct AuditConfig {
     /// The file is rotated before it grows past this.
     #[serde(default = "default_max_file_bytes")]
     pub max_file_bytes: u64,
+    /// Rotated files kept beside the live one; the oldest beyond this are
+    /// deleted (after the rotation that made one more is durable). Retention
+    /// is at most (`max_files` + 1) x `max_file_bytes`.
+    #[serde(default = "default_max_files")]
+    pub max_files: usize,
+    /// Bytes of records waiting for the writer at most; a record past it is
+    /// dropped (counted), and a waiting change is refused (`fail_closed`).
+    #[serde(default = "default_max_queue_bytes")]
+    pub max_queue_bytes: usize,
     /// How often the chain's head (seq and hash) is printed to stdout, as
     /// the outside anchor that catches a cut-off tail.
     #[serde(default = "default_anchor_interval_seconds")]
@@ -230,6 +458,12 @@ fn default_group_commit_records() -> usize {
 fn default_max_file_bytes() -> u64 {
     100 * 1024 * 1024
 }
+fn default_max_files() -> usize {
+    50
+}
+fn default_max_queue_bytes() -> usize {
+    64 * 1024 * 1024
+}
 fn default_anchor_interval_seconds() -> u64 {
     60
 }
@@ -266,9 +500,21 @@ impl AuditConfig {
                 format!("{} must be at least 4096", self.max_file_bytes),
             );
         }
-        if self.anchor_interval_seconds == 0 {
-            err("audit.anchor_interval_seconds", "must be at least 1".into());
-        }
+        check_range(
+            err,
+            "audit.anchor_interval_seconds",
+            self.anchor_interval_seconds,
+            1,
+            MAX_SECONDS,
+        );
+        check_range(err, "audit.max_files", self.max_files, 1, 1_000_000);
+        check_range(
+            err,
+            "audit.max_queue_bytes",
+            self.max_queue_bytes,
+            1024 * 1024,
+            16 * 1024 * 1024 * 1024,
+        );
         if let Some(k) = &self.fingerprint_key_file {
             match std::fs::metadata(k) {
                 Ok(m) if m.len() >= 16 => {}
@@ -295,13 +541,18 @@ impl AuditConfig {
 
 /// The most a budget may admit per second; more is a typo, not a limit.
 pub const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
+/// The least: one call per 1,000 s. Less is a typo, and a rate near 0 makes
+/// an emission interval no clock can hold.
+pub const MIN_RATE_PER_SECOND: f64 = 0.001;
 
 fn check_rate(err: &mut impl FnMut(&str, String), key: &str, per_second: f64) {
-    if !(per_second.is_finite() && per_second > 0.0 && per_second <= MAX_RATE_PER_SECOND) {
+    if !(per_second.is_finite()
+        && (MIN_RATE_PER_SECOND..=MAX_RATE_PER_SECOND).contains(&per_second))
+    {
         err(
             key,
             format!(
-                "{per_second} must be a number of calls per second above 0 and at most {MAX_RATE_PER_SECOND}"
+                "{per_second:?} must be a number of calls per second from {MIN_RATE_PER_SECOND} to {MAX_RATE_PER_SECOND}"
             ),
         );
     }
@@ -347,6 +598,35 @@ impl LimitsConfig {
         ] {
             check_rate(err, key, value);
         }
+        let u = &self.unauthenticated;
+        check_rate(err, "limits.unauthenticated.per_second", u.per_second);
+        check_range(err, "limits.unauthenticated.burst", u.burst, 1, 1_000_000);
+        check_rate(
+            err,
+            "limits.unauthenticated.global_per_second",
+            u.global_per_second,
+        );
+        check_range(
+            err,
+            "limits.unauthenticated.global_burst",
+            u.global_burst,
+            1,
+            10_000_000,
+        );
+        check_range(
+            err,
+            "limits.unauthenticated.max_peers",
+            u.max_peers,
+            1,
+            10_000_000,
+        );
+        check_range(
+            err,
+            "limits.unauthenticated.summary_interval_seconds",
+            u.summary_interval_seconds,
+            1,
+            86_400,
+        );
         if self.sweep_interval_seconds == 0 || self.sweep_interval_seconds > 3600 {
             err(
                 "limits.sweep_interval_seconds",
@@ -389,10 +669,10 @@ impl LimitsConfig {
                     format!("{} must be between 10 and 60000", r.probe_interval_ms),
                 );
             }
-            if !(r.fallback_share > 0.0 && r.fallback_share <= 1.0) {
+            if !(0.001..=1.0).contains(&r.fallback_share) {
                 err(
                     "limits.redis.fallback_share",
-                    format!("{} must be above 0 and at most 1", r.fallback_share),
+                    format!("{} must be from 0.001 to 1", r.fallback_share),
                 );
             }
         }
@@ -420,6 +700,67 @@ pub struct LimitsConfig {
     /// memory follows the callers active now, not every caller ever seen.
     #[serde(default = "default_sweep_interval_seconds")]
     pub sweep_interval_seconds: u64,
+    /// `[limits.unauthenticated]`: the budget of refusals before
+    /// authentication, per peer address.
+    #[serde(default)]
+    pub unauthenticated: UnauthenticatedConfig,
+}
+
+/// Calls refused before authentication (no or wrong credentials), per peer
+/// (an IPv4 address, or an IPv6 /64) and across all peers. Within the budget each refusal is UNAUTHENTICATED with an
+/// audit record; past it the refusal is RESOURCE_EXHAUSTED with RetryInfo
+/// and no record of its own, and one summary record per peer per
+/// `summary_interval_seconds` counts what was suppressed. Calls with valid
+/// credentials never spend it and are never refused by it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnauthenticatedConfig {
+    #[serde(default = "default_unauthenticated_per_second")]
+    pub per_second: f64,
+    #[serde(default = "default_unauthenticated_burst")]
+    pub burst: u32,
+    /// Peers tracked at once; a new peer past it shares one overflow budget.
+    #[serde(default = "default_unauthenticated_max_peers")]
+    pub max_peers: usize,
+    /// All peers together: what bounds the audit volume of many at once.
+    #[serde(default = "default_unauthenticated_global_per_second")]
+    pub global_per_second: f64,
+    #[serde(default = "default_unauthenticated_global_burst")]
+    pub global_burst: u32,
+    #[serde(default = "default_unauthenticated_summary_interval_seconds")]
+    pub summary_interval_seconds: u64,
+}
+
+impl Default for UnauthenticatedConfig {
+    fn default() -> Self {
+        Self {
+            per_second: default_unauthenticated_per_second(),
+            burst: default_unauthenticated_burst(),
+            max_peers: default_unauthenticated_max_peers(),
+            global_per_second: default_unauthenticated_global_per_second(),
+            global_burst: default_unauthenticated_global_burst(),
+            summary_interval_seconds: default_unauthenticated_summary_interval_seconds(),
+        }
+    }
+}
+
+fn default_unauthenticated_per_second() -> f64 {
+    10.0
+}
+fn default_unauthenticated_burst() -> u32 {
+    100
+}
+fn default_unauthenticated_max_peers() -> usize {
+    10_000
+}
+fn default_unauthenticated_global_per_second() -> f64 {
+    200.0
+}
+fn default_unauthenticated_global_burst() -> u32 {
+    1000
+}
+fn default_unauthenticated_summary_interval_seconds() -> u64 {
+    60
 }
 
 impl Default for LimitsConfig {
@@ -430,6 +771,7 @@ impl Default for LimitsConfig {
             quota: QuotaConfig::default(),
             redis: None,
             sweep_interval_seconds: default_sweep_interval_seconds(),
+            unauthenticated: UnauthenticatedConfig::default(),
         }
     }
 }
@@ -1041,12 +1383,20 @@ impl Config {
                     format!("{} is more than {MAX_JWT_LEEWAY_SECONDS}", j.leeway_seconds),
                 );
             }
-            if j.refresh_seconds < 10 {
-                err("auth.jwt.refresh_seconds", "must be at least 10".into());
-            }
-            if j.min_refetch_seconds == 0 {
-                err("auth.jwt.min_refetch_seconds", "must be at least 1".into());
-            }
+            check_range(
+                &mut err,
+                "auth.jwt.refresh_seconds",
+                j.refresh_seconds,
+                10,
+                MAX_SECONDS,
+            );
+            check_range(
+                &mut err,
+                "auth.jwt.min_refetch_seconds",
+                j.min_refetch_seconds,
+                1,
+                MAX_SECONDS,
+            );
         }
         if let Some(t) = &self.tls {
             for (key, path) in [
@@ -1067,9 +1417,13 @@ impl Config {
                 );
             }
         }
-        if self.auth.reload_interval_seconds == 0 {
-            err("auth.reload_interval_seconds", "must be at least 1".into());
-        }
+        check_range(
+            &mut err,
+            "auth.reload_interval_seconds",
+            self.auth.reload_interval_seconds,
+            1,
+            MAX_SECONDS,
+        );
         for (i, r) in self.policy.rules.iter().enumerate() {
             for (name, globs) in [
                 ("principals", &r.principals),

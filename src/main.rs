@@ -194,6 +194,9 @@ async fn run(
     let stages = server::Stages {
         limiter,
         auditor: auditor.clone(),
+        door: std::sync::Arc::new(mfa_facade::limits::door::DoorBudget::new(
+            &config.limits.unauthenticated,
+        )),
     };
     // Auth is on even in development: a first run gets a fresh key that may
     // call everything, printed below.

@@ -1,11 +1,17 @@
 //! Wiring: the layer stack, the services, health, reflection, shutdown.
 //!
+//! The transport, outermost first (every limit in `[server]`):
+//!   connections     -> at most max_connections; HTTP/2 with max_concurrent_streams,
+//!                      reset-stream limits, header-list size, windows, keepalive PINGs
 //! The stack, outermost first:
 //!   MetricsLayer    -> calls by method and code, latency (codes from headers or trailers)
 //!   RequestIdLayer  -> every response carries x-request-id
-//!   AuthLayer       -> who is calling (health, and reflection if open, skip it)
-//!   health, reflection (v1 and v1alpha), UserPoolMfaService, UserMfaService
-//!   LocalFixturesService, with the local backend only
+//!   LoadShedLayer   -> at most max_concurrent_calls in flight (health exempt), else RESOURCE_EXHAUSTED
+//!   AuthLayer       -> who is calling (health, and reflection if open, skip it);
+//!                      refusals spend the peer's [limits.unauthenticated] budget
+//!   health, reflection (v1 and v1alpha): decode limit ops_max_message_bytes
+//!   UserPoolMfaService, UserMfaService, LocalFixturesService (local backend only):
+//!                      decode limit max_message_bytes, repeated fields counted first
 //! Authorization (on the decoded pool), limits and audit are stages of
 //! `call::Facade`.
 
@@ -24,7 +30,11 @@ use crate::backend::{
 };
 use crate::call::Facade;
 use crate::config::{BackendKind, Config, DEFAULT_REGION, LimitsConfig, ServerConfig};
-use crate::limits::Limiter;
+use crate::limits::{
+    Limiter,
+    door::DoorBudget,
+    overload::{LoadShedLayer, limit_connections},
+};
 use crate::proto::dev::v1::local_fixtures_service_server::LocalFixturesServiceServer;
 use crate::proto::v1::{
     user_mfa_service_server::UserMfaServiceServer,
@@ -80,6 +90,8 @@ impl Backends {
 pub struct Stages {
     pub limiter: Arc<Limiter>,
     pub auditor: Arc<Auditor>,
+    /// The budget of refusals before authentication.
+    pub door: Arc<DoorBudget>,
 }
 
 /// Builds the backend the configuration names.
@@ -162,17 +174,24 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let backend = backends.backend.clone();
-    let api = MfaApi::new(Facade::new(
-        backends.backend,
-        auth.clone(),
-        stages.limiter,
-        stages.auditor.clone(),
-    ));
-    let fixtures = backends
-        .local
-        .map(|local| LocalFixturesServiceServer::new(FixturesApi::new(local)));
+    let limits = &opts.server;
+    crate::telemetry::register_methods();
+    let api = MfaApi::new(
+        Facade::new(
+            backends.backend,
+            auth.clone(),
+            stages.limiter,
+            stages.auditor.clone(),
+        )
+        .with_timeout(std::time::Duration::from_millis(limits.request_timeout_ms)),
+    );
+    let fixtures = backends.local.map(|local| {
+        LocalFixturesServiceServer::new(FixturesApi::new(local))
+            .max_decoding_message_size(limits.max_message_bytes)
+    });
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
+    let health = health.max_decoding_message_size(limits.ops_max_message_bytes);
     set_health(&health_reporter, ServingStatus::NotServing).await;
     // For liveness probes: SERVING for as long as the process answers,
     // whether or not the backend is ready or the server is draining.
@@ -180,18 +199,52 @@ pub async fn serve(
         .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
         .await;
     let reporter = health_reporter.clone();
+    let auditor = stages.auditor.clone();
     let readiness = tokio::spawn(async move {
+        let mut serving = false;
         loop {
-            match backend.ready().await {
-                Ok(()) => {
-                    set_health(&reporter, ServingStatus::Serving).await;
-                    tracing::info!(event = "ready", backend = backend.name(), "health: SERVING");
-                    return;
+            // A dead audit writer means no change can be audited: not ready.
+            if let Some(why) = auditor.writer_stopped() {
+                set_health(&reporter, ServingStatus::NotServing).await;
+                tracing::error!(event = "audit_writer_stopped", reason = %why, "health: NOT_SERVING; the audit writer stopped");
+                return;
+            }
+            if !serving {
+                match backend.ready().await {
+                    Ok(()) => {
+                        set_health(&reporter, ServingStatus::Serving).await;
+                        tracing::info!(
+                            event = "ready",
+                            backend = backend.name(),
+                            "health: SERVING"
+                        );
+                        serving = true;
+                    }
+                    Err(why) => {
+                        tracing::warn!(event = "not_ready", backend = backend.name(), reason = %why, "health: NOT_SERVING; trying again in 1 s");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
+                    }
                 }
-                Err(why) => {
-                    tracing::warn!(event = "not_ready", backend = backend.name(), reason = %why, "health: NOT_SERVING; trying again in 1 s");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    });
+    // One summary record per peer whose refusals were suppressed.
+    let door = stages.door.clone();
+    let door_auditor = stages.auditor.clone();
+    let summaries = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(door.summary_interval);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            for (peer, suppressed) in door.take_suppressed() {
+                crate::audit::refusals_suppressed(
+                    &door_auditor,
+                    peer,
+                    suppressed,
+                    door.summary_interval,
+                );
             }
         }
     });
@@ -200,6 +253,7 @@ pub async fn serve(
     let shutdown = async move {
         shutdown.await;
         readiness.abort();
+        summaries.abort();
         set_health(&reporter, ServingStatus::NotServing).await;
         tracing::info!(
             event = "draining",
@@ -222,34 +276,58 @@ pub async fn serve(
             builder
         }
     };
-    let reflection_v1 = reflection().build_v1()?;
-    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let reflection_v1 = reflection()
+        .build_v1()?
+        .max_decoding_message_size(limits.ops_max_message_bytes);
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()?
+        .max_decoding_message_size(limits.ops_max_message_bytes);
 
+    let secs = std::time::Duration::from_secs;
     let mut builder = Server::builder()
-        .max_connection_age(std::time::Duration::from_secs(
-            opts.server.max_connection_age_seconds,
-        ))
-        .max_connection_age_grace(std::time::Duration::from_secs(
-            opts.server.max_connection_age_grace_seconds,
-        ));
+        .max_connection_age(secs(limits.max_connection_age_seconds))
+        .max_connection_age_grace(secs(limits.max_connection_age_grace_seconds))
+        // tonic passes None for these unless set, which turns hyper's own
+        // limits off (PRECEDENTS.md §8b).
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_max_local_error_reset_streams(Some(limits.max_local_error_reset_streams))
+        .http2_max_pending_accept_reset_streams(Some(limits.max_pending_accept_reset_streams))
+        .http2_max_header_list_size(limits.max_header_list_bytes)
+        .initial_stream_window_size(limits.initial_stream_window_bytes)
+        .initial_connection_window_size(limits.initial_connection_window_bytes)
+        .http2_keepalive_interval(Some(secs(limits.keepalive_interval_seconds)))
+        .http2_keepalive_timeout(Some(secs(limits.keepalive_timeout_seconds)));
     if let Some(tls) = opts.tls {
         builder = builder.tls_config(tls)?;
     }
     builder
         .layer(MetricsLayer)
         .layer(RequestIdLayer)
-        .layer(AuthLayer::new(auth).with_audit(stages.auditor))
+        .layer(LoadShedLayer::new(limits.max_concurrent_calls))
+        .layer(
+            AuthLayer::new(auth)
+                .with_audit(stages.auditor)
+                .with_door(stages.door),
+        )
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(UserPoolMfaServiceServer::new(api.clone()))
-        .add_service(UserMfaServiceServer::new(api))
+        .add_service(
+            UserPoolMfaServiceServer::new(api.clone())
+                .max_decoding_message_size(limits.max_message_bytes),
+        )
+        .add_service(
+            UserMfaServiceServer::new(api).max_decoding_message_size(limits.max_message_bytes),
+        )
         .add_optional_service(fixtures)
         // TCP_NODELAY: tonic sets it only on listeners it binds itself.
         // Without it, Nagle's algorithm holds each small response back
         // until the previous one is acknowledged (tens of ms under load).
         .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            limit_connections(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                limits.max_connections,
+            ),
             shutdown,
         )
         .await?;
@@ -289,6 +367,7 @@ impl RunningServer {
         let stages = Stages {
             limiter: Limiter::start(&LimitsConfig::default(), kind).await,
             auditor: Auditor::off(),
+            door: Arc::new(DoorBudget::new(&LimitsConfig::default().unauthenticated)),
         };
         Self::start_with(
             addr,

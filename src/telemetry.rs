@@ -221,30 +221,54 @@ pub struct MetricsService<S> {
     inner: S,
 }
 
-/// The services whose methods are labelled by name.
-const KNOWN_SERVICES: &[&str] = &[
-    "/cognito.mfa.v1.UserPoolMfaService/",
-    "/cognito.mfa.v1.UserMfaService/",
-    "/cognito.mfa.dev.v1.LocalFixturesService/",
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1.ServerReflection/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-];
+/// Every method this server can answer, `package.Service/Method`, read
+/// once from the descriptor sets it serves. Only these are metric labels;
+/// any other path counts as `unknown`, so made-up method names can neither
+/// grow the series nor take a real method's label.
+fn known_methods() -> &'static std::collections::HashSet<&'static str> {
+    use prost::Message;
+    static KNOWN: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    KNOWN.get_or_init(|| {
+        let mut known: std::collections::HashSet<&'static str> = [
+            "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ]
+        .into_iter()
+        .collect();
+        for set in [
+            crate::proto::FILE_DESCRIPTOR_SET,
+            crate::proto::DEV_FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+        ] {
+            let Ok(set) = prost_types::FileDescriptorSet::decode(set) else {
+                continue;
+            };
+            for file in &set.file {
+                for service in &file.service {
+                    for method in &service.method {
+                        let name =
+                            format!("{}.{}/{}", file.package(), service.name(), method.name());
+                        // Leaked once: a few dozen names for the process's life.
+                        known.insert(Box::leak(name.into_boxed_str()));
+                    }
+                }
+            }
+        }
+        known
+    })
+}
 
-/// At most this many method labels; further paths count as `unknown`, so
-/// that made-up method names under a known service cannot grow the series
-/// without bound (the real methods number a few dozen).
-const MAX_METHOD_LABELS: usize = 128;
+/// The method label of `path`: a known method's name, else `None`.
+fn method_label(path: &str) -> Option<&'static str> {
+    known_methods().get(path.strip_prefix('/')?).copied()
+}
 
-/// The method label: known services only, so that arbitrary paths cannot
-/// grow the number of series.
-fn method_label(path: &str) -> Option<&str> {
-    let known = KNOWN_SERVICES.iter().any(|k| path.starts_with(k))
-        && path.len() <= 128
-        && path[1..]
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/' || b == b'_');
-    known.then(|| path.trim_start_matches('/'))
+/// Makes every known method's metric handles, at start-up.
+pub fn register_methods() {
+    for m in known_methods() {
+        MethodMetrics::of(&format!("/{m}"));
+    }
 }
 
 /// One method's metric handles, made once: the macros would build and look
@@ -278,31 +302,21 @@ impl MethodMetrics {
 
     /// The handles of `path`'s method label.
     fn of(path: &str) -> &'static MethodMetrics {
-        use std::sync::{OnceLock, RwLock};
-        type Table = RwLock<std::collections::HashMap<&'static str, &'static MethodMetrics>>;
+        use std::sync::OnceLock;
+        type Table = std::collections::HashMap<&'static str, &'static MethodMetrics>;
         static TABLE: OnceLock<Table> = OnceLock::new();
         static UNKNOWN: OnceLock<&'static MethodMetrics> = OnceLock::new();
-        let unknown = || *UNKNOWN.get_or_init(|| Box::leak(Box::new(Self::new("unknown"))));
-        let Some(label) = method_label(path) else {
-            return unknown();
-        };
-        let table = TABLE.get_or_init(Default::default);
-        if let Some(m) = table.read().unwrap_or_else(|e| e.into_inner()).get(label) {
-            return m;
-        }
-        let mut table = table.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(m) = table.get(label) {
-            return m;
-        }
-        if table.len() >= MAX_METHOD_LABELS {
-            return unknown();
-        }
-        // Leaked on purpose: at most MAX_METHOD_LABELS, kept for the
-        // process's life like the series they feed.
-        let label: &'static str = Box::leak(label.to_owned().into_boxed_str());
-        let m: &'static MethodMetrics = Box::leak(Box::new(Self::new(label)));
-        table.insert(label, m);
-        m
+        // Leaked on purpose: one per known method, kept for the process's
+        // life like the series they feed.
+        let table = TABLE.get_or_init(|| {
+            known_methods()
+                .iter()
+                .map(|m| (*m, &*Box::leak(Box::new(Self::new(m)))))
+                .collect()
+        });
+        method_label(path)
+            .and_then(|label| table.get(label).copied())
+            .unwrap_or_else(|| *UNKNOWN.get_or_init(|| Box::leak(Box::new(Self::new("unknown")))))
     }
 }
 

@@ -105,6 +105,8 @@ pub struct Facade {
     auth: SharedAuth,
     limiter: Arc<Limiter>,
     auditor: Arc<Auditor>,
+    /// `server.request_timeout_ms`: the stages after decoding, at most.
+    timeout: std::time::Duration,
 }
 
 impl Facade {
@@ -119,7 +121,15 @@ impl Facade {
             auth,
             limiter,
             auditor,
+            timeout: std::time::Duration::from_millis(
+                crate::config::ServerConfig::default().request_timeout_ms,
+            ),
         }
+    }
+
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Deny by default: the principal needs a rule granting this method on
@@ -238,15 +248,24 @@ impl Facade {
         // fail_closed: a change waits for its records to be durable.
         let wait = op.mutating() && self.auditor.fail_closed();
         let received = audit.received(|| op.audit_request(), wait);
-        let result = self
-            .stages(
+        // Inside the pipeline, not around it: a call cut off by the deadline
+        // still gets its completed record.
+        let result = tokio::time::timeout(
+            self.timeout,
+            self.stages(
                 ctx.principal.as_ref(),
                 op,
                 violations,
                 pool.as_deref(),
                 received,
-            )
-            .await;
+            ),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::DeadlineExceeded(
+                u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+            ))
+        });
         let level = audit.level();
         let completed = audit.completed(
             Completed {
