@@ -14,6 +14,7 @@ mod cli;
 mod cognito_wire;
 mod conformance;
 mod deploy;
+mod hostile;
 mod local_rules;
 mod operability;
 mod rate_limits;
