@@ -1,0 +1,133 @@
+//! The fuzz targets' harness: one in-process facade on the local backend,
+//! audited to a bounded temp file, that every request target drives the way
+//! the server does — the codec's wire-level counts, prost decoding, then the
+//! service method (conversion, authorization, validation, limits, audit
+//! record, backend). A panic anywhere is a finding.
+
+use std::sync::{Arc, OnceLock};
+
+use mfa_facade::{
+    api::{MfaApi, codec::check_repeated},
+    audit::Auditor,
+    auth::{self, AuthState, Principal, ProvenBy},
+    backend::local::LocalBackend,
+    call::Facade,
+    config::{BackendKind, Config},
+    limits::Limiter,
+    proto::v1 as pb,
+};
+use pb::{
+    user_mfa_service_server::UserMfaService, user_pool_mfa_service_server::UserPoolMfaService,
+};
+
+struct Harness {
+    rt: tokio::runtime::Runtime,
+    api: MfaApi,
+    _dir: tempfile::TempDir,
+}
+
+const PRINCIPAL: &str = "fuzz";
+
+fn harness() -> &'static Harness {
+    static H: OnceLock<Harness> = OnceLock::new();
+    H.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        // Audit everything at the fullest level, into one small rotating file.
+        let config = Config::from_toml_and_env(
+            &format!(
+                "[audit]\nfile = \"{}\"\nfail_closed = false\nmax_file_bytes = 4194304\nmax_files = 1\n\
+                 default_level = \"request_response\"\n\
+                 [limits.default]\nper_second = 1000000\nburst = 1000000\n",
+                dir.path().join("audit.jsonl").display()
+            ),
+            std::iter::empty(),
+        )
+        .expect("config");
+        let api = rt.block_on(async {
+            let local = Arc::new(
+                LocalBackend::open(&dir.path().join("data.json"), "us-east-1").expect("local"),
+            );
+            local.ensure_demo().await.expect("demo pool");
+            let auditor = Auditor::start(config.audit.as_ref().expect("audit")).expect("auditor");
+            let limiter = Limiter::start(&config.limits, BackendKind::Local).await;
+            let auth = auth::shared(AuthState::single_key(PRINCIPAL, "fuzz-key"));
+            MfaApi::new(Facade::new(local, auth, limiter, auditor))
+        });
+        Harness { rt, api, _dir: dir }
+    })
+}
+
+fn request<T>(message: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.extensions_mut().insert(Principal {
+        name: PRINCIPAL.into(),
+        proven_by: ProvenBy::ApiKey,
+    });
+    r
+}
+
+/// Decodes `data` as `T` the way the server does, then calls `method`.
+macro_rules! drive {
+    ($data:expr, $ty:ty, $trait:ident :: $method:ident) => {{
+        if check_repeated::<$ty>($data).is_err() {
+            return;
+        }
+        let Ok(message) = <$ty as prost::Message>::decode($data) else {
+            return;
+        };
+        let h = harness();
+        let _ = h.rt.block_on(<MfaApi as $trait>::$method(&h.api, request(message)));
+    }};
+}
+
+/// The request types, in the order of the targets' indexes.
+pub const METHODS: [&str; 10] = [
+    "GetUserPoolMfaConfig",
+    "SetUserPoolMfaConfig",
+    "UpdateUserPoolMfaConfig",
+    "SetUserMfaPreference",
+    "AdminSetUserMfaPreference",
+    "AssociateSoftwareToken",
+    "VerifySoftwareToken",
+    "GetUserMfaSettings",
+    "AdminGetUserMfaSettings",
+    "AdminDeleteSoftwareToken",
+];
+
+/// One input for request type `index` of [`METHODS`].
+pub fn run(index: usize, data: &[u8]) {
+    match index {
+        0 => drive!(data, pb::GetUserPoolMfaConfigRequest, UserPoolMfaService::get_user_pool_mfa_config),
+        1 => drive!(data, pb::SetUserPoolMfaConfigRequest, UserPoolMfaService::set_user_pool_mfa_config),
+        2 => drive!(data, pb::UpdateUserPoolMfaConfigRequest, UserPoolMfaService::update_user_pool_mfa_config),
+        3 => drive!(data, pb::SetUserMfaPreferenceRequest, UserMfaService::set_user_mfa_preference),
+        4 => drive!(data, pb::AdminSetUserMfaPreferenceRequest, UserMfaService::admin_set_user_mfa_preference),
+        5 => drive!(data, pb::AssociateSoftwareTokenRequest, UserMfaService::associate_software_token),
+        6 => drive!(data, pb::VerifySoftwareTokenRequest, UserMfaService::verify_software_token),
+        7 => drive!(data, pb::GetUserMfaSettingsRequest, UserMfaService::get_user_mfa_settings),
+        8 => drive!(data, pb::AdminGetUserMfaSettingsRequest, UserMfaService::admin_get_user_mfa_settings),
+        9 => drive!(data, pb::AdminDeleteSoftwareTokenRequest, UserMfaService::admin_delete_software_token),
+        _ => {}
+    }
+}
+
+/// `audit verify` on `data` as a file.
+pub fn verify(data: &[u8]) {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"));
+    let path = dir.path().join("audit.jsonl");
+    if std::fs::write(&path, data).is_ok() {
+        let _ = mfa_facade::audit::chain::verify(&[path], None);
+    }
+}
+
+/// The config loader on `data` as TOML, with no environment.
+pub fn config(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = Config::from_toml_and_env(text, std::iter::empty());
+    }
+}
