@@ -33,63 +33,6 @@ source bench/lib.sh
 cargo build --quiet --release --example baseline --example stub_cognito --example tools
 EX="$PWD/target/release/examples"
 
-metric() { # metric PORT NAME LABEL...: sum of the samples
-  local port=$1 name=$2; shift 2
-  curl -s "http://127.0.0.1:$port/metrics" | python3 -c '
-import sys
-name, labels = sys.argv[1], sys.argv[2:]
-total = 0.0
-for line in sys.stdin:
-    if line.startswith("#"): continue
-    series, _, value = line.rstrip().rpartition(" ")
-    metric = series.split("{")[0]
-    if metric == name and all(l in series for l in labels):
-        total += float(value)
-print(int(total))' "$name" "$@"
-}
-
-# h2load PORT METHOD BODY [KEY]: one run; prints "rps ok p50_ms p99_ms".
-h2() {
-  local port=$1 method=$2 body=$3 key=${4:-} log="$work/h2load.log"
-  local auth=(); [ -n "$key" ] && auth=(-H "x-api-key: $key")
-  rm -f "$log"
-  h2load -D "$DURATION" -c "$CONNECTIONS" -m "$STREAMS" -t 1 \
-    -H 'content-type: application/grpc' -H 'te: trailers' "${auth[@]}" \
-    -d "$body" --log-file="$log" "http://127.0.0.1:$port/$method" >"$work/h2load.out" 2>&1
-  python3 - "$log" "$work/h2load.out" <<'PY'
-import re, sys
-durations = sorted(int(l.split()[2]) for l in open(sys.argv[1]) if l.strip())
-out = open(sys.argv[2]).read()
-rps = float(re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out).group(1))
-ok = int(re.search(r"status codes: (\d+) 2xx", out).group(1))
-q = lambda p: durations[min(len(durations) - 1, int(p * len(durations)))] / 1000.0
-print(f"{rps:.0f} {ok} {q(0.50):.2f} {q(0.99):.2f}")
-PY
-}
-
-# check_ok WHAT H2LOAD_OK FACADE_OK: every call h2load counted as a success
-# (any HTTP 200, gRPC errors included) was an OK call by the facade's own
-# counter. h2load stops counting at the deadline; calls still in flight
-# then complete at the facade: at most connections x streams more.
-check_ok() {
-  local extra=$(($3 - $2))
-  [ "$extra" -ge 0 ] && [ "$extra" -le $((CONNECTIONS * STREAMS)) ] || {
-    echo "$1: h2load saw $2 successes, the facade counted $3 OK calls" >&2; exit 1; }
-}
-
-P=cognito.mfa.v1.UserPoolMfaService
-
-# checked_h2 WHAT PORT METRICS_PORT METHOD BODY: an h2load run at a facade
-# (with the API key), checked against the facade's OK counter (exits on a
-# mismatch: not run in a $(...)); sets rps ok p50 p99.
-checked_h2() {
-  local what=$1 port=$2 metrics=$3 m=$4 body=$5 before after
-  before=$(metric "$metrics" mfa_facade_grpc_calls_total "method=\"$P/$m\"" 'code="OK"')
-  read -r rps ok p50 p99 <<<"$(h2 "$port" "$P/$m" "$body" "$KEY")"
-  after=$(metric "$metrics" mfa_facade_grpc_calls_total "method=\"$P/$m\"" 'code="OK"')
-  check_ok "$what" "$ok" "$((after - before))"
-}
-
 # --- 1. full stack vs bare tonic -------------------------------------------
 start_facade full "[backend]
 kind = \"local\"
