@@ -319,7 +319,12 @@ fn print_first_steps(config: &Config, data_file: &str, pool: &str, dev_key: Opti
         ),
         None => (String::new(), String::new()),
     };
-    println!(
+    // Not println!: that panics when stdout is full or a closed pipe, and a
+    // server must start whatever its stdout is (the audit sink reports its
+    // own stdout failures).
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stdout().lock(),
         r#"
 mfa-facade is serving on {addr} with the embedded local backend (data: {data_file}).
 Demo user pool: {pool}   demo user: {user}
