@@ -634,6 +634,71 @@ async fn a_caller_without_grants_can_neither_bloat_nor_wedge_the_audit_log() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_stdout_sink_never_forks_the_chain_in_the_file() {
+    // stdout is /dev/full: every write to it fails after the file has the
+    // records. Changes are refused (fail_closed); the file's chain goes on.
+    let state = tempfile::tempdir().expect("state");
+    let audit = state.path().join("audit.jsonl");
+    let config_path = state.path().join("config.toml");
+    std::fs::write(&config_path, audited(state.path(), "stdout = true\n")).expect("config");
+    let port = crate::common::procs::free_port();
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config_path)
+        .env("MFA_FACADE_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "MFA_FACADE_METRICS_LISTEN",
+            format!("127.0.0.1:{}", crate::common::procs::free_port()),
+        )
+        .stdout(std::fs::File::create("/dev/full").expect("/dev/full"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "the server did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ch = crate::common::procs::connect(&addr).await;
+    let mut c = pools(&ch);
+    let mut refused = 0;
+    for _ in 0..5 {
+        let set = c
+            .set_user_pool_mfa_config(pb::SetUserPoolMfaConfigRequest {
+                user_pool_id: "us-east-1_Missing1".into(),
+                mfa_configuration: pb::MfaConfiguration::Off as i32,
+                ..Default::default()
+            })
+            .await;
+        refused += usize::from(set.is_err_and(|s| s.code() == Code::Unavailable));
+        let _ = c
+            .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+                user_pool_id: "us-east-1_Missing1".into(),
+            })
+            .await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let verified = audit_verify(&audit);
+    let records = audit_records(&audit).len();
+    println!(
+        "stdout on /dev/full: {refused} of 5 changes refused UNAVAILABLE; the file: {records} records, {}",
+        String::from_utf8_lossy(&verified.stdout).trim()
+    );
+    assert_eq!(
+        refused, 5,
+        "fail_closed: a record not in every sink refuses the change"
+    );
+    assert!(records >= 10, "{records} records");
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_star_audit_rule_at_level_none_audits_nothing() {
     let state = tempfile::tempdir().expect("state");
     let audit = state.path().join("audit.jsonl");
