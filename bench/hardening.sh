@@ -55,7 +55,9 @@ declare -A rows
 for m in GetUserPoolMfaConfig SetUserPoolMfaConfig; do
   body="$work/get.bin"; [ "$m" = SetUserPoolMfaConfig ] && body="$work/set.bin"
   for round in $(seq 1 "$ROUNDS"); do
-    for side in new old; do
+    # The order alternates by round, so neither side always goes first.
+    order="new old"; [ $((round % 2)) = 0 ] && order="old new"
+    for side in $order; do
       port=$new_port; [ "$side" = old ] && port=$old_port
       checked_h2 "$side $m" "$port" "$(mport "$side")" "$m" "$body"
       echo "$side $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms ($ok OK by the facade's count)"

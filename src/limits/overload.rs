@@ -7,7 +7,10 @@
 use std::{
     io,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     task::{Context, Poll},
 };
 
@@ -115,19 +118,39 @@ where
 
 const HEALTH_PREFIX: &str = "/grpc.health.v1.Health/";
 
-/// Sheds calls past `max_concurrent_calls` in flight.
+/// Sheds calls past `max_concurrent_calls` in flight. A counter, not a
+/// semaphore: every call passes here, and a tokio semaphore takes a lock
+/// to give its permit back.
 #[derive(Clone)]
 pub struct LoadShedLayer {
-    permits: Arc<Semaphore>,
+    in_flight: Arc<AtomicUsize>,
     max: usize,
 }
 
 impl LoadShedLayer {
     pub fn new(max: usize) -> Self {
         Self {
-            permits: Arc::new(Semaphore::new(max)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
             max,
         }
+    }
+
+    /// A slot for one call, or `None` when all `max` are taken.
+    fn admit(&self) -> Option<InFlight> {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(InFlight(self.in_flight.clone()))
+    }
+}
+
+/// One call in flight; the slot is given back on drop.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -172,9 +195,9 @@ where
         let permit = if req.uri().path().starts_with(HEALTH_PREFIX) {
             None
         } else {
-            match self.layer.permits.clone().try_acquire_owned() {
-                Ok(p) => Some(p),
-                Err(_) => {
+            match self.layer.admit() {
+                Some(slot) => Some(slot),
+                None => {
                     metrics::counter!("mfa_facade_calls_shed_total").increment(1);
                     let status = tonic::Status::resource_exhausted(format!(
                         "the server is at server.max_concurrent_calls ({}); retry with backoff",
