@@ -69,15 +69,10 @@ pub struct DoorBudget<C: Clock = DefaultClock> {
     pub summary_interval: Duration,
 }
 
+/// The GCRA quota of a budget, the same as every other limiter's.
 fn quota(per_second: f64, burst: u32) -> Quota {
-    let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
-    // The config's bounds (0.001..=1e6 per second) keep the period finite.
-    let period = Duration::try_from_secs_f64(1.0 / per_second)
-        .unwrap_or(Duration::from_secs(1000))
-        .max(Duration::from_nanos(1));
-    Quota::with_period(period)
+    super::local::quota(super::Rate { per_second, burst })
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-        .allow_burst(burst)
 }
 
 impl DoorBudget<DefaultClock> {

@@ -23,7 +23,8 @@ pub struct LocalLimits<C: Clock = DefaultClock> {
     clock: C,
 }
 
-fn quota(rate: Rate) -> Option<Quota> {
+/// governor's quota for `rate`; `None` only for a zero interval.
+pub(super) fn quota(rate: Rate) -> Option<Quota> {
     let burst = NonZeroU32::new(rate.burst.max(1))?;
     Some(Quota::with_period(rate.emission_interval())?.allow_burst(burst))
 }
