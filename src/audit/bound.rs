@@ -42,11 +42,7 @@ fn text_within(s: &str, max: usize) -> Cow<'_, str> {
         s.len(),
         short_hash(s.as_bytes())
     );
-    let mut cut = max.saturating_sub(marker.len());
-    while cut > 0 && !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    Cow::Owned(format!("{}{marker}", &s[..cut]))
+    Cow::Owned(crate::domain::text::cut_with(s, max, &marker))
 }
 
 /// Bounds every string and array of `v`, at every depth.

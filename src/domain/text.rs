@@ -7,12 +7,21 @@ pub fn truncate(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     if s.len() <= max {
         return std::borrow::Cow::Borrowed(s);
     }
-    let marker = format!("…[truncated: {} bytes]", s.len());
-    let mut cut = max.saturating_sub(marker.len());
+    std::borrow::Cow::Owned(cut_with(
+        s,
+        max,
+        &format!("…[truncated: {} bytes]", s.len()),
+    ))
+}
+
+/// The longest prefix of `s` (on a character boundary) that leaves room
+/// in `max` bytes for `marker`, then `marker`.
+pub fn cut_with(s: &str, max: usize, marker: &str) -> String {
+    let mut cut = max.saturating_sub(marker.len()).min(s.len());
     while cut > 0 && !s.is_char_boundary(cut) {
         cut -= 1;
     }
-    std::borrow::Cow::Owned(format!("{}{marker}", &s[..cut]))
+    format!("{}{marker}", &s[..cut])
 }
 
 #[cfg(test)]
