@@ -634,13 +634,38 @@ impl LimitsConfig {
             );
         }
         if let Some(r) = &self.redis {
-            if !r.url.starts_with("redis://") {
+            let tls = r.url.starts_with("rediss://");
+            if !r.url.starts_with("redis://") && !tls {
                 err(
                     "limits.redis.url",
-                    "must be a redis:// URL (redis://[user:password@]host:port[/db])".into(),
+                    "must be a redis:// or rediss:// URL (redis://[user:password@]host:port[/db])"
+                        .into(),
                 );
             } else if redis::Client::open(r.url.as_str()).is_err() {
                 err("limits.redis.url", "is not a valid redis:// URL".into());
+            }
+            if r.ca_file.is_some() && !tls {
+                err(
+                    "limits.redis.ca_file",
+                    "needs a rediss:// url (a CA file means TLS)".into(),
+                );
+            }
+            for (key, path) in [
+                ("limits.redis.ca_file", &r.ca_file),
+                ("limits.redis.username_file", &r.username_file),
+                ("limits.redis.password_file", &r.password_file),
+            ] {
+                if let Some(path) = path
+                    && !path.is_file()
+                {
+                    err(key, format!("{} is not a readable file", path.display()));
+                }
+            }
+            if r.username_file.is_some() && r.password_file.is_none() {
+                err(
+                    "limits.redis.username_file",
+                    "needs limits.redis.password_file (AUTH takes both)".into(),
+                );
             }
             if r.timeout_ms == 0 || r.timeout_ms > MAX_REDIS_TIMEOUT_MS {
                 err(
@@ -864,8 +889,15 @@ fn default_per_user() -> f64 {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host:port[/db]`.
+    /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS.
     pub url: String,
+    /// rediss: CA certificates (PEM) the server's certificate must chain
+    /// to. Unset: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// A file holding the AUTH user name (ACL), read at start-up and on reload.
+    pub username_file: Option<PathBuf>,
+    /// A file holding the AUTH password.
+    pub password_file: Option<PathBuf>,
     /// The longest a decision waits for Redis before this process decides
     /// on its own (at most 50).
     #[serde(default = "default_redis_timeout_ms")]
@@ -919,6 +951,14 @@ pub struct TlsConfig {
     /// False: a client certificate is one way in among the others.
     #[serde(default)]
     pub client_cert_required: bool,
+    /// Put before every principal a client certificate proves (its SPIFFE
+    /// ID or CN), e.g. `mtls:`; policy rules name the prefixed form.
+    #[serde(default)]
+    pub principal_prefix: String,
+    /// Take the subject CN as the principal even when the certificate has
+    /// SANs. False (the default): the CN only of a certificate with no SAN.
+    #[serde(default)]
+    pub cn_with_sans: bool,
 }
 
 /// Who may call: `[auth]`.
@@ -989,6 +1029,39 @@ pub struct JwtConfig {
     /// The least time between two re-reads caused by unknown kids.
     #[serde(default = "default_min_refetch_seconds")]
     pub min_refetch_seconds: u64,
+    /// Put before every principal a token proves, e.g. `oidc:` (as
+    /// Kubernetes' `--oidc-username-prefix`); policy rules name the
+    /// prefixed form.
+    #[serde(default)]
+    pub principal_prefix: String,
+    /// Accepted header `typ` values, compared without case and without an
+    /// `application/` prefix (e.g. `["at+jwt"]`). Empty (the default): any,
+    /// or none.
+    #[serde(default)]
+    pub allowed_types: Vec<String>,
+    /// Claims a token must carry with exactly these string values, e.g.
+    /// `{ token_use = "access" }` for Cognito-style access tokens.
+    #[serde(default)]
+    pub required_claims: BTreeMap<String, String>,
+    /// The largest JWKS document read (from the file or the URL).
+    #[serde(default = "default_max_jwks_bytes")]
+    pub max_jwks_bytes: usize,
+    /// How long the last good JWKS keeps verifying tokens while every
+    /// refresh fails; past it, bearer tokens are refused.
+    #[serde(default = "default_max_stale_seconds")]
+    pub max_stale_seconds: u64,
+}
+
+/// Default `auth.jwt.max_jwks_bytes`.
+pub const DEFAULT_MAX_JWKS_BYTES: usize = 1024 * 1024;
+/// Default `auth.jwt.max_stale_seconds`.
+pub const DEFAULT_MAX_STALE_SECONDS: u64 = 24 * 3600;
+
+fn default_max_jwks_bytes() -> usize {
+    DEFAULT_MAX_JWKS_BYTES
+}
+fn default_max_stale_seconds() -> u64 {
+    DEFAULT_MAX_STALE_SECONDS
 }
 
 /// Default clock-skew leeway for JWT exp/nbf.
@@ -1010,6 +1083,31 @@ fn default_refresh_seconds() -> u64 {
 }
 fn default_min_refetch_seconds() -> u64 {
     30
+}
+
+impl Default for JwtConfig {
+    /// Every default, with no JWKS, issuer or audience: a base for code
+    /// that builds a configuration (tests); a file must name all three.
+    fn default() -> Self {
+        Self {
+            jwks_file: None,
+            jwks_url: None,
+            jwks_ca_file: None,
+            jwks_bearer_token_file: None,
+            issuer: String::new(),
+            audiences: Vec::new(),
+            principal_claim: default_principal_claim(),
+            algorithms: default_jwt_algorithms(),
+            leeway_seconds: default_leeway_seconds(),
+            refresh_seconds: default_refresh_seconds(),
+            min_refetch_seconds: default_min_refetch_seconds(),
+            principal_prefix: String::new(),
+            allowed_types: Vec::new(),
+            required_claims: BTreeMap::new(),
+            max_jwks_bytes: DEFAULT_MAX_JWKS_BYTES,
+            max_stale_seconds: DEFAULT_MAX_STALE_SECONDS,
+        }
+    }
 }
 
 impl Default for AuthConfig {
@@ -1049,7 +1147,14 @@ pub struct PolicyRuleConfig {
     pub principals: Vec<String>,
     pub methods: Vec<String>,
     pub user_pools: Vec<String>,
+    /// How the principal must have been proven: any of `api_key`, `jwt`,
+    /// `mtls`. Empty (the default): any of them.
+    #[serde(default)]
+    pub proven_by: Vec<String>,
 }
+
+/// The names `policy.rules[].proven_by` takes.
+pub const PROVEN_BY: [&str; 3] = ["api_key", "jwt", "mtls"];
 
 fn default_true() -> bool {
     true
@@ -1087,6 +1192,48 @@ pub struct BackendConfig {
     pub call_timeout_ms: u64,
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// local: the most user pools the data file holds (fixtures CreateUserPool).
+    #[serde(default = "default_max_pools")]
+    pub max_pools: usize,
+    /// local: the most users one pool holds (fixtures CreateUser).
+    #[serde(default = "default_max_users_per_pool")]
+    pub max_users_per_pool: usize,
+    /// local: the most attributes one user carries.
+    #[serde(default = "default_max_user_attributes")]
+    pub max_user_attributes: usize,
+    /// local: the most bytes of one user's attribute names and values together.
+    #[serde(default = "default_max_user_attribute_bytes")]
+    pub max_user_attribute_bytes: usize,
+    /// local: the most MFA_SETUP sessions alive at once (each lives 180 s).
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+}
+
+/// Default `backend.max_pools`.
+pub const DEFAULT_MAX_POOLS: usize = 1_000;
+/// Default `backend.max_users_per_pool`.
+pub const DEFAULT_MAX_USERS_PER_POOL: usize = 10_000;
+/// Default `backend.max_user_attributes` (Cognito: 50 custom beside ~20 standard).
+pub const DEFAULT_MAX_USER_ATTRIBUTES: usize = 100;
+/// Default `backend.max_user_attribute_bytes`.
+pub const DEFAULT_MAX_USER_ATTRIBUTE_BYTES: usize = 16 * 1024;
+/// Default `backend.max_sessions`.
+pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
+
+fn default_max_pools() -> usize {
+    DEFAULT_MAX_POOLS
+}
+fn default_max_users_per_pool() -> usize {
+    DEFAULT_MAX_USERS_PER_POOL
+}
+fn default_max_user_attributes() -> usize {
+    DEFAULT_MAX_USER_ATTRIBUTES
+}
+fn default_max_user_attribute_bytes() -> usize {
+    DEFAULT_MAX_USER_ATTRIBUTE_BYTES
+}
+fn default_max_sessions() -> usize {
+    DEFAULT_MAX_SESSIONS
 }
 
 impl Default for BackendConfig {
@@ -1100,6 +1247,11 @@ impl Default for BackendConfig {
             attempt_timeout_ms: DEFAULT_ATTEMPT_TIMEOUT_MS,
             call_timeout_ms: DEFAULT_CALL_TIMEOUT_MS,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            max_pools: DEFAULT_MAX_POOLS,
+            max_users_per_pool: DEFAULT_MAX_USERS_PER_POOL,
+            max_user_attributes: DEFAULT_MAX_USER_ATTRIBUTES,
+            max_user_attribute_bytes: DEFAULT_MAX_USER_ATTRIBUTE_BYTES,
+            max_sessions: DEFAULT_MAX_SESSIONS,
         }
     }
 }
@@ -1296,6 +1448,23 @@ impl Config {
                 ),
             );
         }
+        for (key, value, max) in [
+            ("backend.max_pools", b.max_pools, 100_000),
+            (
+                "backend.max_users_per_pool",
+                b.max_users_per_pool,
+                1_000_000,
+            ),
+            ("backend.max_user_attributes", b.max_user_attributes, 1_000),
+            (
+                "backend.max_user_attribute_bytes",
+                b.max_user_attribute_bytes,
+                1024 * 1024,
+            ),
+            ("backend.max_sessions", b.max_sessions, 1_000_000),
+        ] {
+            check_range(&mut err, key, value, 1, max);
+        }
         if !(1..=10).contains(&b.max_attempts) {
             err(
                 "backend.max_attempts",
@@ -1336,14 +1505,8 @@ impl Config {
                     "is required (the JWKS to verify tokens with)".into(),
                 ),
                 (None, Some(url)) => {
-                    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-                        .iter()
-                        .any(|p| url.starts_with(p));
-                    if !url.starts_with("https://") && !loopback {
-                        err(
-                            "auth.jwt.jwks_url",
-                            format!("{url:?} must be https:// (http only to a loopback address)"),
-                        );
+                    if let Err(why) = crate::auth::jwt::check_jwks_url(url) {
+                        err("auth.jwt.jwks_url", why);
                     }
                 }
                 (Some(_), None) => {}
@@ -1397,6 +1560,40 @@ impl Config {
                 1,
                 MAX_SECONDS,
             );
+            check_range(
+                &mut err,
+                "auth.jwt.max_jwks_bytes",
+                j.max_jwks_bytes,
+                1024,
+                16 * 1024 * 1024,
+            );
+            check_range(
+                &mut err,
+                "auth.jwt.max_stale_seconds",
+                j.max_stale_seconds,
+                0,
+                MAX_SECONDS,
+            );
+            if j.principal_prefix.len() > 64 {
+                err(
+                    "auth.jwt.principal_prefix",
+                    "is at most 64 characters".into(),
+                );
+            }
+            if j.allowed_types.iter().any(|t| t.trim().is_empty()) {
+                err(
+                    "auth.jwt.allowed_types",
+                    "must not hold an empty type".into(),
+                );
+            }
+            for (claim, value) in &j.required_claims {
+                if claim.is_empty() || value.is_empty() {
+                    err(
+                        "auth.jwt.required_claims",
+                        format!("{claim:?} = {value:?}: claim and value must not be empty"),
+                    );
+                }
+            }
         }
         if let Some(t) = &self.tls {
             for (key, path) in [
@@ -1415,6 +1612,9 @@ impl Config {
                     "tls.client_cert_required",
                     "needs tls.client_ca_file".into(),
                 );
+            }
+            if t.principal_prefix.len() > 64 {
+                err("tls.principal_prefix", "is at most 64 characters".into());
             }
         }
         check_range(
@@ -1437,6 +1637,14 @@ impl Config {
                     );
                 }
             }
+            for p in &r.proven_by {
+                if !PROVEN_BY.contains(&p.as_str()) {
+                    err(
+                        &format!("policy.rules[{i}].proven_by"),
+                        format!("{p:?} is not one of {}", PROVEN_BY.join(", ")),
+                    );
+                }
+            }
         }
         self.limits.validate(&mut err);
         if let Some(a) = &self.audit {
@@ -1444,6 +1652,61 @@ impl Config {
         }
         self.server.validate(&mut err);
         errors
+    }
+}
+
+impl Config {
+    /// Grants that may reach further than they read, for `check-config` and
+    /// the start-up log: a rule granting an API key's principal name also
+    /// grants a bearer token or a client certificate that proves the same
+    /// name, unless a prefix or the rule's `proven_by` keeps them apart.
+    pub fn warnings(&self) -> Vec<ConfigError> {
+        let mut out = Vec::new();
+        let jwt = self.auth.jwt.as_ref().map(|j| {
+            (
+                j.principal_prefix.as_str(),
+                format!("a bearer token whose {} claim is", j.principal_claim),
+            )
+        });
+        let mtls = self
+            .tls
+            .as_ref()
+            .filter(|t| t.client_ca_file.is_some())
+            .map(|t| {
+                (
+                    t.principal_prefix.as_str(),
+                    "a client certificate naming".to_owned(),
+                )
+            });
+        for (i, r) in self.policy.rules.iter().enumerate() {
+            for k in &self.auth.api_keys {
+                if !r
+                    .principals
+                    .iter()
+                    .any(|g| crate::glob::glob_match(g, &k.principal, None))
+                {
+                    continue;
+                }
+                for (proof, other) in [("jwt", &jwt), ("mtls", &mtls)] {
+                    let Some((prefix, what)) = other else {
+                        continue;
+                    };
+                    if !r.proven_by.is_empty() && !r.proven_by.iter().any(|p| p == proof) {
+                        continue;
+                    }
+                    if let Some(rest) = k.principal.strip_prefix(prefix) {
+                        out.push(ConfigError {
+                            key: format!("policy.rules[{i}].principals"),
+                            message: format!(
+                                "grants the API key principal {:?}; {what} {rest:?} is the same principal and gets the same grant: set proven_by = [\"api_key\"] on the rule, or a principal_prefix for {proof}",
+                                k.principal
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        out
     }
 }
 

@@ -116,7 +116,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve { config: None }) {
         Command::CheckConfig { file, config } => match Config::load(file.or(config).as_deref()) {
-            Ok(_) => {
+            Ok(config) => {
+                for w in config.warnings() {
+                    println!("warning: {w}");
+                }
                 println!("config OK");
                 ExitCode::SUCCESS
             }
@@ -140,7 +143,24 @@ fn main() -> ExitCode {
                 && config.backend.kind == BackendKind::Local
                 && config.auth.api_keys.is_empty()
                 && config.policy.rules.is_empty();
+            // Development mode answers everything to its printed key: on a
+            // laptop's loopback only. Anywhere else a config file says who
+            // may call.
+            if dev_mode && !config.listen.ip().is_loopback() {
+                eprintln!(
+                    "refusing to start: with no --config this is development mode (one key that may call everything), and listen = {} is not a loopback address. Give a --config with [[auth.api_keys]] and [[policy.rules]], or listen on 127.0.0.1.",
+                    config.listen
+                );
+                return ExitCode::from(2);
+            }
             telemetry::init_logging();
+            for w in config.warnings() {
+                tracing::warn!(
+                    message = "Configuration warning.",
+                    key = w.key,
+                    warning = w.message
+                );
+            }
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -203,7 +223,7 @@ async fn run(
     let dev_key = dev_mode.then(|| format!("mfa-dev-{}", uuid::Uuid::new_v4().simple()));
     let auth_state = match &dev_key {
         Some(key) => AuthState::single_key(DEV_PRINCIPAL, key),
-        None => AuthState::load(&config).await,
+        None => AuthState::load(&config, None).await,
     };
     if auth_state.api_keys.is_empty() && auth_state.jwt.is_none() {
         tracing::warn!(
