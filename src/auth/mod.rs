@@ -3,10 +3,16 @@
 //!
 //! The layer decides the caller's [`Principal`] once and puts it into the
 //! request's extensions; the call pipeline (`call::Facade`) then checks the
-//! policy on the decoded target: method and user pool. Health is always
-//! open; reflection is open or closed by `auth.open_reflection`. Services
-//! that name no pool (reflection when closed, the local fixtures) are
-//! checked here, on the method alone.
+//! policy on the decoded target: method and user pool (the local fixtures
+//! too: each names the pool it acts on). Health is always open; reflection
+//! is open or closed by `auth.open_reflection`, and when closed is checked
+//! here, on the method alone, since it names no pool.
+//!
+//! A principal is a name and how it was proven ([`ProvenBy`]). The three
+//! proofs share one name space only as far as the operator lets them:
+//! `[auth.jwt] principal_prefix` and `[tls] principal_prefix` put a prefix
+//! before every name a token or a certificate proves, and a rule's
+//! `proven_by` admits only the proofs it lists.
 //!
 //! The state sits behind an `ArcSwap` so keys and policy can be replaced
 //! while connections stay up.
@@ -31,7 +37,7 @@ use crate::config::{ApiKeyConfig, Config, UnauthenticatedConfig};
 use crate::limits::door::{Door, DoorBudget};
 use api_key::ApiKeys;
 use jwt::JwtVerifier;
-use policy::Policy;
+use policy::{Policy, Scope};
 
 /// The header that carries an API key.
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -44,10 +50,20 @@ const REFLECTION_PREFIXES: [&str; 2] = [
     "/grpc.reflection.v1.ServerReflection/",
 ];
 /// Services whose calls name a user pool: the pipeline checks the policy.
-const POOL_SERVICES: [&str; 2] = [
+const POOL_SERVICES: [&str; 3] = [
     "/cognito.mfa.v1.UserPoolMfaService/",
     "/cognito.mfa.v1.UserMfaService/",
+    "/cognito.mfa.dev.v1.LocalFixturesService/",
 ];
+
+/// How a client certificate names its principal (`[tls]`).
+#[derive(Clone, Debug, Default)]
+pub struct MtlsNaming {
+    /// Put before the SPIFFE ID or CN.
+    pub prefix: String,
+    /// Take the CN even when the certificate has SANs.
+    pub cn_with_sans: bool,
+}
 
 /// How the caller proved who they are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +97,7 @@ pub struct AuthState {
     pub jwt: Option<Arc<JwtVerifier>>,
     pub policy: Policy,
     pub open_reflection: bool,
+    pub mtls: MtlsNaming,
 }
 
 impl AuthState {
@@ -92,14 +109,29 @@ impl AuthState {
             jwt: None,
             policy: Policy::new(config.policy.rules.clone()),
             open_reflection: config.auth.open_reflection,
+            mtls: config
+                .tls
+                .as_ref()
+                .map(|t| MtlsNaming {
+                    prefix: t.principal_prefix.clone(),
+                    cn_with_sans: t.cn_with_sans,
+                })
+                .unwrap_or_default(),
         }
     }
 
-    /// Everything the configuration names, the JWKS read once.
-    pub async fn load(config: &Config) -> Self {
+    /// Everything the configuration names, the JWKS read once. On a
+    /// reload, `previous` is the state being replaced: its last good JWKS
+    /// seeds the new verifier when both read the same source, so a reload
+    /// during an IdP outage keeps verifying tokens (within
+    /// `max_stale_seconds`).
+    pub async fn load(config: &Config, previous: Option<&AuthState>) -> Self {
         let mut state = Self::from_config(config);
         if let Some(jwt) = &config.auth.jwt {
-            let verifier = JwtVerifier::new(jwt.clone()).await;
+            let last_good = previous
+                .and_then(|p| p.jwt.as_ref())
+                .and_then(|v| v.last_good_for(jwt));
+            let verifier = JwtVerifier::new(jwt.clone(), last_good).await;
             verifier.spawn_refresh();
             state.jwt = Some(verifier);
         }
@@ -122,6 +154,7 @@ impl AuthState {
             jwt: None,
             policy: Policy::allow_all(&[principal]),
             open_reflection: true,
+            mtls: MtlsNaming::default(),
         }
     }
 
@@ -157,7 +190,7 @@ impl AuthState {
             (Some(_), Some(_)) => return Err("send one authorization header, not several"),
             (None, _) => {
                 return match client_cert {
-                    Some(der) => mtls_principal(der).map(|name| Principal {
+                    Some(der) => mtls_principal(der, &self.mtls).map(|name| Principal {
                         name,
                         proven_by: ProvenBy::Mtls,
                     }),
@@ -184,27 +217,49 @@ impl AuthState {
     }
 }
 
-/// The principal a client certificate names: its SPIFFE URI SAN
-/// (`spiffe://trust-domain/path`), else its subject CN.
-pub fn mtls_principal(der: &[u8]) -> Result<String, &'static str> {
+/// The principal a client certificate names, after `naming.prefix`:
+///
+/// - its SPIFFE ID, when a URI SAN is a `spiffe://` one. An X509-SVID has
+///   exactly one URI SAN; a certificate with a SPIFFE ID among several URI
+///   SANs is refused, not read by its first.
+/// - else its subject CN, only when it has no SAN at all (or
+///   `naming.cn_with_sans`): a certificate issued for DNS names or other
+///   URIs is not also an identity by its CN.
+pub fn mtls_principal(der: &[u8], naming: &MtlsNaming) -> Result<String, &'static str> {
     use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
     let (_, cert) =
         X509Certificate::from_der(der).map_err(|_| "the client certificate cannot be read")?;
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for name in &san.value.general_names {
-            if let GeneralName::URI(uri) = name
-                && uri.starts_with("spiffe://")
-            {
-                return Ok((*uri).to_owned());
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|_| "the client certificate's SAN extension cannot be read")?;
+    let names = san.map_or(&[][..], |s| s.value.general_names.as_slice());
+    let uris: Vec<&str> = names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::URI(uri) => Some(*uri),
+            _ => None,
+        })
+        .collect();
+    let named = |name: &str| format!("{}{name}", naming.prefix);
+    if uris.iter().any(|u| u.starts_with("spiffe://")) {
+        return match uris.as_slice() {
+            [one] => Ok(named(one)),
+            _ => {
+                Err("the client certificate has several URI SANs: a SPIFFE ID must be the only one")
             }
-        }
+        };
+    }
+    if !names.is_empty() && !naming.cn_with_sans {
+        return Err(
+            "the client certificate has SANs but no SPIFFE ID; its CN is not taken as a principal",
+        );
     }
     cert.subject()
         .iter_common_name()
         .next()
         .and_then(|cn| cn.as_str().ok())
         .filter(|cn| !cn.is_empty())
-        .map(str::to_owned)
+        .map(named)
         .ok_or("the client certificate names no SPIFFE ID and no CN")
 }
 
@@ -235,12 +290,23 @@ fn unverified_claims(token: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?).ok()
 }
 
-/// The `sub` of a Cognito access token, unverified: it keys the per-user
-/// quota, and a forged one only spends the forger's own budget, since
-/// Cognito refuses the token anyway.
+/// The `sub` of a Cognito access token, unverified: for the audit record's
+/// target user only, never for a decision.
 pub fn token_subject(token: &str) -> Option<String> {
     let sub = unverified_claims(token)?.get("sub")?.as_str()?.to_owned();
     (!sub.is_empty() && sub.len() <= 128).then_some(sub)
+}
+
+/// What keys the per-end-user budget of a token call: a hash of the whole
+/// token, not its unverified claims. A forged token carrying a victim's
+/// `iss` and `sub` is another token, so it spends a budget of its own and
+/// never the victim's.
+pub fn token_budget_key(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "token:{}",
+        hex::encode(&Sha256::digest(token.as_bytes())[..16])
+    )
 }
 
 fn request_id_of<B>(req: &http::Request<B>) -> &str {
@@ -415,7 +481,7 @@ where
                 };
                 let method = path.trim_start_matches('/');
                 let names_a_pool = POOL_SERVICES.iter().any(|p| path.starts_with(p));
-                if !names_a_pool && !state.policy.allows(&principal.name, method, None) {
+                if !names_a_pool && !state.policy.allows(&principal, method, Scope::NoPool) {
                     tracing::info!(
                         message = "Call denied.",
                         request_id = request_id_of(&req),

@@ -31,7 +31,7 @@ fn fingerprint(files: &[PathBuf]) -> [u8; 32] {
 pub async fn reload(config_path: &Path, shared: &SharedAuth, why: &str) -> Option<Vec<PathBuf>> {
     match Config::load(Some(config_path)) {
         Ok(config) => {
-            let state = AuthState::load(&config).await;
+            let state = AuthState::load(&config, Some(&shared.load_full())).await;
             let keys = config.auth.api_keys.len();
             let rules = config.policy.rules.len();
             shared.store(Arc::new(state));
