@@ -102,10 +102,10 @@ pub async fn build_backend(config: &Config) -> Result<Backends, ServeError> {
         )),
         BackendKind::Local => {
             let region = config.backend.region.as_deref().unwrap_or(DEFAULT_REGION);
-            Backends::local(Arc::new(LocalBackend::open(
-                &config.backend.data_file,
-                region,
-            )?))
+            Backends::local(Arc::new(
+                LocalBackend::open(&config.backend.data_file, region)?
+                    .with_caps(crate::backend::local::Caps::of(&config.backend)),
+            ))
         }
     })
 }
@@ -176,19 +176,19 @@ pub async fn serve(
     let backend = backends.backend.clone();
     let limits = &opts.server;
     crate::telemetry::register_methods();
-    let api = MfaApi::new(
-        Facade::new(
-            backends.backend,
-            auth.clone(),
-            stages.limiter,
-            stages.auditor.clone(),
-        )
-        .with_timeout(std::time::Duration::from_millis(limits.request_timeout_ms)),
-    );
+    let facade = Facade::new(
+        backends.backend,
+        auth.clone(),
+        stages.limiter,
+        stages.auditor.clone(),
+    )
+    .with_timeout(std::time::Duration::from_millis(limits.request_timeout_ms));
     let fixtures = backends.local.map(|local| {
-        LocalFixturesServiceServer::new(FixturesApi::new(local))
+        LocalFixturesServiceServer::new(FixturesApi::new(facade.clone(), local))
             .max_decoding_message_size(limits.max_message_bytes)
     });
+
+    let api = MfaApi::new(facade);
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     let health = health.max_decoding_message_size(limits.ops_max_message_bytes);

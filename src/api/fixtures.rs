@@ -1,22 +1,26 @@
 //! cognito.mfa.dev.v1.LocalFixturesService: state for other teams' tests,
-//! over gRPC. Served only with the local backend.
+//! over gRPC. Served only with the local backend. Each call is decoded into
+//! an operation (`call::fixtures`) and takes the facade's way like any
+//! other: authorized on the pool it names, validated, rate limited, audited.
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+use super::context;
 use crate::backend::local::{LocalBackend, store::FeaturePlan};
-use crate::domain::{Secret, rules::FieldViolation};
-use crate::error::Error;
+use crate::call::{Decoded, Facade, fixtures as ops};
+use crate::domain::{Secret, rules::Violations};
 use crate::proto::dev::v1 as pb;
 
 pub struct FixturesApi {
+    facade: Facade,
     local: Arc<LocalBackend>,
 }
 
 impl FixturesApi {
-    pub fn new(local: Arc<LocalBackend>) -> Self {
-        Self { local }
+    pub fn new(facade: Facade, local: Arc<LocalBackend>) -> Self {
+        Self { facade, local }
     }
 }
 
@@ -26,7 +30,9 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
         &self,
         request: Request<pb::CreateUserPoolRequest>,
     ) -> Result<Response<pb::CreateUserPoolResponse>, Status> {
+        let ctx = context(&request);
         let r = request.into_inner();
+        let mut violations = Violations::default();
         let plan = match pb::FeaturePlan::try_from(r.feature_plan) {
             Ok(pb::FeaturePlan::Lite) => FeaturePlan::Lite,
             Ok(pb::FeaturePlan::Plus) => FeaturePlan::Plus,
@@ -34,34 +40,46 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
                 FeaturePlan::Essentials
             }
             Err(_) => {
-                return Err(Error::InvalidArgument(vec![FieldViolation {
-                    field: "feature_plan".into(),
-                    description: format!("unknown enum value {}", r.feature_plan),
-                }])
-                .into());
+                violations.add(
+                    "feature_plan",
+                    format!("unknown enum value {}", r.feature_plan),
+                );
+                FeaturePlan::Essentials
             }
         };
-        let user_pool_id = self.local.create_user_pool(&r.pool_name, plan).await?;
-        tracing::info!(message = "Fixture pool created.", user_pool_id);
-        Ok(Response::new(pb::CreateUserPoolResponse { user_pool_id }))
+        let op = ops::CreateUserPool {
+            local: self.local.clone(),
+            pool_name: r.pool_name,
+            plan,
+        };
+        let created = self
+            .facade
+            .execute(&ctx, Decoded::new(op, violations))
+            .await?;
+        Ok(Response::new(pb::CreateUserPoolResponse {
+            user_pool_id: created.0,
+        }))
     }
 
     async fn create_user(
         &self,
         request: Request<pb::CreateUserRequest>,
     ) -> Result<Response<pb::CreateUserResponse>, Status> {
+        let ctx = context(&request);
         let r = request.into_inner();
-        let sub = self
-            .local
-            .create_user(
-                &r.user_pool_id,
-                &r.username,
-                r.attributes.into_iter().collect(),
-            )
+        let op = ops::CreateUser {
+            local: self.local.clone(),
+            user_pool_id: r.user_pool_id,
+            username: r.username,
+            attributes: r.attributes.into_iter().collect(),
+        };
+        let created = self
+            .facade
+            .execute(&ctx, Decoded::new(op, Violations::default()))
             .await?;
         Ok(Response::new(pb::CreateUserResponse {
-            username: r.username,
-            sub,
+            username: created.username,
+            sub: created.sub,
         }))
     }
 
@@ -69,10 +87,17 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
         &self,
         request: Request<pb::IssueAccessTokenRequest>,
     ) -> Result<Response<pb::IssueAccessTokenResponse>, Status> {
+        let ctx = context(&request);
         let r = request.into_inner();
-        let (token, expires_in) = self
-            .local
-            .issue_access_token(&r.user_pool_id, &r.username, r.ttl_seconds)
+        let op = ops::IssueAccessToken {
+            local: self.local.clone(),
+            user_pool_id: r.user_pool_id,
+            username: r.username,
+            ttl_seconds: r.ttl_seconds,
+        };
+        let ops::IssuedToken(token, expires_in) = self
+            .facade
+            .execute(&ctx, Decoded::new(op, Violations::default()))
             .await?;
         Ok(Response::new(pb::IssueAccessTokenResponse {
             access_token: token.into_inner(),
@@ -84,10 +109,16 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
         &self,
         request: Request<pb::IssueMfaSetupSessionRequest>,
     ) -> Result<Response<pb::IssueMfaSetupSessionResponse>, Status> {
+        let ctx = context(&request);
         let r = request.into_inner();
-        let session = self
-            .local
-            .issue_mfa_setup_session(&r.user_pool_id, &r.username)
+        let op = ops::IssueMfaSetupSession {
+            local: self.local.clone(),
+            user_pool_id: r.user_pool_id,
+            username: r.username,
+        };
+        let ops::IssuedSession(session) = self
+            .facade
+            .execute(&ctx, Decoded::new(op, Violations::default()))
             .await?;
         Ok(Response::new(pb::IssueMfaSetupSessionResponse {
             session: Secret::into_inner(session),

@@ -13,12 +13,13 @@
 //! refused as RESOURCE_EXHAUSTED whether or not it was valid. Audit slots
 //! in around the backend.
 
+pub mod fixtures;
 pub mod ops;
 
 use std::{future::Future, sync::Arc, time::Instant};
 
 use crate::audit::{Auditor, CallAudit, Caller, Completed};
-use crate::auth::{Principal, SharedAuth};
+use crate::auth::{Principal, SharedAuth, policy::Scope};
 use crate::backend::Backend;
 use crate::config::AuditLevel;
 use crate::domain::rules::Violations;
@@ -37,6 +38,12 @@ pub trait Operation: Send + Sized {
     /// `user_pool_id`, or for access-token calls the pool in the token's
     /// `iss` claim (unverified: routing only). `None` when it cannot be told.
     fn user_pool(&self) -> Option<String>;
+
+    /// The call creates a user pool: no id exists to authorize on, so only
+    /// a grant over every pool (`user_pools = ["*"]`) allows it.
+    fn creates_pool(&self) -> bool {
+        false
+    }
 
     /// The Cognito calls `run` makes, for the quota guard.
     fn upstream(&self) -> Vec<UpstreamCall>;
@@ -139,17 +146,23 @@ impl Facade {
         principal: Option<&'p Principal>,
         method: &str,
         pool: Option<&str>,
+        creates_pool: bool,
     ) -> Result<&'p Principal> {
         let Some(principal) = principal else {
             return Err(Error::Unauthenticated("no credentials".into()));
         };
-        if self
-            .auth
-            .load()
-            .policy
-            .allows(&principal.name, method, Some(pool.unwrap_or("")))
-        {
+        let scope = if creates_pool {
+            Scope::NewPool
+        } else {
+            Scope::Pool(pool.unwrap_or(""))
+        };
+        if self.auth.load().policy.allows(principal, method, scope) {
             Ok(principal)
+        } else if creates_pool {
+            Err(Error::PermissionDenied(format!(
+                "{} may not call {method}: creating a user pool needs a grant over every pool (user_pools = [\"*\"])",
+                principal.name
+            )))
         } else {
             Err(Error::PermissionDenied(format!(
                 "{} may not call {method} on user pool {}",
@@ -167,10 +180,11 @@ impl Facade {
         method: &'static str,
         upstream: &[UpstreamCall],
     ) -> Result<()> {
-        let buckets = self
-            .limiter
-            .budgets()
-            .buckets(&principal.name, method, upstream);
+        let buckets = self.limiter.budgets().buckets(
+            &[principal.proven_by.name(), &principal.name],
+            method,
+            upstream,
+        );
         self.limiter.check(&buckets).await.map_err(|r: Refusal| {
             let limit = r.id.name();
             metrics::counter!(
@@ -197,7 +211,7 @@ impl Facade {
         received: crate::audit::Pending,
     ) -> Result<O::Output> {
         let method = op.method();
-        let principal = self.authorize(principal, method, pool)?;
+        let principal = self.authorize(principal, method, pool, op.creates_pool())?;
         op.validate(&mut violations);
         let upstream = if violations.is_empty() {
             op.upstream()

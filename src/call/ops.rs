@@ -2,7 +2,7 @@
 //! backend. The read-compare-write logic of etag and partial updates lives
 //! here, above the backend, so that it is the same for every backend.
 
-use crate::auth::{token_subject, token_user_pool};
+use crate::auth::{token_budget_key, token_subject, token_user_pool};
 use crate::backend::Backend;
 use crate::domain::{
     AssociatedToken, MfaPreference, PoolMfaConfig, Secret, TokenAuth, TokenVerification,
@@ -36,8 +36,13 @@ pub mod method {
     pub const ADMIN_DELETE_SOFTWARE_TOKEN: &str =
         "cognito.mfa.v1.UserMfaService/AdminDeleteSoftwareToken";
 
-    /// Every method of both services.
+    /// Every method the pipeline runs: both services, and the local
+    /// fixtures (served with the local backend only).
     pub const ALL: &[&str] = &[
+        crate::call::fixtures::method::CREATE_USER_POOL,
+        crate::call::fixtures::method::CREATE_USER,
+        crate::call::fixtures::method::ISSUE_ACCESS_TOKEN,
+        crate::call::fixtures::method::ISSUE_MFA_SETUP_SESSION,
         GET_USER_POOL_MFA_CONFIG,
         SET_USER_POOL_MFA_CONFIG,
         UPDATE_USER_POOL_MFA_CONFIG,
@@ -180,13 +185,14 @@ fn user_ref(v: &mut Violations, user: &UserRef) {
 }
 
 /// The Cognito call about one user, keyed for the per-user quota by pool
-/// and username, or by the access token's `sub`.
+/// and username, or by a hash of the access token (never its unverified
+/// `sub`: a forged token must not spend its victim's budget).
 fn user_call(user: &UserRef, by_token: CognitoOp, admin: CognitoOp) -> UpstreamCall {
     match user {
         UserRef::AccessToken(t) => UpstreamCall::user(
             by_token,
             token_user_pool(t.expose()),
-            token_subject(t.expose()),
+            Some(token_budget_key(t.expose())),
         ),
         UserRef::Admin {
             user_pool_id,
@@ -202,16 +208,18 @@ fn token_call_pool(access_token: Option<&Secret>) -> Option<String> {
 }
 
 /// The Cognito call of an enrolment step: by access token (its pool and
-/// `sub`), or by MFA_SETUP session (a fingerprint of it stands for the user).
+/// a hash of the token), or by MFA_SETUP session (a fingerprint of it stands for the user).
 fn token_or_session_call(
     op: CognitoOp,
     access_token: Option<&Secret>,
     session: Option<&Secret>,
 ) -> UpstreamCall {
     match (access_token, session) {
-        (Some(t), _) => {
-            UpstreamCall::user(op, token_user_pool(t.expose()), token_subject(t.expose()))
-        }
+        (Some(t), _) => UpstreamCall::user(
+            op,
+            token_user_pool(t.expose()),
+            Some(token_budget_key(t.expose())),
+        ),
         (None, Some(s)) => UpstreamCall::user(
             op,
             None,

@@ -197,15 +197,18 @@ impl Budgets {
     /// The buckets one call spends: the caller's on this method, then, when
     /// the quota guard is on, per Cognito call its category, its pool
     /// operation and its end user.
+    /// `caller` names the principal and how it was proven (`["api_key",
+    /// "billing"]`): an API key and a bearer token that name the same
+    /// principal never share a budget.
     pub fn buckets(
         &self,
-        principal: &str,
+        caller: &[&str],
         method: &'static str,
         upstream: &[UpstreamCall],
     ) -> Vec<Bucket> {
         let mut out = vec![Bucket {
             id: LimitId::Caller(method),
-            key: key_of(&[principal]),
+            key: key_of(caller),
         }];
         if !self.quota_enabled {
             return out;
@@ -392,7 +395,11 @@ mod tests {
             UpstreamCall::pool(CognitoOp::SetUserPoolMfaConfig, "us-east-1_A"),
         ];
         let ids: Vec<String> = b
-            .buckets("svc", method::UPDATE_USER_POOL_MFA_CONFIG, &calls)
+            .buckets(
+                &["api_key", "svc"],
+                method::UPDATE_USER_POOL_MFA_CONFIG,
+                &calls,
+            )
             .iter()
             .map(|b| b.id.name())
             .collect();
@@ -409,7 +416,11 @@ mod tests {
         // Without the guard only the caller's budget is spent.
         assert_eq!(
             budgets(Some(false))
-                .buckets("svc", method::UPDATE_USER_POOL_MFA_CONFIG, &calls)
+                .buckets(
+                    &["api_key", "svc"],
+                    method::UPDATE_USER_POOL_MFA_CONFIG,
+                    &calls
+                )
                 .len(),
             1
         );
@@ -420,7 +431,7 @@ mod tests {
         let b = budgets(Some(true));
         let call = |pool: &str, user: &str| {
             b.buckets(
-                "svc",
+                &["api_key", "svc"],
                 method::ADMIN_SET_USER_MFA_PREFERENCE,
                 &[UpstreamCall::user(
                     CognitoOp::AdminSetUserMfaPreference,

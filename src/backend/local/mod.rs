@@ -102,6 +102,40 @@ pub struct LocalBackend {
     store: Store,
     region: String,
     clock: Clock,
+    caps: Caps,
+}
+
+/// How much the data file may hold (`[backend] max_*`): every fixtures
+/// write clones and rewrites the whole file, so its size is bounded.
+#[derive(Clone, Copy, Debug)]
+pub struct Caps {
+    pub max_pools: usize,
+    pub max_users_per_pool: usize,
+    pub max_user_attributes: usize,
+    pub max_user_attribute_bytes: usize,
+    pub max_sessions: usize,
+}
+
+impl Caps {
+    pub fn of(b: &crate::config::BackendConfig) -> Self {
+        Self {
+            max_pools: b.max_pools,
+            max_users_per_pool: b.max_users_per_pool,
+            max_user_attributes: b.max_user_attributes,
+            max_user_attribute_bytes: b.max_user_attribute_bytes,
+            max_sessions: b.max_sessions,
+        }
+    }
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Self::of(&crate::config::BackendConfig::default())
+    }
+}
+
+fn limit_exceeded(what: String) -> Error {
+    cognito("LimitExceededException", what)
 }
 
 /// Where a call's user lives.
@@ -117,7 +151,13 @@ impl LocalBackend {
             store: Store::open(path)?,
             region: region.to_owned(),
             clock: system_clock(),
+            caps: Caps::default(),
         })
+    }
+
+    pub fn with_caps(mut self, caps: Caps) -> Self {
+        self.caps = caps;
+        self
     }
 
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -187,8 +227,14 @@ impl LocalBackend {
     }
 
     /// A new MFA_SETUP session for the user, replacing none of the others.
-    fn new_session(data: &mut Data, target: &Target, now: u64) -> Result<Secret> {
+    fn new_session(&self, data: &mut Data, target: &Target, now: u64) -> Result<Secret> {
         data.sessions.retain(|_, s| s.expires_at > now);
+        if data.sessions.len() >= self.caps.max_sessions {
+            return Err(limit_exceeded(format!(
+                "{} MFA_SETUP sessions are open, the most the local data file holds ([backend] max_sessions); each expires {SESSION_TTL_SECONDS} s after it was issued",
+                self.caps.max_sessions
+            )));
+        }
         let id = base64_session()?;
         data.sessions.insert(
             id.clone(),
@@ -214,8 +260,14 @@ impl LocalBackend {
         }
         v.into_result()?;
         let region = self.region.clone();
+        let max_pools = self.caps.max_pools;
         self.store
             .write(|data| {
+                if data.pools.len() >= max_pools {
+                    return Err(limit_exceeded(format!(
+                        "the local data file holds {max_pools} user pools, the most it may ([backend] max_pools)"
+                    )));
+                }
                 let id = loop {
                     let id = format!("{region}_{}", random_alnum(9)?);
                     if !data.pools.contains_key(&id) {
@@ -241,17 +293,14 @@ impl LocalBackend {
             .await
     }
 
-    /// Creates a confirmed, enabled user; returns its sub.
-    pub async fn create_user(
+    /// The rules of a fixture user's attributes: names, values, and the
+    /// `[backend]` caps on their count and size.
+    pub fn check_attributes(
         &self,
-        user_pool_id: &str,
-        username: &str,
-        attributes: BTreeMap<String, String>,
-    ) -> Result<String> {
-        let mut v = rules::Violations::default();
-        rules::user_pool_id(&mut v, "user_pool_id", user_pool_id);
-        rules::username(&mut v, "username", username);
-        for (name, value) in &attributes {
+        v: &mut rules::Violations,
+        attributes: &BTreeMap<String, String>,
+    ) {
+        for (name, value) in attributes {
             let field = format!("attributes[{name}]");
             if name.is_empty() || name.len() > 32 {
                 v.add(&field, "attribute names are 1 to 32 characters");
@@ -273,11 +322,52 @@ impl LocalBackend {
                 v.add(&field, "sub is assigned by the pool");
             }
         }
+        let caps = self.caps;
+        if attributes.len() > caps.max_user_attributes {
+            v.add(
+                "attributes",
+                format!(
+                    "at most {} attributes ([backend] max_user_attributes; {} given)",
+                    caps.max_user_attributes,
+                    attributes.len()
+                ),
+            );
+        }
+        let bytes: usize = attributes.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if bytes > caps.max_user_attribute_bytes {
+            v.add(
+                "attributes",
+                format!(
+                    "names and values are at most {} bytes together ([backend] max_user_attribute_bytes; {bytes} given)",
+                    caps.max_user_attribute_bytes
+                ),
+            );
+        }
+    }
+
+    /// Creates a confirmed, enabled user; returns its sub.
+    pub async fn create_user(
+        &self,
+        user_pool_id: &str,
+        username: &str,
+        attributes: BTreeMap<String, String>,
+    ) -> Result<String> {
+        let mut v = rules::Violations::default();
+        rules::user_pool_id(&mut v, "user_pool_id", user_pool_id);
+        rules::username(&mut v, "username", username);
+        self.check_attributes(&mut v, &attributes);
         v.into_result()?;
+        let caps = self.caps;
         let sub = uuid::Uuid::new_v4().to_string();
         self.store
             .write(|data| {
                 let pool = pool_mut(data, user_pool_id)?;
+                if pool.users.len() >= caps.max_users_per_pool {
+                    return Err(limit_exceeded(format!(
+                        "the user pool holds {} users, the most the local backend allows ([backend] max_users_per_pool)",
+                        caps.max_users_per_pool
+                    )));
+                }
                 if pool.users.contains_key(username) {
                     return Err(cognito(
                         "UsernameExistsException",
@@ -352,7 +442,7 @@ impl LocalBackend {
                     user_pool_id: user_pool_id.to_owned(),
                     username: username.to_owned(),
                 };
-                Self::new_session(data, &target, now)
+                self.new_session(data, &target, now)
             })
             .await
     }
@@ -632,7 +722,7 @@ impl Backend for LocalBackend {
                     .mfa
                     .pending_secret = Some(secret.clone());
                 let session = match auth {
-                    TokenAuth::Session(_) => Some(Self::new_session(data, &target, now)?),
+                    TokenAuth::Session(_) => Some(self.new_session(data, &target, now)?),
                     TokenAuth::AccessToken(_) => None,
                 };
                 Ok(AssociatedToken {
@@ -675,7 +765,7 @@ impl Backend for LocalBackend {
                 });
                 user.mfa.pending_secret = None;
                 let session = match auth {
-                    TokenAuth::Session(_) => Some(Self::new_session(data, &target, now)?),
+                    TokenAuth::Session(_) => Some(self.new_session(data, &target, now)?),
                     TokenAuth::AccessToken(_) => None,
                 };
                 Ok(TokenVerification {

@@ -233,18 +233,32 @@ fn persist(path: &Path, data: &Data) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    // A name no one can guess, created new (O_EXCL) and never through a
+    // link (O_NOFOLLOW): a file or symlink planted in the directory is
+    // never written through, and the write never truncates another file.
+    let suffix =
+        hex::encode(super::random_bytes::<12>().map_err(|e| std::io::Error::other(e.to_string()))?);
+    let tmp = dir.join(format!(".{file_name}.tmp-{suffix}"));
     {
         // The file holds TOTP secrets and the token-signing key: owner only.
         let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        }
         let mut f = options.open(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
+        let written = f.write_all(&bytes).and_then(|()| f.sync_all());
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
     }
-    fs::rename(&tmp, path)?;
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     // The rename itself must survive a crash too.
     fs::File::open(&dir)?.sync_all()?;
     Ok(())
