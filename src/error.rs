@@ -78,6 +78,17 @@ pub enum Error {
     /// A bug or a misconfiguration of the facade itself.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Cognito could not be called at all: the request could not be built
+    /// or sent (credentials, STS, DNS, TLS, connect). The caller sees only
+    /// `public`; `detail`, which can carry credential-chain or network
+    /// text, goes to the server log with the call's request id.
+    #[error("{public}")]
+    UpstreamFailed {
+        /// UNAVAILABLE (may pass) or INTERNAL (ours to fix).
+        unavailable: bool,
+        public: &'static str,
+        detail: String,
+    },
     /// The call took longer than `server.request_timeout_ms`.
     #[error(
         "the call took longer than server.request_timeout_ms ({0} ms); a change may or may not have been made"
@@ -160,9 +171,24 @@ impl Error {
             Error::Cognito(e) => code_for_exception(&e.exception, e.http_status),
             Error::Unavailable(_) => Code::Unavailable,
             Error::Internal(_) => Code::Internal,
+            Error::UpstreamFailed { unavailable, .. } => {
+                if *unavailable {
+                    Code::Unavailable
+                } else {
+                    Code::Internal
+                }
+            }
             Error::RateLimited { .. } => Code::ResourceExhausted,
             Error::AuditUnavailable(_) => Code::Unavailable,
             Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
+        }
+    }
+
+    /// What only the server log may see: the upstream failure's detail.
+    pub fn log_detail(&self) -> Option<&str> {
+        match self {
+            Error::UpstreamFailed { detail, .. } => Some(detail),
+            _ => None,
         }
     }
 
@@ -229,6 +255,20 @@ impl From<Error> for tonic::Status {
                 format!("Cognito is unavailable: {m}")
             }
             Error::Internal(m) => format!("internal error: {m}"),
+            Error::UpstreamFailed {
+                unavailable,
+                public,
+                ..
+            } => {
+                if *unavailable {
+                    details.set_error_info(
+                        "UPSTREAM_UNAVAILABLE",
+                        FACADE_DOMAIN,
+                        std::collections::HashMap::new(),
+                    );
+                }
+                (*public).to_owned()
+            }
             Error::DeadlineExceeded(_) => err.to_string(),
             Error::AuditUnavailable(_) => {
                 details.set_error_info(

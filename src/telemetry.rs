@@ -122,7 +122,10 @@ impl CallCompleted<'_> {
             Err(error) => {
                 let code = crate::audit::code_name(error.code());
                 let cognito_exception = error.cognito_exception().unwrap_or("");
-                if matches!(error, Error::Internal(_) | Error::Unavailable(_)) {
+                if matches!(
+                    error,
+                    Error::Internal(_) | Error::Unavailable(_) | Error::UpstreamFailed { .. }
+                ) {
                     tracing::warn!(
                         message = "Call failed.",
                         method = self.method,
@@ -133,6 +136,7 @@ impl CallCompleted<'_> {
                         cognito_exception,
                         latency_ms,
                         %error,
+                        detail = error.log_detail().unwrap_or(""),
                     );
                 } else {
                     tracing::info!(

@@ -74,6 +74,13 @@ impl CognitoBackend {
     }
 }
 
+/// What a caller sees when Cognito could not be reached.
+pub const DISPATCH_FAILED: &str =
+    "Cognito could not be reached; the server log has the detail under this call's request id";
+/// What a caller sees when the request to Cognito could not be built
+/// (credentials, signing, configuration).
+pub const CONSTRUCTION_FAILED: &str = "the request to Cognito could not be built (credentials or configuration); the server log has the detail under this call's request id";
+
 /// Turns any SDK failure into the facade's error, without panicking on any
 /// answer. `secrets` are scrubbed from the message: some endpoints (moto, for
 /// one) echo an invalid access token back in the error text.
@@ -97,10 +104,16 @@ where
             http_status,
         }),
         SdkError::TimeoutError(_) => Error::Unavailable("the call to Cognito timed out".into()),
-        SdkError::DispatchFailure(_) => Error::Unavailable(scrub(&format!(
-            "could not reach Cognito: {}",
-            DisplayErrorContext(&err)
-        ))),
+        // The SDK's context can name the credential chain, STS, the
+        // endpoint and the network error: the log's, not the caller's.
+        SdkError::DispatchFailure(_) => Error::UpstreamFailed {
+            unavailable: true,
+            public: DISPATCH_FAILED,
+            detail: scrub(&format!(
+                "could not reach Cognito: {}",
+                DisplayErrorContext(&err)
+            )),
+        },
         // The raw answer stays out of the message: it can be large and is not ours to echo.
         SdkError::ResponseError(_) => {
             let status =
@@ -111,10 +124,14 @@ where
                 _ => Error::Unavailable(message),
             }
         }
-        SdkError::ConstructionFailure(_) => Error::Internal(scrub(&format!(
-            "could not build the Cognito request: {}",
-            DisplayErrorContext(&err)
-        ))),
+        SdkError::ConstructionFailure(_) => Error::UpstreamFailed {
+            unavailable: false,
+            public: CONSTRUCTION_FAILED,
+            detail: scrub(&format!(
+                "could not build the Cognito request: {}",
+                DisplayErrorContext(&err)
+            )),
+        },
         _ => Error::Internal("Cognito call failed".into()),
     }
 }
