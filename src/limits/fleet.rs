@@ -49,12 +49,58 @@ pub enum FleetError {
     Redis(#[from] redis::RedisError),
 }
 
-/// `redis://user:pass@host:6379/0` -> `host:6379/0`.
+/// `redis://user:pass@host:6379/0` -> `host:6379/0` (and `rediss://` the same).
 pub fn redacted(url: &str) -> String {
-    let rest = url.strip_prefix("redis://").unwrap_or(url);
+    let rest = url
+        .strip_prefix("redis://")
+        .or_else(|| url.strip_prefix("rediss://"))
+        .unwrap_or(url);
     rest.rsplit_once('@')
         .map_or(rest, |(_, host)| host)
         .to_owned()
+}
+
+/// The first line of a secret file, without its line end.
+fn read_secret(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(text.lines().next().unwrap_or("").to_owned())
+}
+
+/// The client of `[limits.redis]`: the URL, AUTH from `username_file` and
+/// `password_file` (so no password sits in the config or the
+/// environment), and for `rediss://` TLS verified against `ca_file` (else
+/// the system's roots).
+fn client(config: &RedisConfig) -> Result<redis::Client, String> {
+    use redis::IntoConnectionInfo;
+    let mut info = config
+        .url
+        .as_str()
+        .into_connection_info()
+        .map_err(|e| e.to_string())?;
+    if let Some(path) = &config.password_file {
+        let mut settings = info
+            .redis_settings()
+            .clone()
+            .set_password(read_secret(path)?);
+        if let Some(user) = &config.username_file {
+            settings = settings.set_username(read_secret(user)?);
+        }
+        info = info.set_redis_settings(settings);
+    }
+    match &config.ca_file {
+        Some(ca) => {
+            let root_cert = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+            redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            )
+            .map_err(|e| e.to_string())
+        }
+        None => redis::Client::open(info).map_err(|e| e.to_string()),
+    }
 }
 
 impl Fleet {
@@ -63,7 +109,7 @@ impl Fleet {
     /// local limits.
     pub async fn start(config: &RedisConfig, budgets: Arc<Budgets>) -> Arc<Self> {
         let target = redacted(&config.url);
-        let client = match redis::Client::open(config.url.as_str()) {
+        let client = match client(config) {
             Ok(c) => Some(c),
             Err(e) => {
                 tracing::error!(event = "ratelimit_redis_invalid", redis = %target, error = %e, "limits.redis.url is unusable; limits are decided in this process only");
