@@ -603,7 +603,40 @@ async fn fail_closed_refuses_a_change_it_cannot_record() {
     // /dev/full accepts the open and fails every write (ENOSPC).
     let served = Served::start(&config("file = \"/dev/full\"\nfail_closed = true\n", ""));
     let ch = served.channel().await;
-    let f = fixture(&ch).await;
+    // Fixtures are changes too: refused while they cannot be recorded.
+    let mut fixtures =
+        dev::local_fixtures_service_client::LocalFixturesServiceClient::with_interceptor(
+            ch.clone(),
+            ApiKey::new(TEST_KEY),
+        );
+    let refused = fixtures
+        .create_user_pool(dev::CreateUserPoolRequest {
+            pool_name: "unrecorded".into(),
+            feature_plan: dev::FeaturePlan::Essentials as i32,
+        })
+        .await
+        .expect_err("a fixture is a change: no durable record, no pool");
+    assert_eq!(refused.code(), Code::Unavailable, "{}", refused.message());
+    // The demo pool, made at start-up, is the change's target.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let demo = loop {
+        let found = served.stdout().iter().find_map(|l| {
+            l.text
+                .strip_prefix("Demo user pool: ")
+                .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
+        });
+        match found {
+            Some(pool) => break pool,
+            None if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            None => panic!("the first-run text names no demo pool"),
+        }
+    };
+    let f = Fixture {
+        pool: demo,
+        token: String::new(),
+    };
     let (mut pools, _) = clients(&ch, TEST_KEY);
     let refused = pools
         .set_user_pool_mfa_config(pb::SetUserPoolMfaConfigRequest {

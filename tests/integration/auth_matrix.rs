@@ -61,6 +61,11 @@
 //!  M5 a granted certificate on a pool outside its grant
 //!  M6 no certificate while client_cert_required (refused at the handshake)
 //!
+//! Grants that mean exactly what they say (fixtures on their pool, proofs
+//! kept apart, JWKS bounds, SPIFFE exactness, forged-token budgets, edges):
+//! the cases F, P, T, K, M, U, E in `auth_matrix/grants.rs`, through the
+//! real binary.
+//!
 //! Positive paths: a key works; health and open reflection need no key;
 //! closed reflection works for a granted key; a reload takes effect on the
 //! same connection (old key out, new key in, narrowed policy applies);
@@ -92,6 +97,7 @@ fn rule(principals: &[&str], methods: &[&str], pools: &[&str]) -> PolicyRuleConf
         principals: v(principals),
         methods: v(methods),
         user_pools: v(pools),
+        proven_by: Vec::new(),
     }
 }
 
@@ -743,19 +749,23 @@ mod jwt_cases {
     }
 
     pub async fn verifier(jwks: &std::path::Path) -> std::sync::Arc<JwtVerifier> {
-        JwtVerifier::new(JwtConfig {
-            jwks_file: Some(jwks.to_owned()),
-            jwks_url: None,
-            jwks_ca_file: None,
-            jwks_bearer_token_file: None,
-            issuer: ISSUER.into(),
-            audiences: vec![AUDIENCE.into()],
-            principal_claim: "sub".into(),
-            algorithms: vec!["RS256".into(), "ES256".into()],
-            leeway_seconds: 30,
-            refresh_seconds: 300,
-            min_refetch_seconds: 1,
-        })
+        JwtVerifier::new(
+            JwtConfig {
+                jwks_file: Some(jwks.to_owned()),
+                jwks_url: None,
+                jwks_ca_file: None,
+                jwks_bearer_token_file: None,
+                issuer: ISSUER.into(),
+                audiences: vec![AUDIENCE.into()],
+                principal_claim: "sub".into(),
+                algorithms: vec!["RS256".into(), "ES256".into()],
+                leeway_seconds: 30,
+                refresh_seconds: 300,
+                min_refetch_seconds: 1,
+                ..JwtConfig::default()
+            },
+            None,
+        )
         .await
     }
 
@@ -1336,19 +1346,23 @@ async fn a_jwks_url_is_fetched_rate_limited_and_survives_an_outage() {
     let dir = tempfile::tempdir().expect("temp dir");
     let token_file = dir.path().join("sa-token");
     std::fs::write(&token_file, "pod-sa-token\n").expect("token file");
-    let verifier = JwtVerifier::new(JwtConfig {
-        jwks_file: None,
-        jwks_url: Some(format!("http://{addr}/openid/v1/jwks")),
-        jwks_ca_file: None,
-        jwks_bearer_token_file: Some(token_file),
-        issuer: ISSUER.into(),
-        audiences: vec![AUDIENCE.into()],
-        principal_claim: "sub".into(),
-        algorithms: vec!["RS256".into()],
-        leeway_seconds: 30,
-        refresh_seconds: 300,
-        min_refetch_seconds: 2,
-    })
+    let verifier = JwtVerifier::new(
+        JwtConfig {
+            jwks_file: None,
+            jwks_url: Some(format!("http://{addr}/openid/v1/jwks")),
+            jwks_ca_file: None,
+            jwks_bearer_token_file: Some(token_file),
+            issuer: ISSUER.into(),
+            audiences: vec![AUDIENCE.into()],
+            principal_claim: "sub".into(),
+            algorithms: vec!["RS256".into()],
+            leeway_seconds: 30,
+            refresh_seconds: 300,
+            min_refetch_seconds: 2,
+            ..JwtConfig::default()
+        },
+        None,
+    )
     .await;
     assert_eq!(hits.load(Ordering::SeqCst), 1, "fetched once at start");
     assert_eq!(
@@ -1390,3 +1404,5 @@ async fn a_jwks_url_is_fetched_rate_limited_and_survives_an_outage() {
         "auth matrix: JWKS URL fetched with the bearer token, re-fetch rate-limited, outage survived"
     );
 }
+
+mod grants;

@@ -41,6 +41,9 @@ fn redis_config(url: &str, prefix: &str) -> RedisConfig {
         key_prefix: prefix.into(),
         probe_interval_ms: 250,
         fallback_share: 1.0,
+        ca_file: None,
+        username_file: None,
+        password_file: None,
     }
 }
 

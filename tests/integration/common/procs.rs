@@ -11,6 +11,13 @@ use std::{
 };
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mfa-facade");
+
+/// The binary `Served` starts: [`BIN`], or `MFA_FACADE_TEST_BIN` when set,
+/// to run a test against another build (an older commit's, to show that a
+/// case fails there).
+pub fn bin() -> String {
+    std::env::var("MFA_FACADE_TEST_BIN").unwrap_or_else(|_| BIN.to_owned())
+}
 pub const REDIS_ENV: &str = "MFA_FACADE_TEST_REDIS_URL";
 
 pub fn free_port() -> u16 {
@@ -158,7 +165,7 @@ impl Served {
         std::fs::write(&path, config).expect("write config");
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(bin());
         for (k, v) in env {
             match v {
                 Some(v) => command.env(k, v),
