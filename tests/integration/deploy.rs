@@ -130,6 +130,20 @@ fn each_configmaps_config_passes_check_config() {
             .as_str()
             .expect("config.toml in the ConfigMap")
             .replace("/etc/mfa-facade", &mount);
+        // Files the operator's Secrets provide (the Redis CA and AUTH):
+        // present, as in the pod, with placeholder contents.
+        for line in config.lines() {
+            if let Some((key, value)) = line.split_once(" = ")
+                && key.ends_with("_file")
+                && let Some(file) = value
+                    .trim_matches('"')
+                    .strip_prefix(&format!("{mount}/redis/"))
+            {
+                std::fs::create_dir_all(dir.path().join("redis")).expect("redis dir");
+                std::fs::write(dir.path().join("redis").join(file), "placeholder\n")
+                    .expect("redis file");
+            }
+        }
         let path = dir.path().join("config.toml");
         std::fs::write(&path, config).expect("write config");
         let out = run(
@@ -143,7 +157,13 @@ fn each_configmaps_config_passes_check_config() {
     let config = of_kind(&aws, "ConfigMap")[0]["data"]["config.toml"]
         .as_str()
         .unwrap_or("");
-    for needle in ["kind = \"cognito\"", "[limits.redis]", "stdout = true"] {
+    for needle in [
+        "kind = \"cognito\"",
+        "[limits.redis]",
+        "url = \"rediss://",
+        "password_file = ",
+        "stdout = true",
+    ] {
         assert!(config.contains(needle), "aws config lacks {needle}");
     }
     assert_eq!(of_kind(&aws, "Deployment")[0]["spec"]["replicas"], 3);
