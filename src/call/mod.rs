@@ -1,10 +1,11 @@
 //! The way of a call, in one place (DESIGN.md §5).
 //!
 //! The auth layer has already decided who is calling. `api` decodes a
-//! request into an [`Operation`]; [`Facade::execute`] then takes it through
-//! the stages after decoding:
+//! request — of either service, or of the local fixtures ([`fixtures`]) —
+//! into an [`Operation`]; [`Facade::execute`] then takes it through the
+//! stages after decoding:
 //!
-//!   authorize (method + pool) -> validate -> rate limit -> backend -> log
+//!   authorize (principal + proof, method, pool) -> validate -> rate limit -> backend -> log
 //!
 //! Validation runs before the rate-limit decision only so that one decision
 //! covers the call: the caller's bucket is always spent (invalid requests
