@@ -1079,7 +1079,7 @@ user_pools = ["*"]
 
     // E4: development mode on a non-loopback address.
     let dir = tempfile::tempdir().expect("dir");
-    let out = std::process::Command::new(bin())
+    let mut child = std::process::Command::new(bin())
         .arg("serve")
         .env("MFA_FACADE_LISTEN", format!("0.0.0.0:{}", free_port()))
         .env(
@@ -1087,13 +1087,35 @@ user_pools = ["*"]
             format!("127.0.0.1:{}", free_port()),
         )
         .current_dir(dir.path())
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("serve");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Bounded: a build that serves instead of refusing is killed after 10 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        match child.try_wait().expect("wait") {
+            Some(status) => break Some(status),
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
     c.check(
         "E4 development mode refuses a non-loopback listen address",
-        out.status.code() == Some(2) && stderr.contains("not a loopback address"),
-        format!("exit {:?}", out.status.code()),
+        status.and_then(|s| s.code()) == Some(2) && stderr.contains("not a loopback address"),
+        match status {
+            Some(s) => format!("exit {:?}", s.code()),
+            None => "still serving after 10 s".to_owned(),
+        },
     );
     c.finish("budget and edge");
 }
