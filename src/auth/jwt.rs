@@ -352,7 +352,9 @@ impl JwtVerifier {
             .as_deref()
             .ok_or("the bearer token names no key (kid)")?;
         let find = |set: Option<Arc<Loaded>>| set.and_then(|l| l.set.find(kid).cloned());
-        let mut jwk = find(self.usable()?);
+        // A set past its stale grace counts as missing the kid: one
+        // (rate-limited) re-read may bring a fresh one.
+        let mut jwk = find(self.usable().ok().flatten());
         if jwk.is_none() {
             self.refetch_for_unknown_kid().await;
             jwk = find(self.usable()?);

@@ -26,6 +26,7 @@
 //!   K2 a JWKS over max_jwks_bytes is not read
 //!   K3 a reload during a JWKS outage keeps the last good set (counted)
 //!   K4 an unknown kid: concurrent callers share one refetch, and all get in
+//!   K5 past max_stale_seconds the last good set no longer verifies (in process)
 //! Budgets and edges
 //!   U1 forged tokens carrying a victim's iss and sub do not spend the victim's budget
 //!   E1 a Cognito that cannot be reached: a fixed message; the detail in the log
@@ -1219,4 +1220,43 @@ key_prefix = "e3"
             && keys.parse::<u64>().is_ok_and(|n| n >= 1),
         format!("connected: {connected}, codes {codes:?}, {keys} keys in Redis"),
     )
+}
+
+/// K5, in process: the stale grace is a bound, not a promise. With
+/// `max_stale_seconds = 1`, a set whose refreshes fail verifies for a
+/// second and then no more; a good read restores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_good_jwks_expires_after_its_stale_grace() {
+    use mfa_facade::auth::jwt::JwtVerifier;
+    use mfa_facade::config::JwtConfig;
+    let dir = tempfile::tempdir().expect("dir");
+    let jwks = dir.path().join("jwks.json");
+    let rsa = signer(Algorithm::RS256, "rsa-1");
+    write_jwks(&jwks, &[&rsa.jwk]);
+    let verifier = JwtVerifier::new(
+        JwtConfig {
+            jwks_file: Some(jwks.clone()),
+            issuer: ISSUER.into(),
+            audiences: vec![AUDIENCE.into()],
+            max_stale_seconds: 1,
+            ..JwtConfig::default()
+        },
+        None,
+    )
+    .await;
+    let token = sign_typ(&rsa, "JWT", &access_claims("svc"));
+    let mut c = Cases::default();
+    std::fs::write(&jwks, "{ broken").expect("corrupt");
+    let refreshed = verifier.refresh().await;
+    let within = verifier.verify(&token).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let past = verifier.verify(&token).await;
+    write_jwks(&jwks, &[&rsa.jwk]);
+    let restored = verifier.refresh().await && verifier.verify(&token).await.is_ok();
+    c.check(
+        "K5 the last good JWKS verifies within max_stale_seconds, not past it",
+        !refreshed && within.is_ok() && past.is_err_and(|e| e.contains("stale")) && restored,
+        format!("within: {within:?}, restored: {restored}"),
+    );
+    c.finish("JWKS grace");
 }
