@@ -429,11 +429,16 @@ pub struct AuditConfig {
     pub fingerprint_key_file: Option<PathBuf>,
     #[serde(default = "default_usernames")]
     pub usernames: UsernameHandling,
-    /// The level of methods no rule matches.
+    /// The level of changes (writes) no rule matches; they leave a
+    /// "received" and a "completed" record.
     #[serde(default = "default_audit_level")]
     pub default_level: AuditLevel,
+    /// The level of reads no rule matches; they leave one record, at
+    /// completion (DESIGN.md §5).
+    #[serde(default = "default_read_level")]
+    pub read_level: AuditLevel,
     /// `[[audit.rules]]`: the first rule whose globs match the method sets
-    /// its level.
+    /// its level (and, with `stages`, its records).
     #[serde(default)]
     pub rules: Vec<AuditRuleConfig>,
 }
@@ -444,6 +449,19 @@ pub struct AuditRuleConfig {
     /// Globs over `package.Service/Method`.
     pub methods: Vec<String>,
     pub level: AuditLevel,
+    /// Which records: `completed` (one) or `both` (received and completed).
+    /// Unset: both for a change, one for a read.
+    pub stages: Option<AuditStages>,
+}
+
+/// The records of one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditStages {
+    /// One record, when the call completes.
+    Completed,
+    /// A "received" record before the backend, and a "completed" one.
+    Both,
 }
 
 fn default_fsync() -> FsyncPolicy {
@@ -472,6 +490,9 @@ fn default_usernames() -> UsernameHandling {
 }
 fn default_audit_level() -> AuditLevel {
     AuditLevel::Request
+}
+fn default_read_level() -> AuditLevel {
+    AuditLevel::Metadata
 }
 
 impl AuditConfig {
@@ -1859,7 +1880,19 @@ mod tests {
         assert_eq!(a.fsync, FsyncPolicy::Record);
         assert!(a.fail_closed, "fail_closed defaults to true");
         assert_eq!(a.default_level, AuditLevel::Request);
+        assert_eq!(
+            a.read_level,
+            AuditLevel::Metadata,
+            "reads: metadata by default"
+        );
         assert_eq!(a.rules[0].level, AuditLevel::Metadata);
+        assert_eq!(a.rules[0].stages, None);
+        let raised = text.replace(
+            "level = \"metadata\"",
+            "level = \"request\"\nstages = \"both\"",
+        );
+        let c = Config::from_toml_and_env(&raised, no_env()).unwrap();
+        assert_eq!(c.audit.unwrap().rules[0].stages, Some(AuditStages::Both));
 
         let bad = r#"
             [audit]

@@ -1,13 +1,16 @@
-//! Audit (DESIGN.md §5): a record when a call is received (after
-//! authentication and decoding) and one when it completes, refusals
-//! included, in a SHA-256 hash chain, to a file and/or stdout.
+//! Audit (DESIGN.md §5), in a SHA-256 hash chain, to a file and/or
+//! stdout: a change leaves a "received" record (once it has passed
+//! authorization, validation and its limits, before the backend) and a
+//! "completed" one; a read, and a refusal at any stage, leave one
+//! "completed" record ([`Auditor::plan`]; `[[audit.rules]]` may say
+//! otherwise per method).
 //!
 //! - `chain`: canonical form, sealing, `audit verify`.
 //! - `redact`: fingerprints and masks.
 //! - `sink`: the writer thread, rotation, fsync policies.
 //!
 //! A record holds: `seq`, `prev_hash`, `hash`, `id`, `time`, `stage`
-//! (received | completed), `call_id` (the same in both records of a call),
+//! (received | completed), `call_id` (the same in both records of a change),
 //! `request_id`, `principal` and `proven_by`, `peer`, `method`, `user_pool`,
 //! `target_user`, `level`, then by level the redacted `request` and
 //! `response`; a completed record adds `outcome` (`code`, `message`,
@@ -25,7 +28,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::config::{AuditConfig, AuditLevel, UsernameHandling};
+use crate::config::{AuditConfig, AuditLevel, AuditStages, UsernameHandling};
 use crate::error::Error;
 use crate::glob::any_method;
 use chain::Fields;
@@ -35,9 +38,19 @@ use sink::{Ack, Sink};
 pub struct Auditor {
     sink: Option<Sink>,
     redactor: Redactor,
-    rules: Vec<(Vec<String>, AuditLevel)>,
+    rules: Vec<(Vec<String>, AuditLevel, Option<AuditStages>)>,
     default_level: AuditLevel,
+    read_level: AuditLevel,
     fail_closed: bool,
+}
+
+/// What one call leaves: its level, and whether a "received" record
+/// comes before the backend (writes) or only a "completed" one (reads,
+/// and every refusal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub level: AuditLevel,
+    pub received: bool,
 }
 
 /// The answer of one record's write, when someone waits for it.
@@ -63,6 +76,7 @@ impl Auditor {
             redactor: Redactor::random(UsernameHandling::Clear),
             rules: Vec::new(),
             default_level: AuditLevel::None,
+            read_level: AuditLevel::None,
             fail_closed: false,
         })
     }
@@ -85,9 +99,10 @@ impl Auditor {
             rules: config
                 .rules
                 .iter()
-                .map(|r| (r.methods.clone(), r.level))
+                .map(|r| (r.methods.clone(), r.level, r.stages))
                 .collect(),
             default_level: config.default_level,
+            read_level: config.read_level,
             fail_closed: config.fail_closed,
         }))
     }
@@ -105,15 +120,30 @@ impl Auditor {
         self.sink.is_some() && self.fail_closed
     }
 
-    /// The level of `method`: the first matching rule's, else the default.
-    pub fn level(&self, method: &str) -> AuditLevel {
+    /// The records of `method`: the first matching rule's level and
+    /// stages, else `default_level` and two records for a change,
+    /// `read_level` and one record for a read.
+    pub fn plan(&self, method: &str, mutating: bool) -> Plan {
         if self.sink.is_none() {
-            return AuditLevel::None;
+            return Plan {
+                level: AuditLevel::None,
+                received: false,
+            };
         }
-        self.rules
+        let rule = self
+            .rules
             .iter()
-            .find(|(globs, _)| any_method(globs, method))
-            .map_or(self.default_level, |(_, level)| *level)
+            .find(|(globs, _, _)| any_method(globs, method));
+        let level = match rule {
+            Some((_, level, _)) => *level,
+            None if mutating => self.default_level,
+            None => self.read_level,
+        };
+        let received = match rule.and_then(|(_, _, stages)| *stages) {
+            Some(stages) => stages == AuditStages::Both,
+            None => mutating,
+        };
+        Plan { level, received }
     }
 
     pub fn redactor(&self) -> &Redactor {
@@ -193,12 +223,15 @@ pub struct Caller<'a> {
     pub peer: Option<SocketAddr>,
 }
 
-/// The two records of one call.
+/// The records of one call.
 pub struct CallAudit {
     auditor: Arc<Auditor>,
-    level: AuditLevel,
-    /// The fields both records share, serialized once.
+    plan: Plan,
+    /// The fields every record shares, serialized once.
     base: Fields,
+    /// The redacted request, at `request` level and up, for the record
+    /// that carries it: "received" if there is one, else "completed".
+    request: Option<Value>,
 }
 
 /// A fresh uuid (v4) as text, without an allocation.
@@ -215,10 +248,12 @@ impl CallAudit {
         auditor: Arc<Auditor>,
         caller: &Caller<'_>,
         method: &str,
+        mutating: bool,
         user_pool: Option<&str>,
         target_user: impl FnOnce() -> Option<String>,
     ) -> Self {
-        let level = auditor.level(method);
+        let plan = auditor.plan(method, mutating);
+        let level = plan.level;
         let mut base = Fields::default();
         if level != AuditLevel::None {
             base = Fields::with_capacity(512);
@@ -238,13 +273,28 @@ impl CallAudit {
         }
         Self {
             auditor,
-            level,
+            plan,
             base,
+            request: None,
         }
     }
 
     pub fn level(&self) -> AuditLevel {
-        self.level
+        self.plan.level
+    }
+
+    /// Takes the request, built only when the level wants it, before the
+    /// operation is consumed: a refusal's one record carries it too.
+    pub fn request(&mut self, request: impl FnOnce() -> Value) {
+        if matches!(
+            self.plan.level,
+            AuditLevel::Request | AuditLevel::RequestResponse
+        ) {
+            let mut value = request();
+            self.auditor.redactor().redact(&mut value);
+            bound::value(&mut value);
+            self.request = Some(value);
+        }
     }
 
     fn record(&self, stage: &'static str) -> Fields {
@@ -262,27 +312,30 @@ impl CallAudit {
         r.put(key, &value);
     }
 
-    /// The "received" record; `request` is built only when the level wants it.
-    pub fn received(&self, request: impl FnOnce() -> Value, wait: bool) -> Pending {
-        if self.level == AuditLevel::None {
+    /// The "received" record, when the plan has one: written once the call
+    /// has passed authorization, validation and its limits, before the
+    /// backend.
+    pub fn received(&mut self, wait: bool) -> Pending {
+        if self.plan.level == AuditLevel::None || !self.plan.received {
             return Pending(None);
         }
         let mut r = self.record("received");
-        if matches!(
-            self.level,
-            AuditLevel::Request | AuditLevel::RequestResponse
-        ) {
-            self.put_redacted(&mut r, "request", request());
+        if let Some(request) = self.request.take() {
+            r.put("request", &request);
         }
         self.auditor.submit(r, wait)
     }
 
     /// The "completed" record with the outcome.
-    pub fn completed(&self, done: Completed<'_>, wait: bool) -> Pending {
-        if self.level == AuditLevel::None {
+    pub fn completed(&mut self, done: Completed<'_>, wait: bool) -> Pending {
+        if self.plan.level == AuditLevel::None {
             return Pending(None);
         }
         let mut r = self.record("completed");
+        // Not taken by a "received" record (a read, or a refusal before it).
+        if let Some(request) = self.request.take() {
+            r.put("request", &request);
+        }
         let mut outcome = outcome(done.error);
         bound::value(&mut outcome);
         r.put("outcome", &outcome);
@@ -294,7 +347,7 @@ impl CallAudit {
             self.put_redacted(&mut r, "before", before);
             self.put_redacted(&mut r, "after", after);
         }
-        if self.level == AuditLevel::RequestResponse
+        if self.plan.level == AuditLevel::RequestResponse
             && let Some(response) = done.response
         {
             self.put_redacted(&mut r, "response", response);
@@ -368,8 +421,10 @@ pub fn refused_at_the_door(
 /// The one `completed` record of a call that names no pool, unless the
 /// audit level of `method` is none.
 fn door_record(auditor: &Arc<Auditor>, caller: &Caller<'_>, method: &str) -> Option<Fields> {
-    let call = CallAudit::new(auditor.clone(), caller, method, None, || None);
-    (call.level != AuditLevel::None).then(|| call.record("completed"))
+    // As a change's level (the rule's, else default_level): a refusal at
+    // the door is recorded as it was before reads had a level of their own.
+    let call = CallAudit::new(auditor.clone(), caller, method, true, None, || None);
+    (call.plan.level != AuditLevel::None).then(|| call.record("completed"))
 }
 
 /// The summary record of one peer's refusals before authentication that
@@ -405,3 +460,66 @@ pub fn refusals_suppressed(
 
 /// The `method` of a summary record: no real method, so rules name it exactly.
 pub const SUPPRESSED_METHOD: &str = "(refusals suppressed)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auditor(rules: Vec<(Vec<String>, AuditLevel, Option<AuditStages>)>) -> Auditor {
+        let dir = tempfile::tempdir().expect("dir");
+        let config: AuditConfig = toml::from_str(&format!(
+            "file = \"{}\"",
+            dir.path().join("a.jsonl").display()
+        ))
+        .expect("config");
+        let mut a = Arc::into_inner(Auditor::start(&config).expect("start")).expect("one");
+        a.rules = rules;
+        a
+    }
+
+    #[test]
+    fn reads_leave_one_metadata_record_and_changes_two() {
+        let plan = |a: &Auditor, m: &str, w| a.plan(m, w);
+        let a = auditor(Vec::new());
+        let get = "cognito.mfa.v1.UserPoolMfaService/GetUserPoolMfaConfig";
+        let set = "cognito.mfa.v1.UserPoolMfaService/SetUserPoolMfaConfig";
+        assert_eq!(
+            plan(&a, get, false),
+            Plan {
+                level: AuditLevel::Metadata,
+                received: false
+            }
+        );
+        assert_eq!(
+            plan(&a, set, true),
+            Plan {
+                level: AuditLevel::Request,
+                received: true
+            }
+        );
+        // A rule raises a read to its request and both records.
+        let a = auditor(vec![(
+            vec![get.to_owned()],
+            AuditLevel::Request,
+            Some(AuditStages::Both),
+        )]);
+        assert_eq!(
+            plan(&a, get, false),
+            Plan {
+                level: AuditLevel::Request,
+                received: true
+            }
+        );
+        // A rule without stages keeps the kind's records.
+        let a = auditor(vec![(vec!["*".to_owned()], AuditLevel::None, None)]);
+        assert_eq!(plan(&a, set, true).level, AuditLevel::None);
+        // No sink, no records.
+        assert_eq!(
+            Auditor::off().plan(set, true),
+            Plan {
+                level: AuditLevel::None,
+                received: false
+            }
+        );
+    }
+}

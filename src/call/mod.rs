@@ -5,14 +5,15 @@
 //! into an [`Operation`]; [`Facade::execute`] then takes it through the
 //! stages after decoding:
 //!
-//!   authorize (principal + proof, method, pool) -> validate -> rate limit -> backend -> log
+//!   authorize (principal + proof, method, pool) -> validate -> rate limit
+//!     -> audit "received" (changes only) -> backend -> audit "completed" -> log
 //!
 //! Validation runs before the rate-limit decision only so that one decision
 //! covers the call: the caller's bucket is always spent (invalid requests
 //! count against their sender), Cognito's quota buckets only when the
 //! request is valid and so will reach Cognito. A call over its limit is
-//! refused as RESOURCE_EXHAUSTED whether or not it was valid. Audit slots
-//! in around the backend.
+//! refused as RESOURCE_EXHAUSTED whether or not it was valid. A read, and
+//! a refusal at any stage, leave only the completed record.
 
 pub mod fixtures;
 pub mod ops;
@@ -202,14 +203,17 @@ impl Facade {
         })
     }
 
-    /// authorize -> validate -> rate limit -> (audit durable) -> backend.
+    /// DESIGN.md §5 after decoding: authorize -> validate -> rate limit ->
+    /// audit "received" (writes only; durable first when fail_closed) ->
+    /// backend. A refusal at any of them leaves only the completed record.
     async fn stages<O: Operation>(
         &self,
         principal: Option<&Principal>,
         op: O,
         mut violations: Violations,
         pool: Option<&str>,
-        received: crate::audit::Pending,
+        audit: &mut CallAudit,
+        wait: bool,
     ) -> Result<O::Output> {
         let method = op.method();
         let principal = self.authorize(principal, method, pool, op.creates_pool())?;
@@ -221,7 +225,11 @@ impl Facade {
         };
         self.limit(principal, method, &upstream).await?;
         violations.into_result()?;
-        received.durable().await.map_err(Error::AuditUnavailable)?;
+        audit
+            .received(wait)
+            .durable()
+            .await
+            .map_err(Error::AuditUnavailable)?;
         let started = Instant::now();
         let result = op.run(&*self.backend).await;
         metrics::histogram!(
@@ -243,7 +251,8 @@ impl Facade {
         let method = op.method();
         // Decoded once: for a token call it means reading the JWT's claims.
         let pool = op.user_pool();
-        let audit = CallAudit::new(
+        let mutating = op.mutating();
+        let mut audit = CallAudit::new(
             self.auditor.clone(),
             &Caller {
                 request_id: &ctx.request_id,
@@ -254,15 +263,16 @@ impl Facade {
                 peer: ctx.peer,
             },
             method,
+            mutating,
             pool.as_deref(),
             || op.target_user(),
         );
         if audit.level() != AuditLevel::None {
             op.capture_before();
         }
+        audit.request(|| op.audit_request());
         // fail_closed: a change waits for its records to be durable.
-        let wait = op.mutating() && self.auditor.fail_closed();
-        let received = audit.received(|| op.audit_request(), wait);
+        let wait = mutating && self.auditor.fail_closed();
         // Inside the pipeline, not around it: a call cut off by the deadline
         // still gets its completed record.
         let result = tokio::time::timeout(
@@ -272,7 +282,8 @@ impl Facade {
                 op,
                 violations,
                 pool.as_deref(),
-                received,
+                &mut audit,
+                wait,
             ),
         )
         .await

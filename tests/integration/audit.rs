@@ -166,8 +166,11 @@ fn stages_and_code(records: &[Value], request_id: &str) -> (Vec<String>, String)
 async fn every_method_yields_its_records_refusals_included() {
     canary::secret(TEST_KEY);
     canary::secret(READER_KEY);
+    // Changes at request_response; reads at their default (metadata, one
+    // record) but GetUserMfaSettings, raised by a rule to show that a
+    // read's token is fingerprinted in its one record.
     let mut served = Served::start(&config(
-        "file = \"{dir}/audit.jsonl\"\ndefault_level = \"request_response\"\n",
+        "file = \"{dir}/audit.jsonl\"\ndefault_level = \"request_response\"\n\n[[audit.rules]]\nmethods = [\"cognito.mfa.v1.UserMfaService/GetUserMfaSettings\"]\nlevel = \"request_response\"\n",
         "[limits.methods.\"cognito.mfa.v1.UserMfaService/AdminDeleteSoftwareToken\"]\nper_second = 0.01\nburst = 1\n",
     ));
     let ch = served.channel().await;
@@ -362,28 +365,35 @@ async fn every_method_yields_its_records_refusals_included() {
     let files = audit_files(served.dir.path());
     let records = read_records(&files);
 
+    // DESIGN.md §5: a change leaves "received" and "completed"; a read, and
+    // a refusal at any stage, one "completed" record.
     let both = vec!["received".to_owned(), "completed".to_owned()];
-    for (rid, code) in [
-        ("rid-set", "OK"),
-        ("rid-update", "OK"),
-        ("rid-get", "OK"),
-        ("rid-associate", "OK"),
-        ("rid-verify", "OK"),
-        ("rid-pref", "OK"),
-        ("rid-admin-pref", "OK"),
-        ("rid-settings", "OK"),
-        ("rid-admin-settings", "OK"),
-        ("rid-delete", "OK"),
-        ("rid-limited", "RESOURCE_EXHAUSTED"),
-        ("rid-invalid", "INVALID_ARGUMENT"),
-        ("rid-denied", "PERMISSION_DENIED"),
+    let one = vec!["completed".to_owned()];
+    for (rid, stages, code) in [
+        ("rid-set", &both, "OK"),
+        ("rid-update", &both, "OK"),
+        ("rid-get", &one, "OK"),
+        ("rid-associate", &both, "OK"),
+        ("rid-verify", &both, "OK"),
+        ("rid-pref", &both, "OK"),
+        ("rid-admin-pref", &both, "OK"),
+        ("rid-settings", &one, "OK"),
+        ("rid-admin-settings", &one, "OK"),
+        ("rid-delete", &both, "OK"),
+        ("rid-limited", &one, "RESOURCE_EXHAUSTED"),
+        ("rid-invalid", &one, "INVALID_ARGUMENT"),
+        ("rid-denied", &one, "PERMISSION_DENIED"),
     ] {
         assert_eq!(
             stages_and_code(&records, rid),
-            (both.clone(), code.to_owned()),
+            (stages.clone(), code.to_owned()),
             "{rid}"
         );
     }
+    // A read at its default level: metadata, no request.
+    let get = of(&records, "rid-get")[0];
+    assert_eq!(get["level"], "metadata");
+    assert_eq!(get["request"], Value::Null);
     // Refused by authentication: one record, no principal.
     assert_eq!(
         stages_and_code(&records, "rid-anonymous"),
