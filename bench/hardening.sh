@@ -83,13 +83,5 @@ echo "$summary"
   echo
   echo "$summary"
 } >>"$root/bench/RESULTS.md.new"
-python3 - "$root/bench/RESULTS.md" "$root/bench/RESULTS.md.new" <<'PY'
-import sys
-# RESULTS.md is latest first: the new section goes right after the title.
-path, new = sys.argv[1], open(sys.argv[2]).read().strip("\n")
-text = open(path).read()
-head, sep, rest = text.partition("\n## ")
-open(path, "w").write(head.rstrip("\n") + "\n\n" + new + "\n\n" + (sep.lstrip("\n") + rest if sep else ""))
-PY
+record_results "$root/bench/RESULTS.md.new"
 rm -f "$root/bench/RESULTS.md.new"
-echo "recorded in bench/RESULTS.md"

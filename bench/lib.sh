@@ -1,6 +1,7 @@
 # Shared by the bench scripts: ports, a release build, and facades started
 # from a config file with one API key that may call everything and limits
 # high enough never to refuse. Source it; it sets BIN, CALLS_BIN, KEY.
+BENCH_ROOT=$PWD   # the checkout: every script cds there before sourcing this
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 
@@ -127,3 +128,15 @@ checked_h2() {
   check_ok "$what" "$ok" "$((after - before))"
 }
 
+# record_results FILE: inserts FILE's text as the newest section of
+# bench/RESULTS.md (latest first: right after the title and its note).
+record_results() {
+  python3 - "$BENCH_ROOT/bench/RESULTS.md" "$1" <<'PY'
+import sys
+path, new = sys.argv[1], open(sys.argv[2]).read().strip("\n")
+text = open(path).read()
+head, sep, rest = text.partition("\n## ")
+open(path, "w").write(head.rstrip("\n") + "\n\n" + new + "\n\n" + (sep.lstrip("\n") + rest if sep else ""))
+PY
+  echo "recorded in bench/RESULTS.md"
+}
