@@ -5,6 +5,9 @@
 //! modules as separate steps by filtering on their paths
 //! (`test(/^rate_limits::/)`), and `canary` last of all.
 
+// A test's expect is its assertion: a failed set-up fails the test, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 mod audit;
