@@ -33,10 +33,11 @@
 //!   E3 rediss:// with a CA file and AUTH from files
 //!   E4 development mode refuses a non-loopback listen address
 
+use super::jwt::jwt_cases::{AUDIENCE, ISSUER, Signer, now, signer};
+use super::mtls::pki;
 use super::*;
 use common::procs::{Served, bin, canary, free_port};
 use jsonwebtoken::{Algorithm, Header, jwk::Jwk};
-use jwt_cases::{AUDIENCE, ISSUER, Signer, now, signer};
 use mfa_facade::proto::dev::v1::local_fixtures_service_client::LocalFixturesServiceClient;
 use std::time::{Duration, Instant};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
