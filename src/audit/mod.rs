@@ -290,10 +290,7 @@ impl CallAudit {
             self.plan.level,
             AuditLevel::Request | AuditLevel::RequestResponse
         ) {
-            let mut value = request();
-            self.auditor.redactor().redact(&mut value);
-            bound::value(&mut value);
-            self.request = Some(value);
+            self.request = Some(self.redacted(request()));
         }
     }
 
@@ -305,11 +302,16 @@ impl CallAudit {
         r
     }
 
-    /// Adds a value that may hold secrets, redacted, then bounded.
-    fn put_redacted(&self, r: &mut Fields, key: &'static str, mut value: Value) {
+    /// A value that may hold secrets, redacted, then bounded.
+    fn redacted(&self, mut value: Value) -> Value {
         self.auditor.redactor().redact(&mut value);
         bound::value(&mut value);
-        r.put(key, &value);
+        value
+    }
+
+    /// Adds a value that may hold secrets, redacted, then bounded.
+    fn put_redacted(&self, r: &mut Fields, key: &'static str, value: Value) {
+        r.put(key, &self.redacted(value));
     }
 
     /// The "received" record, when the plan has one: written once the call

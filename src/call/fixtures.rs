@@ -117,13 +117,7 @@ impl Operation for CreateUserPool {
         json!({ "pool_name": self.pool_name, "feature_plan": format!("{:?}", self.plan) })
     }
     fn validate(&self, v: &mut Violations) {
-        let len = self.pool_name.encode_utf16().count();
-        if !(1..=128).contains(&len) {
-            v.add(
-                "pool_name",
-                format!("length must be between 1 and 128 characters (is {len})"),
-            );
-        }
+        rules::pool_name(v, "pool_name", &self.pool_name);
     }
     async fn run(self, _: &dyn Backend) -> Result<CreatedPool> {
         let id = self

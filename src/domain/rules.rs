@@ -135,6 +135,17 @@ fn join(prefix: &str, field: &str) -> String {
     }
 }
 
+/// PoolNameType: 1 to 128 characters (UTF-16 units).
+pub fn pool_name(v: &mut Violations, field: &str, value: &str) {
+    let len = value.encode_utf16().count();
+    if !(1..=128).contains(&len) {
+        v.add(
+            field,
+            format!("length must be between 1 and 128 characters (is {len})"),
+        );
+    }
+}
+
 /// UserPoolIdType: 1 to 55 characters, `[\w-]+_[0-9a-zA-Z]+`.
 pub fn user_pool_id(v: &mut Violations, field: &str, value: &str) {
     if value.is_empty() {

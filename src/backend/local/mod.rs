@@ -251,13 +251,7 @@ impl LocalBackend {
 
     pub async fn create_user_pool(&self, name: &str, plan: FeaturePlan) -> Result<String> {
         let mut v = rules::Violations::default();
-        let len = name.encode_utf16().count();
-        if !(1..=128).contains(&len) {
-            v.add(
-                "pool_name",
-                format!("length must be between 1 and 128 characters (is {len})"),
-            );
-        }
+        rules::pool_name(&mut v, "pool_name", name);
         v.into_result()?;
         let region = self.region.clone();
         let max_pools = self.caps.max_pools;
