@@ -628,21 +628,7 @@ async fn fail_closed_refuses_a_change_it_cannot_record() {
         .expect_err("a fixture is a change: no durable record, no pool");
     assert_eq!(refused.code(), Code::Unavailable, "{}", refused.message());
     // The demo pool, made at start-up, is the change's target.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let demo = loop {
-        let found = served.stdout().iter().find_map(|l| {
-            l.text
-                .strip_prefix("Demo user pool: ")
-                .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
-        });
-        match found {
-            Some(pool) => break pool,
-            None if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20))
-            }
-            None => panic!("the first-run text names no demo pool"),
-        }
-    };
+    let demo = served.demo_pool();
     let f = Fixture {
         pool: demo,
         token: String::new(),

@@ -476,19 +476,6 @@ async fn get_with_bearer(ch: &Channel, token: &str, pool: &str) -> Result<(), to
         .map(|_| ())
 }
 
-async fn demo_pool(served: &Served) -> String {
-    let mut found = None;
-    wait_until("the demo pool line", Duration::from_secs(10), || {
-        found = served.stdout().iter().find_map(|l| {
-            l.text
-                .strip_prefix("Demo user pool: ")
-                .and_then(|r| r.split_whitespace().next().map(str::to_owned))
-        });
-        found.is_some()
-    });
-    found.unwrap_or_default()
-}
-
 fn check_config(config: &str) -> (bool, String) {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("c.toml");
@@ -545,7 +532,7 @@ proven_by = ["jwt"]
     );
     let served = Served::start(&config);
     let ch = served.channel().await;
-    let pool = demo_pool(&served).await;
+    let pool = served.demo_pool();
     let mut c = Cases::default();
     let good = |sub: &str| sign_typ(&rsa, "at+jwt", &access_claims(sub));
 
@@ -701,7 +688,7 @@ user_pools = ["*"]
         ca = p("ca.pem").display(),
     );
     let served = Served::start(&config);
-    let pool = demo_pool(&served).await;
+    let pool = served.demo_pool();
     let client = |id: Option<(String, String)>| {
         let c = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&ca.pem));
         match id {
@@ -857,7 +844,7 @@ async fn the_jwks_is_bounded_fetched_once_for_many_and_only_from_loopback_or_htt
             + "\n[[policy.rules]]\nprincipals = [\"svc-jwt\"]\nmethods = [\"*\"]\nuser_pools = [\"*\"]\n"
     ));
     let ch = served.channel().await;
-    let pool = demo_pool(&served).await;
+    let pool = served.demo_pool();
     let token = sign_typ(&rsa, "JWT", &access_claims("svc-jwt"));
     let r = get_with_bearer(&ch, &token, &pool).await;
     let logged = served
@@ -924,7 +911,7 @@ user_pools = ["*"]
         admin = key_entry("admin-svc", ADMIN_KEY),
     ));
     let ch = served.channel().await;
-    let pool = demo_pool(&served).await;
+    let pool = served.demo_pool();
     get_with_bearer(&ch, &token, &pool)
         .await
         .expect("the first key works");
@@ -1196,7 +1183,7 @@ key_prefix = "e3"
         .wait_log("ratelimit_redis_connected", Duration::from_secs(10))
         .is_some();
     let ch = served.channel().await;
-    let pool = demo_pool(&served).await;
+    let pool = served.demo_pool();
     let mut codes = Vec::new();
     for _ in 0..3 {
         let r = pools(&ch, ADMIN_KEY)

@@ -234,6 +234,24 @@ impl Served {
         self.stdout.lock().expect("stdout").clone()
     }
 
+    /// The demo pool the local backend makes at start-up, read from the
+    /// first-run text on stdout (waiting up to 10 s for it).
+    pub fn demo_pool(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self.stdout().iter().find_map(|l| {
+                l.text
+                    .strip_prefix("Demo user pool: ")
+                    .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
+            });
+            match found {
+                Some(pool) => return pool,
+                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                None => panic!("the first-run text names no demo pool"),
+            }
+        }
+    }
+
     /// SIGTERM, and the exit status within 20 s.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         signal(self.child.id(), "-TERM");
