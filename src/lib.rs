@@ -1,9 +1,13 @@
 //! mfa-facade: a gRPC facade over Amazon Cognito user-pool MFA.
 //!
 //! A call flows top to bottom through these modules:
-//! `server` (transport, layers) -> `api` (proto -> domain) -> `call`
-//! (the stages of a call) -> `backend` (Cognito). `domain` holds the types
-//! and rules they all share; `config`, `error` and `telemetry` serve all.
+//! `server` (transport, layers) -> `call::gate` (authenticate) -> `api`
+//! (proto -> domain) -> `call` (the stages of a call) -> `backend`
+//! (Cognito, or the local backend). The layers, bottom first, are in
+//! [`layers::LAYERS`]: leaves (`glob`, `method`, `settings`, `proto`,
+//! `domain`, `error`), stages that import no other stage (`auth`, `limits`,
+//! `audit`, `backend`, `telemetry`), `call`, `api`, then `config` and
+//! `server`, which assemble. A test fails on any import against them.
 
 pub mod api;
 pub mod audit;
@@ -14,7 +18,10 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod glob;
+pub mod layers;
 pub mod limits;
+pub mod method;
 pub mod proto;
 pub mod server;
+pub mod settings;
 pub mod telemetry;

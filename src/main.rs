@@ -199,7 +199,7 @@ async fn run(
         tracing::info!(message = "Serving Prometheus metrics.", metrics_listen = %metrics_addr, path = "/metrics");
     }
     let backends = server::build_backend(&config).await?;
-    let limiter = Limiter::start(&config.limits, config.backend.kind).await;
+    let limiter = Limiter::start(&config.limits, config.backend.kind == BackendKind::Cognito).await;
     let auditor = match &config.audit {
         Some(a) => Auditor::start(a)
             .map_err(|e| server::ServeError::Task(format!("cannot open the audit log: {e}")))?,
@@ -233,7 +233,7 @@ async fn run(
     let shared = auth::shared(auth_state);
     if let Some(path) = &config_path {
         let every = std::time::Duration::from_secs(config.auth.reload_interval_seconds);
-        auth::reload::spawn(
+        mfa_facade::config::reload::spawn(
             path.clone(),
             config.watched_files(path),
             shared.clone(),

@@ -22,13 +22,14 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::T
 
 use crate::api::{MfaApi, fixtures::FixturesApi};
 use crate::audit::Auditor;
-use crate::auth::{AuthLayer, SharedAuth};
+use crate::auth::SharedAuth;
 use crate::backend::{
     Backend,
     cognito::CognitoBackend,
     local::{LocalBackend, store::StoreError},
 };
 use crate::call::Facade;
+use crate::call::gate::AuthLayer;
 use crate::config::{BackendKind, Config, DEFAULT_REGION, LimitsConfig, ServerConfig};
 use crate::limits::{
     Limiter,
@@ -359,13 +360,8 @@ impl RunningServer {
         auth: SharedAuth,
         tls: Option<ServerTlsConfig>,
     ) -> Result<Self, ServeError> {
-        let kind = if backends.local.is_some() {
-            BackendKind::Local
-        } else {
-            BackendKind::Cognito
-        };
         let stages = Stages {
-            limiter: Limiter::start(&LimitsConfig::default(), kind).await,
+            limiter: Limiter::start(&LimitsConfig::default(), backends.local.is_none()).await,
             auditor: Auditor::off(),
             door: Arc::new(DoorBudget::new(&LimitsConfig::default().unauthenticated)),
         };

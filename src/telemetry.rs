@@ -120,7 +120,7 @@ impl CallCompleted<'_> {
                 latency_ms,
             ),
             Err(error) => {
-                let code = crate::audit::code_name(error.code());
+                let code = crate::error::code_name(error.code());
                 let cognito_exception = error.cognito_exception().unwrap_or("");
                 if matches!(
                     error,
@@ -299,7 +299,7 @@ impl MethodMetrics {
             metrics::counter!(
                 "mfa_facade_grpc_calls_total",
                 "method" => self.label,
-                "code" => crate::audit::code_name(code)
+                "code" => crate::error::code_name(code)
             )
         })
     }

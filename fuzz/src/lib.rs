@@ -12,7 +12,7 @@ use mfa_facade::{
     auth::{self, AuthState, Principal, ProvenBy},
     backend::local::LocalBackend,
     call::Facade,
-    config::{BackendKind, Config},
+    config::Config,
     limits::Limiter,
     proto::v1 as pb,
 };
@@ -53,7 +53,7 @@ fn harness() -> &'static Harness {
             );
             local.ensure_demo().await.expect("demo pool");
             let auditor = Auditor::start(config.audit.as_ref().expect("audit")).expect("auditor");
-            let limiter = Limiter::start(&config.limits, BackendKind::Local).await;
+            let limiter = Limiter::start(&config.limits, false).await;
             let auth = auth::shared(AuthState::single_key(PRINCIPAL, "fuzz-key"));
             MfaApi::new(Facade::new(local, auth, limiter, auditor))
         });

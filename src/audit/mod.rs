@@ -21,6 +21,7 @@
 pub mod bound;
 pub mod chain;
 pub mod redact;
+pub mod settings;
 pub mod sink;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -28,11 +29,11 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::config::{AuditConfig, AuditLevel, AuditStages, UsernameHandling};
-use crate::error::Error;
+use crate::error::{Error, code_name};
 use crate::glob::any_method;
 use chain::Fields;
 pub use redact::Redactor;
+use settings::{AuditConfig, AuditLevel, AuditStages, UsernameHandling};
 use sink::{Ack, Sink};
 
 pub struct Auditor {
@@ -190,30 +191,6 @@ impl Auditor {
 
 fn now() -> String {
     humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
-}
-
-/// The canonical upper-case name of a gRPC code, as in the gRPC spec.
-pub fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code::*;
-    match code {
-        Ok => "OK",
-        Cancelled => "CANCELLED",
-        Unknown => "UNKNOWN",
-        InvalidArgument => "INVALID_ARGUMENT",
-        DeadlineExceeded => "DEADLINE_EXCEEDED",
-        NotFound => "NOT_FOUND",
-        AlreadyExists => "ALREADY_EXISTS",
-        PermissionDenied => "PERMISSION_DENIED",
-        ResourceExhausted => "RESOURCE_EXHAUSTED",
-        FailedPrecondition => "FAILED_PRECONDITION",
-        Aborted => "ABORTED",
-        OutOfRange => "OUT_OF_RANGE",
-        Unimplemented => "UNIMPLEMENTED",
-        Internal => "INTERNAL",
-        Unavailable => "UNAVAILABLE",
-        DataLoss => "DATA_LOSS",
-        Unauthenticated => "UNAUTHENTICATED",
-    }
 }
 
 /// Who called, from where, with what: the fields both records share.
@@ -430,7 +407,7 @@ fn door_record(auditor: &Arc<Auditor>, caller: &Caller<'_>, method: &str) -> Opt
 }
 
 /// The summary record of one peer's refusals before authentication that
-/// were past its budget ([`crate::limits::door`]) and so had no record.
+/// were past its budget (the door budget of `[limits.unauthenticated]`) and so had no record.
 pub fn refusals_suppressed(
     auditor: &Arc<Auditor>,
     peer: std::net::IpAddr,

@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::config::UsernameHandling;
+use super::settings::UsernameHandling;
 
 /// Fields whose values are replaced by a fingerprint.
 pub const FINGERPRINTED: &[&str] = &["access_token", "session", "secret_code", "user_code"];

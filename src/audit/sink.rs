@@ -30,7 +30,7 @@ use std::{
 use tokio::sync::oneshot;
 
 use super::chain::{Head, Unsealed};
-use crate::config::{AuditConfig, FsyncPolicy};
+use super::settings::{AuditConfig, FsyncPolicy};
 
 /// Records waiting for the writer at most; more is an overloaded sink.
 const QUEUE: usize = 65_536;

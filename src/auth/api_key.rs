@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::config::ApiKeyConfig;
+use super::settings::ApiKeyConfig;
 
 /// The lower-case hex SHA-256 of a key: what `mfa-facade hash-key` prints
 /// and what `[[auth.api_keys]] sha256` holds.

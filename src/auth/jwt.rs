@@ -40,7 +40,7 @@ use jsonwebtoken::{
 };
 use tokio::sync::Mutex;
 
-use crate::config::JwtConfig;
+use super::settings::JwtConfig;
 
 /// Where the JWKS comes from.
 enum Source {

@@ -20,41 +20,21 @@
 pub mod api_key;
 pub mod jwt;
 pub mod policy;
-pub mod reload;
+pub mod settings;
 
-use std::{
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use tonic::Code;
-use tower::{Layer, Service};
 
-use crate::audit::Auditor;
-use crate::config::{ApiKeyConfig, Config, UnauthenticatedConfig};
-use crate::limits::door::{Door, DoorBudget};
 use api_key::ApiKeys;
 use jwt::JwtVerifier;
-use policy::{Policy, Scope};
+use policy::Policy;
+use settings::ApiKeyConfig;
 
 /// The header that carries an API key.
 pub const API_KEY_HEADER: &str = "x-api-key";
 /// The principal of the development key a first run prints.
 pub const DEV_PRINCIPAL: &str = "dev";
-
-const HEALTH_PREFIX: &str = "/grpc.health.v1.Health/";
-const REFLECTION_PREFIXES: [&str; 2] = [
-    "/grpc.reflection.v1alpha.ServerReflection/",
-    "/grpc.reflection.v1.ServerReflection/",
-];
-/// Services whose calls name a user pool: the pipeline checks the policy.
-const POOL_SERVICES: [&str; 3] = [
-    "/cognito.mfa.v1.UserPoolMfaService/",
-    "/cognito.mfa.v1.UserMfaService/",
-    "/cognito.mfa.dev.v1.LocalFixturesService/",
-];
 
 /// How a client certificate names its principal (`[tls]`).
 #[derive(Clone, Debug, Default)]
@@ -101,43 +81,6 @@ pub struct AuthState {
 }
 
 impl AuthState {
-    /// Keys and policy from the configuration; a JWT verifier, if
-    /// configured, is attached with [`AuthState::with_jwt`].
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            api_keys: ApiKeys::new(&config.auth.api_keys),
-            jwt: None,
-            policy: Policy::new(config.policy.rules.clone()),
-            open_reflection: config.auth.open_reflection,
-            mtls: config
-                .tls
-                .as_ref()
-                .map(|t| MtlsNaming {
-                    prefix: t.principal_prefix.clone(),
-                    cn_with_sans: t.cn_with_sans,
-                })
-                .unwrap_or_default(),
-        }
-    }
-
-    /// Everything the configuration names, the JWKS read once. On a
-    /// reload, `previous` is the state being replaced: its last good JWKS
-    /// seeds the new verifier when both read the same source, so a reload
-    /// during an IdP outage keeps verifying tokens (within
-    /// `max_stale_seconds`).
-    pub async fn load(config: &Config, previous: Option<&AuthState>) -> Self {
-        let mut state = Self::from_config(config);
-        if let Some(jwt) = &config.auth.jwt {
-            let last_good = previous
-                .and_then(|p| p.jwt.as_ref())
-                .and_then(|v| v.last_good_for(jwt));
-            let verifier = JwtVerifier::new(jwt.clone(), last_good).await;
-            verifier.spawn_refresh();
-            state.jwt = Some(verifier);
-        }
-        state
-    }
-
     pub fn with_jwt(mut self, verifier: Arc<JwtVerifier>) -> Self {
         self.jwt = Some(verifier);
         self
@@ -162,7 +105,7 @@ impl AuthState {
     /// sent, else a client certificate (already verified against the client
     /// CA by the TLS handshake). A credential that is sent and wrong is
     /// refused; it never falls through to another.
-    async fn authenticate(
+    pub async fn authenticate(
         &self,
         headers: &http::HeaderMap,
         client_cert: Option<&[u8]>,
@@ -307,204 +250,6 @@ pub fn token_budget_key(token: &str) -> String {
         "token:{}",
         hex::encode(&Sha256::digest(token.as_bytes())[..16])
     )
-}
-
-fn request_id_of<B>(req: &http::Request<B>) -> &str {
-    req.extensions()
-        .get::<crate::telemetry::RequestId>()
-        .map(|r| r.0.as_str())
-        .unwrap_or("")
-}
-
-fn audit_refusal<B>(
-    auditor: &Arc<Auditor>,
-    req: &http::Request<B>,
-    principal: Option<&Principal>,
-    path: &str,
-    code: Code,
-    why: &str,
-) {
-    let request_id = request_id_of(req);
-    crate::audit::refused_at_the_door(
-        auditor,
-        request_id,
-        principal.map(|p| (p.name.as_str(), p.proven_by.name())),
-        peer_of(req),
-        path.trim_start_matches('/'),
-        code,
-        why,
-    );
-}
-
-fn refuse(code: Code, message: &str) -> http::Response<tonic::body::Body> {
-    tonic::Status::new(code, message).into_http()
-}
-
-/// Authenticates every call except health (and reflection when open).
-/// Its refusals are audited: one "completed" record each, within the
-/// peer's budget of unauthenticated refusals ([`DoorBudget`]).
-#[derive(Clone)]
-pub struct AuthLayer {
-    state: SharedAuth,
-    auditor: Arc<Auditor>,
-    door: Arc<DoorBudget>,
-}
-
-impl AuthLayer {
-    pub fn new(state: SharedAuth) -> Self {
-        Self {
-            state,
-            auditor: Auditor::off(),
-            door: Arc::new(DoorBudget::new(&UnauthenticatedConfig::default())),
-        }
-    }
-
-    pub fn with_audit(mut self, auditor: Arc<Auditor>) -> Self {
-        self.auditor = auditor;
-        self
-    }
-
-    pub fn with_door(mut self, door: Arc<DoorBudget>) -> Self {
-        self.door = door;
-        self
-    }
-}
-
-impl<S> Layer<S> for AuthLayer {
-    type Service = AuthService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AuthService {
-            inner,
-            state: self.state.clone(),
-            auditor: self.auditor.clone(),
-            door: self.door.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct AuthService<S> {
-    inner: S,
-    state: SharedAuth,
-    auditor: Arc<Auditor>,
-    door: Arc<DoorBudget>,
-}
-
-/// The caller's address, over TCP or TLS.
-fn peer_of<B>(req: &http::Request<B>) -> Option<std::net::SocketAddr> {
-    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
-    req.extensions()
-        .get::<TcpConnectInfo>()
-        .and_then(|i| i.remote_addr())
-        .or_else(|| {
-            req.extensions()
-                .get::<TlsConnectInfo<TcpConnectInfo>>()
-                .and_then(|i| i.get_ref().remote_addr())
-        })
-}
-
-type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
-
-impl<S, B, RB> Service<http::Request<B>> for AuthService<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-    RB: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    RB::Error: Into<tower::BoxError>,
-{
-    type Response = http::Response<tonic::body::Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        // The ready service goes into the future; a fresh clone stays (tower's rule).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let state = self.state.load_full();
-        let auditor = self.auditor.clone();
-        let door = self.door.clone();
-        Box::pin(async move {
-            let path = req.uri().path().to_owned();
-            let open = path.starts_with(HEALTH_PREFIX)
-                || (state.open_reflection
-                    && REFLECTION_PREFIXES.iter().any(|p| path.starts_with(p)));
-            if !open {
-                let peer_certs = req
-                    .extensions()
-                    .get::<tonic::transport::server::TlsConnectInfo<
-                        tonic::transport::server::TcpConnectInfo,
-                    >>()
-                    .and_then(|info| info.peer_certs());
-                let client_cert = peer_certs
-                    .as_ref()
-                    .and_then(|c| c.first())
-                    .map(|c| c.as_ref());
-                let principal = match state.authenticate(req.headers(), client_cert).await {
-                    Ok(p) => p,
-                    Err(why) => {
-                        // The method is the caller's text: bounded before it is echoed.
-                        let method =
-                            crate::domain::text::truncate(path.trim_start_matches('/'), 256);
-                        if let Door::Suppress(retry_after) =
-                            door.refusal(peer_of(&req).map(|p| p.ip()))
-                        {
-                            tracing::debug!(
-                                message = "Call unauthenticated; the peer is past its budget, so it is not audited.",
-                                request_id = request_id_of(&req),
-                                method = %method,
-                                code = "RESOURCE_EXHAUSTED",
-                            );
-                            let status: tonic::Status = crate::error::Error::RateLimited {
-                                limit: "unauthenticated:peer".into(),
-                                description: "calls refused before authentication, per peer address ([limits.unauthenticated])".into(),
-                                retry_after,
-                            }
-                            .into();
-                            return Ok(status.into_http());
-                        }
-                        tracing::info!(
-                            message = "Call unauthenticated.",
-                            request_id = request_id_of(&req),
-                            method = %method,
-                            code = "UNAUTHENTICATED",
-                            reason = why
-                        );
-                        audit_refusal(&auditor, &req, None, &path, Code::Unauthenticated, why);
-                        return Ok(refuse(Code::Unauthenticated, why));
-                    }
-                };
-                let method = path.trim_start_matches('/');
-                let names_a_pool = POOL_SERVICES.iter().any(|p| path.starts_with(p));
-                if !names_a_pool && !state.policy.allows(&principal, method, Scope::NoPool) {
-                    tracing::info!(
-                        message = "Call denied.",
-                        request_id = request_id_of(&req),
-                        method,
-                        principal = principal.name,
-                        code = "PERMISSION_DENIED"
-                    );
-                    let why = format!("{} may not call {method}", principal.name);
-                    audit_refusal(
-                        &auditor,
-                        &req,
-                        Some(&principal),
-                        &path,
-                        Code::PermissionDenied,
-                        &why,
-                    );
-                    return Ok(refuse(Code::PermissionDenied, &why));
-                }
-                req.extensions_mut().insert(principal);
-            }
-            Ok(inner.call(req).await?.map(tonic::body::Body::new))
-        })
-    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! Globs are `crate::glob`'s, the same for policy and audit rules.
 
 use super::Principal;
-use crate::config::PolicyRuleConfig;
+use super::settings::PolicyRuleConfig;
 use crate::glob::{any_method, glob_match};
 
 /// What a call acts on, for the pool part of a rule.

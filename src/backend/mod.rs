@@ -4,6 +4,7 @@
 
 pub mod cognito;
 pub mod local;
+pub mod settings;
 
 use async_trait::async_trait;
 

@@ -24,13 +24,7 @@ use crate::error::Result;
 use crate::limits::UpstreamCall;
 
 /// The full gRPC method names, as policy, limits and audit see them.
-pub mod method {
-    pub const CREATE_USER_POOL: &str = "cognito.mfa.dev.v1.LocalFixturesService/CreateUserPool";
-    pub const CREATE_USER: &str = "cognito.mfa.dev.v1.LocalFixturesService/CreateUser";
-    pub const ISSUE_ACCESS_TOKEN: &str = "cognito.mfa.dev.v1.LocalFixturesService/IssueAccessToken";
-    pub const ISSUE_MFA_SETUP_SESSION: &str =
-        "cognito.mfa.dev.v1.LocalFixturesService/IssueMfaSetupSession";
-}
+use crate::method::{self, Method};
 
 pub struct CreateUserPool {
     pub local: Arc<LocalBackend>,
@@ -98,8 +92,8 @@ fn user(v: &mut Violations, user_pool_id: &str, username: &str) {
 
 impl Operation for CreateUserPool {
     type Output = CreatedPool;
-    fn method(&self) -> &'static str {
-        method::CREATE_USER_POOL
+    fn method(&self) -> &'static Method {
+        &method::CREATE_USER_POOL
     }
     fn user_pool(&self) -> Option<String> {
         None
@@ -109,9 +103,6 @@ impl Operation for CreateUserPool {
     }
     fn upstream(&self) -> Vec<UpstreamCall> {
         Vec::new()
-    }
-    fn mutating(&self) -> bool {
-        true
     }
     fn audit_request(&self) -> serde_json::Value {
         json!({ "pool_name": self.pool_name, "feature_plan": format!("{:?}", self.plan) })
@@ -130,17 +121,14 @@ impl Operation for CreateUserPool {
 
 impl Operation for CreateUser {
     type Output = CreatedUser;
-    fn method(&self) -> &'static str {
-        method::CREATE_USER
+    fn method(&self) -> &'static Method {
+        &method::CREATE_USER
     }
     fn user_pool(&self) -> Option<String> {
         Some(self.user_pool_id.clone())
     }
     fn upstream(&self) -> Vec<UpstreamCall> {
         Vec::new()
-    }
-    fn mutating(&self) -> bool {
-        true
     }
     /// Attribute names only: their values are the end user's (email, phone).
     fn audit_request(&self) -> serde_json::Value {
@@ -171,17 +159,14 @@ impl Operation for CreateUser {
 
 impl Operation for IssueAccessToken {
     type Output = IssuedToken;
-    fn method(&self) -> &'static str {
-        method::ISSUE_ACCESS_TOKEN
+    fn method(&self) -> &'static Method {
+        &method::ISSUE_ACCESS_TOKEN
     }
     fn user_pool(&self) -> Option<String> {
         Some(self.user_pool_id.clone())
     }
     fn upstream(&self) -> Vec<UpstreamCall> {
         Vec::new()
-    }
-    fn mutating(&self) -> bool {
-        false
     }
     fn audit_request(&self) -> serde_json::Value {
         json!({
@@ -207,17 +192,14 @@ impl Operation for IssueAccessToken {
 
 impl Operation for IssueMfaSetupSession {
     type Output = IssuedSession;
-    fn method(&self) -> &'static str {
-        method::ISSUE_MFA_SETUP_SESSION
+    fn method(&self) -> &'static Method {
+        &method::ISSUE_MFA_SETUP_SESSION
     }
     fn user_pool(&self) -> Option<String> {
         Some(self.user_pool_id.clone())
     }
     fn upstream(&self) -> Vec<UpstreamCall> {
         Vec::new()
-    }
-    fn mutating(&self) -> bool {
-        true
     }
     fn audit_request(&self) -> serde_json::Value {
         json!({ "user_pool_id": self.user_pool_id, "username": self.username })

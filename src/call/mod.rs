@@ -16,25 +16,30 @@
 //! a refusal at any stage, leave only the completed record.
 
 pub mod fixtures;
+pub mod gate;
 pub mod ops;
 
 use std::{future::Future, sync::Arc, time::Instant};
 
+use crate::audit::settings::AuditLevel;
 use crate::audit::{Auditor, CallAudit, Caller, Completed};
 use crate::auth::{Principal, SharedAuth, policy::Scope};
 use crate::backend::Backend;
-use crate::config::AuditLevel;
 use crate::domain::rules::Violations;
 use crate::error::{Error, Result};
 use crate::limits::{Limiter, Refusal, UpstreamCall};
+use crate::method::Method;
 use crate::telemetry;
+
+/// `server.request_timeout_ms` by default: the stages after decoding, at most.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
 
 /// One decoded request, ready to run.
 pub trait Operation: Send + Sized {
     type Output: Send + AuditOutput;
 
-    /// The full gRPC method, `package.Service/Method`.
-    fn method(&self) -> &'static str;
+    /// The method's row in the table: name, service, whether it mutates.
+    fn method(&self) -> &'static Method;
 
     /// The user pool the call acts on, for the policy: the request's
     /// `user_pool_id`, or for access-token calls the pool in the token's
@@ -50,8 +55,11 @@ pub trait Operation: Send + Sized {
     /// The Cognito calls `run` makes, for the quota guard.
     fn upstream(&self) -> Vec<UpstreamCall>;
 
-    /// Whether the call may change anything (audit's fail_closed applies).
-    fn mutating(&self) -> bool;
+    /// A dry run (`validate_only`) of a mutating method: it changes nothing,
+    /// so it is audited as a read.
+    fn dry_run(&self) -> bool {
+        false
+    }
 
     /// The request as the audit record shows it. Secrets go under their
     /// own field names (`access_token`, `session`, `user_code`,
@@ -130,9 +138,7 @@ impl Facade {
             auth,
             limiter,
             auditor,
-            timeout: std::time::Duration::from_millis(
-                crate::config::ServerConfig::default().request_timeout_ms,
-            ),
+            timeout: std::time::Duration::from_millis(DEFAULT_REQUEST_TIMEOUT_MS),
         }
     }
 
@@ -215,7 +221,7 @@ impl Facade {
         audit: &mut CallAudit,
         wait: bool,
     ) -> Result<O::Output> {
-        let method = op.method();
+        let method = op.method().name;
         let principal = self.authorize(principal, method, pool, op.creates_pool())?;
         op.validate(&mut violations);
         let upstream = if violations.is_empty() {
@@ -248,10 +254,10 @@ impl Facade {
     ) -> Result<O::Output> {
         let started = Instant::now();
         let Decoded { mut op, violations } = decoded;
-        let method = op.method();
+        let method = op.method().name;
         // Decoded once: for a token call it means reading the JWT's claims.
         let pool = op.user_pool();
-        let mutating = op.mutating();
+        let mutating = op.method().mutating && !op.dry_run();
         let mut audit = CallAudit::new(
             self.auditor.clone(),
             &Caller {

@@ -17,44 +17,7 @@ use super::{AuditOutput, Operation};
 use serde_json::json;
 
 /// The full gRPC method names, as policy and audit see them.
-pub mod method {
-    pub const GET_USER_POOL_MFA_CONFIG: &str =
-        "cognito.mfa.v1.UserPoolMfaService/GetUserPoolMfaConfig";
-    pub const SET_USER_POOL_MFA_CONFIG: &str =
-        "cognito.mfa.v1.UserPoolMfaService/SetUserPoolMfaConfig";
-    pub const UPDATE_USER_POOL_MFA_CONFIG: &str =
-        "cognito.mfa.v1.UserPoolMfaService/UpdateUserPoolMfaConfig";
-    pub const SET_USER_MFA_PREFERENCE: &str = "cognito.mfa.v1.UserMfaService/SetUserMfaPreference";
-    pub const ADMIN_SET_USER_MFA_PREFERENCE: &str =
-        "cognito.mfa.v1.UserMfaService/AdminSetUserMfaPreference";
-    pub const ASSOCIATE_SOFTWARE_TOKEN: &str =
-        "cognito.mfa.v1.UserMfaService/AssociateSoftwareToken";
-    pub const VERIFY_SOFTWARE_TOKEN: &str = "cognito.mfa.v1.UserMfaService/VerifySoftwareToken";
-    pub const GET_USER_MFA_SETTINGS: &str = "cognito.mfa.v1.UserMfaService/GetUserMfaSettings";
-    pub const ADMIN_GET_USER_MFA_SETTINGS: &str =
-        "cognito.mfa.v1.UserMfaService/AdminGetUserMfaSettings";
-    pub const ADMIN_DELETE_SOFTWARE_TOKEN: &str =
-        "cognito.mfa.v1.UserMfaService/AdminDeleteSoftwareToken";
-
-    /// Every method the pipeline runs: both services, and the local
-    /// fixtures (served with the local backend only).
-    pub const ALL: &[&str] = &[
-        crate::call::fixtures::method::CREATE_USER_POOL,
-        crate::call::fixtures::method::CREATE_USER,
-        crate::call::fixtures::method::ISSUE_ACCESS_TOKEN,
-        crate::call::fixtures::method::ISSUE_MFA_SETUP_SESSION,
-        GET_USER_POOL_MFA_CONFIG,
-        SET_USER_POOL_MFA_CONFIG,
-        UPDATE_USER_POOL_MFA_CONFIG,
-        SET_USER_MFA_PREFERENCE,
-        ADMIN_SET_USER_MFA_PREFERENCE,
-        ASSOCIATE_SOFTWARE_TOKEN,
-        VERIFY_SOFTWARE_TOKEN,
-        GET_USER_MFA_SETTINGS,
-        ADMIN_GET_USER_MFA_SETTINGS,
-        ADMIN_DELETE_SOFTWARE_TOKEN,
-    ];
-}
+use crate::method::{self, Method};
 
 /// A pool configuration and its etag; for a change, what it was before.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -254,8 +217,8 @@ pub struct GetUserPoolMfaConfig {
 impl Operation for GetUserPoolMfaConfig {
     type Output = VersionedConfig;
 
-    fn method(&self) -> &'static str {
-        method::GET_USER_POOL_MFA_CONFIG
+    fn method(&self) -> &'static Method {
+        &method::GET_USER_POOL_MFA_CONFIG
     }
 
     fn user_pool(&self) -> Option<String> {
@@ -267,10 +230,6 @@ impl Operation for GetUserPoolMfaConfig {
             CognitoOp::GetUserPoolMfaConfig,
             &self.user_pool_id,
         )]
-    }
-
-    fn mutating(&self) -> bool {
-        false
     }
 
     fn audit_request(&self) -> serde_json::Value {
@@ -300,8 +259,8 @@ pub struct SetUserPoolMfaConfig {
 impl Operation for SetUserPoolMfaConfig {
     type Output = VersionedConfig;
 
-    fn method(&self) -> &'static str {
-        method::SET_USER_POOL_MFA_CONFIG
+    fn method(&self) -> &'static Method {
+        &method::SET_USER_POOL_MFA_CONFIG
     }
 
     fn user_pool(&self) -> Option<String> {
@@ -320,8 +279,8 @@ impl Operation for SetUserPoolMfaConfig {
         }
     }
 
-    fn mutating(&self) -> bool {
-        !self.validate_only
+    fn dry_run(&self) -> bool {
+        self.validate_only
     }
 
     fn audit_request(&self) -> serde_json::Value {
@@ -420,8 +379,8 @@ pub struct UpdateUserPoolMfaConfig {
 impl Operation for UpdateUserPoolMfaConfig {
     type Output = VersionedConfig;
 
-    fn method(&self) -> &'static str {
-        method::UPDATE_USER_POOL_MFA_CONFIG
+    fn method(&self) -> &'static Method {
+        &method::UPDATE_USER_POOL_MFA_CONFIG
     }
 
     fn user_pool(&self) -> Option<String> {
@@ -440,8 +399,8 @@ impl Operation for UpdateUserPoolMfaConfig {
         }
     }
 
-    fn mutating(&self) -> bool {
-        !self.validate_only
+    fn dry_run(&self) -> bool {
+        self.validate_only
     }
 
     fn audit_request(&self) -> serde_json::Value {
@@ -520,10 +479,10 @@ pub struct SetUserMfaPreference {
 impl Operation for SetUserMfaPreference {
     type Output = ();
 
-    fn method(&self) -> &'static str {
+    fn method(&self) -> &'static Method {
         match self.user {
-            UserRef::AccessToken(_) => method::SET_USER_MFA_PREFERENCE,
-            UserRef::Admin { .. } => method::ADMIN_SET_USER_MFA_PREFERENCE,
+            UserRef::AccessToken(_) => &method::SET_USER_MFA_PREFERENCE,
+            UserRef::Admin { .. } => &method::ADMIN_SET_USER_MFA_PREFERENCE,
         }
     }
 
@@ -537,10 +496,6 @@ impl Operation for SetUserMfaPreference {
             CognitoOp::SetUserMfaPreference,
             CognitoOp::AdminSetUserMfaPreference,
         )]
-    }
-
-    fn mutating(&self) -> bool {
-        true
     }
 
     fn audit_request(&self) -> serde_json::Value {
@@ -571,8 +526,8 @@ pub struct AssociateSoftwareToken {
 impl Operation for AssociateSoftwareToken {
     type Output = AssociatedToken;
 
-    fn method(&self) -> &'static str {
-        method::ASSOCIATE_SOFTWARE_TOKEN
+    fn method(&self) -> &'static Method {
+        &method::ASSOCIATE_SOFTWARE_TOKEN
     }
 
     fn user_pool(&self) -> Option<String> {
@@ -585,10 +540,6 @@ impl Operation for AssociateSoftwareToken {
             self.access_token.as_ref(),
             self.session.as_ref(),
         )]
-    }
-
-    fn mutating(&self) -> bool {
-        true
     }
 
     fn audit_request(&self) -> serde_json::Value {
@@ -625,8 +576,8 @@ pub struct VerifySoftwareToken {
 impl Operation for VerifySoftwareToken {
     type Output = TokenVerification;
 
-    fn method(&self) -> &'static str {
-        method::VERIFY_SOFTWARE_TOKEN
+    fn method(&self) -> &'static Method {
+        &method::VERIFY_SOFTWARE_TOKEN
     }
 
     fn user_pool(&self) -> Option<String> {
@@ -639,10 +590,6 @@ impl Operation for VerifySoftwareToken {
             self.access_token.as_ref(),
             self.session.as_ref(),
         )]
-    }
-
-    fn mutating(&self) -> bool {
-        true
     }
 
     fn audit_request(&self) -> serde_json::Value {
@@ -684,10 +631,10 @@ pub struct GetUserMfaSettings {
 impl Operation for GetUserMfaSettings {
     type Output = UserMfaSettings;
 
-    fn method(&self) -> &'static str {
+    fn method(&self) -> &'static Method {
         match self.user {
-            UserRef::AccessToken(_) => method::GET_USER_MFA_SETTINGS,
-            UserRef::Admin { .. } => method::ADMIN_GET_USER_MFA_SETTINGS,
+            UserRef::AccessToken(_) => &method::GET_USER_MFA_SETTINGS,
+            UserRef::Admin { .. } => &method::ADMIN_GET_USER_MFA_SETTINGS,
         }
     }
 
@@ -701,10 +648,6 @@ impl Operation for GetUserMfaSettings {
             CognitoOp::GetUser,
             CognitoOp::AdminGetUser,
         )]
-    }
-
-    fn mutating(&self) -> bool {
-        false
     }
 
     fn audit_request(&self) -> serde_json::Value {
@@ -732,8 +675,8 @@ pub struct AdminDeleteSoftwareToken {
 impl Operation for AdminDeleteSoftwareToken {
     type Output = ();
 
-    fn method(&self) -> &'static str {
-        method::ADMIN_DELETE_SOFTWARE_TOKEN
+    fn method(&self) -> &'static Method {
+        &method::ADMIN_DELETE_SOFTWARE_TOKEN
     }
 
     fn user_pool(&self) -> Option<String> {
@@ -746,10 +689,6 @@ impl Operation for AdminDeleteSoftwareToken {
             Some(self.user_pool_id.clone()),
             Some(self.username.clone()),
         )]
-    }
-
-    fn mutating(&self) -> bool {
-        true
     }
 
     fn audit_request(&self) -> serde_json::Value {

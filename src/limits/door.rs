@@ -27,7 +27,7 @@ use governor::{
     state::{InMemoryState, NotKeyed, keyed::DashMapStateStore},
 };
 
-use crate::config::UnauthenticatedConfig;
+use super::settings::UnauthenticatedConfig;
 
 /// A peer's key: an IPv4 address as it is, an IPv6 address by its /64
 /// (an IPv4-mapped one as the IPv4 address it is).

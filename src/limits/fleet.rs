@@ -16,8 +16,8 @@ use std::{
 use redis::{AsyncConnectionConfig, aio::MultiplexedConnection};
 use tokio::sync::Notify;
 
+use super::settings::RedisConfig;
 use super::{Bucket, Budgets, Refusal};
-use crate::config::RedisConfig;
 
 /// The longest a (re)connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);

@@ -96,11 +96,11 @@ mod tests {
     use governor::clock::FakeRelativeClock;
 
     use super::*;
-    use crate::call::ops::method;
-    use crate::config::{BackendKind, LimitsConfig, RateConfig};
     use crate::limits::key_of;
+    use crate::limits::settings::{LimitsConfig, RateConfig};
+    use crate::method;
 
-    const GET: &str = method::GET_USER_POOL_MFA_CONFIG;
+    const GET: &str = method::GET_USER_POOL_MFA_CONFIG.name;
 
     fn limits(per_second: f64, burst: u32) -> (LocalLimits<FakeRelativeClock>, FakeRelativeClock) {
         let c = LimitsConfig {
@@ -108,7 +108,7 @@ mod tests {
             ..LimitsConfig::default()
         };
         let clock = FakeRelativeClock::default();
-        let budgets = Budgets::new(&c, BackendKind::Local);
+        let budgets = Budgets::new(&c, false);
         (LocalLimits::with_clock(&budgets, 1.0, clock.clone()), clock)
     }
 
@@ -207,7 +207,7 @@ mod tests {
             },
             ..LimitsConfig::default()
         };
-        let budgets = Budgets::new(&c, BackendKind::Local);
+        let budgets = Budgets::new(&c, false);
         let clock = FakeRelativeClock::default();
         let l = LocalLimits::with_clock(&budgets, 0.5, clock.clone());
         let mut admitted = 0;

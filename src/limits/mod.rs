@@ -19,12 +19,13 @@ pub mod fleet;
 pub mod local;
 pub mod overload;
 pub mod quota;
+pub mod settings;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{BackendKind, LimitsConfig};
+use settings::LimitsConfig;
 
 pub use fleet::Fleet;
 pub use local::LocalLimits;
@@ -132,7 +133,7 @@ impl Rate {
     pub fn emission_interval(self) -> Duration {
         // The config's bounds keep it finite; a year stands in for "never".
         Duration::try_from_secs_f64(1.0 / self.per_second)
-            .unwrap_or(Duration::from_secs(crate::config::MAX_SECONDS))
+            .unwrap_or(Duration::from_secs(crate::settings::MAX_SECONDS))
     }
 }
 
@@ -144,10 +145,12 @@ pub struct Budgets {
 }
 
 impl Budgets {
-    pub fn new(config: &LimitsConfig, backend: BackendKind) -> Self {
+    /// `quota_by_default`: the Cognito-quota guard is on unless
+    /// `limits.quota.enabled` says otherwise (true for the cognito backend).
+    pub fn new(config: &LimitsConfig, quota_by_default: bool) -> Self {
         let mut rates = HashMap::new();
-        for method in crate::call::ops::method::ALL {
-            let r = config.methods.get(*method).unwrap_or(&config.default);
+        for method in crate::method::names() {
+            let r = config.methods.get(method).unwrap_or(&config.default);
             rates.insert(
                 LimitId::Caller(method),
                 Rate {
@@ -178,7 +181,7 @@ impl Budgets {
         rates.insert(LimitId::UserRead, Rate::quota(q.per_user_read));
         Self {
             rates,
-            quota_enabled: q.enabled.unwrap_or(backend == BackendKind::Cognito),
+            quota_enabled: q.enabled.unwrap_or(quota_by_default),
         }
     }
 
@@ -272,8 +275,8 @@ impl Limiter {
     /// The limiter `[limits]` describes. With `[limits.redis]`, connects
     /// (a failure only starts it on local limits) and starts the task that
     /// brings Redis back. Starts the sweeper of idle keys. Needs a runtime.
-    pub async fn start(config: &LimitsConfig, backend: BackendKind) -> Arc<Self> {
-        let budgets = Arc::new(Budgets::new(config, backend));
+    pub async fn start(config: &LimitsConfig, quota_by_default: bool) -> Arc<Self> {
+        let budgets = Arc::new(Budgets::new(config, quota_by_default));
         let (local, fleet) = match &config.redis {
             None => (LocalLimits::new(&budgets, 1.0), None),
             Some(r) => (
@@ -343,19 +346,19 @@ fn spawn_sweeper(limiter: std::sync::Weak<Limiter>, every: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::ops::method;
+    use crate::method;
 
     fn budgets(quota: Option<bool>) -> Budgets {
         let mut c = LimitsConfig::default();
         c.quota.enabled = quota;
-        Budgets::new(&c, BackendKind::Local)
+        Budgets::new(&c, false)
     }
 
     #[test]
     fn the_quota_guard_follows_the_backend_unless_told() {
         let c = LimitsConfig::default();
-        assert!(Budgets::new(&c, BackendKind::Cognito).quota_enabled());
-        assert!(!Budgets::new(&c, BackendKind::Local).quota_enabled());
+        assert!(Budgets::new(&c, true).quota_enabled());
+        assert!(!Budgets::new(&c, false).quota_enabled());
         assert!(budgets(Some(true)).quota_enabled());
     }
 
@@ -382,7 +385,7 @@ mod tests {
         );
         assert_eq!(rate(LimitId::UserWrite), Some(10.0));
         assert_eq!(
-            rate(LimitId::Caller(method::GET_USER_POOL_MFA_CONFIG)),
+            rate(LimitId::Caller(method::GET_USER_POOL_MFA_CONFIG.name)),
             Some(50.0)
         );
     }
@@ -397,7 +400,7 @@ mod tests {
         let ids: Vec<String> = b
             .buckets(
                 &["api_key", "svc"],
-                method::UPDATE_USER_POOL_MFA_CONFIG,
+                method::UPDATE_USER_POOL_MFA_CONFIG.name,
                 &calls,
             )
             .iter()
@@ -418,7 +421,7 @@ mod tests {
             budgets(Some(false))
                 .buckets(
                     &["api_key", "svc"],
-                    method::UPDATE_USER_POOL_MFA_CONFIG,
+                    method::UPDATE_USER_POOL_MFA_CONFIG.name,
                     &calls
                 )
                 .len(),
@@ -432,7 +435,7 @@ mod tests {
         let call = |pool: &str, user: &str| {
             b.buckets(
                 &["api_key", "svc"],
-                method::ADMIN_SET_USER_MFA_PREFERENCE,
+                method::ADMIN_SET_USER_MFA_PREFERENCE.name,
                 &[UpstreamCall::user(
                     CognitoOp::AdminSetUserMfaPreference,
                     Some(pool.into()),

@@ -18,16 +18,16 @@ use common::procs::{Redis, Served, local_config, local_pool, shared_redis_url};
 use common::{ApiKey, TEST_KEY};
 use governor::clock::FakeRelativeClock;
 use mfa_facade::{
-    call::ops::method,
-    config::{BackendKind, LimitsConfig, RateConfig, RedisConfig},
+    config::{LimitsConfig, RateConfig, RedisConfig},
     limits::{Bucket, Budgets, Fleet, LimitId, LocalLimits, key_of},
+    method,
     proto::v1 as pb,
 };
 use tokio::task::JoinSet;
 use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt;
 
-const GET: &str = method::GET_USER_POOL_MFA_CONFIG;
+const GET: &str = method::GET_USER_POOL_MFA_CONFIG.name;
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
@@ -52,7 +52,7 @@ fn budgets(per_second: f64, burst: u32) -> Arc<Budgets> {
         default: RateConfig { per_second, burst },
         ..LimitsConfig::default()
     };
-    Arc::new(Budgets::new(&c, BackendKind::Local))
+    Arc::new(Budgets::new(&c, false))
 }
 
 fn caller(principal: &str) -> Bucket {

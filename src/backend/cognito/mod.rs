@@ -20,7 +20,7 @@ use aws_sdk_cognitoidentityprovider::{
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::backend::Backend;
-use crate::config::{BackendConfig, DEFAULT_REGION};
+use crate::backend::settings::{BackendConfig, DEFAULT_REGION};
 use crate::domain::{
     AssociatedToken, MfaPreference, PoolMfaConfig, Secret, TokenAuth, TokenVerification,
     UserMfaSettings, UserRef,

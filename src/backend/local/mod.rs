@@ -117,7 +117,7 @@ pub struct Caps {
 }
 
 impl Caps {
-    pub fn of(b: &crate::config::BackendConfig) -> Self {
+    pub fn of(b: &crate::backend::settings::BackendConfig) -> Self {
         Self {
             max_pools: b.max_pools,
             max_users_per_pool: b.max_users_per_pool,
@@ -130,7 +130,7 @@ impl Caps {
 
 impl Default for Caps {
     fn default() -> Self {
-        Self::of(&crate::config::BackendConfig::default())
+        Self::of(&crate::backend::settings::BackendConfig::default())
     }
 }
 

@@ -13,8 +13,8 @@ use std::{
 
 use sha2::{Digest, Sha256};
 
-use super::{AuthState, SharedAuth};
-use crate::config::Config;
+use super::Config;
+use crate::auth::{AuthState, SharedAuth};
 
 /// What the watched files hold now (missing files count as empty).
 fn fingerprint(files: &[PathBuf]) -> [u8; 32] {

@@ -1,0 +1,215 @@
+//! `[audit]`: where records go, how durable, how much they hold.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::settings::{MAX_SECONDS, check_range, default_true};
+
+/// How much of a call an audit record holds (Kubernetes' audit levels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditLevel {
+    /// No record at all.
+    None,
+    /// Who, what method, which pool and user, the outcome.
+    Metadata,
+    /// And the request, redacted.
+    Request,
+    /// And the response, redacted.
+    RequestResponse,
+}
+
+/// When file records reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncPolicy {
+    /// fsync after every record.
+    Record,
+    /// fsync once per group: every `group_commit_ms` or
+    /// `group_commit_records` records, whichever comes first.
+    Group,
+}
+
+/// How usernames appear in records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsernameHandling {
+    /// As sent: an audit trail must say whose MFA changed.
+    Clear,
+    /// As a keyed fingerprint, for deployments whose audit store may not
+    /// hold personal data.
+    Fingerprint,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Append-only JSON lines, rotated by size.
+    pub file: Option<PathBuf>,
+    /// JSON lines on standard output.
+    #[serde(default)]
+    pub stdout: bool,
+    /// A mutating call reaches the backend only after its "received" record
+    /// is durable, and answers only after its "completed" record is; a sink
+    /// failure answers UNAVAILABLE and changes nothing.
+    #[serde(default = "default_true")]
+    pub fail_closed: bool,
+    #[serde(default = "default_fsync")]
+    pub fsync: FsyncPolicy,
+    #[serde(default = "default_group_commit_ms")]
+    pub group_commit_ms: u64,
+    #[serde(default = "default_group_commit_records")]
+    pub group_commit_records: usize,
+    /// The file is rotated before it grows past this.
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// Rotated files kept beside the live one; the oldest beyond this are
+    /// deleted (after the rotation that made one more is durable). Retention
+    /// is at most (`max_files` + 1) x `max_file_bytes`.
+    #[serde(default = "default_max_files")]
+    pub max_files: usize,
+    /// Bytes of records waiting for the writer at most; a record past it is
+    /// dropped (counted), and a waiting change is refused (`fail_closed`).
+    #[serde(default = "default_max_queue_bytes")]
+    pub max_queue_bytes: usize,
+    /// How often the chain's head (seq and hash) is printed to stdout, as
+    /// the outside anchor that catches a cut-off tail.
+    #[serde(default = "default_anchor_interval_seconds")]
+    pub anchor_interval_seconds: u64,
+    /// A file holding the per-deployment key of the fingerprints (at least
+    /// 16 bytes). Unset: a random key per process, so fingerprints follow a
+    /// token within one process's records only.
+    pub fingerprint_key_file: Option<PathBuf>,
+    #[serde(default = "default_usernames")]
+    pub usernames: UsernameHandling,
+    /// The level of changes (writes) no rule matches; they leave a
+    /// "received" and a "completed" record.
+    #[serde(default = "default_audit_level")]
+    pub default_level: AuditLevel,
+    /// The level of reads no rule matches; they leave one record, at
+    /// completion (DESIGN.md §5).
+    #[serde(default = "default_read_level")]
+    pub read_level: AuditLevel,
+    /// `[[audit.rules]]`: the first rule whose globs match the method sets
+    /// its level (and, with `stages`, its records).
+    #[serde(default)]
+    pub rules: Vec<AuditRuleConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRuleConfig {
+    /// Globs over `package.Service/Method`.
+    pub methods: Vec<String>,
+    pub level: AuditLevel,
+    /// Which records: `completed` (one) or `both` (received and completed).
+    /// Unset: both for a change, one for a read.
+    pub stages: Option<AuditStages>,
+}
+
+/// The records of one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditStages {
+    /// One record, when the call completes.
+    Completed,
+    /// A "received" record before the backend, and a "completed" one.
+    Both,
+}
+
+fn default_fsync() -> FsyncPolicy {
+    FsyncPolicy::Group
+}
+fn default_group_commit_ms() -> u64 {
+    5
+}
+fn default_group_commit_records() -> usize {
+    256
+}
+fn default_max_file_bytes() -> u64 {
+    100 * 1024 * 1024
+}
+fn default_max_files() -> usize {
+    50
+}
+fn default_max_queue_bytes() -> usize {
+    64 * 1024 * 1024
+}
+fn default_anchor_interval_seconds() -> u64 {
+    60
+}
+fn default_usernames() -> UsernameHandling {
+    UsernameHandling::Clear
+}
+fn default_audit_level() -> AuditLevel {
+    AuditLevel::Request
+}
+fn default_read_level() -> AuditLevel {
+    AuditLevel::Metadata
+}
+
+impl AuditConfig {
+    pub(crate) fn validate(&self, err: &mut impl FnMut(&str, String)) {
+        if self.file.is_none() && !self.stdout {
+            err(
+                "audit",
+                "names no sink: set audit.file, audit.stdout = true, or both".into(),
+            );
+        }
+        if !(1..=1000).contains(&self.group_commit_ms) {
+            err(
+                "audit.group_commit_ms",
+                format!("{} must be between 1 and 1000", self.group_commit_ms),
+            );
+        }
+        if !(1..=65_536).contains(&self.group_commit_records) {
+            err(
+                "audit.group_commit_records",
+                format!("{} must be between 1 and 65536", self.group_commit_records),
+            );
+        }
+        if self.max_file_bytes < 4096 {
+            err(
+                "audit.max_file_bytes",
+                format!("{} must be at least 4096", self.max_file_bytes),
+            );
+        }
+        check_range(
+            err,
+            "audit.anchor_interval_seconds",
+            self.anchor_interval_seconds,
+            1,
+            MAX_SECONDS,
+        );
+        check_range(err, "audit.max_files", self.max_files, 1, 1_000_000);
+        check_range(
+            err,
+            "audit.max_queue_bytes",
+            self.max_queue_bytes,
+            1024 * 1024,
+            16 * 1024 * 1024 * 1024,
+        );
+        if let Some(k) = &self.fingerprint_key_file {
+            match std::fs::metadata(k) {
+                Ok(m) if m.len() >= 16 => {}
+                Ok(_) => err(
+                    "audit.fingerprint_key_file",
+                    format!("{} holds fewer than 16 bytes", k.display()),
+                ),
+                Err(e) => err(
+                    "audit.fingerprint_key_file",
+                    format!("{} is not readable: {e}", k.display()),
+                ),
+            }
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            if r.methods.is_empty() || r.methods.iter().any(|g| g.is_empty()) {
+                err(
+                    &format!("audit.rules[{i}].methods"),
+                    "must list at least one non-empty glob (\"*\" for all)".into(),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! `[auth]` and `[policy]`: who may call, and what they may do.
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use serde::Deserialize;
+
+use crate::settings::default_true;
+
+/// Who may call: `[auth]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `[[auth.api_keys]]`: callers proven by the `x-api-key` header.
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
+    /// Server reflection without credentials (grpcurl list/describe). Health
+    /// is always open.
+    #[serde(default = "default_true")]
+    pub open_reflection: bool,
+    /// `[auth.jwt]`: callers proven by a JWT bearer token.
+    pub jwt: Option<JwtConfig>,
+    /// More `[[api_keys]]` in a file of their own (e.g. a Kubernetes
+    /// Secret), added to the ones above.
+    pub api_keys_file: Option<PathBuf>,
+    /// How often the config file, the keys file and the JWKS file are
+    /// checked for changes; SIGHUP reloads at once.
+    #[serde(default = "default_reload_interval_seconds")]
+    pub reload_interval_seconds: u64,
+}
+
+fn default_reload_interval_seconds() -> u64 {
+    2
+}
+
+/// The keys file: `[[api_keys]]` entries and nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeysFile {
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
+}
+
+/// JWT bearer tokens checked against a JWKS.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// A JWKS file (e.g. the cluster's /openid/v1/jwks, mounted).
+    pub jwks_file: Option<PathBuf>,
+    /// A JWKS URL, e.g. https://kubernetes.default.svc/openid/v1/jwks.
+    /// https, or http to a loopback address only.
+    pub jwks_url: Option<String>,
+    /// Extra CA certificates (PEM) to trust for `jwks_url`, e.g. the
+    /// cluster's /var/run/secrets/kubernetes.io/serviceaccount/ca.crt.
+    pub jwks_ca_file: Option<PathBuf>,
+    /// A file whose content is sent as `Authorization: Bearer` when fetching
+    /// `jwks_url` (the pod's own service-account token, re-read each fetch).
+    pub jwks_bearer_token_file: Option<PathBuf>,
+    /// Required `iss`.
+    pub issuer: String,
+    /// Accepted `aud` values; a token must carry one of them.
+    pub audiences: Vec<String>,
+    /// The claim that names the principal.
+    #[serde(default = "default_principal_claim")]
+    pub principal_claim: String,
+    /// Allowed algorithms: asymmetric only (RS*, PS*, ES256, ES384, EdDSA).
+    #[serde(default = "default_jwt_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on exp and nbf, at most 300 s.
+    #[serde(default = "default_leeway_seconds")]
+    pub leeway_seconds: u64,
+    /// How often the JWKS is re-read.
+    #[serde(default = "default_refresh_seconds")]
+    pub refresh_seconds: u64,
+    /// The least time between two re-reads caused by unknown kids.
+    #[serde(default = "default_min_refetch_seconds")]
+    pub min_refetch_seconds: u64,
+    /// Put before every principal a token proves, e.g. `oidc:` (as
+    /// Kubernetes' `--oidc-username-prefix`); policy rules name the
+    /// prefixed form.
+    #[serde(default)]
+    pub principal_prefix: String,
+    /// Accepted header `typ` values, compared without case and without an
+    /// `application/` prefix (e.g. `["at+jwt"]`). Empty (the default): any,
+    /// or none.
+    #[serde(default)]
+    pub allowed_types: Vec<String>,
+    /// Claims a token must carry with exactly these string values, e.g.
+    /// `{ token_use = "access" }` for Cognito-style access tokens.
+    #[serde(default)]
+    pub required_claims: BTreeMap<String, String>,
+    /// The largest JWKS document read (from the file or the URL).
+    #[serde(default = "default_max_jwks_bytes")]
+    pub max_jwks_bytes: usize,
+    /// How long the last good JWKS keeps verifying tokens while every
+    /// refresh fails; past it, bearer tokens are refused.
+    #[serde(default = "default_max_stale_seconds")]
+    pub max_stale_seconds: u64,
+}
+
+/// Default `auth.jwt.max_jwks_bytes`.
+pub const DEFAULT_MAX_JWKS_BYTES: usize = 1024 * 1024;
+/// Default `auth.jwt.max_stale_seconds`.
+pub const DEFAULT_MAX_STALE_SECONDS: u64 = 24 * 3600;
+
+fn default_max_jwks_bytes() -> usize {
+    DEFAULT_MAX_JWKS_BYTES
+}
+fn default_max_stale_seconds() -> u64 {
+    DEFAULT_MAX_STALE_SECONDS
+}
+
+/// Default clock-skew leeway for JWT exp/nbf.
+pub const DEFAULT_JWT_LEEWAY_SECONDS: u64 = 30;
+/// The largest leeway a configuration may set.
+pub const MAX_JWT_LEEWAY_SECONDS: u64 = 300;
+
+fn default_principal_claim() -> String {
+    "sub".into()
+}
+fn default_jwt_algorithms() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into()]
+}
+fn default_leeway_seconds() -> u64 {
+    DEFAULT_JWT_LEEWAY_SECONDS
+}
+fn default_refresh_seconds() -> u64 {
+    300
+}
+fn default_min_refetch_seconds() -> u64 {
+    30
+}
+
+impl Default for JwtConfig {
+    /// Every default, with no JWKS, issuer or audience: a base for code
+    /// that builds a configuration (tests); a file must name all three.
+    fn default() -> Self {
+        Self {
+            jwks_file: None,
+            jwks_url: None,
+            jwks_ca_file: None,
+            jwks_bearer_token_file: None,
+            issuer: String::new(),
+            audiences: Vec::new(),
+            principal_claim: default_principal_claim(),
+            algorithms: default_jwt_algorithms(),
+            leeway_seconds: default_leeway_seconds(),
+            refresh_seconds: default_refresh_seconds(),
+            min_refetch_seconds: default_min_refetch_seconds(),
+            principal_prefix: String::new(),
+            allowed_types: Vec::new(),
+            required_claims: BTreeMap::new(),
+            max_jwks_bytes: DEFAULT_MAX_JWKS_BYTES,
+            max_stale_seconds: DEFAULT_MAX_STALE_SECONDS,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            api_keys: Vec::new(),
+            open_reflection: true,
+            jwt: None,
+            api_keys_file: None,
+            reload_interval_seconds: default_reload_interval_seconds(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// The caller's name, as policy rules and audit records see it.
+    pub principal: String,
+    /// Lower-case hex SHA-256 of the key (`mfa-facade hash-key` prints it).
+    pub sha256: String,
+}
+
+/// What callers may do: `[policy]`. Deny by default.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    #[serde(default)]
+    pub rules: Vec<PolicyRuleConfig>,
+}
+
+/// `[[policy.rules]]`: grants every principal matching `principals` every
+/// method matching `methods` on every user pool matching `user_pools`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRuleConfig {
+    pub principals: Vec<String>,
+    pub methods: Vec<String>,
+    pub user_pools: Vec<String>,
+    /// How the principal must have been proven: any of `api_key`, `jwt`,
+    /// `mtls`. Empty (the default): any of them.
+    #[serde(default)]
+    pub proven_by: Vec<String>,
+}
+
+/// The names `policy.rules[].proven_by` takes.
+pub const PROVEN_BY: [&str; 3] = ["api_key", "jwt", "mtls"];

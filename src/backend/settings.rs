@@ -1,0 +1,141 @@
+//! `[backend]`: which backend, and its timeouts, retries and data caps.
+
+use std::{path::PathBuf, time::Duration};
+
+use serde::Deserialize;
+
+/// Default AWS Region when neither the file nor the AWS environment names one.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// Time to open a TCP/TLS connection to Cognito.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 3_100;
+/// Time for one attempt of one Cognito call.
+pub const DEFAULT_ATTEMPT_TIMEOUT_MS: u64 = 5_000;
+/// Time for one Cognito call, all retries included.
+pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 15_000;
+/// Attempts per Cognito call, the first included (the SDK's standard retry
+/// with its token-bucket retry budget).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// The embedded backend: Cognito's rules, state in `data_file`.
+    #[default]
+    Local,
+    /// Amazon Cognito through the AWS SDK.
+    Cognito,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    #[serde(default)]
+    pub kind: BackendKind,
+    /// local backend: where pools, users and settings persist.
+    #[serde(default = "default_data_file")]
+    pub data_file: PathBuf,
+    /// cognito: the AWS Region. Unset: the SDK's chain (AWS_REGION, profile),
+    /// then [`DEFAULT_REGION`]. local: the Region in the ids of new pools
+    /// (default [`DEFAULT_REGION`]).
+    pub region: Option<String>,
+    /// cognito: another endpoint, e.g. a local emulator. Unset: AWS's own.
+    pub endpoint_url: Option<String>,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_attempt_timeout_ms")]
+    pub attempt_timeout_ms: u64,
+    #[serde(default = "default_call_timeout_ms")]
+    pub call_timeout_ms: u64,
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// local: the most user pools the data file holds (fixtures CreateUserPool).
+    #[serde(default = "default_max_pools")]
+    pub max_pools: usize,
+    /// local: the most users one pool holds (fixtures CreateUser).
+    #[serde(default = "default_max_users_per_pool")]
+    pub max_users_per_pool: usize,
+    /// local: the most attributes one user carries.
+    #[serde(default = "default_max_user_attributes")]
+    pub max_user_attributes: usize,
+    /// local: the most bytes of one user's attribute names and values together.
+    #[serde(default = "default_max_user_attribute_bytes")]
+    pub max_user_attribute_bytes: usize,
+    /// local: the most MFA_SETUP sessions alive at once (each lives 180 s).
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+}
+
+/// Default `backend.max_pools`.
+pub const DEFAULT_MAX_POOLS: usize = 1_000;
+/// Default `backend.max_users_per_pool`.
+pub const DEFAULT_MAX_USERS_PER_POOL: usize = 10_000;
+/// Default `backend.max_user_attributes` (Cognito: 50 custom beside ~20 standard).
+pub const DEFAULT_MAX_USER_ATTRIBUTES: usize = 100;
+/// Default `backend.max_user_attribute_bytes`.
+pub const DEFAULT_MAX_USER_ATTRIBUTE_BYTES: usize = 16 * 1024;
+/// Default `backend.max_sessions`.
+pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
+
+fn default_max_pools() -> usize {
+    DEFAULT_MAX_POOLS
+}
+fn default_max_users_per_pool() -> usize {
+    DEFAULT_MAX_USERS_PER_POOL
+}
+fn default_max_user_attributes() -> usize {
+    DEFAULT_MAX_USER_ATTRIBUTES
+}
+fn default_max_user_attribute_bytes() -> usize {
+    DEFAULT_MAX_USER_ATTRIBUTE_BYTES
+}
+fn default_max_sessions() -> usize {
+    DEFAULT_MAX_SESSIONS
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        Self {
+            kind: BackendKind::default(),
+            data_file: default_data_file(),
+            region: None,
+            endpoint_url: None,
+            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            attempt_timeout_ms: DEFAULT_ATTEMPT_TIMEOUT_MS,
+            call_timeout_ms: DEFAULT_CALL_TIMEOUT_MS,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            max_pools: DEFAULT_MAX_POOLS,
+            max_users_per_pool: DEFAULT_MAX_USERS_PER_POOL,
+            max_user_attributes: DEFAULT_MAX_USER_ATTRIBUTES,
+            max_user_attribute_bytes: DEFAULT_MAX_USER_ATTRIBUTE_BYTES,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+        }
+    }
+}
+
+impl BackendConfig {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn attempt_timeout(&self) -> Duration {
+        Duration::from_millis(self.attempt_timeout_ms)
+    }
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.call_timeout_ms)
+    }
+}
+
+fn default_data_file() -> PathBuf {
+    PathBuf::from("mfa-facade-data.json")
+}
+fn default_connect_timeout_ms() -> u64 {
+    DEFAULT_CONNECT_TIMEOUT_MS
+}
+fn default_attempt_timeout_ms() -> u64 {
+    DEFAULT_ATTEMPT_TIMEOUT_MS
+}
+fn default_call_timeout_ms() -> u64 {
+    DEFAULT_CALL_TIMEOUT_MS
+}
+fn default_max_attempts() -> u32 {
+    DEFAULT_MAX_ATTEMPTS
+}

@@ -1,0 +1,253 @@
+//! The method table: every gRPC method the pipeline runs, with its
+//! service, whether it changes anything, and the Cognito calls it may make
+//! (and so the quota categories it spends, COGNITO.md §4). The one list
+//! that the operations, the policy, the metrics and the limits read.
+//!
+//! A leaf: it imports nothing of the crate.
+
+/// The gRPC services the pipeline serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// `cognito.mfa.v1.UserPoolMfaService`
+    UserPoolMfa,
+    /// `cognito.mfa.v1.UserMfaService`
+    UserMfa,
+    /// `cognito.mfa.dev.v1.LocalFixturesService` (local backend only)
+    LocalFixtures,
+}
+
+impl Service {
+    pub const ALL: [Service; 3] = [
+        Service::UserPoolMfa,
+        Service::UserMfa,
+        Service::LocalFixtures,
+    ];
+
+    /// The service of a request path, `/package.Service/Method`.
+    pub fn of_path(path: &str) -> Option<Service> {
+        let (service, _) = path.strip_prefix('/')?.split_once('/')?;
+        Self::ALL.into_iter().find(|s| s.name() == service)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::UserPoolMfa => "cognito.mfa.v1.UserPoolMfaService",
+            Service::UserMfa => "cognito.mfa.v1.UserMfaService",
+            Service::LocalFixtures => "cognito.mfa.dev.v1.LocalFixturesService",
+        }
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Method {
+    /// The full gRPC method, `package.Service/Method`.
+    pub name: &'static str,
+    pub service: Service,
+    /// Whether the call may change anything (audit's two stages and
+    /// fail_closed apply). A dry run (`validate_only`) of a mutating method
+    /// changes nothing: the operation says so.
+    pub mutating: bool,
+    /// The Cognito calls the method may make, each in its quota category.
+    pub cognito: &'static [CognitoOp],
+}
+
+macro_rules! methods {
+    ($($id:ident = $service:ident / $name:literal, mutating: $m:literal, cognito: [$($op:ident),*];)*) => {
+        $(
+            pub static $id: Method = Method {
+                name: concat!(methods!(@service $service), "/", $name),
+                service: Service::$service,
+                mutating: $m,
+                cognito: &[$(CognitoOp::$op),*],
+            };
+        )*
+        /// Every method the pipeline runs: both services, and the local
+        /// fixtures (served with the local backend only).
+        pub static TABLE: &[&Method] = &[$(&$id),*];
+    };
+    (@service UserPoolMfa) => { "cognito.mfa.v1.UserPoolMfaService" };
+    (@service UserMfa) => { "cognito.mfa.v1.UserMfaService" };
+    (@service LocalFixtures) => { "cognito.mfa.dev.v1.LocalFixturesService" };
+}
+
+methods! {
+    CREATE_USER_POOL = LocalFixtures / "CreateUserPool", mutating: true, cognito: [];
+    CREATE_USER = LocalFixtures / "CreateUser", mutating: true, cognito: [];
+    ISSUE_ACCESS_TOKEN = LocalFixtures / "IssueAccessToken", mutating: true, cognito: [];
+    ISSUE_MFA_SETUP_SESSION = LocalFixtures / "IssueMfaSetupSession", mutating: true, cognito: [];
+    GET_USER_POOL_MFA_CONFIG = UserPoolMfa / "GetUserPoolMfaConfig", mutating: false,
+        cognito: [GetUserPoolMfaConfig];
+    SET_USER_POOL_MFA_CONFIG = UserPoolMfa / "SetUserPoolMfaConfig", mutating: true,
+        cognito: [GetUserPoolMfaConfig, SetUserPoolMfaConfig];
+    UPDATE_USER_POOL_MFA_CONFIG = UserPoolMfa / "UpdateUserPoolMfaConfig", mutating: true,
+        cognito: [GetUserPoolMfaConfig, SetUserPoolMfaConfig];
+    SET_USER_MFA_PREFERENCE = UserMfa / "SetUserMfaPreference", mutating: true,
+        cognito: [SetUserMfaPreference];
+    ADMIN_SET_USER_MFA_PREFERENCE = UserMfa / "AdminSetUserMfaPreference", mutating: true,
+        cognito: [AdminSetUserMfaPreference];
+    ASSOCIATE_SOFTWARE_TOKEN = UserMfa / "AssociateSoftwareToken", mutating: true,
+        cognito: [AssociateSoftwareToken];
+    VERIFY_SOFTWARE_TOKEN = UserMfa / "VerifySoftwareToken", mutating: true,
+        cognito: [VerifySoftwareToken];
+    GET_USER_MFA_SETTINGS = UserMfa / "GetUserMfaSettings", mutating: false, cognito: [GetUser];
+    ADMIN_GET_USER_MFA_SETTINGS = UserMfa / "AdminGetUserMfaSettings", mutating: false,
+        cognito: [AdminGetUser];
+    ADMIN_DELETE_SOFTWARE_TOKEN = UserMfa / "AdminDeleteSoftwareToken", mutating: true,
+        cognito: [AdminDeleteSoftwareToken];
+}
+
+/// The row of a full method name.
+pub fn find(name: &str) -> Option<&'static Method> {
+    TABLE.iter().copied().find(|m| m.name == name)
+}
+
+/// Every method name, in table order.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    TABLE.iter().map(|m| m.name)
+}
+
+/// A quota category: account- and Region-wide, summed over all user pools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Category {
+    UserPoolResourceUpdate,
+    UserPoolResourceRead,
+    UserResourceUpdate,
+    UserRead,
+}
+
+impl Category {
+    pub const ALL: [Category; 4] = [
+        Category::UserPoolResourceUpdate,
+        Category::UserPoolResourceRead,
+        Category::UserResourceUpdate,
+        Category::UserRead,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::UserPoolResourceUpdate => "UserPoolResourceUpdate",
+            Category::UserPoolResourceRead => "UserPoolResourceRead",
+            Category::UserResourceUpdate => "UserResourceUpdate",
+            Category::UserRead => "UserRead",
+        }
+    }
+}
+
+/// A Cognito operation the facade calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CognitoOp {
+    GetUserPoolMfaConfig,
+    SetUserPoolMfaConfig,
+    SetUserMfaPreference,
+    AdminSetUserMfaPreference,
+    AssociateSoftwareToken,
+    VerifySoftwareToken,
+    GetUser,
+    AdminGetUser,
+    AdminDeleteSoftwareToken,
+}
+
+/// Whether a call reads or writes one end user's data, for Cognito's
+/// per-user limit (10 reads and 10 writes per second per user).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+impl CognitoOp {
+    /// The operations with a limit per user pool ("each operation in this
+    /// category at most 5 RPS per user pool").
+    pub const PER_POOL: [CognitoOp; 2] = [
+        CognitoOp::GetUserPoolMfaConfig,
+        CognitoOp::SetUserPoolMfaConfig,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CognitoOp::GetUserPoolMfaConfig => "GetUserPoolMfaConfig",
+            CognitoOp::SetUserPoolMfaConfig => "SetUserPoolMfaConfig",
+            CognitoOp::SetUserMfaPreference => "SetUserMFAPreference",
+            CognitoOp::AdminSetUserMfaPreference => "AdminSetUserMFAPreference",
+            CognitoOp::AssociateSoftwareToken => "AssociateSoftwareToken",
+            CognitoOp::VerifySoftwareToken => "VerifySoftwareToken",
+            CognitoOp::GetUser => "GetUser",
+            CognitoOp::AdminGetUser => "AdminGetUser",
+            CognitoOp::AdminDeleteSoftwareToken => "AdminDeleteSoftwareToken",
+        }
+    }
+
+    /// The quota category. AdminDeleteSoftwareToken is not in Cognito's
+    /// published table; it is a write to one user's MFA, so it is counted
+    /// as UserResourceUpdate like its siblings.
+    pub fn category(self) -> Category {
+        match self {
+            CognitoOp::GetUserPoolMfaConfig => Category::UserPoolResourceRead,
+            CognitoOp::SetUserPoolMfaConfig => Category::UserPoolResourceUpdate,
+            CognitoOp::SetUserMfaPreference
+            | CognitoOp::AdminSetUserMfaPreference
+            | CognitoOp::AssociateSoftwareToken
+            | CognitoOp::VerifySoftwareToken
+            | CognitoOp::AdminDeleteSoftwareToken => Category::UserResourceUpdate,
+            CognitoOp::GetUser | CognitoOp::AdminGetUser => Category::UserRead,
+        }
+    }
+
+    pub fn per_pool(self) -> bool {
+        Self::PER_POOL.contains(&self)
+    }
+
+    /// Reads or writes one end user's data; `None` for pool operations.
+    pub fn access(self) -> Option<Access> {
+        match self.category() {
+            Category::UserResourceUpdate => Some(Access::Write),
+            Category::UserRead => Some(Access::Read),
+            Category::UserPoolResourceRead | Category::UserPoolResourceUpdate => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_names_each_method_once_under_its_service() {
+        let mut seen = std::collections::HashSet::new();
+        for m in TABLE {
+            assert!(seen.insert(m.name), "{} twice", m.name);
+            assert!(
+                m.name.starts_with(&format!("{}/", m.service.name())),
+                "{}",
+                m.name
+            );
+            assert_eq!(find(m.name), Some(*m));
+        }
+        assert_eq!(TABLE.len(), 14);
+        assert!(!GET_USER_POOL_MFA_CONFIG.mutating && SET_USER_POOL_MFA_CONFIG.mutating);
+        assert_eq!(find("cognito.mfa.v1.UserMfaService/Nope"), None);
+    }
+
+    #[test]
+    fn categories_follow_the_quota_table() {
+        use CognitoOp::*;
+        for (op, category) in [
+            (SetUserPoolMfaConfig, Category::UserPoolResourceUpdate),
+            (GetUserPoolMfaConfig, Category::UserPoolResourceRead),
+            (SetUserMfaPreference, Category::UserResourceUpdate),
+            (AdminSetUserMfaPreference, Category::UserResourceUpdate),
+            (AssociateSoftwareToken, Category::UserResourceUpdate),
+            (VerifySoftwareToken, Category::UserResourceUpdate),
+            (GetUser, Category::UserRead),
+            (AdminGetUser, Category::UserRead),
+        ] {
+            assert_eq!(op.category(), category, "{}", op.name());
+        }
+        assert!(SetUserPoolMfaConfig.per_pool() && GetUserPoolMfaConfig.per_pool());
+        assert!(!AdminGetUser.per_pool());
+        assert_eq!(AdminGetUser.access(), Some(Access::Read));
+        assert_eq!(VerifySoftwareToken.access(), Some(Access::Write));
+        assert_eq!(SetUserPoolMfaConfig.access(), None);
+    }
+}
