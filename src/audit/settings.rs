@@ -27,7 +27,10 @@ pub enum FsyncPolicy {
     /// fsync after every record.
     Record,
     /// fsync once per group: every `group_commit_ms` or
-    /// `group_commit_records` records, whichever comes first.
+    /// `group_commit_records` records, whichever comes first. A record a
+    /// caller waits for (a change under `fail_closed`) is not held for the
+    /// group: it is synced with whatever is queued when it arrives, and the
+    /// records that arrive during that fsync make the next group.
     Group,
 }
 

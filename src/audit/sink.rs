@@ -72,6 +72,16 @@ struct QueueState {
     closed: bool,
 }
 
+impl Msg {
+    /// A caller waits for this one to be durable.
+    fn awaited(&self) -> bool {
+        match self {
+            Msg::Record { ack, .. } => ack.is_some(),
+            Msg::Flush(_) => true,
+        }
+    }
+}
+
 impl Queue {
     fn new(max_bytes: usize) -> Self {
         Self {
@@ -103,8 +113,13 @@ impl Queue {
             return Err(msg);
         }
         state.bytes += size;
+        let awaited = msg.awaited();
         state.msgs.push(msg);
-        if state.wake_at.is_some_and(|n| state.msgs.len() >= n) {
+        // A record someone waits for ends a group at once.
+        if state
+            .wake_at
+            .is_some_and(|n| state.msgs.len() >= n || awaited)
+        {
             state.wake_at = None;
             self.ready.notify_one();
         }
@@ -510,9 +525,16 @@ impl Writer {
             // Asleep until the first record, or the next anchor.
             let (mut batch, mut closed) = queue.take(1, next_anchor);
             if !batch.is_empty() && self.fsync == FsyncPolicy::Group && !closed {
-                // A group: until it is full or its time is up.
+                // A group: until it is full or its time is up, or a record
+                // arrives that a caller waits for (fail_closed): that one is
+                // not held for the group, it goes with what is queued now,
+                // and what arrives while it syncs makes the next group.
                 let deadline = Instant::now() + self.group;
-                while batch.len() < self.group_records && !closed && Instant::now() < deadline {
+                while batch.len() < self.group_records
+                    && !closed
+                    && Instant::now() < deadline
+                    && !batch.iter().any(Msg::awaited)
+                {
                     let (more, c) = queue.take(self.group_records - batch.len(), deadline);
                     batch.extend(more);
                     closed = c;
@@ -642,6 +664,36 @@ mod tests {
             record: Unsealed::from_fields(f),
             ack: None,
         }
+    }
+
+    /// Records no one waits for are held for a group; the first one a
+    /// caller waits for is synced at once, taking them along.
+    #[test]
+    fn a_record_a_caller_waits_for_is_not_held_for_the_group() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.jsonl");
+        let config: AuditConfig = toml::from_str(&format!(
+            "file = {:?}\ngroup_commit_ms = 1000\ngroup_commit_records = 65536",
+            path.display().to_string()
+        ))
+        .expect("config");
+        let sink = Sink::start(&config).expect("start");
+        let record = |pad: &str| {
+            let mut f = super::super::chain::Fields::default();
+            f.put("pad", &pad);
+            Unsealed::from_fields(f)
+        };
+        sink.send(record("held"), None);
+        let started = Instant::now();
+        let (tx, rx) = oneshot::channel();
+        sink.send(record("awaited"), Some(tx));
+        assert_eq!(rx.blocking_recv().expect("answered"), Ok(()));
+        let waited = started.elapsed();
+        // Well inside the 1 s group: it did not wait for the group's end.
+        assert!(waited < Duration::from_millis(700), "{waited:?}");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.contains("held") && text.contains("awaited"), "{text}");
+        sink.close();
     }
 
     #[test]

@@ -1,18 +1,20 @@
 //! The local backend's data: pools, users, MFA settings, TOTP secrets,
-//! sessions, kept in one JSON file that is replaced crash-safely on every
-//! change (write a temp file, fsync it, rename it over the old one, fsync
-//! the directory). A change is applied to a copy and becomes visible only
-//! once it is on disk, so a failed write changes nothing.
+//! sessions, kept in one JSON file that is replaced crash-safely (write a
+//! temp file, fsync it, rename it over the old one, fsync the directory).
+//! A change is applied to a copy and becomes visible, and its writer is
+//! answered, only once it is on disk, so a failed write changes nothing.
+//! Changes that arrive together share one write and one fsync ([`Store`]).
 
 use std::{
     collections::BTreeMap,
     fs,
     io::Write,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
+use tokio::sync::oneshot;
 
 use crate::domain::{PoolMfaConfig, Secret};
 use crate::error::{Error, Result};
@@ -143,9 +145,50 @@ pub enum StoreError {
     },
 }
 
+/// The file and the two states of its data: `committed`, what is on disk
+/// and what readers see; `head`, committed plus every change accepted since
+/// (the one being written and the ones queued behind it).
+///
+/// Group commit: a write applies its change to `head` (on a copy, so a
+/// change that fails changes nothing) and waits; one flusher at a time
+/// takes `head` as it is then, writes and fsyncs it once for every change
+/// that arrived together, and only then makes it `committed` and answers
+/// each of their writers. No lock is held across the fsync: changes keep
+/// arriving and readers keep reading while it runs. If the write fails,
+/// every change not yet durable fails with it (the later ones were built on
+/// it) and `head` goes back to `committed`.
 pub struct Store {
     path: PathBuf,
-    data: Mutex<Data>,
+    state: Arc<std::sync::Mutex<State>>,
+}
+
+struct State {
+    committed: Arc<Data>,
+    head: Arc<Data>,
+    /// Writers whose change is in `head` and waits for the next flush.
+    queued: Vec<oneshot::Sender<std::result::Result<(), String>>>,
+    /// A flusher is running; it takes `queued` when it starts its next batch.
+    flushing: bool,
+    stats: StoreStats,
+}
+
+/// How many files the store wrote, and for how many changes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Writes of the file (each one fsync of it, one of its directory).
+    pub flushes: u64,
+    /// Changes those writes made durable.
+    pub changes: u64,
+}
+
+type Locked<'a> = std::sync::MutexGuard<'a, State>;
+
+fn lock(state: &std::sync::Mutex<State>) -> Locked<'_> {
+    // Nothing panics while holding it; if something did, the state is still
+    // one of the two consistent ones.
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Store {
@@ -190,9 +233,16 @@ impl Store {
                 });
             }
         };
+        let data = Arc::new(data);
         Ok(Self {
             path: path.to_owned(),
-            data: Mutex::new(data),
+            state: Arc::new(std::sync::Mutex::new(State {
+                committed: data.clone(),
+                head: data,
+                queued: Vec::new(),
+                flushing: false,
+                stats: StoreStats::default(),
+            })),
         })
     }
 
@@ -200,25 +250,81 @@ impl Store {
         &self.path
     }
 
-    /// Runs `f` on the current data.
+    pub fn stats(&self) -> StoreStats {
+        lock(&self.state).stats
+    }
+
+    /// Runs `f` on the committed data: what is on disk. Never waits for a
+    /// write in progress.
     pub async fn read<T>(&self, f: impl FnOnce(&Data) -> Result<T>) -> Result<T> {
-        let data = self.data.lock().await;
+        let data = lock(&self.state).committed.clone();
         f(&data)
     }
 
-    /// Runs `f` on a copy of the data; if it succeeds, writes the copy to disk
-    /// and only then makes it current. Writers are serialized.
+    /// Runs `f` on a copy of the newest data; if it succeeds, the copy
+    /// becomes the newest and the call returns once it is on disk (with the
+    /// other changes of its batch). Changes apply one after the other, each
+    /// seeing the ones before it.
     pub async fn write<T>(&self, f: impl FnOnce(&mut Data) -> Result<T>) -> Result<T> {
-        let mut data = self.data.lock().await;
-        let mut next = data.clone();
-        let out = f(&mut next)?;
-        let path = self.path.clone();
-        let next = tokio::task::spawn_blocking(move || persist(&path, &next).map(|()| next))
-            .await
-            .map_err(|e| Error::Internal(format!("the local data writer failed: {e}")))?
-            .map_err(|e| Error::Internal(format!("cannot write the local data file: {e}")))?;
-        *data = next;
+        let (done, out) = {
+            let mut state = lock(&self.state);
+            let mut next = Data::clone(&state.head);
+            let out = f(&mut next)?;
+            state.head = Arc::new(next);
+            let (tx, rx) = oneshot::channel();
+            state.queued.push(tx);
+            if !state.flushing {
+                state.flushing = true;
+                tokio::spawn(flush(self.path.clone(), self.state.clone()));
+            }
+            (rx, out)
+        };
+        done.await
+            .map_err(|_| Error::Internal("the local data writer stopped".into()))?
+            .map_err(Error::Internal)?;
         Ok(out)
+    }
+}
+
+/// Writes batches until no change is queued: each batch is `head` as it is
+/// when the batch starts, and the writers queued by then.
+async fn flush(path: PathBuf, state: Arc<std::sync::Mutex<State>>) {
+    loop {
+        let (batch, writers) = {
+            let mut s = lock(&state);
+            if s.queued.is_empty() {
+                s.flushing = false;
+                return;
+            }
+            (s.head.clone(), std::mem::take(&mut s.queued))
+        };
+        let path = path.clone();
+        let written = {
+            let batch = batch.clone();
+            tokio::task::spawn_blocking(move || persist(&path, &batch))
+                .await
+                .map_err(|e| format!("the local data writer failed: {e}"))
+                .and_then(|r| r.map_err(|e| format!("cannot write the local data file: {e}")))
+        };
+        let failed_later = {
+            let mut s = lock(&state);
+            match &written {
+                Ok(()) => {
+                    s.committed = batch;
+                    s.stats.flushes += 1;
+                    s.stats.changes += writers.len() as u64;
+                    Vec::new()
+                }
+                Err(_) => {
+                    // The changes queued since were built on this batch.
+                    s.head = s.committed.clone();
+                    std::mem::take(&mut s.queued)
+                }
+            }
+        };
+        for w in writers.into_iter().chain(failed_later) {
+            let _ = w.send(written.clone());
+        }
     }
 }
 
@@ -309,6 +415,102 @@ mod tests {
             .filter_map(|e| e.ok())
             .collect();
         assert_eq!(leftovers.len(), 1, "no temp file is left behind");
+    }
+
+    fn session(user: &str) -> Session {
+        Session {
+            user_pool_id: "p".into(),
+            username: user.into(),
+            expires_at: 1,
+        }
+    }
+
+    /// 64 writers at once: each answered only once its change is on disk,
+    /// and together in fewer writes of the file than changes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn changes_that_arrive_together_share_one_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.json");
+        let store = Arc::new(Store::open(&path).unwrap());
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..64 {
+            let store = store.clone();
+            let path = path.clone();
+            tasks.spawn(async move {
+                let key = format!("s{i}");
+                store
+                    .write(|d| {
+                        d.sessions.insert(key.clone(), session("u"));
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
+                // Answered: so on disk already, and visible.
+                let on_disk: Data = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+                assert!(
+                    on_disk.sessions.contains_key(&key),
+                    "{key} answered before durable"
+                );
+                assert!(
+                    store
+                        .read(|d| Ok(d.sessions.contains_key(&key)))
+                        .await
+                        .unwrap()
+                );
+            });
+        }
+        while let Some(t) = tasks.join_next().await {
+            t.unwrap();
+        }
+        let stats = store.stats();
+        assert_eq!(stats.changes, 64);
+        assert!(stats.flushes < 64, "{stats:?}: no change shared a write");
+        assert_eq!(store.read(|d| Ok(d.sessions.len())).await.unwrap(), 64);
+    }
+
+    /// A write of the file that fails fails every change not yet durable,
+    /// and the data is as it was: the next change does not carry them.
+    #[tokio::test]
+    async fn a_failed_flush_fails_its_changes_and_keeps_the_committed_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("d");
+        fs::create_dir(&sub).unwrap();
+        let path = sub.join("data.json");
+        let store = Store::open(&path).unwrap();
+        store
+            .write(|d| {
+                d.sessions.insert("kept".into(), session("u"));
+                Ok(())
+            })
+            .await
+            .unwrap();
+        // The directory goes away: no temp file can be created (as root too).
+        fs::remove_dir_all(&sub).unwrap();
+        let failed = store
+            .write(|d| {
+                d.sessions.insert("lost".into(), session("u"));
+                Ok(())
+            })
+            .await;
+        let err = failed.unwrap_err().to_string();
+        assert!(err.contains("cannot write the local data file"), "{err}");
+        assert!(
+            !store
+                .read(|d| Ok(d.sessions.contains_key("lost")))
+                .await
+                .unwrap()
+        );
+        fs::create_dir(&sub).unwrap();
+        store
+            .write(|d| {
+                d.sessions.insert("next".into(), session("u"));
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let on_disk: Data = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        let keys: Vec<_> = on_disk.sessions.keys().cloned().collect();
+        assert_eq!(keys, ["kept", "next"]);
     }
 
     #[test]
