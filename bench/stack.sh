@@ -133,7 +133,7 @@ PY
 )
 echo "$summary"
 {
-  echo "## Stack: the facade against bare tonic and a direct SDK client ($(date -u +%Y-%m-%d))"
+  echo "## Stack: the facade against bare tonic and a direct SDK client ($(date -u +%Y-%m-%d), $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo +changes))"
   echo
   echo "Command: \`bench/stack.sh\` (DURATION=${DURATION}s per run, h2load -c $CONNECTIONS -m $STREAMS -t 1, A/B/A/B,"
   echo "release build, loopback; SDK path: $SDK_CALLS direct calls at concurrency $concurrency)."
