@@ -11,7 +11,7 @@
 # (callgrind_control -i on) around exactly CALLS GetUserPoolMfaConfig calls
 # from h2load, and the server's instructions (all threads) are divided by
 # CALLS. Prints each and the ratios to bare tonic; appends to bench/RESULTS.md
-# unless NO_RECORD=1. Bounded: fixed call counts, and each server is killed.
+# unless NO_RECORD=1; KEEP_PROFILE=DIR keeps the callgrind files. Bounded: fixed call counts, and each server is killed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,6 +59,8 @@ callgrind_run() {
       echo "$name: $oks OK calls of $((WARMUP + CALLS))" >&2; kill "$pid"; exit 1; }
   fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
+  # KEEP_PROFILE=DIR keeps the profiles, for callgrind_annotate.
+  [ -n "${KEEP_PROFILE:-}" ] && mkdir -p "$KEEP_PROFILE" && cp "$out"* "$KEEP_PROFILE/"
   # Every dump of every thread: the "summary:" (or "totals:") line of each file.
   cat "$out"* | awk '/^(summary|totals):/ {s += $2} END {print s}' | {
     read -r total; echo $((total / CALLS)); }

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 
 use crate::auth::Principal;
 use crate::call::{CallContext, Decoded, Facade, ops};
-use crate::domain::{Secret, UserRef};
+use crate::domain::{AccessToken, Secret, UserRef};
 use crate::proto::v1 as pb;
 use crate::telemetry::RequestId;
 use convert::Decoder;
@@ -151,7 +151,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         let ctx = context(&request);
         let r = request.into_inner();
         let op = ops::SetUserMfaPreference {
-            user: UserRef::AccessToken(Secret::new(r.access_token)),
+            user: UserRef::AccessToken(AccessToken::new(Secret::new(r.access_token))),
             preference: convert::preference(
                 r.sms_mfa_settings,
                 r.software_token_mfa_settings,
@@ -196,7 +196,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         let ctx = context(&request);
         let r = request.into_inner();
         let op = ops::AssociateSoftwareToken {
-            access_token: r.access_token.map(Secret::from),
+            access_token: r.access_token.map(|t| AccessToken::new(Secret::from(t))),
             session: r.session.map(Secret::from),
         };
         let out = self
@@ -216,7 +216,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         let ctx = context(&request);
         let r = request.into_inner();
         let op = ops::VerifySoftwareToken {
-            access_token: r.access_token.map(Secret::from),
+            access_token: r.access_token.map(|t| AccessToken::new(Secret::from(t))),
             session: r.session.map(Secret::from),
             user_code: Secret::new(r.user_code),
             friendly_device_name: r.friendly_device_name,
@@ -238,7 +238,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         let ctx = context(&request);
         let r = request.into_inner();
         let op = ops::GetUserMfaSettings {
-            user: UserRef::AccessToken(Secret::new(r.access_token)),
+            user: UserRef::AccessToken(AccessToken::new(Secret::new(r.access_token))),
         };
         let out = self
             .facade

@@ -213,75 +213,9 @@ pub fn shared(state: AuthState) -> SharedAuth {
     Arc::new(ArcSwap::from_pointee(state))
 }
 
-/// The pool an access token was issued for, from its unverified `iss`
-/// claim (`https://cognito-idp.<region>.amazonaws.com/<pool>`): for routing
-/// the policy only. Cognito (or the local backend) verifies the token.
-pub fn token_user_pool(token: &str) -> Option<String> {
-    let claims = unverified_claims(token)?;
-    let iss = claims.get("iss")?.as_str()?;
-    let pool = iss
-        .strip_prefix("https://cognito-idp.")?
-        .split_once(".amazonaws.com/")?
-        .1;
-    (!pool.is_empty() && !pool.contains('/')).then(|| pool.to_owned())
-}
-
-/// The claims of a JWT, NOT verified: for routing and keying only.
-fn unverified_claims(token: &str) -> Option<serde_json::Value> {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-    let payload = token.split('.').nth(1)?;
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?).ok()
-}
-
-/// The `sub` of a Cognito access token, unverified: for the audit record's
-/// target user only, never for a decision.
-pub fn token_subject(token: &str) -> Option<String> {
-    let sub = unverified_claims(token)?.get("sub")?.as_str()?.to_owned();
-    (!sub.is_empty() && sub.len() <= 128).then_some(sub)
-}
-
-/// What keys the per-end-user budget of a token call: a hash of the whole
-/// token, not its unverified claims. A forged token carrying a victim's
-/// `iss` and `sub` is another token, so it spends a budget of its own and
-/// never the victim's.
-pub fn token_budget_key(token: &str) -> String {
-    use sha2::{Digest, Sha256};
-    format!(
-        "token:{}",
-        hex::encode(&Sha256::digest(token.as_bytes())[..16])
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_pool_of_a_cognito_access_token() {
-        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-        let token = |iss: &str| {
-            format!(
-                "e30.{}.sig",
-                URL_SAFE_NO_PAD.encode(serde_json::json!({ "iss": iss }).to_string())
-            )
-        };
-        assert_eq!(
-            token_user_pool(&token(
-                "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Abc"
-            ))
-            .as_deref(),
-            Some("us-east-1_Abc")
-        );
-        for bad in [
-            token("https://evil.example/us-east-1_Abc"),
-            token("https://cognito-idp.us-east-1.amazonaws.com/"),
-            token("https://cognito-idp.us-east-1.amazonaws.com/a/b"),
-            "garbage".into(),
-            "a.%%%.c".into(),
-        ] {
-            assert_eq!(token_user_pool(&bad), None, "{bad}");
-        }
-    }
 
     #[tokio::test]
     async fn authentication_takes_one_exact_key() {

@@ -2,11 +2,10 @@
 //! backend. The read-compare-write logic of etag and partial updates lives
 //! here, above the backend, so that it is the same for every backend.
 
-use crate::auth::{token_budget_key, token_subject, token_user_pool};
 use crate::backend::Backend;
 use crate::domain::{
-    AssociatedToken, MfaPreference, PoolMfaConfig, Secret, TokenAuth, TokenVerification,
-    UserMfaSettings, UserRef, etag,
+    AccessToken, AssociatedToken, MfaPreference, PoolMfaConfig, Secret, TokenAuth,
+    TokenVerification, UserMfaSettings, UserRef, etag,
     mask::{self, MaskError},
     rules::{self, Violations},
 };
@@ -104,7 +103,7 @@ fn user_json(user: &UserRef) -> serde_json::Value {
 
 fn user_target(user: &UserRef) -> Option<String> {
     match user {
-        UserRef::AccessToken(t) => token_subject(t.expose()),
+        UserRef::AccessToken(t) => t.subject().map(str::to_owned),
         UserRef::Admin { username, .. } => Some(username.clone()),
     }
 }
@@ -136,7 +135,7 @@ fn check_etag(expected: Option<&str>, current: &PoolMfaConfig) -> Result<String>
 
 fn user_ref(v: &mut Violations, user: &UserRef) {
     match user {
-        UserRef::AccessToken(t) => rules::access_token(v, "access_token", t),
+        UserRef::AccessToken(t) => rules::access_token(v, "access_token", t.secret()),
         UserRef::Admin {
             user_pool_id,
             username,
@@ -154,8 +153,8 @@ fn user_call(user: &UserRef, by_token: CognitoOp, admin: CognitoOp) -> UpstreamC
     match user {
         UserRef::AccessToken(t) => UpstreamCall::user(
             by_token,
-            token_user_pool(t.expose()),
-            Some(token_budget_key(t.expose())),
+            t.user_pool().map(str::to_owned),
+            Some(t.budget_key()),
         ),
         UserRef::Admin {
             user_pool_id,
@@ -166,23 +165,21 @@ fn user_call(user: &UserRef, by_token: CognitoOp, admin: CognitoOp) -> UpstreamC
 
 /// The pool of an enrolment step: the access token's. A session names no
 /// pool the facade can read; only a "*" grant covers the session flow.
-fn token_call_pool(access_token: Option<&Secret>) -> Option<String> {
-    access_token.and_then(|t| token_user_pool(t.expose()))
+fn token_call_pool(access_token: Option<&AccessToken>) -> Option<String> {
+    access_token.and_then(|t| t.user_pool().map(str::to_owned))
 }
 
 /// The Cognito call of an enrolment step: by access token (its pool and
 /// a hash of the token), or by MFA_SETUP session (a fingerprint of it stands for the user).
 fn token_or_session_call(
     op: CognitoOp,
-    access_token: Option<&Secret>,
+    access_token: Option<&AccessToken>,
     session: Option<&Secret>,
 ) -> UpstreamCall {
     match (access_token, session) {
-        (Some(t), _) => UpstreamCall::user(
-            op,
-            token_user_pool(t.expose()),
-            Some(token_budget_key(t.expose())),
-        ),
+        (Some(t), _) => {
+            UpstreamCall::user(op, t.user_pool().map(str::to_owned), Some(t.budget_key()))
+        }
         (None, Some(s)) => UpstreamCall::user(
             op,
             None,
@@ -194,12 +191,12 @@ fn token_or_session_call(
 
 fn user_ref_pool(user: &UserRef) -> Option<String> {
     match user {
-        UserRef::AccessToken(t) => token_user_pool(t.expose()),
+        UserRef::AccessToken(t) => t.user_pool().map(str::to_owned),
         UserRef::Admin { user_pool_id, .. } => Some(user_pool_id.clone()),
     }
 }
 
-fn token_auth(access_token: Option<Secret>, session: Option<Secret>) -> Result<TokenAuth> {
+fn token_auth(access_token: Option<AccessToken>, session: Option<Secret>) -> Result<TokenAuth> {
     match (access_token, session) {
         (Some(t), None) => Ok(TokenAuth::AccessToken(t)),
         (None, Some(s)) => Ok(TokenAuth::Session(s)),
@@ -519,7 +516,7 @@ impl Operation for SetUserMfaPreference {
 }
 
 pub struct AssociateSoftwareToken {
-    pub access_token: Option<Secret>,
+    pub access_token: Option<AccessToken>,
     pub session: Option<Secret>,
 }
 
@@ -544,7 +541,7 @@ impl Operation for AssociateSoftwareToken {
 
     fn audit_request(&self) -> serde_json::Value {
         json!({
-            "access_token": self.access_token.as_ref().map(Secret::expose),
+            "access_token": self.access_token.as_ref().map(AccessToken::expose),
             "session": self.session.as_ref().map(Secret::expose),
         })
     }
@@ -552,11 +549,15 @@ impl Operation for AssociateSoftwareToken {
     fn target_user(&self) -> Option<String> {
         self.access_token
             .as_ref()
-            .and_then(|t| token_subject(t.expose()))
+            .and_then(|t| t.subject().map(str::to_owned))
     }
 
     fn validate(&self, v: &mut Violations) {
-        rules::token_or_session(v, self.access_token.as_ref(), self.session.as_ref());
+        rules::token_or_session(
+            v,
+            self.access_token.as_ref().map(AccessToken::secret),
+            self.session.as_ref(),
+        );
     }
 
     async fn run(self, backend: &dyn Backend) -> Result<AssociatedToken> {
@@ -567,7 +568,7 @@ impl Operation for AssociateSoftwareToken {
 }
 
 pub struct VerifySoftwareToken {
-    pub access_token: Option<Secret>,
+    pub access_token: Option<AccessToken>,
     pub session: Option<Secret>,
     pub user_code: Secret,
     pub friendly_device_name: Option<String>,
@@ -594,7 +595,7 @@ impl Operation for VerifySoftwareToken {
 
     fn audit_request(&self) -> serde_json::Value {
         json!({
-            "access_token": self.access_token.as_ref().map(Secret::expose),
+            "access_token": self.access_token.as_ref().map(AccessToken::expose),
             "session": self.session.as_ref().map(Secret::expose),
             "user_code": self.user_code.expose(),
             "friendly_device_name": self.friendly_device_name,
@@ -604,11 +605,15 @@ impl Operation for VerifySoftwareToken {
     fn target_user(&self) -> Option<String> {
         self.access_token
             .as_ref()
-            .and_then(|t| token_subject(t.expose()))
+            .and_then(|t| t.subject().map(str::to_owned))
     }
 
     fn validate(&self, v: &mut Violations) {
-        rules::token_or_session(v, self.access_token.as_ref(), self.session.as_ref());
+        rules::token_or_session(
+            v,
+            self.access_token.as_ref().map(AccessToken::secret),
+            self.session.as_ref(),
+        );
         rules::user_code(v, "user_code", &self.user_code);
         if let Some(name) = &self.friendly_device_name {
             rules::string(v, "friendly_device_name", name);

@@ -9,10 +9,12 @@ pub mod mask;
 pub mod rules;
 pub mod secret;
 pub mod text;
+pub mod token;
 pub mod totp;
 
 pub use secret::Secret;
 use serde::{Deserialize, Serialize};
+pub use token::AccessToken;
 
 /// UserPoolMfaType.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,7 +162,7 @@ pub struct UserMfaSettings {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UserRef {
     /// The end user's own access token; Cognito finds the pool and user.
-    AccessToken(Secret),
+    AccessToken(AccessToken),
     /// An admin naming the user.
     Admin {
         user_pool_id: String,
@@ -172,7 +174,7 @@ pub enum UserRef {
 /// of an MFA_SETUP challenge.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenAuth {
-    AccessToken(Secret),
+    AccessToken(AccessToken),
     Session(Secret),
 }
 

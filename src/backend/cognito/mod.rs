@@ -138,7 +138,8 @@ where
 
 fn auth_secret(auth: &TokenAuth) -> &Secret {
     match auth {
-        TokenAuth::AccessToken(s) | TokenAuth::Session(s) => s,
+        TokenAuth::AccessToken(t) => t.secret(),
+        TokenAuth::Session(s) => s,
     }
 }
 
@@ -237,7 +238,7 @@ impl Backend for CognitoBackend {
                     .set_web_authn_mfa_settings(p.web_authn)
                     .send()
                     .await
-                    .map_err(|e| upstream(e, &[token]))?;
+                    .map_err(|e| upstream(e, &[token.secret()]))?;
             }
             UserRef::Admin {
                 user_pool_id,
@@ -307,7 +308,7 @@ impl Backend for CognitoBackend {
                     .access_token(token.expose())
                     .send()
                     .await
-                    .map_err(|e| upstream(e, &[token]))?;
+                    .map_err(|e| upstream(e, &[token.secret()]))?;
                 Ok(UserMfaSettings {
                     username: out.username().to_owned(),
                     preferred_mfa_setting: c::preferred_from_sdk(out.preferred_mfa_setting()),

@@ -195,7 +195,7 @@ impl LocalBackend {
 
     fn user_target(data: &Data, user: &UserRef, now: u64) -> Result<Target> {
         match user {
-            UserRef::AccessToken(token) => Self::token_target(data, token, now),
+            UserRef::AccessToken(token) => Self::token_target(data, token.secret(), now),
             UserRef::Admin {
                 user_pool_id,
                 username,
@@ -212,7 +212,7 @@ impl LocalBackend {
 
     fn auth_target(data: &Data, auth: &TokenAuth, now: u64) -> Result<Target> {
         match auth {
-            TokenAuth::AccessToken(token) => Self::token_target(data, token, now),
+            TokenAuth::AccessToken(token) => Self::token_target(data, token.secret(), now),
             TokenAuth::Session(session) => match data.sessions.get(session.expose()) {
                 Some(s) if s.expires_at > now => Ok(Target {
                     user_pool_id: s.user_pool_id.clone(),
@@ -803,7 +803,7 @@ impl Backend for LocalBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{SmsMfaConfig, SoftwareTokenMfaConfig};
+    use crate::domain::{AccessToken, SmsMfaConfig, SoftwareTokenMfaConfig};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_writes_are_all_kept_and_survive_a_reopen() {
@@ -900,7 +900,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ttl, 60);
-        let who = UserRef::AccessToken(token);
+        let who = UserRef::AccessToken(AccessToken::new(token));
         assert_eq!(
             local.get_user_mfa_settings(&who).await.unwrap().username,
             "u"
@@ -926,7 +926,7 @@ mod tests {
             .await
             .unwrap();
         let err = local
-            .get_user_mfa_settings(&UserRef::AccessToken(token))
+            .get_user_mfa_settings(&UserRef::AccessToken(AccessToken::new(token)))
             .await
             .unwrap_err();
         assert_eq!(err.cognito_exception(), Some("NotAuthorizedException"));
