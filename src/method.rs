@@ -5,6 +5,25 @@
 //!
 //! A leaf: it imports nothing of the crate.
 
+macro_rules! methods {
+    ($($id:ident = $service:ident / $name:literal, mutating: $m:literal, cognito: [$($op:ident),*];)*) => {
+        $(
+            pub static $id: Method = Method {
+                name: concat!(methods!(@service $service), "/", $name),
+                service: Service::$service,
+                mutating: $m,
+                cognito: &[$(CognitoOp::$op),*],
+            };
+        )*
+        /// Every method the pipeline runs: both services, and the local
+        /// fixtures (served with the local backend only).
+        pub static TABLE: &[&Method] = &[$(&$id),*];
+    };
+    (@service UserPoolMfa) => { "cognito.mfa.v1.UserPoolMfaService" };
+    (@service UserMfa) => { "cognito.mfa.v1.UserMfaService" };
+    (@service LocalFixtures) => { "cognito.mfa.dev.v1.LocalFixturesService" };
+}
+
 /// The gRPC services the pipeline serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Service {
@@ -31,9 +50,9 @@ impl Service {
 
     pub fn name(self) -> &'static str {
         match self {
-            Service::UserPoolMfa => "cognito.mfa.v1.UserPoolMfaService",
-            Service::UserMfa => "cognito.mfa.v1.UserMfaService",
-            Service::LocalFixtures => "cognito.mfa.dev.v1.LocalFixturesService",
+            Service::UserPoolMfa => methods!(@service UserPoolMfa),
+            Service::UserMfa => methods!(@service UserMfa),
+            Service::LocalFixtures => methods!(@service LocalFixtures),
         }
     }
 }
@@ -50,25 +69,6 @@ pub struct Method {
     pub mutating: bool,
     /// The Cognito calls the method may make, each in its quota category.
     pub cognito: &'static [CognitoOp],
-}
-
-macro_rules! methods {
-    ($($id:ident = $service:ident / $name:literal, mutating: $m:literal, cognito: [$($op:ident),*];)*) => {
-        $(
-            pub static $id: Method = Method {
-                name: concat!(methods!(@service $service), "/", $name),
-                service: Service::$service,
-                mutating: $m,
-                cognito: &[$(CognitoOp::$op),*],
-            };
-        )*
-        /// Every method the pipeline runs: both services, and the local
-        /// fixtures (served with the local backend only).
-        pub static TABLE: &[&Method] = &[$(&$id),*];
-    };
-    (@service UserPoolMfa) => { "cognito.mfa.v1.UserPoolMfaService" };
-    (@service UserMfa) => { "cognito.mfa.v1.UserMfaService" };
-    (@service LocalFixtures) => { "cognito.mfa.dev.v1.LocalFixturesService" };
 }
 
 methods! {

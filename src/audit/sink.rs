@@ -530,12 +530,14 @@ impl Writer {
                 // not held for the group, it goes with what is queued now,
                 // and what arrives while it syncs makes the next group.
                 let deadline = Instant::now() + self.group;
+                let mut awaited = batch.iter().any(Msg::awaited);
                 while batch.len() < self.group_records
                     && !closed
+                    && !awaited
                     && Instant::now() < deadline
-                    && !batch.iter().any(Msg::awaited)
                 {
                     let (more, c) = queue.take(self.group_records - batch.len(), deadline);
+                    awaited = more.iter().any(Msg::awaited);
                     batch.extend(more);
                     closed = c;
                 }

@@ -255,7 +255,6 @@ impl Facade {
         let started = Instant::now();
         let Decoded { mut op, violations } = decoded;
         let method = op.method().name;
-        // Decoded once: for a token call it means reading the JWT's claims.
         let pool = op.user_pool();
         let mutating = op.method().mutating && !op.dry_run();
         let mut audit = CallAudit::new(
