@@ -11,7 +11,9 @@
 pub const LAYERS: &[(&str, &[&str])] = &[
     (
         "leaves",
-        &["glob", "method", "settings", "proto", "domain", "error"],
+        &[
+            "glob", "hash", "method", "settings", "proto", "domain", "error",
+        ],
     ),
     (
         "stages",

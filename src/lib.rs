@@ -4,7 +4,7 @@
 //! `server` (transport, layers) -> `call::gate` (authenticate) -> `api`
 //! (proto -> domain) -> `call` (the stages of a call) -> `backend`
 //! (Cognito, or the local backend). The layers, bottom first, are in
-//! [`layers::LAYERS`]: leaves (`glob`, `method`, `settings`, `proto`,
+//! [`layers::LAYERS`]: leaves (`glob`, `hash`, `method`, `settings`, `proto`,
 //! `domain`, `error`), stages that import no other stage (`auth`, `limits`,
 //! `audit`, `backend`, `telemetry`), `call`, `api`, then `config` and
 //! `server`, which assemble. A test fails on any import against them.
@@ -18,6 +18,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod glob;
+pub mod hash;
 pub mod layers;
 pub mod limits;
 pub mod method;

@@ -57,7 +57,7 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
             .execute(&ctx, Decoded::new(op, violations))
             .await?;
         Ok(Response::new(pb::CreateUserPoolResponse {
-            user_pool_id: created.0,
+            user_pool_id: created.user_pool_id,
         }))
     }
 
@@ -95,7 +95,10 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
             username: r.username,
             ttl_seconds: r.ttl_seconds,
         };
-        let ops::IssuedToken(token, expires_in) = self
+        let ops::IssuedToken {
+            access_token: token,
+            expires_in,
+        } = self
             .facade
             .execute(&ctx, Decoded::new(op, Violations::default()))
             .await?;
@@ -116,7 +119,7 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
             user_pool_id: r.user_pool_id,
             username: r.username,
         };
-        let ops::IssuedSession(session) = self
+        let ops::IssuedSession { session } = self
             .facade
             .execute(&ctx, Decoded::new(op, Violations::default()))
             .await?;

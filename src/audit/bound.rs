@@ -9,7 +9,6 @@
 use std::borrow::Cow;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// The most bytes of one string in a record (an email MFA message of
 /// 20,000 characters is kept whole up to this).
@@ -25,7 +24,7 @@ pub const SEAL_ROOM: usize = 512;
 
 /// The first 16 hex digits of the SHA-256 of `bytes`.
 pub fn short_hash(bytes: &[u8]) -> String {
-    hex::encode(&Sha256::digest(bytes)[..8])
+    crate::hash::hex(&crate::hash::sha256(bytes)[..8])
 }
 
 /// `s` as a record holds it: whole, or cut with what it was.

@@ -15,7 +15,6 @@ use std::{
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 /// The `prev_hash` of the first record of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -57,7 +56,7 @@ pub fn hash_of(record: &Map<String, Value>) -> String {
     without.remove("hash");
     let mut text = String::new();
     canonical(&Value::Object(without), &mut text);
-    hex::encode(Sha256::digest(text.as_bytes()))
+    crate::hash::hex(&crate::hash::sha256(text.as_bytes()))
 }
 
 /// A record made ready for the chain by the thread that submits it: its
@@ -119,6 +118,13 @@ impl Fields {
 }
 
 impl Fields {
+    /// Adds a field whose value is already canonical JSON.
+    pub fn put_raw(&mut self, key: &'static str, json: &[u8]) {
+        let start = self.values.len();
+        self.values.extend_from_slice(json);
+        self.spans.push((key.into(), start, self.values.len()));
+    }
+
     /// The bytes the fields take in a record: keys, values, separators.
     pub fn size(&self) -> usize {
         self.spans
@@ -191,31 +197,38 @@ impl Unsealed {
         Self { text, ends, slots }
     }
 
-    /// The record's canonical form with `seq` and `prev_hash`, and `hash`
-    /// when given, handed to `out` piece by piece.
-    fn emit(&self, seq: &str, prev_hash: &str, hash: Option<&str>, out: &mut impl FnMut(&[u8])) {
+    /// The record's canonical form without `hash`, with `seq` and
+    /// `prev_hash`, into `out`; returns where in `out` the `hash` field
+    /// goes (the start of the field after it: `prev_hash` always follows).
+    fn emit(&self, seq: &str, prev_hash: &str, out: &mut Vec<u8>) -> usize {
         let sealed: [Option<[&[u8]; 3]>; 3] = [
-            hash.map(|h| [&b"\"hash\":\""[..], h.as_bytes(), b"\""]),
+            None,
             Some([b"\"prev_hash\":\"", prev_hash.as_bytes(), b"\""]),
             Some([b"\"seq\":", seq.as_bytes(), b""]),
         ];
-        out(b"{");
-        let mut first = true;
-        let mut field = |out: &mut dyn FnMut(&[u8]), parts: &[&[u8]]| {
-            if !first {
-                out(b",");
+        out.push(b'{');
+        let opened = out.len();
+        let mut hash_at = None;
+        let field = |out: &mut Vec<u8>, parts: &[&[u8]]| {
+            if out.len() > opened {
+                out.push(b',');
             }
-            first = false;
             for p in parts {
-                out(p);
+                out.extend_from_slice(p);
             }
         };
         let mut start = 0;
         for i in 0..=self.ends.len() {
-            for (slot, piece) in self.slots.iter().zip(&sealed) {
-                if *slot == i
-                    && let Some(parts) = piece
-                {
+            for (k, (slot, piece)) in self.slots.iter().zip(&sealed).enumerate() {
+                if *slot != i {
+                    continue;
+                }
+                if k == 0 {
+                    // `hash` goes before the next field, whose comma is
+                    // still to come: the next field begins after it.
+                    hash_at.get_or_insert(out.len() + usize::from(out.len() > opened));
+                }
+                if let Some(parts) = piece {
                     field(out, parts);
                 }
             }
@@ -224,20 +237,23 @@ impl Unsealed {
                 start = end;
             }
         }
-        out(b"}");
+        out.push(b'}');
+        hash_at.unwrap_or(opened)
     }
 
     /// Seals the record as number `seq` after `prev_hash`: returns its
-    /// line (with the newline) and its hash.
+    /// line (with the newline) and its hash. One pass writes the form that
+    /// is hashed; the `hash` field is then put into it where it sorts.
     pub fn seal(&self, seq: u64, prev_hash: &str) -> (Vec<u8>, String) {
         let seq = seq.to_string();
-        let mut hasher = Sha256::new();
-        self.emit(&seq, prev_hash, None, &mut |b| hasher.update(b));
-        let hash = hex::encode(hasher.finalize());
         let mut line = Vec::with_capacity(self.text.len() + 200);
-        self.emit(&seq, prev_hash, Some(&hash), &mut |b| {
-            line.extend_from_slice(b)
-        });
+        let at = self.emit(&seq, prev_hash, &mut line);
+        let hash = crate::hash::hex(&crate::hash::sha256(&line));
+        let mut piece = Vec::with_capacity(hash.len() + 10);
+        piece.extend_from_slice(b"\"hash\":\"");
+        piece.extend_from_slice(hash.as_bytes());
+        piece.extend_from_slice(b"\",");
+        line.splice(at..at, piece);
         line.push(b'\n');
         (line, hash)
     }

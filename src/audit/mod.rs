@@ -26,9 +26,11 @@ pub mod sink;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use crate::domain::secret;
 use crate::error::{Error, code_name};
 use crate::glob::any_method;
 use chain::Fields;
@@ -38,7 +40,7 @@ use sink::{Ack, Sink};
 
 pub struct Auditor {
     sink: Option<Sink>,
-    redactor: Redactor,
+    redactor: Arc<Redactor>,
     rules: Vec<(Vec<String>, AuditLevel, Option<AuditStages>)>,
     default_level: AuditLevel,
     read_level: AuditLevel,
@@ -74,7 +76,7 @@ impl Auditor {
     pub fn off() -> Arc<Self> {
         Arc::new(Self {
             sink: None,
-            redactor: Redactor::random(UsernameHandling::Clear),
+            redactor: Arc::new(Redactor::random(UsernameHandling::Clear)),
             rules: Vec::new(),
             default_level: AuditLevel::None,
             read_level: AuditLevel::None,
@@ -96,7 +98,7 @@ impl Auditor {
         };
         Ok(Arc::new(Self {
             sink: Some(Sink::start(config)?),
-            redactor,
+            redactor: Arc::new(redactor),
             rules: config
                 .rules
                 .iter()
@@ -227,7 +229,7 @@ impl CallAudit {
         method: &str,
         mutating: bool,
         user_pool: Option<&str>,
-        target_user: impl FnOnce() -> Option<String>,
+        target_user: Option<&str>,
     ) -> Self {
         let plan = auditor.plan(method, mutating);
         let level = plan.level;
@@ -244,7 +246,7 @@ impl CallAudit {
             base.put("user_pool", &user_pool.map(bound::text));
             base.put(
                 "target_user",
-                &target_user().map(|u| bound::text(&auditor.redactor().username(&u)).into_owned()),
+                &target_user.map(|u| bound::text(&auditor.redactor().username(u)).into_owned()),
             );
             base.put("level", level_name(level));
         }
@@ -262,13 +264,24 @@ impl CallAudit {
 
     /// Takes the request, built only when the level wants it, before the
     /// operation is consumed: a refusal's one record carries it too.
-    pub fn request(&mut self, request: impl FnOnce() -> Value) {
+    pub fn request<R: Serialize>(&mut self, request: impl FnOnce() -> R) {
         if matches!(
             self.plan.level,
             AuditLevel::Request | AuditLevel::RequestResponse
         ) {
-            self.request = Some(self.redacted(request()));
+            self.request = Some(self.value(&request()));
         }
+    }
+
+    /// A typed value as a record holds it: each secret its fingerprint (by
+    /// its type, [`crate::domain::secret`]), keys sorted at every depth as
+    /// the chain's canonical form wants, every string and array bounded.
+    pub fn value(&self, value: &impl Serialize) -> Value {
+        let by: Arc<dyn secret::Fingerprinter> = self.auditor.redactor.clone();
+        let mut v =
+            secret::fingerprinted(by, || serde_json::to_value(value)).unwrap_or(Value::Null);
+        bound::value(&mut v);
+        v
     }
 
     fn record(&self, stage: &'static str) -> Fields {
@@ -277,18 +290,6 @@ impl CallAudit {
         r.put("time", &now());
         r.put("stage", stage);
         r
-    }
-
-    /// A value that may hold secrets, redacted, then bounded.
-    fn redacted(&self, mut value: Value) -> Value {
-        self.auditor.redactor().redact(&mut value);
-        bound::value(&mut value);
-        value
-    }
-
-    /// Adds a value that may hold secrets, redacted, then bounded.
-    fn put_redacted(&self, r: &mut Fields, key: &'static str, value: Value) {
-        r.put(key, &self.redacted(value));
     }
 
     /// The "received" record, when the plan has one: written once the call
@@ -315,27 +316,26 @@ impl CallAudit {
         if let Some(request) = self.request.take() {
             r.put("request", &request);
         }
-        let mut outcome = outcome(done.error);
-        bound::value(&mut outcome);
-        r.put("outcome", &outcome);
+        put_outcome(&mut r, done.error);
         r.put(
             "latency_us",
             &u64::try_from(done.latency.as_micros()).unwrap_or(u64::MAX),
         );
         if let Some((before, after)) = done.change {
-            self.put_redacted(&mut r, "before", before);
-            self.put_redacted(&mut r, "after", after);
+            r.put("before", &before);
+            r.put("after", &after);
         }
         if self.plan.level == AuditLevel::RequestResponse
             && let Some(response) = done.response
         {
-            self.put_redacted(&mut r, "response", response);
+            r.put("response", &response);
         }
         self.auditor.submit(r, wait)
     }
 }
 
-/// What a completed record says.
+/// What a completed record says; `change` and `response` as
+/// [`CallAudit::value`] made them.
 pub struct Completed<'a> {
     pub error: Option<&'a Error>,
     pub latency: Duration,
@@ -344,21 +344,36 @@ pub struct Completed<'a> {
     pub response: Option<Value>,
 }
 
-fn outcome(error: Option<&Error>) -> Value {
-    match error {
-        None => json!({"code": "OK"}),
-        Some(e) => {
-            let (exception, request_id) = match e {
-                Error::Cognito(c) => (Some(c.exception.clone()), c.request_id.clone()),
-                _ => (None, None),
-            };
-            json!({
-                "code": code_name(e.code()),
-                "message": e.to_string(),
-                "cognito_error": exception,
-                "aws_request_id": request_id,
-            })
+/// A failed call's `outcome`: its fields in canonical (sorted) order, so
+/// it is written as it serializes (a test holds the order).
+#[derive(Serialize)]
+struct Failure<'a> {
+    aws_request_id: Option<std::borrow::Cow<'a, str>>,
+    code: &'static str,
+    cognito_error: Option<std::borrow::Cow<'a, str>>,
+    message: String,
+}
+
+impl<'a> Failure<'a> {
+    fn of(e: &'a Error) -> Self {
+        let (exception, request_id) = match e {
+            Error::Cognito(c) => (Some(c.exception.as_str()), c.request_id.as_deref()),
+            _ => (None, None),
+        };
+        Self {
+            aws_request_id: request_id.map(bound::text),
+            code: code_name(e.code()),
+            cognito_error: exception.map(bound::text),
+            message: bound::text(&e.to_string()).into_owned(),
         }
+    }
+}
+
+/// The `outcome` of a call: `{"code":"OK"}`, or what failed.
+fn put_outcome(r: &mut Fields, error: Option<&Error>) {
+    match error {
+        None => r.put_raw("outcome", br#"{"code":"OK"}"#),
+        Some(e) => r.put("outcome", &Failure::of(e)),
     }
 }
 
@@ -402,7 +417,7 @@ pub fn refused_at_the_door(
 fn door_record(auditor: &Arc<Auditor>, caller: &Caller<'_>, method: &str) -> Option<Fields> {
     // As a change's level (the rule's, else default_level): a refusal at
     // the door is recorded as it was before reads had a level of their own.
-    let call = CallAudit::new(auditor.clone(), caller, method, true, None, || None);
+    let call = CallAudit::new(auditor.clone(), caller, method, true, None, None);
     (call.plan.level != AuditLevel::None).then(|| call.record("completed"))
 }
 
@@ -454,6 +469,26 @@ mod tests {
         let mut a = Arc::into_inner(Auditor::start(&config).expect("start")).expect("one");
         a.rules = rules;
         a
+    }
+
+    /// An outcome is written as it serializes: its keys must already be in
+    /// the chain's canonical order, or `audit verify` would refuse it.
+    #[test]
+    fn a_failure_serializes_in_canonical_order() {
+        let e = Error::Cognito(crate::error::CognitoError {
+            exception: "LimitExceededException".into(),
+            message: "slow down".into(),
+            request_id: Some("req-1".into()),
+            http_status: Some(400),
+        });
+        let direct = serde_json::to_string(&Failure::of(&e)).expect("json");
+        let mut canonical = String::new();
+        chain::canonical(
+            &serde_json::from_str(&direct).expect("parse"),
+            &mut canonical,
+        );
+        assert_eq!(direct, canonical);
+        assert!(direct.contains("LimitExceededException"), "{direct}");
     }
 
     #[test]

@@ -1,31 +1,25 @@
-//! What never reaches an audit record, and what stands in for it.
+//! What stands in for secrets in an audit record.
 //!
-//! Access tokens, sessions, TOTP secret codes and user codes become a
-//! fingerprint: the first 8 bytes of HMAC-SHA256 under the deployment's
-//! key, so one token can be followed across records without being
-//! revealed (and without the key, a fingerprint cannot be tested against a
-//! guess). ExternalId is masked outright. Usernames stay readable unless
-//! `audit.usernames = "fingerprint"`.
-//!
-//! Redaction goes by field name at every depth of the JSON, so a secret is
-//! caught wherever an operation puts it.
+//! Access tokens, sessions, TOTP secret codes and user codes are
+//! [`Secret`](crate::domain::Secret)s: in a record (serialized inside
+//! [`crate::domain::secret::fingerprinted`] with a [`Redactor`]) each
+//! becomes a fingerprint, the first 8 bytes of HMAC-SHA256 under the
+//! deployment's key, so one token can be followed across records without
+//! being revealed (and without the key, a fingerprint cannot be tested
+//! against a guess). ExternalId is masked outright. Usernames stay readable
+//! unless `audit.usernames = "fingerprint"`. The type decides, not the
+//! field's name: a secret is caught wherever an operation puts it.
 
-use hmac::{Hmac, Mac};
-use serde_json::Value;
-use sha2::Sha256;
+use std::borrow::Cow;
+
+use crate::domain::secret::Fingerprinter;
+use crate::hash::{HmacKey, hex_into};
 
 use super::settings::UsernameHandling;
 
-/// Fields whose values are replaced by a fingerprint.
-pub const FINGERPRINTED: &[&str] = &["access_token", "session", "secret_code", "user_code"];
-/// Fields whose values are masked.
-pub const MASKED: &[&str] = &["external_id"];
-/// What a masked value reads as.
-pub const MASK: &str = "[masked]";
-
 #[derive(Clone)]
 pub struct Redactor {
-    key: Vec<u8>,
+    key: HmacKey,
     usernames: UsernameHandling,
 }
 
@@ -37,7 +31,10 @@ impl std::fmt::Debug for Redactor {
 
 impl Redactor {
     pub fn new(key: Vec<u8>, usernames: UsernameHandling) -> Self {
-        Self { key, usernames }
+        Self {
+            key: HmacKey::new(&key),
+            usernames,
+        }
     }
 
     /// A key of 32 random bytes, for a process without a configured one.
@@ -53,12 +50,11 @@ impl Redactor {
 
     /// `fp:` and 16 hex digits of HMAC-SHA256(key, value).
     pub fn fingerprint(&self, value: &str) -> String {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
-            return "fp:unavailable".into();
-        };
-        mac.update(value.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        format!("fp:{}", hex::encode(&digest[..8]))
+        let digest = self.key.sign(value.as_bytes());
+        let mut out = String::with_capacity(3 + 16);
+        out.push_str("fp:");
+        hex_into(&digest[..8], &mut out);
+        out
     }
 
     /// A username as records show it.
@@ -68,72 +64,71 @@ impl Redactor {
             UsernameHandling::Fingerprint => self.fingerprint(name),
         }
     }
+}
 
-    /// Replaces every secret in `v`, at any depth, by field name.
-    pub fn redact(&self, v: &mut Value) {
-        match v {
-            Value::Object(m) => {
-                for (k, x) in m.iter_mut() {
-                    if FINGERPRINTED.contains(&k.as_str()) {
-                        if let Value::String(s) = x {
-                            *x = Value::String(self.fingerprint(s));
-                        } else if !x.is_null() {
-                            *x = Value::String(MASK.into());
-                        }
-                    } else if MASKED.contains(&k.as_str()) {
-                        if !x.is_null() {
-                            *x = Value::String(MASK.into());
-                        }
-                    } else if k == "username" {
-                        if let Value::String(s) = x {
-                            *x = Value::String(self.username(s));
-                        }
-                    } else {
-                        self.redact(x);
-                    }
-                }
-            }
-            Value::Array(a) => a.iter_mut().for_each(|x| self.redact(x)),
-            _ => {}
+impl Fingerprinter for Redactor {
+    fn fingerprint(&self, value: &str) -> String {
+        Redactor::fingerprint(self, value)
+    }
+
+    fn username<'a>(&self, name: &'a str) -> Cow<'a, str> {
+        match self.usernames {
+            UsernameHandling::Clear => Cow::Borrowed(name),
+            UsernameHandling::Fingerprint => Cow::Owned(self.fingerprint(name)),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
-    use serde_json::json;
+    use crate::domain::{
+        AssociatedToken, PoolMfaConfig, Secret, SmsConfiguration, SmsMfaConfig,
+        secret::{MASK, fingerprinted},
+    };
 
     #[test]
-    fn secrets_are_replaced_at_any_depth() {
-        let r = Redactor::new(b"0123456789abcdef".to_vec(), UsernameHandling::Clear);
-        let mut v = json!({
-            "access_token": "eyJ.secret.token",
-            "nested": [{"session": "sess-secret", "external_id": "ext-secret",
-                        "eums_sms": {"external_id": "ext2"}}],
-            "user_code": "123456",
-            "username": "alice",
+    fn secrets_become_fingerprints_by_their_type() {
+        let r = Arc::new(Redactor::new(
+            b"0123456789abcdef".to_vec(),
+            UsernameHandling::Clear,
+        ));
+        let config = PoolMfaConfig {
+            sms: Some(SmsMfaConfig {
+                sms_configuration: Some(SmsConfiguration {
+                    external_id: Some(Secret::new("ext-secret")),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let token = AssociatedToken {
+            secret_code: Secret::new("TOTPSECRETBASE32"),
+            session: Some(Secret::new("sess-secret")),
+        };
+        let (config, token) = fingerprinted(r.clone(), || {
+            (
+                serde_json::to_value(&config).unwrap(),
+                serde_json::to_value(&token).unwrap(),
+            )
         });
-        r.redact(&mut v);
-        let text = v.to_string();
-        for secret in [
-            "eyJ.secret.token",
-            "sess-secret",
-            "ext-secret",
-            "ext2",
-            "123456",
-        ] {
+        let text = format!("{config} {token}");
+        for secret in ["ext-secret", "TOTPSECRETBASE32", "sess-secret"] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
-        assert_eq!(v["access_token"], json!(r.fingerprint("eyJ.secret.token")));
-        assert_eq!(v["nested"][0]["external_id"], json!(MASK));
-        assert_eq!(v["username"], json!("alice"));
+        assert_eq!(token["secret_code"], r.fingerprint("TOTPSECRETBASE32"));
+        assert_eq!(config["sms"]["sms_configuration"]["external_id"], MASK);
         // The same value, the same fingerprint; another key, another one.
         let other = Redactor::new(b"fedcba9876543210".to_vec(), UsernameHandling::Clear);
         assert_ne!(
-            other.fingerprint("eyJ.secret.token"),
-            r.fingerprint("eyJ.secret.token")
+            other.fingerprint("sess-secret"),
+            r.fingerprint("sess-secret")
         );
+        assert_eq!(r.fingerprint("sess-secret"), r.fingerprint("sess-secret"));
+        assert_eq!(Redactor::username(&r, "alice"), "alice");
         let hidden = Redactor::new(b"0123456789abcdef".to_vec(), UsernameHandling::Fingerprint);
         assert!(hidden.username("alice").starts_with("fp:"));
     }

@@ -3,14 +3,14 @@
 //! hash in constant time, so neither the key nor its position leaks through
 //! timing.
 
-use sha2::{Digest, Sha256};
+use crate::hash::{hex, sha256};
 
 use super::settings::ApiKeyConfig;
 
 /// The lower-case hex SHA-256 of a key: what `mfa-facade hash-key` prints
 /// and what `[[auth.api_keys]] sha256` holds.
 pub fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    hex(&sha256(key.as_bytes()))
 }
 
 fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
@@ -43,7 +43,7 @@ impl ApiKeys {
     /// The principal whose key this is. The key is taken byte for byte:
     /// surrounding white space makes it another key.
     pub fn principal(&self, presented: &[u8]) -> Option<&str> {
-        let digest: [u8; 32] = Sha256::digest(presented).into();
+        let digest: [u8; 32] = sha256(presented);
         let mut found = None;
         for (hash, principal) in &self.entries {
             // No early exit: every entry is compared.

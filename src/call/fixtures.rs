@@ -9,9 +9,10 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::{AuditOutput, Operation};
+use super::ops::UserRequest;
+use super::{Operation, Ran, Target};
 use crate::backend::{
     Backend,
     local::{LocalBackend, store::FeaturePlan},
@@ -19,9 +20,9 @@ use crate::backend::{
 use crate::domain::{
     Secret,
     rules::{self, Violations},
+    secret,
 };
 use crate::error::Result;
-use crate::limits::UpstreamCall;
 
 /// The full gRPC method names, as policy, limits and audit see them.
 use crate::method::{self, Method};
@@ -53,36 +54,27 @@ pub struct IssueMfaSetupSession {
 }
 
 /// A new pool's id.
-pub struct CreatedPool(pub String);
+#[derive(Serialize)]
+pub struct CreatedPool {
+    pub user_pool_id: String,
+}
 /// A new user's sub.
+#[derive(Serialize)]
 pub struct CreatedUser {
+    #[serde(serialize_with = "secret::username")]
     pub username: String,
     pub sub: String,
 }
 /// An access token and its lifetime.
-pub struct IssuedToken(pub Secret, pub u32);
+#[derive(Serialize)]
+pub struct IssuedToken {
+    pub access_token: Secret,
+    pub expires_in: u32,
+}
 /// An MFA_SETUP session.
-pub struct IssuedSession(pub Secret);
-
-impl AuditOutput for CreatedPool {
-    fn audit_response(&self) -> serde_json::Value {
-        json!({ "user_pool_id": self.0 })
-    }
-}
-impl AuditOutput for CreatedUser {
-    fn audit_response(&self) -> serde_json::Value {
-        json!({ "username": self.username, "sub": self.sub })
-    }
-}
-impl AuditOutput for IssuedToken {
-    fn audit_response(&self) -> serde_json::Value {
-        json!({ "access_token": self.0.expose(), "expires_in": self.1 })
-    }
-}
-impl AuditOutput for IssuedSession {
-    fn audit_response(&self) -> serde_json::Value {
-        json!({ "session": self.0.expose() })
-    }
+#[derive(Serialize)]
+pub struct IssuedSession {
+    pub session: Secret,
 }
 
 fn user(v: &mut Violations, user_pool_id: &str, username: &str) {
@@ -95,27 +87,29 @@ impl Operation for CreateUserPool {
     fn method(&self) -> &'static Method {
         &method::CREATE_USER_POOL
     }
-    fn user_pool(&self) -> Option<String> {
-        None
+    fn target(&self) -> Target<'_> {
+        Target::NewPool
     }
-    fn creates_pool(&self) -> bool {
-        true
-    }
-    fn upstream(&self) -> Vec<UpstreamCall> {
-        Vec::new()
-    }
-    fn audit_request(&self) -> serde_json::Value {
-        json!({ "pool_name": self.pool_name, "feature_plan": format!("{:?}", self.plan) })
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            pool_name: &'a str,
+            feature_plan: String,
+        }
+        Request {
+            pool_name: &self.pool_name,
+            feature_plan: format!("{:?}", self.plan),
+        }
     }
     fn validate(&self, v: &mut Violations) {
         rules::pool_name(v, "pool_name", &self.pool_name);
     }
-    async fn run(self, _: &dyn Backend) -> Result<CreatedPool> {
-        let id = self
+    async fn run(self, _: &dyn Backend) -> Result<Ran<CreatedPool>> {
+        let user_pool_id = self
             .local
             .create_user_pool(&self.pool_name, self.plan)
             .await?;
-        Ok(CreatedPool(id))
+        Ok(CreatedPool { user_pool_id }.into())
     }
 }
 
@@ -124,28 +118,32 @@ impl Operation for CreateUser {
     fn method(&self) -> &'static Method {
         &method::CREATE_USER
     }
-    fn user_pool(&self) -> Option<String> {
-        Some(self.user_pool_id.clone())
-    }
-    fn upstream(&self) -> Vec<UpstreamCall> {
-        Vec::new()
+    fn target(&self) -> Target<'_> {
+        Target::User {
+            user_pool_id: &self.user_pool_id,
+            username: &self.username,
+        }
     }
     /// Attribute names only: their values are the end user's (email, phone).
-    fn audit_request(&self) -> serde_json::Value {
-        json!({
-            "user_pool_id": self.user_pool_id,
-            "username": self.username,
-            "attribute_names": self.attributes.keys().collect::<Vec<_>>(),
-        })
-    }
-    fn target_user(&self) -> Option<String> {
-        Some(self.username.clone())
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            user_pool_id: &'a str,
+            #[serde(serialize_with = "secret::username")]
+            username: &'a str,
+            attribute_names: Vec<&'a String>,
+        }
+        Request {
+            user_pool_id: &self.user_pool_id,
+            username: &self.username,
+            attribute_names: self.attributes.keys().collect(),
+        }
     }
     fn validate(&self, v: &mut Violations) {
         user(v, &self.user_pool_id, &self.username);
         self.local.check_attributes(v, &self.attributes);
     }
-    async fn run(self, _: &dyn Backend) -> Result<CreatedUser> {
+    async fn run(self, _: &dyn Backend) -> Result<Ran<CreatedUser>> {
         let sub = self
             .local
             .create_user(&self.user_pool_id, &self.username, self.attributes)
@@ -153,7 +151,8 @@ impl Operation for CreateUser {
         Ok(CreatedUser {
             username: self.username,
             sub,
-        })
+        }
+        .into())
     }
 }
 
@@ -162,31 +161,39 @@ impl Operation for IssueAccessToken {
     fn method(&self) -> &'static Method {
         &method::ISSUE_ACCESS_TOKEN
     }
-    fn user_pool(&self) -> Option<String> {
-        Some(self.user_pool_id.clone())
+    fn target(&self) -> Target<'_> {
+        Target::User {
+            user_pool_id: &self.user_pool_id,
+            username: &self.username,
+        }
     }
-    fn upstream(&self) -> Vec<UpstreamCall> {
-        Vec::new()
-    }
-    fn audit_request(&self) -> serde_json::Value {
-        json!({
-            "user_pool_id": self.user_pool_id,
-            "username": self.username,
-            "ttl_seconds": self.ttl_seconds,
-        })
-    }
-    fn target_user(&self) -> Option<String> {
-        Some(self.username.clone())
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            user_pool_id: &'a str,
+            #[serde(serialize_with = "secret::username")]
+            username: &'a str,
+            ttl_seconds: Option<u32>,
+        }
+        Request {
+            user_pool_id: &self.user_pool_id,
+            username: &self.username,
+            ttl_seconds: self.ttl_seconds,
+        }
     }
     fn validate(&self, v: &mut Violations) {
         user(v, &self.user_pool_id, &self.username);
     }
-    async fn run(self, _: &dyn Backend) -> Result<IssuedToken> {
-        let (token, ttl) = self
+    async fn run(self, _: &dyn Backend) -> Result<Ran<IssuedToken>> {
+        let (access_token, expires_in) = self
             .local
             .issue_access_token(&self.user_pool_id, &self.username, self.ttl_seconds)
             .await?;
-        Ok(IssuedToken(token, ttl))
+        Ok(IssuedToken {
+            access_token,
+            expires_in,
+        }
+        .into())
     }
 }
 
@@ -195,26 +202,26 @@ impl Operation for IssueMfaSetupSession {
     fn method(&self) -> &'static Method {
         &method::ISSUE_MFA_SETUP_SESSION
     }
-    fn user_pool(&self) -> Option<String> {
-        Some(self.user_pool_id.clone())
+    fn target(&self) -> Target<'_> {
+        Target::User {
+            user_pool_id: &self.user_pool_id,
+            username: &self.username,
+        }
     }
-    fn upstream(&self) -> Vec<UpstreamCall> {
-        Vec::new()
-    }
-    fn audit_request(&self) -> serde_json::Value {
-        json!({ "user_pool_id": self.user_pool_id, "username": self.username })
-    }
-    fn target_user(&self) -> Option<String> {
-        Some(self.username.clone())
+    fn audit_request(&self) -> impl Serialize {
+        UserRequest {
+            user_pool_id: &self.user_pool_id,
+            username: &self.username,
+        }
     }
     fn validate(&self, v: &mut Violations) {
         user(v, &self.user_pool_id, &self.username);
     }
-    async fn run(self, _: &dyn Backend) -> Result<IssuedSession> {
+    async fn run(self, _: &dyn Backend) -> Result<Ran<IssuedSession>> {
         let session = self
             .local
             .issue_mfa_setup_session(&self.user_pool_id, &self.username)
             .await?;
-        Ok(IssuedSession(session))
+        Ok(IssuedSession { session }.into())
     }
 }

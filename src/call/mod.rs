@@ -25,35 +25,42 @@ use crate::audit::settings::AuditLevel;
 use crate::audit::{Auditor, CallAudit, Caller, Completed};
 use crate::auth::{Principal, SharedAuth, policy::Scope};
 use crate::backend::Backend;
-use crate::domain::rules::Violations;
+use crate::domain::{AccessToken, PoolMfaConfig, Secret, UserRef, rules::Violations};
 use crate::error::{Error, Result};
-use crate::limits::{Limiter, Refusal, UpstreamCall};
+use crate::limits::{CognitoOp, Limiter, Refusal, UpstreamCall, key_of};
 use crate::method::Method;
 use crate::telemetry;
+use serde::Serialize;
 
 /// `server.request_timeout_ms` by default: the stages after decoding, at most.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
 
-/// One decoded request, ready to run.
+/// One decoded request, ready to run: what differs from call to call.
+/// Everything else — who may call it, its budgets, its records, its log
+/// line — follows from its row in the method table and its [`Target`].
 pub trait Operation: Send + Sized {
-    type Output: Send + AuditOutput;
+    /// The answer; the audit record's `response` is it, serialized by type
+    /// (each [`crate::domain::Secret`] as its fingerprint).
+    type Output: Send + Serialize;
 
-    /// The method's row in the table: name, service, whether it mutates.
+    /// The method's row in the table: name, service, whether it mutates,
+    /// the Cognito calls it makes.
     fn method(&self) -> &'static Method;
 
-    /// The user pool the call acts on, for the policy: the request's
-    /// `user_pool_id`, or for access-token calls the pool in the token's
-    /// `iss` claim (unverified: routing only). `None` when it cannot be told.
-    fn user_pool(&self) -> Option<String>;
+    /// What the call acts on: for the policy, the budgets and the record.
+    fn target(&self) -> Target<'_>;
 
-    /// The call creates a user pool: no id exists to authorize on, so only
-    /// a grant over every pool (`user_pools = ["*"]`) allows it.
-    fn creates_pool(&self) -> bool {
-        false
+    /// The Cognito calls `run` makes, for the quota guard: by default each
+    /// call of the method's row, keyed by the target. A method whose calls
+    /// depend on the request (a conditional write) says which.
+    fn upstream(&self) -> Vec<UpstreamCall> {
+        let target = self.target();
+        self.method()
+            .cognito
+            .iter()
+            .map(|op| target.call(*op))
+            .collect()
     }
-
-    /// The Cognito calls `run` makes, for the quota guard.
-    fn upstream(&self) -> Vec<UpstreamCall>;
 
     /// A dry run (`validate_only`) of a mutating method: it changes nothing,
     /// so it is audited as a read.
@@ -61,16 +68,8 @@ pub trait Operation: Send + Sized {
         false
     }
 
-    /// The request as the audit record shows it. Secrets go under their
-    /// own field names (`access_token`, `session`, `user_code`,
-    /// `external_id`): the auditor replaces them by name.
-    fn audit_request(&self) -> serde_json::Value;
-
-    /// The end user the request names (a username, or the access token's
-    /// unverified `sub`).
-    fn target_user(&self) -> Option<String> {
-        None
-    }
+    /// The request as the audit record shows it; secrets by their type.
+    fn audit_request(&self) -> impl Serialize;
 
     /// Pool changes: read the configuration before writing it, so that the
     /// audit record holds both.
@@ -80,17 +79,116 @@ pub trait Operation: Send + Sized {
     fn validate(&self, violations: &mut Violations);
 
     /// Calls the backend. Runs only when `validate` found nothing.
-    fn run(self, backend: &dyn Backend) -> impl Future<Output = Result<Self::Output>> + Send;
+    fn run(self, backend: &dyn Backend) -> impl Future<Output = Result<Ran<Self::Output>>> + Send;
 }
 
-/// What an operation's answer contributes to its audit record.
-pub trait AuditOutput {
-    /// The response (secrets under their field names, as for requests).
-    fn audit_response(&self) -> serde_json::Value;
-    /// A pool change: the configuration before and after.
-    fn change(&self) -> Option<(serde_json::Value, serde_json::Value)> {
-        None
+/// What a call acts on.
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a> {
+    /// A pool, by id.
+    Pool(&'a str),
+    /// A pool the call creates: no id exists to authorize on, so only a
+    /// grant over every pool (`user_pools = ["*"]`) allows it.
+    NewPool,
+    /// A user named by an admin: pool and username.
+    User {
+        user_pool_id: &'a str,
+        username: &'a str,
+    },
+    /// The end user of an access token.
+    Token(&'a AccessToken),
+    /// A TOTP enrolment step: by access token, or by the session of an
+    /// MFA_SETUP challenge.
+    TokenOrSession(Option<&'a AccessToken>, Option<&'a Secret>),
+}
+
+impl<'a> Target<'a> {
+    pub fn of_user(user: &'a UserRef) -> Self {
+        match user {
+            UserRef::AccessToken(t) => Target::Token(t),
+            UserRef::Admin {
+                user_pool_id,
+                username,
+            } => Target::User {
+                user_pool_id,
+                username,
+            },
+        }
     }
+
+    /// The pool, for the policy: the request's `user_pool_id`, or for
+    /// access-token calls the pool in the token's `iss` claim (unverified:
+    /// routing only). `None` when it cannot be told: a session names no
+    /// pool the facade can read, so only a "*" grant covers that flow.
+    pub fn user_pool(&self) -> Option<&'a str> {
+        match *self {
+            Target::Pool(p)
+            | Target::User {
+                user_pool_id: p, ..
+            } => Some(p),
+            Target::NewPool | Target::TokenOrSession(None, _) => None,
+            Target::Token(t) | Target::TokenOrSession(Some(t), _) => t.user_pool(),
+        }
+    }
+
+    /// The end user, for the record: a username, or the access token's
+    /// unverified `sub`.
+    pub fn end_user(&self) -> Option<&'a str> {
+        match *self {
+            Target::User { username, .. } => Some(username),
+            Target::Token(t) | Target::TokenOrSession(Some(t), _) => t.subject(),
+            _ => None,
+        }
+    }
+
+    /// One Cognito call about this target, keyed for the quotas: a pool by
+    /// its id; a user by pool and username, or by a hash of the access
+    /// token (never its unverified `sub`: a forged token must not spend its
+    /// victim's budget), or by a fingerprint of the session.
+    pub fn call(&self, op: CognitoOp) -> UpstreamCall {
+        match *self {
+            Target::Pool(p) => UpstreamCall::pool(op, p),
+            Target::NewPool => UpstreamCall::user(op, None, None),
+            Target::User {
+                user_pool_id,
+                username,
+            } => UpstreamCall::user(op, Some(user_pool_id.into()), Some(username.into())),
+            Target::Token(t) | Target::TokenOrSession(Some(t), _) => {
+                UpstreamCall::user(op, t.user_pool().map(str::to_owned), Some(t.budget_key()))
+            }
+            Target::TokenOrSession(None, Some(s)) => UpstreamCall::user(
+                op,
+                None,
+                Some(format!(
+                    "session:{}",
+                    crate::hash::hex(&key_of(&[s.expose()]))
+                )),
+            ),
+            Target::TokenOrSession(None, None) => UpstreamCall::user(op, None, None),
+        }
+    }
+}
+
+/// What `run` gives: the answer, and for a pool change the configuration
+/// before and after (the audit record's; the answer does not carry it).
+pub struct Ran<T> {
+    pub output: T,
+    pub change: Option<Change>,
+}
+
+impl<T> From<T> for Ran<T> {
+    fn from(output: T) -> Self {
+        Self {
+            output,
+            change: None,
+        }
+    }
+}
+
+/// A pool's MFA configuration before and after a change.
+pub struct Change {
+    pub before: PoolMfaConfig,
+    pub after: PoolMfaConfig,
 }
 
 /// An operation as decoded from the wire, with what decoding found wrong
@@ -220,9 +318,10 @@ impl Facade {
         pool: Option<&str>,
         audit: &mut CallAudit,
         wait: bool,
-    ) -> Result<O::Output> {
+    ) -> Result<Ran<O::Output>> {
         let method = op.method().name;
-        let principal = self.authorize(principal, method, pool, op.creates_pool())?;
+        let creates_pool = matches!(op.target(), Target::NewPool);
+        let principal = self.authorize(principal, method, pool, creates_pool)?;
         op.validate(&mut violations);
         let upstream = if violations.is_empty() {
             op.upstream()
@@ -255,7 +354,9 @@ impl Facade {
         let started = Instant::now();
         let Decoded { mut op, violations } = decoded;
         let method = op.method().name;
-        let pool = op.user_pool();
+        let target = op.target();
+        let pool = target.user_pool().map(str::to_owned);
+        let end_user = target.end_user().map(str::to_owned);
         let mutating = op.method().mutating && !op.dry_run();
         let mut audit = CallAudit::new(
             self.auditor.clone(),
@@ -270,7 +371,7 @@ impl Facade {
             method,
             mutating,
             pool.as_deref(),
-            || op.target_user(),
+            end_user.as_deref(),
         );
         if audit.level() != AuditLevel::None {
             op.capture_before();
@@ -297,20 +398,23 @@ impl Facade {
                 u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
             ))
         });
-        let level = audit.level();
+        let ran = result.as_ref().ok();
+        let change = ran
+            .and_then(|r| r.change.as_ref())
+            .map(|c| (audit.value(&c.before), audit.value(&c.after)));
+        let response = ran
+            .filter(|_| audit.level() == AuditLevel::RequestResponse)
+            .map(|r| audit.value(&r.output));
         let completed = audit.completed(
             Completed {
                 error: result.as_ref().err(),
                 latency: started.elapsed(),
-                change: result.as_ref().ok().and_then(AuditOutput::change),
-                response: result
-                    .as_ref()
-                    .ok()
-                    .filter(|_| level == AuditLevel::RequestResponse)
-                    .map(AuditOutput::audit_response),
+                change,
+                response,
             },
             wait,
         );
+        let result = result.map(|r| r.output);
         if let Err(e) = completed.durable().await {
             tracing::error!(event = "audit_completed_not_durable", method, request_id = %ctx.request_id, error = %e, "the call's completed audit record could not be made durable");
         }

@@ -1,6 +1,10 @@
-//! The operations of both services, each with its rules and its way to the
-//! backend. The read-compare-write logic of etag and partial updates lives
-//! here, above the backend, so that it is the same for every backend.
+//! The operations of both services: per call, only what differs — its
+//! row in the method table, its target, its audit view, its rules and its
+//! way to the backend. The read-compare-write logic of etag and partial
+//! updates lives here, above the backend, so that it is the same for every
+//! backend.
+
+use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::domain::{
@@ -8,103 +12,77 @@ use crate::domain::{
     TokenVerification, UserMfaSettings, UserRef, etag,
     mask::{self, MaskError},
     rules::{self, Violations},
+    secret,
 };
 use crate::error::{Error, Result};
-use crate::limits::{CognitoOp, UpstreamCall, key_of};
-
-use super::{AuditOutput, Operation};
-use serde_json::json;
-
+use crate::limits::{CognitoOp, UpstreamCall};
 use crate::method::{self, Method};
 
-/// A pool configuration and its etag; for a change, what it was before.
-#[derive(Clone, Debug, PartialEq, Eq)]
+use super::{Change, Operation, Ran, Target};
+
+/// A pool configuration and its etag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct VersionedConfig {
     pub config: PoolMfaConfig,
     pub etag: String,
-    /// Set by a change that was asked to capture it (for audit).
-    pub before: Option<PoolMfaConfig>,
 }
 
 impl VersionedConfig {
     fn of(config: PoolMfaConfig) -> Self {
         let etag = etag::of(&config);
-        Self {
-            config,
-            etag,
-            before: None,
+        Self { config, etag }
+    }
+}
+
+/// A pool change's answer: the stored configuration, and what it was
+/// before when that was read (for the audit record).
+fn changed(before: Option<PoolMfaConfig>, stored: PoolMfaConfig) -> Ran<VersionedConfig> {
+    let change = before.map(|before| Change {
+        before,
+        after: stored.clone(),
+    });
+    Ran {
+        output: VersionedConfig::of(stored),
+        change,
+    }
+}
+
+/// A user reference as records show it: the access token (its
+/// fingerprint), or the pool and username.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum UserView<'a> {
+    Token {
+        access_token: &'a AccessToken,
+    },
+    Admin {
+        user_pool_id: &'a str,
+        #[serde(serialize_with = "secret::username")]
+        username: &'a str,
+    },
+}
+
+impl<'a> UserView<'a> {
+    fn of(user: &'a UserRef) -> Self {
+        match user {
+            UserRef::AccessToken(t) => UserView::Token { access_token: t },
+            UserRef::Admin {
+                user_pool_id,
+                username,
+            } => UserView::Admin {
+                user_pool_id,
+                username,
+            },
         }
     }
-
-    fn changed(before: Option<PoolMfaConfig>, after: PoolMfaConfig) -> Self {
-        Self {
-            before,
-            ..Self::of(after)
-        }
-    }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
-}
-
-impl AuditOutput for VersionedConfig {
-    fn audit_response(&self) -> serde_json::Value {
-        json!({"config": to_json(&self.config), "etag": self.etag})
-    }
-    fn change(&self) -> Option<(serde_json::Value, serde_json::Value)> {
-        self.before
-            .as_ref()
-            .map(|b| (to_json(b), to_json(&self.config)))
-    }
-}
-
-impl AuditOutput for () {
-    fn audit_response(&self) -> serde_json::Value {
-        serde_json::Value::Null
-    }
-}
-
-impl AuditOutput for AssociatedToken {
-    fn audit_response(&self) -> serde_json::Value {
-        json!({
-            "secret_code": self.secret_code.expose(),
-            "session": self.session.as_ref().map(Secret::expose),
-        })
-    }
-}
-
-impl AuditOutput for TokenVerification {
-    fn audit_response(&self) -> serde_json::Value {
-        json!({
-            "status": self.status.map(|s| format!("{s:?}")),
-            "session": self.session.as_ref().map(Secret::expose),
-        })
-    }
-}
-
-impl AuditOutput for UserMfaSettings {
-    fn audit_response(&self) -> serde_json::Value {
-        to_json(self)
-    }
-}
-
-/// The audit view of a user reference.
-fn user_json(user: &UserRef) -> serde_json::Value {
-    match user {
-        UserRef::AccessToken(t) => json!({"access_token": t.expose()}),
-        UserRef::Admin {
-            user_pool_id,
-            username,
-        } => json!({"user_pool_id": user_pool_id, "username": username}),
-    }
-}
-
-fn user_target(user: &UserRef) -> Option<String> {
-    match user {
-        UserRef::AccessToken(t) => t.subject().map(str::to_owned),
-        UserRef::Admin { username, .. } => Some(username.clone()),
-    }
+/// The request of a call about one named user.
+#[derive(Serialize)]
+pub(super) struct UserRequest<'a> {
+    pub user_pool_id: &'a str,
+    #[serde(serialize_with = "secret::username")]
+    pub username: &'a str,
 }
 
 fn check_etag_format(v: &mut Violations, etag: Option<&str>) {
@@ -145,56 +123,6 @@ fn user_ref(v: &mut Violations, user: &UserRef) {
     }
 }
 
-/// The Cognito call about one user, keyed for the per-user quota by pool
-/// and username, or by a hash of the access token (never its unverified
-/// `sub`: a forged token must not spend its victim's budget).
-fn user_call(user: &UserRef, by_token: CognitoOp, admin: CognitoOp) -> UpstreamCall {
-    match user {
-        UserRef::AccessToken(t) => UpstreamCall::user(
-            by_token,
-            t.user_pool().map(str::to_owned),
-            Some(t.budget_key()),
-        ),
-        UserRef::Admin {
-            user_pool_id,
-            username,
-        } => UpstreamCall::user(admin, Some(user_pool_id.clone()), Some(username.clone())),
-    }
-}
-
-/// The pool of an enrolment step: the access token's. A session names no
-/// pool the facade can read; only a "*" grant covers the session flow.
-fn token_call_pool(access_token: Option<&AccessToken>) -> Option<String> {
-    access_token.and_then(|t| t.user_pool().map(str::to_owned))
-}
-
-/// The Cognito call of an enrolment step: by access token (its pool and
-/// a hash of the token), or by MFA_SETUP session (a fingerprint of it stands for the user).
-fn token_or_session_call(
-    op: CognitoOp,
-    access_token: Option<&AccessToken>,
-    session: Option<&Secret>,
-) -> UpstreamCall {
-    match (access_token, session) {
-        (Some(t), _) => {
-            UpstreamCall::user(op, t.user_pool().map(str::to_owned), Some(t.budget_key()))
-        }
-        (None, Some(s)) => UpstreamCall::user(
-            op,
-            None,
-            Some(format!("session:{}", hex::encode(key_of(&[s.expose()])))),
-        ),
-        (None, None) => UpstreamCall::user(op, None, None),
-    }
-}
-
-fn user_ref_pool(user: &UserRef) -> Option<String> {
-    match user {
-        UserRef::AccessToken(t) => t.user_pool().map(str::to_owned),
-        UserRef::Admin { user_pool_id, .. } => Some(user_pool_id.clone()),
-    }
-}
-
 fn token_auth(access_token: Option<AccessToken>, session: Option<Secret>) -> Result<TokenAuth> {
     match (access_token, session) {
         (Some(t), None) => Ok(TokenAuth::AccessToken(t)),
@@ -203,6 +131,29 @@ fn token_auth(access_token: Option<AccessToken>, session: Option<Secret>) -> Res
         _ => Err(Error::Internal(
             "token_auth called without exactly one credential".into(),
         )),
+    }
+}
+
+/// The pool calls of a change, as both `upstream` and `run` take them.
+struct PoolSteps {
+    /// Read the configuration first (to compare an etag, capture it for
+    /// audit, or prove the pool exists for a dry run).
+    read: bool,
+    /// Then write it.
+    write: bool,
+}
+
+impl PoolSteps {
+    fn calls(&self, pool: &str) -> Vec<UpstreamCall> {
+        let target = Target::Pool(pool);
+        let mut calls = Vec::with_capacity(2);
+        if self.read {
+            calls.push(target.call(CognitoOp::GetUserPoolMfaConfig));
+        }
+        if self.write {
+            calls.push(target.call(CognitoOp::SetUserPoolMfaConfig));
+        }
+        calls
     }
 }
 
@@ -217,29 +168,27 @@ impl Operation for GetUserPoolMfaConfig {
         &method::GET_USER_POOL_MFA_CONFIG
     }
 
-    fn user_pool(&self) -> Option<String> {
-        Some(self.user_pool_id.clone())
+    fn target(&self) -> Target<'_> {
+        Target::Pool(&self.user_pool_id)
     }
 
-    fn upstream(&self) -> Vec<UpstreamCall> {
-        vec![UpstreamCall::pool(
-            CognitoOp::GetUserPoolMfaConfig,
-            &self.user_pool_id,
-        )]
-    }
-
-    fn audit_request(&self) -> serde_json::Value {
-        json!({"user_pool_id": self.user_pool_id})
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            user_pool_id: &'a str,
+        }
+        Request {
+            user_pool_id: &self.user_pool_id,
+        }
     }
 
     fn validate(&self, v: &mut Violations) {
         rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<VersionedConfig> {
-        Ok(VersionedConfig::of(
-            backend.get_user_pool_mfa_config(&self.user_pool_id).await?,
-        ))
+    async fn run(self, backend: &dyn Backend) -> Result<Ran<VersionedConfig>> {
+        let config = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
+        Ok(VersionedConfig::of(config).into())
     }
 }
 
@@ -252,6 +201,15 @@ pub struct SetUserPoolMfaConfig {
     pub capture_before: bool,
 }
 
+impl SetUserPoolMfaConfig {
+    fn steps(&self) -> PoolSteps {
+        PoolSteps {
+            read: self.validate_only || self.etag.is_some() || self.capture_before,
+            write: !self.validate_only,
+        }
+    }
+}
+
 impl Operation for SetUserPoolMfaConfig {
     type Output = VersionedConfig;
 
@@ -259,33 +217,32 @@ impl Operation for SetUserPoolMfaConfig {
         &method::SET_USER_POOL_MFA_CONFIG
     }
 
-    fn user_pool(&self) -> Option<String> {
-        Some(self.user_pool_id.clone())
+    fn target(&self) -> Target<'_> {
+        Target::Pool(&self.user_pool_id)
     }
 
     fn upstream(&self) -> Vec<UpstreamCall> {
-        let read = UpstreamCall::pool(CognitoOp::GetUserPoolMfaConfig, &self.user_pool_id);
-        let write = UpstreamCall::pool(CognitoOp::SetUserPoolMfaConfig, &self.user_pool_id);
-        if self.validate_only {
-            vec![read]
-        } else if self.etag.is_some() || self.capture_before {
-            vec![read, write]
-        } else {
-            vec![write]
-        }
+        self.steps().calls(&self.user_pool_id)
     }
 
     fn dry_run(&self) -> bool {
         self.validate_only
     }
 
-    fn audit_request(&self) -> serde_json::Value {
-        json!({
-            "user_pool_id": self.user_pool_id,
-            "config": to_json(&self.config),
-            "validate_only": self.validate_only,
-            "etag": self.etag,
-        })
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            user_pool_id: &'a str,
+            config: &'a PoolMfaConfig,
+            validate_only: bool,
+            etag: Option<&'a str>,
+        }
+        Request {
+            user_pool_id: &self.user_pool_id,
+            config: &self.config,
+            validate_only: self.validate_only,
+            etag: self.etag.as_deref(),
+        }
     }
 
     fn capture_before(&mut self) {
@@ -298,28 +255,26 @@ impl Operation for SetUserPoolMfaConfig {
         check_etag_format(v, self.etag.as_deref());
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<VersionedConfig> {
+    async fn run(self, backend: &dyn Backend) -> Result<Ran<VersionedConfig>> {
+        let steps = self.steps();
         let mut before = None;
-        if self.validate_only || self.etag.is_some() || self.capture_before {
+        if steps.read {
             // Reading proves the pool exists and gives the etag to compare.
             let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
             let current_etag = check_etag(self.etag.as_deref(), &current)?;
-            if self.validate_only {
+            if !steps.write {
                 return Ok(VersionedConfig {
                     config: self.config,
                     etag: current_etag,
-                    before: None,
-                });
+                }
+                .into());
             }
             before = Some(current);
         }
         let stored = backend
             .set_user_pool_mfa_config(&self.user_pool_id, &self.config)
             .await?;
-        Ok(VersionedConfig::changed(
-            before.filter(|_| self.capture_before),
-            stored,
-        ))
+        Ok(changed(before.filter(|_| self.capture_before), stored))
     }
 }
 
@@ -372,6 +327,16 @@ pub struct UpdateUserPoolMfaConfig {
     pub capture_before: bool,
 }
 
+impl UpdateUserPoolMfaConfig {
+    /// An update always reads, to merge into what is there.
+    fn steps(&self) -> PoolSteps {
+        PoolSteps {
+            read: true,
+            write: !self.validate_only,
+        }
+    }
+}
+
 impl Operation for UpdateUserPoolMfaConfig {
     type Output = VersionedConfig;
 
@@ -379,34 +344,34 @@ impl Operation for UpdateUserPoolMfaConfig {
         &method::UPDATE_USER_POOL_MFA_CONFIG
     }
 
-    fn user_pool(&self) -> Option<String> {
-        Some(self.user_pool_id.clone())
+    fn target(&self) -> Target<'_> {
+        Target::Pool(&self.user_pool_id)
     }
 
     fn upstream(&self) -> Vec<UpstreamCall> {
-        let read = UpstreamCall::pool(CognitoOp::GetUserPoolMfaConfig, &self.user_pool_id);
-        if self.validate_only {
-            vec![read]
-        } else {
-            vec![
-                read,
-                UpstreamCall::pool(CognitoOp::SetUserPoolMfaConfig, &self.user_pool_id),
-            ]
-        }
+        self.steps().calls(&self.user_pool_id)
     }
 
     fn dry_run(&self) -> bool {
         self.validate_only
     }
 
-    fn audit_request(&self) -> serde_json::Value {
-        json!({
-            "user_pool_id": self.user_pool_id,
-            "config": to_json(&mask::masked_part(&self.patch, &self.update_mask)),
-            "update_mask": self.update_mask,
-            "validate_only": self.validate_only,
-            "etag": self.etag,
-        })
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            user_pool_id: &'a str,
+            config: PoolMfaConfig,
+            update_mask: &'a [String],
+            validate_only: bool,
+            etag: Option<&'a str>,
+        }
+        Request {
+            user_pool_id: &self.user_pool_id,
+            config: mask::masked_part(&self.patch, &self.update_mask),
+            update_mask: &self.update_mask,
+            validate_only: self.validate_only,
+            etag: self.etag.as_deref(),
+        }
     }
 
     fn capture_before(&mut self) {
@@ -431,7 +396,7 @@ impl Operation for UpdateUserPoolMfaConfig {
         );
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<VersionedConfig> {
+    async fn run(self, backend: &dyn Backend) -> Result<Ran<VersionedConfig>> {
         let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
         let current_etag = check_etag(self.etag.as_deref(), &current)?;
         let before = self.capture_before.then(|| current.clone());
@@ -452,17 +417,17 @@ impl Operation for UpdateUserPoolMfaConfig {
         let mut v = Violations::default();
         rules::pool_mfa_config(&mut v, "config", &merged);
         v.into_result()?;
-        if self.validate_only {
+        if !self.steps().write {
             return Ok(VersionedConfig {
                 config: merged,
                 etag: current_etag,
-                before: None,
-            });
+            }
+            .into());
         }
         let stored = backend
             .set_user_pool_mfa_config(&self.user_pool_id, &merged)
             .await?;
-        Ok(VersionedConfig::changed(before, stored))
+        Ok(changed(before, stored))
     }
 }
 
@@ -482,24 +447,20 @@ impl Operation for SetUserMfaPreference {
         }
     }
 
-    fn user_pool(&self) -> Option<String> {
-        user_ref_pool(&self.user)
+    fn target(&self) -> Target<'_> {
+        Target::of_user(&self.user)
     }
 
-    fn upstream(&self) -> Vec<UpstreamCall> {
-        vec![user_call(
-            &self.user,
-            CognitoOp::SetUserMfaPreference,
-            CognitoOp::AdminSetUserMfaPreference,
-        )]
-    }
-
-    fn audit_request(&self) -> serde_json::Value {
-        json!({"user": user_json(&self.user), "preference": to_json(&self.preference)})
-    }
-
-    fn target_user(&self) -> Option<String> {
-        user_target(&self.user)
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            user: UserView<'a>,
+            preference: &'a MfaPreference,
+        }
+        Request {
+            user: UserView::of(&self.user),
+            preference: &self.preference,
+        }
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -507,10 +468,11 @@ impl Operation for SetUserMfaPreference {
         rules::mfa_preference(v, &self.preference);
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<()> {
+    async fn run(self, backend: &dyn Backend) -> Result<Ran<()>> {
         backend
             .set_user_mfa_preference(&self.user, &self.preference)
             .await
+            .map(Ran::from)
     }
 }
 
@@ -526,29 +488,20 @@ impl Operation for AssociateSoftwareToken {
         &method::ASSOCIATE_SOFTWARE_TOKEN
     }
 
-    fn user_pool(&self) -> Option<String> {
-        token_call_pool(self.access_token.as_ref())
+    fn target(&self) -> Target<'_> {
+        Target::TokenOrSession(self.access_token.as_ref(), self.session.as_ref())
     }
 
-    fn upstream(&self) -> Vec<UpstreamCall> {
-        vec![token_or_session_call(
-            CognitoOp::AssociateSoftwareToken,
-            self.access_token.as_ref(),
-            self.session.as_ref(),
-        )]
-    }
-
-    fn audit_request(&self) -> serde_json::Value {
-        json!({
-            "access_token": self.access_token.as_ref().map(AccessToken::expose),
-            "session": self.session.as_ref().map(Secret::expose),
-        })
-    }
-
-    fn target_user(&self) -> Option<String> {
-        self.access_token
-            .as_ref()
-            .and_then(|t| t.subject().map(str::to_owned))
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            access_token: Option<&'a AccessToken>,
+            session: Option<&'a Secret>,
+        }
+        Request {
+            access_token: self.access_token.as_ref(),
+            session: self.session.as_ref(),
+        }
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -559,10 +512,11 @@ impl Operation for AssociateSoftwareToken {
         );
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<AssociatedToken> {
+    async fn run(self, backend: &dyn Backend) -> Result<Ran<AssociatedToken>> {
         backend
             .associate_software_token(&token_auth(self.access_token, self.session)?)
             .await
+            .map(Ran::from)
     }
 }
 
@@ -580,31 +534,24 @@ impl Operation for VerifySoftwareToken {
         &method::VERIFY_SOFTWARE_TOKEN
     }
 
-    fn user_pool(&self) -> Option<String> {
-        token_call_pool(self.access_token.as_ref())
+    fn target(&self) -> Target<'_> {
+        Target::TokenOrSession(self.access_token.as_ref(), self.session.as_ref())
     }
 
-    fn upstream(&self) -> Vec<UpstreamCall> {
-        vec![token_or_session_call(
-            CognitoOp::VerifySoftwareToken,
-            self.access_token.as_ref(),
-            self.session.as_ref(),
-        )]
-    }
-
-    fn audit_request(&self) -> serde_json::Value {
-        json!({
-            "access_token": self.access_token.as_ref().map(AccessToken::expose),
-            "session": self.session.as_ref().map(Secret::expose),
-            "user_code": self.user_code.expose(),
-            "friendly_device_name": self.friendly_device_name,
-        })
-    }
-
-    fn target_user(&self) -> Option<String> {
-        self.access_token
-            .as_ref()
-            .and_then(|t| t.subject().map(str::to_owned))
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            access_token: Option<&'a AccessToken>,
+            session: Option<&'a Secret>,
+            user_code: &'a Secret,
+            friendly_device_name: Option<&'a str>,
+        }
+        Request {
+            access_token: self.access_token.as_ref(),
+            session: self.session.as_ref(),
+            user_code: &self.user_code,
+            friendly_device_name: self.friendly_device_name.as_deref(),
+        }
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -619,11 +566,12 @@ impl Operation for VerifySoftwareToken {
         }
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<TokenVerification> {
+    async fn run(self, backend: &dyn Backend) -> Result<Ran<TokenVerification>> {
         let auth = token_auth(self.access_token, self.session)?;
         backend
             .verify_software_token(&auth, &self.user_code, self.friendly_device_name.as_deref())
             .await
+            .map(Ran::from)
     }
 }
 
@@ -642,32 +590,29 @@ impl Operation for GetUserMfaSettings {
         }
     }
 
-    fn user_pool(&self) -> Option<String> {
-        user_ref_pool(&self.user)
+    fn target(&self) -> Target<'_> {
+        Target::of_user(&self.user)
     }
 
-    fn upstream(&self) -> Vec<UpstreamCall> {
-        vec![user_call(
-            &self.user,
-            CognitoOp::GetUser,
-            CognitoOp::AdminGetUser,
-        )]
-    }
-
-    fn audit_request(&self) -> serde_json::Value {
-        json!({"user": user_json(&self.user)})
-    }
-
-    fn target_user(&self) -> Option<String> {
-        user_target(&self.user)
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            user: UserView<'a>,
+        }
+        Request {
+            user: UserView::of(&self.user),
+        }
     }
 
     fn validate(&self, v: &mut Violations) {
         user_ref(v, &self.user);
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<UserMfaSettings> {
-        backend.get_user_mfa_settings(&self.user).await
+    async fn run(self, backend: &dyn Backend) -> Result<Ran<UserMfaSettings>> {
+        backend
+            .get_user_mfa_settings(&self.user)
+            .await
+            .map(Ran::from)
     }
 }
 
@@ -683,24 +628,18 @@ impl Operation for AdminDeleteSoftwareToken {
         &method::ADMIN_DELETE_SOFTWARE_TOKEN
     }
 
-    fn user_pool(&self) -> Option<String> {
-        Some(self.user_pool_id.clone())
+    fn target(&self) -> Target<'_> {
+        Target::User {
+            user_pool_id: &self.user_pool_id,
+            username: &self.username,
+        }
     }
 
-    fn upstream(&self) -> Vec<UpstreamCall> {
-        vec![UpstreamCall::user(
-            CognitoOp::AdminDeleteSoftwareToken,
-            Some(self.user_pool_id.clone()),
-            Some(self.username.clone()),
-        )]
-    }
-
-    fn audit_request(&self) -> serde_json::Value {
-        json!({"user_pool_id": self.user_pool_id, "username": self.username})
-    }
-
-    fn target_user(&self) -> Option<String> {
-        Some(self.username.clone())
+    fn audit_request(&self) -> impl Serialize {
+        UserRequest {
+            user_pool_id: &self.user_pool_id,
+            username: &self.username,
+        }
     }
 
     fn validate(&self, v: &mut Violations) {
@@ -708,10 +647,11 @@ impl Operation for AdminDeleteSoftwareToken {
         rules::username(v, "username", &self.username);
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<()> {
+    async fn run(self, backend: &dyn Backend) -> Result<Ran<()>> {
         backend
             .admin_delete_software_token(&self.user_pool_id, &self.username)
             .await
+            .map(Ran::from)
     }
 }
 

@@ -11,19 +11,17 @@ use std::{
     time::Duration,
 };
 
-use sha2::{Digest, Sha256};
-
 use super::Config;
 use crate::auth::{AuthState, SharedAuth};
 
 /// What the watched files hold now (missing files count as empty).
 fn fingerprint(files: &[PathBuf]) -> [u8; 32] {
-    let mut hash = Sha256::new();
+    let mut hash = crate::hash::Sha256::default();
     for f in files {
         hash.update(f.to_string_lossy().as_bytes());
-        hash.update(std::fs::read(f).unwrap_or_default());
+        hash.update(&std::fs::read(f).unwrap_or_default());
     }
-    hash.finalize().into()
+    hash.finish()
 }
 
 /// Loads the configuration again and swaps in its auth state. Returns the

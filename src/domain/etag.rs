@@ -1,8 +1,6 @@
 //! The etag of a pool's MFA configuration: a stable hash of the configuration
 //! as read, so that a caller can make a write conditional on what it saw.
 
-use sha2::{Digest, Sha256};
-
 use super::PoolMfaConfig;
 
 /// 32 hex characters (128 bits of SHA-256) over the canonical JSON form of the
@@ -12,9 +10,9 @@ use super::PoolMfaConfig;
 pub fn of(config: &PoolMfaConfig) -> String {
     // Serializing plain structs of strings, bools and enums cannot fail; an
     // empty input still gives a well-defined hash.
-    let canonical = serde_json::to_vec(config).unwrap_or_default();
-    let digest = Sha256::digest(&canonical);
-    hex::encode(&digest[..16])
+    // The real ExternalId counts: a change of it is a change of the config.
+    let canonical = super::secret::exposed(|| serde_json::to_vec(config)).unwrap_or_default();
+    crate::hash::hex(&crate::hash::sha256(&canonical)[..16])
 }
 
 #[cfg(test)]

@@ -73,6 +73,7 @@ pub struct SmsMfaConfig {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmsConfiguration {
     pub sns_caller_arn: Option<String>,
+    #[serde(serialize_with = "secret::masked")]
     pub external_id: Option<Secret>,
     pub sns_region: Option<String>,
     pub eums_sms: Option<EumsSmsConfig>,
@@ -82,6 +83,7 @@ pub struct SmsConfiguration {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EumsSmsConfig {
     pub caller_arn: String,
+    #[serde(serialize_with = "secret::masked")]
     pub external_id: Option<Secret>,
     pub origination_identity: Option<String>,
     pub configuration_set_name: Option<String>,
@@ -152,6 +154,7 @@ pub struct MfaOption {
 /// The MFA fields of GetUser / AdminGetUser.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserMfaSettings {
+    #[serde(serialize_with = "secret::username")]
     pub username: String,
     pub preferred_mfa_setting: Option<String>,
     pub user_mfa_setting_list: Vec<String>,
@@ -179,21 +182,21 @@ pub enum TokenAuth {
 }
 
 /// The answer of AssociateSoftwareToken.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AssociatedToken {
     pub secret_code: Secret,
     pub session: Option<Secret>,
 }
 
 /// VerifySoftwareTokenResponseType.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum VerifyStatus {
     Success,
     Error,
 }
 
 /// The answer of VerifySoftwareToken.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TokenVerification {
     pub status: Option<VerifyStatus>,
     pub session: Option<Secret>,

@@ -10,6 +10,8 @@ use super::Secret;
 /// few KiB, and the request is refused by the pattern or upstream anyway.
 pub const MAX_DECODED_TOKEN_BYTES: usize = 16 * 1024;
 
+/// Serializes as its [`Secret`] does (withheld, or its fingerprint in an
+/// audit record): never its claims.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessToken {
     secret: Secret,
@@ -58,11 +60,16 @@ impl AccessToken {
     /// victim's `iss` and `sub` is another token, so it spends a budget of
     /// its own and never the victim's.
     pub fn budget_key(&self) -> String {
-        use sha2::{Digest, Sha256};
         format!(
             "token:{}",
-            hex::encode(&Sha256::digest(self.expose().as_bytes())[..16])
+            crate::hash::hex(&crate::hash::sha256(self.expose().as_bytes())[..16])
         )
+    }
+}
+
+impl serde::Serialize for AccessToken {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.secret.serialize(s)
     }
 }
 

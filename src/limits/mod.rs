@@ -23,8 +23,6 @@ pub mod settings;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use sha2::{Digest, Sha256};
-
 use settings::LimitsConfig;
 
 pub use fleet::Fleet;
@@ -87,12 +85,12 @@ fn short_method(method: &str) -> &str {
 pub type Key = [u8; 16];
 
 pub fn key_of(parts: &[&str]) -> Key {
-    let mut h = Sha256::new();
+    let mut h = crate::hash::Sha256::default();
     for p in parts {
-        h.update((p.len() as u64).to_be_bytes());
+        h.update(&(p.len() as u64).to_be_bytes());
         h.update(p.as_bytes());
     }
-    let digest = h.finalize();
+    let digest = h.finish();
     let mut key = [0u8; 16];
     key.copy_from_slice(&digest[..16]);
     key

@@ -330,7 +330,9 @@ async fn flush(path: PathBuf, state: Arc<std::sync::Mutex<State>>) {
 
 /// Replaces `path` with `data`, crash-safely.
 fn persist(path: &Path, data: &Data) -> std::io::Result<()> {
-    let bytes = serde_json::to_vec_pretty(data).map_err(std::io::Error::other)?;
+    // The data file keeps the real secrets (TOTP keys, the signing key).
+    let bytes = crate::domain::secret::exposed(|| serde_json::to_vec_pretty(data))
+        .map_err(std::io::Error::other)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
