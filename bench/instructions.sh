@@ -94,7 +94,7 @@ for variant in full noaudit; do
   audit=1; [ "$variant" = noaudit ] && audit=0
   facade_config "$work/$variant" "$audit" "$port" "$metrics"
   cp "$work/seed/data.json" "$work/$variant/data.json"
-  ipc[$variant]=$(cd "$work/$variant" && RUST_LOG=warn METRICS_PORT=$metrics callgrind_run "$variant" "$port" "$M" "$body" "$KEY" \
+  ipc[$variant]=$(cd "$work/$variant" && RUST_LOG="${BENCH_LOG:-info}" METRICS_PORT=$metrics callgrind_run "$variant" "$port" "$M" "$body" "$KEY" \
     "$BIN" serve --config "$work/$variant/config.toml")
 done
 

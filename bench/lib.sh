@@ -52,7 +52,9 @@ start_facade() {
   port=$(free_port); metrics=$(free_port)
   { printf 'listen = "127.0.0.1:%s"\nmetrics_listen = "127.0.0.1:%s"\n' "$port" "$metrics"
     printf '%s\n' "$extra"; common_config; } >"$work/$name/config.toml"
-  (cd "$work/$name" && RUST_LOG=warn exec "$BIN" serve --config config.toml >"$work/$name/out" 2>"$work/$name/err") &
+  # The default log level, as deployed: each call's log line is part of the
+  # cost measured (BENCH_LOG=warn leaves it out, for a comparison).
+  (cd "$work/$name" && RUST_LOG="${BENCH_LOG:-info}" exec "$BIN" serve --config config.toml >"$work/$name/out" 2>"$work/$name/err") &
   pids+=($!)
   wait_port "$port"
   FACADE_PORT=$port

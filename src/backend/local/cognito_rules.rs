@@ -1,0 +1,223 @@
+//! Cognito's rules for the local backend: its state rules (a pool's
+//! feature plan and Region, a user's factors and preferences), the answers
+//! it reads back, and its errors, each with Cognito's exception name so
+//! callers see the same gRPC codes as against the real service.
+
+use crate::domain::{
+    FactorConfiguration, FactorSettings, MfaMode, MfaPreference, PoolMfaConfig, UserMfaSettings,
+};
+use crate::error::{CognitoError, Error, Result};
+
+use super::store::{Data, Factor, FeaturePlan, Pool, User};
+
+/// A Cognito exception, with a request id as Cognito's answers carry one.
+pub(super) fn cognito(exception: &str, message: impl Into<String>) -> Error {
+    Error::Cognito(CognitoError {
+        exception: exception.into(),
+        message: message.into(),
+        request_id: Some(format!("local-{}", uuid::Uuid::new_v4())),
+        http_status: Some(400),
+    })
+}
+
+pub(super) fn invalid_parameter(message: impl Into<String>) -> Error {
+    cognito("InvalidParameterException", message)
+}
+
+pub(super) fn pool_not_found(id: &str) -> Error {
+    cognito(
+        "ResourceNotFoundException",
+        format!("User pool {id} does not exist."),
+    )
+}
+
+pub(super) fn user_not_found() -> Error {
+    cognito("UserNotFoundException", "User does not exist.")
+}
+
+pub(super) fn pool<'a>(data: &'a Data, id: &str) -> Result<&'a Pool> {
+    data.pools.get(id).ok_or_else(|| pool_not_found(id))
+}
+
+pub(super) fn pool_mut<'a>(data: &'a mut Data, id: &str) -> Result<&'a mut Pool> {
+    data.pools.get_mut(id).ok_or_else(|| pool_not_found(id))
+}
+
+pub(super) fn user_mut<'a>(
+    data: &'a mut Data,
+    pool_id: &str,
+    username: &str,
+) -> Result<&'a mut User> {
+    pool_mut(data, pool_id)?
+        .users
+        .get_mut(username)
+        .ok_or_else(user_not_found)
+}
+
+/// Cognito's state rules for a pool's new MFA configuration.
+pub(super) fn check_pool_config(pool: &Pool, config: &PoolMfaConfig) -> Result<()> {
+    if pool.feature_plan == FeaturePlan::Lite {
+        let mut features = Vec::new();
+        if config.email.is_some() {
+            features.push("Email MFA");
+        }
+        if config.web_authn.as_ref().is_some_and(|w| {
+            w.factor_configuration == Some(FactorConfiguration::MultiFactorWithUserVerification)
+        }) {
+            features.push("WebAuthn MFA");
+        }
+        if !features.is_empty() {
+            return Err(cognito(
+                "FeatureUnavailableInTierException",
+                format!(
+                    "The following features need to be disabled for the LITE pricing tier configured: {}",
+                    features.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(region) = config
+        .sms
+        .as_ref()
+        .and_then(|s| s.sms_configuration.as_ref())
+        .and_then(|c| c.eums_sms.as_ref())
+        .and_then(|e| e.region.as_deref())
+        && region != pool.region
+    {
+        return Err(invalid_parameter(format!(
+            "EumsSms Region {region} must be the user pool's Region {}",
+            pool.region
+        )));
+    }
+    Ok(())
+}
+
+/// Applies one settings block to a user, with Cognito's preconditions.
+struct FactorChange<'a> {
+    factor: Factor,
+    settings: FactorSettings,
+    label: &'a str,
+}
+
+pub(super) fn apply_preference(
+    pool: &Pool,
+    user: &mut User,
+    preference: &MfaPreference,
+) -> Result<()> {
+    let changes = [
+        (Factor::Sms, preference.sms, "SMS"),
+        (
+            Factor::SoftwareToken,
+            preference.software_token,
+            "SOFTWARE_TOKEN",
+        ),
+        (Factor::Email, preference.email, "EMAIL"),
+    ];
+    let changes: Vec<FactorChange> = changes
+        .into_iter()
+        .filter_map(|(factor, settings, label)| {
+            settings.map(|settings| FactorChange {
+                factor,
+                settings,
+                label,
+            })
+        })
+        .collect();
+    let mfa_required = pool.mfa.mode == Some(MfaMode::On);
+    for c in &changes {
+        let enable = c.settings.enabled == Some(true);
+        let enabled_now = match c.factor {
+            Factor::Sms => user.mfa.sms_enabled,
+            Factor::SoftwareToken => user.mfa.software_token_enabled,
+            Factor::Email => user.mfa.email_enabled,
+        };
+        if enable && !enabled_now {
+            match c.factor {
+                Factor::Sms if !user.attributes.contains_key("phone_number") => {
+                    return Err(invalid_parameter(
+                        "User does not have a phone_number set to turn on SMS MFA",
+                    ));
+                }
+                Factor::SoftwareToken if user.mfa.software_token.is_none() => {
+                    return Err(invalid_parameter(
+                        "User has not verified software token mfa",
+                    ));
+                }
+                Factor::Email if !user.attributes.contains_key("email") => {
+                    return Err(invalid_parameter(
+                        "User does not have an email set to turn on EMAIL MFA",
+                    ));
+                }
+                Factor::Email if pool.mfa.email.is_none() => {
+                    return Err(invalid_parameter(
+                        "Email MFA is not enabled for the user pool",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if !enable && enabled_now && mfa_required {
+            return Err(invalid_parameter(format!(
+                "{} MFA cannot be turned off while MFA is required for the user pool; only the preferred factor can change",
+                c.label
+            )));
+        }
+    }
+    for c in &changes {
+        let enable = c.settings.enabled == Some(true);
+        match c.factor {
+            Factor::Sms => user.mfa.sms_enabled = enable,
+            Factor::SoftwareToken => user.mfa.software_token_enabled = enable,
+            Factor::Email => user.mfa.email_enabled = enable,
+        }
+        if c.settings.preferred_mfa == Some(true) {
+            user.mfa.preferred = Some(c.factor);
+        } else if user.mfa.preferred == Some(c.factor) {
+            user.mfa.preferred = None;
+        }
+    }
+    if let Some(web) = preference.web_authn {
+        let enable = web.enabled == Some(true);
+        if enable {
+            let multi_factor = pool.mfa.web_authn.as_ref().is_some_and(|w| {
+                w.factor_configuration == Some(FactorConfiguration::MultiFactorWithUserVerification)
+            });
+            if !multi_factor {
+                return Err(invalid_parameter(
+                    "WebAuthn MFA needs the user pool's WebAuthn FactorConfiguration MULTI_FACTOR_WITH_USER_VERIFICATION",
+                ));
+            }
+            if !(user.mfa.sms_enabled || user.mfa.software_token_enabled || user.mfa.email_enabled)
+            {
+                return Err(invalid_parameter(
+                    "WebAuthn MFA needs another MFA factor (SMS, TOTP or email) enabled for the user",
+                ));
+            }
+        } else if user.mfa.web_authn_enabled && mfa_required {
+            return Err(invalid_parameter(
+                "WEB_AUTHN MFA cannot be turned off while MFA is required for the user pool",
+            ));
+        }
+        user.mfa.web_authn_enabled = enable;
+    }
+    Ok(())
+}
+
+pub(super) fn settings_of(user: &User) -> UserMfaSettings {
+    let m = &user.mfa;
+    let list = [
+        (m.sms_enabled, Factor::Sms),
+        (m.software_token_enabled, Factor::SoftwareToken),
+        (m.email_enabled, Factor::Email),
+    ]
+    .into_iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, f)| f.cognito_name().to_owned())
+    .collect();
+    UserMfaSettings {
+        username: user.username.clone(),
+        preferred_mfa_setting: m.preferred.map(|f| f.cognito_name().to_owned()),
+        user_mfa_setting_list: list,
+        mfa_options: Vec::new(),
+    }
+}

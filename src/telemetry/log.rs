@@ -1,0 +1,334 @@
+//! Logs: one JSON object per line on stderr, and the events of a call as
+//! small structs that log themselves in one place.
+
+use std::{
+    cell::RefCell,
+    fmt::{self, Write as _},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use tracing::{
+    Event, Subscriber,
+    field::{Field, Visit},
+};
+use tracing_log::NormalizeEvent;
+use tracing_subscriber::{
+    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
+    registry::LookupSpan,
+};
+
+use crate::error::Error;
+
+/// Installs the JSON log subscriber; `RUST_LOG` filters (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second call (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .event_format(JsonLine)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// One JSON object per event, on one line: `timestamp` (RFC 3339, UTC,
+/// microseconds), `level`, the event's fields in the order written, then
+/// `target`: the shape of tracing-subscriber's flattened JSON format, which
+/// this replaces because it cost ~19,000 instructions a line (a serde map
+/// written through an `io::Write` adaptor, piece by piece); this writes the
+/// same object straight into the line buffer (bench/RESULTS.md).
+pub struct JsonLine;
+
+impl<S, N> FormatEvent<S, N> for JsonLine
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        // Events forwarded from the `log` crate carry their real level and
+        // target in `log.*` fields.
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        w.write_str("{\"timestamp\":\"")?;
+        timestamp(&mut w)?;
+        w.write_str("\",\"level\":\"")?;
+        w.write_str(meta.level().as_str())?;
+        w.write_char('"')?;
+        let mut fields = JsonFields {
+            w: &mut w,
+            result: Ok(()),
+        };
+        event.record(&mut fields);
+        fields.result?;
+        w.write_str(",\"target\":")?;
+        string(&mut w, meta.target())?;
+        w.write_str("}\n")
+    }
+}
+
+/// Writes each field as `,"name":value`.
+struct JsonFields<'a, 'w> {
+    w: &'a mut Writer<'w>,
+    result: fmt::Result,
+}
+
+impl JsonFields<'_, '_> {
+    fn field(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
+        if self.result.is_err() || field.name().starts_with("log.") {
+            return;
+        }
+        self.result = (|| {
+            self.w.write_char(',')?;
+            string(self.w, field.name())?;
+            self.w.write_char(':')?;
+            value(self.w)
+        })();
+    }
+}
+
+impl Visit for JsonFields<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.field(field, |w| string(w, value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.field(field, |w| {
+            w.write_char('"')?;
+            write!(Escaped(w), "{value:?}")?;
+            w.write_char('"')
+        });
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.field(field, |w| w.write_str(itoa::Buffer::new().format(value)));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.field(field, |w| w.write_str(itoa::Buffer::new().format(value)));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.field(field, |w| w.write_str(if value { "true" } else { "false" }));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.field(field, |w| {
+            if value.is_finite() {
+                w.write_str(ryu::Buffer::new().format_finite(value))
+            } else {
+                w.write_str("null")
+            }
+        });
+    }
+}
+
+/// A JSON string: quoted, with `"`, `\\` and control characters escaped.
+fn string(w: &mut dyn fmt::Write, s: &str) -> fmt::Result {
+    w.write_char('"')?;
+    escape(w, s)?;
+    w.write_char('"')
+}
+
+fn escape(w: &mut dyn fmt::Write, s: &str) -> fmt::Result {
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // Only ASCII bytes end a run: `i` is a character boundary.
+        w.write_str(&s[start..i])?;
+        if escaped.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            w.write_str("\\u00")?;
+            w.write_char(char::from(HEX[usize::from(b >> 4)]))?;
+            w.write_char(char::from(HEX[usize::from(b & 0xf)]))?;
+        } else {
+            w.write_str(escaped)?;
+        }
+        start = i + 1;
+    }
+    w.write_str(&s[start..])
+}
+
+/// Escapes what is written through it (a `Debug` or `Display` value).
+struct Escaped<'a, 'w>(&'a mut Writer<'w>);
+
+impl fmt::Write for Escaped<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escape(self.0, s)
+    }
+}
+
+/// `2026-12-02T17:10:11.123456Z`: the seconds formatted once per second
+/// per thread, the microseconds each time.
+fn timestamp(w: &mut dyn fmt::Write) -> fmt::Result {
+    thread_local! {
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    SECOND.with_borrow_mut(|(cached, text)| {
+        if *cached != secs {
+            *cached = secs;
+            text.clear();
+            let t = UNIX_EPOCH + Duration::from_secs(secs);
+            // `...T17:10:11Z`, without its `Z`.
+            let full = humantime::format_rfc3339_seconds(t).to_string();
+            text.push_str(full.trim_end_matches('Z'));
+        }
+        w.write_str(text)
+    })?;
+    let mut micros = [b'0'; 7];
+    micros[0] = b'.';
+    let mut n = now.subsec_micros();
+    for d in micros[1..].iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    // ASCII digits and a dot.
+    w.write_str(std::str::from_utf8(&micros).unwrap_or(".000000"))?;
+    w.write_char('Z')
+}
+
+/// The outcome of one call, logged once by the call pipeline.
+pub struct CallCompleted<'a> {
+    pub method: &'static str,
+    pub request_id: &'a str,
+    pub principal: &'a str,
+    pub backend: &'static str,
+    pub result: Result<(), &'a Error>,
+    pub latency: Duration,
+}
+
+impl CallCompleted<'_> {
+    pub fn emit(self) {
+        let latency_ms = self.latency.as_secs_f64() * 1000.0;
+        match self.result {
+            Ok(()) => tracing::info!(
+                message = "Call completed.",
+                method = self.method,
+                request_id = self.request_id,
+                principal = self.principal,
+                backend = self.backend,
+                code = "OK",
+                latency_ms,
+            ),
+            Err(error) => {
+                let code = crate::error::code_name(error.code());
+                let cognito_exception = error.cognito_exception().unwrap_or("");
+                if matches!(
+                    error,
+                    Error::Internal(_) | Error::Unavailable(_) | Error::UpstreamFailed { .. }
+                ) {
+                    tracing::warn!(
+                        message = "Call failed.",
+                        method = self.method,
+                        request_id = self.request_id,
+                        principal = self.principal,
+                        backend = self.backend,
+                        code,
+                        cognito_exception,
+                        latency_ms,
+                        %error,
+                        detail = error.log_detail().unwrap_or(""),
+                    );
+                } else {
+                    tracing::info!(
+                        message = "Call refused.",
+                        method = self.method,
+                        request_id = self.request_id,
+                        principal = self.principal,
+                        backend = self.backend,
+                        code,
+                        cognito_exception,
+                        latency_ms,
+                        %error,
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped_as_json_wants() {
+        let mut out = String::new();
+        string(&mut out, "a\"b\\c\nd\u{1}é").unwrap();
+        assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
+        let parsed: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed, "a\"b\\c\nd\u{1}é");
+    }
+
+    /// A line of every field kind parses as JSON and keeps each value.
+    #[test]
+    fn a_line_is_one_json_object() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .event_format(JsonLine)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let error = "bad \"thing\"\n";
+            tracing::warn!(
+                event = "e",
+                n = 7u64,
+                m = -3i64,
+                ok = true,
+                ms = 1.5f64,
+                nan = f64::NAN,
+                %error,
+                "Something {} happened.",
+                "odd"
+            );
+        });
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.ends_with('\n') && text.matches('\n').count() == 1,
+            "{text}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["level"], "WARN");
+        assert_eq!(v["event"], "e");
+        assert_eq!(v["n"], 7);
+        assert_eq!(v["m"], -3);
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["ms"], 1.5);
+        assert!(v["nan"].is_null());
+        assert_eq!(v["error"], "bad \"thing\"\n");
+        assert_eq!(v["message"], "Something odd happened.");
+        assert_eq!(v["target"], module_path!());
+        let ts = v["timestamp"].as_str().unwrap();
+        assert_eq!(ts.len(), "2026-12-02T17:10:11.123456Z".len(), "{ts}");
+        assert!(humantime::parse_rfc3339(ts).is_ok(), "{ts}");
+    }
+}
