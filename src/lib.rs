@@ -4,7 +4,7 @@
 //! `server` (transport, layers) -> `call::gate` (authenticate) -> `api`
 //! (proto -> domain) -> `call` (the stages of a call) -> `backend`
 //! (Cognito, or the local backend). The layers, bottom first, are in
-//! [`layers::LAYERS`]: leaves (`glob`, `hash`, `method`, `settings`, `proto`,
+//! [`layers::LAYERS`]: leaves (`glob`, `hash`, `timefmt`, `method`, `settings`, `proto`,
 //! `domain`, `error`), stages that import no other stage (`auth`, `limits`,
 //! `audit`, `backend`, `telemetry`), `call`, `api`, then `config` and
 //! `server`, which assemble. A test fails on any import against them.
@@ -26,3 +26,4 @@ pub mod proto;
 pub mod server;
 pub mod settings;
 pub mod telemetry;
+pub mod timefmt;

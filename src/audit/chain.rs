@@ -184,8 +184,15 @@ impl Unsealed {
                     *slot = ends.len();
                 }
             }
-            let _ = serde_json::to_writer(&mut text, k.as_ref());
-            text.push(b':');
+            if k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                // Record keys are identifiers: nothing to escape.
+                text.push(b'"');
+                text.extend_from_slice(k.as_bytes());
+                text.extend_from_slice(b"\":");
+            } else {
+                let _ = serde_json::to_writer(&mut text, k.as_ref());
+                text.push(b':');
+            }
             text.extend_from_slice(&fields.values[*start..*end]);
             ends.push(text.len());
         }

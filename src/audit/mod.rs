@@ -191,15 +191,30 @@ impl Auditor {
     }
 }
 
-fn now() -> String {
-    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
-}
-
 /// Who called, from where, with what: the fields both records share.
 pub struct Caller<'a> {
     pub request_id: &'a str,
     pub principal: Option<(&'a str, &'static str)>,
     pub peer: Option<SocketAddr>,
+}
+
+/// `a.b.c.d:port` without the fmt machinery (IPv4, every call's case);
+/// IPv6 as `Display` writes it.
+fn peer_text(peer: SocketAddr) -> String {
+    let SocketAddr::V4(v4) = peer else {
+        return peer.to_string();
+    };
+    let mut out = String::with_capacity(21);
+    let mut digits = itoa::Buffer::new();
+    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        out.push_str(digits.format(octet));
+    }
+    out.push(':');
+    out.push_str(digits.format(v4.port()));
+    out
 }
 
 /// The records of one call.
@@ -241,7 +256,7 @@ impl CallAudit {
             base.put("request_id", &bound::text(caller.request_id));
             base.put("principal", &caller.principal.map(|(p, _)| bound::text(p)));
             base.put("proven_by", &caller.principal.map(|(_, by)| by));
-            base.put("peer", &caller.peer.map(|p| p.to_string()));
+            base.put("peer", &caller.peer.map(peer_text));
             base.put("method", &bound::text(method));
             base.put("user_pool", &user_pool.map(bound::text));
             base.put(
@@ -287,7 +302,7 @@ impl CallAudit {
     fn record(&self, stage: &'static str) -> Fields {
         let mut r = self.base.copy_with_room(512);
         uuid_field(&mut r, "id");
-        r.put("time", &now());
+        r.put("time", &crate::timefmt::now());
         r.put("stage", stage);
         r
     }
@@ -469,6 +484,19 @@ mod tests {
         let mut a = Arc::into_inner(Auditor::start(&config).expect("start")).expect("one");
         a.rules = rules;
         a
+    }
+
+    #[test]
+    fn peers_read_as_display_writes_them() {
+        for p in [
+            "127.0.0.1:50051",
+            "10.200.3.4:0",
+            "[::1]:443",
+            "255.255.255.255:65535",
+        ] {
+            let addr: SocketAddr = p.parse().expect("addr");
+            assert_eq!(peer_text(addr), addr.to_string());
+        }
     }
 
     /// An outcome is written as it serializes: its keys must already be in

@@ -2,9 +2,8 @@
 //! small structs that log themselves in one place.
 
 use std::{
-    cell::RefCell,
     fmt::{self, Write as _},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime},
 };
 
 use tracing::{
@@ -129,14 +128,19 @@ impl Visit for JsonFields<'_, '_> {
 
 /// A JSON string: quoted, with `"`, `\\` and control characters escaped.
 fn string(w: &mut dyn fmt::Write, s: &str) -> fmt::Result {
-    w.write_char('"')?;
+    w.write_str("\"")?;
     escape(w, s)?;
-    w.write_char('"')
+    w.write_str("\"")
 }
 
 fn escape(w: &mut dyn fmt::Write, s: &str) -> fmt::Result {
+    let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    // Most values have nothing to escape: one write.
+    let Some(first) = s.bytes().position(needs) else {
+        return w.write_str(s);
+    };
     let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
+    for (i, b) in s.bytes().enumerate().skip(first) {
         let escaped = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -170,37 +174,11 @@ impl fmt::Write for Escaped<'_, '_> {
     }
 }
 
-/// `2026-12-02T17:10:11.123456Z`: the seconds formatted once per second
-/// per thread, the microseconds each time.
+/// Now, as [`crate::timefmt`] writes it.
 fn timestamp(w: &mut dyn fmt::Write) -> fmt::Result {
-    thread_local! {
-        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
-    }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs();
-    SECOND.with_borrow_mut(|(cached, text)| {
-        if *cached != secs {
-            *cached = secs;
-            text.clear();
-            let t = UNIX_EPOCH + Duration::from_secs(secs);
-            // `...T17:10:11Z`, without its `Z`.
-            let full = humantime::format_rfc3339_seconds(t).to_string();
-            text.push_str(full.trim_end_matches('Z'));
-        }
-        w.write_str(text)
-    })?;
-    let mut micros = [b'0'; 7];
-    micros[0] = b'.';
-    let mut n = now.subsec_micros();
-    for d in micros[1..].iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    // ASCII digits and a dot.
-    w.write_str(std::str::from_utf8(&micros).unwrap_or(".000000"))?;
-    w.write_char('Z')
+    let mut text = String::with_capacity(27);
+    crate::timefmt::rfc3339_micros(SystemTime::now(), &mut text);
+    w.write_str(&text)
 }
 
 /// The outcome of one call, logged once by the call pipeline.
