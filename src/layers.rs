@@ -12,7 +12,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     (
         "leaves",
         &[
-            "glob", "hash", "timefmt", "method", "settings", "proto", "domain", "error",
+            "glob", "hash", "timefmt", "meters", "method", "settings", "proto", "domain", "error",
         ],
     ),
     (

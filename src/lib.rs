@@ -4,7 +4,7 @@
 //! `server` (transport, layers) -> `call::gate` (authenticate) -> `api`
 //! (proto -> domain) -> `call` (the stages of a call) -> `backend`
 //! (Cognito, or the local backend). The layers, bottom first, are in
-//! [`layers::LAYERS`]: leaves (`glob`, `hash`, `timefmt`, `method`, `settings`, `proto`,
+//! [`layers::LAYERS`]: leaves (`glob`, `hash`, `timefmt`, `meters`, `method`, `settings`, `proto`,
 //! `domain`, `error`), stages that import no other stage (`auth`, `limits`,
 //! `audit`, `backend`, `telemetry`), `call`, `api`, then `config` and
 //! `server`, which assemble. A test fails on any import against them.
@@ -21,6 +21,7 @@ pub mod glob;
 pub mod hash;
 pub mod layers;
 pub mod limits;
+pub mod meters;
 pub mod method;
 pub mod proto;
 pub mod server;

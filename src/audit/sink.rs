@@ -164,15 +164,14 @@ impl Drop for Stopped {
             state.bytes = 0;
             (std::mem::take(&mut state.msgs), asked)
         };
-        metrics::gauge!("mfa_facade_audit_writer_up").set(0.0);
+        crate::meters::audit_writer_up(false);
         if !asked {
             let reason = if std::thread::panicking() {
                 "panicked"
             } else {
                 "ended"
             };
-            metrics::counter!("mfa_facade_audit_writer_stopped_total", "reason" => reason)
-                .increment(1);
+            crate::meters::audit_writer_stopped(reason);
             tracing::error!(
                 event = "audit_writer_stopped",
                 reason,
@@ -217,7 +216,7 @@ impl Sink {
         };
         let head = file.as_ref().map_or_else(Head::genesis, |f| f.head.clone());
         let queue = Arc::new(Queue::new(config.max_queue_bytes));
-        metrics::gauge!("mfa_facade_audit_writer_up").set(1.0);
+        crate::meters::audit_writer_up(true);
         let writer = Writer {
             file,
             stdout: config.stdout,
@@ -243,7 +242,7 @@ impl Sink {
     /// a full queue drops it (counted) and answers the waiter at once.
     pub fn send(&self, record: Unsealed, ack: Option<oneshot::Sender<Ack>>) {
         if let Err(Msg::Record { ack, .. }) = self.queue.push(Msg::Record { record, ack }) {
-            metrics::counter!("mfa_facade_audit_dropped_total").increment(1);
+            crate::meters::audit_dropped();
             if let Some(ack) = ack {
                 let _ = ack.send(Err("the audit writer is overloaded or stopped".into()));
             }
@@ -474,7 +473,7 @@ impl ChainFile {
         for old in &files[..excess] {
             match std::fs::remove_file(old) {
                 Ok(()) => {
-                    metrics::counter!("mfa_facade_audit_files_deleted_total").increment(1);
+                    crate::meters::audit_file_deleted();
                     tracing::info!(event = "audit_file_deleted", path = %old.display(), max_files = self.max_files, "deleted an audit file past audit.max_files");
                 }
                 Err(e) => {
@@ -609,12 +608,10 @@ impl Writer {
         }
         match &result {
             Ok(()) => {
-                metrics::counter!("mfa_facade_audit_records_total").increment(lines.len() as u64);
-                metrics::histogram!("mfa_facade_audit_write_seconds")
-                    .record(started.elapsed().as_secs_f64());
+                crate::meters::audit_written(lines.len(), started.elapsed().as_secs_f64());
             }
             Err(e) => {
-                metrics::counter!("mfa_facade_audit_failures_total").increment(lines.len() as u64);
+                crate::meters::audit_failed(lines.len());
                 tracing::error!(event = "audit_write_failed", records = lines.len(), error = %e, "audit records could not be written");
             }
         }

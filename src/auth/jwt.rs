@@ -261,13 +261,7 @@ impl JwtVerifier {
         match self.fetch().await {
             Ok(set) => {
                 tracing::debug!(message = "JWKS loaded.", keys = set.keys.len());
-                metrics::gauge!("mfa_facade_jwks_keys").set(set.keys.len() as f64);
-                metrics::gauge!("mfa_facade_jwks_last_success_timestamp_seconds").set(
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0.0, |d| d.as_secs_f64()),
-                );
-                metrics::gauge!("mfa_facade_jwks_stale").set(0.0);
+                crate::meters::jwks_loaded(set.keys.len());
                 self.stale.store(false, Ordering::Relaxed);
                 self.jwks.store(Some(Arc::new(Loaded {
                     set,
@@ -276,8 +270,7 @@ impl JwtVerifier {
                 true
             }
             Err(error) => {
-                metrics::counter!("mfa_facade_jwks_refresh_failures_total").increment(1);
-                metrics::gauge!("mfa_facade_jwks_stale").set(1.0);
+                crate::meters::jwks_refresh_failed();
                 self.stale.store(true, Ordering::Relaxed);
                 tracing::warn!(
                     message = "JWKS could not be read; keeping the last good one.",
@@ -316,7 +309,7 @@ impl JwtVerifier {
             return;
         }
         *last = Some(Instant::now());
-        metrics::counter!("mfa_facade_jwks_refetches_total").increment(1);
+        crate::meters::jwks_refetched();
         self.read_and_store().await;
     }
 
@@ -367,7 +360,7 @@ impl JwtVerifier {
             return Err("the JWKS key for this kid is not a signing key for this algorithm");
         }
         if self.stale.load(Ordering::Relaxed) {
-            metrics::counter!("mfa_facade_jwks_stale_verifications_total").increment(1);
+            crate::meters::jwks_stale_verification();
         }
         let key =
             DecodingKey::from_jwk(&jwk).map_err(|_| "the JWKS key for this kid is unusable")?;

@@ -293,12 +293,7 @@ impl Facade {
         );
         self.limiter.check(&buckets).await.map_err(|r: Refusal| {
             let limit = r.id.name();
-            metrics::counter!(
-                "mfa_facade_rate_limited_total",
-                "method" => method,
-                "limit" => limit.clone()
-            )
-            .increment(1);
+            crate::meters::rate_limited(method, limit.clone());
             Error::RateLimited {
                 description: r.id.describe(r.rate),
                 limit,
@@ -337,12 +332,11 @@ impl Facade {
             .map_err(Error::AuditUnavailable)?;
         let started = Instant::now();
         let result = op.run(&*self.backend).await;
-        metrics::histogram!(
-            "mfa_facade_upstream_seconds",
-            "method" => method,
-            "backend" => self.backend.name()
-        )
-        .record(started.elapsed().as_secs_f64());
+        crate::meters::upstream_seconds(
+            method,
+            self.backend.name(),
+            started.elapsed().as_secs_f64(),
+        );
         result
     }
 
@@ -422,12 +416,7 @@ impl Facade {
             && e.code() == tonic::Code::ResourceExhausted
             && let Some(exception) = e.cognito_exception()
         {
-            metrics::counter!(
-                "mfa_facade_upstream_throttled_total",
-                "method" => method,
-                "exception" => exception.to_owned()
-            )
-            .increment(1);
+            crate::meters::upstream_throttled(method, exception.to_owned());
         }
         telemetry::CallCompleted {
             method,

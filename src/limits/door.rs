@@ -122,7 +122,7 @@ impl<C: Clock + Clone> DoorBudget<C> {
                     key
                 };
                 *suppressed.entry(slot).or_default() += 1;
-                metrics::counter!("mfa_facade_unauthenticated_suppressed_total").increment(1);
+                crate::meters::unauthenticated_suppressed();
                 Door::Suppress(
                     not_until
                         .wait_time_from(self.clock.now())

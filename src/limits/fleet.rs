@@ -164,19 +164,19 @@ impl Fleet {
             *pool = conns;
         }
         self.healthy.store(true, Ordering::SeqCst);
-        metrics::gauge!("mfa_facade_ratelimit_redis_fallback").set(0.0);
+        crate::meters::redis_fallback(false);
         tracing::info!(event, redis = %self.target, "rate limits are decided in Redis, for the whole fleet");
     }
 
     fn note_down(&self, reason: &str) {
-        metrics::gauge!("mfa_facade_ratelimit_redis_fallback").set(1.0);
+        crate::meters::redis_fallback(true);
         tracing::warn!(event = "ratelimit_fallback", redis = %self.target, reason, "Redis is unavailable; rate limits are decided in this process until it is back");
     }
 
     /// Marks Redis lost (once) and wakes the task that brings it back.
     fn trip(&self, reason: &str) {
         if self.healthy.swap(false, Ordering::SeqCst) {
-            metrics::counter!("mfa_facade_ratelimit_redis_fallbacks_total").increment(1);
+            crate::meters::redis_fallback_started();
             self.note_down(reason);
             self.wake.notify_one();
         }

@@ -336,7 +336,7 @@ fn spawn_sweeper(limiter: std::sync::Weak<Limiter>, every: Duration) {
                 return;
             };
             let left = limiter.sweep();
-            metrics::gauge!("mfa_facade_ratelimit_keys").set(left as f64);
+            crate::meters::ratelimit_keys(left);
         }
     });
 }

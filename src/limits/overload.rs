@@ -31,7 +31,7 @@ pub struct Limited<IO> {
 
 impl<IO> Drop for Limited<IO> {
     fn drop(&mut self) {
-        metrics::gauge!("mfa_facade_connections_open").decrement(1.0);
+        crate::meters::connection_closed();
     }
 }
 
@@ -97,14 +97,14 @@ where
         Err(e) => Some(Err(e)),
         Ok(io) => match permits.clone().try_acquire_owned() {
             Ok(permit) => {
-                metrics::gauge!("mfa_facade_connections_open").increment(1.0);
+                crate::meters::connection_opened();
                 Some(Ok(Limited {
                     io,
                     _permit: permit,
                 }))
             }
             Err(_) => {
-                metrics::counter!("mfa_facade_connections_refused_total").increment(1);
+                crate::meters::connection_refused();
                 tracing::warn!(
                     message = "Connection refused: server.max_connections are open.",
                     peer = %io.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -198,7 +198,7 @@ where
             match self.layer.admit() {
                 Some(slot) => Some(slot),
                 None => {
-                    metrics::counter!("mfa_facade_calls_shed_total").increment(1);
+                    crate::meters::call_shed();
                     let status = tonic::Status::resource_exhausted(format!(
                         "the server is at server.max_concurrent_calls ({}); retry with backoff",
                         self.layer.max

@@ -21,6 +21,7 @@ pub mod prometheus {
     /// record into nothing).
     pub fn install() -> Option<PrometheusHandle> {
         let handle = PrometheusBuilder::new().install_recorder().ok()?;
+        crate::meters::describe();
         let upkeep = handle.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -140,20 +141,15 @@ impl MethodMetrics {
     fn new(label: &'static str) -> Self {
         Self {
             label,
-            seconds: metrics::histogram!("mfa_facade_grpc_server_seconds", "method" => label),
+            seconds: crate::meters::grpc_seconds(label),
             calls: Default::default(),
         }
     }
 
     fn call(&self, code: tonic::Code) -> &metrics::Counter {
         let i = (code as usize).min(16);
-        self.calls[i].get_or_init(|| {
-            metrics::counter!(
-                "mfa_facade_grpc_calls_total",
-                "method" => self.label,
-                "code" => crate::error::code_name(code)
-            )
-        })
+        self.calls[i]
+            .get_or_init(|| crate::meters::grpc_calls(self.label, crate::error::code_name(code)))
     }
 
     /// The handles of `path`'s method label.
