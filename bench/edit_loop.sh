@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The edit-compile-test loop: wall time from a one-line change in a stage
-# (a comment appended to src/limits/local.rs, then taken back) to that
+# (the expression of a constant in src/limits/local.rs, a change of code
+# that incremental compilation cannot skip as it would a comment; taken
+# back on exit) to that
 # stage's unit tests passing, and to one integration test passing, in the
 # profile CI builds (release). Each is run ROUNDS times, alternating with a
 # no-change run (a warm rebuild that does nothing) as the baseline measured
@@ -21,7 +23,10 @@ export MFA_FACADE_TEST_LOG_DIR="${MFA_FACADE_TEST_LOG_DIR:-$(mktemp -d)}"
 
 
 seconds() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null 2>&1; t1=$(date +%s.%N); python3 -c "print(f'{$t1 - $t0:.1f}')"; }
-edit() { printf '// edit-loop %s\n' "$RANDOM$RANDOM" >>"$FILE"; }
+edit() {
+  sed -i "s/^const MIN_RETRY_AFTER: std::time::Duration = .*/const MIN_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(1 + 0 * $RANDOM);/" "$FILE"
+  grep -q "from_millis(1 + 0 \\* " "$FILE" || { echo "edit_loop: the edit did not apply" >&2; exit 1; }
+}
 
 declare -A runs
 # Each timed run starts from its own target built (untimed), so "no

@@ -162,8 +162,19 @@ fn stages_and_code(records: &[Value], request_id: &str) -> (Vec<String>, String)
     (stages, code)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_method_yields_its_records_refusals_included() {
+/// Every method once, and a refusal at each stage, through one server;
+/// the tests below each read one behaviour off its records.
+struct EveryMethod {
+    /// Holds the server's directory (and so the files) while a test reads.
+    _served: Served,
+    files: Vec<PathBuf>,
+    records: Vec<Value>,
+    pool: String,
+    /// What must appear in no record.
+    secrets: Vec<String>,
+}
+
+async fn every_method() -> EveryMethod {
     canary::secret(TEST_KEY);
     canary::secret(READER_KEY);
     // Changes at request_response; reads at their default (metadata, one
@@ -364,7 +375,24 @@ async fn every_method_yields_its_records_refusals_included() {
     );
     let files = audit_files(served.dir.path());
     let records = read_records(&files);
+    EveryMethod {
+        _served: served,
+        files,
+        records,
+        pool: f.pool.clone(),
+        secrets: vec![
+            TEST_KEY.to_owned(),
+            READER_KEY.to_owned(),
+            f.token.clone(),
+            secret,
+            external_id,
+        ],
+    }
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_leaves_two_records_and_a_read_or_a_refusal_one() {
+    let EveryMethod { records, .. } = every_method().await;
     // DESIGN.md §5: a change leaves "received" and "completed"; a read, and
     // a refusal at any stage, one "completed" record.
     let both = vec!["received".to_owned(), "completed".to_owned()];
@@ -383,6 +411,7 @@ async fn every_method_yields_its_records_refusals_included() {
         ("rid-limited", &one, "RESOURCE_EXHAUSTED"),
         ("rid-invalid", &one, "INVALID_ARGUMENT"),
         ("rid-denied", &one, "PERMISSION_DENIED"),
+        ("rid-anonymous", &one, "UNAUTHENTICATED"),
     ] {
         assert_eq!(
             stages_and_code(&records, rid),
@@ -390,15 +419,19 @@ async fn every_method_yields_its_records_refusals_included() {
             "{rid}"
         );
     }
-    // A read at its default level: metadata, no request.
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_is_recorded_at_metadata_level_without_its_request() {
+    let EveryMethod { records, .. } = every_method().await;
     let get = of(&records, "rid-get")[0];
     assert_eq!(get["level"], "metadata");
     assert_eq!(get["request"], Value::Null);
-    // Refused by authentication: one record, no principal.
-    assert_eq!(
-        stages_and_code(&records, "rid-anonymous"),
-        (vec!["completed".to_owned()], "UNAUTHENTICATED".to_owned())
-    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_by_authentication_names_its_peer_and_no_principal() {
+    let EveryMethod { records, .. } = every_method().await;
     let anonymous = of(&records, "rid-anonymous")[0];
     assert_eq!(anonymous["principal"], Value::Null);
     assert!(
@@ -406,8 +439,11 @@ async fn every_method_yields_its_records_refusals_included() {
             .as_str()
             .is_some_and(|p| p.starts_with("127.0.0.1:"))
     );
+}
 
-    // The fields of a record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_says_who_called_what_on_which_pool() {
+    let EveryMethod { records, pool, .. } = every_method().await;
     let set = of(&records, "rid-set");
     let (received, completed) = (set[0], set[1]);
     assert_eq!(received["principal"], "admin");
@@ -416,28 +452,39 @@ async fn every_method_yields_its_records_refusals_included() {
         received["method"],
         "cognito.mfa.v1.UserPoolMfaService/SetUserPoolMfaConfig"
     );
-    assert_eq!(received["user_pool"], f.pool.as_str());
+    assert_eq!(received["user_pool"], pool.as_str());
     assert_eq!(received["call_id"], completed["call_id"]);
-    assert_eq!(
-        received["request"]["config"]["sms"]["sms_configuration"]["external_id"],
-        "[masked]"
-    );
-    // A pool change records the configuration before and after.
+    assert!(completed["latency_us"].as_u64().is_some());
+    assert_eq!(of(&records, "rid-admin-pref")[0]["target_user"], "alice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_change_records_the_configuration_before_and_after() {
+    let EveryMethod { records, .. } = every_method().await;
+    let completed = of(&records, "rid-set")[1];
     assert_eq!(
         completed["before"]["sms"],
         Value::Null,
         "a new pool has no SMS MFA"
     );
     assert_eq!(completed["after"]["mode"], "Optional");
-    assert_eq!(
-        completed["after"]["sms"]["sms_configuration"]["external_id"],
-        "[masked]"
-    );
     let update = of(&records, "rid-update");
     assert_eq!(update[1]["before"]["mode"], "Optional");
-    assert!(completed["latency_us"].as_u64().is_some());
+}
 
-    // Tokens and codes become fingerprints; the same token, the same one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_fingerprinted_and_external_ids_masked() {
+    let EveryMethod { records, .. } = every_method().await;
+    let set = of(&records, "rid-set");
+    assert_eq!(
+        set[0]["request"]["config"]["sms"]["sms_configuration"]["external_id"],
+        "[masked]"
+    );
+    assert_eq!(
+        set[1]["after"]["sms"]["sms_configuration"]["external_id"],
+        "[masked]"
+    );
+    // The same token, the same fingerprint, in every record.
     let fingerprints: Vec<&Value> = ["rid-associate", "rid-verify", "rid-pref", "rid-settings"]
         .iter()
         .map(|rid| of(&records, rid)[0])
@@ -468,15 +515,26 @@ async fn every_method_yields_its_records_refusals_included() {
             .as_str()
             .is_some_and(|c| c.starts_with("fp:"))
     );
-    assert_eq!(of(&records, "rid-admin-pref")[0]["target_user"], "alice");
+}
 
-    // Nothing secret anywhere in the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_is_anywhere_in_the_files_and_the_chain_verifies() {
+    // `_served` bound: its directory (the files) lives until the test ends.
+    let EveryMethod {
+        _served,
+        files,
+        secrets,
+        ..
+    } = every_method().await;
     let text: String = files
         .iter()
         .map(|p| std::fs::read_to_string(p).expect("read"))
         .collect();
-    for secret in [TEST_KEY, READER_KEY, &f.token, &secret, &external_id] {
-        assert!(!text.contains(secret), "a secret is in the audit file");
+    for secret in &secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a secret is in the audit file"
+        );
     }
     let (ok, out) = verify(&files, None);
     assert!(ok, "{out}");

@@ -1,0 +1,123 @@
+//! The operations of both services, a room each: per call, only what
+//! differs — its row in the method table, its target, its audit view, its
+//! rules and its way to the backend. The read-compare-write logic of etag
+//! and partial updates lives here, above the backend, so that it is the
+//! same for every backend.
+
+mod pool;
+mod user;
+
+pub use pool::{
+    GetUserPoolMfaConfig, SetUserPoolMfaConfig, UpdateUserPoolMfaConfig, VersionedConfig,
+};
+pub(super) use user::UserRequest;
+pub use user::{
+    AdminDeleteSoftwareToken, AssociateSoftwareToken, GetUserMfaSettings, SetUserMfaPreference,
+    VerifySoftwareToken,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::Operation;
+    use crate::domain::{AccessToken, MfaPreference, PoolMfaConfig, Secret, UserRef};
+    use crate::limits::CognitoOp;
+    use crate::method::Method;
+
+    fn admin() -> UserRef {
+        UserRef::Admin {
+            user_pool_id: "us-east-1_A".into(),
+            username: "u".into(),
+        }
+    }
+
+    fn token() -> AccessToken {
+        AccessToken::new(Secret::new("a.b.c"))
+    }
+
+    /// The Cognito calls each operation plans, in every variant, are the
+    /// ones its row in the method table lists, and together all of them:
+    /// `upstream()` and the table cannot drift apart.
+    #[test]
+    fn every_planned_cognito_call_is_in_the_method_table() {
+        fn planned<O: Operation>(ops: Vec<O>) -> (&'static Method, Vec<CognitoOp>) {
+            let row = ops[0].method();
+            let mut calls = Vec::new();
+            for op in &ops {
+                assert_eq!(op.method(), row, "one method per list");
+                calls.extend(op.upstream().into_iter().map(|c| c.op));
+            }
+            (row, calls)
+        }
+        let pool = || "us-east-1_A".to_owned();
+        let set = |validate_only, etag: Option<&str>, capture_before| SetUserPoolMfaConfig {
+            user_pool_id: pool(),
+            config: PoolMfaConfig::default(),
+            validate_only,
+            etag: etag.map(str::to_owned),
+            capture_before,
+        };
+        let update = |validate_only| UpdateUserPoolMfaConfig {
+            user_pool_id: pool(),
+            patch: PoolMfaConfig::default(),
+            update_mask: Vec::new(),
+            etag: None,
+            validate_only,
+            capture_before: false,
+        };
+        let pref = |user| SetUserMfaPreference {
+            user,
+            preference: MfaPreference::default(),
+        };
+        let settings = |user| GetUserMfaSettings { user };
+        let verify = |access_token, session| VerifySoftwareToken {
+            access_token,
+            session,
+            user_code: Secret::new("123456"),
+            friendly_device_name: None,
+        };
+        let session = || Some(Secret::new("s".repeat(20)));
+        let rows = [
+            planned(vec![GetUserPoolMfaConfig {
+                user_pool_id: pool(),
+            }]),
+            planned(vec![
+                set(true, None, false),
+                set(false, None, false),
+                set(false, Some("e"), true),
+            ]),
+            planned(vec![update(true), update(false)]),
+            planned(vec![pref(UserRef::AccessToken(token()))]),
+            planned(vec![pref(admin())]),
+            planned(vec![
+                AssociateSoftwareToken {
+                    access_token: Some(token()),
+                    session: None,
+                },
+                AssociateSoftwareToken {
+                    access_token: None,
+                    session: session(),
+                },
+            ]),
+            planned(vec![verify(Some(token()), None), verify(None, session())]),
+            planned(vec![settings(UserRef::AccessToken(token()))]),
+            planned(vec![settings(admin())]),
+            planned(vec![AdminDeleteSoftwareToken {
+                user_pool_id: pool(),
+                username: "u".into(),
+            }]),
+        ];
+        for (row, calls) in rows {
+            for c in &calls {
+                assert!(
+                    row.cognito.contains(c),
+                    "{}: {c:?} is not in its row",
+                    row.name
+                );
+            }
+            for c in row.cognito {
+                assert!(calls.contains(c), "{}: {c:?} is never planned", row.name);
+            }
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The pool's MFA configuration (`cognito.mfa.v1.UserPoolMfaService`):
+//! read, replace, and the read-merge-write of an update, with etags.
+
+use serde::Serialize;
+
+use crate::backend::Backend;
+use crate::domain::{
+    PoolMfaConfig, etag,
+    mask::{self, MaskError},
+    rules::{self, Violations},
+};
+use crate::error::{Error, Result};
+use crate::limits::{CognitoOp, UpstreamCall};
+use crate::method::{self, Method};
+
+use super::super::{Change, Operation, Ran, Target};
+
+/// A pool configuration and its etag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VersionedConfig {
+    pub config: PoolMfaConfig,
+    pub etag: String,
+}
+
+impl VersionedConfig {
+    fn of(config: PoolMfaConfig) -> Self {
+        let etag = etag::of(&config);
+        Self { config, etag }
+    }
+}
+
+/// A pool change's answer: the stored configuration, and what it was
+/// before when that was read (for the audit record).
+fn changed(before: Option<PoolMfaConfig>, stored: PoolMfaConfig) -> Ran<VersionedConfig> {
+    let change = before.map(|before| Change {
+        before,
+        after: stored.clone(),
+    });
+    Ran {
+        output: VersionedConfig::of(stored),
+        change,
+    }
+}
+
+fn check_etag_format(v: &mut Violations, etag: Option<&str>) {
+    if let Some(e) = etag
+        && (e.len() != 32 || !e.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        v.add(
+            "etag",
+            "must be an etag returned by this service (32 hex characters)",
+        );
+    }
+}
+
+/// ABORTED unless `expected` is absent or equals the etag of `current`.
+fn check_etag(expected: Option<&str>, current: &PoolMfaConfig) -> Result<String> {
+    let now = etag::of(current);
+    match expected {
+        Some(e) if !e.eq_ignore_ascii_case(&now) => Err(Error::Aborted {
+            reason: "ETAG_MISMATCH",
+            message: format!(
+                "the pool's MFA configuration changed since etag {e} was read (it is now {now}); read it again and retry"
+            ),
+        }),
+        _ => Ok(now),
+    }
+}
+
+/// The pool calls of a change, as both `upstream` and `run` take them.
+struct PoolSteps {
+    /// Read the configuration first (to compare an etag, capture it for
+    /// audit, or prove the pool exists for a dry run).
+    read: bool,
+    /// Then write it.
+    write: bool,
+}
+
+impl PoolSteps {
+    fn calls(&self, pool: &str) -> Vec<UpstreamCall> {
+        let target = Target::Pool(pool);
+        let mut calls = Vec::with_capacity(2);
+        if self.read {
+            calls.push(target.call(CognitoOp::GetUserPoolMfaConfig));
+        }
+        if self.write {
+            calls.push(target.call(CognitoOp::SetUserPoolMfaConfig));
+        }
+        calls
+    }
+}
+
+pub struct GetUserPoolMfaConfig {
+    pub user_pool_id: String,
+}
+
+impl Operation for GetUserPoolMfaConfig {
+    type Output = VersionedConfig;
+
+    fn method(&self) -> &'static Method {
+        &method::GET_USER_POOL_MFA_CONFIG
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target::Pool(&self.user_pool_id)
+    }
+
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            user_pool_id: &'a str,
+        }
+        Request {
+            user_pool_id: &self.user_pool_id,
+        }
+    }
+
+    fn validate(&self, v: &mut Violations) {
+        rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
+    }
+
+    async fn run(self, backend: &dyn Backend) -> Result<Ran<VersionedConfig>> {
+        let config = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
+        Ok(VersionedConfig::of(config).into())
+    }
+}
+
+pub struct SetUserPoolMfaConfig {
+    pub user_pool_id: String,
+    pub config: PoolMfaConfig,
+    pub validate_only: bool,
+    pub etag: Option<String>,
+    /// Read the configuration first, to report it (audit).
+    pub capture_before: bool,
+}
+
+impl SetUserPoolMfaConfig {
+    fn steps(&self) -> PoolSteps {
+        PoolSteps {
+            read: self.validate_only || self.etag.is_some() || self.capture_before,
+            write: !self.validate_only,
+        }
+    }
+}
+
+impl Operation for SetUserPoolMfaConfig {
+    type Output = VersionedConfig;
+
+    fn method(&self) -> &'static Method {
+        &method::SET_USER_POOL_MFA_CONFIG
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target::Pool(&self.user_pool_id)
+    }
+
+    fn upstream(&self) -> Vec<UpstreamCall> {
+        self.steps().calls(&self.user_pool_id)
+    }
+
+    fn dry_run(&self) -> bool {
+        self.validate_only
+    }
+
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            user_pool_id: &'a str,
+            config: &'a PoolMfaConfig,
+            validate_only: bool,
+            etag: Option<&'a str>,
+        }
+        Request {
+            user_pool_id: &self.user_pool_id,
+            config: &self.config,
+            validate_only: self.validate_only,
+            etag: self.etag.as_deref(),
+        }
+    }
+
+    fn capture_before(&mut self) {
+        self.capture_before = true;
+    }
+
+    fn validate(&self, v: &mut Violations) {
+        rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
+        rules::pool_mfa_config(v, "", &self.config);
+        check_etag_format(v, self.etag.as_deref());
+    }
+
+    async fn run(self, backend: &dyn Backend) -> Result<Ran<VersionedConfig>> {
+        let steps = self.steps();
+        let mut before = None;
+        if steps.read {
+            // Reading proves the pool exists and gives the etag to compare.
+            let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
+            let current_etag = check_etag(self.etag.as_deref(), &current)?;
+            if !steps.write {
+                return Ok(VersionedConfig {
+                    config: self.config,
+                    etag: current_etag,
+                }
+                .into());
+            }
+            before = Some(current);
+        }
+        let stored = backend
+            .set_user_pool_mfa_config(&self.user_pool_id, &self.config)
+            .await?;
+        Ok(changed(before.filter(|_| self.capture_before), stored))
+    }
+}
+
+/// Unknown and repeated paths, each kind reported once with a count and the
+/// first example (cut short): never one violation per path.
+fn mask_paths(v: &mut Violations, paths: &[String]) {
+    let mut unknown = (0usize, None::<&str>);
+    let mut repeated = (0usize, None::<&str>);
+    let mut seen = std::collections::HashSet::new();
+    for path in paths {
+        if !mask::is_known(path) {
+            unknown.0 += 1;
+            unknown.1.get_or_insert(path);
+        } else if !seen.insert(path.as_str()) {
+            repeated.0 += 1;
+            repeated.1.get_or_insert(path);
+        }
+    }
+    let example = |p: Option<&str>| crate::domain::text::truncate(p.unwrap_or(""), 64).into_owned();
+    if unknown.0 > 0 {
+        v.add(
+            "update_mask",
+            format!(
+                "{} unknown path(s), the first {:?}; known paths: {}",
+                unknown.0,
+                example(unknown.1),
+                mask::PATHS.join(", ")
+            ),
+        );
+    }
+    if repeated.0 > 0 {
+        v.add(
+            "update_mask",
+            format!(
+                "{} repeated path(s), the first {:?}: name each path once",
+                repeated.0,
+                example(repeated.1)
+            ),
+        );
+    }
+}
+
+pub struct UpdateUserPoolMfaConfig {
+    pub user_pool_id: String,
+    pub patch: PoolMfaConfig,
+    pub update_mask: Vec<String>,
+    pub etag: Option<String>,
+    pub validate_only: bool,
+    /// Report the configuration before the change (audit).
+    pub capture_before: bool,
+}
+
+impl UpdateUserPoolMfaConfig {
+    /// An update always reads, to merge into what is there.
+    fn steps(&self) -> PoolSteps {
+        PoolSteps {
+            read: true,
+            write: !self.validate_only,
+        }
+    }
+}
+
+impl Operation for UpdateUserPoolMfaConfig {
+    type Output = VersionedConfig;
+
+    fn method(&self) -> &'static Method {
+        &method::UPDATE_USER_POOL_MFA_CONFIG
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target::Pool(&self.user_pool_id)
+    }
+
+    fn upstream(&self) -> Vec<UpstreamCall> {
+        self.steps().calls(&self.user_pool_id)
+    }
+
+    fn dry_run(&self) -> bool {
+        self.validate_only
+    }
+
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            user_pool_id: &'a str,
+            config: PoolMfaConfig,
+            update_mask: &'a [String],
+            validate_only: bool,
+            etag: Option<&'a str>,
+        }
+        Request {
+            user_pool_id: &self.user_pool_id,
+            config: mask::masked_part(&self.patch, &self.update_mask),
+            update_mask: &self.update_mask,
+            validate_only: self.validate_only,
+            etag: self.etag.as_deref(),
+        }
+    }
+
+    fn capture_before(&mut self) {
+        self.capture_before = true;
+    }
+
+    fn validate(&self, v: &mut Violations) {
+        rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
+        check_etag_format(v, self.etag.as_deref());
+        if self.update_mask.is_empty() {
+            v.add(
+                "update_mask",
+                "must name at least one field; use SetUserPoolMfaConfig to replace the whole configuration",
+            );
+        }
+        mask_paths(v, &self.update_mask);
+        // The fields this update sets, checked before anything is read.
+        rules::pool_mfa_config_fields(
+            v,
+            "config",
+            &mask::masked_part(&self.patch, &self.update_mask),
+        );
+    }
+
+    async fn run(self, backend: &dyn Backend) -> Result<Ran<VersionedConfig>> {
+        let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
+        let current_etag = check_etag(self.etag.as_deref(), &current)?;
+        let before = self.capture_before.then(|| current.clone());
+        let mut merged = current;
+        mask::apply(&mut merged, &self.patch, &self.update_mask).map_err(|e| match e {
+            MaskError::UnknownPath(p) => Error::InvalidArgument(vec![rules::FieldViolation {
+                field: "update_mask".into(),
+                description: format!("unknown path {p:?}"),
+            }]),
+            MaskError::BlockNotSet { path, block } => Error::FailedPrecondition {
+                reason: "FACTOR_BLOCK_NOT_SET",
+                message: format!(
+                    "{path} edits {block}, which this pool does not have; to turn that factor on, \
+                     put {block} itself in update_mask with the whole block in config"
+                ),
+            },
+        })?;
+        let mut v = Violations::default();
+        rules::pool_mfa_config(&mut v, "config", &merged);
+        v.into_result()?;
+        if !self.steps().write {
+            return Ok(VersionedConfig {
+                config: merged,
+                etag: current_etag,
+            }
+            .into());
+        }
+        let stored = backend
+            .set_user_pool_mfa_config(&self.user_pool_id, &merged)
+            .await?;
+        Ok(changed(before, stored))
+    }
+}
