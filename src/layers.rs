@@ -25,12 +25,26 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ("server", &["server"]),
 ];
 
+/// Every `.rs` file under `dir`, for the tests that read the source
+/// (this one, and `meters`'s).
+#[cfg(test)]
+pub(crate) fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
     use std::path::Path;
 
-    use super::LAYERS;
+    use super::{LAYERS, rust_files};
 
     /// (rank, position among the leaves) of a top-level module.
     fn rank(module: &str) -> Option<(usize, usize)> {
@@ -39,17 +53,6 @@ mod tests {
                 .position(|m| *m == module)
                 .map(|i| (rank, if rank == 0 { i } else { 0 }))
         })
-    }
-
-    fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                rust_files(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
     }
 
     /// The top-level modules a file's non-test code names as `crate::x`,

@@ -333,18 +333,8 @@ mod tests {
             );
             assert!(!m.help.is_empty(), "{}", m.name);
         }
-        fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-            for e in std::fs::read_dir(dir).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    files(&p, out);
-                } else if p.extension().is_some_and(|e| e == "rs") {
-                    out.push(p);
-                }
-            }
-        }
         let mut all = Vec::new();
-        files(
+        crate::layers::rust_files(
             &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
             &mut all,
         );

@@ -30,7 +30,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::domain::secret;
+use crate::domain::secret::{self, Fingerprinter as _};
 use crate::error::{Error, code_name};
 use crate::glob::any_method;
 use chain::Fields;

@@ -56,14 +56,6 @@ impl Redactor {
         hex_into(&digest[..8], &mut out);
         out
     }
-
-    /// A username as records show it.
-    pub fn username(&self, name: &str) -> String {
-        match self.usernames {
-            UsernameHandling::Clear => name.to_owned(),
-            UsernameHandling::Fingerprint => self.fingerprint(name),
-        }
-    }
 }
 
 impl Fingerprinter for Redactor {
@@ -71,6 +63,7 @@ impl Fingerprinter for Redactor {
         Redactor::fingerprint(self, value)
     }
 
+    /// A username as records show it.
     fn username<'a>(&self, name: &'a str) -> Cow<'a, str> {
         match self.usernames {
             UsernameHandling::Clear => Cow::Borrowed(name),
@@ -128,7 +121,7 @@ mod tests {
             r.fingerprint("sess-secret")
         );
         assert_eq!(r.fingerprint("sess-secret"), r.fingerprint("sess-secret"));
-        assert_eq!(Redactor::username(&r, "alice"), "alice");
+        assert_eq!(r.username("alice"), "alice");
         let hidden = Redactor::new(b"0123456789abcdef".to_vec(), UsernameHandling::Fingerprint);
         assert!(hidden.username("alice").starts_with("fp:"));
     }

@@ -24,7 +24,7 @@ use std::{
     io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
     sync::{Arc, Condvar, Mutex, MutexGuard},
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use tokio::sync::oneshot;
@@ -570,7 +570,7 @@ impl Writer {
         let line = serde_json::json!({"audit_anchor": {
             "seq": self.head.seq,
             "hash": self.head.hash,
-            "time": humantime::format_rfc3339_micros(SystemTime::now()).to_string(),
+            "time": crate::timefmt::now(),
         }});
         let mut out = io::stdout().lock();
         let _ = writeln!(out, "{line}");
