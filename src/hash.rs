@@ -59,22 +59,47 @@ impl std::fmt::Debug for HmacKey {
     }
 }
 
+/// 128 bits of SHA-256 over `parts`, each prefixed by its length (so
+/// `["ab", "c"]` and `["a", "bc"]` differ): the rate limiter's bucket keys,
+/// the same small size whatever they name, and naming no one in clear.
+pub fn key_of(parts: &[&str]) -> [u8; 16] {
+    let mut h = Sha256::default();
+    for p in parts {
+        h.update(&(p.len() as u64).to_be_bytes());
+        h.update(p.as_bytes());
+    }
+    let digest = h.finish();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Lower-case hex of `bytes` into `out`, which holds exactly twice as many.
+pub fn hex_to_slice(bytes: &[u8], out: &mut [u8]) {
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
+    }
+}
 
 /// Lower-case hex of `bytes`, appended to `out`.
 pub fn hex_into(bytes: &[u8], out: &mut String) {
-    out.reserve(bytes.len() * 2);
-    for &b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0x0f)] as char);
+    let mut buf = [0u8; 64];
+    for chunk in bytes.chunks(32) {
+        let text = &mut buf[..chunk.len() * 2];
+        hex_to_slice(chunk, text);
+        out.push_str(std::str::from_utf8(text).unwrap_or_default());
     }
 }
 
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    hex_into(bytes, &mut out);
-    out
+    let mut out = vec![0u8; bytes.len() * 2];
+    hex_to_slice(bytes, &mut out);
+    // Hex digits are ASCII: the conversion cannot fail.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]

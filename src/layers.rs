@@ -12,7 +12,8 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     (
         "leaves",
         &[
-            "glob", "hash", "timefmt", "meters", "method", "settings", "proto", "domain", "error",
+            "json", "glob", "hash", "timefmt", "meters", "method", "settings", "proto", "domain",
+            "error",
         ],
     ),
     (

@@ -19,6 +19,7 @@ pub mod domain;
 pub mod error;
 pub mod glob;
 pub mod hash;
+pub mod json;
 pub mod layers;
 pub mod limits;
 pub mod meters;

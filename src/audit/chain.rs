@@ -65,95 +65,213 @@ pub fn hash_of(record: &Map<String, Value>) -> String {
 /// hashes and copies bytes ([`Unsealed::seal`]): the form it hashes and
 /// writes is exactly [`canonical`]'s, so `verify` recomputes the same hash.
 pub struct Unsealed {
-    /// `"key":value` pieces, keys sorted, each value canonical.
+    /// `"key":value,` pieces (each with its comma), keys sorted, each
+    /// value canonical.
     text: Vec<u8>,
-    /// Where each field's piece ends in `text`.
-    ends: Vec<usize>,
-    /// Before which field `hash`, `prev_hash` and `seq` go.
-    slots: [usize; 3],
+    /// Where in `text` `hash`, `prev_hash` and `seq` go: each at the start
+    /// of a piece, or at the end.
+    cuts: [usize; 3],
 }
 
 /// The fields the writer adds, in sorted order.
 const SEALED: [&str; 3] = ["hash", "prev_hash", "seq"];
 
-/// The fields of a record, added in any order, each serialized as it is
-/// added (values through serde_json, whose maps keep keys sorted at every
-/// depth: its `preserve_order` feature is off, and a test here fails if a
-/// dependency turns it on).
+/// A key's first eight bytes, big-endian, zero-padded: keys whose prefixes
+/// differ are ordered as their prefixes are.
+fn prefix(key: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = key.len().min(8);
+    bytes[..n].copy_from_slice(&key.as_bytes()[..n]);
+    u64::from_be_bytes(bytes)
+}
+
+/// Orders keys with their [`prefix`]es: byte order, as `str`'s.
+fn by_key(a: (u64, &str), b: (u64, &str)) -> std::cmp::Ordering {
+    a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1))
+}
+
+/// The fields of a record, added in any order, each written as it is
+/// added as its `"key":value` piece (values through serde_json, whose maps
+/// keep keys sorted at every depth: its `preserve_order` feature is off,
+/// and a test here fails if a dependency turns it on).
 #[derive(Clone, Default)]
 pub struct Fields {
-    values: Vec<u8>,
-    /// Each field's key and where its value lies in `values`.
-    spans: Vec<(Cow<'static, str>, usize, usize)>,
+    pieces: Vec<u8>,
+    spans: Vec<Span>,
+}
+
+/// Where one field lies in [`Fields::pieces`], and its key.
+#[derive(Clone)]
+struct Span {
+    /// The key's [`prefix`], for sorting.
+    prefix: u64,
+    key: Cow<'static, str>,
+    /// The piece's start; its value's start; its end.
+    start: usize,
+    value: usize,
+    end: usize,
+}
+
+impl Span {
+    fn key(&self) -> (u64, &str) {
+        (self.prefix, &self.key)
+    }
 }
 
 impl Fields {
     pub fn with_capacity(bytes: usize) -> Self {
         Self {
-            values: Vec::with_capacity(bytes),
-            spans: Vec::with_capacity(16),
+            pieces: Vec::with_capacity(bytes),
+            spans: Vec::with_capacity(12),
         }
     }
 
-    /// A copy with room for `bytes` more of values and a few more fields.
-    pub fn copy_with_room(&self, bytes: usize) -> Self {
-        let mut values = Vec::with_capacity(self.values.len() + bytes);
-        values.extend_from_slice(&self.values);
-        let mut spans = Vec::with_capacity(self.spans.len() + 8);
-        spans.extend_from_slice(&self.spans);
-        Self { values, spans }
+    /// Adds every field of `other`, after these.
+    pub fn extend(&mut self, other: &Fields) {
+        let offset = self.pieces.len();
+        self.pieces.extend_from_slice(&other.pieces);
+        self.spans.extend(other.spans.iter().map(|s| Span {
+            start: s.start + offset,
+            value: s.value + offset,
+            end: s.end + offset,
+            ..s.clone()
+        }));
+    }
+
+    /// Writes `"key":` and returns where the piece and its value start.
+    fn open(&mut self, key: &str) -> (usize, usize) {
+        let start = self.pieces.len();
+        if is_identifier(key) {
+            // Record keys are identifiers: nothing to escape.
+            self.pieces.push(b'"');
+            self.pieces.extend_from_slice(key.as_bytes());
+            self.pieces.extend_from_slice(b"\":");
+        } else {
+            crate::json::push_str(&mut self.pieces, key);
+            self.pieces.push(b':');
+        }
+        (start, self.pieces.len())
+    }
+
+    fn close(&mut self, key: Cow<'static, str>, (start, value): (usize, usize)) {
+        self.spans.push(Span {
+            prefix: prefix(&key),
+            key,
+            start,
+            value,
+            end: self.pieces.len(),
+        });
     }
 
     /// Adds (or, added again, replaces) a field.
     pub fn put(&mut self, key: impl Into<Cow<'static, str>>, value: &(impl Serialize + ?Sized)) {
-        let start = self.values.len();
+        let key = key.into();
+        let opened = self.open(&key);
         // Serializing into a Vec fails only for maps with non-string keys,
         // which records never hold; such a value reads as null.
-        if serde_json::to_writer(&mut self.values, value).is_err() {
-            self.values.truncate(start);
-            self.values.extend_from_slice(b"null");
+        if serde_json::to_writer(&mut self.pieces, value).is_err() {
+            self.pieces.truncate(opened.1);
+            self.pieces.extend_from_slice(b"null");
         }
-        self.spans.push((key.into(), start, self.values.len()));
+        self.close(key, opened);
     }
-}
 
-impl Fields {
+    /// Adds a string field (or null): [`Fields::put`]'s result, without
+    /// serde's byte-at-a-time escaping when there is nothing to escape.
+    pub fn put_str(&mut self, key: &'static str, value: Option<&str>) {
+        let opened = self.open(key);
+        match value {
+            Some(s) => crate::json::push_str(&mut self.pieces, s),
+            None => self.pieces.extend_from_slice(b"null"),
+        }
+        self.close(key.into(), opened);
+    }
+
     /// Adds a field whose value is already canonical JSON.
     pub fn put_raw(&mut self, key: &'static str, json: &[u8]) {
-        let start = self.values.len();
-        self.values.extend_from_slice(json);
-        self.spans.push((key.into(), start, self.values.len()));
+        let opened = self.open(key);
+        self.pieces.extend_from_slice(json);
+        self.close(key.into(), opened);
     }
 
     /// The bytes the fields take in a record: keys, values, separators.
     pub fn size(&self) -> usize {
-        self.spans
-            .iter()
-            .map(|(k, start, end)| k.len() + 4 + (end - start))
-            .sum()
+        self.spans.iter().map(|s| s.end - s.start + 1).sum()
     }
 
     /// Replaces the largest fields by [`super::bound::omitted`] markers
     /// until the fields take at most `max` bytes.
     pub fn shrink_to(&mut self, max: usize) {
         while self.size() > max {
-            let Some(i) = (0..self.spans.len()).max_by_key(|&i| self.spans[i].2 - self.spans[i].1)
+            let Some(i) =
+                (0..self.spans.len()).max_by_key(|&i| self.spans[i].end - self.spans[i].value)
             else {
                 return;
             };
-            let (_, start, end) = self.spans[i].clone();
-            let marker = super::bound::omitted(&self.values[start..end]);
-            let at = self.values.len();
-            let _ = serde_json::to_writer(&mut self.values, &marker);
-            if self.values.len() - at >= end - start {
+            let span = self.spans[i].clone();
+            let marker = super::bound::omitted(&self.pieces[span.value..span.end]);
+            let at = self.pieces.len();
+            let opened = self.open(&span.key);
+            let _ = serde_json::to_writer(&mut self.pieces, &marker);
+            if self.pieces.len() - opened.1 >= span.end - span.value {
                 // Nothing left worth replacing.
-                self.values.truncate(at);
+                self.pieces.truncate(at);
                 return;
             }
-            self.spans[i].1 = at;
-            self.spans[i].2 = self.values.len();
+            self.spans[i] = Span {
+                start: opened.0,
+                value: opened.1,
+                end: self.pieces.len(),
+                ..span
+            };
         }
     }
+}
+
+fn is_identifier(key: &str) -> bool {
+    key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// A field of one of several [`Fields`]: the part, the field's index in it.
+type Entry = (usize, usize);
+
+/// Every field of `parts`, sorted by key and, among equal keys, in the
+/// order added (part by part). Each part is sorted alone — in one pass when
+/// its fields were added in key order, as the call's records add them —
+/// and the parts are then merged.
+fn sorted_entries(parts: &[&Fields]) -> Vec<Entry> {
+    let span = |&(part, i): &Entry| &parts[part].spans[i];
+    let before = |a: &Entry, b: &Entry| by_key(span(a).key(), span(b).key());
+    let mut merged: Vec<Entry> = Vec::with_capacity(parts.iter().map(|f| f.spans.len()).sum());
+    for (part, fields) in parts.iter().enumerate() {
+        let run_start = merged.len();
+        merged.extend((0..fields.spans.len()).map(|i| (part, i)));
+        let run = &mut merged[run_start..];
+        if !run.is_sorted_by(|a, b| before(a, b).is_le()) {
+            // Stable: equal keys keep the order they were added in.
+            run.sort_by(before);
+        }
+        if run_start == 0 || before(&merged[run_start - 1], &merged[run_start]).is_le() {
+            continue;
+        }
+        // Merge the two sorted runs; of equal keys, the earlier part's first.
+        let (left, right) = merged.split_at(run_start);
+        let mut out = Vec::with_capacity(merged.len());
+        let (mut l, mut r) = (0, 0);
+        while l < left.len() && r < right.len() {
+            if before(&right[r], &left[l]).is_lt() {
+                out.push(right[r]);
+                r += 1;
+            } else {
+                out.push(left[l]);
+                l += 1;
+            }
+        }
+        out.extend_from_slice(&left[l..]);
+        out.extend_from_slice(&right[r..]);
+        merged = out;
+    }
+    merged
 }
 
 impl Unsealed {
@@ -168,99 +286,91 @@ impl Unsealed {
 
     /// Puts the fields in canonical order; fields named like the chain's
     /// own are left out, and of a key added twice the last value counts.
-    pub fn from_fields(mut fields: Fields) -> Self {
-        // Stable: of equal keys, the last added stays last.
-        fields.spans.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut text = Vec::with_capacity(fields.values.len() + 16 * fields.spans.len());
-        let mut ends = Vec::with_capacity(fields.spans.len());
-        let mut slots = [usize::MAX; 3];
-        let mut spans = fields.spans.iter().peekable();
-        while let Some((k, start, end)) = spans.next() {
-            if SEALED.contains(&k.as_ref()) || spans.peek().is_some_and(|(next, ..)| next == k) {
+    pub fn from_fields(fields: Fields) -> Self {
+        Self::from_parts(&[&fields])
+    }
+
+    /// The fields of `parts` as if added in turn to one [`Fields`]: a call's
+    /// shared fields and one record's own, without copying them together.
+    pub fn from_parts(parts: &[&Fields]) -> Self {
+        let order = sorted_entries(parts);
+        let span = |&(part, i): &Entry| &parts[part].spans[i];
+        let sealed = SEALED.map(|name| (prefix(name), name));
+        let bytes: usize = parts.iter().map(|f| f.pieces.len()).sum();
+        // Each piece and its comma.
+        let mut text = Vec::with_capacity(bytes + order.len());
+        let mut cuts = [usize::MAX; 3];
+        for (n, entry) in order.iter().enumerate() {
+            let field = span(entry);
+            let key = field.key();
+            let replaced = order
+                .get(n + 1)
+                .is_some_and(|next| by_key(span(next).key(), key).is_eq());
+            if replaced || sealed.iter().any(|s| by_key(*s, key).is_eq()) {
                 continue;
             }
-            for (slot, name) in slots.iter_mut().zip(SEALED) {
-                if *slot == usize::MAX && name < k.as_ref() {
-                    *slot = ends.len();
+            for (cut, name) in cuts.iter_mut().zip(sealed) {
+                if *cut == usize::MAX && by_key(name, key).is_lt() {
+                    *cut = text.len();
                 }
             }
-            if k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                // Record keys are identifiers: nothing to escape.
-                text.push(b'"');
-                text.extend_from_slice(k.as_bytes());
-                text.extend_from_slice(b"\":");
-            } else {
-                let _ = serde_json::to_writer(&mut text, k.as_ref());
-                text.push(b':');
-            }
-            text.extend_from_slice(&fields.values[*start..*end]);
-            ends.push(text.len());
+            text.extend_from_slice(&parts[entry.0].pieces[field.start..field.end]);
+            text.push(b',');
         }
-        for slot in &mut slots {
-            if *slot == usize::MAX {
-                *slot = ends.len();
+        for cut in &mut cuts {
+            if *cut == usize::MAX {
+                *cut = text.len();
             }
         }
-        Self { text, ends, slots }
+        Self { text, cuts }
     }
 
     /// The record's canonical form without `hash`, with `seq` and
     /// `prev_hash`, into `out`; returns where in `out` the `hash` field
     /// goes (the start of the field after it: `prev_hash` always follows).
     fn emit(&self, seq: &str, prev_hash: &str, out: &mut Vec<u8>) -> usize {
-        let sealed: [Option<[&[u8]; 3]>; 3] = [
-            None,
-            Some([b"\"prev_hash\":\"", prev_hash.as_bytes(), b"\""]),
-            Some([b"\"seq\":", seq.as_bytes(), b""]),
-        ];
         out.push(b'{');
-        let opened = out.len();
-        let mut hash_at = None;
-        let field = |out: &mut Vec<u8>, parts: &[&[u8]]| {
-            if out.len() > opened {
-                out.push(b',');
-            }
-            for p in parts {
-                out.extend_from_slice(p);
-            }
-        };
-        let mut start = 0;
-        for i in 0..=self.ends.len() {
-            for (k, (slot, piece)) in self.slots.iter().zip(&sealed).enumerate() {
-                if *slot != i {
-                    continue;
-                }
-                if k == 0 {
-                    // `hash` goes before the next field, whose comma is
-                    // still to come: the next field begins after it.
-                    hash_at.get_or_insert(out.len() + usize::from(out.len() > opened));
-                }
-                if let Some(parts) = piece {
-                    field(out, parts);
-                }
-            }
-            if let Some(&end) = self.ends.get(i) {
-                field(out, &[&self.text[start..end]]);
-                start = end;
-            }
-        }
+        // Every piece written ends with its comma; the last one is dropped.
+        let [hash_cut, prev_cut, seq_cut] = self.cuts;
+        out.extend_from_slice(&self.text[..hash_cut]);
+        // `hash` goes here once it is known: `prev_hash` always follows it.
+        let hash_at = out.len();
+        out.extend_from_slice(&self.text[hash_cut..prev_cut]);
+        out.extend_from_slice(b"\"prev_hash\":\"");
+        out.extend_from_slice(prev_hash.as_bytes());
+        out.extend_from_slice(b"\",");
+        out.extend_from_slice(&self.text[prev_cut..seq_cut]);
+        out.extend_from_slice(b"\"seq\":");
+        out.extend_from_slice(seq.as_bytes());
+        out.push(b',');
+        out.extend_from_slice(&self.text[seq_cut..]);
+        out.pop();
         out.push(b'}');
-        hash_at.unwrap_or(opened)
+        hash_at
     }
 
     /// Seals the record as number `seq` after `prev_hash`: returns its
     /// line (with the newline) and its hash. One pass writes the form that
     /// is hashed; the `hash` field is then put into it where it sorts.
     pub fn seal(&self, seq: u64, prev_hash: &str) -> (Vec<u8>, String) {
-        let seq = seq.to_string();
+        const OPEN: &[u8] = b"\"hash\":\"";
+        const PIECE: usize = OPEN.len() + 64 + 2;
+        let mut digits = itoa::Buffer::new();
         let mut line = Vec::with_capacity(self.text.len() + 200);
-        let at = self.emit(&seq, prev_hash, &mut line);
-        let hash = crate::hash::hex(&crate::hash::sha256(&line));
-        let mut piece = Vec::with_capacity(hash.len() + 10);
-        piece.extend_from_slice(b"\"hash\":\"");
-        piece.extend_from_slice(hash.as_bytes());
-        piece.extend_from_slice(b"\",");
-        line.splice(at..at, piece);
+        let at = self.emit(digits.format(seq), prev_hash, &mut line);
+        let digest = crate::hash::sha256(&line);
+        // The `hash` field, put where it sorts: the rest moves up once.
+        let len = line.len();
+        line.resize(len + PIECE, 0);
+        line.copy_within(at..len, at + PIECE);
+        let piece = &mut line[at..at + PIECE];
+        piece[..OPEN.len()].copy_from_slice(OPEN);
+        crate::hash::hex_to_slice(&digest, &mut piece[OPEN.len()..OPEN.len() + 64]);
+        piece[OPEN.len() + 64..].copy_from_slice(b"\",");
+        // Hex digits: the conversion cannot fail.
+        let hash = std::str::from_utf8(&piece[OPEN.len()..OPEN.len() + 64])
+            .unwrap_or_default()
+            .to_owned();
         line.push(b'\n');
         (line, hash)
     }

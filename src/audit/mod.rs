@@ -157,13 +157,24 @@ impl Auditor {
     /// serialized as they were added, here on the caller's thread (values
     /// that may hold secrets redacted first, by [`CallAudit`]): the one
     /// writer thread only orders, hashes and copies bytes.
-    fn submit(&self, record: Fields, wait: bool) -> Pending {
+    /// `parts` are a record's fields in the order added: the call's shared
+    /// ones, then the record's own.
+    fn submit(&self, parts: &[&Fields], wait: bool) -> Pending {
         let Some(sink) = &self.sink else {
             return Pending(None);
         };
-        let mut record = record;
-        record.shrink_to(bound::MAX_RECORD_BYTES - bound::SEAL_ROOM);
-        let record = chain::Unsealed::from_fields(record);
+        let max = bound::MAX_RECORD_BYTES - bound::SEAL_ROOM;
+        let record = if parts.iter().map(|f| f.size()).sum::<usize>() <= max {
+            chain::Unsealed::from_parts(parts)
+        } else {
+            // Too large: the largest fields give way, wherever they are.
+            let mut all = Fields::default();
+            for part in parts {
+                all.extend(part);
+            }
+            all.shrink_to(max);
+            chain::Unsealed::from_fields(all)
+        };
         if wait {
             let (tx, rx) = oneshot::channel();
             sink.send(record, Some(tx));
@@ -200,21 +211,31 @@ pub struct Caller<'a> {
 
 /// `a.b.c.d:port` without the fmt machinery (IPv4, every call's case);
 /// IPv6 as `Display` writes it.
-fn peer_text(peer: SocketAddr) -> String {
-    let SocketAddr::V4(v4) = peer else {
-        return peer.to_string();
-    };
-    let mut out = String::with_capacity(21);
-    let mut digits = itoa::Buffer::new();
-    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
-        if i > 0 {
-            out.push('.');
+fn peer_text(peer: SocketAddr, buf: &mut [u8; 64]) -> &str {
+    use std::io::Write as _;
+    let mut out = &mut buf[..];
+    let written = match peer {
+        SocketAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            v4.ip()
+                .octets()
+                .into_iter()
+                .enumerate()
+                .try_for_each(|(i, octet)| {
+                    if i > 0 {
+                        out.write_all(b".")?;
+                    }
+                    out.write_all(digits.format(octet).as_bytes())
+                })
+                .and_then(|()| out.write_all(b":"))
+                .and_then(|()| out.write_all(digits.format(v4.port()).as_bytes()))
         }
-        out.push_str(digits.format(octet));
-    }
-    out.push(':');
-    out.push_str(digits.format(v4.port()));
-    out
+        // At most 58 characters, with a scope id.
+        SocketAddr::V6(_) => write!(out, "{peer}"),
+    };
+    let left = out.len();
+    let len = if written.is_ok() { buf.len() - left } else { 0 };
+    std::str::from_utf8(&buf[..len]).unwrap_or_default()
 }
 
 /// The records of one call.
@@ -231,9 +252,9 @@ pub struct CallAudit {
 /// A fresh uuid (v4) as text, without an allocation.
 fn uuid_field(fields: &mut Fields, key: &'static str) {
     let mut buf = uuid::Uuid::encode_buffer();
-    fields.put(
+    fields.put_str(
         key,
-        uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf) as &str,
+        Some(uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf)),
     );
 }
 
@@ -250,20 +271,24 @@ impl CallAudit {
         let level = plan.level;
         let mut base = Fields::default();
         if level != AuditLevel::None {
-            base = Fields::with_capacity(512);
+            base = Fields::with_capacity(384);
+            // In key order, so that sealing finds them sorted. Every string
+            // a caller chose is bounded (`bound`).
             uuid_field(&mut base, "call_id");
-            // Every string a caller chose is bounded (`bound`).
-            base.put("request_id", &bound::text(caller.request_id));
-            base.put("principal", &caller.principal.map(|(p, _)| bound::text(p)));
-            base.put("proven_by", &caller.principal.map(|(_, by)| by));
-            base.put("peer", &caller.peer.map(peer_text));
-            base.put("method", &bound::text(method));
-            base.put("user_pool", &user_pool.map(bound::text));
-            base.put(
+            base.put_str("level", Some(level_name(level)));
+            base.put_str("method", Some(&bound::text(method)));
+            let mut peer = [0u8; 64];
+            base.put_str("peer", caller.peer.map(|p| peer_text(p, &mut peer)));
+            let (principal, proven_by) = caller.principal.unzip();
+            base.put_str("principal", principal.map(bound::text).as_deref());
+            base.put_str("proven_by", proven_by);
+            base.put_str("request_id", Some(&bound::text(caller.request_id)));
+            let target_user = target_user.map(|u| auditor.redactor().username(u));
+            base.put_str(
                 "target_user",
-                &target_user.map(|u| bound::text(&auditor.redactor().username(u)).into_owned()),
+                target_user.as_deref().map(bound::text).as_deref(),
             );
-            base.put("level", level_name(level));
+            base.put_str("user_pool", user_pool.map(bound::text).as_deref());
         }
         Self {
             auditor,
@@ -299,12 +324,20 @@ impl CallAudit {
         v
     }
 
-    fn record(&self, stage: &'static str) -> Fields {
-        let mut r = self.base.copy_with_room(512);
+    /// A record's own fields before `stage` and `time`, which sort last:
+    /// its `id`. (Each record adds its fields in key order, so that sealing
+    /// finds them sorted; in any order they would still seal the same.)
+    fn own() -> Fields {
+        let mut r = Fields::with_capacity(256);
         uuid_field(&mut r, "id");
-        r.put("time", &crate::timefmt::now());
-        r.put("stage", stage);
         r
+    }
+
+    /// A record's last own fields, `stage` and `time`, and its submission.
+    fn submit(&self, mut own: Fields, stage: &'static str, wait: bool) -> Pending {
+        own.put_str("stage", Some(stage));
+        own.put_str("time", Some(&crate::timefmt::now()));
+        self.auditor.submit(&[&self.base, &own], wait)
     }
 
     /// The "received" record, when the plan has one: written once the call
@@ -314,11 +347,11 @@ impl CallAudit {
         if self.plan.level == AuditLevel::None || !self.plan.received {
             return Pending(None);
         }
-        let mut r = self.record("received");
+        let mut r = Self::own();
         if let Some(request) = self.request.take() {
             r.put("request", &request);
         }
-        self.auditor.submit(r, wait)
+        self.submit(r, "received", wait)
     }
 
     /// The "completed" record with the outcome.
@@ -326,26 +359,27 @@ impl CallAudit {
         if self.plan.level == AuditLevel::None {
             return Pending(None);
         }
-        let mut r = self.record("completed");
-        // Not taken by a "received" record (a read, or a refusal before it).
-        if let Some(request) = self.request.take() {
-            r.put("request", &request);
+        let mut r = Fields::with_capacity(256);
+        if let Some((before, after)) = &done.change {
+            r.put("after", after);
+            r.put("before", before);
         }
-        put_outcome(&mut r, done.error);
+        uuid_field(&mut r, "id");
         r.put(
             "latency_us",
             &u64::try_from(done.latency.as_micros()).unwrap_or(u64::MAX),
         );
-        if let Some((before, after)) = done.change {
-            r.put("before", &before);
-            r.put("after", &after);
+        put_outcome(&mut r, done.error);
+        // Not taken by a "received" record (a read, or a refusal before it).
+        if let Some(request) = self.request.take() {
+            r.put("request", &request);
         }
         if self.plan.level == AuditLevel::RequestResponse
-            && let Some(response) = done.response
+            && let Some(response) = &done.response
         {
-            r.put("response", &response);
+            r.put("response", response);
         }
-        self.auditor.submit(r, wait)
+        self.submit(r, "completed", wait)
     }
 }
 
@@ -417,23 +451,24 @@ pub fn refused_at_the_door(
         principal,
         peer,
     };
-    let Some(mut r) = door_record(auditor, &caller, method) else {
+    let Some(call) = door_call(auditor, &caller, method) else {
         return;
     };
+    let mut r = CallAudit::own();
     r.put(
         "outcome",
         &json!({"code": code_name(code), "message": bound::text(message)}),
     );
-    auditor.submit(r, false);
+    call.submit(r, "completed", false);
 }
 
 /// The one `completed` record of a call that names no pool, unless the
 /// audit level of `method` is none.
-fn door_record(auditor: &Arc<Auditor>, caller: &Caller<'_>, method: &str) -> Option<Fields> {
+fn door_call(auditor: &Arc<Auditor>, caller: &Caller<'_>, method: &str) -> Option<CallAudit> {
     // As a change's level (the rule's, else default_level): a refusal at
     // the door is recorded as it was before reads had a level of their own.
     let call = CallAudit::new(auditor.clone(), caller, method, true, None, None);
-    (call.plan.level != AuditLevel::None).then(|| call.record("completed"))
+    (call.plan.level != AuditLevel::None).then_some(call)
 }
 
 /// The summary record of one peer's refusals before authentication that
@@ -449,9 +484,10 @@ pub fn refusals_suppressed(
         principal: None,
         peer: Some(SocketAddr::new(peer, 0)),
     };
-    let Some(mut r) = door_record(auditor, &caller, SUPPRESSED_METHOD) else {
+    let Some(call) = door_call(auditor, &caller, SUPPRESSED_METHOD) else {
         return;
     };
+    let mut r = CallAudit::own();
     r.put(
         "outcome",
         &json!({
@@ -464,7 +500,7 @@ pub fn refusals_suppressed(
     );
     r.put("suppressed", &suppressed);
     r.put("interval_seconds", &interval.as_secs());
-    auditor.submit(r, false);
+    call.submit(r, "completed", false);
 }
 
 /// The `method` of a summary record: no real method, so rules name it exactly.
@@ -495,8 +531,16 @@ mod tests {
             "255.255.255.255:65535",
         ] {
             let addr: SocketAddr = p.parse().expect("addr");
-            assert_eq!(peer_text(addr), addr.to_string());
+            assert_eq!(peer_text(addr, &mut [0u8; 64]), addr.to_string());
         }
+        // The longest: a full IPv6 address with the largest scope id.
+        let longest = SocketAddr::V6(std::net::SocketAddrV6::new(
+            std::net::Ipv6Addr::from([0xffff; 8]),
+            65535,
+            0,
+            u32::MAX,
+        ));
+        assert_eq!(peer_text(longest, &mut [0u8; 64]), longest.to_string());
     }
 
     /// An outcome is written as it serializes: its keys must already be in
