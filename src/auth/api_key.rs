@@ -5,6 +5,8 @@
 
 use crate::hash::{hex, sha256};
 
+use super::{Principal, ProvenBy};
+
 use super::settings::ApiKeyConfig;
 
 /// The lower-case hex SHA-256 of a key: what `mfa-facade hash-key` prints
@@ -19,7 +21,7 @@ fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 
 #[derive(Clone, Debug, Default)]
 pub struct ApiKeys {
-    entries: Vec<([u8; 32], String)>,
+    entries: Vec<([u8; 32], Principal)>,
 }
 
 impl ApiKeys {
@@ -30,7 +32,7 @@ impl ApiKeys {
             .filter_map(|k| {
                 let mut hash = [0u8; 32];
                 hex::decode_to_slice(&k.sha256, &mut hash).ok()?;
-                Some((hash, k.principal.clone()))
+                Some((hash, Principal::new(k.principal.clone(), ProvenBy::ApiKey)))
             })
             .collect();
         Self { entries }
@@ -42,13 +44,13 @@ impl ApiKeys {
 
     /// The principal whose key this is. The key is taken byte for byte:
     /// surrounding white space makes it another key.
-    pub fn principal(&self, presented: &[u8]) -> Option<&str> {
+    pub fn principal(&self, presented: &[u8]) -> Option<&Principal> {
         let digest: [u8; 32] = sha256(presented);
         let mut found = None;
         for (hash, principal) in &self.entries {
             // No early exit: every entry is compared.
             if ct_eq(hash, &digest) && found.is_none() {
-                found = Some(principal.as_str());
+                found = Some(principal);
             }
         }
         found
@@ -71,8 +73,9 @@ mod tests {
                 sha256: hash_key("k-payments"),
             },
         ]);
-        assert_eq!(keys.principal(b"k-billing"), Some("billing"));
-        assert_eq!(keys.principal(b"k-payments"), Some("payments"));
+        let name = |key: &[u8]| keys.principal(key).map(|p| p.name.as_str());
+        assert_eq!(name(b"k-billing"), Some("billing"));
+        assert_eq!(name(b"k-payments"), Some("payments"));
         for wrong in [
             &b"k-billing "[..],
             b" k-billing",
@@ -80,7 +83,7 @@ mod tests {
             b"",
             b"k-billin",
         ] {
-            assert_eq!(keys.principal(wrong), None, "{wrong:?}");
+            assert_eq!(name(wrong), None, "{wrong:?}");
         }
         assert_eq!(
             hash_key("abc"),

@@ -33,6 +33,7 @@ use settings::ApiKeyConfig;
 
 /// The header that carries an API key.
 pub const API_KEY_HEADER: &str = "x-api-key";
+const API_KEY: http::HeaderName = http::HeaderName::from_static(API_KEY_HEADER);
 /// The principal of the development key a first run prints.
 pub const DEV_PRINCIPAL: &str = "dev";
 
@@ -68,6 +69,21 @@ impl ProvenBy {
 pub struct Principal {
     pub name: String,
     pub proven_by: ProvenBy,
+    /// The key of the principal's own rate-limit bucket, over how it was
+    /// proven and its name ([`crate::hash::key_of`]): an API key's is
+    /// computed once, when the keys are loaded.
+    pub budget_key: [u8; 16],
+}
+
+impl Principal {
+    pub fn new(name: String, proven_by: ProvenBy) -> Self {
+        let budget_key = crate::hash::key_of(&[proven_by.name(), &name]);
+        Self {
+            name,
+            proven_by,
+            budget_key,
+        }
+    }
 }
 
 /// Keys, policy and switches: everything a reload replaces at once.
@@ -110,16 +126,13 @@ impl AuthState {
         headers: &http::HeaderMap,
         client_cert: Option<&[u8]>,
     ) -> Result<Principal, &'static str> {
-        let mut keys = headers.get_all(API_KEY_HEADER).iter();
+        let mut keys = headers.get_all(&API_KEY).iter();
         match (keys.next(), keys.next()) {
             (Some(key), None) => {
                 return self
                     .api_keys
                     .principal(key.as_bytes())
-                    .map(|name| Principal {
-                        name: name.to_owned(),
-                        proven_by: ProvenBy::ApiKey,
-                    })
+                    .cloned()
                     .ok_or("the x-api-key is not valid");
             }
             (Some(_), Some(_)) => return Err("send one x-api-key header, not several"),
@@ -133,10 +146,8 @@ impl AuthState {
             (Some(_), Some(_)) => return Err("send one authorization header, not several"),
             (None, _) => {
                 return match client_cert {
-                    Some(der) => mtls_principal(der, &self.mtls).map(|name| Principal {
-                        name,
-                        proven_by: ProvenBy::Mtls,
-                    }),
+                    Some(der) => mtls_principal(der, &self.mtls)
+                        .map(|name| Principal::new(name, ProvenBy::Mtls)),
                     None => Err(
                         "no credentials: send an x-api-key header, a bearer token or a client certificate",
                     ),
@@ -153,10 +164,7 @@ impl AuthState {
             .jwt
             .as_ref()
             .ok_or("bearer tokens are not accepted by this server")?;
-        Ok(Principal {
-            name: jwt.verify(token).await?,
-            proven_by: ProvenBy::Jwt,
-        })
+        Ok(Principal::new(jwt.verify(token).await?, ProvenBy::Jwt))
     }
 }
 

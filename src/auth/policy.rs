@@ -75,10 +75,7 @@ mod tests {
             user_pools: vec!["us-east-1_A*".into()],
             proven_by: vec!["api_key".into()],
         }]);
-        let key = |name: &str| Principal {
-            name: name.into(),
-            proven_by: super::super::ProvenBy::ApiKey,
-        };
+        let key = |name: &str| Principal::new(name.into(), super::super::ProvenBy::ApiKey);
         let billing = key("billing-svc");
         let get = "cognito.mfa.v1.UserPoolMfaService/GetUserPoolMfaConfig";
         let set = "cognito.mfa.v1.UserPoolMfaService/SetUserPoolMfaConfig";
@@ -101,10 +98,7 @@ mod tests {
         );
         assert!(Policy::allow_all(&["dev"]).allows(&key("dev"), set, Scope::Pool("whatever")));
         assert!(!Policy::allow_all(&["dev"]).allows(&key("dev2"), set, Scope::NoPool));
-        let token = Principal {
-            name: "billing-svc".into(),
-            proven_by: super::super::ProvenBy::Jwt,
-        };
+        let token = Principal::new("billing-svc".into(), super::super::ProvenBy::Jwt);
         assert!(
             !policy.allows(&token, get, Scope::Pool("us-east-1_Abc")),
             "proven_by: the same name from a bearer token is another principal"

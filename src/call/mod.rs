@@ -286,11 +286,10 @@ impl Facade {
         method: &'static str,
         upstream: &[UpstreamCall],
     ) -> Result<()> {
-        let buckets = self.limiter.budgets().buckets(
-            &[principal.proven_by.name(), &principal.name],
-            method,
-            upstream,
-        );
+        let buckets = self
+            .limiter
+            .budgets()
+            .buckets(principal.budget_key, method, upstream);
         self.limiter.check(&buckets).await.map_err(|r: Refusal| {
             let limit = r.id.name();
             crate::meters::rate_limited(method, limit.clone());

@@ -84,16 +84,13 @@ fn short_method(method: &str) -> &str {
 /// has the same small size and no principal or username is stored.
 pub type Key = [u8; 16];
 
-pub fn key_of(parts: &[&str]) -> Key {
-    let mut h = crate::hash::Sha256::default();
-    for p in parts {
-        h.update(&(p.len() as u64).to_be_bytes());
-        h.update(p.as_bytes());
-    }
-    let digest = h.finish();
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&digest[..16]);
-    key
+pub use crate::hash::key_of;
+
+/// The key of the buckets that no principal or pool divides (Cognito's
+/// per-account categories).
+fn account_key() -> Key {
+    static KEY: std::sync::LazyLock<Key> = std::sync::LazyLock::new(|| key_of(&[]));
+    *KEY
 }
 
 /// One bucket a call spends a cell of.
@@ -198,18 +195,18 @@ impl Budgets {
     /// The buckets one call spends: the caller's on this method, then, when
     /// the quota guard is on, per Cognito call its category, its pool
     /// operation and its end user.
-    /// `caller` names the principal and how it was proven (`["api_key",
-    /// "billing"]`): an API key and a bearer token that name the same
-    /// principal never share a budget.
+    /// `caller` is the principal's key (`Principal::budget_key`, over how it
+    /// was proven and its name): an API key and a bearer token that name the
+    /// same principal never share a budget.
     pub fn buckets(
         &self,
-        caller: &[&str],
+        caller: Key,
         method: &'static str,
         upstream: &[UpstreamCall],
     ) -> Vec<Bucket> {
         let mut out = vec![Bucket {
             id: LimitId::Caller(method),
-            key: key_of(caller),
+            key: caller,
         }];
         if !self.quota_enabled {
             return out;
@@ -235,7 +232,7 @@ impl Budgets {
             }
             out.push(Bucket {
                 id: LimitId::Category(call.op.category()),
-                key: key_of(&[]),
+                key: account_key(),
             });
         }
         out.dedup();
@@ -397,7 +394,7 @@ mod tests {
         ];
         let ids: Vec<String> = b
             .buckets(
-                &["api_key", "svc"],
+                key_of(&["api_key", "svc"]),
                 method::UPDATE_USER_POOL_MFA_CONFIG.name,
                 &calls,
             )
@@ -418,7 +415,7 @@ mod tests {
         assert_eq!(
             budgets(Some(false))
                 .buckets(
-                    &["api_key", "svc"],
+                    key_of(&["api_key", "svc"]),
                     method::UPDATE_USER_POOL_MFA_CONFIG.name,
                     &calls
                 )
@@ -432,7 +429,7 @@ mod tests {
         let b = budgets(Some(true));
         let call = |pool: &str, user: &str| {
             b.buckets(
-                &["api_key", "svc"],
+                key_of(&["api_key", "svc"]),
                 method::ADMIN_SET_USER_MFA_PREFERENCE.name,
                 &[UpstreamCall::user(
                     CognitoOp::AdminSetUserMfaPreference,
