@@ -53,46 +53,61 @@ where
         // target in `log.*` fields.
         let normalized = event.normalized_metadata();
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
-        w.write_str("{\"timestamp\":\"")?;
-        timestamp(&mut w)?;
-        w.write_str("\",\"level\":\"")?;
-        w.write_str(meta.level().as_str())?;
-        w.write_char('"')?;
-        let mut fields = JsonFields {
-            w: &mut w,
-            result: Ok(()),
-        };
-        event.record(&mut fields);
-        fields.result?;
-        w.write_str(",\"target\":")?;
-        string(&mut w, meta.target())?;
-        w.write_str("}\n")
+        // The line is built in this thread's buffer, then written at once
+        // (one call through the writer rather than one per piece). An event
+        // logged while a line is being built (from a field's Debug) gets a
+        // buffer of its own.
+        thread_local! {
+            static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        LINE.with(|line| {
+            let mut fresh = String::new();
+            let mut held = line.try_borrow_mut();
+            let line = held.as_deref_mut().unwrap_or(&mut fresh);
+            line.clear();
+            line.push_str("{\"timestamp\":\"");
+            crate::timefmt::rfc3339_micros(SystemTime::now(), line);
+            line.push_str("\",\"level\":\"");
+            line.push_str(meta.level().as_str());
+            line.push('"');
+            let mut fields = JsonFields {
+                line,
+                result: Ok(()),
+            };
+            event.record(&mut fields);
+            fields.result?;
+            line.push_str(",\"target\":");
+            string(line, meta.target());
+            line.push_str("}\n");
+            w.write_str(line)
+        })
     }
 }
 
 /// Writes each field as `,"name":value`.
-struct JsonFields<'a, 'w> {
-    w: &'a mut Writer<'w>,
+struct JsonFields<'a> {
+    line: &'a mut String,
     result: fmt::Result,
 }
 
-impl JsonFields<'_, '_> {
-    fn field(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
+impl JsonFields<'_> {
+    fn field(&mut self, field: &Field, value: impl FnOnce(&mut String) -> fmt::Result) {
         if self.result.is_err() || field.name().starts_with("log.") {
             return;
         }
-        self.result = (|| {
-            self.w.write_char(',')?;
-            string(self.w, field.name())?;
-            self.w.write_char(':')?;
-            value(self.w)
-        })();
+        self.line.push(',');
+        string(self.line, field.name());
+        self.line.push(':');
+        self.result = value(self.line);
     }
 }
 
-impl Visit for JsonFields<'_, '_> {
+impl Visit for JsonFields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.field(field, |w| string(w, value));
+        self.field(field, |w| {
+            string(w, value);
+            Ok(())
+        });
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -104,41 +119,53 @@ impl Visit for JsonFields<'_, '_> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.field(field, |w| w.write_str(itoa::Buffer::new().format(value)));
+        self.field(field, |w| {
+            w.push_str(itoa::Buffer::new().format(value));
+            Ok(())
+        });
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.field(field, |w| w.write_str(itoa::Buffer::new().format(value)));
+        self.field(field, |w| {
+            w.push_str(itoa::Buffer::new().format(value));
+            Ok(())
+        });
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.field(field, |w| w.write_str(if value { "true" } else { "false" }));
+        self.field(field, |w| {
+            w.push_str(if value { "true" } else { "false" });
+            Ok(())
+        });
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.field(field, |w| {
             if value.is_finite() {
-                w.write_str(ryu::Buffer::new().format_finite(value))
+                w.push_str(ryu::Buffer::new().format_finite(value));
             } else {
-                w.write_str("null")
+                w.push_str("null");
             }
+            Ok(())
         });
     }
 }
 
 /// A JSON string: quoted, with `"`, `\\` and control characters escaped.
-fn string(w: &mut dyn fmt::Write, s: &str) -> fmt::Result {
-    w.write_str("\"")?;
-    escape(w, s)?;
-    w.write_str("\"")
+fn string(w: &mut String, s: &str) {
+    w.push('"');
+    // Writing into a String cannot fail.
+    let _ = escape(w, s);
+    w.push('"');
 }
 
 fn escape(w: &mut dyn fmt::Write, s: &str) -> fmt::Result {
-    let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
     // Most values have nothing to escape: one write.
-    let Some(first) = s.bytes().position(needs) else {
+    if !crate::json::needs_escape(s.as_bytes()) {
         return w.write_str(s);
-    };
+    }
+    let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    let first = s.bytes().position(needs).unwrap_or(s.len());
     let mut start = 0;
     for (i, b) in s.bytes().enumerate().skip(first) {
         let escaped = match b {
@@ -166,19 +193,12 @@ fn escape(w: &mut dyn fmt::Write, s: &str) -> fmt::Result {
 }
 
 /// Escapes what is written through it (a `Debug` or `Display` value).
-struct Escaped<'a, 'w>(&'a mut Writer<'w>);
+struct Escaped<'a>(&'a mut String);
 
-impl fmt::Write for Escaped<'_, '_> {
+impl fmt::Write for Escaped<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         escape(self.0, s)
     }
-}
-
-/// Now, as [`crate::timefmt`] writes it.
-fn timestamp(w: &mut dyn fmt::Write) -> fmt::Result {
-    let mut text = String::with_capacity(27);
-    crate::timefmt::rfc3339_micros(SystemTime::now(), &mut text);
-    w.write_str(&text)
 }
 
 /// The outcome of one call, logged once by the call pipeline.
@@ -248,7 +268,7 @@ mod tests {
     #[test]
     fn strings_are_escaped_as_json_wants() {
         let mut out = String::new();
-        string(&mut out, "a\"b\\c\nd\u{1}é").unwrap();
+        string(&mut out, "a\"b\\c\nd\u{1}é");
         assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
         let parsed: String = serde_json::from_str(&out).unwrap();
         assert_eq!(parsed, "a\"b\\c\nd\u{1}é");
