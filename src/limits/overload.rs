@@ -146,7 +146,7 @@ impl LoadShedLayer {
 }
 
 /// One call in flight; the slot is given back on drop.
-struct InFlight(Arc<AtomicUsize>);
+pub struct InFlight(Arc<AtomicUsize>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -171,28 +171,61 @@ pub struct LoadShed<S> {
     layer: LoadShedLayer,
 }
 
-type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+pin_project_lite::pin_project! {
+    /// An admitted call holding its slot until it answers, or a shed one's
+    /// answer.
+    #[project = ShedProjection]
+    pub enum Shed<F> {
+        Admitted {
+            #[pin]
+            inner: F,
+            slot: Option<InFlight>,
+        },
+        Refused {
+            status: Option<tonic::Status>,
+        },
+    }
+}
+
+impl<F, RB, E> std::future::Future for Shed<F>
+where
+    F: std::future::Future<Output = Result<http::Response<RB>, E>>,
+    RB: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    RB::Error: Into<tower::BoxError>,
+{
+    type Output = Result<http::Response<tonic::body::Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ShedProjection::Admitted { inner, slot } => {
+                let response = std::task::ready!(inner.poll(cx))?;
+                drop(slot.take());
+                Poll::Ready(Ok(response.map(tonic::body::Body::new)))
+            }
+            ShedProjection::Refused { status } => Poll::Ready(Ok(status
+                .take()
+                .unwrap_or_else(|| tonic::Status::internal("polled after it answered"))
+                .into_http())),
+        }
+    }
+}
 
 impl<S, B, RB> Service<http::Request<B>> for LoadShed<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
     RB: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     RB::Error: Into<tower::BoxError>,
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+    type Future = Shed<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let permit = if req.uri().path().starts_with(HEALTH_PREFIX) {
+        let slot = if req.uri().path().starts_with(HEALTH_PREFIX) {
             None
         } else {
             match self.layer.admit() {
@@ -203,14 +236,15 @@ where
                         "the server is at server.max_concurrent_calls ({}); retry with backoff",
                         self.layer.max
                     ));
-                    return Box::pin(async move { Ok(status.into_http()) });
+                    return Shed::Refused {
+                        status: Some(status),
+                    };
                 }
             }
         };
-        Box::pin(async move {
-            let response = inner.call(req).await?;
-            drop(permit);
-            Ok(response.map(tonic::body::Body::new))
-        })
+        Shed::Admitted {
+            inner: self.inner.call(req),
+            slot,
+        }
     }
 }

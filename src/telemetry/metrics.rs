@@ -116,11 +116,6 @@ fn known_methods() -> &'static std::collections::HashSet<&'static str> {
     })
 }
 
-/// The method label of `path`: a known method's name, else `None`.
-fn method_label(path: &str) -> Option<&'static str> {
-    known_methods().get(path.strip_prefix('/')?).copied()
-}
-
 /// Makes every known method's metric handles, at start-up.
 pub fn register_methods() {
     for m in known_methods() {
@@ -166,15 +161,18 @@ impl MethodMetrics {
                 .map(|m| (*m, &*Box::leak(Box::new(Self::new(m)))))
                 .collect()
         });
-        method_label(path)
+        // The table's keys are the known methods: one lookup.
+        path.strip_prefix('/')
             .and_then(|label| table.get(label).copied())
             .unwrap_or_else(|| *UNKNOWN.get_or_init(|| Box::leak(Box::new(Self::new("unknown")))))
     }
 }
 
+const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+
 fn grpc_code(headers: &http::HeaderMap) -> Option<tonic::Code> {
     headers
-        .get("grpc-status")
+        .get(&GRPC_STATUS)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
         .map(tonic::Code::from_i32)
@@ -206,10 +204,13 @@ impl Drop for CallTimer {
     }
 }
 
-/// A response body that reports the call when its trailers pass by.
-pub struct MeteredBody<B> {
-    inner: Pin<Box<B>>,
-    timer: CallTimer,
+pin_project_lite::pin_project! {
+    /// A response body that reports the call when its trailers pass by.
+    pub struct MeteredBody<B> {
+        #[pin]
+        inner: B,
+        timer: CallTimer,
+    }
 }
 
 impl<B> http_body::Body for MeteredBody<B>
@@ -220,18 +221,19 @@ where
     type Error = B::Error;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let polled = self.inner.as_mut().poll_frame(cx);
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(code) = frame.trailers_ref().and_then(grpc_code) {
-                    self.timer.finish(code);
+                    this.timer.finish(code);
                 }
             }
-            Poll::Ready(Some(Err(_))) => self.timer.finish(tonic::Code::Internal),
-            Poll::Ready(None) => self.timer.finish(tonic::Code::Unknown),
+            Poll::Ready(Some(Err(_))) => this.timer.finish(tonic::Code::Internal),
+            Poll::Ready(None) => this.timer.finish(tonic::Code::Unknown),
             Poll::Pending => {}
         }
         polled
@@ -246,42 +248,62 @@ where
     }
 }
 
+pin_project_lite::pin_project! {
+    /// The inner call; its response's body then carries the timer.
+    pub struct Metered<F> {
+        #[pin]
+        inner: F,
+        timer: Option<CallTimer>,
+    }
+}
+
+impl<F, RB, E> std::future::Future for Metered<F>
+where
+    F: std::future::Future<Output = Result<http::Response<RB>, E>>,
+    RB: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    RB::Error: Into<tower::BoxError>,
+{
+    type Output = Result<http::Response<tonic::body::Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        // An error here drops the timer: the call counts as cancelled.
+        let response = std::task::ready!(this.inner.poll(cx))?;
+        let Some(mut timer) = this.timer.take() else {
+            return Poll::Ready(Ok(response.map(tonic::body::Body::new)));
+        };
+        if let Some(code) = grpc_code(response.headers()) {
+            timer.finish(code);
+        }
+        Poll::Ready(Ok(response.map(|body| {
+            tonic::body::Body::new(MeteredBody { inner: body, timer })
+        })))
+    }
+}
+
 impl<S, B, RB> Service<http::Request<B>> for MetricsService<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
     RB: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     RB::Error: Into<tower::BoxError>,
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = S::Error;
-    type Future =
-        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    type Future = Metered<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let mut timer = CallTimer {
+        let timer = CallTimer {
             method: MethodMetrics::of(req.uri().path()),
             started: std::time::Instant::now(),
             done: false,
         };
-        Box::pin(async move {
-            let response = inner.call(req).await?;
-            if let Some(code) = grpc_code(response.headers()) {
-                timer.finish(code);
-            }
-            Ok(response.map(|body| {
-                tonic::body::Body::new(MeteredBody {
-                    inner: Box::pin(body),
-                    timer,
-                })
-            }))
-        })
+        Metered {
+            inner: self.inner.call(req),
+            timer: Some(timer),
+        }
     }
 }

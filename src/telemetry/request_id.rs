@@ -6,7 +6,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use tower::{Layer, Service};
 
 /// The header that carries a call's request id, both ways.
@@ -14,6 +14,8 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// A caller's id longer than this, or with characters outside visible ASCII,
 /// is replaced by a fresh one rather than copied into logs.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+const HEADER: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 
 /// The id of one call, in the request's extensions.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,16 +45,38 @@ pub struct RequestIdService<S> {
     inner: S,
 }
 
-type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+pin_project_lite::pin_project! {
+    /// The inner call, then the id on its response.
+    pub struct EchoRequestId<F> {
+        #[pin]
+        inner: F,
+        value: Option<HeaderValue>,
+    }
+}
+
+impl<F, RB, E> std::future::Future for EchoRequestId<F>
+where
+    F: std::future::Future<Output = Result<http::Response<RB>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.inner.poll(cx))?;
+        if let Some(value) = this.value.take() {
+            response.headers_mut().insert(HEADER, value);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
 
 impl<S, B, RB> Service<http::Request<B>> for RequestIdService<S>
 where
     S: Service<http::Request<B>, Response = http::Response<RB>>,
-    S::Future: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+    type Future = EchoRequestId<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -61,20 +85,26 @@ where
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let id = req
             .headers()
-            .get(REQUEST_ID_HEADER)
+            .get(&HEADER)
             .and_then(acceptable)
             .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            .unwrap_or_else(|| {
+                let mut buf = uuid::Uuid::encode_buffer();
+                uuid::Uuid::new_v4()
+                    .hyphenated()
+                    .encode_lower(&mut buf)
+                    .to_owned()
+            });
         // Visible ASCII, so the conversion cannot fail.
-        let value =
+        let mut value =
             HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-        req.headers_mut().insert(REQUEST_ID_HEADER, value.clone());
+        // Never indexed by HPACK: every call's id differs, so indexing it
+        // would only cost a table search and evict the entries that repeat.
+        value.set_sensitive(true);
         req.extensions_mut().insert(RequestId(id));
-        let future = self.inner.call(req);
-        Box::pin(async move {
-            let mut response = future.await?;
-            response.headers_mut().insert(REQUEST_ID_HEADER, value);
-            Ok(response)
-        })
+        EchoRequestId {
+            inner: self.inner.call(req),
+            value: Some(value),
+        }
     }
 }
