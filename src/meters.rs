@@ -212,7 +212,28 @@ pub fn rate_limited(method: &'static str, limit: String) {
 }
 
 pub fn upstream_seconds(method: &'static str, backend: &'static str, seconds: f64) {
-    histogram!(UPSTREAM_SECONDS.name, "method" => method, "backend" => backend).record(seconds);
+    // The handle of each (method, backend) pair, kept per thread: the macro
+    // would build and look up its labelled key on every call. Found by the
+    // labels' addresses (both are static; an equal label at another address
+    // only adds an entry for the same series), so the few entries stay few.
+    type Handles = std::cell::RefCell<Vec<(&'static str, &'static str, Histogram)>>;
+    thread_local! {
+        static HANDLES: Handles = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    HANDLES.with(|handles| {
+        let mut handles = handles.borrow_mut();
+        let found = handles
+            .iter()
+            .find(|(m, b, _)| std::ptr::eq(*m, method) && std::ptr::eq(*b, backend));
+        match found {
+            Some((_, _, h)) => h.record(seconds),
+            None => {
+                let h = histogram!(UPSTREAM_SECONDS.name, "method" => method, "backend" => backend);
+                h.record(seconds);
+                handles.push((method, backend, h));
+            }
+        }
+    });
 }
 
 pub fn upstream_throttled(method: &'static str, exception: String) {
