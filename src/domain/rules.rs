@@ -153,13 +153,33 @@ pub fn user_pool_id(v: &mut Violations, field: &str, value: &str) {
         return;
     }
     check_length(v, field, value, 1, Some(55));
-    check_pattern(
-        v,
-        field,
-        value,
-        &USER_POOL_ID,
-        r"the pattern [\w-]+_[0-9a-zA-Z]+ (e.g. us-east-1_AbC123)",
-    );
+    // Every call names a pool: the pattern is checked by hand first (a
+    // test holds it equal to the regex), the regex only names the rule.
+    if !is_user_pool_id(value) {
+        check_pattern(
+            v,
+            field,
+            value,
+            &USER_POOL_ID,
+            r"the pattern [\w-]+_[0-9a-zA-Z]+ (e.g. us-east-1_AbC123)",
+        );
+    }
+}
+
+/// Whether `value` matches [`USER_POOL_ID`], `[A-Za-z0-9_-]+_[0-9a-zA-Z]+`:
+/// its last `_` has one or more of the first class before it and one or
+/// more letters or digits after it.
+fn is_user_pool_id(value: &str) -> bool {
+    let Some(last) = value.rfind('_') else {
+        return false;
+    };
+    let (head, tail) = (&value[..last], &value[last + 1..]);
+    !head.is_empty()
+        && !tail.is_empty()
+        && head
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && tail.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// UsernameType: 1 to 128 letters, marks, symbols, numbers or punctuation.
@@ -437,6 +457,30 @@ pub fn mfa_preference(v: &mut Violations, pref: &MfaPreference) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand check of pool ids agrees with the regex on every string of
+    /// up to five characters over letters, digits, `_`, `-` and two that
+    /// the pattern refuses.
+    #[test]
+    fn the_pool_id_check_is_the_pattern() {
+        let alphabet = ['a', 'Z', '0', '_', '-', 'é', ' '];
+        let mut strings = vec![String::new()];
+        let mut checked = 0;
+        for _ in 0..5 {
+            let mut longer = Vec::new();
+            for s in &strings {
+                for c in alphabet {
+                    let t = format!("{s}{c}");
+                    assert_eq!(is_user_pool_id(&t), USER_POOL_ID.is_match(&t), "{t:?}");
+                    checked += 1;
+                    longer.push(t);
+                }
+            }
+            strings = longer;
+        }
+        assert_eq!(checked, 7 + 49 + 343 + 2401 + 16807);
+        assert!(is_user_pool_id("us-east-1_AbC123") && !is_user_pool_id("us-east-1_"));
+    }
     use crate::domain::{
         EmailMfaConfig, SmsConfiguration, SmsMfaConfig, SoftwareTokenMfaConfig, WebAuthnConfig,
     };
