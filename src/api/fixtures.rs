@@ -30,8 +30,7 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
         &self,
         request: Request<pb::CreateUserPoolRequest>,
     ) -> Result<Response<pb::CreateUserPoolResponse>, Status> {
-        let ctx = context(&request);
-        let r = request.into_inner();
+        let (ctx, r) = context(request);
         let mut violations = Violations::default();
         let plan = match pb::FeaturePlan::try_from(r.feature_plan) {
             Ok(pb::FeaturePlan::Lite) => FeaturePlan::Lite,
@@ -65,8 +64,7 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
         &self,
         request: Request<pb::CreateUserRequest>,
     ) -> Result<Response<pb::CreateUserResponse>, Status> {
-        let ctx = context(&request);
-        let r = request.into_inner();
+        let (ctx, r) = context(request);
         let op = ops::CreateUser {
             local: self.local.clone(),
             user_pool_id: r.user_pool_id,
@@ -87,8 +85,7 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
         &self,
         request: Request<pb::IssueAccessTokenRequest>,
     ) -> Result<Response<pb::IssueAccessTokenResponse>, Status> {
-        let ctx = context(&request);
-        let r = request.into_inner();
+        let (ctx, r) = context(request);
         let op = ops::IssueAccessToken {
             local: self.local.clone(),
             user_pool_id: r.user_pool_id,
@@ -112,8 +109,7 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
         &self,
         request: Request<pb::IssueMfaSetupSessionRequest>,
     ) -> Result<Response<pb::IssueMfaSetupSessionResponse>, Status> {
-        let ctx = context(&request);
-        let r = request.into_inner();
+        let (ctx, r) = context(request);
         let op = ops::IssueMfaSetupSession {
             local: self.local.clone(),
             user_pool_id: r.user_pool_id,

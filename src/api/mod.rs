@@ -14,17 +14,20 @@ use crate::proto::v1 as pb;
 use crate::telemetry::RequestId;
 use convert::Decoder;
 
-/// The request id and principal that the layers put into the extensions.
-fn context<T>(request: &Request<T>) -> CallContext {
-    CallContext {
-        request_id: request
-            .extensions()
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
+/// The request id and principal that the layers put into the extensions
+/// (taken out, not copied), the caller's address, and the message.
+fn context<T>(request: Request<T>) -> (CallContext, T) {
+    let peer = request.remote_addr();
+    let (_, mut extensions, message) = request.into_parts();
+    let ctx = CallContext {
+        request_id: extensions
+            .remove::<RequestId>()
+            .map(|r| r.0)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-        principal: request.extensions().get::<Principal>().cloned(),
-        peer: request.remote_addr(),
-    }
+        principal: extensions.remove::<Principal>(),
+        peer,
+    };
+    (ctx, message)
 }
 
 /// Both services share one facade.
@@ -74,8 +77,7 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
         &self,
         request: Request<pb::GetUserPoolMfaConfigRequest>,
     ) -> Result<Response<pb::GetUserPoolMfaConfigResponse>, Status> {
-        let ctx = context(&request);
-        let r = request.into_inner();
+        let (ctx, r) = context(request);
         let op = ops::GetUserPoolMfaConfig {
             user_pool_id: r.user_pool_id,
         };
@@ -90,8 +92,7 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
         &self,
         request: Request<pb::SetUserPoolMfaConfigRequest>,
     ) -> Result<Response<pb::SetUserPoolMfaConfigResponse>, Status> {
-        let ctx = context(&request);
-        let r = request.into_inner();
+        let (ctx, r) = context(request);
         let mut d = Decoder::default();
         let config = d.pool_config(
             "",
@@ -119,8 +120,7 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
         &self,
         request: Request<pb::UpdateUserPoolMfaConfigRequest>,
     ) -> Result<Response<pb::UpdateUserPoolMfaConfigResponse>, Status> {
-        let ctx = context(&request);
-        let r = request.into_inner();
+        let (ctx, r) = context(request);
         let mut d = Decoder::default();
         let patch = d.user_pool_mfa_config("config", r.config.unwrap_or_default());
         let op = ops::UpdateUserPoolMfaConfig {
@@ -148,8 +148,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         &self,
         request: Request<pb::SetUserMfaPreferenceRequest>,
     ) -> Result<Response<pb::SetUserMfaPreferenceResponse>, Status> {
-        let ctx = context(&request);
-        let r = request.into_inner();
+        let (ctx, r) = context(request);
         let op = ops::SetUserMfaPreference {
             user: UserRef::AccessToken(AccessToken::new(Secret::new(r.access_token))),
             preference: convert::preference(
@@ -169,8 +168,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         &self,
         request: Request<pb::AdminSetUserMfaPreferenceRequest>,
     ) -> Result<Response<pb::AdminSetUserMfaPreferenceResponse>, Status> {
-        let ctx = context(&request);
-        let r = request.into_inner();
+        let (ctx, r) = context(request);
         let op = ops::SetUserMfaPreference {
             user: UserRef::Admin {
                 user_pool_id: r.user_pool_id,
@@ -193,8 +191,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         &self,
         request: Request<pb::AssociateSoftwareTokenRequest>,
     ) -> Result<Response<pb::AssociateSoftwareTokenResponse>, Status> {
-        let ctx = context(&request);
-        let r = request.into_inner();
+        let (ctx, r) = context(request);
         let op = ops::AssociateSoftwareToken {
             access_token: r.access_token.map(|t| AccessToken::new(Secret::from(t))),
             session: r.session.map(Secret::from),
@@ -213,8 +210,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         &self,
         request: Request<pb::VerifySoftwareTokenRequest>,
     ) -> Result<Response<pb::VerifySoftwareTokenResponse>, Status> {
-        let ctx = context(&request);
-        let r = request.into_inner();
+        let (ctx, r) = context(request);
         let op = ops::VerifySoftwareToken {
             access_token: r.access_token.map(|t| AccessToken::new(Secret::from(t))),
             session: r.session.map(Secret::from),
@@ -235,8 +231,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         &self,
         request: Request<pb::GetUserMfaSettingsRequest>,
     ) -> Result<Response<pb::GetUserMfaSettingsResponse>, Status> {
-        let ctx = context(&request);
-        let r = request.into_inner();
+        let (ctx, r) = context(request);
         let op = ops::GetUserMfaSettings {
             user: UserRef::AccessToken(AccessToken::new(Secret::new(r.access_token))),
         };
@@ -251,8 +246,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         &self,
         request: Request<pb::AdminGetUserMfaSettingsRequest>,
     ) -> Result<Response<pb::AdminGetUserMfaSettingsResponse>, Status> {
-        let ctx = context(&request);
-        let r = request.into_inner();
+        let (ctx, r) = context(request);
         let op = ops::GetUserMfaSettings {
             user: UserRef::Admin {
                 user_pool_id: r.user_pool_id,
@@ -273,8 +267,7 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
         &self,
         request: Request<pb::AdminDeleteSoftwareTokenRequest>,
     ) -> Result<Response<pb::AdminDeleteSoftwareTokenResponse>, Status> {
-        let ctx = context(&request);
-        let r = request.into_inner();
+        let (ctx, r) = context(request);
         let op = ops::AdminDeleteSoftwareToken {
             user_pool_id: r.user_pool_id,
             username: r.username,

@@ -148,7 +148,7 @@ where
         let auditor = self.auditor.clone();
         let door = self.door.clone();
         Box::pin(async move {
-            let path = req.uri().path().to_owned();
+            let path = req.uri().path();
             let open = path.starts_with(HEALTH_PREFIX)
                 || (state.open_reflection
                     && REFLECTION_PREFIXES.iter().any(|p| path.starts_with(p)));
@@ -193,13 +193,13 @@ where
                             code = "UNAUTHENTICATED",
                             reason = why
                         );
-                        audit_refusal(&auditor, &req, None, &path, Code::Unauthenticated, why);
+                        audit_refusal(&auditor, &req, None, path, Code::Unauthenticated, why);
                         return Ok(refuse(Code::Unauthenticated, why));
                     }
                 };
                 let method = path.trim_start_matches('/');
                 // The services of the method table name a user pool: the pipeline checks the policy.
-                let names_a_pool = Service::of_path(&path).is_some();
+                let names_a_pool = Service::of_path(path).is_some();
                 if !names_a_pool && !state.policy.allows(&principal, method, Scope::NoPool) {
                     tracing::info!(
                         message = "Call denied.",
@@ -213,7 +213,7 @@ where
                         &auditor,
                         &req,
                         Some(&principal),
-                        &path,
+                        path,
                         Code::PermissionDenied,
                         &why,
                     );
