@@ -90,6 +90,25 @@ fn by_key(a: (u64, &str), b: (u64, &str)) -> std::cmp::Ordering {
     a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1))
 }
 
+/// A field name the code writes: an identifier, its `"name":` piece made
+/// at compile time by [`key!`], so nothing is checked or escaped per call.
+#[derive(Clone, Copy, Debug)]
+pub struct Key {
+    pub name: &'static str,
+    pub piece: &'static str,
+}
+
+/// The [`Key`] of a field name (an identifier, by the macro's grammar).
+macro_rules! key {
+    ($name:ident) => {
+        $crate::audit::chain::Key {
+            name: stringify!($name),
+            piece: concat!("\"", stringify!($name), "\":"),
+        }
+    };
+}
+pub(crate) use key;
+
 /// The fields of a record, added in any order, each written as it is
 /// added as its `"key":value` piece (values through serde_json, whose maps
 /// keep keys sorted at every depth: its `preserve_order` feature is off,
@@ -163,6 +182,23 @@ impl Fields {
         });
     }
 
+    /// Writes a [`Key`]'s `"name":`.
+    fn open_key(&mut self, key: Key) -> (usize, usize) {
+        let start = self.pieces.len();
+        self.pieces.extend_from_slice(key.piece.as_bytes());
+        (start, self.pieces.len())
+    }
+
+    /// Adds a field the code names: [`Fields::put`] without a look at the key.
+    pub fn put_value(&mut self, key: Key, value: &(impl Serialize + ?Sized)) {
+        let opened = self.open_key(key);
+        if serde_json::to_writer(&mut self.pieces, value).is_err() {
+            self.pieces.truncate(opened.1);
+            self.pieces.extend_from_slice(b"null");
+        }
+        self.close(Cow::Borrowed(key.name), opened);
+    }
+
     /// Adds (or, added again, replaces) a field.
     pub fn put(&mut self, key: impl Into<Cow<'static, str>>, value: &(impl Serialize + ?Sized)) {
         let key = key.into();
@@ -178,20 +214,20 @@ impl Fields {
 
     /// Adds a string field (or null): [`Fields::put`]'s result, without
     /// serde's byte-at-a-time escaping when there is nothing to escape.
-    pub fn put_str(&mut self, key: &'static str, value: Option<&str>) {
-        let opened = self.open(key);
+    pub fn put_str(&mut self, key: Key, value: Option<&str>) {
+        let opened = self.open_key(key);
         match value {
             Some(s) => crate::json::push_str(&mut self.pieces, s),
             None => self.pieces.extend_from_slice(b"null"),
         }
-        self.close(key.into(), opened);
+        self.close(Cow::Borrowed(key.name), opened);
     }
 
     /// Adds a field whose value is already canonical JSON.
-    pub fn put_raw(&mut self, key: &'static str, json: &[u8]) {
-        let opened = self.open(key);
+    pub fn put_raw(&mut self, key: Key, json: &[u8]) {
+        let opened = self.open_key(key);
         self.pieces.extend_from_slice(json);
-        self.close(key.into(), opened);
+        self.close(Cow::Borrowed(key.name), opened);
     }
 
     /// The bytes the fields take in a record: keys, values, separators.

@@ -33,7 +33,7 @@ use tokio::sync::oneshot;
 use crate::domain::secret::{self, Fingerprinter as _};
 use crate::error::{Error, code_name};
 use crate::glob::any_method;
-use chain::Fields;
+use chain::{Fields, key};
 pub use redact::Redactor;
 use settings::{AuditConfig, AuditLevel, AuditStages, UsernameHandling};
 use sink::{Ack, Sink};
@@ -250,7 +250,7 @@ pub struct CallAudit {
 }
 
 /// A fresh uuid (v4) as text, without an allocation.
-fn uuid_field(fields: &mut Fields, key: &'static str) {
+fn uuid_field(fields: &mut Fields, key: chain::Key) {
     let mut buf = uuid::Uuid::encode_buffer();
     fields.put_str(
         key,
@@ -274,21 +274,21 @@ impl CallAudit {
             base = Fields::with_capacity(384);
             // In key order, so that sealing finds them sorted. Every string
             // a caller chose is bounded (`bound`).
-            uuid_field(&mut base, "call_id");
-            base.put_str("level", Some(level_name(level)));
-            base.put_str("method", Some(&bound::text(method)));
+            uuid_field(&mut base, key!(call_id));
+            base.put_str(key!(level), Some(level_name(level)));
+            base.put_str(key!(method), Some(&bound::text(method)));
             let mut peer = [0u8; 64];
-            base.put_str("peer", caller.peer.map(|p| peer_text(p, &mut peer)));
+            base.put_str(key!(peer), caller.peer.map(|p| peer_text(p, &mut peer)));
             let (principal, proven_by) = caller.principal.unzip();
-            base.put_str("principal", principal.map(bound::text).as_deref());
-            base.put_str("proven_by", proven_by);
-            base.put_str("request_id", Some(&bound::text(caller.request_id)));
+            base.put_str(key!(principal), principal.map(bound::text).as_deref());
+            base.put_str(key!(proven_by), proven_by);
+            base.put_str(key!(request_id), Some(&bound::text(caller.request_id)));
             let target_user = target_user.map(|u| auditor.redactor().username(u));
             base.put_str(
-                "target_user",
+                key!(target_user),
                 target_user.as_deref().map(bound::text).as_deref(),
             );
-            base.put_str("user_pool", user_pool.map(bound::text).as_deref());
+            base.put_str(key!(user_pool), user_pool.map(bound::text).as_deref());
         }
         Self {
             auditor,
@@ -329,14 +329,14 @@ impl CallAudit {
     /// finds them sorted; in any order they would still seal the same.)
     fn own() -> Fields {
         let mut r = Fields::with_capacity(256);
-        uuid_field(&mut r, "id");
+        uuid_field(&mut r, key!(id));
         r
     }
 
     /// A record's last own fields, `stage` and `time`, and its submission.
     fn submit(&self, mut own: Fields, stage: &'static str, wait: bool) -> Pending {
-        own.put_str("stage", Some(stage));
-        own.put_str("time", Some(&crate::timefmt::now()));
+        own.put_str(key!(stage), Some(stage));
+        own.put_str(key!(time), Some(&crate::timefmt::now()));
         self.auditor.submit(&[&self.base, &own], wait)
     }
 
@@ -349,7 +349,7 @@ impl CallAudit {
         }
         let mut r = Self::own();
         if let Some(request) = self.request.take() {
-            r.put("request", &request);
+            r.put_value(key!(request), &request);
         }
         self.submit(r, "received", wait)
     }
@@ -361,23 +361,23 @@ impl CallAudit {
         }
         let mut r = Fields::with_capacity(256);
         if let Some((before, after)) = &done.change {
-            r.put("after", after);
-            r.put("before", before);
+            r.put_value(key!(after), after);
+            r.put_value(key!(before), before);
         }
-        uuid_field(&mut r, "id");
-        r.put(
-            "latency_us",
+        uuid_field(&mut r, key!(id));
+        r.put_value(
+            key!(latency_us),
             &u64::try_from(done.latency.as_micros()).unwrap_or(u64::MAX),
         );
         put_outcome(&mut r, done.error);
         // Not taken by a "received" record (a read, or a refusal before it).
         if let Some(request) = self.request.take() {
-            r.put("request", &request);
+            r.put_value(key!(request), &request);
         }
         if self.plan.level == AuditLevel::RequestResponse
             && let Some(response) = &done.response
         {
-            r.put("response", response);
+            r.put_value(key!(response), response);
         }
         self.submit(r, "completed", wait)
     }
@@ -421,8 +421,8 @@ impl<'a> Failure<'a> {
 /// The `outcome` of a call: `{"code":"OK"}`, or what failed.
 fn put_outcome(r: &mut Fields, error: Option<&Error>) {
     match error {
-        None => r.put_raw("outcome", br#"{"code":"OK"}"#),
-        Some(e) => r.put("outcome", &Failure::of(e)),
+        None => r.put_raw(key!(outcome), br#"{"code":"OK"}"#),
+        Some(e) => r.put_value(key!(outcome), &Failure::of(e)),
     }
 }
 
@@ -455,8 +455,8 @@ pub fn refused_at_the_door(
         return;
     };
     let mut r = CallAudit::own();
-    r.put(
-        "outcome",
+    r.put_value(
+        key!(outcome),
         &json!({"code": code_name(code), "message": bound::text(message)}),
     );
     call.submit(r, "completed", false);
@@ -488,8 +488,8 @@ pub fn refusals_suppressed(
         return;
     };
     let mut r = CallAudit::own();
-    r.put(
-        "outcome",
+    r.put_value(
+        key!(outcome),
         &json!({
             "code": code_name(tonic::Code::Unauthenticated),
             "message": format!(
@@ -498,8 +498,8 @@ pub fn refusals_suppressed(
             ),
         }),
     );
-    r.put("suppressed", &suppressed);
-    r.put("interval_seconds", &interval.as_secs());
+    r.put_value(key!(suppressed), &suppressed);
+    r.put_value(key!(interval_seconds), &interval.as_secs());
     call.submit(r, "completed", false);
 }
 
