@@ -154,20 +154,18 @@ impl Visit for JsonFields<'_> {
 /// A JSON string: quoted, with `"`, `\\` and control characters escaped.
 fn string(w: &mut String, s: &str) {
     w.push('"');
-    // Writing into a String cannot fail.
-    let _ = escape(w, s);
+    escape(w, s);
     w.push('"');
 }
 
-fn escape(w: &mut dyn fmt::Write, s: &str) -> fmt::Result {
-    // Most values have nothing to escape: one write.
+fn escape(w: &mut String, s: &str) {
+    // Most values have nothing to escape: one copy.
     if !crate::json::needs_escape(s.as_bytes()) {
-        return w.write_str(s);
+        w.push_str(s);
+        return;
     }
-    let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
-    let first = s.bytes().position(needs).unwrap_or(s.len());
     let mut start = 0;
-    for (i, b) in s.bytes().enumerate().skip(first) {
+    for (i, b) in s.bytes().enumerate() {
         let escaped = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -178,18 +176,18 @@ fn escape(w: &mut dyn fmt::Write, s: &str) -> fmt::Result {
             _ => continue,
         };
         // Only ASCII bytes end a run: `i` is a character boundary.
-        w.write_str(&s[start..i])?;
+        w.push_str(&s[start..i]);
         if escaped.is_empty() {
             const HEX: &[u8; 16] = b"0123456789abcdef";
-            w.write_str("\\u00")?;
-            w.write_char(char::from(HEX[usize::from(b >> 4)]))?;
-            w.write_char(char::from(HEX[usize::from(b & 0xf)]))?;
+            w.push_str("\\u00");
+            w.push(char::from(HEX[usize::from(b >> 4)]));
+            w.push(char::from(HEX[usize::from(b & 0xf)]));
         } else {
-            w.write_str(escaped)?;
+            w.push_str(escaped);
         }
         start = i + 1;
     }
-    w.write_str(&s[start..])
+    w.push_str(&s[start..]);
 }
 
 /// Escapes what is written through it (a `Debug` or `Display` value).
@@ -197,7 +195,8 @@ struct Escaped<'a>(&'a mut String);
 
 impl fmt::Write for Escaped<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        escape(self.0, s)
+        escape(self.0, s);
+        Ok(())
     }
 }
 
