@@ -153,7 +153,8 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::from(2);
             }
-            telemetry::init_logging();
+            // Held to the end: dropping it writes the log lines still queued.
+            let _log = telemetry::init_logging();
             for w in config.warnings() {
                 tracing::warn!(
                     message = "Configuration warning.",

@@ -3,6 +3,8 @@
 
 use std::{
     fmt::{self, Write as _},
+    io::{BufWriter, Write},
+    sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
 
@@ -12,22 +14,135 @@ use tracing::{
 };
 use tracing_log::NormalizeEvent;
 use tracing_subscriber::{
-    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
+    fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter, format::Writer},
     registry::LookupSpan,
 };
 
 use crate::error::Error;
 
+/// The log's buffer: lines gather here and reach stderr in one write(2)
+/// when it is full or at the next flush.
+pub const LOG_BUFFER_BYTES: usize = 64 * 1024;
+/// How often buffered lines are written out, at most: a line waits for
+/// this long or less, and a quiet server holds none for longer.
+pub const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Keeps the log's flusher running; dropping it writes out what is
+/// buffered.
+#[must_use = "dropping the guard stops the log's flusher"]
+pub struct LogGuard {
+    buffered: Option<Buffered>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    flusher: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(flusher) = self.flusher.take() {
+            let _ = flusher.join();
+        }
+        if let Some(buffered) = &self.buffered {
+            let _ = buffered.lock().flush();
+        }
+    }
+}
+
+/// stderr behind a [`LOG_BUFFER_BYTES`] buffer that every thread shares:
+/// a call appends its line under a lock and goes on, where it used to wait
+/// for a write(2) of its own (at full load a fifth of a read call's time,
+/// bench/RESULTS.md). When the buffer fills, the call that fills it writes
+/// it out, so nothing is dropped and a flood is held back as stderr held it
+/// back before. What is buffered when the process is killed (SIGKILL) —
+/// at most [`LOG_FLUSH_INTERVAL`] of lines — is lost; audit records are not
+/// logs and keep their own durability.
+#[derive(Clone)]
+struct Buffered(Arc<Mutex<BufWriter<std::io::Stderr>>>);
+
+impl Buffered {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BufWriter<std::io::Stderr>> {
+        // A writer that panicked mid-line leaves bytes, not a broken buffer.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// One event's writer: the shared buffer, borrowed.
+struct Line<'a>(&'a Buffered);
+
+impl Write for Line<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().write(bytes)
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.lock().write_all(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for Buffered {
+    type Writer = Line<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        Line(self)
+    }
+}
+
 /// Installs the JSON log subscriber; `RUST_LOG` filters (default `info`).
-pub fn init_logging() {
+/// Lines go to stderr through a shared buffer ([`Buffered`]), written out
+/// every [`LOG_FLUSH_INTERVAL`] and whenever it fills.
+pub fn init_logging() -> LogGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let buffered = Buffered(Arc::new(Mutex::new(BufWriter::with_capacity(
+        LOG_BUFFER_BYTES,
+        std::io::stderr(),
+    ))));
     // A second call (tests) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    let installed = tracing_subscriber::fmt()
         .event_format(JsonLine)
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(buffered.clone())
         .try_init();
+    if installed.is_err() {
+        return LogGuard {
+            buffered: None,
+            stop: None,
+            flusher: None,
+        };
+    }
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let mut guard = LogGuard {
+        buffered: Some(buffered.clone()),
+        stop: None,
+        flusher: None,
+    };
+    let flusher = std::thread::Builder::new()
+        .name("mfa-facade-log".into())
+        .spawn(move || {
+            use std::sync::mpsc::RecvTimeoutError;
+            loop {
+                let last = !matches!(
+                    stopped.recv_timeout(LOG_FLUSH_INTERVAL),
+                    Err(RecvTimeoutError::Timeout)
+                );
+                // A failed write to stderr has nowhere to be reported.
+                let _ = buffered.lock().flush();
+                if last {
+                    return;
+                }
+            }
+        });
+    // Without a thread, lines still go out whenever the buffer fills, and
+    // at exit.
+    if let Ok(flusher) = flusher {
+        guard.stop = Some(stop);
+        guard.flusher = Some(flusher);
+    }
+    guard
 }
 
 /// One JSON object per event, on one line: `timestamp` (RFC 3339, UTC,
