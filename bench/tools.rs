@@ -150,6 +150,47 @@ async fn sdk(url: &str, pool: &str, n: usize, c: usize) -> Result<(), Box<dyn st
     Ok(())
 }
 
+/// The facade's cognito backend alone (its SDK client, as `serve` builds
+/// it), called like `sdk` calls the bare SDK: what the backend's
+/// configuration costs, without the gRPC server in front.
+async fn backend(url: &str, pool: &str, n: usize, c: usize) -> Result<(), Box<dyn std::error::Error>> {
+    use mfa_facade::backend::{Backend, cognito::CognitoBackend, settings::BackendConfig};
+    let settings = BackendConfig {
+        endpoint_url: Some(url.to_owned()),
+        region: Some("us-east-1".into()),
+        ..BackendConfig::default()
+    };
+    let backend = Arc::new(CognitoBackend::connect(&settings, None).await);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..c {
+        let (backend, next, pool) = (backend.clone(), next.clone(), pool.to_owned());
+        workers.spawn(async move {
+            let mut failed = 0usize;
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                if backend.get_user_pool_mfa_config(&pool).await.is_err() {
+                    failed += 1;
+                }
+            }
+            failed
+        });
+    }
+    let mut failed = 0;
+    while let Some(f) = workers.join_next().await {
+        failed += f?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{{\"calls\":{n},\"failed\":{failed},\"calls_per_second\":{:.1}}}",
+        n as f64 / secs
+    );
+    if failed > 0 {
+        return Err("calls failed".into());
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -158,6 +199,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "bodies" => bodies(&a(1), &a(2)),
         "startup" => startup(&a(1), &a(2)).await,
         "sdk" => sdk(&a(1), &a(2), a(3).parse()?, a(4).parse()?).await,
+        "backend" => backend(&a(1), &a(2), a(3).parse()?, a(4).parse()?).await,
         other => Err(format!("unknown tool {other:?}").into()),
     }
 }
