@@ -153,7 +153,12 @@ async fn sdk(url: &str, pool: &str, n: usize, c: usize) -> Result<(), Box<dyn st
 /// The facade's cognito backend alone (its SDK client, as `serve` builds
 /// it), called like `sdk` calls the bare SDK: what the backend's
 /// configuration costs, without the gRPC server in front.
-async fn backend(url: &str, pool: &str, n: usize, c: usize) -> Result<(), Box<dyn std::error::Error>> {
+async fn backend(
+    url: &str,
+    pool: &str,
+    n: usize,
+    c: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
     use mfa_facade::backend::{Backend, cognito::CognitoBackend, settings::BackendConfig};
     let settings = BackendConfig {
         endpoint_url: Some(url.to_owned()),

@@ -62,7 +62,9 @@ struct Buffered(Arc<Mutex<BufWriter<std::io::Stderr>>>);
 impl Buffered {
     fn lock(&self) -> std::sync::MutexGuard<'_, BufWriter<std::io::Stderr>> {
         // A writer that panicked mid-line leaves bytes, not a broken buffer.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
