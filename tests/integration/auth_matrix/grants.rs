@@ -847,10 +847,10 @@ async fn the_jwks_is_bounded_fetched_once_for_many_and_only_from_loopback_or_htt
     let pool = served.demo_pool();
     let token = sign_typ(&rsa, "JWT", &access_claims("svc-jwt"));
     let r = get_with_bearer(&ch, &token, &pool).await;
+    // Log lines reach stderr in batches (at most LOG_FLUSH_INTERVAL later).
     let logged = served
-        .logs()
-        .iter()
-        .any(|l| l.text.contains("larger than max_jwks_bytes"));
+        .wait_log("larger than max_jwks_bytes", Duration::from_secs(2))
+        .is_some();
     c.check(
         "K2 a JWKS over max_jwks_bytes is not read",
         r.as_ref().is_err_and(|s| s.code() == Code::Unauthenticated) && logged,

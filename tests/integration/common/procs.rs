@@ -347,6 +347,9 @@ impl Served {
 
 impl Drop for Served {
     fn drop(&mut self) {
+        // The server writes its log lines out in batches: give the last
+        // batch time to reach us before the SIGKILL (the canary scans them).
+        std::thread::sleep(mfa_facade::telemetry::log::LOG_FLUSH_INTERVAL * 2);
         let _ = self.child.kill();
         let _ = self.child.wait();
         std::thread::sleep(Duration::from_millis(50));
