@@ -251,7 +251,12 @@ impl Fleet {
     /// `{prefix}:caller:GetUserPoolMfaConfig:<hex key>`: the hash tag keeps
     /// one decision's keys in one Redis Cluster slot.
     fn redis_key(&self, b: &Bucket) -> String {
-        format!("{{{}}}:{}:{}", self.prefix, b.id.name(), hex::encode(b.key))
+        format!(
+            "{{{}}}:{}:{}",
+            self.prefix,
+            b.id.name(),
+            crate::hash::hex(&b.key)
+        )
     }
 }
 

@@ -216,7 +216,7 @@ impl Store {
                 })?;
                 let data = Data {
                     format: FORMAT,
-                    signing_key: Secret::new(hex::encode(key)),
+                    signing_key: Secret::new(crate::hash::hex(&key)),
                     pools: BTreeMap::new(),
                     sessions: BTreeMap::new(),
                 };
@@ -344,8 +344,9 @@ fn persist(path: &Path, data: &Data) -> std::io::Result<()> {
     // A name no one can guess, created new (O_EXCL) and never through a
     // link (O_NOFOLLOW): a file or symlink planted in the directory is
     // never written through, and the write never truncates another file.
-    let suffix =
-        hex::encode(super::random_bytes::<12>().map_err(|e| std::io::Error::other(e.to_string()))?);
+    let suffix = crate::hash::hex(
+        &super::random_bytes::<12>().map_err(|e| std::io::Error::other(e.to_string()))?,
+    );
     let tmp = dir.join(format!(".{file_name}.tmp-{suffix}"));
     {
         // The file holds TOTP secrets and the token-signing key: owner only.
