@@ -287,7 +287,12 @@ fn sorted_entries(parts: &[&Fields]) -> Vec<Entry> {
             // Stable: equal keys keep the order they were added in.
             run.sort_by(before);
         }
-        if run_start == 0 || before(&merged[run_start - 1], &merged[run_start]).is_le() {
+        // Nothing to merge: the first part, an empty part, or one that
+        // sorts after everything before it.
+        if run_start == 0
+            || run_start == merged.len()
+            || before(&merged[run_start - 1], &merged[run_start]).is_le()
+        {
             continue;
         }
         // Merge the two sorted runs; of equal keys, the earlier part's first.
@@ -675,6 +680,57 @@ mod tests {
             assert_eq!(line.trim_end(), expected, "record {i}");
             let parsed: Value = serde_json::from_str(&line).unwrap_or_default();
             assert_eq!(parsed, Value::Object(sealed));
+        }
+    }
+
+    /// Two parts seal exactly as one `Fields` holding the first part's
+    /// fields then the second's: interleaved keys, a key in both (the
+    /// second's counts), a key twice in one part, the chain's own names,
+    /// keys sharing their first eight bytes, keys before and after every
+    /// sealed field, and empty parts.
+    #[test]
+    fn parts_seal_as_their_fields_added_in_turn() {
+        let a: &[(&str, Value)] = &[
+            ("call_id", json!("c")),
+            ("level", json!("metadata")),
+            ("principal", json!("p")),
+            ("request_id", json!("r")),
+            ("user_pool", json!(null)),
+            ("request_idx", json!(1)),
+        ];
+        let b: &[(&str, Value)] = &[
+            ("after", json!({"z": 1, "a": 2})),
+            ("id", json!("i")),
+            ("principal", json!("replaced")),
+            ("prev_hash", json!("stale")),
+            ("request", json!([1, "two"])),
+            ("stage", json!("completed")),
+            ("stage", json!("twice")),
+            ("zz", json!(true)),
+            ("a", json!(0)),
+        ];
+        let fields = |parts: &[&[(&str, Value)]]| {
+            let mut f = Fields::default();
+            for part in parts {
+                for (k, v) in *part {
+                    f.put(k.to_string(), v);
+                }
+            }
+            f
+        };
+        for (x, y) in [
+            (a, b),
+            (b, a),
+            (a, &[][..]),
+            (&[][..], b),
+            (&[][..], &[][..]),
+        ] {
+            let (fx, fy) = (fields(&[x]), fields(&[y]));
+            assert_eq!(
+                Unsealed::from_parts(&[&fx, &fy]).seal(5, GENESIS),
+                Unsealed::from_fields(fields(&[x, y])).seal(5, GENESIS),
+                "{x:?} then {y:?}"
+            );
         }
     }
 
