@@ -86,11 +86,10 @@ pub fn hex_to_slice(bytes: &[u8], out: &mut [u8]) {
 
 /// Lower-case hex of `bytes`, appended to `out`.
 pub fn hex_into(bytes: &[u8], out: &mut String) {
-    let mut buf = [0u8; 64];
-    for chunk in bytes.chunks(32) {
-        let text = &mut buf[..chunk.len() * 2];
-        hex_to_slice(chunk, text);
-        out.push_str(std::str::from_utf8(text).unwrap_or_default());
+    out.reserve(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0x0f)] as char);
     }
 }
 

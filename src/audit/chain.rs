@@ -189,13 +189,20 @@ impl Fields {
         (start, self.pieces.len())
     }
 
-    /// Adds a field the code names: [`Fields::put`] without a look at the key.
-    pub fn put_value(&mut self, key: Key, value: &(impl Serialize + ?Sized)) {
-        let opened = self.open_key(key);
+    /// Writes `value` after a piece's key opened at `opened`.
+    fn write_value(&mut self, opened: (usize, usize), value: &(impl Serialize + ?Sized)) {
+        // Serializing into a Vec fails only for maps with non-string keys,
+        // which records never hold; such a value reads as null.
         if serde_json::to_writer(&mut self.pieces, value).is_err() {
             self.pieces.truncate(opened.1);
             self.pieces.extend_from_slice(b"null");
         }
+    }
+
+    /// Adds a field the code names: [`Fields::put`] without a look at the key.
+    pub fn put_value(&mut self, key: Key, value: &(impl Serialize + ?Sized)) {
+        let opened = self.open_key(key);
+        self.write_value(opened, value);
         self.close(Cow::Borrowed(key.name), opened);
     }
 
@@ -203,12 +210,7 @@ impl Fields {
     pub fn put(&mut self, key: impl Into<Cow<'static, str>>, value: &(impl Serialize + ?Sized)) {
         let key = key.into();
         let opened = self.open(&key);
-        // Serializing into a Vec fails only for maps with non-string keys,
-        // which records never hold; such a value reads as null.
-        if serde_json::to_writer(&mut self.pieces, value).is_err() {
-            self.pieces.truncate(opened.1);
-            self.pieces.extend_from_slice(b"null");
-        }
+        self.write_value(opened, value);
         self.close(key, opened);
     }
 
