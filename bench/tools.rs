@@ -103,32 +103,22 @@ async fn startup(bin: &str, config: &str) -> Result<(), Box<dyn std::error::Erro
     Ok(())
 }
 
-async fn sdk(url: &str, pool: &str, n: usize, c: usize) -> Result<(), Box<dyn std::error::Error>> {
-    use aws_sdk_cognitoidentityprovider as cip;
-    let conf = cip::Config::builder()
-        .behavior_version(cip::config::BehaviorVersion::latest())
-        .region(cip::config::Region::new("us-east-1"))
-        .endpoint_url(url)
-        .credentials_provider(cip::config::Credentials::new(
-            "bench", "bench", None, None, "bench",
-        ))
-        .build();
-    let client = cip::Client::from_conf(conf);
+/// `n` calls of `call` from `c` tasks at once; prints the count, the
+/// failures and the calls a second, and fails if any call failed.
+async fn drive<F, Fut>(n: usize, c: usize, call: F) -> Result<(), Box<dyn std::error::Error>>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..c {
-        let (client, next, pool) = (client.clone(), next.clone(), pool.to_owned());
+        let (call, next) = (call.clone(), next.clone());
         workers.spawn(async move {
             let mut failed = 0usize;
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
-                if client
-                    .get_user_pool_mfa_config()
-                    .user_pool_id(&pool)
-                    .send()
-                    .await
-                    .is_err()
-                {
+                if !call().await {
                     failed += 1;
                 }
             }
@@ -150,6 +140,32 @@ async fn sdk(url: &str, pool: &str, n: usize, c: usize) -> Result<(), Box<dyn st
     Ok(())
 }
 
+async fn sdk(url: &str, pool: &str, n: usize, c: usize) -> Result<(), Box<dyn std::error::Error>> {
+    use aws_sdk_cognitoidentityprovider as cip;
+    let conf = cip::Config::builder()
+        .behavior_version(cip::config::BehaviorVersion::latest())
+        .region(cip::config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(cip::config::Credentials::new(
+            "bench", "bench", None, None, "bench",
+        ))
+        .build();
+    let client = cip::Client::from_conf(conf);
+    let pool: Arc<str> = pool.into();
+    drive(n, c, move || {
+        let (client, pool) = (client.clone(), pool.clone());
+        async move {
+            client
+                .get_user_pool_mfa_config()
+                .user_pool_id(&*pool)
+                .send()
+                .await
+                .is_ok()
+        }
+    })
+    .await
+}
+
 /// The facade's cognito backend alone (its SDK client, as `serve` builds
 /// it), called like `sdk` calls the bare SDK: what the backend's
 /// configuration costs, without the gRPC server in front.
@@ -166,34 +182,12 @@ async fn backend(
         ..BackendConfig::default()
     };
     let backend = Arc::new(CognitoBackend::connect(&settings, None).await);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..c {
-        let (backend, next, pool) = (backend.clone(), next.clone(), pool.to_owned());
-        workers.spawn(async move {
-            let mut failed = 0usize;
-            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
-                if backend.get_user_pool_mfa_config(&pool).await.is_err() {
-                    failed += 1;
-                }
-            }
-            failed
-        });
-    }
-    let mut failed = 0;
-    while let Some(f) = workers.join_next().await {
-        failed += f?;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "{{\"calls\":{n},\"failed\":{failed},\"calls_per_second\":{:.1}}}",
-        n as f64 / secs
-    );
-    if failed > 0 {
-        return Err("calls failed".into());
-    }
-    Ok(())
+    let pool: Arc<str> = pool.into();
+    drive(n, c, move || {
+        let (backend, pool) = (backend.clone(), pool.clone());
+        async move { backend.get_user_pool_mfa_config(&pool).await.is_ok() }
+    })
+    .await
 }
 
 #[tokio::main]
