@@ -93,11 +93,12 @@ print(int(total))' "$name" "$@"
 }
 
 # h2load PORT METHOD BODY [KEY]: one run; prints "rps ok p50_ms p99_ms".
+# h2load's own CPU seconds (user + system) are left in $work/h2load.cpu.
 h2() {
   local port=$1 method=$2 body=$3 key=${4:-} log="$work/h2load.log"
   local auth=(); [ -n "$key" ] && auth=(-H "x-api-key: $key")
   rm -f "$log"
-  h2load -D "$DURATION" -c "$CONNECTIONS" -m "$STREAMS" -t 1 \
+  /usr/bin/time -f '%U %S' -o "$work/h2load.time" h2load -D "$DURATION" -c "$CONNECTIONS" -m "$STREAMS" -t 1 \
     -H 'content-type: application/grpc' -H 'te: trailers' "${auth[@]}" \
     -d "$body" --log-file="$log" "http://127.0.0.1:$port/$method" >"$work/h2load.out" 2>&1
   python3 - "$log" "$work/h2load.out" <<'PY'
@@ -109,7 +110,13 @@ ok = int(re.search(r"status codes: (\d+) 2xx", out).group(1))
 q = lambda p: durations[min(len(durations) - 1, int(p * len(durations)))] / 1000.0
 print(f"{rps:.0f} {ok} {q(0.50):.2f} {q(0.99):.2f}")
 PY
+  awk '{print $1 + $2}' "$work/h2load.time" >"$work/h2load.cpu"
 }
+
+# ticks PID: the process's CPU so far (user + system), in 1/100 s.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# us_per_call TICKS CALLS
+us_per_call() { python3 -c "import sys; print(f'{float(sys.argv[1]) * 1e4 / int(sys.argv[2]):.1f}')" "$1" "$2"; }
 
 # check_ok WHAT H2LOAD_OK FACADE_OK: every call h2load counted as a success
 # (any HTTP 200, gRPC errors included) was an OK call by the facade's own

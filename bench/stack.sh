@@ -44,7 +44,7 @@ full_metrics=$(grep -o 'metrics_listen = "127.0.0.1:[0-9]*"' "$work/full/config.
 pool=$(local_pool "$full_port")
 "$EX/tools" bodies "$work" "$pool"
 base_port=$(free_port)
-"$EX/baseline" --addr "127.0.0.1:$base_port" & pids+=($!)
+"$EX/baseline" --addr "127.0.0.1:$base_port" & pids+=($!); base_pid=$!
 wait_port "$base_port"
 # The same facade without audit, on a copy of the data (the same pool),
 # for Get only: it shows how much of the gap the two audit records cost.
@@ -52,23 +52,34 @@ mkdir -p "$work/noaudit" && cp "$work/full/data.json" "$work/noaudit/data.json"
 start_facade noaudit "[backend]
 kind = \"local\"
 data_file = \"$work/noaudit/data.json\""
-noaudit_port=$FACADE_PORT
+noaudit_port=$FACADE_PORT; noaudit_pid=${pids[-1]}
 noaudit_metrics=$(grep -o 'metrics_listen = "127.0.0.1:[0-9]*"' "$work/noaudit/config.toml" | grep -o '[0-9]*"$' | tr -d '"')
 
+# Each run also takes the CPU a call of the server process (from its
+# /proc stat) and of h2load (GNU time): the two share this machine's cores,
+# so the throughput ratio follows the ratio of their sums.
 declare -A rows
+# cpu_row PID TICKS_BEFORE: "server_us:h2load_us" for the run just made.
+cpu_row() { echo "$(us_per_call $(( $(ticks "$1") - $2 )) "$ok"):$(python3 -c "import sys; print(f'{float(sys.argv[1]) * 1e6 / int(sys.argv[2]):.1f}')" "$(cat "$work/h2load.cpu")" "$ok")"; }
 for m in GetUserPoolMfaConfig SetUserPoolMfaConfig; do
   body="$work/get.bin"; [ "$m" = SetUserPoolMfaConfig ] && body="$work/set.bin"
   for round in $(seq 1 "$ROUNDS"); do
+    t0=$(ticks "$full_pid")
     checked_h2 "facade $m" "$full_port" "$full_metrics" "$m" "$body"
-    echo "full stack $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms ($ok OK by the facade's count)"
-    rows[full_$m]+="$rps:$p50:$p99 "
+    cpu=$(cpu_row "$full_pid" "$t0")
+    echo "full stack $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms ($ok OK by the facade's count; CPU a call, server:h2load $cpu us)"
+    rows[full_$m]+="$rps:$p50:$p99:$cpu "
+    t0=$(ticks "$base_pid")
     read -r rps ok p50 p99 <<<"$(h2 "$base_port" "$P/$m" "$body")"
-    echo "bare tonic $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms"
-    rows[base_$m]+="$rps:$p50:$p99 "
+    cpu=$(cpu_row "$base_pid" "$t0")
+    echo "bare tonic $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms (CPU a call, server:h2load $cpu us)"
+    rows[base_$m]+="$rps:$p50:$p99:$cpu "
     if [ "$m" = GetUserPoolMfaConfig ]; then
+      t0=$(ticks "$noaudit_pid")
       checked_h2 "facade without audit $m" "$noaudit_port" "$noaudit_metrics" "$m" "$body"
-      echo "facade without audit $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms"
-      rows[noaudit_$m]+="$rps:$p50:$p99 "
+      cpu=$(cpu_row "$noaudit_pid" "$t0")
+      echo "facade without audit $m round $round: $rps req/s, p50 $p50 ms, p99 $p99 ms (CPU a call, server:h2load $cpu us)"
+      rows[noaudit_$m]+="$rps:$p50:$p99:$cpu "
     fi
   done
 done
@@ -96,9 +107,6 @@ sdk_metrics=$(grep -o 'metrics_listen = "127.0.0.1:[0-9]*"' "$work/sdk/config.to
 concurrency=$((CONNECTIONS * STREAMS))
 sdk_facade=(); sdk_direct=(); sdk_cpu=()
 sdk_pid=${pids[-1]}
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system, in 1/100 s
-# us_per_call TICKS CALLS
-us_per_call() { python3 -c "import sys; print(f'{int(sys.argv[1]) * 1e4 / int(sys.argv[2]):.1f}')" "$1" "$2"; }
 for round in $(seq 1 "$ROUNDS"); do
   t0=$(ticks "$sdk_pid")
   checked_h2 "facade -> stub" "$sdk_port" "$sdk_metrics" GetUserPoolMfaConfig "$work/get.bin"
@@ -130,13 +138,18 @@ for name, f, b in (("GetUserPoolMfaConfig", sys.argv[1], sys.argv[2]), ("SetUser
     out.append(f"- {name}: full stack {med(f,0):.0f} req/s (p50 {med(f,1):.2f} ms, p99 {med(f,2):.2f} ms), "
                f"bare tonic {med(b,0):.0f} req/s (p50 {med(b,1):.2f} ms, p99 {med(b,2):.2f} ms); "
                f"ratio {med(f,0)/med(b,0):.2f}x" + (" (target 0.75x)" if name.startswith("Get") else ""))
+    # Server and h2load share the cores: when both are busy, the ratio of
+    # throughputs is about the inverse ratio of their summed CPU a call.
+    out.append(f"  - CPU a call (server + h2load): full stack {med(f,3):.1f} + {med(f,4):.1f} us, "
+               f"bare tonic {med(b,3):.1f} + {med(b,4):.1f} us; server ratio {med(f,3)/med(b,3):.2f}x, "
+               f"the throughput those sums allow {(med(b,3)+med(b,4))/(med(f,3)+med(f,4)):.2f}x")
     if name == "SetUserPoolMfaConfig":
         out.append(f"  - writes through the local backend with fail_closed audit at {int(sys.argv[11])} in flight: "
                    f"{med(f,0):.0f} writes/s (target 5,000), p99 {med(f,2):.2f} ms (target 20)")
     if name == "GetUserPoolMfaConfig":
         n = runs(sys.argv[10])
         out.append(f"  - the same facade without audit: {med(n,0):.0f} req/s (p50 {med(n,1):.2f} ms, p99 {med(n,2):.2f} ms); "
-                   f"ratio {med(n,0)/med(b,0):.2f}x")
+                   f"ratio {med(n,0)/med(b,0):.2f}x; CPU a call {med(n,3):.1f} + {med(n,4):.1f} us")
 sf = st.median(map(float, sys.argv[5].split())); sd = st.median(map(float, sys.argv[6].split()))
 out.append(f"- SDK path: facade -> stub {sf:.0f} req/s, direct SDK -> stub {sd:.0f} calls/s; ratio {sf/sd:.2f}x (target 0.85x)")
 c = runs(sys.argv[12])

@@ -17,6 +17,7 @@ pub mod call;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod glob;
 pub mod hash;
 pub mod json;

@@ -7,6 +7,7 @@ use mfa_facade::{
     audit::Auditor,
     auth::{self, AuthState, DEV_PRINCIPAL},
     config::{BackendKind, Config},
+    events,
     limits::Limiter,
     server, telemetry,
 };
@@ -156,11 +157,11 @@ fn main() -> ExitCode {
             // Held to the end: dropping it writes the log lines still queued.
             let _log = telemetry::init_logging();
             for w in config.warnings() {
-                tracing::warn!(
-                    message = "Configuration warning.",
-                    key = w.key,
-                    warning = w.message
-                );
+                events::ConfigWarning {
+                    key: &w.key,
+                    warning: &w.message,
+                }
+                .emit();
             }
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -175,7 +176,7 @@ fn main() -> ExitCode {
             match runtime.block_on(run(config, path, dev_mode)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    tracing::error!(message = "Server stopped with an error.", error = %e);
+                    events::Stopped { error: Some(&e) }.emit();
                     ExitCode::FAILURE
                 }
             }
@@ -197,7 +198,10 @@ async fn run(
                 source,
             })?;
         telemetry::prometheus::serve(metrics_listener, handle);
-        tracing::info!(message = "Serving Prometheus metrics.", metrics_listen = %metrics_addr, path = "/metrics");
+        events::MetricsServing {
+            metrics_listen: &metrics_addr,
+        }
+        .emit();
     }
     let backends = server::build_backend(&config).await?;
     let limiter = Limiter::start(&config.limits, config.backend.kind == BackendKind::Cognito).await;
@@ -205,10 +209,7 @@ async fn run(
         Some(a) => Auditor::start(a)
             .map_err(|e| server::ServeError::Task(format!("cannot open the audit log: {e}")))?,
         None => {
-            tracing::warn!(
-                event = "audit_off",
-                "[audit] is not configured: calls are not audited"
-            );
+            events::AuditOff.emit();
             Auditor::off()
         }
     };
@@ -227,9 +228,7 @@ async fn run(
         None => AuthState::load(&config, None).await,
     };
     if auth_state.api_keys.is_empty() && auth_state.jwt.is_none() {
-        tracing::warn!(
-            message = "No callers are configured: every call except health will be refused. Add [[auth.api_keys]] and [[policy.rules]]."
-        );
+        events::NoCallers.emit();
     }
     let shared = auth::shared(auth_state);
     if let Some(path) = &config_path {
@@ -253,11 +252,11 @@ async fn run(
             dev_key.as_deref(),
         );
     }
-    tracing::info!(
-        message = "Serving gRPC.",
-        listen = %config.listen,
-        backend = backends.backend.name(),
-    );
+    events::Serving {
+        listen: &config.listen,
+        backend: backends.backend.name(),
+    }
+    .emit();
     // After SIGTERM/SIGINT the server stops accepting and drains; a client
     // that never lets its connection go cannot hold the exit past the limit.
     let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
@@ -278,17 +277,14 @@ async fn run(
     };
     tokio::select! {
         served = serving => served?,
-        () = drain_limit => tracing::warn!(
-            message = "Drain time is up; exiting with connections still open.",
-            drain_timeout_s = drain_timeout.as_secs()
-        ),
+        () = drain_limit => events::DrainTimeout { drain_timeout }.emit(),
     }
     if let Err(e) = auditor.flush().await {
-        tracing::error!(event = "audit_flush_failed", error = %e, "the last audit records may not be durable");
+        events::AuditFlushFailed { error: &e }.emit();
     }
     // The final anchor on stdout, before the process ends.
     let _ = tokio::task::spawn_blocking(move || auditor.close()).await;
-    tracing::info!(message = "Server stopped.");
+    events::Stopped { error: None }.emit();
     Ok(())
 }
 
@@ -382,5 +378,5 @@ async fn shutdown_signal() {
     {
         let _ = interrupt.await;
     }
-    tracing::info!(message = "Shutdown signal received; draining.");
+    events::ShutdownSignal.emit();
 }

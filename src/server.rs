@@ -207,22 +207,25 @@ pub async fn serve(
             // A dead audit writer means no change can be audited: not ready.
             if let Some(why) = auditor.writer_stopped() {
                 set_health(&reporter, ServingStatus::NotServing).await;
-                tracing::error!(event = "audit_writer_stopped", reason = %why, "health: NOT_SERVING; the audit writer stopped");
+                crate::events::NotServingAuditStopped { reason: &why }.emit();
                 return;
             }
             if !serving {
                 match backend.ready().await {
                     Ok(()) => {
                         set_health(&reporter, ServingStatus::Serving).await;
-                        tracing::info!(
-                            event = "ready",
-                            backend = backend.name(),
-                            "health: SERVING"
-                        );
+                        crate::events::Ready {
+                            backend: backend.name(),
+                        }
+                        .emit();
                         serving = true;
                     }
                     Err(why) => {
-                        tracing::warn!(event = "not_ready", backend = backend.name(), reason = %why, "health: NOT_SERVING; trying again in 1 s");
+                        crate::events::NotReady {
+                            backend: backend.name(),
+                            reason: &why,
+                        }
+                        .emit();
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                         continue;
                     }
@@ -256,11 +259,7 @@ pub async fn serve(
         readiness.abort();
         summaries.abort();
         set_health(&reporter, ServingStatus::NotServing).await;
-        tracing::info!(
-            event = "draining",
-            drain_delay_ms = drain_delay.as_millis() as u64,
-            "health: NOT_SERVING; draining"
-        );
+        crate::events::Draining { drain_delay }.emit();
         tokio::time::sleep(drain_delay).await;
     };
 

@@ -89,10 +89,7 @@ impl Auditor {
         let redactor = match &config.fingerprint_key_file {
             Some(path) => Redactor::new(std::fs::read(path)?, config.usernames),
             None => {
-                tracing::warn!(
-                    event = "audit_random_fingerprint_key",
-                    "audit.fingerprint_key_file is not set: fingerprints follow a token only within this process's records"
-                );
+                crate::events::AuditRandomFingerprintKey.emit();
                 Redactor::random(config.usernames)
             }
         };

@@ -171,12 +171,7 @@ impl Drop for Stopped {
             } else {
                 "ended"
             };
-            crate::meters::audit_writer_stopped(reason);
-            tracing::error!(
-                event = "audit_writer_stopped",
-                reason,
-                "the audit writer thread stopped: no record can be written"
-            );
+            crate::events::AuditWriterStopped { reason }.emit();
             *self.0.stopped.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some(format!("the audit writer thread {reason}"));
         }
@@ -319,11 +314,7 @@ fn last_head(file: &mut File) -> io::Result<Option<Head>> {
     let end = after_last_newline(file, len)?;
     if end < len {
         // A record whose write never finished was never acknowledged.
-        tracing::warn!(
-            event = "audit_torn_tail",
-            bytes = len - end,
-            "cutting off an unfinished last audit record"
-        );
+        crate::events::AuditTornTail { bytes: len - end }.emit();
         file.set_len(end)?;
         file.sync_all()?;
     }
@@ -410,7 +401,7 @@ fn open_append(path: &Path) -> io::Result<File> {
     if !existed {
         sync_dir(path);
     } else if file.metadata()?.permissions().mode() & 0o077 != 0 {
-        tracing::warn!(event = "audit_file_mode", path = %path.display(), "the audit file can be read by others than its owner (expected 0600)");
+        crate::events::AuditFileMode { path }.emit();
     }
     Ok(file)
 }
@@ -472,13 +463,16 @@ impl ChainFile {
         let excess = files.len().saturating_sub(self.max_files);
         for old in &files[..excess] {
             match std::fs::remove_file(old) {
-                Ok(()) => {
-                    crate::meters::audit_file_deleted();
-                    tracing::info!(event = "audit_file_deleted", path = %old.display(), max_files = self.max_files, "deleted an audit file past audit.max_files");
+                Ok(()) => crate::events::AuditFileDeleted {
+                    path: old,
+                    max_files: self.max_files,
                 }
-                Err(e) => {
-                    tracing::warn!(event = "audit_file_delete_failed", path = %old.display(), error = %e, "cannot delete an audit file past audit.max_files");
+                .emit(),
+                Err(e) => crate::events::AuditFileDeleteFailed {
+                    path: old,
+                    error: &e,
                 }
+                .emit(),
             }
         }
         if excess > 0 {
@@ -610,10 +604,11 @@ impl Writer {
             Ok(()) => {
                 crate::meters::audit_written(lines.len(), started.elapsed().as_secs_f64());
             }
-            Err(e) => {
-                crate::meters::audit_failed(lines.len());
-                tracing::error!(event = "audit_write_failed", records = lines.len(), error = %e, "audit records could not be written");
+            Err(e) => crate::events::AuditWriteFailed {
+                records: lines.len(),
+                error: e,
             }
+            .emit(),
         }
         let answer = result.map_err(|e| format!("the audit sink failed: {e}"));
         for ack in acks {

@@ -260,8 +260,10 @@ impl JwtVerifier {
     async fn read_and_store(&self) -> bool {
         match self.fetch().await {
             Ok(set) => {
-                tracing::debug!(message = "JWKS loaded.", keys = set.keys.len());
-                crate::meters::jwks_loaded(set.keys.len());
+                crate::events::JwksLoaded {
+                    keys: set.keys.len(),
+                }
+                .emit();
                 self.stale.store(false, Ordering::Relaxed);
                 self.jwks.store(Some(Arc::new(Loaded {
                     set,
@@ -270,12 +272,8 @@ impl JwtVerifier {
                 true
             }
             Err(error) => {
-                crate::meters::jwks_refresh_failed();
                 self.stale.store(true, Ordering::Relaxed);
-                tracing::warn!(
-                    message = "JWKS could not be read; keeping the last good one.",
-                    error
-                );
+                crate::events::JwksRefreshFailed { error: &error }.emit();
                 false
             }
         }

@@ -172,12 +172,11 @@ where
                         if let Door::Suppress(retry_after) =
                             door.refusal(peer_of(&req).map(|p| p.ip()))
                         {
-                            tracing::debug!(
-                                message = "Call unauthenticated; the peer is past its budget, so it is not audited.",
-                                request_id = request_id_of(&req),
-                                method = %method,
-                                code = "RESOURCE_EXHAUSTED",
-                            );
+                            crate::events::CallUnauthenticatedSuppressed {
+                                request_id: request_id_of(&req),
+                                method: &method,
+                            }
+                            .emit();
                             let status: tonic::Status = crate::error::Error::RateLimited {
                                 limit: "unauthenticated:peer".into(),
                                 description: "calls refused before authentication, per peer address ([limits.unauthenticated])".into(),
@@ -186,13 +185,12 @@ where
                             .into();
                             return Ok(status.into_http());
                         }
-                        tracing::info!(
-                            message = "Call unauthenticated.",
-                            request_id = request_id_of(&req),
-                            method = %method,
-                            code = "UNAUTHENTICATED",
-                            reason = why
-                        );
+                        crate::events::CallUnauthenticated {
+                            request_id: request_id_of(&req),
+                            method: &method,
+                            reason: why,
+                        }
+                        .emit();
                         audit_refusal(&auditor, &req, None, path, Code::Unauthenticated, why);
                         return Ok(refuse(Code::Unauthenticated, why));
                     }
@@ -201,13 +199,12 @@ where
                 // The services of the method table name a user pool: the pipeline checks the policy.
                 let names_a_pool = Service::of_path(path).is_some();
                 if !names_a_pool && !state.policy.allows(&principal, method, Scope::NoPool) {
-                    tracing::info!(
-                        message = "Call denied.",
-                        request_id = request_id_of(&req),
+                    crate::events::CallDenied {
+                        request_id: request_id_of(&req),
                         method,
-                        principal = principal.name,
-                        code = "PERMISSION_DENIED"
-                    );
+                        principal: &principal.name,
+                    }
+                    .emit();
                     let why = format!("{} may not call {method}", principal.name);
                     audit_refusal(
                         &auditor,

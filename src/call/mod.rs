@@ -29,7 +29,6 @@ use crate::domain::{AccessToken, PoolMfaConfig, Secret, UserRef, rules::Violatio
 use crate::error::{Error, Result};
 use crate::limits::{CognitoOp, Limiter, Refusal, UpstreamCall, key_of};
 use crate::method::Method;
-use crate::telemetry;
 use serde::Serialize;
 
 /// `server.request_timeout_ms` by default: the stages after decoding, at most.
@@ -409,7 +408,12 @@ impl Facade {
         );
         let result = result.map(|r| r.output);
         if let Err(e) = completed.durable().await {
-            tracing::error!(event = "audit_completed_not_durable", method, request_id = %ctx.request_id, error = %e, "the call's completed audit record could not be made durable");
+            crate::events::AuditCompletedNotDurable {
+                method,
+                request_id: &ctx.request_id,
+                error: &e,
+            }
+            .emit();
         }
         if let Err(e) = &result
             && e.code() == tonic::Code::ResourceExhausted
@@ -417,7 +421,7 @@ impl Facade {
         {
             crate::meters::upstream_throttled(method, exception.to_owned());
         }
-        telemetry::CallCompleted {
+        crate::events::CallCompleted {
             method,
             request_id: &ctx.request_id,
             principal: ctx.principal.as_ref().map_or("", |p| p.name.as_str()),

@@ -33,21 +33,21 @@ pub async fn reload(config_path: &Path, shared: &SharedAuth, why: &str) -> Optio
             let keys = config.auth.api_keys.len();
             let rules = config.policy.rules.len();
             shared.store(Arc::new(state));
-            tracing::info!(
-                message = "Keys, JWKS and policy reloaded.",
+            crate::events::ConfigReloaded {
                 why,
-                api_keys = keys,
-                policy_rules = rules
-            );
+                api_keys: keys,
+                policy_rules: rules,
+            }
+            .emit();
             Some(config.watched_files(config_path))
         }
         Err(errors) => {
             let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            tracing::error!(
-                message = "Reload refused: the configuration has errors; the last good keys and policy stay.",
+            crate::events::ConfigReloadRefused {
                 why,
-                errors = errors.join("; ")
-            );
+                errors: &errors.join("; "),
+            }
+            .emit();
             None
         }
     }

@@ -122,7 +122,6 @@ impl<C: Clock + Clone> DoorBudget<C> {
                     key
                 };
                 *suppressed.entry(slot).or_default() += 1;
-                crate::meters::unauthenticated_suppressed();
                 Door::Suppress(
                     not_until
                         .wait_time_from(self.clock.now())

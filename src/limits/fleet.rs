@@ -112,7 +112,11 @@ impl Fleet {
         let client = match client(config) {
             Ok(c) => Some(c),
             Err(e) => {
-                tracing::error!(event = "ratelimit_redis_invalid", redis = %target, error = %e, "limits.redis.url is unusable; limits are decided in this process only");
+                crate::events::RedisInvalid {
+                    redis: &target,
+                    error: &e,
+                }
+                .emit();
                 None
             }
         };
@@ -131,9 +135,9 @@ impl Fleet {
             target,
         });
         match tokio::time::timeout(CONNECT_TIMEOUT, fleet.connect()).await {
-            Ok(Ok(conns)) => fleet.restore(conns, "ratelimit_redis_connected"),
-            Ok(Err(e)) => fleet.note_down(&e.to_string()),
-            Err(_) => fleet.note_down("no connection within 1 s"),
+            Ok(Ok(conns)) => fleet.restore(conns, false),
+            Ok(Err(e)) => fleet.note_down(&e.to_string(), false),
+            Err(_) => fleet.note_down("no connection within 1 s", false),
         }
         tokio::spawn(bring_back(Arc::downgrade(&fleet)));
         fleet
@@ -159,25 +163,32 @@ impl Fleet {
         Ok(conns)
     }
 
-    fn restore(&self, conns: Vec<MultiplexedConnection>, event: &'static str) {
+    fn restore(&self, conns: Vec<MultiplexedConnection>, restored: bool) {
         if let Ok(mut pool) = self.pool.write() {
             *pool = conns;
         }
         self.healthy.store(true, Ordering::SeqCst);
-        crate::meters::redis_fallback(false);
-        tracing::info!(event, redis = %self.target, "rate limits are decided in Redis, for the whole fleet");
+        crate::events::RedisConnected {
+            redis: &self.target,
+            restored,
+        }
+        .emit();
     }
 
-    fn note_down(&self, reason: &str) {
-        crate::meters::redis_fallback(true);
-        tracing::warn!(event = "ratelimit_fallback", redis = %self.target, reason, "Redis is unavailable; rate limits are decided in this process until it is back");
+    /// `started`: Redis answered until now.
+    fn note_down(&self, reason: &str, started: bool) {
+        crate::events::RedisFallback {
+            redis: &self.target,
+            reason,
+            started,
+        }
+        .emit();
     }
 
     /// Marks Redis lost (once) and wakes the task that brings it back.
     fn trip(&self, reason: &str) {
         if self.healthy.swap(false, Ordering::SeqCst) {
-            crate::meters::redis_fallback_started();
-            self.note_down(reason);
+            self.note_down(reason, true);
             self.wake.notify_one();
         }
     }
@@ -273,7 +284,7 @@ async fn bring_back(fleet: Weak<Fleet>) {
         }
         tokio::time::sleep(f.probe_interval).await;
         if let Ok(Ok(conns)) = tokio::time::timeout(CONNECT_TIMEOUT, f.connect()).await {
-            f.restore(conns, "ratelimit_redis_restored");
+            f.restore(conns, true);
         }
     }
 }

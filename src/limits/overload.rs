@@ -104,12 +104,11 @@ where
                 }))
             }
             Err(_) => {
-                crate::meters::connection_refused();
-                tracing::warn!(
-                    message = "Connection refused: server.max_connections are open.",
-                    peer = %io.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
-                    max_connections = max,
-                );
+                crate::events::ConnectionRefused {
+                    peer: io.peer_addr().ok(),
+                    max_connections: max,
+                }
+                .emit();
                 None
             }
         },

@@ -1,5 +1,5 @@
-//! Logs: one JSON object per line on stderr, and the events of a call as
-//! small structs that log themselves in one place.
+//! Logs: one JSON object per line on stderr, through a shared buffer. What
+//! is logged is in `crate::events`.
 
 use std::{
     fmt::{self, Write as _},
@@ -17,8 +17,6 @@ use tracing_subscriber::{
     fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter, format::Writer},
     registry::LookupSpan,
 };
-
-use crate::error::Error;
 
 /// The log's buffer: lines gather here and reach stderr in one write(2)
 /// when it is full or at the next flush.
@@ -314,66 +312,6 @@ impl fmt::Write for Escaped<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         escape(self.0, s);
         Ok(())
-    }
-}
-
-/// The outcome of one call, logged once by the call pipeline.
-pub struct CallCompleted<'a> {
-    pub method: &'static str,
-    pub request_id: &'a str,
-    pub principal: &'a str,
-    pub backend: &'static str,
-    pub result: Result<(), &'a Error>,
-    pub latency: Duration,
-}
-
-impl CallCompleted<'_> {
-    pub fn emit(self) {
-        let latency_ms = self.latency.as_secs_f64() * 1000.0;
-        match self.result {
-            Ok(()) => tracing::info!(
-                message = "Call completed.",
-                method = self.method,
-                request_id = self.request_id,
-                principal = self.principal,
-                backend = self.backend,
-                code = "OK",
-                latency_ms,
-            ),
-            Err(error) => {
-                let code = crate::error::code_name(error.code());
-                let cognito_exception = error.cognito_exception().unwrap_or("");
-                if matches!(
-                    error,
-                    Error::Internal(_) | Error::Unavailable(_) | Error::UpstreamFailed { .. }
-                ) {
-                    tracing::warn!(
-                        message = "Call failed.",
-                        method = self.method,
-                        request_id = self.request_id,
-                        principal = self.principal,
-                        backend = self.backend,
-                        code,
-                        cognito_exception,
-                        latency_ms,
-                        %error,
-                        detail = error.log_detail().unwrap_or(""),
-                    );
-                } else {
-                    tracing::info!(
-                        message = "Call refused.",
-                        method = self.method,
-                        request_id = self.request_id,
-                        principal = self.principal,
-                        backend = self.backend,
-                        code,
-                        cognito_exception,
-                        latency_ms,
-                        %error,
-                    );
-                }
-            }
-        }
     }
 }
 

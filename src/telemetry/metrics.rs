@@ -51,7 +51,7 @@ pub mod prometheus {
         );
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(event = "metrics_server_failed", error = %e, "the /metrics server stopped");
+                crate::events::MetricsServerFailed { error: &e }.emit();
             }
         });
     }

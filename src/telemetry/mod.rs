@@ -1,13 +1,13 @@
-//! What the service tells its operators: logs (`log`), request ids
-//! (`request_id`) and metrics (`metrics`). Each event of a call is a small
-//! struct that logs itself in one place, so every call is reported the
-//! same way.
+//! How the service tells its operators: the log's JSON lines (`log`),
+//! request ids (`request_id`) and the metrics layer and endpoint
+//! (`metrics`). What it tells them is listed in two leaves: every log
+//! event in `crate::events`, every metric in `crate::meters`.
 
 pub mod log;
 pub mod metrics;
 pub mod request_id;
 
-pub use log::{CallCompleted, init_logging};
+pub use log::init_logging;
 pub use metrics::{MeteredBody, MetricsLayer, MetricsService, prometheus, register_methods};
 pub use request_id::{
     MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, RequestId, RequestIdLayer, RequestIdService,

@@ -97,10 +97,10 @@ pub fn mode_from_sdk(m: &sdk::UserPoolMfaType) -> Option<MfaMode> {
         sdk::UserPoolMfaType::On => Some(MfaMode::On),
         sdk::UserPoolMfaType::Optional => Some(MfaMode::Optional),
         other => {
-            tracing::warn!(
-                message = "Cognito returned an unknown MFA mode.",
-                value = other.as_str()
-            );
+            crate::events::CognitoUnknownMfaMode {
+                value: other.as_str(),
+            }
+            .emit();
             None
         }
     }

@@ -61,12 +61,12 @@ impl CognitoBackend {
             loader = loader.credentials_provider(provider);
         }
         let sdk_config = loader.load().await;
-        tracing::info!(
-            message = "Cognito client built.",
-            region = sdk_config.region().map(|r| r.as_ref()).unwrap_or("?"),
-            endpoint_url = settings.endpoint_url.as_deref().unwrap_or("(AWS)"),
-            max_attempts = settings.max_attempts,
-        );
+        crate::events::CognitoClientBuilt {
+            region: sdk_config.region().map(|r| r.as_ref()).unwrap_or("?"),
+            endpoint_url: settings.endpoint_url.as_deref().unwrap_or("(AWS)"),
+            max_attempts: settings.max_attempts,
+        }
+        .emit();
         Self {
             client: Client::new(&sdk_config),
             credentials: sdk_config.credentials_provider(),
