@@ -534,8 +534,18 @@ impl Config {
                 1024 * 1024,
             ),
             ("backend.max_sessions", b.max_sessions, 1_000_000),
+            ("backend.max_pool_states", b.max_pool_states, 100_000),
         ] {
             check_range(&mut err, key, value, 1, max);
+        }
+        if b.pool_state_ttl_ms > 300_000 {
+            err(
+                "backend.pool_state_ttl_ms",
+                format!(
+                    "{} must be between 0 and 300000 milliseconds",
+                    b.pool_state_ttl_ms
+                ),
+            );
         }
         if !(1..=10).contains(&b.max_attempts) {
             err(

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tonic::Code;
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::domain::pool_state::Precondition;
 use crate::domain::rules::{FieldViolation, Violations};
 
 /// `google.rpc.ErrorInfo.domain` for errors that Cognito raised.
@@ -50,6 +51,10 @@ pub enum Error {
         reason: &'static str,
         message: String,
     },
+    /// The pool's own state (DescribeUserPool) does not allow the
+    /// configuration: the pre-flight's findings, every one.
+    #[error("the user pool's state does not allow this MFA configuration: {}", describe_preconditions(.0))]
+    PoolState(Vec<Precondition>),
     /// The etag precondition failed: the pool changed since the caller read it.
     #[error("{message}")]
     Aborted {
@@ -160,13 +165,22 @@ pub fn code_for_exception(exception: &str, http_status: Option<u16>) -> Code {
     }
 }
 
+/// `RULE (subject): description; ...`, for the status message.
+fn describe_preconditions(found: &[Precondition]) -> String {
+    let all: Vec<String> = found
+        .iter()
+        .map(|p| format!("{} ({}): {}", p.rule, p.subject, p.description))
+        .collect();
+    all.join("; ")
+}
+
 impl Error {
     pub fn code(&self) -> Code {
         match self {
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::PermissionDenied(_) => Code::PermissionDenied,
             Error::Unauthenticated(_) => Code::Unauthenticated,
-            Error::FailedPrecondition { .. } => Code::FailedPrecondition,
+            Error::FailedPrecondition { .. } | Error::PoolState(_) => Code::FailedPrecondition,
             Error::Aborted { .. } => Code::Aborted,
             Error::Cognito(e) => code_for_exception(&e.exception, e.http_status),
             Error::Unavailable(_) => Code::Unavailable,
@@ -217,6 +231,21 @@ impl From<Error> for tonic::Status {
             Error::FailedPrecondition { reason, message } | Error::Aborted { reason, message } => {
                 details.set_error_info(*reason, FACADE_DOMAIN, std::collections::HashMap::new());
                 message.clone()
+            }
+            Error::PoolState(found) => {
+                details.set_error_info(
+                    "POOL_STATE",
+                    FACADE_DOMAIN,
+                    std::collections::HashMap::new(),
+                );
+                for p in found {
+                    details.add_precondition_failure_violation(
+                        p.rule,
+                        p.subject,
+                        p.description.clone(),
+                    );
+                }
+                err.to_string()
             }
             Error::Cognito(e) => {
                 let mut metadata = std::collections::HashMap::new();

@@ -264,6 +264,7 @@ async fn run(
     let opts = server::ServeOptions {
         tls,
         server: config.server.clone(),
+        preflight: config.backend.preflight(),
     };
     let drain_timeout = std::time::Duration::from_millis(config.server.drain_delay_ms)
         + std::time::Duration::from_secs(config.server.drain_timeout_seconds);

@@ -79,9 +79,9 @@ methods! {
     GET_USER_POOL_MFA_CONFIG = UserPoolMfa / "GetUserPoolMfaConfig", mutating: false,
         cognito: [GetUserPoolMfaConfig];
     SET_USER_POOL_MFA_CONFIG = UserPoolMfa / "SetUserPoolMfaConfig", mutating: true,
-        cognito: [GetUserPoolMfaConfig, SetUserPoolMfaConfig];
+        cognito: [GetUserPoolMfaConfig, DescribeUserPool, SetUserPoolMfaConfig];
     UPDATE_USER_POOL_MFA_CONFIG = UserPoolMfa / "UpdateUserPoolMfaConfig", mutating: true,
-        cognito: [GetUserPoolMfaConfig, SetUserPoolMfaConfig];
+        cognito: [GetUserPoolMfaConfig, DescribeUserPool, SetUserPoolMfaConfig];
     SET_USER_MFA_PREFERENCE = UserMfa / "SetUserMfaPreference", mutating: true,
         cognito: [SetUserMfaPreference];
     ADMIN_SET_USER_MFA_PREFERENCE = UserMfa / "AdminSetUserMfaPreference", mutating: true,
@@ -112,14 +112,17 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 pub enum Category {
     UserPoolResourceUpdate,
     UserPoolResourceRead,
+    /// DescribeUserPool (the pre-flight's read of the pool's state).
+    UserPoolRead,
     UserResourceUpdate,
     UserRead,
 }
 
 impl Category {
-    pub const ALL: [Category; 4] = [
+    pub const ALL: [Category; 5] = [
         Category::UserPoolResourceUpdate,
         Category::UserPoolResourceRead,
+        Category::UserPoolRead,
         Category::UserResourceUpdate,
         Category::UserRead,
     ];
@@ -128,6 +131,7 @@ impl Category {
         match self {
             Category::UserPoolResourceUpdate => "UserPoolResourceUpdate",
             Category::UserPoolResourceRead => "UserPoolResourceRead",
+            Category::UserPoolRead => "UserPoolRead",
             Category::UserResourceUpdate => "UserResourceUpdate",
             Category::UserRead => "UserRead",
         }
@@ -139,6 +143,7 @@ impl Category {
 pub enum CognitoOp {
     GetUserPoolMfaConfig,
     SetUserPoolMfaConfig,
+    DescribeUserPool,
     SetUserMfaPreference,
     AdminSetUserMfaPreference,
     AssociateSoftwareToken,
@@ -168,6 +173,7 @@ impl CognitoOp {
         match self {
             CognitoOp::GetUserPoolMfaConfig => "GetUserPoolMfaConfig",
             CognitoOp::SetUserPoolMfaConfig => "SetUserPoolMfaConfig",
+            CognitoOp::DescribeUserPool => "DescribeUserPool",
             CognitoOp::SetUserMfaPreference => "SetUserMFAPreference",
             CognitoOp::AdminSetUserMfaPreference => "AdminSetUserMFAPreference",
             CognitoOp::AssociateSoftwareToken => "AssociateSoftwareToken",
@@ -185,6 +191,7 @@ impl CognitoOp {
         match self {
             CognitoOp::GetUserPoolMfaConfig => Category::UserPoolResourceRead,
             CognitoOp::SetUserPoolMfaConfig => Category::UserPoolResourceUpdate,
+            CognitoOp::DescribeUserPool => Category::UserPoolRead,
             CognitoOp::SetUserMfaPreference
             | CognitoOp::AdminSetUserMfaPreference
             | CognitoOp::AssociateSoftwareToken
@@ -203,7 +210,9 @@ impl CognitoOp {
         match self.category() {
             Category::UserResourceUpdate => Some(Access::Write),
             Category::UserRead => Some(Access::Read),
-            Category::UserPoolResourceRead | Category::UserPoolResourceUpdate => None,
+            Category::UserPoolResourceRead
+            | Category::UserPoolResourceUpdate
+            | Category::UserPoolRead => None,
         }
     }
 }
@@ -235,6 +244,7 @@ mod tests {
         for (op, category) in [
             (SetUserPoolMfaConfig, Category::UserPoolResourceUpdate),
             (GetUserPoolMfaConfig, Category::UserPoolResourceRead),
+            (DescribeUserPool, Category::UserPoolRead),
             (SetUserMfaPreference, Category::UserResourceUpdate),
             (AdminSetUserMfaPreference, Category::UserResourceUpdate),
             (AssociateSoftwareToken, Category::UserResourceUpdate),

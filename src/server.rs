@@ -140,6 +140,8 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
 pub struct ServeOptions {
     pub tls: Option<ServerTlsConfig>,
     pub server: ServerConfig,
+    /// `backend.preflight` and its cache.
+    pub preflight: crate::backend::settings::Preflight,
 }
 
 /// The health "service" a liveness probe asks for.
@@ -177,13 +179,28 @@ pub async fn serve(
     let backend = backends.backend.clone();
     let limits = &opts.server;
     crate::telemetry::register_methods();
+    // Cognito's DescribeUserPool is kept a while (its quota is 15/s per
+    // account); the local backend reads its own file, and its fixtures
+    // change pools behind any cache's back.
+    let preflight = opts.preflight;
+    let facade_backend =
+        if preflight.enabled && backends.local.is_none() && !preflight.ttl.is_zero() {
+            crate::backend::state_cache::StateCache::wrap(
+                backends.backend,
+                preflight.ttl,
+                preflight.max_pools,
+            )
+        } else {
+            backends.backend
+        };
     let facade = Facade::new(
-        backends.backend,
+        facade_backend,
         auth.clone(),
         stages.limiter,
         stages.auditor.clone(),
     )
-    .with_timeout(std::time::Duration::from_millis(limits.request_timeout_ms));
+    .with_timeout(std::time::Duration::from_millis(limits.request_timeout_ms))
+    .with_preflight(preflight.enabled);
     let fixtures = backends.local.map(|local| {
         LocalFixturesServiceServer::new(FixturesApi::new(facade.clone(), local))
             .max_decoding_message_size(limits.max_message_bytes)
@@ -359,22 +376,32 @@ impl RunningServer {
         auth: SharedAuth,
         tls: Option<ServerTlsConfig>,
     ) -> Result<Self, ServeError> {
+        Self::start_options(
+            addr,
+            backends,
+            auth,
+            ServeOptions {
+                tls,
+                ..ServeOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// As [`RunningServer::start`], with the given transport and pre-flight
+    /// options.
+    pub async fn start_options(
+        addr: SocketAddr,
+        backends: Backends,
+        auth: SharedAuth,
+        opts: ServeOptions,
+    ) -> Result<Self, ServeError> {
         let stages = Stages {
             limiter: Limiter::start(&LimitsConfig::default(), backends.local.is_none()).await,
             auditor: Auditor::off(),
             door: Arc::new(DoorBudget::new(&LimitsConfig::default().unauthenticated)),
         };
-        Self::start_with(
-            addr,
-            backends,
-            auth,
-            stages,
-            ServeOptions {
-                tls,
-                server: ServerConfig::default(),
-            },
-        )
-        .await
+        Self::start_with(addr, backends, auth, stages, opts).await
     }
 
     /// As [`RunningServer::start_tls`], with the given stages.

@@ -8,8 +8,12 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::context;
-use crate::backend::local::{LocalBackend, store::FeaturePlan};
+use crate::backend::local::{
+    LocalBackend,
+    store::{FeaturePlan, PoolSettings},
+};
 use crate::call::{Decoded, Facade, fixtures as ops};
+use crate::domain::pool_state::{AuthFactor, EmailSendingAccount, Recovery};
 use crate::domain::{Secret, rules::Violations};
 use crate::proto::dev::v1 as pb;
 
@@ -46,10 +50,56 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
                 FeaturePlan::Essentials
             }
         };
+        let email_sending_account = match pb::EmailSendingAccount::try_from(r.email_sending_account)
+        {
+            Ok(pb::EmailSendingAccount::Developer) => EmailSendingAccount::Developer,
+            Ok(_) => EmailSendingAccount::CognitoDefault,
+            Err(_) => {
+                violations.add(
+                    "email_sending_account",
+                    format!("unknown enum value {}", r.email_sending_account),
+                );
+                EmailSendingAccount::CognitoDefault
+            }
+        };
+        let mut first_auth_factors = Vec::new();
+        for (i, f) in r.allowed_first_auth_factors.iter().enumerate() {
+            match pb::AuthFactor::try_from(*f) {
+                Ok(pb::AuthFactor::Password) => first_auth_factors.push(AuthFactor::Password),
+                Ok(pb::AuthFactor::EmailOtp) => first_auth_factors.push(AuthFactor::EmailOtp),
+                Ok(pb::AuthFactor::SmsOtp) => first_auth_factors.push(AuthFactor::SmsOtp),
+                Ok(pb::AuthFactor::WebAuthn) => first_auth_factors.push(AuthFactor::WebAuthn),
+                Ok(pb::AuthFactor::Unspecified) | Err(_) => violations.add(
+                    format!("allowed_first_auth_factors[{i}]"),
+                    format!("unknown or unspecified factor {f}"),
+                ),
+            }
+        }
+        let mut recovery = Vec::new();
+        for (i, o) in r.account_recovery.iter().enumerate() {
+            match pb::RecoveryOption::try_from(*o) {
+                Ok(pb::RecoveryOption::VerifiedEmail) => recovery.push(Recovery::VerifiedEmail),
+                Ok(pb::RecoveryOption::VerifiedPhoneNumber) => {
+                    recovery.push(Recovery::VerifiedPhoneNumber)
+                }
+                Ok(pb::RecoveryOption::AdminOnly) => recovery.push(Recovery::AdminOnly),
+                Ok(pb::RecoveryOption::Unspecified) | Err(_) => violations.add(
+                    format!("account_recovery[{i}]"),
+                    format!("unknown or unspecified option {o}"),
+                ),
+            }
+        }
         let op = ops::CreateUserPool {
             local: self.local.clone(),
             pool_name: r.pool_name,
             plan,
+            state: PoolSettings {
+                email_sending_account,
+                sms_configuration_failure: r.sms_configuration_failure,
+                email_configuration_failure: r.email_configuration_failure,
+                first_auth_factors,
+                recovery,
+            },
         };
         let created = self
             .facade

@@ -108,6 +108,7 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
             validate_only: r.validate_only,
             etag: r.etag,
             capture_before: false,
+            check_state: false,
         };
         let out = self
             .facade
@@ -130,6 +131,7 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
             etag: r.etag,
             validate_only: r.validate_only,
             capture_before: false,
+            check_state: false,
         };
         let out = self
             .facade

@@ -5,11 +5,12 @@
 pub mod cognito;
 pub mod local;
 pub mod settings;
+pub mod state_cache;
 
 use async_trait::async_trait;
 
 use crate::domain::{
-    AssociatedToken, MfaPreference, PoolMfaConfig, Secret, TokenAuth, TokenVerification,
+    AssociatedToken, MfaPreference, PoolMfaConfig, PoolState, Secret, TokenAuth, TokenVerification,
     UserMfaSettings, UserRef,
 };
 use crate::error::Result;
@@ -28,6 +29,10 @@ pub trait Backend: Send + Sync + 'static {
     }
 
     async fn get_user_pool_mfa_config(&self, user_pool_id: &str) -> Result<PoolMfaConfig>;
+
+    /// The pool's state where it decides what MFA configuration it can
+    /// take (DescribeUserPool's members; the pre-flight reads it).
+    async fn pool_state(&self, user_pool_id: &str) -> Result<PoolState>;
 
     /// Replaces the pool's whole MFA configuration; returns it as stored.
     async fn set_user_pool_mfa_config(

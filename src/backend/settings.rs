@@ -63,6 +63,18 @@ pub struct BackendConfig {
     /// local: the most MFA_SETUP sessions alive at once (each lives 180 s).
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// Pool changes (Set/UpdateUserPoolMfaConfig, validate_only included)
+    /// first check the pool's own state (DescribeUserPool: feature plan,
+    /// email and SMS sending, sign-in policy, account recovery) and refuse
+    /// as FAILED_PRECONDITION what it cannot take. Off: only Cognito checks.
+    #[serde(default = "default_true")]
+    pub preflight: bool,
+    /// cognito: how long a pool's state is kept; 0 reads it for every change.
+    #[serde(default = "default_pool_state_ttl_ms")]
+    pub pool_state_ttl_ms: u64,
+    /// cognito: the most pools whose state is kept at once.
+    #[serde(default = "default_max_pool_states")]
+    pub max_pool_states: usize,
 }
 
 /// Default `backend.max_pools`.
@@ -108,6 +120,9 @@ impl Default for BackendConfig {
             max_user_attributes: DEFAULT_MAX_USER_ATTRIBUTES,
             max_user_attribute_bytes: DEFAULT_MAX_USER_ATTRIBUTE_BYTES,
             max_sessions: DEFAULT_MAX_SESSIONS,
+            preflight: true,
+            pool_state_ttl_ms: DEFAULT_POOL_STATE_TTL_MS,
+            max_pool_states: DEFAULT_MAX_POOL_STATES,
         }
     }
 }
@@ -138,4 +153,51 @@ fn default_call_timeout_ms() -> u64 {
 }
 fn default_max_attempts() -> u32 {
     DEFAULT_MAX_ATTEMPTS
+}
+
+/// Default `backend.pool_state_ttl_ms`: how long the cognito backend keeps
+/// a pool's state (DescribeUserPool) for the pre-flight. The facade's own
+/// writes forget it at once; a change made elsewhere (the console,
+/// CloudFormation) is seen after at most this long.
+pub const DEFAULT_POOL_STATE_TTL_MS: u64 = 10_000;
+/// Default `backend.max_pool_states`: the most pools whose state is kept.
+pub const DEFAULT_MAX_POOL_STATES: usize = 1_000;
+
+/// The pre-flight of pool changes: `backend.preflight`,
+/// `backend.pool_state_ttl_ms`, `backend.max_pool_states`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Preflight {
+    pub enabled: bool,
+    pub ttl: Duration,
+    pub max_pools: usize,
+}
+
+impl Default for Preflight {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ttl: Duration::from_millis(DEFAULT_POOL_STATE_TTL_MS),
+            max_pools: DEFAULT_MAX_POOL_STATES,
+        }
+    }
+}
+
+impl BackendConfig {
+    pub fn preflight(&self) -> Preflight {
+        Preflight {
+            enabled: self.preflight,
+            ttl: Duration::from_millis(self.pool_state_ttl_ms),
+            max_pools: self.max_pool_states,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_pool_state_ttl_ms() -> u64 {
+    DEFAULT_POOL_STATE_TTL_MS
+}
+fn default_max_pool_states() -> usize {
+    DEFAULT_MAX_POOL_STATES
 }

@@ -15,10 +15,14 @@ use super::ops::UserRequest;
 use super::{Operation, Ran, Target};
 use crate::backend::{
     Backend,
-    local::{LocalBackend, store::FeaturePlan},
+    local::{
+        LocalBackend,
+        store::{FeaturePlan, PoolSettings},
+    },
 };
 use crate::domain::{
     Secret,
+    pool_state::Recovery,
     rules::{self, Violations},
     secret,
 };
@@ -31,6 +35,49 @@ pub struct CreateUserPool {
     pub local: Arc<LocalBackend>,
     pub pool_name: String,
     pub plan: FeaturePlan,
+    /// The rest of the state the pre-flight reads.
+    pub state: PoolSettings,
+}
+
+/// The most characters of a fixture's SMS or email configuration failure.
+pub const MAX_FAILURE_CHARS: usize = 256;
+
+fn check_pool_settings(v: &mut Violations, s: &PoolSettings) {
+    for (field, text) in [
+        ("sms_configuration_failure", &s.sms_configuration_failure),
+        (
+            "email_configuration_failure",
+            &s.email_configuration_failure,
+        ),
+    ] {
+        if let Some(t) = text
+            && (t.is_empty() || t.chars().count() > MAX_FAILURE_CHARS)
+        {
+            v.add(
+                field,
+                format!("must be 1 to {MAX_FAILURE_CHARS} characters"),
+            );
+        }
+    }
+    let factors = &s.first_auth_factors;
+    if factors
+        .iter()
+        .enumerate()
+        .any(|(i, f)| factors[..i].contains(f))
+    {
+        v.add(
+            "allowed_first_auth_factors",
+            "must name each factor at most once",
+        );
+    }
+    let recovery = &s.recovery;
+    if recovery.len() > 2 {
+        v.add("account_recovery", "must name one or two options");
+    } else if recovery.len() == 2 && recovery[0] == recovery[1] {
+        v.add("account_recovery", "must name each option at most once");
+    } else if recovery.len() == 2 && recovery.contains(&Recovery::AdminOnly) {
+        v.add("account_recovery", "ADMIN_ONLY must be the only option");
+    }
 }
 
 pub struct CreateUser {
@@ -95,19 +142,22 @@ impl Operation for CreateUserPool {
         struct Request<'a> {
             pool_name: &'a str,
             feature_plan: String,
+            state: &'a PoolSettings,
         }
         Request {
             pool_name: &self.pool_name,
             feature_plan: format!("{:?}", self.plan),
+            state: &self.state,
         }
     }
     fn validate(&self, v: &mut Violations) {
         rules::pool_name(v, "pool_name", &self.pool_name);
+        check_pool_settings(v, &self.state);
     }
     async fn run(self, _: &dyn Backend) -> Result<Ran<CreatedPool>> {
         let user_pool_id = self
             .local
-            .create_user_pool(&self.pool_name, self.plan)
+            .create_user_pool(&self.pool_name, self.plan, self.state)
             .await?;
         Ok(CreatedPool { user_pool_id }.into())
     }

@@ -74,6 +74,10 @@ pub trait Operation: Send + Sized {
     /// audit record holds both.
     fn capture_before(&mut self) {}
 
+    /// Pool changes: apply the pre-flight, the rules of the pool's own
+    /// state (`domain::pool_state`), before writing and in a dry run.
+    fn check_pool_state(&mut self) {}
+
     /// Cognito's input rules for this request; every bad field is added.
     fn validate(&self, violations: &mut Violations);
 
@@ -221,6 +225,8 @@ pub struct Facade {
     auditor: Arc<Auditor>,
     /// `server.request_timeout_ms`: the stages after decoding, at most.
     timeout: std::time::Duration,
+    /// `backend.preflight`: pool changes check the pool's state first.
+    preflight: bool,
 }
 
 impl Facade {
@@ -236,7 +242,13 @@ impl Facade {
             limiter,
             auditor,
             timeout: std::time::Duration::from_millis(DEFAULT_REQUEST_TIMEOUT_MS),
+            preflight: true,
         }
+    }
+
+    pub fn with_preflight(mut self, preflight: bool) -> Self {
+        self.preflight = preflight;
+        self
     }
 
     pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
@@ -367,6 +379,9 @@ impl Facade {
         );
         if audit.level() != AuditLevel::None {
             op.capture_before();
+        }
+        if self.preflight {
+            op.check_pool_state();
         }
         audit.request(|| op.audit_request());
         // fail_closed: a change waits for its records to be durable.

@@ -6,12 +6,14 @@
 
 pub mod etag;
 pub mod mask;
+pub mod pool_state;
 pub mod rules;
 pub mod secret;
 pub mod text;
 pub mod token;
 pub mod totp;
 
+pub use pool_state::PoolState;
 pub use secret::Secret;
 use serde::{Deserialize, Serialize};
 pub use token::AccessToken;

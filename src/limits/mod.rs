@@ -161,6 +161,7 @@ impl Budgets {
                 q.user_pool_resource_update,
             ),
             (Category::UserPoolResourceRead, q.user_pool_resource_read),
+            (Category::UserPoolRead, q.user_pool_read),
             (Category::UserResourceUpdate, q.user_resource_update),
             (Category::UserRead, q.user_read),
         ] {
@@ -374,6 +375,7 @@ mod tests {
             Some(25.0)
         );
         assert_eq!(rate(LimitId::Category(Category::UserRead)), Some(120.0));
+        assert_eq!(rate(LimitId::Category(Category::UserPoolRead)), Some(15.0));
         assert_eq!(
             rate(LimitId::PoolOperation(CognitoOp::SetUserPoolMfaConfig)),
             Some(5.0)

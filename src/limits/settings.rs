@@ -38,6 +38,7 @@ impl LimitsConfig {
                 "limits.quota.user_pool_resource_read",
                 q.user_pool_resource_read,
             ),
+            ("limits.quota.user_pool_read", q.user_pool_read),
             ("limits.quota.user_resource_update", q.user_resource_update),
             ("limits.quota.user_read", q.user_read),
             ("limits.quota.per_pool_operation", q.per_pool_operation),
@@ -281,6 +282,9 @@ pub struct QuotaConfig {
     /// GetUserPoolMfaConfig, account-wide.
     #[serde(default = "default_user_pool_resource_read")]
     pub user_pool_resource_read: f64,
+    /// DescribeUserPool (the pre-flight of a pool change), account-wide.
+    #[serde(default = "default_user_pool_read")]
+    pub user_pool_read: f64,
     /// Set/AdminSetUserMFAPreference, Associate/VerifySoftwareToken,
     /// AdminDeleteSoftwareToken, account-wide.
     #[serde(default = "default_user_resource_update")]
@@ -305,6 +309,7 @@ impl Default for QuotaConfig {
             enabled: None,
             user_pool_resource_update: default_user_pool_resource_update(),
             user_pool_resource_read: default_user_pool_resource_read(),
+            user_pool_read: default_user_pool_read(),
             user_resource_update: default_user_resource_update(),
             user_read: default_user_read(),
             per_pool_operation: default_per_pool_operation(),
@@ -319,6 +324,9 @@ fn default_user_pool_resource_update() -> f64 {
 }
 fn default_user_pool_resource_read() -> f64 {
     20.0
+}
+fn default_user_pool_read() -> f64 {
+    15.0
 }
 fn default_user_resource_update() -> f64 {
     25.0

@@ -681,6 +681,7 @@ async fn fail_closed_refuses_a_change_it_cannot_record() {
         .create_user_pool(dev::CreateUserPoolRequest {
             pool_name: "unrecorded".into(),
             feature_plan: dev::FeaturePlan::Essentials as i32,
+            ..Default::default()
         })
         .await
         .expect_err("a fixture is a change: no durable record, no pool");

@@ -257,6 +257,7 @@ async fn make(s: &Stack, call: &Call, creds: &Creds) -> Result<(), tonic::Status
             let req = dev::CreateUserPoolRequest {
                 pool_name: "x".into(),
                 feature_plan: 0,
+                ..Default::default()
             };
             fx.create_user_pool(with_creds(req, creds))
                 .await

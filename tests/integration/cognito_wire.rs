@@ -13,7 +13,7 @@ use tonic::Code;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pool_members_moto_ignores_go_out_with_cognitos_names() {
     let s = Stack::moto().await;
-    let pool = s.create_pool().await;
+    let pool = s.create_email_pool().await;
     let req = pb::SetUserPoolMfaConfigRequest {
         user_pool_id: pool.clone(),
         sms_mfa_configuration: Some(pb::SmsMfaConfig {

@@ -112,7 +112,7 @@ fn sms_block() -> Option<pb::SmsMfaConfig> {
 #[tokio::test]
 async fn email_mfa_round_trips_and_a_user_with_an_email_can_prefer_it() {
     let s = Stack::local().await;
-    let pool = s.create_pool().await;
+    let pool = s.create_email_pool().await;
     let req = pb::SetUserPoolMfaConfigRequest {
         email_mfa_configuration: Some(email_block()),
         mfa_configuration: pb::MfaConfiguration::Optional as i32,
@@ -143,7 +143,7 @@ async fn email_mfa_round_trips_and_a_user_with_an_email_can_prefer_it() {
 #[tokio::test]
 async fn email_mfa_needs_the_attribute_and_the_pool() {
     let s = Stack::local().await;
-    let pool = s.create_pool().await;
+    let pool = s.create_email_pool().await;
     s.create_user_with_token(&pool, "ben", &[("email", "ben@example.com")])
         .await;
     s.create_user_with_token(&pool, "bea", &[]).await;
@@ -252,7 +252,7 @@ async fn web_authn_round_trips_and_user_web_authn_needs_multi_factor_and_another
 #[tokio::test]
 async fn with_mfa_on_a_user_can_only_change_the_preferred_factor() {
     let s = Stack::local().await;
-    let pool = s.create_pool().await;
+    let pool = s.create_email_pool().await;
     s.create_user_with_token(
         &pool,
         "eve",
@@ -549,12 +549,17 @@ async fn an_expired_access_token_is_not_authorized() {
 
 #[tokio::test]
 async fn lite_pools_refuse_email_mfa() {
-    let s = Stack::local().await;
+    // As Cognito answers it: the facade's pre-flight is off, so the local
+    // backend's own rule answers (tests/integration/preflight.rs has the
+    // pre-flight's FAILED_PRECONDITION for the same pool).
+    let s = Stack::local_without_preflight().await;
     let pool = s
         .local_fixtures()
         .create_user_pool(dev::CreateUserPoolRequest {
             pool_name: "lite".into(),
             feature_plan: dev::FeaturePlan::Lite as i32,
+            email_sending_account: dev::EmailSendingAccount::Developer as i32,
+            ..Default::default()
         })
         .await
         .expect("lite pool")

@@ -20,6 +20,7 @@ mod deploy;
 mod hostile;
 mod local_rules;
 mod operability;
+mod preflight;
 mod rate_limits;
 mod sdk_parity;
 mod upstream_faults;

@@ -309,3 +309,64 @@ async fn an_unreachable_upstream_is_unavailable() {
         .expect_err("refused");
     assert_eq!(err.code(), Code::Unavailable);
 }
+
+/// Two members of DescribeUserPool the pre-flight reads that moto cannot
+/// hold (SmsConfigurationFailure, EmailConfigurationFailure): a stub
+/// answers them, and the change is refused with both named, before any
+/// write reaches upstream.
+#[tokio::test]
+async fn sending_failures_moto_cannot_report_are_read_from_describe_user_pool() {
+    let (url, count) = stub_counting(answer(
+        200,
+        r#"{"UserPool":{"Id":"us-east-1_Stub1","UserPoolTier":"ESSENTIALS",
+            "SmsConfiguration":{"SnsCallerArn":"arn:aws:iam::123456789012:role/sns"},
+            "SmsConfigurationFailure":"SNSSandbox",
+            "EmailConfiguration":{"EmailSendingAccount":"DEVELOPER"},
+            "EmailConfigurationFailure":"SES identity not verified",
+            "Policies":{"SignInPolicy":{"AllowedFirstAuthFactors":["PASSWORD","NEW_FACTOR"]}},
+            "AccountRecoverySetting":{"RecoveryMechanisms":[{"Priority":1,"Name":"verified_phone_number"}]}}}"#,
+    ))
+    .await;
+    let f = facade(url).await;
+    let err = f
+        .pools
+        .clone()
+        .set_user_pool_mfa_config(pb::SetUserPoolMfaConfigRequest {
+            user_pool_id: "us-east-1_Stub1".into(),
+            sms_mfa_configuration: Some(pb::SmsMfaConfig {
+                sms_authentication_message: Some("Code {####}".into()),
+                sms_configuration: Some(pb::SmsConfiguration {
+                    sns_caller_arn: Some("arn:aws:iam::123456789012:role/sns".into()),
+                    ..Default::default()
+                }),
+            }),
+            email_mfa_configuration: Some(pb::EmailMfaConfig::default()),
+            mfa_configuration: pb::MfaConfiguration::On as i32,
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    let found: Vec<(String, String)> = err
+        .get_details_precondition_failure()
+        .expect("PreconditionFailure")
+        .violations
+        .into_iter()
+        .map(|v| (v.r#type, v.subject))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "EMAIL_CONFIGURATION_FAILED".to_owned(),
+                "EmailConfigurationFailure".to_owned()
+            ),
+            (
+                "SMS_CONFIGURATION_FAILED".to_owned(),
+                "SmsConfigurationFailure".to_owned()
+            ),
+        ]
+    );
+    assert!(err.message().contains("SNSSandbox") && err.message().contains("SES identity"));
+    assert_eq!(count.load(Ordering::SeqCst), 1, "DescribeUserPool only");
+}

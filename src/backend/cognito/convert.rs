@@ -11,7 +11,7 @@ use aws_sdk_cognitoidentityprovider::types as sdk;
 
 use crate::domain::{
     DeliveryMedium, EmailMfaConfig, EumsSmsConfig, FactorConfiguration, FactorSettings, MfaMode,
-    MfaOption, MfaPreference, PoolMfaConfig, Secret, SmsConfiguration, SmsMfaConfig,
+    MfaOption, MfaPreference, PoolMfaConfig, PoolState, Secret, SmsConfiguration, SmsMfaConfig,
     SoftwareTokenMfaConfig, UserVerification, VerifyStatus, WebAuthnConfig, WebAuthnMfaSettings,
 };
 use crate::error::{Error, Result};
@@ -186,6 +186,78 @@ pub fn pool_config_from_sdk(
 }
 
 // ---- user settings ----------------------------------------------------------
+
+/// DescribeUserPool's members that the pre-flight reads. Values this build
+/// does not know (a new factor, a new plan) are left out, so no rule fires
+/// on them.
+pub fn pool_state_from_sdk(p: &sdk::UserPoolType) -> PoolState {
+    use crate::domain::pool_state::{AuthFactor, EmailSendingAccount, Recovery, Tier};
+    let tier = p.user_pool_tier.as_ref().and_then(|t| match t.as_str() {
+        "LITE" => Some(Tier::Lite),
+        "ESSENTIALS" => Some(Tier::Essentials),
+        "PLUS" => Some(Tier::Plus),
+        _ => None,
+    });
+    let email_sending_account = match p
+        .email_configuration
+        .as_ref()
+        .and_then(|e| e.email_sending_account.as_ref())
+        .map(|a| a.as_str())
+    {
+        Some("DEVELOPER") => EmailSendingAccount::Developer,
+        _ => EmailSendingAccount::CognitoDefault,
+    };
+    let first_auth_factors = p
+        .policies
+        .as_ref()
+        .and_then(|p| p.sign_in_policy.as_ref())
+        .and_then(|s| s.allowed_first_auth_factors.as_ref())
+        .map(|factors| {
+            factors
+                .iter()
+                .filter_map(|f| match f.as_str() {
+                    "PASSWORD" => Some(AuthFactor::Password),
+                    "EMAIL_OTP" => Some(AuthFactor::EmailOtp),
+                    "SMS_OTP" => Some(AuthFactor::SmsOtp),
+                    "WEB_AUTHN" => Some(AuthFactor::WebAuthn),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut mechanisms: Vec<&sdk::RecoveryOptionType> = p
+        .account_recovery_setting
+        .as_ref()
+        .and_then(|a| a.recovery_mechanisms.as_ref())
+        .map(|m| m.iter().collect())
+        .unwrap_or_default();
+    mechanisms.sort_by_key(|m| m.priority);
+    let recovery = mechanisms
+        .iter()
+        .filter_map(|m| match m.name.as_str() {
+            "verified_email" => Some(Recovery::VerifiedEmail),
+            "verified_phone_number" => Some(Recovery::VerifiedPhoneNumber),
+            "admin_only" => Some(Recovery::AdminOnly),
+            _ => None,
+        })
+        .collect();
+    PoolState {
+        tier,
+        mfa_configuration: p.mfa_configuration.as_ref().and_then(mode_from_sdk),
+        sms_configuration: p.sms_configuration.as_ref().map(sms_configuration_from_sdk),
+        sms_configuration_failure: p
+            .sms_configuration_failure
+            .clone()
+            .filter(|f| !f.is_empty()),
+        email_sending_account,
+        email_configuration_failure: p
+            .email_configuration_failure
+            .clone()
+            .filter(|f| !f.is_empty()),
+        first_auth_factors,
+        recovery,
+    }
+}
 
 pub fn sms_settings_to_sdk(s: &FactorSettings) -> sdk::SmsMfaSettingsType {
     sdk::SmsMfaSettingsType::builder()

@@ -22,7 +22,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use crate::backend::Backend;
 use crate::backend::settings::{BackendConfig, DEFAULT_REGION};
 use crate::domain::{
-    AssociatedToken, MfaPreference, PoolMfaConfig, Secret, TokenAuth, TokenVerification,
+    AssociatedToken, MfaPreference, PoolMfaConfig, PoolState, Secret, TokenAuth, TokenVerification,
     UserMfaSettings, UserRef,
 };
 use crate::error::{CognitoError, Error, Result};
@@ -191,6 +191,22 @@ impl Backend for CognitoBackend {
             out.mfa_configuration(),
             out.web_authn_configuration(),
         ))
+    }
+
+    async fn pool_state(&self, user_pool_id: &str) -> Result<PoolState> {
+        let out = self
+            .client
+            .describe_user_pool()
+            .user_pool_id(user_pool_id)
+            .send()
+            .await
+            .map_err(|e| upstream(e, &[]))?;
+        // A pool that exists always comes with its description; an answer
+        // without one is treated as a pool that reports nothing.
+        Ok(out
+            .user_pool()
+            .map(c::pool_state_from_sdk)
+            .unwrap_or_default())
     }
 
     async fn set_user_pool_mfa_config(

@@ -8,6 +8,8 @@ use crate::domain::{
 };
 use crate::error::{CognitoError, Error, Result};
 
+use crate::domain::pool_state::{self, PoolState, Tier};
+
 use super::store::{Data, Factor, FeaturePlan, Pool, User};
 
 /// A Cognito exception, with a request id as Cognito's answers carry one.
@@ -54,13 +56,38 @@ pub(super) fn user_mut<'a>(
         .ok_or_else(user_not_found)
 }
 
-/// Cognito's state rules for a pool's new MFA configuration.
+/// The pool's state as DescribeUserPool would report it.
+pub(super) fn pool_state(pool: &Pool) -> PoolState {
+    PoolState {
+        tier: Some(match pool.feature_plan {
+            FeaturePlan::Lite => Tier::Lite,
+            FeaturePlan::Essentials => Tier::Essentials,
+            FeaturePlan::Plus => Tier::Plus,
+        }),
+        mfa_configuration: pool.mfa.mode,
+        sms_configuration: pool
+            .mfa
+            .sms
+            .as_ref()
+            .and_then(|s| s.sms_configuration.clone()),
+        sms_configuration_failure: pool.state.sms_configuration_failure.clone(),
+        email_sending_account: pool.state.email_sending_account,
+        email_configuration_failure: pool.state.email_configuration_failure.clone(),
+        first_auth_factors: pool.state.first_auth_factors.clone(),
+        recovery: pool.state.recovery.clone(),
+    }
+}
+
+/// Cognito's state rules for a pool's new MFA configuration: the domain's
+/// ([`pool_state::preflight`]), answered as Cognito answers them, then the
+/// ones only the local backend checks.
 pub(super) fn check_pool_config(pool: &Pool, config: &PoolMfaConfig) -> Result<()> {
+    if let Some(broken) = pool_state::preflight(&pool_state(pool), config).first() {
+        let (exception, message) = broken.cognito;
+        return Err(cognito(exception, message));
+    }
     if pool.feature_plan == FeaturePlan::Lite {
         let mut features = Vec::new();
-        if config.email.is_some() {
-            features.push("Email MFA");
-        }
         if config.web_authn.as_ref().is_some_and(|w| {
             w.factor_configuration == Some(FactorConfiguration::MultiFactorWithUserVerification)
         }) {

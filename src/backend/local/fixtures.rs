@@ -9,7 +9,7 @@ use crate::domain::{MfaMode, PoolMfaConfig, Secret, rules};
 use crate::error::{Error, Result};
 
 use super::cognito_rules::{cognito, pool, pool_mut, user_not_found};
-use super::store::{FeaturePlan, Pool, User};
+use super::store::{FeaturePlan, Pool, PoolSettings, User};
 use super::{
     DEFAULT_TOKEN_TTL_SECONDS, DEMO_POOL_NAME, DEMO_USERNAME, LocalBackend, MAX_TOKEN_TTL_SECONDS,
     Target, random_alnum, token,
@@ -49,7 +49,12 @@ pub(super) fn limit_exceeded(what: String) -> Error {
 }
 
 impl LocalBackend {
-    pub async fn create_user_pool(&self, name: &str, plan: FeaturePlan) -> Result<String> {
+    pub async fn create_user_pool(
+        &self,
+        name: &str,
+        plan: FeaturePlan,
+        state: PoolSettings,
+    ) -> Result<String> {
         let mut v = rules::Violations::default();
         rules::pool_name(&mut v, "pool_name", name);
         v.into_result()?;
@@ -75,6 +80,7 @@ impl LocalBackend {
                         name: name.to_owned(),
                         region: region.clone(),
                         feature_plan: plan,
+                        state: state.clone(),
                         mfa: PoolMfaConfig {
                             mode: Some(MfaMode::Off),
                             ..Default::default()
@@ -256,7 +262,7 @@ impl LocalBackend {
         let pool_id = match existing {
             Some(id) => id,
             None => {
-                self.create_user_pool(DEMO_POOL_NAME, FeaturePlan::Essentials)
+                self.create_user_pool(DEMO_POOL_NAME, FeaturePlan::Essentials, Default::default())
                     .await?
             }
         };

@@ -22,8 +22,8 @@ use async_trait::async_trait;
 
 use crate::backend::Backend;
 use crate::domain::{
-    AssociatedToken, MfaMode, MfaPreference, PoolMfaConfig, Secret, TokenAuth, TokenVerification,
-    UserMfaSettings, UserRef, VerifyStatus, totp,
+    AssociatedToken, MfaMode, MfaPreference, PoolMfaConfig, PoolState, Secret, TokenAuth,
+    TokenVerification, UserMfaSettings, UserRef, VerifyStatus, totp,
 };
 use crate::error::{Error, Result};
 use store::{Data, Factor, Session, SoftwareToken, Store, StoreError};
@@ -201,6 +201,12 @@ impl Backend for LocalBackend {
             .await
     }
 
+    async fn pool_state(&self, user_pool_id: &str) -> Result<PoolState> {
+        self.store
+            .read(|data| Ok(cognito_rules::pool_state(pool(data, user_pool_id)?)))
+            .await
+    }
+
     async fn set_user_pool_mfa_config(
         &self,
         user_pool_id: &str,
@@ -357,7 +363,7 @@ mod tests {
         let path = dir.path().join("data.json");
         let local = Arc::new(LocalBackend::open(&path, "eu-west-1").unwrap());
         let pool = local
-            .create_user_pool("p", FeaturePlan::Essentials)
+            .create_user_pool("p", FeaturePlan::Essentials, Default::default())
             .await
             .unwrap();
         assert!(pool.starts_with("eu-west-1_"));
@@ -434,7 +440,7 @@ mod tests {
                 clock_now.load(std::sync::atomic::Ordering::SeqCst)
             }));
         let pool = local
-            .create_user_pool("p", FeaturePlan::Essentials)
+            .create_user_pool("p", FeaturePlan::Essentials, Default::default())
             .await
             .unwrap();
         local

@@ -16,6 +16,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use crate::domain::pool_state::{AuthFactor, EmailSendingAccount, Recovery};
 use crate::domain::{PoolMfaConfig, Secret};
 use crate::error::{Error, Result};
 
@@ -51,8 +52,29 @@ pub struct Pool {
     pub region: String,
     #[serde(default)]
     pub feature_plan: FeaturePlan,
+    /// The rest of the pool's state the pre-flight reads (DescribeUserPool's
+    /// members), as the fixtures set it.
+    #[serde(default)]
+    pub state: PoolSettings,
     pub mfa: PoolMfaConfig,
     pub users: BTreeMap<String, User>,
+}
+
+/// What a pool holds beside its MFA configuration that decides which
+/// configuration it can take. The defaults are a new Cognito pool's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSettings {
+    #[serde(default)]
+    pub email_sending_account: EmailSendingAccount,
+    #[serde(default)]
+    pub sms_configuration_failure: Option<String>,
+    #[serde(default)]
+    pub email_configuration_failure: Option<String>,
+    #[serde(default)]
+    pub first_auth_factors: Vec<AuthFactor>,
+    #[serde(default)]
+    pub recovery: Vec<Recovery>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

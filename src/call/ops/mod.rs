@@ -56,6 +56,7 @@ mod tests {
             validate_only,
             etag: etag.map(str::to_owned),
             capture_before,
+            check_state: true,
         };
         let update = |validate_only| UpdateUserPoolMfaConfig {
             user_pool_id: pool(),
@@ -64,6 +65,7 @@ mod tests {
             etag: None,
             validate_only,
             capture_before: false,
+            check_state: true,
         };
         let pref = |user| SetUserMfaPreference {
             user,

@@ -7,6 +7,7 @@ use crate::backend::Backend;
 use crate::domain::{
     PoolMfaConfig, etag,
     mask::{self, MaskError},
+    pool_state,
     rules::{self, Violations},
 };
 use crate::error::{Error, Result};
@@ -53,6 +54,18 @@ fn check_etag_format(v: &mut Violations, etag: Option<&str>) {
     }
 }
 
+/// FAILED_PRECONDITION, with every rule broken, unless the pool's state
+/// allows `after`, the whole configuration it would have.
+async fn preflight(backend: &dyn Backend, pool: &str, after: &PoolMfaConfig) -> Result<()> {
+    let state = backend.pool_state(pool).await?;
+    let found = pool_state::preflight(&state, after);
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::PoolState(found))
+    }
+}
+
 /// ABORTED unless `expected` is absent or equals the etag of `current`.
 fn check_etag(expected: Option<&str>, current: &PoolMfaConfig) -> Result<String> {
     let now = etag::of(current);
@@ -72,6 +85,9 @@ struct PoolSteps {
     /// Read the configuration first (to compare an etag, capture it for
     /// audit, or prove the pool exists for a dry run).
     read: bool,
+    /// Read the pool's state and apply the pre-flight's rules to the
+    /// configuration it would have (DescribeUserPool).
+    state: bool,
     /// Then write it.
     write: bool,
 }
@@ -79,9 +95,12 @@ struct PoolSteps {
 impl PoolSteps {
     fn calls(&self, pool: &str) -> Vec<UpstreamCall> {
         let target = Target::Pool(pool);
-        let mut calls = Vec::with_capacity(2);
+        let mut calls = Vec::with_capacity(3);
         if self.read {
             calls.push(target.call(CognitoOp::GetUserPoolMfaConfig));
+        }
+        if self.state {
+            calls.push(target.call(CognitoOp::DescribeUserPool));
         }
         if self.write {
             calls.push(target.call(CognitoOp::SetUserPoolMfaConfig));
@@ -132,12 +151,15 @@ pub struct SetUserPoolMfaConfig {
     pub etag: Option<String>,
     /// Read the configuration first, to report it (audit).
     pub capture_before: bool,
+    /// Apply the pre-flight to the pool's state first.
+    pub check_state: bool,
 }
 
 impl SetUserPoolMfaConfig {
     fn steps(&self) -> PoolSteps {
         PoolSteps {
             read: self.validate_only || self.etag.is_some() || self.capture_before,
+            state: self.check_state,
             write: !self.validate_only,
         }
     }
@@ -182,6 +204,10 @@ impl Operation for SetUserPoolMfaConfig {
         self.capture_before = true;
     }
 
+    fn check_pool_state(&mut self) {
+        self.check_state = true;
+    }
+
     fn validate(&self, v: &mut Violations) {
         rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
         rules::pool_mfa_config(v, "", &self.config);
@@ -195,6 +221,9 @@ impl Operation for SetUserPoolMfaConfig {
             // Reading proves the pool exists and gives the etag to compare.
             let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
             let current_etag = check_etag(self.etag.as_deref(), &current)?;
+            if steps.state {
+                preflight(backend, &self.user_pool_id, &self.config).await?;
+            }
             if !steps.write {
                 return Ok(VersionedConfig {
                     config: self.config,
@@ -203,6 +232,8 @@ impl Operation for SetUserPoolMfaConfig {
                 .into());
             }
             before = Some(current);
+        } else if steps.state {
+            preflight(backend, &self.user_pool_id, &self.config).await?;
         }
         let stored = backend
             .set_user_pool_mfa_config(&self.user_pool_id, &self.config)
@@ -258,6 +289,8 @@ pub struct UpdateUserPoolMfaConfig {
     pub validate_only: bool,
     /// Report the configuration before the change (audit).
     pub capture_before: bool,
+    /// Apply the pre-flight to the pool's state first.
+    pub check_state: bool,
 }
 
 impl UpdateUserPoolMfaConfig {
@@ -265,6 +298,7 @@ impl UpdateUserPoolMfaConfig {
     fn steps(&self) -> PoolSteps {
         PoolSteps {
             read: true,
+            state: self.check_state,
             write: !self.validate_only,
         }
     }
@@ -311,6 +345,10 @@ impl Operation for UpdateUserPoolMfaConfig {
         self.capture_before = true;
     }
 
+    fn check_pool_state(&mut self) {
+        self.check_state = true;
+    }
+
     fn validate(&self, v: &mut Violations) {
         rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
         check_etag_format(v, self.etag.as_deref());
@@ -350,6 +388,9 @@ impl Operation for UpdateUserPoolMfaConfig {
         let mut v = Violations::default();
         rules::pool_mfa_config(&mut v, "config", &merged);
         v.into_result()?;
+        if self.check_state {
+            preflight(backend, &self.user_pool_id, &merged).await?;
+        }
         if !self.steps().write {
             return Ok(VersionedConfig {
                 config: merged,

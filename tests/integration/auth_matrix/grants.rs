@@ -112,6 +112,7 @@ fn new_pool(name: &str) -> dev::CreateUserPoolRequest {
     dev::CreateUserPoolRequest {
         pool_name: name.into(),
         feature_plan: dev::FeaturePlan::Essentials as i32,
+        ..Default::default()
     }
 }
 

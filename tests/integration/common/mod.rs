@@ -225,6 +225,10 @@ impl Backend for CountingBackend {
         self.tick();
         self.inner.get_user_pool_mfa_config(pool).await
     }
+    async fn pool_state(&self, pool: &str) -> Result<mfa_facade::domain::PoolState> {
+        self.tick();
+        self.inner.pool_state(pool).await
+    }
     async fn set_user_pool_mfa_config(
         &self,
         pool: &str,
@@ -383,6 +387,16 @@ impl Stack {
     /// The local backend served over TLS with `tls`; `channel`, `pools` and
     /// `users` connect with the given client TLS settings.
     pub async fn local_tls(tls: Option<(ServerTlsConfig, ClientTlsConfig)>) -> Self {
+        Self::local_with(tls, true).await
+    }
+
+    /// The local backend with `backend.preflight = false`: pool changes
+    /// meet only the local backend's own (Cognito's) answers.
+    pub async fn local_without_preflight() -> Self {
+        Self::local_with(None, false).await
+    }
+
+    async fn local_with(tls: Option<(ServerTlsConfig, ClientTlsConfig)>, preflight: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let local = Arc::new(
             LocalBackend::open(&dir.path().join("data.json"), "us-east-1").expect("open local"),
@@ -398,6 +412,29 @@ impl Stack {
         };
         let auth = test_auth();
         let (server, channel) = match tls {
+            None if !preflight => {
+                let opts = mfa_facade::server::ServeOptions {
+                    preflight: mfa_facade::backend::settings::Preflight {
+                        enabled: false,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                };
+                let server = RunningServer::start_options(
+                    "127.0.0.1:0".parse().expect("addr"),
+                    backends,
+                    auth.clone(),
+                    opts,
+                )
+                .await
+                .expect("start server");
+                let channel = Channel::from_shared(server.url())
+                    .expect("url")
+                    .connect()
+                    .await
+                    .expect("connect");
+                (server, channel)
+            }
             None => start_server(backends, auth.clone()).await,
             Some((server_tls, client_tls)) => {
                 let server = RunningServer::start_tls(
@@ -488,6 +525,45 @@ impl Stack {
                     .create_user_pool(dev::CreateUserPoolRequest {
                         pool_name: name,
                         feature_plan: dev::FeaturePlan::Unspecified as i32,
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("create pool")
+                    .into_inner()
+                    .user_pool_id
+            }
+        }
+    }
+
+    /// A fresh user pool that sends email through its own SES identity
+    /// (EmailSendingAccount DEVELOPER), as email MFA needs; returns its id.
+    pub async fn create_email_pool(&self) -> String {
+        let name = format!("pool-{}", uuid::Uuid::new_v4().simple());
+        match &self.fixtures {
+            Fixtures::Moto { sdk, .. } => {
+                let email = cip::types::EmailConfigurationType::builder()
+                    .email_sending_account(cip::types::EmailSendingAccountType::Developer)
+                    .source_arn("arn:aws:ses:us-east-1:123456789012:identity/mfa@example.com")
+                    .build();
+                let out = sdk
+                    .create_user_pool()
+                    .pool_name(name)
+                    .email_configuration(email)
+                    .send()
+                    .await
+                    .expect("create pool");
+                out.user_pool()
+                    .and_then(|p| p.id())
+                    .expect("pool id")
+                    .to_owned()
+            }
+            Fixtures::Local { client, .. } => {
+                client
+                    .clone()
+                    .create_user_pool(dev::CreateUserPoolRequest {
+                        pool_name: name,
+                        email_sending_account: dev::EmailSendingAccount::Developer as i32,
+                        ..Default::default()
                     })
                     .await
                     .expect("create pool")

@@ -489,6 +489,7 @@ pub async fn local_pool(ch: &tonic::transport::Channel, username: Option<&str>) 
         .create_user_pool(dev::CreateUserPoolRequest {
             pool_name: format!("pool-{}", uuid::Uuid::new_v4().simple()),
             feature_plan: dev::FeaturePlan::Essentials as i32,
+            ..Default::default()
         })
         .await
         .expect("pool")

@@ -1,0 +1,692 @@
+//! The pre-flight (issue 18): a pool change is checked against the pool's
+//! own state — its feature plan, email and SMS sending, sign-in policy and
+//! account recovery — before anything is written, and in `validate_only`.
+//! Each state rule on the local backend (its fixtures set the state), the
+//! rules moto can hold on the cognito backend (DescribeUserPool through the
+//! SDK; the request seen on the wire), and the answer's shape: one
+//! FAILED_PRECONDITION with a `google.rpc.PreconditionFailure` naming every
+//! rule broken and the pool property that breaks it.
+
+use crate::common;
+
+use aws_sdk_cognitoidentityprovider::types as sdk;
+use common::Stack;
+use mfa_facade::proto::{dev::v1 as dev, v1 as pb};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+/// (type, subject) of each violation, and the ErrorInfo reason.
+fn preconditions(status: &tonic::Status) -> (String, Vec<(String, String)>) {
+    let reason = status
+        .get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default();
+    let found = status
+        .get_details_precondition_failure()
+        .map(|p| {
+            p.violations
+                .into_iter()
+                .map(|v| (v.r#type, v.subject))
+                .collect()
+        })
+        .unwrap_or_default();
+    (reason, found)
+}
+
+fn pair(t: &str, s: &str) -> (String, String) {
+    (t.to_owned(), s.to_owned())
+}
+
+async fn local_pool(s: &Stack, req: dev::CreateUserPoolRequest) -> String {
+    s.local_fixtures()
+        .create_user_pool(dev::CreateUserPoolRequest {
+            pool_name: format!("pool-{}", uuid::Uuid::new_v4().simple()),
+            ..req
+        })
+        .await
+        .expect("create pool")
+        .into_inner()
+        .user_pool_id
+}
+
+fn email_optional() -> pb::SetUserPoolMfaConfigRequest {
+    pb::SetUserPoolMfaConfigRequest {
+        email_mfa_configuration: Some(pb::EmailMfaConfig {
+            message: Some("Your code is {####}".into()),
+            subject: Some("Sign-in code".into()),
+        }),
+        mfa_configuration: pb::MfaConfiguration::Optional as i32,
+        ..Default::default()
+    }
+}
+
+fn totp(mode: pb::MfaConfiguration) -> pb::SetUserPoolMfaConfigRequest {
+    pb::SetUserPoolMfaConfigRequest {
+        software_token_mfa_configuration: Some(pb::SoftwareTokenMfaConfig {
+            enabled: Some(true),
+        }),
+        mfa_configuration: mode as i32,
+        ..Default::default()
+    }
+}
+
+async fn set(
+    s: &Stack,
+    pool: &str,
+    req: pb::SetUserPoolMfaConfigRequest,
+) -> Result<pb::SetUserPoolMfaConfigResponse, tonic::Status> {
+    s.pools
+        .clone()
+        .set_user_pool_mfa_config(pb::SetUserPoolMfaConfigRequest {
+            user_pool_id: pool.into(),
+            ..req
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn mode(s: &Stack, pool: &str) -> i32 {
+    s.pools
+        .clone()
+        .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: pool.into(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .mfa_configuration
+}
+
+/// Refused as FAILED_PRECONDITION naming exactly `expected`, with nothing
+/// written (the write count and the pool's mode are as before).
+async fn refused(
+    s: &Stack,
+    pool: &str,
+    req: pb::SetUserPoolMfaConfigRequest,
+    expected: &[(String, String)],
+) -> tonic::Status {
+    let writes = s.upstream_writes();
+    let before = mode(s, pool).await;
+    let err = set(s, pool, req).await.expect_err("the pre-flight refuses");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    let (reason, found) = preconditions(&err);
+    assert_eq!(reason, "POOL_STATE");
+    assert_eq!(found, expected, "{}", err.message());
+    assert_eq!(s.upstream_writes(), writes, "nothing was written");
+    assert_eq!(mode(s, pool).await, before);
+    err
+}
+
+// ---- each rule on the local backend -------------------------------------------
+
+#[tokio::test]
+async fn email_mfa_needs_the_pools_own_ses_sender() {
+    let s = Stack::local().await;
+    let pool = s.create_pool().await; // COGNITO_DEFAULT, as a new Cognito pool
+    let err = refused(
+        &s,
+        &pool,
+        email_optional(),
+        &[pair(
+            "EMAIL_MFA_NEEDS_SES",
+            "EmailConfiguration.EmailSendingAccount",
+        )],
+    )
+    .await;
+    assert!(
+        err.message().contains("DEVELOPER") && err.message().contains("COGNITO_DEFAULT"),
+        "{}",
+        err.message()
+    );
+    let ses = s.create_email_pool().await;
+    set(&s, &ses, email_optional())
+        .await
+        .expect("an SES sender is enough");
+}
+
+#[tokio::test]
+async fn email_mfa_on_the_lite_plan_is_refused_before_cognito_is_asked() {
+    let s = Stack::local().await;
+    let pool = local_pool(
+        &s,
+        dev::CreateUserPoolRequest {
+            feature_plan: dev::FeaturePlan::Lite as i32,
+            email_sending_account: dev::EmailSendingAccount::Developer as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    refused(
+        &s,
+        &pool,
+        email_optional(),
+        &[pair("EMAIL_MFA_NEEDS_ESSENTIALS", "UserPoolTier")],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn email_mfa_with_a_failing_sender_or_email_only_recovery_is_refused() {
+    let s = Stack::local().await;
+    let failing = local_pool(
+        &s,
+        dev::CreateUserPoolRequest {
+            email_sending_account: dev::EmailSendingAccount::Developer as i32,
+            email_configuration_failure: Some("SES identity not verified".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let err = refused(
+        &s,
+        &failing,
+        email_optional(),
+        &[pair(
+            "EMAIL_CONFIGURATION_FAILED",
+            "EmailConfigurationFailure",
+        )],
+    )
+    .await;
+    assert!(err.message().contains("SES identity not verified"));
+    let email_only = local_pool(
+        &s,
+        dev::CreateUserPoolRequest {
+            email_sending_account: dev::EmailSendingAccount::Developer as i32,
+            account_recovery: vec![dev::RecoveryOption::VerifiedEmail as i32],
+            ..Default::default()
+        },
+    )
+    .await;
+    refused(
+        &s,
+        &email_only,
+        email_optional(),
+        &[pair(
+            "EMAIL_MFA_WITH_EMAIL_ONLY_RECOVERY",
+            "AccountRecoverySetting",
+        )],
+    )
+    .await;
+    // Email first, then phone: accepted.
+    let both = local_pool(
+        &s,
+        dev::CreateUserPoolRequest {
+            email_sending_account: dev::EmailSendingAccount::Developer as i32,
+            account_recovery: vec![
+                dev::RecoveryOption::VerifiedEmail as i32,
+                dev::RecoveryOption::VerifiedPhoneNumber as i32,
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    set(&s, &both, email_optional())
+        .await
+        .expect("email then phone");
+}
+
+#[tokio::test]
+async fn mfa_on_is_refused_while_otp_may_sign_in_first_and_optional_is_not() {
+    let s = Stack::local().await;
+    let pool = local_pool(
+        &s,
+        dev::CreateUserPoolRequest {
+            allowed_first_auth_factors: vec![
+                dev::AuthFactor::Password as i32,
+                dev::AuthFactor::EmailOtp as i32,
+                dev::AuthFactor::SmsOtp as i32,
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    let err = refused(
+        &s,
+        &pool,
+        totp(pb::MfaConfiguration::On),
+        &[pair(
+            "MFA_ON_WITH_OTP_FIRST_FACTOR",
+            "Policies.SignInPolicy.AllowedFirstAuthFactors",
+        )],
+    )
+    .await;
+    assert!(
+        err.message().contains("EMAIL_OTP and SMS_OTP"),
+        "{}",
+        err.message()
+    );
+    set(&s, &pool, totp(pb::MfaConfiguration::Optional))
+        .await
+        .expect("OPTIONAL is accepted");
+}
+
+#[tokio::test]
+async fn mfa_on_with_a_passkey_first_needs_the_passkey_to_be_multi_factor() {
+    let s = Stack::local().await;
+    let pool = local_pool(
+        &s,
+        dev::CreateUserPoolRequest {
+            allowed_first_auth_factors: vec![
+                dev::AuthFactor::Password as i32,
+                dev::AuthFactor::WebAuthn as i32,
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    refused(
+        &s,
+        &pool,
+        totp(pb::MfaConfiguration::On),
+        &[pair(
+            "MFA_ON_WITH_SINGLE_FACTOR_PASSKEY",
+            "WebAuthnConfiguration.FactorConfiguration",
+        )],
+    )
+    .await;
+    let multi_factor = pb::SetUserPoolMfaConfigRequest {
+        web_authn_configuration: Some(pb::WebAuthnConfiguration {
+            relying_party_id: Some("auth.example.com".into()),
+            user_verification: pb::UserVerification::Required as i32,
+            factor_configuration: pb::WebAuthnFactorConfiguration::MultiFactorWithUserVerification
+                as i32,
+        }),
+        ..totp(pb::MfaConfiguration::On)
+    };
+    set(&s, &pool, multi_factor)
+        .await
+        .expect("a multi-factor passkey is accepted");
+}
+
+#[tokio::test]
+async fn sms_mfa_while_the_pools_sms_sending_fails_is_refused() {
+    let s = Stack::local().await;
+    let pool = local_pool(
+        &s,
+        dev::CreateUserPoolRequest {
+            sms_configuration_failure: Some("SNSSandbox".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let sms = pb::SetUserPoolMfaConfigRequest {
+        sms_mfa_configuration: Some(pb::SmsMfaConfig {
+            sms_authentication_message: Some("Code {####}".into()),
+            sms_configuration: Some(pb::SmsConfiguration {
+                sns_caller_arn: Some("arn:aws:iam::123456789012:role/sns".into()),
+                external_id: Some("ext-id-1234".into()),
+                ..Default::default()
+            }),
+        }),
+        mfa_configuration: pb::MfaConfiguration::Optional as i32,
+        ..Default::default()
+    };
+    let err = refused(
+        &s,
+        &pool,
+        sms,
+        &[pair("SMS_CONFIGURATION_FAILED", "SmsConfigurationFailure")],
+    )
+    .await;
+    assert!(err.message().contains("SNSSandbox"));
+    // The ExternalId is a secret: the refusal does not carry it.
+    assert!(!format!("{err:?}").contains("ext-id-1234"));
+    set(&s, &pool, totp(pb::MfaConfiguration::Optional))
+        .await
+        .expect("TOTP does not need SMS");
+}
+
+// ---- the answer's shape, dry runs, updates, and the local backend alone ------
+
+#[tokio::test]
+async fn every_broken_rule_is_named_in_one_answer() {
+    let s = Stack::local().await;
+    let pool = local_pool(
+        &s,
+        dev::CreateUserPoolRequest {
+            feature_plan: dev::FeaturePlan::Lite as i32,
+            account_recovery: vec![dev::RecoveryOption::VerifiedEmail as i32],
+            allowed_first_auth_factors: vec![
+                dev::AuthFactor::Password as i32,
+                dev::AuthFactor::SmsOtp as i32,
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    let req = pb::SetUserPoolMfaConfigRequest {
+        mfa_configuration: pb::MfaConfiguration::On as i32,
+        ..email_optional()
+    };
+    refused(
+        &s,
+        &pool,
+        req,
+        &[
+            pair("EMAIL_MFA_NEEDS_ESSENTIALS", "UserPoolTier"),
+            pair(
+                "EMAIL_MFA_NEEDS_SES",
+                "EmailConfiguration.EmailSendingAccount",
+            ),
+            pair(
+                "EMAIL_MFA_WITH_EMAIL_ONLY_RECOVERY",
+                "AccountRecoverySetting",
+            ),
+            pair(
+                "MFA_ON_WITH_OTP_FIRST_FACTOR",
+                "Policies.SignInPolicy.AllowedFirstAuthFactors",
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn validate_only_and_updates_meet_the_same_rules() {
+    let s = Stack::local().await;
+    let pool = s.create_pool().await;
+    // validate_only: the same refusal, nothing written.
+    let dry = pb::SetUserPoolMfaConfigRequest {
+        validate_only: true,
+        ..email_optional()
+    };
+    refused(
+        &s,
+        &pool,
+        dry,
+        &[pair(
+            "EMAIL_MFA_NEEDS_SES",
+            "EmailConfiguration.EmailSendingAccount",
+        )],
+    )
+    .await;
+    // An update is checked as the whole configuration it would leave.
+    let otp = local_pool(
+        &s,
+        dev::CreateUserPoolRequest {
+            allowed_first_auth_factors: vec![
+                dev::AuthFactor::Password as i32,
+                dev::AuthFactor::EmailOtp as i32,
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    set(&s, &otp, totp(pb::MfaConfiguration::Optional))
+        .await
+        .expect("OPTIONAL");
+    let writes = s.upstream_writes();
+    let err = s
+        .pools
+        .clone()
+        .update_user_pool_mfa_config(pb::UpdateUserPoolMfaConfigRequest {
+            user_pool_id: otp.clone(),
+            config: Some(pb::UserPoolMfaConfig {
+                mfa_configuration: pb::MfaConfiguration::On as i32,
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["mfa_configuration".into()],
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect_err("ON with EMAIL_OTP first");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(
+        preconditions(&err).1,
+        [pair(
+            "MFA_ON_WITH_OTP_FIRST_FACTOR",
+            "Policies.SignInPolicy.AllowedFirstAuthFactors"
+        )]
+    );
+    assert_eq!(s.upstream_writes(), writes);
+    assert_eq!(mode(&s, &otp).await, pb::MfaConfiguration::Optional as i32);
+}
+
+#[tokio::test]
+async fn without_the_pre_flight_the_local_backend_answers_as_cognito() {
+    let s = Stack::local_without_preflight().await;
+    let pool = local_pool(
+        &s,
+        dev::CreateUserPoolRequest {
+            allowed_first_auth_factors: vec![
+                dev::AuthFactor::Password as i32,
+                dev::AuthFactor::EmailOtp as i32,
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    let err = set(&s, &pool, totp(pb::MfaConfiguration::On))
+        .await
+        .expect_err("Cognito's own rule");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(preconditions(&err).0, "InvalidParameterException");
+    assert_eq!(
+        err.message(),
+        "InvalidParameterException: Only PASSWORD and WEB_AUTHN (if configured) can be enabled as an auth factor if MFA is enabled"
+    );
+}
+
+#[tokio::test]
+async fn fixtures_refuse_a_state_cognito_cannot_have() {
+    let s = Stack::local().await;
+    let err = s
+        .local_fixtures()
+        .create_user_pool(dev::CreateUserPoolRequest {
+            pool_name: "bad".into(),
+            sms_configuration_failure: Some(String::new()),
+            email_configuration_failure: Some("x".repeat(257)),
+            allowed_first_auth_factors: vec![
+                dev::AuthFactor::Password as i32,
+                dev::AuthFactor::Password as i32,
+                99,
+            ],
+            account_recovery: vec![
+                dev::RecoveryOption::AdminOnly as i32,
+                dev::RecoveryOption::VerifiedEmail as i32,
+            ],
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad state");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let mut fields: Vec<String> = err
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|f| f.field).collect())
+        .unwrap_or_default();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "account_recovery",
+            "allowed_first_auth_factors",
+            "allowed_first_auth_factors[2]",
+            "email_configuration_failure",
+            "sms_configuration_failure",
+        ]
+    );
+}
+
+// ---- the cognito backend: DescribeUserPool through the SDK, against moto ---
+
+/// A moto pool created with the given DescribeUserPool members (moto keeps
+/// what CreateUserPool was given and answers it back).
+async fn moto_pool(
+    tier: Option<sdk::UserPoolTierType>,
+    email: Option<sdk::EmailConfigurationType>,
+    first_factors: &[sdk::AuthFactorType],
+    recovery: &[sdk::RecoveryOptionNameType],
+) -> String {
+    let client = common::moto_sdk().await;
+    let mut create = client
+        .create_user_pool()
+        .pool_name(format!("pool-{}", uuid::Uuid::new_v4().simple()))
+        .set_user_pool_tier(tier)
+        .set_email_configuration(email);
+    if !first_factors.is_empty() {
+        create = create.policies(
+            sdk::UserPoolPolicyType::builder()
+                .sign_in_policy(
+                    sdk::SignInPolicyType::builder()
+                        .set_allowed_first_auth_factors(Some(first_factors.to_vec()))
+                        .build(),
+                )
+                .build(),
+        );
+    }
+    if !recovery.is_empty() {
+        let mut setting = sdk::AccountRecoverySettingType::builder();
+        for (i, name) in recovery.iter().enumerate() {
+            setting = setting.recovery_mechanisms(
+                sdk::RecoveryOptionType::builder()
+                    .priority(i32::try_from(i).unwrap() + 1)
+                    .name(name.clone())
+                    .build()
+                    .unwrap(),
+            );
+        }
+        create = create.account_recovery_setting(setting.build());
+    }
+    create
+        .send()
+        .await
+        .expect("create pool")
+        .user_pool()
+        .and_then(|p| p.id())
+        .expect("id")
+        .to_owned()
+}
+
+fn ses() -> sdk::EmailConfigurationType {
+    sdk::EmailConfigurationType::builder()
+        .email_sending_account(sdk::EmailSendingAccountType::Developer)
+        .source_arn("arn:aws:ses:us-east-1:123456789012:identity/mfa@example.com")
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cognito_the_state_is_read_with_describe_user_pool() {
+    let s = Stack::moto().await;
+    // moto's default pool sends through COGNITO_DEFAULT, as Cognito's does.
+    let pool = moto_pool(None, None, &[], &[]).await;
+    refused(
+        &s,
+        &pool,
+        email_optional(),
+        &[pair(
+            "EMAIL_MFA_NEEDS_SES",
+            "EmailConfiguration.EmailSendingAccount",
+        )],
+    )
+    .await;
+    let sent = s.proxy().bodies("DescribeUserPool");
+    assert_eq!(sent.len(), 1, "one DescribeUserPool");
+    assert_eq!(sent[0], serde_json::json!({"UserPoolId": pool}));
+    assert!(s.proxy().bodies("SetUserPoolMfaConfig").is_empty());
+
+    let lite = moto_pool(Some(sdk::UserPoolTierType::Lite), Some(ses()), &[], &[]).await;
+    refused(
+        &s,
+        &lite,
+        email_optional(),
+        &[pair("EMAIL_MFA_NEEDS_ESSENTIALS", "UserPoolTier")],
+    )
+    .await;
+    let email_only = moto_pool(
+        None,
+        Some(ses()),
+        &[],
+        &[sdk::RecoveryOptionNameType::VerifiedEmail],
+    )
+    .await;
+    refused(
+        &s,
+        &email_only,
+        email_optional(),
+        &[pair(
+            "EMAIL_MFA_WITH_EMAIL_ONLY_RECOVERY",
+            "AccountRecoverySetting",
+        )],
+    )
+    .await;
+    let otp = moto_pool(
+        None,
+        None,
+        &[sdk::AuthFactorType::Password, sdk::AuthFactorType::EmailOtp],
+        &[],
+    )
+    .await;
+    refused(
+        &s,
+        &otp,
+        totp(pb::MfaConfiguration::On),
+        &[pair(
+            "MFA_ON_WITH_OTP_FIRST_FACTOR",
+            "Policies.SignInPolicy.AllowedFirstAuthFactors",
+        )],
+    )
+    .await;
+    let passkey = moto_pool(
+        None,
+        None,
+        &[sdk::AuthFactorType::Password, sdk::AuthFactorType::WebAuthn],
+        &[],
+    )
+    .await;
+    refused(
+        &s,
+        &passkey,
+        totp(pb::MfaConfiguration::On),
+        &[pair(
+            "MFA_ON_WITH_SINGLE_FACTOR_PASSKEY",
+            "WebAuthnConfiguration.FactorConfiguration",
+        )],
+    )
+    .await;
+    // A pool that can take it: the write goes out.
+    let ready = moto_pool(
+        Some(sdk::UserPoolTierType::Essentials),
+        Some(ses()),
+        &[],
+        &[],
+    )
+    .await;
+    // (moto itself wants SMS or TOTP beside email.)
+    let req = pb::SetUserPoolMfaConfigRequest {
+        software_token_mfa_configuration: Some(pb::SoftwareTokenMfaConfig {
+            enabled: Some(true),
+        }),
+        ..email_optional()
+    };
+    set(&s, &ready, req).await.expect("accepted");
+    assert_eq!(s.proxy().bodies("SetUserPoolMfaConfig").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_is_kept_briefly_and_forgotten_by_the_facades_own_write() {
+    let s = Stack::moto().await;
+    let pool = moto_pool(None, Some(ses()), &[], &[]).await;
+    let dry = pb::SetUserPoolMfaConfigRequest {
+        validate_only: true,
+        ..totp(pb::MfaConfiguration::Optional)
+    };
+    for _ in 0..3 {
+        set(&s, &pool, dry.clone()).await.expect("dry run");
+    }
+    assert_eq!(
+        s.proxy().bodies("DescribeUserPool").len(),
+        1,
+        "three dry runs, one read of the pool's state"
+    );
+    set(&s, &pool, totp(pb::MfaConfiguration::Optional))
+        .await
+        .expect("write");
+    set(&s, &pool, dry).await.expect("dry run after the write");
+    assert_eq!(
+        s.proxy().bodies("DescribeUserPool").len(),
+        2,
+        "the write forgot the kept state"
+    );
+}
