@@ -11,7 +11,10 @@ pub mod reload;
 
 pub use crate::audit::settings::*;
 pub use crate::auth::settings::*;
-use crate::auth::{AuthState, MtlsNaming, api_key::ApiKeys, jwt::JwtVerifier, policy::Policy};
+use crate::auth::{
+    AuthState, MtlsNaming, api_key::ApiKeys, guardrails::Guardrails, jwt::JwtVerifier,
+    policy::Policy,
+};
 pub use crate::backend::settings::*;
 pub use crate::limits::settings::*;
 use crate::settings::check_range;
@@ -56,6 +59,10 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// `[[guardrails]]`: what every change of a pool's MFA configuration
+    /// must satisfy, whoever makes it.
+    #[serde(default)]
+    pub guardrails: Vec<GuardrailConfig>,
     /// `[tls]`: serve gRPC over TLS; with `client_ca_file`, accept client
     /// certificates (mTLS) as a way in.
     pub tls: Option<TlsConfig>,
@@ -387,6 +394,7 @@ impl Default for Config {
             backend: BackendConfig::default(),
             auth: AuthConfig::default(),
             policy: PolicyConfig::default(),
+            guardrails: Vec::new(),
             tls: None,
             limits: LimitsConfig::default(),
             audit: None,
@@ -471,6 +479,61 @@ impl Config {
     }
 
     /// The rules serde cannot express.
+    /// `[[guardrails]]`: each named once, scoped, with a message and an
+    /// action, and an expression that compiles (the error names it).
+    fn validate_guardrails(&self, err: &mut impl FnMut(&str, String)) {
+        if self.guardrails.len() > MAX_GUARDRAILS {
+            err(
+                "guardrails",
+                format!(
+                    "{} guardrails; at most {MAX_GUARDRAILS}",
+                    self.guardrails.len()
+                ),
+            );
+            return;
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, g) in self.guardrails.iter().enumerate() {
+            let at = |k: &str| format!("guardrails[{i}].{k}");
+            if g.name.trim().is_empty() || g.name.len() > 128 {
+                err(&at("name"), "must be 1 to 128 characters".into());
+            } else if !names.insert(g.name.as_str()) {
+                err(
+                    &at("name"),
+                    format!("{:?} names another guardrail too", g.name),
+                );
+            }
+            for (key, globs) in [("user_pools", &g.user_pools), ("methods", &g.methods)] {
+                if globs.is_empty() || globs.iter().any(|p| p.is_empty()) {
+                    err(
+                        &at(key),
+                        "must list at least one non-empty glob (\"*\" for all)".into(),
+                    );
+                }
+            }
+            if g.message.trim().is_empty() || g.message.len() > MAX_GUARDRAIL_MESSAGE_BYTES {
+                err(
+                    &at("message"),
+                    format!("must be 1 to {MAX_GUARDRAIL_MESSAGE_BYTES} bytes"),
+                );
+            }
+            let mut actions = g.actions.clone();
+            actions.sort_by_key(|a| *a as u8);
+            actions.dedup();
+            if g.actions.is_empty() || actions.len() != g.actions.len() {
+                err(
+                    &at("actions"),
+                    "must list each of deny, warn, audit at most once, and at least one".into(),
+                );
+            }
+        }
+        if let Err(errors) = Guardrails::compile(&self.guardrails) {
+            for (key, message) in errors {
+                err(&key, message);
+            }
+        }
+    }
+
     pub fn validate(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         let mut err = |key: &str, message: String| {
@@ -553,6 +616,7 @@ impl Config {
                 format!("{} must be between 1 and 10", b.max_attempts),
             );
         }
+        self.validate_guardrails(&mut err);
         let mut seen = std::collections::HashSet::new();
         for (i, k) in self.auth.api_keys.iter().enumerate() {
             if k.principal.trim().is_empty() {
@@ -804,6 +868,9 @@ impl AuthState {
             api_keys: ApiKeys::new(&config.auth.api_keys),
             jwt: None,
             policy: Policy::new(config.policy.rules.clone()),
+            // Config::validate compiled them already; a file that does not
+            // compile never gets here.
+            guardrails: Guardrails::compile(&config.guardrails).unwrap_or_default(),
             open_reflection: config.auth.open_reflection,
             mtls: config
                 .tls

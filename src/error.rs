@@ -55,6 +55,10 @@ pub enum Error {
     /// configuration: the pre-flight's findings, every one.
     #[error("the user pool's state does not allow this MFA configuration: {}", describe_preconditions(.0))]
     PoolState(Vec<Precondition>),
+    /// `[[guardrails]]` with `deny` that the change does not satisfy:
+    /// (name, message) of each.
+    #[error("refused by guardrail(s): {}", describe_guardrails(.0))]
+    GuardrailDenied(Vec<(String, String)>),
     /// The etag precondition failed: the pool changed since the caller read it.
     #[error("{message}")]
     Aborted {
@@ -165,6 +169,12 @@ pub fn code_for_exception(exception: &str, http_status: Option<u16>) -> Code {
     }
 }
 
+/// `name: message; ...`, for the status message.
+fn describe_guardrails(denied: &[(String, String)]) -> String {
+    let all: Vec<String> = denied.iter().map(|(n, m)| format!("{n}: {m}")).collect();
+    all.join("; ")
+}
+
 /// `RULE (subject): description; ...`, for the status message.
 fn describe_preconditions(found: &[Precondition]) -> String {
     let all: Vec<String> = found
@@ -180,7 +190,9 @@ impl Error {
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::PermissionDenied(_) => Code::PermissionDenied,
             Error::Unauthenticated(_) => Code::Unauthenticated,
-            Error::FailedPrecondition { .. } | Error::PoolState(_) => Code::FailedPrecondition,
+            Error::FailedPrecondition { .. } | Error::PoolState(_) | Error::GuardrailDenied(_) => {
+                Code::FailedPrecondition
+            }
             Error::Aborted { .. } => Code::Aborted,
             Error::Cognito(e) => code_for_exception(&e.exception, e.http_status),
             Error::Unavailable(_) => Code::Unavailable,
@@ -244,6 +256,21 @@ impl From<Error> for tonic::Status {
                         p.subject,
                         p.description.clone(),
                     );
+                }
+                err.to_string()
+            }
+            Error::GuardrailDenied(denied) => {
+                let names: Vec<&str> = denied.iter().map(|(n, _)| n.as_str()).collect();
+                details.set_error_info(
+                    "GUARDRAIL_DENIED",
+                    FACADE_DOMAIN,
+                    std::collections::HashMap::from([(
+                        "guardrails".to_owned(),
+                        crate::domain::text::truncate(&names.join(","), 256).into_owned(),
+                    )]),
+                );
+                for (name, message) in denied {
+                    details.add_precondition_failure_violation("GUARDRAIL", name, message);
                 }
                 err.to_string()
             }

@@ -9,6 +9,7 @@
 //!   LoadShedLayer   -> at most max_concurrent_calls in flight (health exempt), else RESOURCE_EXHAUSTED
 //!   AuthLayer       -> who is calling (health, and reflection if open, skip it);
 //!                      refusals spend the peer's [limits.unauthenticated] budget
+//!   WarningLayer    -> the warnings of `warn` guardrails into the x-mfa-facade-warning trailer
 //!   health, reflection (v1 and v1alpha): decode limit ops_max_message_bytes
 //!   UserPoolMfaService, UserMfaService, LocalFixturesService (local backend only):
 //!                      decode limit max_message_bytes, repeated fields counted first
@@ -326,6 +327,7 @@ pub async fn serve(
                 .with_audit(stages.auditor)
                 .with_door(stages.door),
         )
+        .layer(crate::api::warnings::WarningLayer)
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

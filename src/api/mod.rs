@@ -4,6 +4,7 @@
 pub mod codec;
 pub mod convert;
 pub mod fixtures;
+pub mod warnings;
 
 use tonic::{Request, Response, Status};
 
@@ -26,8 +27,21 @@ fn context<T>(request: Request<T>) -> (CallContext, T) {
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         principal: extensions.remove::<Principal>(),
         peer,
+        warnings: Default::default(),
     };
     (ctx, message)
+}
+
+/// The answer, with the warnings of the guardrails the call passed (for
+/// the `x-mfa-facade-warning` trailer, [`warnings`]).
+fn warned<T>(ctx: &CallContext, mut response: Response<T>) -> Response<T> {
+    let warnings = std::mem::take(&mut *ctx.warnings.lock().unwrap_or_else(|e| e.into_inner()));
+    if !warnings.is_empty() {
+        response
+            .extensions_mut()
+            .insert(warnings::Warnings(warnings));
+    }
+    response
 }
 
 /// Both services share one facade.
@@ -109,12 +123,16 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
             etag: r.etag,
             capture_before: false,
             check_state: false,
+            guard: None,
         };
         let out = self
             .facade
             .execute(&ctx, Decoded::new(op, d.violations))
             .await?;
-        Ok(Response::new(versioned!(SetUserPoolMfaConfigResponse, out)))
+        Ok(warned(
+            &ctx,
+            Response::new(versioned!(SetUserPoolMfaConfigResponse, out)),
+        ))
     }
 
     async fn update_user_pool_mfa_config(
@@ -132,15 +150,16 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
             validate_only: r.validate_only,
             capture_before: false,
             check_state: false,
+            guard: None,
         };
         let out = self
             .facade
             .execute(&ctx, Decoded::new(op, d.violations))
             .await?;
-        Ok(Response::new(versioned!(
-            UpdateUserPoolMfaConfigResponse,
-            out
-        )))
+        Ok(warned(
+            &ctx,
+            Response::new(versioned!(UpdateUserPoolMfaConfigResponse, out)),
+        ))
     }
 }
 

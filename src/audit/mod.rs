@@ -361,6 +361,9 @@ impl CallAudit {
             r.put_value(key!(after), after);
             r.put_value(key!(before), before);
         }
+        if let Some(found) = &done.guardrails {
+            r.put_value(key!(guardrails), found);
+        }
         uuid_field(&mut r, key!(id));
         r.put_value(
             key!(latency_us),
@@ -387,6 +390,9 @@ pub struct Completed<'a> {
     pub latency: Duration,
     /// A pool change: the configuration before and after.
     pub change: Option<(Value, Value)>,
+    /// The guardrails the change did not satisfy (warn, audit; or deny,
+    /// for a refusal): name, message, actions.
+    pub guardrails: Option<Value>,
     pub response: Option<Value>,
 }
 

@@ -18,6 +18,7 @@
 //! while connections stay up.
 
 pub mod api_key;
+pub mod guardrails;
 pub mod jwt;
 pub mod policy;
 pub mod settings;
@@ -92,6 +93,8 @@ pub struct AuthState {
     pub api_keys: ApiKeys,
     pub jwt: Option<Arc<JwtVerifier>>,
     pub policy: Policy,
+    /// `[[guardrails]]`, compiled; reloaded with the policy.
+    pub guardrails: guardrails::Guardrails,
     pub open_reflection: bool,
     pub mtls: MtlsNaming,
 }
@@ -112,6 +115,7 @@ impl AuthState {
             }]),
             jwt: None,
             policy: Policy::allow_all(&[principal]),
+            guardrails: guardrails::Guardrails::default(),
             open_reflection: true,
             mtls: MtlsNaming::default(),
         }

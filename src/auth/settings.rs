@@ -198,5 +198,40 @@ pub struct PolicyRuleConfig {
     pub proven_by: Vec<String>,
 }
 
+/// What a guardrail does when its expression does not hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GuardrailAction {
+    /// Refuse the change: FAILED_PRECONDITION naming the guardrail.
+    Deny,
+    /// Let it through with the message in the `x-mfa-facade-warning`
+    /// trailer and the audit record.
+    Warn,
+    /// Let it through; the audit record holds the message.
+    Audit,
+}
+
+/// `[[guardrails]]`: a CEL expression every change of a pool's MFA
+/// configuration covered by `user_pools` and `methods` must satisfy
+/// (`auth::guardrails`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardrailConfig {
+    pub name: String,
+    pub user_pools: Vec<String>,
+    /// Globs over method names, full (`cognito.mfa.v1.UserPoolMfaService/SetUserPoolMfaConfig`)
+    /// or short (`SetUserPoolMfaConfig`).
+    pub methods: Vec<String>,
+    /// Must evaluate to `true` for the change to pass.
+    pub expression: String,
+    pub message: String,
+    pub actions: Vec<GuardrailAction>,
+}
+
+/// The most bytes of a guardrail's message.
+pub const MAX_GUARDRAIL_MESSAGE_BYTES: usize = 512;
+/// The most guardrails in one configuration.
+pub const MAX_GUARDRAILS: usize = 256;
+
 /// The names `policy.rules[].proven_by` takes.
 pub const PROVEN_BY: [&str; 3] = ["api_key", "jwt", "mtls"];

@@ -23,6 +23,7 @@ use std::{future::Future, sync::Arc, time::Instant};
 
 use crate::audit::settings::AuditLevel;
 use crate::audit::{Auditor, CallAudit, Caller, Completed};
+use crate::auth::guardrails::{Finding, Guardrails, Subject};
 use crate::auth::{Principal, SharedAuth, policy::Scope};
 use crate::backend::Backend;
 use crate::domain::{AccessToken, PoolMfaConfig, Secret, UserRef, rules::Violations};
@@ -77,6 +78,10 @@ pub trait Operation: Send + Sized {
     /// Pool changes: apply the pre-flight, the rules of the pool's own
     /// state (`domain::pool_state`), before writing and in a dry run.
     fn check_pool_state(&mut self) {}
+
+    /// Pool changes: hold the change to the `[[guardrails]]` that cover
+    /// it, after the pre-flight, before writing and in a dry run.
+    fn guard(&mut self, _guard: Guard) {}
 
     /// Cognito's input rules for this request; every bad field is added.
     fn validate(&self, violations: &mut Violations);
@@ -173,10 +178,12 @@ impl<'a> Target<'a> {
 }
 
 /// What `run` gives: the answer, and for a pool change the configuration
-/// before and after (the audit record's; the answer does not carry it).
+/// before and after (the audit record's; the answer does not carry it) and
+/// the guardrails it passed without satisfying (warn, audit).
 pub struct Ran<T> {
     pub output: T,
     pub change: Option<Change>,
+    pub findings: Vec<Finding>,
 }
 
 impl<T> From<T> for Ran<T> {
@@ -184,6 +191,51 @@ impl<T> From<T> for Ran<T> {
         Self {
             output,
             change: None,
+            findings: Vec::new(),
+        }
+    }
+}
+
+/// The guardrails that cover a change, and who makes it.
+pub struct Guard {
+    pub rails: Guardrails,
+    pub method: &'static str,
+    pub principal: (String, &'static str),
+}
+
+impl Guard {
+    /// The findings of `after` (and `before`) against the guardrails: an
+    /// error when one that denies does not hold, else those that warn or
+    /// audit, for the answer and the record.
+    pub fn check(
+        &self,
+        user_pool_id: &str,
+        validate_only: bool,
+        before: &PoolMfaConfig,
+        after: &PoolMfaConfig,
+        state: Option<&crate::domain::PoolState>,
+    ) -> Result<Vec<Finding>> {
+        let found = self.rails.check(
+            self.method,
+            &Subject {
+                method: self.method,
+                user_pool_id,
+                validate_only,
+                principal: (&self.principal.0, self.principal.1),
+                before,
+                after,
+                state,
+            },
+        );
+        let denied: Vec<(String, String)> = found
+            .iter()
+            .filter(|f| f.denies())
+            .map(|f| (f.guardrail.clone(), f.detail()))
+            .collect();
+        if denied.is_empty() {
+            Ok(found)
+        } else {
+            Err(Error::GuardrailDenied(denied))
         }
     }
 }
@@ -214,6 +266,9 @@ pub struct CallContext {
     pub principal: Option<Principal>,
     /// The caller's address.
     pub peer: Option<std::net::SocketAddr>,
+    /// Messages of the `warn` guardrails the call passed, for the answer's
+    /// `x-mfa-facade-warning` trailer.
+    pub warnings: std::sync::Mutex<Vec<String>>,
 }
 
 /// What every call passes through after decoding.
@@ -383,6 +438,18 @@ impl Facade {
         if self.preflight {
             op.check_pool_state();
         }
+        if op.method().mutating
+            && let (Some(p), Some(pool)) = (&ctx.principal, pool.as_deref())
+        {
+            let rails = &self.auth.load().guardrails;
+            if rails.apply_to(method, pool) {
+                op.guard(Guard {
+                    rails: rails.clone(),
+                    method,
+                    principal: (p.name.clone(), p.proven_by.name()),
+                });
+            }
+        }
         audit.request(|| op.audit_request());
         // fail_closed: a change waits for its records to be durable.
         let wait = mutating && self.auditor.fail_closed();
@@ -412,11 +479,21 @@ impl Facade {
         let response = ran
             .filter(|_| audit.level() == AuditLevel::RequestResponse)
             .map(|r| audit.value(&r.output));
+        let findings = ran.map(|r| &r.findings).filter(|f| !f.is_empty());
+        if let Some(found) = findings {
+            let warnings = found.iter().filter(|f| f.warns()).map(Finding::describe);
+            ctx.warnings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(warnings);
+        }
+        let guardrails = findings.map(|f| audit.value(f));
         let completed = audit.completed(
             Completed {
                 error: result.as_ref().err(),
                 latency: started.elapsed(),
                 change,
+                guardrails,
                 response,
             },
             wait,

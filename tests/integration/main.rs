@@ -17,6 +17,7 @@ mod cli;
 mod cognito_wire;
 mod conformance;
 mod deploy;
+mod guardrails;
 mod hostile;
 mod local_rules;
 mod operability;

@@ -57,6 +57,7 @@ mod tests {
             etag: etag.map(str::to_owned),
             capture_before,
             check_state: true,
+            guard: None,
         };
         let update = |validate_only| UpdateUserPoolMfaConfig {
             user_pool_id: pool(),
@@ -66,6 +67,7 @@ mod tests {
             validate_only,
             capture_before: false,
             check_state: true,
+            guard: None,
         };
         let pref = |user| SetUserMfaPreference {
             user,

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::limits::{CognitoOp, UpstreamCall};
 use crate::method::{self, Method};
 
-use super::super::{Change, Operation, Ran, Target};
+use super::super::{Change, Guard, Operation, Ran, Target};
 
 /// A pool configuration and its etag.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -30,9 +30,14 @@ impl VersionedConfig {
     }
 }
 
-/// A pool change's answer: the stored configuration, and what it was
-/// before when that was read (for the audit record).
-fn changed(before: Option<PoolMfaConfig>, stored: PoolMfaConfig) -> Ran<VersionedConfig> {
+/// A pool change's answer: the stored configuration, what it was before
+/// when that was read (for the audit record), and the guardrails it passed
+/// without satisfying.
+fn changed(
+    before: Option<PoolMfaConfig>,
+    stored: PoolMfaConfig,
+    findings: Vec<crate::auth::guardrails::Finding>,
+) -> Ran<VersionedConfig> {
     let change = before.map(|before| Change {
         before,
         after: stored.clone(),
@@ -40,6 +45,20 @@ fn changed(before: Option<PoolMfaConfig>, stored: PoolMfaConfig) -> Ran<Versione
     Ran {
         output: VersionedConfig::of(stored),
         change,
+        findings,
+    }
+}
+
+/// A dry run's answer: the configuration the pool would have.
+fn would_be(
+    config: PoolMfaConfig,
+    etag: String,
+    findings: Vec<crate::auth::guardrails::Finding>,
+) -> Ran<VersionedConfig> {
+    Ran {
+        output: VersionedConfig { config, etag },
+        change: None,
+        findings,
     }
 }
 
@@ -54,15 +73,47 @@ fn check_etag_format(v: &mut Violations, etag: Option<&str>) {
     }
 }
 
-/// FAILED_PRECONDITION, with every rule broken, unless the pool's state
-/// allows `after`, the whole configuration it would have.
-async fn preflight(backend: &dyn Backend, pool: &str, after: &PoolMfaConfig) -> Result<()> {
-    let state = backend.pool_state(pool).await?;
-    let found = pool_state::preflight(&state, after);
-    if found.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::PoolState(found))
+/// What a change must pass before it is written, in this order: the
+/// pre-flight (FAILED_PRECONDITION with every rule the pool's state
+/// breaks), then the guardrails (FAILED_PRECONDITION naming those that
+/// deny). Gives the guardrails that only warn or audit.
+struct Admission<'a> {
+    backend: &'a dyn Backend,
+    pool: &'a str,
+    check_state: bool,
+    guard: Option<&'a Guard>,
+    validate_only: bool,
+}
+
+impl Admission<'_> {
+    async fn admit(
+        &self,
+        before: Option<&PoolMfaConfig>,
+        after: &PoolMfaConfig,
+    ) -> Result<Vec<crate::auth::guardrails::Finding>> {
+        let state = if self.check_state {
+            let state = self.backend.pool_state(self.pool).await?;
+            let found = pool_state::preflight(&state, after);
+            if !found.is_empty() {
+                return Err(Error::PoolState(found));
+            }
+            Some(state)
+        } else {
+            None
+        };
+        match self.guard {
+            None => Ok(Vec::new()),
+            Some(g) => {
+                let none = PoolMfaConfig::default();
+                g.check(
+                    self.pool,
+                    self.validate_only,
+                    before.unwrap_or(&none),
+                    after,
+                    state.as_ref(),
+                )
+            }
+        }
     }
 }
 
@@ -153,12 +204,17 @@ pub struct SetUserPoolMfaConfig {
     pub capture_before: bool,
     /// Apply the pre-flight to the pool's state first.
     pub check_state: bool,
+    /// The guardrails that cover this change.
+    pub guard: Option<Guard>,
 }
 
 impl SetUserPoolMfaConfig {
     fn steps(&self) -> PoolSteps {
         PoolSteps {
-            read: self.validate_only || self.etag.is_some() || self.capture_before,
+            read: self.validate_only
+                || self.etag.is_some()
+                || self.capture_before
+                || self.guard.is_some(),
             state: self.check_state,
             write: !self.validate_only,
         }
@@ -208,6 +264,10 @@ impl Operation for SetUserPoolMfaConfig {
         self.check_state = true;
     }
 
+    fn guard(&mut self, guard: Guard) {
+        self.guard = Some(guard);
+    }
+
     fn validate(&self, v: &mut Violations) {
         rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
         rules::pool_mfa_config(v, "", &self.config);
@@ -216,29 +276,37 @@ impl Operation for SetUserPoolMfaConfig {
 
     async fn run(self, backend: &dyn Backend) -> Result<Ran<VersionedConfig>> {
         let steps = self.steps();
+        let admission = Admission {
+            backend,
+            pool: &self.user_pool_id,
+            check_state: steps.state,
+            guard: self.guard.as_ref(),
+            validate_only: self.validate_only,
+        };
         let mut before = None;
+        let mut current_etag = None;
         if steps.read {
             // Reading proves the pool exists and gives the etag to compare.
             let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
-            let current_etag = check_etag(self.etag.as_deref(), &current)?;
-            if steps.state {
-                preflight(backend, &self.user_pool_id, &self.config).await?;
-            }
-            if !steps.write {
-                return Ok(VersionedConfig {
-                    config: self.config,
-                    etag: current_etag,
-                }
-                .into());
-            }
+            current_etag = Some(check_etag(self.etag.as_deref(), &current)?);
             before = Some(current);
-        } else if steps.state {
-            preflight(backend, &self.user_pool_id, &self.config).await?;
+        }
+        let findings = admission.admit(before.as_ref(), &self.config).await?;
+        if !steps.write {
+            return Ok(would_be(
+                self.config,
+                current_etag.unwrap_or_default(),
+                findings,
+            ));
         }
         let stored = backend
             .set_user_pool_mfa_config(&self.user_pool_id, &self.config)
             .await?;
-        Ok(changed(before.filter(|_| self.capture_before), stored))
+        Ok(changed(
+            before.filter(|_| self.capture_before),
+            stored,
+            findings,
+        ))
     }
 }
 
@@ -291,6 +359,8 @@ pub struct UpdateUserPoolMfaConfig {
     pub capture_before: bool,
     /// Apply the pre-flight to the pool's state first.
     pub check_state: bool,
+    /// The guardrails that cover this change.
+    pub guard: Option<Guard>,
 }
 
 impl UpdateUserPoolMfaConfig {
@@ -349,6 +419,10 @@ impl Operation for UpdateUserPoolMfaConfig {
         self.check_state = true;
     }
 
+    fn guard(&mut self, guard: Guard) {
+        self.guard = Some(guard);
+    }
+
     fn validate(&self, v: &mut Violations) {
         rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
         check_etag_format(v, self.etag.as_deref());
@@ -370,6 +444,7 @@ impl Operation for UpdateUserPoolMfaConfig {
     async fn run(self, backend: &dyn Backend) -> Result<Ran<VersionedConfig>> {
         let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
         let current_etag = check_etag(self.etag.as_deref(), &current)?;
+        let original = current.clone();
         let before = self.capture_before.then(|| current.clone());
         let mut merged = current;
         mask::apply(&mut merged, &self.patch, &self.update_mask).map_err(|e| match e {
@@ -388,19 +463,21 @@ impl Operation for UpdateUserPoolMfaConfig {
         let mut v = Violations::default();
         rules::pool_mfa_config(&mut v, "config", &merged);
         v.into_result()?;
-        if self.check_state {
-            preflight(backend, &self.user_pool_id, &merged).await?;
+        let findings = Admission {
+            backend,
+            pool: &self.user_pool_id,
+            check_state: self.check_state,
+            guard: self.guard.as_ref(),
+            validate_only: self.validate_only,
         }
+        .admit(Some(&original), &merged)
+        .await?;
         if !self.steps().write {
-            return Ok(VersionedConfig {
-                config: merged,
-                etag: current_etag,
-            }
-            .into());
+            return Ok(would_be(merged, current_etag, findings));
         }
         let stored = backend
             .set_user_pool_mfa_config(&self.user_pool_id, &merged)
             .await?;
-        Ok(changed(before, stored))
+        Ok(changed(before, stored, findings))
     }
 }
