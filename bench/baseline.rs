@@ -50,6 +50,13 @@ impl UserPoolMfaService for Constant {
         }))
     }
 
+    async fn check_user_pool_mfa_config(
+        &self,
+        _: Request<pb::CheckUserPoolMfaConfigRequest>,
+    ) -> Result<Response<pb::CheckUserPoolMfaConfigResponse>, Status> {
+        Err(Status::unimplemented("not in the baseline"))
+    }
+
     async fn update_user_pool_mfa_config(
         &self,
         _: Request<pb::UpdateUserPoolMfaConfigRequest>,

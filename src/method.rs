@@ -82,6 +82,8 @@ methods! {
         cognito: [GetUserPoolMfaConfig, DescribeUserPool, SetUserPoolMfaConfig];
     UPDATE_USER_POOL_MFA_CONFIG = UserPoolMfa / "UpdateUserPoolMfaConfig", mutating: true,
         cognito: [GetUserPoolMfaConfig, DescribeUserPool, SetUserPoolMfaConfig];
+    CHECK_USER_POOL_MFA_CONFIG = UserPoolMfa / "CheckUserPoolMfaConfig", mutating: false,
+        cognito: [GetUserPoolMfaConfig, DescribeUserPool];
     SET_USER_MFA_PREFERENCE = UserMfa / "SetUserMfaPreference", mutating: true,
         cognito: [SetUserMfaPreference];
     ADMIN_SET_USER_MFA_PREFERENCE = UserMfa / "AdminSetUserMfaPreference", mutating: true,
@@ -233,7 +235,7 @@ mod tests {
             );
             assert_eq!(find(m.name), Some(*m));
         }
-        assert_eq!(TABLE.len(), 14);
+        assert_eq!(TABLE.len(), 15);
         assert!(!GET_USER_POOL_MFA_CONFIG.mutating && SET_USER_POOL_MFA_CONFIG.mutating);
         assert_eq!(find("cognito.mfa.v1.UserMfaService/Nope"), None);
     }

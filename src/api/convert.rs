@@ -222,6 +222,34 @@ pub fn pool_config_to_pb(c: PoolMfaConfig) -> pb::UserPoolMfaConfig {
     }
 }
 
+pub fn check_report_to_pb(r: crate::call::ops::CheckReport) -> pb::CheckUserPoolMfaConfigResponse {
+    use crate::call::ops::FindingKind as K;
+    use pb::check_finding::Kind;
+    pb::CheckUserPoolMfaConfigResponse {
+        allowed: r.allowed,
+        findings: r
+            .findings
+            .into_iter()
+            .map(|f| pb::CheckFinding {
+                kind: match f.kind {
+                    K::InvalidArgument => Kind::InvalidArgument,
+                    K::PoolState => Kind::PoolState,
+                    K::GuardrailDeny => Kind::GuardrailDeny,
+                    K::GuardrailWarn => Kind::GuardrailWarn,
+                    K::GuardrailAudit => Kind::GuardrailAudit,
+                } as i32,
+                rule: f.rule,
+                subject: f.subject,
+                description: f.description,
+            })
+            .collect(),
+        before: Some(pool_config_to_pb(r.before.config)),
+        etag: r.before.etag,
+        after: Some(pool_config_to_pb(r.after)),
+        changed_fields: r.changed_fields,
+    }
+}
+
 pub fn mfa_option_to_pb(o: MfaOption) -> pb::MfaOption {
     pb::MfaOption {
         delivery_medium: match o.delivery_medium {

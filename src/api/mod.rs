@@ -135,6 +135,27 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
         ))
     }
 
+    async fn check_user_pool_mfa_config(
+        &self,
+        request: Request<pb::CheckUserPoolMfaConfigRequest>,
+    ) -> Result<Response<pb::CheckUserPoolMfaConfigResponse>, Status> {
+        let (ctx, r) = context(request);
+        let mut d = Decoder::default();
+        let patch = d.user_pool_mfa_config("config", r.config.unwrap_or_default());
+        let op = ops::CheckUserPoolMfaConfig {
+            user_pool_id: r.user_pool_id,
+            patch,
+            update_mask: r.update_mask.map(|m| m.paths),
+            check_state: false,
+            guard: None,
+        };
+        let out = self
+            .facade
+            .execute(&ctx, Decoded::new(op, d.violations))
+            .await?;
+        Ok(Response::new(convert::check_report_to_pb(out)))
+    }
+
     async fn update_user_pool_mfa_config(
         &self,
         request: Request<pb::UpdateUserPoolMfaConfigRequest>,

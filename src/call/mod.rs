@@ -79,6 +79,12 @@ pub trait Operation: Send + Sized {
     /// state (`domain::pool_state`), before writing and in a dry run.
     fn check_pool_state(&mut self) {}
 
+    /// The method whose `[[guardrails]]` this call is held to: a change's
+    /// own; a check's, the change it checks. `None`: no guardrail applies.
+    fn guarded_as(&self) -> Option<&'static Method> {
+        self.method().mutating.then(|| self.method())
+    }
+
     /// Pool changes: hold the change to the `[[guardrails]]` that cover
     /// it, after the pre-flight, before writing and in a dry run.
     fn guard(&mut self, _guard: Guard) {}
@@ -204,6 +210,29 @@ pub struct Guard {
 }
 
 impl Guard {
+    /// Every guardrail covering the change that does not hold.
+    pub fn findings(
+        &self,
+        user_pool_id: &str,
+        validate_only: bool,
+        before: &PoolMfaConfig,
+        after: &PoolMfaConfig,
+        state: Option<&crate::domain::PoolState>,
+    ) -> Vec<Finding> {
+        self.rails.check(
+            self.method,
+            &Subject {
+                method: self.method,
+                user_pool_id,
+                validate_only,
+                principal: (&self.principal.0, self.principal.1),
+                before,
+                after,
+                state,
+            },
+        )
+    }
+
     /// The findings of `after` (and `before`) against the guardrails: an
     /// error when one that denies does not hold, else those that warn or
     /// audit, for the answer and the record.
@@ -215,18 +244,7 @@ impl Guard {
         after: &PoolMfaConfig,
         state: Option<&crate::domain::PoolState>,
     ) -> Result<Vec<Finding>> {
-        let found = self.rails.check(
-            self.method,
-            &Subject {
-                method: self.method,
-                user_pool_id,
-                validate_only,
-                principal: (&self.principal.0, self.principal.1),
-                before,
-                after,
-                state,
-            },
-        );
+        let found = self.findings(user_pool_id, validate_only, before, after, state);
         let denied: Vec<(String, String)> = found
             .iter()
             .filter(|f| f.denies())
@@ -438,14 +456,14 @@ impl Facade {
         if self.preflight {
             op.check_pool_state();
         }
-        if op.method().mutating
-            && let (Some(p), Some(pool)) = (&ctx.principal, pool.as_deref())
+        if let (Some(as_method), Some(p), Some(pool)) =
+            (op.guarded_as(), &ctx.principal, pool.as_deref())
         {
             let rails = &self.auth.load().guardrails;
-            if rails.apply_to(method, pool) {
+            if rails.apply_to(as_method.name, pool) {
                 op.guard(Guard {
                     rails: rails.clone(),
-                    method,
+                    method: as_method.name,
                     principal: (p.name.clone(), p.proven_by.name()),
                 });
             }

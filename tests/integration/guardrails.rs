@@ -369,3 +369,136 @@ fn check_config_refuses_a_bad_expression_naming_the_guardrail() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// CheckUserPoolMfaConfig: every finding at once — input rules, the pool's
+/// state, each guardrail action — and the change it would make, with
+/// nothing written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_every_finding_and_the_change_without_writing() {
+    use pb::check_finding::Kind;
+    let served = Served::start(&config(&format!("{PROD_KEEPS_MFA}{SMS_NEEDS_EXTERNAL_ID}")));
+    let ch = served.channel().await;
+    let pool = local_pool(&ch, None).await;
+    let mut p = pools(&ch);
+    p.set_user_pool_mfa_config(totp(&pool, pb::MfaConfiguration::Optional))
+        .await
+        .expect("OPTIONAL");
+    let now = p
+        .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: pool.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+
+    // As a Set: OFF with factor blocks (an input rule), an SMS text
+    // without its code, email MFA on a COGNITO_DEFAULT pool (pool state),
+    // OFF (denied by a guardrail), SMS without an ExternalId (warned).
+    let sms = sms_only(&pool, pb::MfaConfiguration::Off, false)
+        .sms_mfa_configuration
+        .map(|mut s| {
+            s.sms_authentication_message = Some("no code here".into());
+            s
+        });
+    let report = p
+        .check_user_pool_mfa_config(pb::CheckUserPoolMfaConfigRequest {
+            user_pool_id: pool.clone(),
+            config: Some(pb::UserPoolMfaConfig {
+                sms_mfa_configuration: sms,
+                email_mfa_configuration: Some(pb::EmailMfaConfig::default()),
+                mfa_configuration: pb::MfaConfiguration::Off as i32,
+                ..Default::default()
+            }),
+            update_mask: None,
+        })
+        .await
+        .expect("a check answers OK")
+        .into_inner();
+    assert!(!report.allowed);
+    let kinds: Vec<(i32, String, String)> = report
+        .findings
+        .iter()
+        .map(|f| (f.kind, f.rule.clone(), f.subject.clone()))
+        .collect();
+    let has = |kind: Kind, rule: &str, subject: &str| {
+        kinds.contains(&(kind as i32, rule.to_owned(), subject.to_owned()))
+    };
+    assert!(
+        has(
+            Kind::InvalidArgument,
+            "",
+            "config.sms_mfa_configuration.sms_authentication_message"
+        ),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds
+            .iter()
+            .filter(|k| k.0 == Kind::InvalidArgument as i32)
+            .count()
+            >= 2,
+        "OFF with factor blocks too: {kinds:?}"
+    );
+    assert!(
+        has(
+            Kind::PoolState,
+            "EMAIL_MFA_NEEDS_SES",
+            "EmailConfiguration.EmailSendingAccount"
+        ),
+        "{kinds:?}"
+    );
+    assert!(has(Kind::GuardrailDeny, "prod-keeps-mfa", ""), "{kinds:?}");
+    assert!(
+        has(Kind::GuardrailWarn, "sms-needs-external-id", ""),
+        "{kinds:?}"
+    );
+    assert!(
+        has(Kind::GuardrailAudit, "sms-needs-external-id", ""),
+        "{kinds:?}"
+    );
+    assert_eq!(report.etag, now.etag, "before is the pool as it is");
+    assert_eq!(
+        report.after.as_ref().map(|a| a.mfa_configuration),
+        Some(pb::MfaConfiguration::Off as i32)
+    );
+    for field in [
+        "mfa_configuration",
+        "software_token_mfa_configuration",
+        "email_mfa_configuration",
+    ] {
+        assert!(
+            report.changed_fields.iter().any(|f| f == field),
+            "{field}: {:?}",
+            report.changed_fields
+        );
+    }
+
+    // As an Update of one field: allowed, nothing else changes.
+    let report = p
+        .check_user_pool_mfa_config(pb::CheckUserPoolMfaConfigRequest {
+            user_pool_id: pool.clone(),
+            config: Some(pb::UserPoolMfaConfig {
+                mfa_configuration: pb::MfaConfiguration::On as i32,
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["mfa_configuration".into()],
+            }),
+        })
+        .await
+        .expect("check an update")
+        .into_inner();
+    assert!(report.allowed, "{:?}", report.findings);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert_eq!(report.changed_fields, ["mfa_configuration"]);
+
+    // Nothing was written.
+    let after = p
+        .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: pool.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(after.etag, now.etag);
+}

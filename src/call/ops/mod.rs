@@ -8,7 +8,8 @@ mod pool;
 mod user;
 
 pub use pool::{
-    GetUserPoolMfaConfig, SetUserPoolMfaConfig, UpdateUserPoolMfaConfig, VersionedConfig,
+    CheckFinding, CheckReport, CheckUserPoolMfaConfig, FindingKind, GetUserPoolMfaConfig,
+    SetUserPoolMfaConfig, UpdateUserPoolMfaConfig, VersionedConfig,
 };
 pub(super) use user::UserRequest;
 pub use user::{

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::domain::{
-    PoolMfaConfig, etag,
+    MfaMode, PoolMfaConfig, etag,
     mask::{self, MaskError},
     pool_state,
     rules::{self, Violations},
@@ -479,5 +479,236 @@ impl Operation for UpdateUserPoolMfaConfig {
             .set_user_pool_mfa_config(&self.user_pool_id, &merged)
             .await?;
         Ok(changed(before, stored, findings))
+    }
+}
+
+/// What a change would meet: one kind per stage that could refuse it, and
+/// the guardrails that let it through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    InvalidArgument,
+    PoolState,
+    GuardrailDeny,
+    GuardrailWarn,
+    GuardrailAudit,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckFinding {
+    pub kind: FindingKind,
+    /// The pre-flight rule or the guardrail; empty for an input rule.
+    pub rule: String,
+    /// The field (input) or the pool property (pool state).
+    pub subject: String,
+    pub description: String,
+}
+
+/// The answer of CheckUserPoolMfaConfig.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckReport {
+    pub allowed: bool,
+    pub findings: Vec<CheckFinding>,
+    pub before: VersionedConfig,
+    pub after: PoolMfaConfig,
+    pub changed_fields: Vec<String>,
+}
+
+/// Checks a change (the whole configuration, or with `update_mask` an
+/// update) against every stage that could refuse it, and reports them all.
+pub struct CheckUserPoolMfaConfig {
+    pub user_pool_id: String,
+    pub patch: PoolMfaConfig,
+    /// `None`: a Set of `patch`; `Some`: an Update of these paths.
+    pub update_mask: Option<Vec<String>>,
+    pub check_state: bool,
+    pub guard: Option<Guard>,
+}
+
+/// The paths whose values differ between `a` and `b`: a factor block
+/// turned on or off as the block, a block present on both sides by the
+/// leaves that changed in it.
+pub fn changed_fields(a: &PoolMfaConfig, b: &PoolMfaConfig) -> Vec<String> {
+    let part = |c: &PoolMfaConfig, p: &str| mask::masked_part(c, &[p.to_owned()]);
+    let none = PoolMfaConfig::default();
+    let present = |c: &PoolMfaConfig, p: &str| part(c, p) != part(&none, p);
+    let below =
+        |p: &str, q: &str| q.len() > p.len() && q.starts_with(p) && q.as_bytes()[p.len()] == b'.';
+    let mut out: Vec<String> = Vec::new();
+    for p in mask::PATHS.iter().copied() {
+        if out.iter().any(|q| below(q, p)) || part(a, p) == part(b, p) {
+            continue;
+        }
+        let block = mask::PATHS.iter().any(|q| below(p, q));
+        if block && present(a, p) && present(b, p) {
+            continue; // its leaves say what changed
+        }
+        out.push(p.to_owned());
+    }
+    out
+}
+
+impl Operation for CheckUserPoolMfaConfig {
+    type Output = CheckReport;
+
+    fn method(&self) -> &'static Method {
+        &method::CHECK_USER_POOL_MFA_CONFIG
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target::Pool(&self.user_pool_id)
+    }
+
+    fn upstream(&self) -> Vec<UpstreamCall> {
+        PoolSteps {
+            read: true,
+            state: self.check_state,
+            write: false,
+        }
+        .calls(&self.user_pool_id)
+    }
+
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            user_pool_id: &'a str,
+            config: PoolMfaConfig,
+            update_mask: Option<&'a [String]>,
+        }
+        Request {
+            user_pool_id: &self.user_pool_id,
+            config: match &self.update_mask {
+                Some(m) => mask::masked_part(&self.patch, m),
+                None => self.patch.clone(),
+            },
+            update_mask: self.update_mask.as_deref(),
+        }
+    }
+
+    fn check_pool_state(&mut self) {
+        self.check_state = true;
+    }
+
+    /// The guardrails of the call the change would be: Set or Update.
+    fn guarded_as(&self) -> Option<&'static Method> {
+        Some(if self.update_mask.is_some() {
+            &method::UPDATE_USER_POOL_MFA_CONFIG
+        } else {
+            &method::SET_USER_POOL_MFA_CONFIG
+        })
+    }
+
+    fn guard(&mut self, guard: Guard) {
+        self.guard = Some(guard);
+    }
+
+    /// Only what makes the change impossible to state: the pool id and
+    /// the mask's paths. The configuration's own rules are findings.
+    fn validate(&self, v: &mut Violations) {
+        rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
+        if let Some(m) = &self.update_mask {
+            if m.is_empty() {
+                v.add(
+                    "update_mask",
+                    "must name at least one field, or be left out to check a whole configuration",
+                );
+            }
+            mask_paths(v, m);
+        }
+    }
+
+    async fn run(self, backend: &dyn Backend) -> Result<Ran<CheckReport>> {
+        let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
+        let mut inputs = Violations::default();
+        let mut after = match &self.update_mask {
+            None => {
+                rules::pool_mfa_config(&mut inputs, "config", &self.patch);
+                self.patch.clone()
+            }
+            Some(m) => {
+                rules::pool_mfa_config_fields(
+                    &mut inputs,
+                    "config",
+                    &mask::masked_part(&self.patch, m),
+                );
+                let mut merged = current.clone();
+                if let Err(MaskError::BlockNotSet { path, block }) =
+                    mask::apply(&mut merged, &self.patch, m)
+                {
+                    inputs.add(
+                        "update_mask",
+                        format!("{path} edits {block}, which this pool does not have; put {block} itself in update_mask"),
+                    );
+                }
+                rules::pool_mfa_config(&mut inputs, "config", &merged);
+                merged
+            }
+        };
+        // Cognito reads a mode that is not sent as OFF.
+        after.mode.get_or_insert(MfaMode::Off);
+        let mut findings: Vec<CheckFinding> = inputs
+            .into_vec()
+            .into_iter()
+            .map(|f| CheckFinding {
+                kind: FindingKind::InvalidArgument,
+                rule: String::new(),
+                subject: f.field,
+                description: f.description,
+            })
+            .collect();
+        let state = if self.check_state {
+            Some(backend.pool_state(&self.user_pool_id).await?)
+        } else {
+            None
+        };
+        if let Some(state) = &state {
+            findings.extend(pool_state::preflight(state, &after).into_iter().map(|p| {
+                CheckFinding {
+                    kind: FindingKind::PoolState,
+                    rule: p.rule.to_owned(),
+                    subject: p.subject.to_owned(),
+                    description: p.description,
+                }
+            }));
+        }
+        let mut passed = Vec::new();
+        if let Some(g) = &self.guard {
+            for f in g.findings(&self.user_pool_id, true, &current, &after, state.as_ref()) {
+                for action in &f.actions {
+                    let kind = match action {
+                        crate::auth::settings::GuardrailAction::Deny => FindingKind::GuardrailDeny,
+                        crate::auth::settings::GuardrailAction::Warn => FindingKind::GuardrailWarn,
+                        crate::auth::settings::GuardrailAction::Audit => {
+                            FindingKind::GuardrailAudit
+                        }
+                    };
+                    findings.push(CheckFinding {
+                        kind,
+                        rule: f.guardrail.clone(),
+                        subject: String::new(),
+                        description: f.detail(),
+                    });
+                }
+                passed.push(f);
+            }
+        }
+        let allowed = !findings.iter().any(|f| {
+            matches!(
+                f.kind,
+                FindingKind::InvalidArgument | FindingKind::PoolState | FindingKind::GuardrailDeny
+            )
+        });
+        let changed_fields = changed_fields(&current, &after);
+        Ok(Ran {
+            output: CheckReport {
+                allowed,
+                findings,
+                before: VersionedConfig::of(current),
+                after,
+                changed_fields,
+            },
+            change: None,
+            findings: passed,
+        })
     }
 }
