@@ -209,42 +209,37 @@ pub struct Guard {
     pub principal: (String, &'static str),
 }
 
+/// A change as the guardrails see it.
+pub struct Proposed<'a> {
+    pub user_pool_id: &'a str,
+    pub validate_only: bool,
+    pub before: &'a PoolMfaConfig,
+    pub after: &'a PoolMfaConfig,
+    pub state: Option<&'a crate::domain::PoolState>,
+}
+
 impl Guard {
     /// Every guardrail covering the change that does not hold.
-    pub fn findings(
-        &self,
-        user_pool_id: &str,
-        validate_only: bool,
-        before: &PoolMfaConfig,
-        after: &PoolMfaConfig,
-        state: Option<&crate::domain::PoolState>,
-    ) -> Vec<Finding> {
+    pub fn findings(&self, p: &Proposed<'_>) -> Vec<Finding> {
         self.rails.check(
             self.method,
             &Subject {
                 method: self.method,
-                user_pool_id,
-                validate_only,
+                user_pool_id: p.user_pool_id,
+                validate_only: p.validate_only,
                 principal: (&self.principal.0, self.principal.1),
-                before,
-                after,
-                state,
+                before: p.before,
+                after: p.after,
+                state: p.state,
             },
         )
     }
 
-    /// The findings of `after` (and `before`) against the guardrails: an
-    /// error when one that denies does not hold, else those that warn or
-    /// audit, for the answer and the record.
-    pub fn check(
-        &self,
-        user_pool_id: &str,
-        validate_only: bool,
-        before: &PoolMfaConfig,
-        after: &PoolMfaConfig,
-        state: Option<&crate::domain::PoolState>,
-    ) -> Result<Vec<Finding>> {
-        let found = self.findings(user_pool_id, validate_only, before, after, state);
+    /// The findings of a change against the guardrails: an error when one
+    /// that denies does not hold, else those that warn or audit, for the
+    /// answer and the record.
+    pub fn check(&self, p: &Proposed<'_>) -> Result<Vec<Finding>> {
+        let found = self.findings(p);
         let denied: Vec<(String, String)> = found
             .iter()
             .filter(|f| f.denies())

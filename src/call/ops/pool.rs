@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::limits::{CognitoOp, UpstreamCall};
 use crate::method::{self, Method};
 
-use super::super::{Change, Guard, Operation, Ran, Target};
+use super::super::{Change, Guard, Operation, Proposed, Ran, Target};
 
 /// A pool configuration and its etag.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -105,13 +105,13 @@ impl Admission<'_> {
             None => Ok(Vec::new()),
             Some(g) => {
                 let none = PoolMfaConfig::default();
-                g.check(
-                    self.pool,
-                    self.validate_only,
-                    before.unwrap_or(&none),
+                g.check(&Proposed {
+                    user_pool_id: self.pool,
+                    validate_only: self.validate_only,
+                    before: before.unwrap_or(&none),
                     after,
-                    state.as_ref(),
-                )
+                    state: state.as_ref(),
+                })
             }
         }
     }
@@ -673,7 +673,14 @@ impl Operation for CheckUserPoolMfaConfig {
         }
         let mut passed = Vec::new();
         if let Some(g) = &self.guard {
-            for f in g.findings(&self.user_pool_id, true, &current, &after, state.as_ref()) {
+            let proposed = Proposed {
+                user_pool_id: &self.user_pool_id,
+                validate_only: true,
+                before: &current,
+                after: &after,
+                state: state.as_ref(),
+            };
+            for f in g.findings(&proposed) {
                 for action in &f.actions {
                     let kind = match action {
                         crate::auth::settings::GuardrailAction::Deny => FindingKind::GuardrailDeny,
