@@ -690,3 +690,53 @@ async fn the_state_is_kept_briefly_and_forgotten_by_the_facades_own_write() {
         "the write forgot the kept state"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_on_cognito_reads_the_pool_and_writes_nothing() {
+    use pb::check_finding::Kind;
+    let s = Stack::moto().await;
+    let pool = moto_pool(None, None, &[], &[]).await;
+    let report = s
+        .pools
+        .clone()
+        .check_user_pool_mfa_config(pb::CheckUserPoolMfaConfigRequest {
+            user_pool_id: pool.clone(),
+            config: Some(pb::UserPoolMfaConfig {
+                email_mfa_configuration: Some(pb::EmailMfaConfig::default()),
+                software_token_mfa_configuration: Some(pb::SoftwareTokenMfaConfig {
+                    enabled: Some(true),
+                }),
+                mfa_configuration: pb::MfaConfiguration::Optional as i32,
+                ..Default::default()
+            }),
+            update_mask: None,
+        })
+        .await
+        .expect("check")
+        .into_inner();
+    assert!(!report.allowed);
+    let found: Vec<(i32, &str, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.kind, f.rule.as_str(), f.subject.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [(
+            Kind::PoolState as i32,
+            "EMAIL_MFA_NEEDS_SES",
+            "EmailConfiguration.EmailSendingAccount"
+        )]
+    );
+    assert_eq!(
+        report.changed_fields,
+        [
+            "mfa_configuration",
+            "software_token_mfa_configuration",
+            "email_mfa_configuration"
+        ]
+    );
+    assert_eq!(s.proxy().bodies("DescribeUserPool").len(), 1);
+    assert_eq!(s.proxy().bodies("GetUserPoolMfaConfig").len(), 1);
+    assert!(s.proxy().bodies("SetUserPoolMfaConfig").is_empty());
+}

@@ -25,6 +25,44 @@ mod tests {
     use crate::limits::CognitoOp;
     use crate::method::Method;
 
+    /// A block turned on or off is named as the block; inside a block
+    /// both sides have, only the leaves that changed.
+    #[test]
+    fn changed_fields_name_blocks_turned_on_or_off_and_leaves_changed_within() {
+        use crate::domain::{EmailMfaConfig, MfaMode, SmsMfaConfig, SoftwareTokenMfaConfig};
+        let totp = PoolMfaConfig {
+            software_token: Some(SoftwareTokenMfaConfig {
+                enabled: Some(true),
+            }),
+            sms: Some(SmsMfaConfig {
+                sms_authentication_message: Some("a {####}".into()),
+                sms_configuration: None,
+            }),
+            mode: Some(MfaMode::Optional),
+            ..Default::default()
+        };
+        assert!(pool::changed_fields(&totp, &totp).is_empty());
+        let next = PoolMfaConfig {
+            software_token: None,
+            email: Some(EmailMfaConfig::default()),
+            sms: Some(SmsMfaConfig {
+                sms_authentication_message: Some("b {####}".into()),
+                sms_configuration: None,
+            }),
+            mode: Some(MfaMode::On),
+            ..Default::default()
+        };
+        assert_eq!(
+            pool::changed_fields(&totp, &next),
+            [
+                "mfa_configuration",
+                "sms_mfa_configuration.sms_authentication_message",
+                "software_token_mfa_configuration",
+                "email_mfa_configuration"
+            ]
+        );
+    }
+
     fn admin() -> UserRef {
         UserRef::Admin {
             user_pool_id: "us-east-1_A".into(),
