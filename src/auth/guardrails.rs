@@ -106,7 +106,12 @@ pub struct Subject<'a> {
     pub state: Option<&'a PoolState>,
 }
 
-fn compile_one(c: &GuardrailConfig) -> Result<cel::Program, String> {
+/// `trial`: the context of a configuration and state with every member
+/// present, built once for all the guardrails of a file.
+fn compile_one(
+    c: &GuardrailConfig,
+    trial: &Result<cel::Context<'static, 'static>, String>,
+) -> Result<cel::Program, String> {
     if c.expression.len() > MAX_EXPRESSION_BYTES {
         return Err(format!(
             "the expression is {} bytes, more than {MAX_EXPRESSION_BYTES}",
@@ -129,19 +134,9 @@ fn compile_one(c: &GuardrailConfig) -> Result<cel::Program, String> {
             VARIABLES.join(", ")
         ));
     }
-    // A trial on a configuration and state with every member present: an
-    // expression that cannot give a bool there is wrong in its types.
-    let full = sample();
-    let trial = Subject {
-        method: "SetUserPoolMfaConfig",
-        user_pool_id: "us-east-1_Example00",
-        validate_only: false,
-        principal: ("example", "api_key"),
-        before: &full.0,
-        after: &full.0,
-        state: Some(&full.1),
-    };
-    match evaluate(&program, &trial) {
+    // An expression that cannot give a bool on the full trial is wrong in
+    // its types.
+    match evaluate(&program, trial) {
         Ok(_) => Ok(program),
         Err(e) => Err(format!(
             "the expression does not give a bool on a full configuration: {e}"
@@ -154,8 +149,18 @@ impl Guardrails {
     pub fn compile(configs: &[GuardrailConfig]) -> Result<Self, Vec<(String, String)>> {
         let mut compiled = Vec::with_capacity(configs.len());
         let mut errors = Vec::new();
+        let full = sample();
+        let trial = context(&Subject {
+            method: "SetUserPoolMfaConfig",
+            user_pool_id: "us-east-1_Example00",
+            validate_only: false,
+            principal: ("example", "api_key"),
+            before: &full.0,
+            after: &full.0,
+            state: Some(&full.1),
+        });
         for (i, c) in configs.iter().enumerate() {
-            match compile_one(c) {
+            match compile_one(c, &trial) {
                 Ok(program) => compiled.push(Guardrail {
                     name: c.name.clone(),
                     user_pools: c.user_pools.clone(),
@@ -189,12 +194,18 @@ impl Guardrails {
     /// Every guardrail covering the change that does not hold.
     pub fn check(&self, full_method: &str, subject: &Subject<'_>) -> Vec<Finding> {
         let mut found = Vec::new();
-        for g in self
+        let mut covering = self
             .0
             .iter()
             .filter(|g| g.covers(full_method, subject.user_pool_id))
-        {
-            let error = match evaluate(&g.program, subject) {
+            .peekable();
+        if covering.peek().is_none() {
+            return found;
+        }
+        // The change as CEL values once, for every guardrail that covers it.
+        let context = context(subject);
+        for g in covering {
+            let error = match evaluate(&g.program, &context) {
                 Ok(true) => continue,
                 Ok(false) => None,
                 Err(e) => Some(crate::domain::text::truncate(&e, 256).into_owned()),
@@ -220,7 +231,8 @@ impl Guardrail {
     }
 }
 
-fn evaluate(program: &cel::Program, s: &Subject<'_>) -> Result<bool, String> {
+/// The variables an expression sees, for one change.
+fn context(s: &Subject<'_>) -> Result<cel::Context<'static, 'static>, String> {
     let mut context = cel::Context::default();
     let vars = [
         ("before", config_view(s.before)),
@@ -245,7 +257,16 @@ fn evaluate(program: &cel::Program, s: &Subject<'_>) -> Result<bool, String> {
         let value = cel::to_value(value).map_err(|e| e.to_string())?;
         context.add_variable_from_value(name, value);
     }
-    match program.execute(&context) {
+    Ok(context)
+}
+
+/// The expression's bool over `context` (or why there is none).
+fn evaluate(
+    program: &cel::Program,
+    context: &Result<cel::Context<'static, 'static>, String>,
+) -> Result<bool, String> {
+    let context = context.as_ref().map_err(Clone::clone)?;
+    match program.execute(context) {
         Ok(cel::Value::Bool(b)) => Ok(b),
         Ok(other) => Err(format!("it gave {:?}, not a bool", other.type_of())),
         Err(e) => Err(e.to_string()),
