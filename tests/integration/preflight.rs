@@ -509,6 +509,30 @@ async fn fixtures_refuse_a_state_cognito_cannot_have() {
     );
 }
 
+/// The largest list of first factors a request can carry (a million, one
+/// byte each, packed) is refused without walking it pair by pair.
+#[tokio::test]
+async fn a_million_first_factors_are_refused_at_once() {
+    let s = Stack::local().await;
+    let started = std::time::Instant::now();
+    let err = s
+        .local_fixtures()
+        .create_user_pool(dev::CreateUserPoolRequest {
+            pool_name: "many".into(),
+            allowed_first_auth_factors: vec![dev::AuthFactor::Password as i32; 1_000_000],
+            ..Default::default()
+        })
+        .await
+        .expect_err("repeated factors");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let fields: Vec<String> = err
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|f| f.field).collect())
+        .unwrap_or_default();
+    assert_eq!(fields, ["allowed_first_auth_factors"]);
+    println!("1,000,000 first factors refused in {:?}", started.elapsed());
+}
+
 // ---- the cognito backend: DescribeUserPool through the SDK, against moto ---
 
 /// A moto pool created with the given DescribeUserPool members (moto keeps
