@@ -38,19 +38,6 @@ fn sms_block(message: &str) -> pb::SmsMfaConfig {
     }
 }
 
-async fn set(
-    s: &Stack,
-    pool: &str,
-    mut req: pb::SetUserPoolMfaConfigRequest,
-) -> Result<pb::SetUserPoolMfaConfigResponse, tonic::Status> {
-    req.user_pool_id = pool.into();
-    s.pools
-        .clone()
-        .set_user_pool_mfa_config(req)
-        .await
-        .map(|r| r.into_inner())
-}
-
 async fn get(s: &Stack, pool: &str) -> pb::GetUserPoolMfaConfigResponse {
     s.pools
         .clone()
@@ -80,7 +67,8 @@ fn reason(status: &tonic::Status) -> String {
 
 async fn pool_totp_optional_round_trip(s: &Stack) {
     let pool = s.create_pool().await;
-    let out = set(s, &pool, totp_only(pb::MfaConfiguration::Optional))
+    let out = s
+        .set_config(&pool, totp_only(pb::MfaConfiguration::Optional))
         .await
         .expect("set");
     assert_eq!(out.mfa_configuration, pb::MfaConfiguration::Optional as i32);
@@ -113,7 +101,7 @@ async fn pool_sms_with_sns_round_trip(s: &Stack) {
         mfa_configuration: pb::MfaConfiguration::On as i32,
         ..Default::default()
     };
-    let out = set(s, &pool, req).await.expect("set");
+    let out = s.set_config(&pool, req).await.expect("set");
     assert_eq!(
         out.sms_mfa_configuration,
         Some(sms_block("Your code is {####}"))
@@ -129,7 +117,7 @@ async fn pool_sms_with_sns_round_trip(s: &Stack) {
 async fn every_mfa_mode(s: &Stack) {
     let pool = s.create_pool().await;
     for mode in [pb::MfaConfiguration::On, pb::MfaConfiguration::Optional] {
-        set(s, &pool, totp_only(mode)).await.expect("set");
+        s.set_config(&pool, totp_only(mode)).await.expect("set");
         assert_eq!(
             get(s, &pool).await.mfa_configuration,
             mode as i32,
@@ -140,7 +128,7 @@ async fn every_mfa_mode(s: &Stack) {
         mfa_configuration: pb::MfaConfiguration::Off as i32,
         ..Default::default()
     };
-    set(s, &pool, off).await.expect("set OFF");
+    s.set_config(&pool, off).await.expect("set OFF");
     let read = get(s, &pool).await;
     assert_eq!(read.mfa_configuration, pb::MfaConfiguration::Off as i32);
     assert_eq!(
@@ -155,9 +143,9 @@ async fn set_replaces_the_whole_configuration(s: &Stack) {
         sms_mfa_configuration: Some(sms_block("Code {####}")),
         ..totp_only(pb::MfaConfiguration::Optional)
     };
-    set(s, &pool, both).await.expect("set both");
+    s.set_config(&pool, both).await.expect("set both");
     // Cognito's semantics, kept on purpose: the SMS block not sent is SMS off.
-    set(s, &pool, totp_only(pb::MfaConfiguration::Optional))
+    s.set_config(&pool, totp_only(pb::MfaConfiguration::Optional))
         .await
         .expect("set TOTP only");
     let read = get(s, &pool).await;
@@ -171,7 +159,7 @@ async fn update_changes_only_the_masked_fields(s: &Stack) {
         sms_mfa_configuration: Some(sms_block("Old {####}")),
         ..totp_only(pb::MfaConfiguration::Optional)
     };
-    let before = set(s, &pool, both).await.expect("set");
+    let before = s.set_config(&pool, both).await.expect("set");
     let update = pb::UpdateUserPoolMfaConfigRequest {
         user_pool_id: pool.clone(),
         config: Some(pb::UserPoolMfaConfig {
@@ -248,7 +236,7 @@ async fn update_refuses_unknown_paths_before_any_call(s: &Stack) {
 
 async fn update_will_not_switch_a_factor_on_by_a_leaf(s: &Stack) {
     let pool = s.create_pool().await;
-    set(s, &pool, totp_only(pb::MfaConfiguration::Optional))
+    s.set_config(&pool, totp_only(pb::MfaConfiguration::Optional))
         .await
         .expect("set");
     let update = pb::UpdateUserPoolMfaConfigRequest {
@@ -278,10 +266,11 @@ async fn update_will_not_switch_a_factor_on_by_a_leaf(s: &Stack) {
 
 async fn a_stale_etag_aborts_and_writes_nothing(s: &Stack) {
     let pool = s.create_pool().await;
-    let first = set(s, &pool, totp_only(pb::MfaConfiguration::Optional))
+    let first = s
+        .set_config(&pool, totp_only(pb::MfaConfiguration::Optional))
         .await
         .expect("set");
-    set(s, &pool, totp_only(pb::MfaConfiguration::On))
+    s.set_config(&pool, totp_only(pb::MfaConfiguration::On))
         .await
         .expect("someone else writes");
     let writes = s.upstream_writes();
@@ -289,7 +278,7 @@ async fn a_stale_etag_aborts_and_writes_nothing(s: &Stack) {
         etag: Some(first.etag.clone()),
         ..totp_only(pb::MfaConfiguration::Optional)
     };
-    let err = set(s, &pool, stale).await.expect_err("aborted");
+    let err = s.set_config(&pool, stale).await.expect_err("aborted");
     assert_eq!(err.code(), Code::Aborted);
     assert_eq!(reason(&err), "ETAG_MISMATCH");
     assert_eq!(s.upstream_writes(), writes, "no write was sent");
@@ -303,7 +292,9 @@ async fn a_stale_etag_aborts_and_writes_nothing(s: &Stack) {
         etag: Some(current),
         ..totp_only(pb::MfaConfiguration::Optional)
     };
-    set(s, &pool, fresh).await.expect("a fresh etag writes");
+    s.set_config(&pool, fresh)
+        .await
+        .expect("a fresh etag writes");
     assert_eq!(
         get(s, &pool).await.mfa_configuration,
         pb::MfaConfiguration::Optional as i32
@@ -312,7 +303,8 @@ async fn a_stale_etag_aborts_and_writes_nothing(s: &Stack) {
 
 async fn validate_only_changes_nothing(s: &Stack) {
     let pool = s.create_pool().await;
-    let before = set(s, &pool, totp_only(pb::MfaConfiguration::Optional))
+    let before = s
+        .set_config(&pool, totp_only(pb::MfaConfiguration::Optional))
         .await
         .expect("set");
     let writes = s.upstream_writes();
@@ -320,7 +312,7 @@ async fn validate_only_changes_nothing(s: &Stack) {
         validate_only: true,
         ..totp_only(pb::MfaConfiguration::On)
     };
-    let out = set(s, &pool, dry).await.expect("validate only");
+    let out = s.set_config(&pool, dry).await.expect("validate only");
     assert_eq!(
         out.mfa_configuration,
         pb::MfaConfiguration::On as i32,
@@ -337,7 +329,8 @@ async fn validate_only_changes_nothing(s: &Stack) {
         validate_only: true,
         ..totp_only(pb::MfaConfiguration::On)
     };
-    let err = set(s, "us-east-1_NoSuchPool9", missing)
+    let err = s
+        .set_config("us-east-1_NoSuchPool9", missing)
         .await
         .expect_err("no pool");
     assert_eq!(err.code(), Code::NotFound);

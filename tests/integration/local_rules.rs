@@ -23,21 +23,6 @@ fn on(preferred: bool) -> (Option<bool>, Option<bool>) {
     (Some(true), Some(preferred))
 }
 
-async fn set_pool(
-    s: &Stack,
-    pool: &str,
-    req: pb::SetUserPoolMfaConfigRequest,
-) -> Result<pb::SetUserPoolMfaConfigResponse, tonic::Status> {
-    s.pools
-        .clone()
-        .set_user_pool_mfa_config(pb::SetUserPoolMfaConfigRequest {
-            user_pool_id: pool.into(),
-            ..req
-        })
-        .await
-        .map(|r| r.into_inner())
-}
-
 async fn admin_set(
     s: &Stack,
     pool: &str,
@@ -118,7 +103,7 @@ async fn email_mfa_round_trips_and_a_user_with_an_email_can_prefer_it() {
         mfa_configuration: pb::MfaConfiguration::Optional as i32,
         ..Default::default()
     };
-    set_pool(&s, &pool, req).await.expect("set email MFA");
+    s.set_config(&pool, req).await.expect("set email MFA");
     let read = s
         .pools
         .clone()
@@ -160,7 +145,7 @@ async fn email_mfa_needs_the_attribute_and_the_pool() {
         mfa_configuration: pb::MfaConfiguration::Optional as i32,
         ..Default::default()
     };
-    set_pool(&s, &pool, req).await.expect("pool email");
+    s.set_config(&pool, req).await.expect("pool email");
     let err = admin_set(&s, &pool, "bea", None, None, Some(on(false)), None)
         .await
         .expect_err("no email attribute");
@@ -210,7 +195,7 @@ async fn web_authn_round_trips_and_user_web_authn_needs_multi_factor_and_another
         }),
         ..Default::default()
     };
-    let out = set_pool(&s, &pool, single.clone()).await.expect("set");
+    let out = s.set_config(&pool, single.clone()).await.expect("set");
     assert_eq!(out.web_authn_configuration, single.web_authn_configuration);
     admin_set(&s, &pool, "dan", Some(on(true)), None, None, None)
         .await
@@ -233,7 +218,7 @@ async fn web_authn_round_trips_and_user_web_authn_needs_multi_factor_and_another
         }),
         ..single
     };
-    set_pool(&s, &pool, multi).await.expect("multi factor");
+    s.set_config(&pool, multi).await.expect("multi factor");
     admin_set(&s, &pool, "dan", None, None, None, Some(true))
         .await
         .expect("now allowed");
@@ -268,7 +253,7 @@ async fn with_mfa_on_a_user_can_only_change_the_preferred_factor() {
         mfa_configuration: pb::MfaConfiguration::Optional as i32,
         ..Default::default()
     };
-    set_pool(&s, &pool, req.clone()).await.expect("optional");
+    s.set_config(&pool, req.clone()).await.expect("optional");
     admin_set(
         &s,
         &pool,
@@ -284,7 +269,7 @@ async fn with_mfa_on_a_user_can_only_change_the_preferred_factor() {
         mfa_configuration: pb::MfaConfiguration::On as i32,
         ..req
     };
-    set_pool(&s, &pool, on_req).await.expect("required");
+    s.set_config(&pool, on_req).await.expect("required");
 
     let err = admin_set(
         &s,
@@ -323,7 +308,7 @@ async fn settings_reflect_only_what_the_user_set() {
         mfa_configuration: pb::MfaConfiguration::On as i32,
         ..Default::default()
     };
-    set_pool(&s, &pool, req).await.expect("MFA required");
+    s.set_config(&pool, req).await.expect("MFA required");
     let token = s
         .create_user_with_token(&pool, "fay", &[("phone_number", "+15555550113")])
         .await;
@@ -454,7 +439,7 @@ async fn the_mfa_setup_session_flow_enrols_totp() {
         mfa_configuration: pb::MfaConfiguration::On as i32,
         ..Default::default()
     };
-    set_pool(&s, &pool, config)
+    s.set_config(&pool, config)
         .await
         .expect("pool TOTP required");
     s.create_user_with_token(&pool, "jo", &[]).await;
@@ -570,7 +555,7 @@ async fn lite_pools_refuse_email_mfa() {
         mfa_configuration: pb::MfaConfiguration::Optional as i32,
         ..Default::default()
     };
-    let err = set_pool(&s, &pool, req).await.expect_err("LITE");
+    let err = s.set_config(&pool, req).await.expect_err("LITE");
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(reason(&err), "FeatureUnavailableInTierException");
 }

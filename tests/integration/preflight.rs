@@ -70,21 +70,6 @@ fn totp(mode: pb::MfaConfiguration) -> pb::SetUserPoolMfaConfigRequest {
     }
 }
 
-async fn set(
-    s: &Stack,
-    pool: &str,
-    req: pb::SetUserPoolMfaConfigRequest,
-) -> Result<pb::SetUserPoolMfaConfigResponse, tonic::Status> {
-    s.pools
-        .clone()
-        .set_user_pool_mfa_config(pb::SetUserPoolMfaConfigRequest {
-            user_pool_id: pool.into(),
-            ..req
-        })
-        .await
-        .map(|r| r.into_inner())
-}
-
 async fn mode(s: &Stack, pool: &str) -> i32 {
     s.pools
         .clone()
@@ -107,7 +92,10 @@ async fn refused(
 ) -> tonic::Status {
     let writes = s.upstream_writes();
     let before = mode(s, pool).await;
-    let err = set(s, pool, req).await.expect_err("the pre-flight refuses");
+    let err = s
+        .set_config(pool, req)
+        .await
+        .expect_err("the pre-flight refuses");
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
     let (reason, found) = preconditions(&err);
     assert_eq!(reason, "POOL_STATE");
@@ -139,7 +127,7 @@ async fn email_mfa_needs_the_pools_own_ses_sender() {
         err.message()
     );
     let ses = s.create_email_pool().await;
-    set(&s, &ses, email_optional())
+    s.set_config(&ses, email_optional())
         .await
         .expect("an SES sender is enough");
 }
@@ -220,7 +208,7 @@ async fn email_mfa_with_a_failing_sender_or_email_only_recovery_is_refused() {
         },
     )
     .await;
-    set(&s, &both, email_optional())
+    s.set_config(&both, email_optional())
         .await
         .expect("email then phone");
 }
@@ -255,7 +243,7 @@ async fn mfa_on_is_refused_while_otp_may_sign_in_first_and_optional_is_not() {
         "{}",
         err.message()
     );
-    set(&s, &pool, totp(pb::MfaConfiguration::Optional))
+    s.set_config(&pool, totp(pb::MfaConfiguration::Optional))
         .await
         .expect("OPTIONAL is accepted");
 }
@@ -293,7 +281,7 @@ async fn mfa_on_with_a_passkey_first_needs_the_passkey_to_be_multi_factor() {
         }),
         ..totp(pb::MfaConfiguration::On)
     };
-    set(&s, &pool, multi_factor)
+    s.set_config(&pool, multi_factor)
         .await
         .expect("a multi-factor passkey is accepted");
 }
@@ -331,7 +319,7 @@ async fn sms_mfa_while_the_pools_sms_sending_fails_is_refused() {
     assert!(err.message().contains("SNSSandbox"));
     // The ExternalId is a secret: the refusal does not carry it.
     assert!(!format!("{err:?}").contains("ext-id-1234"));
-    set(&s, &pool, totp(pb::MfaConfiguration::Optional))
+    s.set_config(&pool, totp(pb::MfaConfiguration::Optional))
         .await
         .expect("TOTP does not need SMS");
 }
@@ -412,7 +400,7 @@ async fn validate_only_and_updates_meet_the_same_rules() {
         },
     )
     .await;
-    set(&s, &otp, totp(pb::MfaConfiguration::Optional))
+    s.set_config(&otp, totp(pb::MfaConfiguration::Optional))
         .await
         .expect("OPTIONAL");
     let writes = s.upstream_writes();
@@ -458,7 +446,8 @@ async fn without_the_pre_flight_the_local_backend_answers_as_cognito() {
         },
     )
     .await;
-    let err = set(&s, &pool, totp(pb::MfaConfiguration::On))
+    let err = s
+        .set_config(&pool, totp(pb::MfaConfiguration::On))
         .await
         .expect_err("Cognito's own rule");
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -583,13 +572,6 @@ async fn moto_pool(
         .to_owned()
 }
 
-fn ses() -> sdk::EmailConfigurationType {
-    sdk::EmailConfigurationType::builder()
-        .email_sending_account(sdk::EmailSendingAccountType::Developer)
-        .source_arn("arn:aws:ses:us-east-1:123456789012:identity/mfa@example.com")
-        .build()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_cognito_the_state_is_read_with_describe_user_pool() {
     let s = Stack::moto().await;
@@ -610,7 +592,13 @@ async fn on_cognito_the_state_is_read_with_describe_user_pool() {
     assert_eq!(sent[0], serde_json::json!({"UserPoolId": pool}));
     assert!(s.proxy().bodies("SetUserPoolMfaConfig").is_empty());
 
-    let lite = moto_pool(Some(sdk::UserPoolTierType::Lite), Some(ses()), &[], &[]).await;
+    let lite = moto_pool(
+        Some(sdk::UserPoolTierType::Lite),
+        Some(common::ses_email_configuration()),
+        &[],
+        &[],
+    )
+    .await;
     refused(
         &s,
         &lite,
@@ -620,7 +608,7 @@ async fn on_cognito_the_state_is_read_with_describe_user_pool() {
     .await;
     let email_only = moto_pool(
         None,
-        Some(ses()),
+        Some(common::ses_email_configuration()),
         &[],
         &[sdk::RecoveryOptionNameType::VerifiedEmail],
     )
@@ -672,7 +660,7 @@ async fn on_cognito_the_state_is_read_with_describe_user_pool() {
     // A pool that can take it: the write goes out.
     let ready = moto_pool(
         Some(sdk::UserPoolTierType::Essentials),
-        Some(ses()),
+        Some(common::ses_email_configuration()),
         &[],
         &[],
     )
@@ -684,30 +672,32 @@ async fn on_cognito_the_state_is_read_with_describe_user_pool() {
         }),
         ..email_optional()
     };
-    set(&s, &ready, req).await.expect("accepted");
+    s.set_config(&ready, req).await.expect("accepted");
     assert_eq!(s.proxy().bodies("SetUserPoolMfaConfig").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_state_is_kept_briefly_and_forgotten_by_the_facades_own_write() {
     let s = Stack::moto().await;
-    let pool = moto_pool(None, Some(ses()), &[], &[]).await;
+    let pool = moto_pool(None, Some(common::ses_email_configuration()), &[], &[]).await;
     let dry = pb::SetUserPoolMfaConfigRequest {
         validate_only: true,
         ..totp(pb::MfaConfiguration::Optional)
     };
     for _ in 0..3 {
-        set(&s, &pool, dry.clone()).await.expect("dry run");
+        s.set_config(&pool, dry.clone()).await.expect("dry run");
     }
     assert_eq!(
         s.proxy().bodies("DescribeUserPool").len(),
         1,
         "three dry runs, one read of the pool's state"
     );
-    set(&s, &pool, totp(pb::MfaConfiguration::Optional))
+    s.set_config(&pool, totp(pb::MfaConfiguration::Optional))
         .await
         .expect("write");
-    set(&s, &pool, dry).await.expect("dry run after the write");
+    s.set_config(&pool, dry)
+        .await
+        .expect("dry run after the write");
     assert_eq!(
         s.proxy().bodies("DescribeUserPool").len(),
         2,

@@ -203,6 +203,14 @@ pub async fn moto_sdk() -> cip::Client {
     cip::Client::new(&config)
 }
 
+/// An EmailConfiguration through the pool's own SES identity (DEVELOPER).
+pub fn ses_email_configuration() -> cip::types::EmailConfigurationType {
+    cip::types::EmailConfigurationType::builder()
+        .email_sending_account(cip::types::EmailSendingAccountType::Developer)
+        .source_arn("arn:aws:ses:us-east-1:123456789012:identity/mfa@example.com")
+        .build()
+}
+
 /// Counts the calls that reach a backend, for "refused input reached nothing".
 pub struct CountingBackend {
     inner: Arc<dyn Backend>,
@@ -505,12 +513,23 @@ impl Stack {
 
     /// A fresh user pool; returns its id.
     pub async fn create_pool(&self) -> String {
+        self.new_pool(false).await
+    }
+
+    /// A fresh user pool that sends email through its own SES identity
+    /// (EmailSendingAccount DEVELOPER), as email MFA needs; returns its id.
+    pub async fn create_email_pool(&self) -> String {
+        self.new_pool(true).await
+    }
+
+    async fn new_pool(&self, ses: bool) -> String {
         let name = format!("pool-{}", uuid::Uuid::new_v4().simple());
         match &self.fixtures {
             Fixtures::Moto { sdk, .. } => {
                 let out = sdk
                     .create_user_pool()
                     .pool_name(name)
+                    .set_email_configuration(ses.then(ses_email_configuration))
                     .send()
                     .await
                     .expect("create pool");
@@ -520,11 +539,17 @@ impl Stack {
                     .to_owned()
             }
             Fixtures::Local { client, .. } => {
+                let email_sending_account = if ses {
+                    dev::EmailSendingAccount::Developer
+                } else {
+                    dev::EmailSendingAccount::Unspecified
+                };
                 client
                     .clone()
                     .create_user_pool(dev::CreateUserPoolRequest {
                         pool_name: name,
                         feature_plan: dev::FeaturePlan::Unspecified as i32,
+                        email_sending_account: email_sending_account as i32,
                         ..Default::default()
                     })
                     .await
@@ -535,42 +560,20 @@ impl Stack {
         }
     }
 
-    /// A fresh user pool that sends email through its own SES identity
-    /// (EmailSendingAccount DEVELOPER), as email MFA needs; returns its id.
-    pub async fn create_email_pool(&self) -> String {
-        let name = format!("pool-{}", uuid::Uuid::new_v4().simple());
-        match &self.fixtures {
-            Fixtures::Moto { sdk, .. } => {
-                let email = cip::types::EmailConfigurationType::builder()
-                    .email_sending_account(cip::types::EmailSendingAccountType::Developer)
-                    .source_arn("arn:aws:ses:us-east-1:123456789012:identity/mfa@example.com")
-                    .build();
-                let out = sdk
-                    .create_user_pool()
-                    .pool_name(name)
-                    .email_configuration(email)
-                    .send()
-                    .await
-                    .expect("create pool");
-                out.user_pool()
-                    .and_then(|p| p.id())
-                    .expect("pool id")
-                    .to_owned()
-            }
-            Fixtures::Local { client, .. } => {
-                client
-                    .clone()
-                    .create_user_pool(dev::CreateUserPoolRequest {
-                        pool_name: name,
-                        email_sending_account: dev::EmailSendingAccount::Developer as i32,
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("create pool")
-                    .into_inner()
-                    .user_pool_id
-            }
-        }
+    /// SetUserPoolMfaConfig of `req` on `pool`.
+    pub async fn set_config(
+        &self,
+        pool: &str,
+        req: pb::SetUserPoolMfaConfigRequest,
+    ) -> std::result::Result<pb::SetUserPoolMfaConfigResponse, tonic::Status> {
+        self.pools
+            .clone()
+            .set_user_pool_mfa_config(pb::SetUserPoolMfaConfigRequest {
+                user_pool_id: pool.into(),
+                ..req
+            })
+            .await
+            .map(|r| r.into_inner())
     }
 
     /// A confirmed user with the given attributes, and an access token for them.
