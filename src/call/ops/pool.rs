@@ -444,9 +444,7 @@ impl Operation for UpdateUserPoolMfaConfig {
     async fn run(self, backend: &dyn Backend) -> Result<Ran<VersionedConfig>> {
         let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
         let current_etag = check_etag(self.etag.as_deref(), &current)?;
-        let original = current.clone();
-        let before = self.capture_before.then(|| current.clone());
-        let mut merged = current;
+        let mut merged = current.clone();
         mask::apply(&mut merged, &self.patch, &self.update_mask).map_err(|e| match e {
             MaskError::UnknownPath(p) => Error::InvalidArgument(vec![rules::FieldViolation {
                 field: "update_mask".into(),
@@ -470,7 +468,7 @@ impl Operation for UpdateUserPoolMfaConfig {
             guard: self.guard.as_ref(),
             validate_only: self.validate_only,
         }
-        .admit(Some(&original), &merged)
+        .admit(Some(&current), &merged)
         .await?;
         if !self.steps().write {
             return Ok(would_be(merged, current_etag, findings));
@@ -478,7 +476,11 @@ impl Operation for UpdateUserPoolMfaConfig {
         let stored = backend
             .set_user_pool_mfa_config(&self.user_pool_id, &merged)
             .await?;
-        Ok(changed(before, stored, findings))
+        Ok(changed(
+            self.capture_before.then_some(current),
+            stored,
+            findings,
+        ))
     }
 }
 
