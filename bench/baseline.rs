@@ -63,6 +63,15 @@ impl UserPoolMfaService for Constant {
     ) -> Result<Response<pb::UpdateUserPoolMfaConfigResponse>, Status> {
         Err(Status::unimplemented("not in the baseline"))
     }
+
+    type ListUserMfaStatusStream = mfa_facade::api::WalkStream;
+
+    async fn list_user_mfa_status(
+        &self,
+        _: Request<pb::ListUserMfaStatusRequest>,
+    ) -> Result<Response<Self::ListUserMfaStatusStream>, Status> {
+        Err(Status::unimplemented("not in the baseline"))
+    }
 }
 
 #[tokio::main]

@@ -598,9 +598,22 @@ impl Config {
             ),
             ("backend.max_sessions", b.max_sessions, 1_000_000),
             ("backend.max_pool_states", b.max_pool_states, 100_000),
+            (
+                "backend.max_web_authn_credentials",
+                b.max_web_authn_credentials,
+                1_000,
+            ),
         ] {
             check_range(&mut err, key, value, 1, max);
         }
+        let (min, max) = crate::backend::settings::MFA_SETUP_SESSION_SECONDS;
+        check_range(
+            &mut err,
+            "backend.mfa_setup_session_seconds",
+            b.mfa_setup_session_seconds,
+            min,
+            max,
+        );
         if b.pool_state_ttl_ms > 300_000 {
             err(
                 "backend.pool_state_ttl_ms",

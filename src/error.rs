@@ -103,6 +103,14 @@ pub enum Error {
         "the call took longer than server.request_timeout_ms ({0} ms); a change may or may not have been made"
     )]
     DeadlineExceeded(u64),
+    /// A coverage walk reached `limits.walk.max_seconds`.
+    #[error(
+        "the walk streamed for limits.walk.max_seconds ({0} s); resume it with the page_token of its last message"
+    )]
+    WalkTimedOut(u64),
+    /// The caller cancelled the call (a coverage walk it stopped reading).
+    #[error("{0}")]
+    Cancelled(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -152,7 +160,15 @@ pub fn code_for_exception(exception: &str, http_status: Option<u16>) -> Code {
         | "FeatureUnavailableInTierException"
         | "SoftwareTokenMFANotFoundException"
         | "InvalidUserPoolConfigurationException"
-        | "OperationNotEnabledException" => Code::FailedPrecondition,
+        | "OperationNotEnabledException"
+        | "WebAuthnNotEnabledException"
+        | "WebAuthnConfigurationMissingException"
+        | "WebAuthnChallengeNotFoundException" => Code::FailedPrecondition,
+        // The passkey or the client presenting it does not fit the pool.
+        "WebAuthnCredentialNotSupportedException"
+        | "WebAuthnClientMismatchException"
+        | "WebAuthnOriginNotAllowedException"
+        | "WebAuthnRelyingPartyMismatchException" => Code::InvalidArgument,
         "ConcurrentModificationException" => Code::Aborted,
         // Only the local backend's fixtures raise it.
         "UsernameExistsException" => Code::AlreadyExists,
@@ -206,7 +222,8 @@ impl Error {
             }
             Error::RateLimited { .. } => Code::ResourceExhausted,
             Error::AuditUnavailable(_) => Code::Unavailable,
-            Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            Error::DeadlineExceeded(_) | Error::WalkTimedOut(_) => Code::DeadlineExceeded,
+            Error::Cancelled(_) => Code::Cancelled,
         }
     }
 
@@ -325,7 +342,9 @@ impl From<Error> for tonic::Status {
                 }
                 (*public).to_owned()
             }
-            Error::DeadlineExceeded(_) => err.to_string(),
+            Error::DeadlineExceeded(_) | Error::WalkTimedOut(_) | Error::Cancelled(_) => {
+                err.to_string()
+            }
             Error::AuditUnavailable(_) => {
                 details.set_error_info(
                     "AUDIT_UNAVAILABLE",

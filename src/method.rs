@@ -97,6 +97,20 @@ methods! {
         cognito: [AdminGetUser];
     ADMIN_DELETE_SOFTWARE_TOKEN = UserMfa / "AdminDeleteSoftwareToken", mutating: true,
         cognito: [AdminDeleteSoftwareToken];
+    GET_USER_AUTH_FACTORS = UserMfa / "GetUserAuthFactors", mutating: false,
+        cognito: [GetUserAuthFactors];
+    ADMIN_GET_USER_AUTH_FACTORS = UserMfa / "AdminGetUserAuthFactors", mutating: false,
+        cognito: [AdminGetUserAuthFactors];
+    LIST_WEB_AUTHN_CREDENTIALS = UserMfa / "ListWebAuthnCredentials", mutating: false,
+        cognito: [ListWebAuthnCredentials];
+    DELETE_WEB_AUTHN_CREDENTIAL = UserMfa / "DeleteWebAuthnCredential", mutating: true,
+        cognito: [DeleteWebAuthnCredential];
+    LIST_USER_MFA_STATUS = UserPoolMfa / "ListUserMfaStatus", mutating: false,
+        cognito: [ListUsers, AdminGetUser];
+    REGISTER_WEB_AUTHN_CREDENTIAL = LocalFixtures / "RegisterWebAuthnCredential", mutating: true,
+        cognito: [];
+    CREATE_USERS = LocalFixtures / "CreateUsers", mutating: true, cognito: [];
+    SET_USER_ENABLED = LocalFixtures / "SetUserEnabled", mutating: true, cognito: [];
 }
 
 /// The row of a full method name.
@@ -118,15 +132,18 @@ pub enum Category {
     UserPoolRead,
     UserResourceUpdate,
     UserRead,
+    /// ListUsers (the coverage walk's pages).
+    UserList,
 }
 
 impl Category {
-    pub const ALL: [Category; 5] = [
+    pub const ALL: [Category; 6] = [
         Category::UserPoolResourceUpdate,
         Category::UserPoolResourceRead,
         Category::UserPoolRead,
         Category::UserResourceUpdate,
         Category::UserRead,
+        Category::UserList,
     ];
 
     pub fn name(self) -> &'static str {
@@ -136,6 +153,7 @@ impl Category {
             Category::UserPoolRead => "UserPoolRead",
             Category::UserResourceUpdate => "UserResourceUpdate",
             Category::UserRead => "UserRead",
+            Category::UserList => "UserList",
         }
     }
 }
@@ -153,6 +171,11 @@ pub enum CognitoOp {
     GetUser,
     AdminGetUser,
     AdminDeleteSoftwareToken,
+    GetUserAuthFactors,
+    AdminGetUserAuthFactors,
+    ListWebAuthnCredentials,
+    DeleteWebAuthnCredential,
+    ListUsers,
 }
 
 /// Whether a call reads or writes one end user's data, for Cognito's
@@ -183,12 +206,20 @@ impl CognitoOp {
             CognitoOp::GetUser => "GetUser",
             CognitoOp::AdminGetUser => "AdminGetUser",
             CognitoOp::AdminDeleteSoftwareToken => "AdminDeleteSoftwareToken",
+            CognitoOp::GetUserAuthFactors => "GetUserAuthFactors",
+            CognitoOp::AdminGetUserAuthFactors => "AdminGetUserAuthFactors",
+            CognitoOp::ListWebAuthnCredentials => "ListWebAuthnCredentials",
+            CognitoOp::DeleteWebAuthnCredential => "DeleteWebAuthnCredential",
+            CognitoOp::ListUsers => "ListUsers",
         }
     }
 
-    /// The quota category. AdminDeleteSoftwareToken is not in Cognito's
-    /// published table; it is a write to one user's MFA, so it is counted
-    /// as UserResourceUpdate like its siblings.
+    /// The quota category. AdminDeleteSoftwareToken, the two
+    /// Get*UserAuthFactors, ListWebAuthnCredentials and
+    /// DeleteWebAuthnCredential are not in COGNITO.md's table: each reads
+    /// or writes one user's MFA, so it is counted with its siblings
+    /// (UserRead like GetUser, UserResourceUpdate like
+    /// AdminDeleteSoftwareToken). ListUsers is UserList (30/s).
     pub fn category(self) -> Category {
         match self {
             CognitoOp::GetUserPoolMfaConfig => Category::UserPoolResourceRead,
@@ -198,8 +229,14 @@ impl CognitoOp {
             | CognitoOp::AdminSetUserMfaPreference
             | CognitoOp::AssociateSoftwareToken
             | CognitoOp::VerifySoftwareToken
-            | CognitoOp::AdminDeleteSoftwareToken => Category::UserResourceUpdate,
-            CognitoOp::GetUser | CognitoOp::AdminGetUser => Category::UserRead,
+            | CognitoOp::AdminDeleteSoftwareToken
+            | CognitoOp::DeleteWebAuthnCredential => Category::UserResourceUpdate,
+            CognitoOp::GetUser
+            | CognitoOp::AdminGetUser
+            | CognitoOp::GetUserAuthFactors
+            | CognitoOp::AdminGetUserAuthFactors
+            | CognitoOp::ListWebAuthnCredentials => Category::UserRead,
+            CognitoOp::ListUsers => Category::UserList,
         }
     }
 
@@ -214,7 +251,8 @@ impl CognitoOp {
             Category::UserRead => Some(Access::Read),
             Category::UserPoolResourceRead
             | Category::UserPoolResourceUpdate
-            | Category::UserPoolRead => None,
+            | Category::UserPoolRead
+            | Category::UserList => None,
         }
     }
 }
@@ -235,7 +273,7 @@ mod tests {
             );
             assert_eq!(find(m.name), Some(*m));
         }
-        assert_eq!(TABLE.len(), 15);
+        assert_eq!(TABLE.len(), 23);
         assert!(!GET_USER_POOL_MFA_CONFIG.mutating && SET_USER_POOL_MFA_CONFIG.mutating);
         assert_eq!(find("cognito.mfa.v1.UserMfaService/Nope"), None);
     }
@@ -253,6 +291,9 @@ mod tests {
             (VerifySoftwareToken, Category::UserResourceUpdate),
             (GetUser, Category::UserRead),
             (AdminGetUser, Category::UserRead),
+            (ListUsers, Category::UserList),
+            (AdminGetUserAuthFactors, Category::UserRead),
+            (DeleteWebAuthnCredential, Category::UserResourceUpdate),
         ] {
             assert_eq!(op.category(), category, "{}", op.name());
         }

@@ -286,6 +286,58 @@ pub fn settings_parts(s: UserMfaSettings) -> SettingsParts {
     }
 }
 
+pub fn auth_factor_to_pb(f: crate::domain::AuthFactor) -> pb::AuthFactorType {
+    use crate::domain::AuthFactor as F;
+    match f {
+        F::Password => pb::AuthFactorType::Password,
+        F::EmailOtp => pb::AuthFactorType::EmailOtp,
+        F::SmsOtp => pb::AuthFactorType::SmsOtp,
+        F::WebAuthn => pb::AuthFactorType::WebAuthn,
+        F::SoftwareToken => pb::AuthFactorType::SoftwareToken,
+    }
+}
+
+pub fn credential_to_pb(c: crate::domain::WebAuthnCredential) -> pb::WebAuthnCredentialDescription {
+    pb::WebAuthnCredentialDescription {
+        credential_id: c.credential_id,
+        friendly_credential_name: c.friendly_credential_name,
+        relying_party_id: c.relying_party_id,
+        authenticator_attachment: c.authenticator_attachment,
+        authenticator_transports: c.authenticator_transports,
+        created_at: Some(prost_types::Timestamp {
+            seconds: c.created_at_seconds,
+            nanos: i32::try_from(c.created_at_nanos).unwrap_or(0),
+        }),
+    }
+}
+
+pub fn walk_item_to_pb(item: crate::call::walk::WalkItem) -> pb::ListUserMfaStatusResponse {
+    use crate::call::walk::WalkItem;
+    use pb::list_user_mfa_status_response::Item;
+    let item = match item {
+        WalkItem::User(u) => Item::User(pb::UserMfaStatus {
+            index: u.index,
+            username: u.username.unwrap_or_default(),
+            sub: u.sub,
+            user_status: u.user_status,
+            enabled: u.enabled,
+            preferred_mfa_setting: u.preferred_mfa_setting,
+            user_mfa_setting_list: u.user_mfa_setting_list,
+            page_token: u.page_token,
+        }),
+        WalkItem::Summary(c) => Item::Summary(pb::UserMfaCoverage {
+            users: c.users,
+            enabled_factors: c.enabled_factors.into_iter().collect(),
+            preferred_factors: c.preferred_factors.into_iter().collect(),
+            without_mfa: c.without_mfa,
+            setup_required_if_on: c.setup_required_if_on,
+            disabled: c.disabled,
+            vanished: c.vanished,
+        }),
+    };
+    pb::ListUserMfaStatusResponse { item: Some(item) }
+}
+
 #[cfg(test)]
 mod tests {
     //! proto -> domain -> proto with every member set: nothing may be dropped.

@@ -10,12 +10,26 @@ use tonic::{Request, Response, Status};
 use super::context;
 use crate::backend::local::{
     LocalBackend,
+    fixtures::{NewPasskey, NewUser, UserStatus},
     store::{FeaturePlan, PoolSettings},
 };
 use crate::call::{Decoded, Facade, fixtures as ops};
 use crate::domain::pool_state::{AuthFactor, EmailSendingAccount, Recovery};
 use crate::domain::{Secret, rules::Violations};
 use crate::proto::dev::v1 as pb;
+
+fn user_status(v: &mut Violations, field: &str, raw: i32) -> UserStatus {
+    match pb::UserStatus::try_from(raw) {
+        Ok(pb::UserStatus::Unspecified | pb::UserStatus::Confirmed) => UserStatus::Confirmed,
+        Ok(pb::UserStatus::Unconfirmed) => UserStatus::Unconfirmed,
+        Ok(pb::UserStatus::ResetRequired) => UserStatus::ResetRequired,
+        Ok(pb::UserStatus::ForceChangePassword) => UserStatus::ForceChangePassword,
+        Err(_) => {
+            v.add(field, format!("unknown enum value {raw}"));
+            UserStatus::Confirmed
+        }
+    }
+}
 
 pub struct FixturesApi {
     facade: Facade,
@@ -89,6 +103,22 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
                 ),
             }
         }
+        let mut alias_attributes = Vec::new();
+        for (i, a) in r.alias_attributes.iter().enumerate() {
+            match pb::AliasAttribute::try_from(*a) {
+                Ok(pb::AliasAttribute::Email) => alias_attributes.push("email".to_owned()),
+                Ok(pb::AliasAttribute::PhoneNumber) => {
+                    alias_attributes.push("phone_number".to_owned())
+                }
+                Ok(pb::AliasAttribute::PreferredUsername) => {
+                    alias_attributes.push("preferred_username".to_owned())
+                }
+                Ok(pb::AliasAttribute::Unspecified) | Err(_) => violations.add(
+                    format!("alias_attributes[{i}]"),
+                    format!("unknown or unspecified attribute {a}"),
+                ),
+            }
+        }
         let op = ops::CreateUserPool {
             local: self.local.clone(),
             pool_name: r.pool_name,
@@ -99,6 +129,7 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
                 email_configuration_failure: r.email_configuration_failure,
                 first_auth_factors,
                 recovery,
+                alias_attributes,
             },
         };
         let created = self
@@ -115,19 +146,104 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
         request: Request<pb::CreateUserRequest>,
     ) -> Result<Response<pb::CreateUserResponse>, Status> {
         let (ctx, r) = context(request);
+        let mut violations = Violations::default();
+        let user = NewUser {
+            username: r.username,
+            attributes: r.attributes.into_iter().collect(),
+            status: user_status(&mut violations, "status", r.status),
+            enabled: r.enabled.unwrap_or(true),
+        };
         let op = ops::CreateUser {
             local: self.local.clone(),
             user_pool_id: r.user_pool_id,
-            username: r.username,
-            attributes: r.attributes.into_iter().collect(),
+            user,
         };
         let created = self
             .facade
-            .execute(&ctx, Decoded::new(op, Violations::default()))
+            .execute(&ctx, Decoded::new(op, violations))
             .await?;
         Ok(Response::new(pb::CreateUserResponse {
             username: created.username,
             sub: created.sub,
+        }))
+    }
+
+    async fn create_users(
+        &self,
+        request: Request<pb::CreateUsersRequest>,
+    ) -> Result<Response<pb::CreateUsersResponse>, Status> {
+        let (ctx, r) = context(request);
+        let mut violations = Violations::default();
+        let users = r
+            .users
+            .into_iter()
+            .enumerate()
+            .map(|(i, u)| NewUser {
+                username: u.username,
+                attributes: u.attributes.into_iter().collect(),
+                status: user_status(&mut violations, &format!("users[{i}].status"), u.status),
+                enabled: u.enabled.unwrap_or(true),
+            })
+            .collect();
+        let op = ops::CreateUsers {
+            local: self.local.clone(),
+            user_pool_id: r.user_pool_id,
+            users,
+        };
+        let created = self
+            .facade
+            .execute(&ctx, Decoded::new(op, violations))
+            .await?;
+        Ok(Response::new(pb::CreateUsersResponse {
+            users: created
+                .into_iter()
+                .map(|c| pb::CreateUserResponse {
+                    username: c.username,
+                    sub: c.sub,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn set_user_enabled(
+        &self,
+        request: Request<pb::SetUserEnabledRequest>,
+    ) -> Result<Response<pb::SetUserEnabledResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::SetUserEnabled {
+            local: self.local.clone(),
+            user_pool_id: r.user_pool_id,
+            username: r.username,
+            enabled: r.enabled,
+        };
+        self.facade
+            .execute(&ctx, Decoded::new(op, Violations::default()))
+            .await?;
+        Ok(Response::new(pb::SetUserEnabledResponse {}))
+    }
+
+    async fn register_web_authn_credential(
+        &self,
+        request: Request<pb::RegisterWebAuthnCredentialRequest>,
+    ) -> Result<Response<pb::RegisterWebAuthnCredentialResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::RegisterWebAuthnCredential {
+            local: self.local.clone(),
+            user_pool_id: r.user_pool_id,
+            username: r.username,
+            passkey: NewPasskey {
+                friendly_credential_name: r.friendly_credential_name,
+                relying_party_id: r.relying_party_id,
+                authenticator_attachment: r.authenticator_attachment,
+                authenticator_transports: r.authenticator_transports,
+            },
+        };
+        let out = self
+            .facade
+            .execute(&ctx, Decoded::new(op, Violations::default()))
+            .await?;
+        Ok(Response::new(pb::RegisterWebAuthnCredentialResponse {
+            credential_id: out.credential_id,
         }))
     }
 

@@ -85,8 +85,49 @@ macro_rules! settings {
     }};
 }
 
+/// The stream of a coverage walk, as the generated service wants it.
+pub type WalkStream = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<pb::ListUserMfaStatusResponse, Status>> + Send>,
+>;
+
+/// Builds one of the two auth-factors responses, which share their fields.
+macro_rules! auth_factors {
+    ($ty:ident, $out:expr) => {{
+        let out = $out;
+        pb::$ty {
+            username: out.username,
+            preferred_mfa_setting: out.preferred_mfa_setting,
+            user_mfa_setting_list: out.user_mfa_setting_list,
+            configured_user_auth_factors: out
+                .configured_user_auth_factors
+                .into_iter()
+                .map(|f| convert::auth_factor_to_pb(f) as i32)
+                .collect(),
+        }
+    }};
+}
+
 #[tonic::async_trait]
 impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
+    type ListUserMfaStatusStream = WalkStream;
+
+    async fn list_user_mfa_status(
+        &self,
+        request: Request<pb::ListUserMfaStatusRequest>,
+    ) -> Result<Response<WalkStream>, Status> {
+        use tokio_stream::StreamExt;
+        let (ctx, r) = context(request);
+        let op = crate::call::walk::ListUserMfaStatus {
+            user_pool_id: r.user_pool_id,
+            filter: r.filter,
+            page_token: r.page_token,
+        };
+        let rx = self.facade.walk(&ctx, op).await?;
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
+            .map(|item| item.map(convert::walk_item_to_pb).map_err(Status::from));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
     async fn get_user_pool_mfa_config(
         &self,
         request: Request<pb::GetUserPoolMfaConfigRequest>,
@@ -318,5 +359,83 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
             .execute(&ctx, Decoded::new(op, Default::default()))
             .await?;
         Ok(Response::new(pb::AdminDeleteSoftwareTokenResponse {}))
+    }
+
+    async fn get_user_auth_factors(
+        &self,
+        request: Request<pb::GetUserAuthFactorsRequest>,
+    ) -> Result<Response<pb::GetUserAuthFactorsResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::GetUserAuthFactors {
+            user: UserRef::AccessToken(AccessToken::new(Secret::new(r.access_token))),
+        };
+        let out = self
+            .facade
+            .execute(&ctx, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(auth_factors!(
+            GetUserAuthFactorsResponse,
+            out
+        )))
+    }
+
+    async fn admin_get_user_auth_factors(
+        &self,
+        request: Request<pb::AdminGetUserAuthFactorsRequest>,
+    ) -> Result<Response<pb::AdminGetUserAuthFactorsResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::GetUserAuthFactors {
+            user: UserRef::Admin {
+                user_pool_id: r.user_pool_id,
+                username: r.username,
+            },
+        };
+        let out = self
+            .facade
+            .execute(&ctx, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(auth_factors!(
+            AdminGetUserAuthFactorsResponse,
+            out
+        )))
+    }
+
+    async fn list_web_authn_credentials(
+        &self,
+        request: Request<pb::ListWebAuthnCredentialsRequest>,
+    ) -> Result<Response<pb::ListWebAuthnCredentialsResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::ListWebAuthnCredentials {
+            access_token: AccessToken::new(Secret::new(r.access_token)),
+            next_token: r.next_token,
+            max_results: r.max_results,
+        };
+        let out = self
+            .facade
+            .execute(&ctx, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(pb::ListWebAuthnCredentialsResponse {
+            credentials: out
+                .credentials
+                .into_iter()
+                .map(convert::credential_to_pb)
+                .collect(),
+            next_token: out.next_token,
+        }))
+    }
+
+    async fn delete_web_authn_credential(
+        &self,
+        request: Request<pb::DeleteWebAuthnCredentialRequest>,
+    ) -> Result<Response<pb::DeleteWebAuthnCredentialResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::DeleteWebAuthnCredential {
+            access_token: AccessToken::new(Secret::new(r.access_token)),
+            credential_id: r.credential_id,
+        };
+        self.facade
+            .execute(&ctx, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(pb::DeleteWebAuthnCredentialResponse {}))
     }
 }

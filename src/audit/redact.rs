@@ -48,6 +48,12 @@ impl Redactor {
         Self::new(key, usernames)
     }
 
+    /// Whether records fingerprint usernames (`audit.usernames =
+    /// "fingerprint"`): then the coverage walk names users by sub only.
+    pub fn fingerprints_usernames(&self) -> bool {
+        self.usernames == UsernameHandling::Fingerprint
+    }
+
     /// `fp:` and 16 hex digits of HMAC-SHA256(key, value).
     pub fn fingerprint(&self, value: &str) -> String {
         let digest = self.key.sign(value.as_bytes());

@@ -10,8 +10,8 @@ pub mod state_cache;
 use async_trait::async_trait;
 
 use crate::domain::{
-    AssociatedToken, MfaPreference, PoolMfaConfig, PoolState, Secret, TokenAuth, TokenVerification,
-    UserMfaSettings, UserRef,
+    AccessToken, AssociatedToken, CredentialsPage, MfaPreference, PoolMfaConfig, PoolState, Secret,
+    TokenAuth, TokenVerification, UserAuthFactors, UserMfaSettings, UserRef, UsersPage,
 };
 use crate::error::Result;
 
@@ -59,4 +59,31 @@ pub trait Backend: Send + Sync + 'static {
     async fn get_user_mfa_settings(&self, user: &UserRef) -> Result<UserMfaSettings>;
 
     async fn admin_delete_software_token(&self, user_pool_id: &str, username: &str) -> Result<()>;
+
+    /// GetUserAuthFactors (access token) / AdminGetUserAuthFactors.
+    async fn get_user_auth_factors(&self, user: &UserRef) -> Result<UserAuthFactors>;
+
+    /// One page of the access token's user's passkeys.
+    async fn list_web_authn_credentials(
+        &self,
+        token: &AccessToken,
+        next_token: Option<&str>,
+        max_results: Option<i32>,
+    ) -> Result<CredentialsPage>;
+
+    async fn delete_web_authn_credential(
+        &self,
+        token: &AccessToken,
+        credential_id: &str,
+    ) -> Result<()>;
+
+    /// One page of ListUsers: at most `limit` (1 to 60) users matching
+    /// `filter` (ListUsers' syntax; empty: all), after `pagination_token`.
+    async fn list_users(
+        &self,
+        user_pool_id: &str,
+        filter: &str,
+        pagination_token: Option<&str>,
+        limit: i32,
+    ) -> Result<UsersPage>;
 }

@@ -60,9 +60,17 @@ pub struct BackendConfig {
     /// local: the most bytes of one user's attribute names and values together.
     #[serde(default = "default_max_user_attribute_bytes")]
     pub max_user_attribute_bytes: usize,
-    /// local: the most MFA_SETUP sessions alive at once (each lives 180 s).
+    /// local: the most MFA_SETUP sessions alive at once.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// local: how long an MFA_SETUP session lives, 180 to 900 seconds
+    /// (Cognito's MFA code validity: 3 to 15 minutes; 3 by default).
+    #[serde(default = "default_mfa_setup_session_seconds")]
+    pub mfa_setup_session_seconds: u64,
+    /// local: the most passkeys one user holds (fixtures
+    /// RegisterWebAuthnCredential).
+    #[serde(default = "default_max_web_authn_credentials")]
+    pub max_web_authn_credentials: usize,
     /// Pool changes (Set/UpdateUserPoolMfaConfig, validate_only included)
     /// first check the pool's own state (DescribeUserPool: feature plan,
     /// email and SMS sending, sign-in policy, account recovery) and refuse
@@ -88,6 +96,18 @@ pub const DEFAULT_MAX_USER_ATTRIBUTE_BYTES: usize = 16 * 1024;
 /// Default `backend.max_sessions`.
 pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
 
+/// Default `backend.mfa_setup_session_seconds`, and its bounds.
+pub const DEFAULT_MFA_SETUP_SESSION_SECONDS: u64 = 180;
+pub const MFA_SETUP_SESSION_SECONDS: (u64, u64) = (180, 900);
+/// Default `backend.max_web_authn_credentials` per user.
+pub const DEFAULT_MAX_WEB_AUTHN_CREDENTIALS: usize = 20;
+
+fn default_mfa_setup_session_seconds() -> u64 {
+    DEFAULT_MFA_SETUP_SESSION_SECONDS
+}
+fn default_max_web_authn_credentials() -> usize {
+    DEFAULT_MAX_WEB_AUTHN_CREDENTIALS
+}
 fn default_max_pools() -> usize {
     DEFAULT_MAX_POOLS
 }
@@ -120,6 +140,8 @@ impl Default for BackendConfig {
             max_user_attributes: DEFAULT_MAX_USER_ATTRIBUTES,
             max_user_attribute_bytes: DEFAULT_MAX_USER_ATTRIBUTE_BYTES,
             max_sessions: DEFAULT_MAX_SESSIONS,
+            mfa_setup_session_seconds: DEFAULT_MFA_SETUP_SESSION_SECONDS,
+            max_web_authn_credentials: DEFAULT_MAX_WEB_AUTHN_CREDENTIALS,
             preflight: true,
             pool_state_ttl_ms: DEFAULT_POOL_STATE_TTL_MS,
             max_pool_states: DEFAULT_MAX_POOL_STATES,

@@ -19,8 +19,8 @@ use async_trait::async_trait;
 
 use super::Backend;
 use crate::domain::{
-    AssociatedToken, MfaPreference, PoolMfaConfig, PoolState, Secret, TokenAuth, TokenVerification,
-    UserMfaSettings, UserRef,
+    AccessToken, AssociatedToken, CredentialsPage, MfaPreference, PoolMfaConfig, PoolState, Secret,
+    TokenAuth, TokenVerification, UserAuthFactors, UserMfaSettings, UserRef, UsersPage,
 };
 use crate::error::Result;
 
@@ -135,6 +135,43 @@ impl Backend for StateCache {
     async fn admin_delete_software_token(&self, user_pool_id: &str, username: &str) -> Result<()> {
         self.inner
             .admin_delete_software_token(user_pool_id, username)
+            .await
+    }
+
+    async fn get_user_auth_factors(&self, user: &UserRef) -> Result<UserAuthFactors> {
+        self.inner.get_user_auth_factors(user).await
+    }
+
+    async fn list_web_authn_credentials(
+        &self,
+        token: &AccessToken,
+        next_token: Option<&str>,
+        max_results: Option<i32>,
+    ) -> Result<CredentialsPage> {
+        self.inner
+            .list_web_authn_credentials(token, next_token, max_results)
+            .await
+    }
+
+    async fn delete_web_authn_credential(
+        &self,
+        token: &AccessToken,
+        credential_id: &str,
+    ) -> Result<()> {
+        self.inner
+            .delete_web_authn_credential(token, credential_id)
+            .await
+    }
+
+    async fn list_users(
+        &self,
+        user_pool_id: &str,
+        filter: &str,
+        pagination_token: Option<&str>,
+        limit: i32,
+    ) -> Result<UsersPage> {
+        self.inner
+            .list_users(user_pool_id, filter, pagination_token, limit)
             .await
     }
 }

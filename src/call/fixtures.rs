@@ -7,7 +7,7 @@
 //! through a rule over every pool (`user_pools = ["*"]`, see
 //! `auth::policy::Scope::NewPool`).
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -17,6 +17,7 @@ use crate::backend::{
     Backend,
     local::{
         LocalBackend,
+        fixtures::{MAX_USERS_PER_CALL, NewPasskey, NewUser},
         store::{FeaturePlan, PoolSettings},
     },
 };
@@ -70,6 +71,14 @@ fn check_pool_settings(v: &mut Violations, s: &PoolSettings) {
             "must name each factor at most once",
         );
     }
+    let aliases = &s.alias_attributes;
+    if aliases
+        .iter()
+        .enumerate()
+        .any(|(i, a)| aliases[..i].contains(a))
+    {
+        v.add("alias_attributes", "must name each attribute at most once");
+    }
     let recovery = &s.recovery;
     if recovery.len() > 2 {
         v.add("account_recovery", "must name one or two options");
@@ -83,8 +92,57 @@ fn check_pool_settings(v: &mut Violations, s: &PoolSettings) {
 pub struct CreateUser {
     pub local: Arc<LocalBackend>,
     pub user_pool_id: String,
+    pub user: NewUser,
+}
+
+/// Fixtures CreateUsers: many users in one write.
+pub struct CreateUsers {
+    pub local: Arc<LocalBackend>,
+    pub user_pool_id: String,
+    pub users: Vec<NewUser>,
+}
+
+pub struct SetUserEnabled {
+    pub local: Arc<LocalBackend>,
+    pub user_pool_id: String,
     pub username: String,
-    pub attributes: BTreeMap<String, String>,
+    pub enabled: bool,
+}
+
+pub struct RegisterWebAuthnCredential {
+    pub local: Arc<LocalBackend>,
+    pub user_pool_id: String,
+    pub username: String,
+    pub passkey: NewPasskey,
+}
+
+/// Checks a fixture user: its username and attributes (`prefix` names it
+/// in a list).
+fn check_new_user(v: &mut Violations, local: &LocalBackend, prefix: &str, u: &NewUser) {
+    rules::username(v, &format!("{prefix}username"), &u.username);
+    local.check_attributes(v, &u.attributes);
+}
+
+/// A user as records show it: the attribute names only, their values are
+/// the end user's (email, phone).
+#[derive(Serialize)]
+struct UserView<'a> {
+    #[serde(serialize_with = "secret::username")]
+    username: &'a str,
+    attribute_names: Vec<&'a String>,
+    status: &'static str,
+    enabled: bool,
+}
+
+impl<'a> UserView<'a> {
+    fn of(u: &'a NewUser) -> Self {
+        Self {
+            username: &u.username,
+            attribute_names: u.attributes.keys().collect(),
+            status: u.status.cognito_name(),
+            enabled: u.enabled,
+        }
+    }
 }
 
 pub struct IssueAccessToken {
@@ -171,38 +229,164 @@ impl Operation for CreateUser {
     fn target(&self) -> Target<'_> {
         Target::User {
             user_pool_id: &self.user_pool_id,
-            username: &self.username,
+            username: &self.user.username,
         }
     }
-    /// Attribute names only: their values are the end user's (email, phone).
     fn audit_request(&self) -> impl Serialize {
         #[derive(Serialize)]
         struct Request<'a> {
             user_pool_id: &'a str,
-            #[serde(serialize_with = "secret::username")]
-            username: &'a str,
-            attribute_names: Vec<&'a String>,
+            #[serde(flatten)]
+            user: UserView<'a>,
         }
         Request {
             user_pool_id: &self.user_pool_id,
+            user: UserView::of(&self.user),
+        }
+    }
+    fn validate(&self, v: &mut Violations) {
+        rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
+        check_new_user(v, &self.local, "", &self.user);
+    }
+    async fn run(self, _: &dyn Backend) -> Result<Ran<CreatedUser>> {
+        let username = self.user.username.clone();
+        let mut subs = self
+            .local
+            .create_users(&self.user_pool_id, vec![self.user])
+            .await?;
+        Ok(CreatedUser {
+            username,
+            sub: subs.pop().unwrap_or_default(),
+        }
+        .into())
+    }
+}
+
+impl Operation for CreateUsers {
+    type Output = Vec<CreatedUser>;
+    fn method(&self) -> &'static Method {
+        &method::CREATE_USERS
+    }
+    fn target(&self) -> Target<'_> {
+        Target::Pool(&self.user_pool_id)
+    }
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            user_pool_id: &'a str,
+            users: Vec<UserView<'a>>,
+        }
+        Request {
+            user_pool_id: &self.user_pool_id,
+            users: self.users.iter().map(UserView::of).collect(),
+        }
+    }
+    fn validate(&self, v: &mut Violations) {
+        rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
+        let n = self.users.len();
+        if n == 0 || n > MAX_USERS_PER_CALL {
+            v.add(
+                "users",
+                format!("1 to {MAX_USERS_PER_CALL} users a call ({n} given)"),
+            );
+        }
+        for (i, u) in self.users.iter().enumerate().take(MAX_USERS_PER_CALL) {
+            check_new_user(v, &self.local, &format!("users[{i}]."), u);
+        }
+    }
+    async fn run(self, _: &dyn Backend) -> Result<Ran<Vec<CreatedUser>>> {
+        let names: Vec<String> = self.users.iter().map(|u| u.username.clone()).collect();
+        let subs = self
+            .local
+            .create_users(&self.user_pool_id, self.users)
+            .await?;
+        Ok(names
+            .into_iter()
+            .zip(subs)
+            .map(|(username, sub)| CreatedUser { username, sub })
+            .collect::<Vec<_>>()
+            .into())
+    }
+}
+
+impl Operation for SetUserEnabled {
+    type Output = ();
+    fn method(&self) -> &'static Method {
+        &method::SET_USER_ENABLED
+    }
+    fn target(&self) -> Target<'_> {
+        Target::User {
+            user_pool_id: &self.user_pool_id,
             username: &self.username,
-            attribute_names: self.attributes.keys().collect(),
+        }
+    }
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            #[serde(flatten)]
+            user: UserRequest<'a>,
+            enabled: bool,
+        }
+        Request {
+            user: UserRequest {
+                user_pool_id: &self.user_pool_id,
+                username: &self.username,
+            },
+            enabled: self.enabled,
         }
     }
     fn validate(&self, v: &mut Violations) {
         user(v, &self.user_pool_id, &self.username);
-        self.local.check_attributes(v, &self.attributes);
     }
-    async fn run(self, _: &dyn Backend) -> Result<Ran<CreatedUser>> {
-        let sub = self
-            .local
-            .create_user(&self.user_pool_id, &self.username, self.attributes)
-            .await?;
-        Ok(CreatedUser {
-            username: self.username,
-            sub,
+    async fn run(self, _: &dyn Backend) -> Result<Ran<()>> {
+        self.local
+            .set_user_enabled(&self.user_pool_id, &self.username, self.enabled)
+            .await
+            .map(Ran::from)
+    }
+}
+
+/// A new passkey's id.
+#[derive(Serialize)]
+pub struct RegisteredPasskey {
+    pub credential_id: String,
+}
+
+impl Operation for RegisterWebAuthnCredential {
+    type Output = RegisteredPasskey;
+    fn method(&self) -> &'static Method {
+        &method::REGISTER_WEB_AUTHN_CREDENTIAL
+    }
+    fn target(&self) -> Target<'_> {
+        Target::User {
+            user_pool_id: &self.user_pool_id,
+            username: &self.username,
         }
-        .into())
+    }
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            #[serde(flatten)]
+            user: UserRequest<'a>,
+            relying_party_id: &'a str,
+        }
+        Request {
+            user: UserRequest {
+                user_pool_id: &self.user_pool_id,
+                username: &self.username,
+            },
+            relying_party_id: &self.passkey.relying_party_id,
+        }
+    }
+    fn validate(&self, v: &mut Violations) {
+        user(v, &self.user_pool_id, &self.username);
+    }
+    async fn run(self, _: &dyn Backend) -> Result<Ran<RegisteredPasskey>> {
+        let credential_id = self
+            .local
+            .register_web_authn_credential(&self.user_pool_id, &self.username, self.passkey)
+            .await?;
+        Ok(RegisteredPasskey { credential_id }.into())
     }
 }
 

@@ -18,6 +18,7 @@
 pub mod fixtures;
 pub mod gate;
 pub mod ops;
+pub mod walk;
 
 use std::{future::Future, sync::Arc, time::Instant};
 
@@ -295,6 +296,8 @@ pub struct Facade {
     timeout: std::time::Duration,
     /// `backend.preflight`: pool changes check the pool's state first.
     preflight: bool,
+    /// Coverage walks in flight (`limits.walk.max_concurrent`).
+    walks: Arc<tokio::sync::Semaphore>,
 }
 
 impl Facade {
@@ -304,6 +307,9 @@ impl Facade {
         limiter: Arc<Limiter>,
         auditor: Arc<Auditor>,
     ) -> Self {
+        let walks = Arc::new(tokio::sync::Semaphore::new(
+            limiter.budgets().walk.max_concurrent,
+        ));
         Self {
             backend,
             auth,
@@ -311,6 +317,7 @@ impl Facade {
             auditor,
             timeout: std::time::Duration::from_millis(DEFAULT_REQUEST_TIMEOUT_MS),
             preflight: true,
+            walks,
         }
     }
 

@@ -13,7 +13,7 @@ pub mod text;
 pub mod token;
 pub mod totp;
 
-pub use pool_state::PoolState;
+pub use pool_state::{AuthFactor, PoolState};
 pub use secret::Secret;
 use serde::{Deserialize, Serialize};
 pub use token::AccessToken;
@@ -202,4 +202,52 @@ pub enum VerifyStatus {
 pub struct TokenVerification {
     pub status: Option<VerifyStatus>,
     pub session: Option<Secret>,
+}
+
+/// GetUserAuthFactors / AdminGetUserAuthFactors: the MFA settings, and
+/// every factor the user has set up, enabled for MFA or not.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct UserAuthFactors {
+    #[serde(serialize_with = "secret::username")]
+    pub username: String,
+    pub preferred_mfa_setting: Option<String>,
+    pub user_mfa_setting_list: Vec<String>,
+    pub configured_user_auth_factors: Vec<AuthFactor>,
+}
+
+/// WebAuthnCredentialDescription: one of a user's passkeys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebAuthnCredential {
+    pub credential_id: String,
+    pub friendly_credential_name: String,
+    pub relying_party_id: String,
+    pub authenticator_attachment: Option<String>,
+    pub authenticator_transports: Vec<String>,
+    /// Seconds since the Unix epoch, and the nanoseconds past them.
+    pub created_at_seconds: i64,
+    pub created_at_nanos: u32,
+}
+
+/// One page of ListWebAuthnCredentials.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CredentialsPage {
+    pub credentials: Vec<WebAuthnCredential>,
+    pub next_token: Option<String>,
+}
+
+/// A user as ListUsers lists it: what the coverage walk needs of UserType.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedUser {
+    pub username: String,
+    pub sub: Option<String>,
+    /// UserStatusType as Cognito names it (CONFIRMED, UNCONFIRMED, ...).
+    pub status: Option<String>,
+    pub enabled: bool,
+}
+
+/// One page of ListUsers, and the token of the next.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UsersPage {
+    pub users: Vec<ListedUser>,
+    pub next: Option<String>,
 }

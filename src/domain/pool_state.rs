@@ -36,14 +36,41 @@ pub enum EmailSendingAccount {
     Developer,
 }
 
-/// AuthFactorType: a factor a user may sign in with first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// AuthFactorType: a factor a user may sign in with first (a pool's
+/// AllowedFirstAuthFactors), or one a user has set up
+/// (ConfiguredUserAuthFactors, where SOFTWARE_TOKEN appears too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AuthFactor {
     Password,
     EmailOtp,
     SmsOtp,
     WebAuthn,
+    SoftwareToken,
+}
+
+impl AuthFactor {
+    pub fn cognito_name(self) -> &'static str {
+        match self {
+            AuthFactor::Password => "PASSWORD",
+            AuthFactor::EmailOtp => "EMAIL_OTP",
+            AuthFactor::SmsOtp => "SMS_OTP",
+            AuthFactor::WebAuthn => "WEB_AUTHN",
+            AuthFactor::SoftwareToken => "SOFTWARE_TOKEN",
+        }
+    }
+
+    pub fn from_cognito(name: &str) -> Option<Self> {
+        [
+            AuthFactor::Password,
+            AuthFactor::EmailOtp,
+            AuthFactor::SmsOtp,
+            AuthFactor::WebAuthn,
+            AuthFactor::SoftwareToken,
+        ]
+        .into_iter()
+        .find(|f| f.cognito_name() == name)
+    }
 }
 
 /// RecoveryOptionNameType: a way to recover a forgotten password.

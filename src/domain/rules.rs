@@ -100,6 +100,7 @@ static EMAIL_MESSAGE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static EMAIL_SUBJECT: LazyLock<Regex> =
     LazyLock::new(|| anchored(r"[\p{L}\p{M}\p{S}\p{N}\p{P}\s]+"));
+static NO_SPACE: LazyLock<Regex> = LazyLock::new(|| anchored(r"\S+"));
 static USER_CODE: LazyLock<Regex> = LazyLock::new(|| anchored(r"[0-9]+"));
 
 fn utf16_len(s: &str) -> usize {
@@ -239,6 +240,121 @@ pub fn user_code(v: &mut Violations, field: &str, value: &Secret) {
     let code = value.expose();
     if utf16_len(code) != 6 || !USER_CODE.is_match(code) {
         v.add(field, "must be exactly 6 digits (0-9)");
+    }
+}
+
+/// A WebAuthn credential id (DeleteWebAuthnCredential.CredentialId): 1 to
+/// 2048 characters without white space. Cognito models it as a plain
+/// string; WebAuthn ids are at most 1023 bytes, 1364 in base64url, so the
+/// facade's bound leaves room and refuses the rest before Cognito.
+pub const MAX_CREDENTIAL_ID: usize = 2048;
+
+pub fn credential_id(v: &mut Violations, field: &str, value: &str) {
+    if value.is_empty() {
+        v.add(field, "is required");
+        return;
+    }
+    check_length(v, field, value, 1, Some(MAX_CREDENTIAL_ID));
+    check_pattern(
+        v,
+        field,
+        value,
+        &NO_SPACE,
+        r"the pattern [\S]+ (no white space)",
+    );
+}
+
+/// PaginationKey / SearchPaginationTokenType: `[\S]+`. Cognito states no
+/// maximum; the facade bounds a token it passes on at 4096 characters.
+pub const MAX_PAGINATION_TOKEN: usize = 4096;
+
+pub fn pagination_token(v: &mut Violations, field: &str, value: &str) {
+    check_length(v, field, value, 1, Some(MAX_PAGINATION_TOKEN));
+    check_pattern(
+        v,
+        field,
+        value,
+        &NO_SPACE,
+        r"the pattern [\S]+ (no white space)",
+    );
+}
+
+/// ListWebAuthnCredentials.MaxResults: 1 to 20 (WebAuthnCredentialsQueryLimitType).
+pub const MAX_WEB_AUTHN_RESULTS: i32 = 20;
+
+pub fn web_authn_max_results(v: &mut Violations, field: &str, value: Option<i32>) {
+    if let Some(n) = value
+        && !(1..=MAX_WEB_AUTHN_RESULTS).contains(&n)
+    {
+        v.add(
+            field,
+            format!("must be between 1 and {MAX_WEB_AUTHN_RESULTS} (is {n})"),
+        );
+    }
+}
+
+/// ListUsers.Filter: at most 256 characters, `attribute = "value"` or
+/// `attribute ^= "value"` over the attributes Cognito searches.
+pub const MAX_FILTER: usize = 256;
+/// The attributes ListUsers can filter on (API reference, ListUsers).
+pub const FILTER_ATTRIBUTES: [&str; 10] = [
+    "username",
+    "email",
+    "phone_number",
+    "name",
+    "given_name",
+    "family_name",
+    "preferred_username",
+    "cognito:user_status",
+    "status",
+    "sub",
+];
+
+/// A ListUsers filter, parsed: the attribute, whether it is a prefix
+/// match (`^=`), and the value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserFilter {
+    pub attribute: String,
+    pub prefix: bool,
+    pub value: String,
+}
+
+impl UserFilter {
+    /// `attribute = "value"` or `attribute ^= "value"`; `None` when `text`
+    /// is not of that form (the rule below names why).
+    pub fn parse(text: &str) -> Option<Self> {
+        let (attribute, rest, prefix) = if let Some((a, r)) = text.split_once("^=") {
+            (a, r, true)
+        } else {
+            let (a, r) = text.split_once('=')?;
+            (a, r, false)
+        };
+        let attribute = attribute.trim();
+        let value = rest.trim().strip_prefix('"')?.strip_suffix('"')?;
+        if value.contains('"') || !FILTER_ATTRIBUTES.contains(&attribute) {
+            return None;
+        }
+        Some(Self {
+            attribute: attribute.to_owned(),
+            prefix,
+            value: value.to_owned(),
+        })
+    }
+}
+
+pub fn user_filter(v: &mut Violations, field: &str, value: &str) {
+    if value.is_empty() {
+        return;
+    }
+    check_length(v, field, value, 0, Some(MAX_FILTER));
+    if utf16_len(value) <= MAX_FILTER && UserFilter::parse(value).is_none() {
+        v.add(
+            field,
+            format!(
+                "must be attribute = \"value\" or attribute ^= \"value\", the attribute one of {}",
+                FILTER_ATTRIBUTES.join(", ")
+            ),
+        );
     }
 }
 

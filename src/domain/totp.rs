@@ -72,18 +72,29 @@ pub fn code_at(key: &[u8], unix_seconds: u64) -> String {
 /// True when `code` matches the step of `unix_seconds` or one step either
 /// side (Cognito's ±30 s tolerance). Compared in constant time.
 pub fn verify(key: &[u8], code: &str, unix_seconds: u64) -> bool {
+    matching_step(key, code, unix_seconds).is_some()
+}
+
+/// The time step `code` matches, of the step of `unix_seconds` and one
+/// either side (the latest if several do), so that a verifier can refuse a
+/// code of a step already used (RFC 6238 §5.2). Every step is compared,
+/// in constant time.
+pub fn matching_step(key: &[u8], code: &str, unix_seconds: u64) -> Option<u64> {
     let step = unix_seconds / STEP_SECONDS;
-    let mut ok = false;
+    let mut found = None;
     for s in [step.saturating_sub(1), step, step + 1] {
         let expected = code_at_step(key, s);
-        ok |= expected.len() == code.len()
+        let ok = expected.len() == code.len()
             && expected
                 .bytes()
                 .zip(code.bytes())
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                 == 0;
+        if ok {
+            found = Some(s);
+        }
     }
-    ok
+    found
 }
 
 #[cfg(test)]

@@ -42,6 +42,9 @@ pub enum LimitId {
     UserWrite,
     /// Reads about one end user; keyed by user.
     UserRead,
+    /// The coverage walks' share of a quota category, all walks together
+    /// (`limits.walk.share`); one bucket.
+    Walk(Category),
 }
 
 impl LimitId {
@@ -53,6 +56,7 @@ impl LimitId {
             LimitId::PoolOperation(op) => format!("cognito_pool:{}", op.name()),
             LimitId::UserWrite => "cognito_user:write".into(),
             LimitId::UserRead => "cognito_user:read".into(),
+            LimitId::Walk(c) => format!("walk:{}", c.name()),
         }
     }
 
@@ -72,6 +76,10 @@ impl LimitId {
             }
             LimitId::UserWrite => format!("Cognito's limit on writes per end user: {r}/s"),
             LimitId::UserRead => format!("Cognito's limit on reads per end user: {r}/s"),
+            LimitId::Walk(c) => format!(
+                "the coverage walks' share of Cognito's {} quota: {r}/s",
+                c.name()
+            ),
         }
     }
 }
@@ -137,6 +145,8 @@ impl Rate {
 pub struct Budgets {
     rates: HashMap<LimitId, Rate>,
     quota_enabled: bool,
+    /// `[limits.walk]`: how many coverage walks at once, and for how long.
+    pub walk: settings::WalkConfig,
 }
 
 impl Budgets {
@@ -164,8 +174,12 @@ impl Budgets {
             (Category::UserPoolRead, q.user_pool_read),
             (Category::UserResourceUpdate, q.user_resource_update),
             (Category::UserRead, q.user_read),
+            (Category::UserList, q.user_list),
         ] {
             rates.insert(LimitId::Category(c), Rate::quota(r));
+            if matches!(c, Category::UserRead | Category::UserList) {
+                rates.insert(LimitId::Walk(c), Rate::quota(r).scaled(config.walk.share));
+            }
         }
         for op in CognitoOp::PER_POOL {
             rates.insert(
@@ -178,6 +192,7 @@ impl Budgets {
         Self {
             rates,
             quota_enabled: q.enabled.unwrap_or(quota_by_default),
+            walk: config.walk.clone(),
         }
     }
 
@@ -237,6 +252,29 @@ impl Budgets {
             });
         }
         out.dedup();
+        out
+    }
+}
+
+impl Budgets {
+    /// The buckets one Cognito call of a coverage walk spends: the walks'
+    /// share of its category, always (the walk is the one bulk reader,
+    /// paced with the quota guard on or off); with the guard on, the call's
+    /// own buckets too, so the walk and every other caller draw on the one
+    /// quota.
+    pub fn walk_buckets(&self, call: &UpstreamCall) -> Vec<Bucket> {
+        let mut out = vec![Bucket {
+            id: LimitId::Walk(call.op.category()),
+            key: account_key(),
+        }];
+        if self.quota_enabled {
+            let caller = account_key();
+            out.extend(
+                self.buckets(caller, "", std::slice::from_ref(call))
+                    .into_iter()
+                    .skip(1),
+            );
+        }
         out
     }
 }

@@ -41,12 +41,28 @@ impl LimitsConfig {
             ("limits.quota.user_pool_read", q.user_pool_read),
             ("limits.quota.user_resource_update", q.user_resource_update),
             ("limits.quota.user_read", q.user_read),
+            ("limits.quota.user_list", q.user_list),
             ("limits.quota.per_pool_operation", q.per_pool_operation),
             ("limits.quota.per_user_write", q.per_user_write),
             ("limits.quota.per_user_read", q.per_user_read),
         ] {
             check_rate(err, key, value);
         }
+        let w = &self.walk;
+        if !(w.share > 0.0 && w.share <= 1.0) {
+            err(
+                "limits.walk.share",
+                format!("{} must be more than 0 and at most 1", w.share),
+            );
+        }
+        check_range(err, "limits.walk.max_concurrent", w.max_concurrent, 1, 64);
+        check_range(
+            err,
+            "limits.walk.max_seconds",
+            w.max_seconds,
+            1,
+            MAX_WALK_SECONDS,
+        );
         let u = &self.unauthenticated;
         check_rate(err, "limits.unauthenticated.per_second", u.per_second);
         check_range(err, "limits.unauthenticated.burst", u.burst, 1, 1_000_000);
@@ -178,6 +194,53 @@ pub struct LimitsConfig {
     /// authentication, per peer address.
     #[serde(default)]
     pub unauthenticated: UnauthenticatedConfig,
+    /// `[limits.walk]`: the pace and bounds of ListUserMfaStatus.
+    #[serde(default)]
+    pub walk: WalkConfig,
+}
+
+/// The coverage walk (ListUserMfaStatus): its share of the UserList and
+/// UserRead quotas, how many run at once, and how long one may run.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalkConfig {
+    /// The share of `limits.quota.user_list` and `limits.quota.user_read`
+    /// that all walks together may spend (0 < share <= 1). The rest is
+    /// left to other callers; a walk waits for its share, it never fails
+    /// for want of it.
+    #[serde(default = "default_walk_share")]
+    pub share: f64,
+    /// Walks in flight in this process; one more is refused as
+    /// RESOURCE_EXHAUSTED.
+    #[serde(default = "default_walk_max_concurrent")]
+    pub max_concurrent: usize,
+    /// The longest one walk streams; then it ends with DEADLINE_EXCEEDED
+    /// and its last message's page_token resumes it.
+    #[serde(default = "default_walk_max_seconds")]
+    pub max_seconds: u64,
+}
+
+/// The longest `limits.walk.max_seconds` may be: a day.
+pub const MAX_WALK_SECONDS: u64 = 86_400;
+
+impl Default for WalkConfig {
+    fn default() -> Self {
+        Self {
+            share: default_walk_share(),
+            max_concurrent: default_walk_max_concurrent(),
+            max_seconds: default_walk_max_seconds(),
+        }
+    }
+}
+
+fn default_walk_share() -> f64 {
+    0.5
+}
+fn default_walk_max_concurrent() -> usize {
+    2
+}
+fn default_walk_max_seconds() -> u64 {
+    3_600
 }
 
 /// Calls refused before authentication (no or wrong credentials), per peer
@@ -246,6 +309,7 @@ impl Default for LimitsConfig {
             redis: None,
             sweep_interval_seconds: default_sweep_interval_seconds(),
             unauthenticated: UnauthenticatedConfig::default(),
+            walk: WalkConfig::default(),
         }
     }
 }
@@ -289,9 +353,13 @@ pub struct QuotaConfig {
     /// AdminDeleteSoftwareToken, account-wide.
     #[serde(default = "default_user_resource_update")]
     pub user_resource_update: f64,
-    /// GetUser, AdminGetUser, account-wide.
+    /// GetUser, AdminGetUser, Get/AdminGetUserAuthFactors,
+    /// ListWebAuthnCredentials, account-wide.
     #[serde(default = "default_user_read")]
     pub user_read: f64,
+    /// ListUsers (the coverage walk), account-wide.
+    #[serde(default = "default_user_list")]
+    pub user_list: f64,
     /// Each UserPoolResource* operation on one user pool.
     #[serde(default = "default_per_pool_operation")]
     pub per_pool_operation: f64,
@@ -312,6 +380,7 @@ impl Default for QuotaConfig {
             user_pool_read: default_user_pool_read(),
             user_resource_update: default_user_resource_update(),
             user_read: default_user_read(),
+            user_list: default_user_list(),
             per_pool_operation: default_per_pool_operation(),
             per_user_write: default_per_user(),
             per_user_read: default_per_user(),
@@ -333,6 +402,9 @@ fn default_user_resource_update() -> f64 {
 }
 fn default_user_read() -> f64 {
     120.0
+}
+fn default_user_list() -> f64 {
+    30.0
 }
 fn default_per_pool_operation() -> f64 {
     5.0

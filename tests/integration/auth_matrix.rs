@@ -34,6 +34,8 @@
 //!  32 an access token with no readable iss
 //!  33 the session flow (no pool to route on) for a pool-scoped grant
 //!  34 AdminDeleteSoftwareToken on a pool outside the grant
+//! 34b ListUserMfaStatus (the coverage walk) on a pool outside the grant
+//! 34c ListUserMfaStatus without credentials
 //! Services without a pool
 //!  35 fixtures without credentials
 //!  36 fixtures for a caller without a fixtures grant
@@ -180,6 +182,7 @@ enum Call {
     UserSettingsWithToken(String),
     AssociateWithSession,
     AdminDelete(&'static str),
+    Walk(&'static str),
     Fixtures,
     UnknownService,
 }
@@ -236,6 +239,16 @@ async fn make(s: &Stack, call: &Call, creds: &Creds) -> Result<(), tonic::Status
             };
             users
                 .admin_delete_software_token(with_creds(req, creds))
+                .await
+                .map(|_| ())
+        }
+        Call::Walk(pool) => {
+            let req = pb::ListUserMfaStatusRequest {
+                user_pool_id: pool.to_string(),
+                ..Default::default()
+            };
+            pools
+                .list_user_mfa_status(with_creds(req, creds))
                 .await
                 .map(|_| ())
         }
@@ -487,6 +500,18 @@ fn cases(existing_pool: &'static str) -> Vec<(&'static str, Creds, Call, Code)> 
             key(KEY_TOKENS),
             Call::AdminDelete("us-east-1_B1"),
             Denied,
+        ),
+        (
+            "34b a coverage walk of a pool outside the grant",
+            key(KEY_A),
+            Call::Walk("us-east-1_B1"),
+            Denied,
+        ),
+        (
+            "34c a coverage walk without credentials",
+            Creds::None,
+            Call::Walk(existing_pool),
+            Unauth,
         ),
         (
             "35 fixtures without credentials",

@@ -574,6 +574,7 @@ async fn fixtures_check_their_input() {
             user_pool_id: pool.clone(),
             username: "bad name".into(),
             attributes: [("phone_number".to_owned(), "555-0100".to_owned())].into(),
+            ..Default::default()
         })
         .await
         .expect_err("invalid");
@@ -590,6 +591,7 @@ async fn fixtures_check_their_input() {
             user_pool_id: pool.clone(),
             username: "lee".into(),
             attributes: Default::default(),
+            ..Default::default()
         })
         .await
         .expect_err("exists");

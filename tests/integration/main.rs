@@ -16,6 +16,7 @@ mod canary;
 mod cli;
 mod cognito_wire;
 mod conformance;
+mod coverage;
 mod deploy;
 mod guardrails;
 mod hostile;

@@ -9,12 +9,50 @@
 
 use aws_sdk_cognitoidentityprovider::types as sdk;
 
+use crate::domain::{AuthFactor, ListedUser, WebAuthnCredential};
 use crate::domain::{
     DeliveryMedium, EmailMfaConfig, EumsSmsConfig, FactorConfiguration, FactorSettings, MfaMode,
     MfaOption, MfaPreference, PoolMfaConfig, PoolState, Secret, SmsConfiguration, SmsMfaConfig,
     SoftwareTokenMfaConfig, UserVerification, VerifyStatus, WebAuthnConfig, WebAuthnMfaSettings,
 };
 use crate::error::{Error, Result};
+
+// ---- a user's factors, passkeys, and the users of a pool --------------------
+
+/// ConfiguredUserAuthFactors: values this build does not know are dropped
+/// (an SDK upgrade that adds one fails `sdk_parity` first).
+pub fn auth_factors_from_sdk(factors: &[sdk::AuthFactorType]) -> Vec<AuthFactor> {
+    factors
+        .iter()
+        .filter_map(|f| AuthFactor::from_cognito(f.as_str()))
+        .collect()
+}
+
+pub fn credential_from_sdk(c: &sdk::WebAuthnCredentialDescription) -> WebAuthnCredential {
+    WebAuthnCredential {
+        credential_id: c.credential_id().to_owned(),
+        friendly_credential_name: c.friendly_credential_name().to_owned(),
+        relying_party_id: c.relying_party_id().to_owned(),
+        authenticator_attachment: c.authenticator_attachment().map(str::to_owned),
+        authenticator_transports: c.authenticator_transports().to_vec(),
+        created_at_seconds: c.created_at().secs(),
+        created_at_nanos: c.created_at().subsec_nanos(),
+    }
+}
+
+pub fn listed_user_from_sdk(u: &sdk::UserType) -> ListedUser {
+    ListedUser {
+        username: u.username().unwrap_or_default().to_owned(),
+        sub: u
+            .attributes()
+            .iter()
+            .find(|a| a.name() == "sub")
+            .and_then(|a| a.value())
+            .map(str::to_owned),
+        status: u.user_status().map(|s| s.as_str().to_owned()),
+        enabled: u.enabled(),
+    }
+}
 
 // ---- pool configuration: domain -> SDK -------------------------------------
 
@@ -191,7 +229,7 @@ pub fn pool_config_from_sdk(
 /// does not know (a new factor, a new plan) are left out, so no rule fires
 /// on them.
 pub fn pool_state_from_sdk(p: &sdk::UserPoolType) -> PoolState {
-    use crate::domain::pool_state::{AuthFactor, EmailSendingAccount, Recovery, Tier};
+    use crate::domain::pool_state::{EmailSendingAccount, Recovery, Tier};
     let tier = p.user_pool_tier.as_ref().and_then(|t| match t.as_str() {
         "LITE" => Some(Tier::Lite),
         "ESSENTIALS" => Some(Tier::Essentials),
@@ -215,13 +253,8 @@ pub fn pool_state_from_sdk(p: &sdk::UserPoolType) -> PoolState {
         .map(|factors| {
             factors
                 .iter()
-                .filter_map(|f| match f.as_str() {
-                    "PASSWORD" => Some(AuthFactor::Password),
-                    "EMAIL_OTP" => Some(AuthFactor::EmailOtp),
-                    "SMS_OTP" => Some(AuthFactor::SmsOtp),
-                    "WEB_AUTHN" => Some(AuthFactor::WebAuthn),
-                    _ => None,
-                })
+                .filter_map(|f| AuthFactor::from_cognito(f.as_str()))
+                .filter(|f| *f != AuthFactor::SoftwareToken)
                 .collect()
         })
         .unwrap_or_default();

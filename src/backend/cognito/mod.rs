@@ -22,8 +22,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use crate::backend::Backend;
 use crate::backend::settings::{BackendConfig, DEFAULT_REGION};
 use crate::domain::{
-    AssociatedToken, MfaPreference, PoolMfaConfig, PoolState, Secret, TokenAuth, TokenVerification,
-    UserMfaSettings, UserRef,
+    AccessToken, AssociatedToken, CredentialsPage, MfaPreference, PoolMfaConfig, PoolState, Secret,
+    TokenAuth, TokenVerification, UserAuthFactors, UserMfaSettings, UserRef, UsersPage,
 };
 use crate::error::{CognitoError, Error, Result};
 
@@ -371,5 +371,116 @@ impl Backend for CognitoBackend {
             .await
             .map_err(|e| upstream(e, &[]))?;
         Ok(())
+    }
+
+    async fn get_user_auth_factors(&self, user: &UserRef) -> Result<UserAuthFactors> {
+        match user {
+            UserRef::AccessToken(token) => {
+                let out = self
+                    .client
+                    .get_user_auth_factors()
+                    .access_token(token.expose())
+                    .send()
+                    .await
+                    .map_err(|e| upstream(e, &[token.secret()]))?;
+                Ok(UserAuthFactors {
+                    username: out.username().to_owned(),
+                    preferred_mfa_setting: c::preferred_from_sdk(out.preferred_mfa_setting()),
+                    user_mfa_setting_list: out.user_mfa_setting_list().to_vec(),
+                    configured_user_auth_factors: c::auth_factors_from_sdk(
+                        out.configured_user_auth_factors(),
+                    ),
+                })
+            }
+            UserRef::Admin {
+                user_pool_id,
+                username,
+            } => {
+                let out = self
+                    .client
+                    .admin_get_user_auth_factors()
+                    .user_pool_id(user_pool_id)
+                    .username(username)
+                    .send()
+                    .await
+                    .map_err(|e| upstream(e, &[]))?;
+                Ok(UserAuthFactors {
+                    username: out.username().to_owned(),
+                    preferred_mfa_setting: c::preferred_from_sdk(out.preferred_mfa_setting()),
+                    user_mfa_setting_list: out.user_mfa_setting_list().to_vec(),
+                    configured_user_auth_factors: c::auth_factors_from_sdk(
+                        out.configured_user_auth_factors(),
+                    ),
+                })
+            }
+        }
+    }
+
+    async fn list_web_authn_credentials(
+        &self,
+        token: &AccessToken,
+        next_token: Option<&str>,
+        max_results: Option<i32>,
+    ) -> Result<CredentialsPage> {
+        let out = self
+            .client
+            .list_web_authn_credentials()
+            .access_token(token.expose())
+            .set_next_token(next_token.map(str::to_owned))
+            .set_max_results(max_results)
+            .send()
+            .await
+            .map_err(|e| upstream(e, &[token.secret()]))?;
+        Ok(CredentialsPage {
+            credentials: out
+                .credentials()
+                .iter()
+                .map(c::credential_from_sdk)
+                .collect(),
+            next_token: out.next_token().map(str::to_owned),
+        })
+    }
+
+    async fn delete_web_authn_credential(
+        &self,
+        token: &AccessToken,
+        credential_id: &str,
+    ) -> Result<()> {
+        self.client
+            .delete_web_authn_credential()
+            .access_token(token.expose())
+            .credential_id(credential_id)
+            .send()
+            .await
+            .map_err(|e| upstream(e, &[token.secret()]))?;
+        Ok(())
+    }
+
+    async fn list_users(
+        &self,
+        user_pool_id: &str,
+        filter: &str,
+        pagination_token: Option<&str>,
+        limit: i32,
+    ) -> Result<UsersPage> {
+        // Only what the walk reads: the username, sub and status.
+        let out = self
+            .client
+            .list_users()
+            .user_pool_id(user_pool_id)
+            .attributes_to_get("sub")
+            .set_filter((!filter.is_empty()).then(|| filter.to_owned()))
+            .set_pagination_token(pagination_token.map(str::to_owned))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| upstream(e, &[]))?;
+        Ok(UsersPage {
+            users: out.users().iter().map(c::listed_user_from_sdk).collect(),
+            next: out
+                .pagination_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
+        })
     }
 }

@@ -8,7 +8,8 @@ use crate::domain::{
 };
 use crate::error::{CognitoError, Error, Result};
 
-use crate::domain::pool_state::{self, PoolState, Tier};
+use crate::domain::pool_state::{self, AuthFactor, PoolState, Tier};
+use crate::domain::rules::UserFilter;
 
 use super::store::{Data, Factor, FeaturePlan, Pool, User};
 
@@ -54,6 +55,112 @@ pub(super) fn user_mut<'a>(
         .users
         .get_mut(username)
         .ok_or_else(user_not_found)
+}
+
+/// The username of the user an Admin* call names, as the SDK documents
+/// `Username`: the username itself, or the user's `sub`, or one of the
+/// pool's alias attributes (`alias_attributes`) whose value is verified
+/// (`email_verified` / `phone_number_verified` = "true";
+/// preferred_username needs no verification). A username wins over an
+/// alias that happens to equal it.
+pub(super) fn resolve_username(pool: &Pool, name: &str) -> Result<String> {
+    if pool.users.contains_key(name) {
+        return Ok(name.to_owned());
+    }
+    let verified = |u: &User, attribute: &str| match attribute {
+        "preferred_username" => true,
+        _ => u
+            .attributes
+            .get(&format!("{attribute}_verified"))
+            .is_some_and(|v| v == "true"),
+    };
+    pool.users
+        .values()
+        .find(|u| {
+            u.sub == name
+                || pool
+                    .state
+                    .alias_attributes
+                    .iter()
+                    .any(|a| u.attributes.get(a).is_some_and(|v| v == name) && verified(u, a))
+        })
+        .map(|u| u.username.clone())
+        .ok_or_else(user_not_found)
+}
+
+/// Whether a user may hold an access token or an MFA_SETUP session (sign
+/// in): confirmed and enabled, refused as Cognito's sign-in refuses.
+pub(super) fn check_can_sign_in(user: &User) -> Result<()> {
+    if !user.enabled {
+        return Err(cognito("NotAuthorizedException", "User is disabled."));
+    }
+    match user.status.as_str() {
+        "CONFIRMED" => Ok(()),
+        "UNCONFIRMED" => Err(cognito(
+            "UserNotConfirmedException",
+            "User is not confirmed.",
+        )),
+        "RESET_REQUIRED" => Err(cognito(
+            "PasswordResetRequiredException",
+            "Password reset required for the user",
+        )),
+        other => Err(cognito(
+            "NotAuthorizedException",
+            format!("A user in status {other} cannot sign in until the status changes"),
+        )),
+    }
+}
+
+/// ConfiguredUserAuthFactors: what the user has set up. PASSWORD for
+/// every local user (the fixtures create users with a password);
+/// EMAIL_OTP and SMS_OTP where the pool allows them as a first factor and
+/// the user has the (not unverified) attribute; WEB_AUTHN with at least
+/// one passkey; SOFTWARE_TOKEN with a verified authenticator, whether or
+/// not TOTP MFA is enabled.
+pub(super) fn configured_factors(pool: &Pool, user: &User) -> Vec<AuthFactor> {
+    let allowed = |f| pool.state.first_auth_factors.contains(&f);
+    let usable = |attribute: &str| {
+        user.attributes.contains_key(attribute)
+            && user
+                .attributes
+                .get(&format!("{attribute}_verified"))
+                .is_none_or(|v| v != "false")
+    };
+    let mut out = vec![AuthFactor::Password];
+    if allowed(AuthFactor::EmailOtp) && usable("email") {
+        out.push(AuthFactor::EmailOtp);
+    }
+    if allowed(AuthFactor::SmsOtp) && usable("phone_number") {
+        out.push(AuthFactor::SmsOtp);
+    }
+    if !user.web_authn_credentials.is_empty() {
+        out.push(AuthFactor::WebAuthn);
+    }
+    if user.mfa.software_token.is_some() {
+        out.push(AuthFactor::SoftwareToken);
+    }
+    out
+}
+
+/// Whether a user matches a ListUsers filter.
+pub(super) fn matches_filter(user: &User, filter: Option<&UserFilter>) -> bool {
+    let Some(f) = filter else {
+        return true;
+    };
+    let value = match f.attribute.as_str() {
+        "username" => Some(user.username.as_str()),
+        "sub" => Some(user.sub.as_str()),
+        "cognito:user_status" => Some(user.status.as_str()),
+        "status" => Some(if user.enabled { "Enabled" } else { "Disabled" }),
+        other => user.attributes.get(other).map(String::as_str),
+    };
+    value.is_some_and(|v| {
+        if f.prefix {
+            v.starts_with(&f.value)
+        } else {
+            v == f.value
+        }
+    })
 }
 
 /// The pool's state as DescribeUserPool would report it.

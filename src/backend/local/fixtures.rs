@@ -5,10 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{MfaMode, PoolMfaConfig, Secret, rules};
+use crate::domain::{AuthFactor, MfaMode, PoolMfaConfig, Secret, WebAuthnCredential, rules};
 use crate::error::{Error, Result};
 
-use super::cognito_rules::{cognito, pool, pool_mut, user_not_found};
+use super::cognito_rules::{
+    check_can_sign_in, cognito, pool, pool_mut, resolve_username, user_not_found,
+};
 use super::store::{FeaturePlan, Pool, PoolSettings, User};
 use super::{
     DEFAULT_TOKEN_TTL_SECONDS, DEMO_POOL_NAME, DEMO_USERNAME, LocalBackend, MAX_TOKEN_TTL_SECONDS,
@@ -24,6 +26,9 @@ pub struct Caps {
     pub max_user_attributes: usize,
     pub max_user_attribute_bytes: usize,
     pub max_sessions: usize,
+    /// How long an MFA_SETUP session lives, in seconds.
+    pub session_seconds: u64,
+    pub max_web_authn_credentials: usize,
 }
 
 impl Caps {
@@ -34,6 +39,8 @@ impl Caps {
             max_user_attributes: b.max_user_attributes,
             max_user_attribute_bytes: b.max_user_attribute_bytes,
             max_sessions: b.max_sessions,
+            session_seconds: b.mfa_setup_session_seconds,
+            max_web_authn_credentials: b.max_web_authn_credentials,
         }
     }
 }
@@ -42,6 +49,48 @@ impl Default for Caps {
     fn default() -> Self {
         Self::of(&crate::backend::settings::BackendConfig::default())
     }
+}
+
+/// The most users one fixtures CreateUsers call creates.
+pub const MAX_USERS_PER_CALL: usize = 1_000;
+
+/// UserStatusType, of the statuses a fixture user can be created in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UserStatus {
+    #[default]
+    Confirmed,
+    Unconfirmed,
+    ResetRequired,
+    ForceChangePassword,
+}
+
+impl UserStatus {
+    pub fn cognito_name(self) -> &'static str {
+        match self {
+            UserStatus::Confirmed => "CONFIRMED",
+            UserStatus::Unconfirmed => "UNCONFIRMED",
+            UserStatus::ResetRequired => "RESET_REQUIRED",
+            UserStatus::ForceChangePassword => "FORCE_CHANGE_PASSWORD",
+        }
+    }
+}
+
+/// A user for fixtures CreateUser / CreateUsers.
+#[derive(Clone, Debug, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub attributes: BTreeMap<String, String>,
+    pub status: UserStatus,
+    pub enabled: bool,
+}
+
+/// A passkey for fixtures RegisterWebAuthnCredential.
+#[derive(Clone, Debug, Default)]
+pub struct NewPasskey {
+    pub friendly_credential_name: String,
+    pub relying_party_id: String,
+    pub authenticator_attachment: Option<String>,
+    pub authenticator_transports: Vec<String>,
 }
 
 pub(super) fn limit_exceeded(what: String) -> Error {
@@ -152,40 +201,212 @@ impl LocalBackend {
         username: &str,
         attributes: BTreeMap<String, String>,
     ) -> Result<String> {
+        let subs = self
+            .create_users(
+                user_pool_id,
+                vec![NewUser {
+                    username: username.to_owned(),
+                    attributes,
+                    status: UserStatus::Confirmed,
+                    enabled: true,
+                }],
+            )
+            .await?;
+        subs.into_iter()
+            .next()
+            .ok_or_else(|| Error::Internal("create_users returned no sub".into()))
+    }
+
+    /// Creates users in one write of the data file (at most
+    /// [`MAX_USERS_PER_CALL`]); all or none. Returns their subs in order.
+    pub async fn create_users(
+        &self,
+        user_pool_id: &str,
+        users: Vec<NewUser>,
+    ) -> Result<Vec<String>> {
         let mut v = rules::Violations::default();
         rules::user_pool_id(&mut v, "user_pool_id", user_pool_id);
-        rules::username(&mut v, "username", username);
-        self.check_attributes(&mut v, &attributes);
+        if users.is_empty() || users.len() > MAX_USERS_PER_CALL {
+            v.add(
+                "users",
+                format!(
+                    "1 to {MAX_USERS_PER_CALL} users a call ({} given)",
+                    users.len()
+                ),
+            );
+        }
+        let single = users.len() == 1;
+        for (i, u) in users.iter().enumerate().take(MAX_USERS_PER_CALL) {
+            let field = |f: &str| {
+                if single {
+                    f.to_owned()
+                } else {
+                    format!("users[{i}].{f}")
+                }
+            };
+            rules::username(&mut v, &field("username"), &u.username);
+            self.check_attributes(&mut v, &u.attributes);
+        }
         v.into_result()?;
         let caps = self.caps;
-        let sub = uuid::Uuid::new_v4().to_string();
+        let subs: Vec<String> = users
+            .iter()
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect();
         self.store
             .write(|data| {
                 let pool = pool_mut(data, user_pool_id)?;
-                if pool.users.len() >= caps.max_users_per_pool {
+                if pool.users.len() + users.len() > caps.max_users_per_pool {
                     return Err(limit_exceeded(format!(
-                        "the user pool holds {} users, the most the local backend allows ([backend] max_users_per_pool)",
+                        "the user pool would hold more than {} users, the most the local backend allows ([backend] max_users_per_pool)",
                         caps.max_users_per_pool
                     )));
                 }
-                if pool.users.contains_key(username) {
+                for (u, sub) in users.into_iter().zip(&subs) {
+                    if pool.users.contains_key(&u.username) {
+                        return Err(cognito(
+                            "UsernameExistsException",
+                            "User account already exists",
+                        ));
+                    }
+                    pool.users.insert(
+                        u.username.clone(),
+                        User {
+                            username: u.username,
+                            sub: sub.clone(),
+                            status: u.status.cognito_name().into(),
+                            enabled: u.enabled,
+                            attributes: u.attributes,
+                            mfa: Default::default(),
+                            web_authn_credentials: Vec::new(),
+                        },
+                    );
+                }
+                Ok(subs.clone())
+            })
+            .await
+    }
+
+    /// AdminEnableUser / AdminDisableUser: a disabled user's access
+    /// tokens are refused from then on.
+    pub async fn set_user_enabled(
+        &self,
+        user_pool_id: &str,
+        username: &str,
+        enabled: bool,
+    ) -> Result<()> {
+        self.store
+            .write(|data| {
+                let username = resolve_username(pool(data, user_pool_id)?, username)?;
+                pool_mut(data, user_pool_id)?
+                    .users
+                    .get_mut(&username)
+                    .ok_or_else(user_not_found)?
+                    .enabled = enabled;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Registers a passkey for a user as a completed
+    /// StartWebAuthnRegistration / CompleteWebAuthnRegistration would,
+    /// with those calls' rules: the pool must allow WEB_AUTHN as a first
+    /// factor (WebAuthnNotEnabledException) on a plan above Lite
+    /// (FeatureUnavailableInTierException), the relying party must be the
+    /// pool's when it names one (WebAuthnRelyingPartyMismatchException),
+    /// and a user holds at most `[backend] max_web_authn_credentials`.
+    /// Returns the credential id.
+    pub async fn register_web_authn_credential(
+        &self,
+        user_pool_id: &str,
+        username: &str,
+        passkey: NewPasskey,
+    ) -> Result<String> {
+        let mut v = rules::Violations::default();
+        rules::user_pool_id(&mut v, "user_pool_id", user_pool_id);
+        rules::username(&mut v, "username", username);
+        for (field, value, max) in [
+            (
+                "friendly_credential_name",
+                &passkey.friendly_credential_name,
+                256,
+            ),
+            ("relying_party_id", &passkey.relying_party_id, 127),
+        ] {
+            if value.is_empty() || value.chars().count() > max {
+                v.add(field, format!("1 to {max} characters"));
+            }
+        }
+        if let Some(a) = &passkey.authenticator_attachment
+            && !["platform", "cross-platform"].contains(&a.as_str())
+        {
+            v.add("authenticator_attachment", "platform or cross-platform");
+        }
+        if passkey.authenticator_transports.len() > 8 {
+            v.add("authenticator_transports", "at most 8");
+        }
+        for t in &passkey.authenticator_transports {
+            if !["usb", "nfc", "ble", "smart-card", "hybrid", "internal"].contains(&t.as_str()) {
+                v.add(
+                    "authenticator_transports",
+                    "each one of usb, nfc, ble, smart-card, hybrid, internal",
+                );
+            }
+        }
+        v.into_result()?;
+        let id = {
+            use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+            URL_SAFE_NO_PAD.encode(super::random_bytes::<32>()?)
+        };
+        let now = self.now();
+        let max = self.caps.max_web_authn_credentials;
+        self.store
+            .write(|data| {
+                let pool = pool(data, user_pool_id)?;
+                if pool.feature_plan == FeaturePlan::Lite {
                     return Err(cognito(
-                        "UsernameExistsException",
-                        "User account already exists",
+                        "FeatureUnavailableInTierException",
+                        "The following features need to be disabled for the LITE pricing tier configured: Passwordless Sign-In",
                     ));
                 }
-                pool.users.insert(
-                    username.to_owned(),
-                    User {
-                        username: username.to_owned(),
-                        sub: sub.clone(),
-                        status: "CONFIRMED".into(),
-                        enabled: true,
-                        attributes,
-                        mfa: Default::default(),
-                    },
-                );
-                Ok(sub.clone())
+                if !pool.state.first_auth_factors.contains(&AuthFactor::WebAuthn) {
+                    return Err(cognito(
+                        "WebAuthnNotEnabledException",
+                        "WebAuthn is not an allowed first auth factor of the user pool",
+                    ));
+                }
+                if let Some(rp) = pool
+                    .mfa
+                    .web_authn
+                    .as_ref()
+                    .and_then(|w| w.relying_party_id.as_deref())
+                    && rp != passkey.relying_party_id
+                {
+                    return Err(cognito(
+                        "WebAuthnRelyingPartyMismatchException",
+                        "The relying party of the credential is not the user pool's",
+                    ));
+                }
+                let username = resolve_username(pool, username)?;
+                let user = pool_mut(data, user_pool_id)?
+                    .users
+                    .get_mut(&username)
+                    .ok_or_else(user_not_found)?;
+                if user.web_authn_credentials.len() >= max {
+                    return Err(limit_exceeded(format!(
+                        "the user holds {max} passkeys, the most the local backend allows ([backend] max_web_authn_credentials)"
+                    )));
+                }
+                user.web_authn_credentials.push(WebAuthnCredential {
+                    credential_id: id.clone(),
+                    friendly_credential_name: passkey.friendly_credential_name,
+                    relying_party_id: passkey.relying_party_id,
+                    authenticator_attachment: passkey.authenticator_attachment,
+                    authenticator_transports: passkey.authenticator_transports,
+                    created_at_seconds: i64::try_from(now).unwrap_or(i64::MAX),
+                    created_at_nanos: 0,
+                });
+                Ok(id.clone())
             })
             .await
     }
@@ -209,6 +430,7 @@ impl LocalBackend {
             .read(|data| {
                 let pool = pool(data, user_pool_id)?;
                 let user = pool.users.get(username).ok_or_else(user_not_found)?;
+                check_can_sign_in(user)?;
                 let claims = token::Claims {
                     sub: user.sub.clone(),
                     username: user.username.clone(),
@@ -234,15 +456,16 @@ impl LocalBackend {
         let now = self.now();
         self.store
             .write(|data| {
-                pool(data, user_pool_id)?
+                let user = pool(data, user_pool_id)?
                     .users
                     .get(username)
                     .ok_or_else(user_not_found)?;
+                check_can_sign_in(user)?;
                 let target = Target {
                     user_pool_id: user_pool_id.to_owned(),
                     username: username.to_owned(),
                 };
-                self.new_session(data, &target, now)
+                self.new_session(data, &target, now, None)
             })
             .await
     }

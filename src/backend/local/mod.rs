@@ -10,7 +10,8 @@ pub mod store;
 pub mod token;
 
 use cognito_rules::{
-    apply_preference, check_pool_config, cognito, pool, pool_mut, settings_of, user_mut,
+    apply_preference, check_can_sign_in, check_pool_config, cognito, configured_factors,
+    invalid_parameter, matches_filter, pool, pool_mut, resolve_username, settings_of, user_mut,
     user_not_found,
 };
 pub use fixtures::Caps;
@@ -22,8 +23,9 @@ use async_trait::async_trait;
 
 use crate::backend::Backend;
 use crate::domain::{
-    AssociatedToken, MfaMode, MfaPreference, PoolMfaConfig, PoolState, Secret, TokenAuth,
-    TokenVerification, UserMfaSettings, UserRef, VerifyStatus, totp,
+    AccessToken, AssociatedToken, CredentialsPage, ListedUser, MfaMode, MfaPreference,
+    PoolMfaConfig, PoolState, Secret, TokenAuth, TokenVerification, UserAuthFactors,
+    UserMfaSettings, UserRef, UsersPage, VerifyStatus, rules, totp,
 };
 use crate::error::{Error, Result};
 use store::{Data, Factor, Session, SoftwareToken, Store, StoreError};
@@ -31,8 +33,24 @@ use store::{Data, Factor, Session, SoftwareToken, Store, StoreError};
 /// Seconds since the Unix epoch; injectable so tests can move time.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
-/// How long an MFA_SETUP session lives (Cognito: 3 minutes).
-pub const SESSION_TTL_SECONDS: u64 = 180;
+/// Wrong TOTP codes in a row before the lockout starts (COGNITO.md §3:
+/// "after 5 failed MFA codes the exponential lockout starts").
+pub const TOTP_FAILURES_BEFORE_LOCKOUT: u32 = 5;
+/// The longest one lockout lasts: Cognito's back-off doubles from one
+/// second up to about 15 minutes.
+pub const MAX_TOTP_LOCKOUT_SECONDS: u64 = 900;
+
+/// How long a user is locked out after `failures` wrong codes in a row:
+/// nothing before the fifth, then 1 s, 2 s, 4 s, ... at most 900 s.
+pub fn lockout_seconds(failures: u32) -> u64 {
+    match failures.checked_sub(TOTP_FAILURES_BEFORE_LOCKOUT) {
+        None => 0,
+        Some(n) => 1u64
+            .checked_shl(n)
+            .unwrap_or(u64::MAX)
+            .min(MAX_TOTP_LOCKOUT_SECONDS),
+    }
+}
 /// Default access-token lifetime (Cognito's default: one hour).
 pub const DEFAULT_TOKEN_TTL_SECONDS: u32 = 3_600;
 /// Longest access-token lifetime the fixtures issue (Cognito's maximum: one day).
@@ -120,6 +138,11 @@ impl LocalBackend {
             return Err(invalid());
         }
         match pool.users.get(&claims.username) {
+            // AdminDisableUser revokes the user's access tokens.
+            Some(user) if user.sub == claims.sub && !user.enabled => Err(cognito(
+                "NotAuthorizedException",
+                "Access Token has been revoked",
+            )),
             Some(user) if user.sub == claims.sub => Ok(Target {
                 user_pool_id: pool.id.clone(),
                 username: user.username.clone(),
@@ -137,10 +160,9 @@ impl LocalBackend {
                 username,
             } => {
                 let pool = pool(data, user_pool_id)?;
-                pool.users.get(username).ok_or_else(user_not_found)?;
                 Ok(Target {
                     user_pool_id: user_pool_id.clone(),
-                    username: username.clone(),
+                    username: resolve_username(pool, username)?,
                 })
             }
         }
@@ -149,26 +171,43 @@ impl LocalBackend {
     fn auth_target(data: &Data, auth: &TokenAuth, now: u64) -> Result<Target> {
         match auth {
             TokenAuth::AccessToken(token) => Self::token_target(data, token.secret(), now),
-            TokenAuth::Session(session) => match data.sessions.get(session.expose()) {
-                Some(s) if s.expires_at > now => Ok(Target {
+            TokenAuth::Session(session) => {
+                let invalid = || cognito("NotAuthorizedException", "Invalid session for the user.");
+                let s = data
+                    .sessions
+                    .get(session.expose())
+                    .filter(|s| s.expires_at > now)
+                    .ok_or_else(invalid)?;
+                let user = pool(data, &s.user_pool_id)?
+                    .users
+                    .get(&s.username)
+                    .ok_or_else(invalid)?;
+                check_can_sign_in(user)?;
+                Ok(Target {
                     user_pool_id: s.user_pool_id.clone(),
                     username: s.username.clone(),
-                }),
-                _ => Err(cognito(
-                    "NotAuthorizedException",
-                    "Invalid session for the user.",
-                )),
-            },
+                })
+            }
         }
     }
 
-    /// A new MFA_SETUP session for the user, replacing none of the others.
-    fn new_session(&self, data: &mut Data, target: &Target, now: u64) -> Result<Secret> {
+    /// A new MFA_SETUP session for the user. `used`, the session the call
+    /// came with, is spent: each session is good for one step.
+    fn new_session(
+        &self,
+        data: &mut Data,
+        target: &Target,
+        now: u64,
+        used: Option<&Secret>,
+    ) -> Result<Secret> {
         data.sessions.retain(|_, s| s.expires_at > now);
+        if let Some(used) = used {
+            data.sessions.remove(used.expose());
+        }
         if data.sessions.len() >= self.caps.max_sessions {
             return Err(limit_exceeded(format!(
-                "{} MFA_SETUP sessions are open, the most the local data file holds ([backend] max_sessions); each expires {SESSION_TTL_SECONDS} s after it was issued",
-                self.caps.max_sessions
+                "{} MFA_SETUP sessions are open, the most the local data file holds ([backend] max_sessions); each expires {} s after it was issued ([backend] mfa_setup_session_seconds)",
+                self.caps.max_sessions, self.caps.session_seconds
             )));
         }
         let id = base64_session()?;
@@ -177,7 +216,7 @@ impl LocalBackend {
             Session {
                 user_pool_id: target.user_pool_id.clone(),
                 username: target.username.clone(),
-                expires_at: now + SESSION_TTL_SECONDS,
+                expires_at: now + self.caps.session_seconds,
             },
         );
         Ok(Secret::new(id))
@@ -266,7 +305,9 @@ impl Backend for LocalBackend {
                     .mfa
                     .pending_secret = Some(secret.clone());
                 let session = match auth {
-                    TokenAuth::Session(_) => Some(self.new_session(data, &target, now)?),
+                    TokenAuth::Session(used) => {
+                        Some(self.new_session(data, &target, now, Some(used))?)
+                    }
                     TokenAuth::AccessToken(_) => None,
                 };
                 Ok(AssociatedToken {
@@ -284,40 +325,27 @@ impl Backend for LocalBackend {
         friendly_device_name: Option<&str>,
     ) -> Result<TokenVerification> {
         let now = self.now();
+        // A wrong code is an error that still changes the data (it counts
+        // toward the lockout): the write commits and the error is returned.
         self.store
             .write(|data| {
                 let target = Self::auth_target(data, auth, now)?;
                 let user = user_mut(data, &target.user_pool_id, &target.username)?;
-                let Some(pending) = user.mfa.pending_secret.clone() else {
-                    return Err(cognito(
-                        "SoftwareTokenMFANotFoundException",
-                        "Software Token MFA does not exist for the user.",
-                    ));
-                };
-                let key = totp::decode_base32(pending.expose())
-                    .ok_or_else(|| Error::Internal("a stored TOTP secret is not base32".into()))?;
-                if !totp::verify(&key, user_code.expose(), now) {
-                    return Err(cognito(
-                        "EnableSoftwareTokenMFAException",
-                        "Code mismatch and fail enable Software Token MFA",
-                    ));
+                if let Err(wrong) = check_code(user, user_code, friendly_device_name, now)? {
+                    return Ok(Err(wrong));
                 }
-                // The new authenticator replaces the old one only now.
-                user.mfa.software_token = Some(SoftwareToken {
-                    secret: pending,
-                    friendly_device_name: friendly_device_name.map(str::to_owned),
-                });
-                user.mfa.pending_secret = None;
                 let session = match auth {
-                    TokenAuth::Session(_) => Some(self.new_session(data, &target, now)?),
+                    TokenAuth::Session(used) => {
+                        Some(self.new_session(data, &target, now, Some(used))?)
+                    }
                     TokenAuth::AccessToken(_) => None,
                 };
-                Ok(TokenVerification {
+                Ok(Ok(TokenVerification {
                     status: Some(VerifyStatus::Success),
                     session,
-                })
+                }))
             })
-            .await
+            .await?
     }
 
     async fn get_user_mfa_settings(&self, user: &UserRef) -> Result<UserMfaSettings> {
@@ -337,17 +365,256 @@ impl Backend for LocalBackend {
     async fn admin_delete_software_token(&self, user_pool_id: &str, username: &str) -> Result<()> {
         self.store
             .write(|data| {
-                let user = user_mut(data, user_pool_id, username)?;
-                user.mfa.software_token = None;
-                user.mfa.pending_secret = None;
-                user.mfa.software_token_enabled = false;
-                if user.mfa.preferred == Some(Factor::SoftwareToken) {
-                    user.mfa.preferred = None;
+                let username = resolve_username(pool(data, user_pool_id)?, username)?;
+                let user = user_mut(data, user_pool_id, &username)?;
+                let m = &mut user.mfa;
+                m.software_token = None;
+                m.pending_secret = None;
+                m.software_token_enabled = false;
+                m.totp_failures = 0;
+                m.totp_locked_until = 0;
+                if m.preferred == Some(Factor::SoftwareToken) {
+                    m.preferred = None;
+                }
+                // WebAuthn MFA needs another factor beside the passkey.
+                if !(m.sms_enabled || m.email_enabled) {
+                    m.web_authn_enabled = false;
                 }
                 Ok(())
             })
             .await
     }
+
+    async fn get_user_auth_factors(&self, user: &UserRef) -> Result<UserAuthFactors> {
+        let now = self.now();
+        self.store
+            .read(|data| {
+                let target = Self::user_target(data, user, now)?;
+                let pool = pool(data, &target.user_pool_id)?;
+                let user = pool
+                    .users
+                    .get(&target.username)
+                    .ok_or_else(user_not_found)?;
+                let settings = settings_of(user);
+                Ok(UserAuthFactors {
+                    username: settings.username,
+                    preferred_mfa_setting: settings.preferred_mfa_setting,
+                    user_mfa_setting_list: settings.user_mfa_setting_list,
+                    configured_user_auth_factors: configured_factors(pool, user),
+                })
+            })
+            .await
+    }
+
+    async fn list_web_authn_credentials(
+        &self,
+        token: &AccessToken,
+        next_token: Option<&str>,
+        max_results: Option<i32>,
+    ) -> Result<CredentialsPage> {
+        let now = self.now();
+        self.store
+            .read(|data| {
+                let target = Self::token_target(data, token.secret(), now)?;
+                let user = pool(data, &target.user_pool_id)?
+                    .users
+                    .get(&target.username)
+                    .ok_or_else(user_not_found)?;
+                let all = &user.web_authn_credentials;
+                let start = match next_token {
+                    None => 0,
+                    Some(t) => decode_offset(t)
+                        .filter(|o| *o <= all.len())
+                        .ok_or_else(|| invalid_parameter("Invalid NextToken"))?,
+                };
+                let take = usize::try_from(max_results.unwrap_or(rules::MAX_WEB_AUTHN_RESULTS))
+                    .unwrap_or(0)
+                    .max(1);
+                let end = start.saturating_add(take).min(all.len());
+                Ok(CredentialsPage {
+                    credentials: all[start..end].to_vec(),
+                    next_token: (end < all.len()).then(|| encode_offset(end)),
+                })
+            })
+            .await
+    }
+
+    async fn delete_web_authn_credential(
+        &self,
+        token: &AccessToken,
+        credential_id: &str,
+    ) -> Result<()> {
+        let now = self.now();
+        self.store
+            .write(|data| {
+                let target = Self::token_target(data, token.secret(), now)?;
+                let user = user_mut(data, &target.user_pool_id, &target.username)?;
+                let before = user.web_authn_credentials.len();
+                user.web_authn_credentials
+                    .retain(|c| c.credential_id != credential_id);
+                if user.web_authn_credentials.len() == before {
+                    return Err(cognito(
+                        "ResourceNotFoundException",
+                        "The user has no passkey with this credential id.",
+                    ));
+                }
+                // No passkey left: WebAuthn MFA has nothing to use.
+                if user.web_authn_credentials.is_empty() {
+                    user.mfa.web_authn_enabled = false;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn list_users(
+        &self,
+        user_pool_id: &str,
+        filter: &str,
+        pagination_token: Option<&str>,
+        limit: i32,
+    ) -> Result<UsersPage> {
+        let filter = match filter {
+            "" => None,
+            text => Some(
+                rules::UserFilter::parse(text)
+                    .ok_or_else(|| invalid_parameter("Invalid search filter"))?,
+            ),
+        };
+        let after = pagination_token
+            .map(|t| {
+                use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+                URL_SAFE_NO_PAD
+                    .decode(t)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| invalid_parameter("Invalid pagination token"))
+            })
+            .transpose()?;
+        let limit = usize::try_from(limit).unwrap_or(0).clamp(1, 60);
+        self.store
+            .read(|data| {
+                use std::ops::Bound;
+                let pool = pool(data, user_pool_id)?;
+                let from = match &after {
+                    Some(a) => Bound::Excluded(a.as_str()),
+                    None => Bound::Unbounded,
+                };
+                let mut matching = pool
+                    .users
+                    .range::<str, _>((from, Bound::Unbounded))
+                    .map(|(_, u)| u)
+                    .filter(|u| matches_filter(u, filter.as_ref()));
+                let users: Vec<ListedUser> = matching
+                    .by_ref()
+                    .take(limit)
+                    .map(|u| ListedUser {
+                        username: u.username.clone(),
+                        sub: Some(u.sub.clone()),
+                        status: Some(u.status.clone()),
+                        enabled: u.enabled,
+                    })
+                    .collect();
+                let more = matching.next().is_some();
+                let next = match users.last() {
+                    Some(last) if more => {
+                        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+                        Some(URL_SAFE_NO_PAD.encode(last.username.as_bytes()))
+                    }
+                    _ => None,
+                };
+                Ok(UsersPage { users, next })
+            })
+            .await
+    }
+}
+
+/// Checks a TOTP code for VerifySoftwareToken with Cognito's rules: the
+/// lockout after five wrong codes in a row (then twice as long each time),
+/// a code of a step already accepted refused as a replay. The pending
+/// secret of an AssociateSoftwareToken is checked and, if the code is
+/// right, becomes the user's authenticator; without one, the code is
+/// checked against the verified authenticator (how a replay is tried).
+/// The outer error is a call that changes nothing; the inner one a wrong
+/// code, which is counted and kept.
+fn check_code(
+    user: &mut store::User,
+    code: &Secret,
+    friendly_device_name: Option<&str>,
+    now: u64,
+) -> Result<Result<()>> {
+    let m = &mut user.mfa;
+    if m.totp_locked_until > now {
+        return Err(cognito(
+            "NotAuthorizedException",
+            format!(
+                "Too many invalid codes in a row; the user may try again in {} s",
+                m.totp_locked_until - now
+            ),
+        ));
+    }
+    let (secret, pending) = match (&m.pending_secret, &m.software_token) {
+        (Some(p), _) => (p.clone(), true),
+        (None, Some(t)) => (t.secret.clone(), false),
+        (None, None) => {
+            return Err(cognito(
+                "SoftwareTokenMFANotFoundException",
+                "Software Token MFA does not exist for the user.",
+            ));
+        }
+    };
+    let key = totp::decode_base32(secret.expose())
+        .ok_or_else(|| Error::Internal("a stored TOTP secret is not base32".into()))?;
+    let Some(step) = totp::matching_step(&key, code.expose(), now) else {
+        m.totp_failures = m.totp_failures.saturating_add(1);
+        let lock = lockout_seconds(m.totp_failures);
+        if lock > 0 {
+            m.totp_locked_until = now.saturating_add(lock);
+        }
+        return Ok(Err(cognito(
+            "EnableSoftwareTokenMFAException",
+            "Code mismatch and fail enable Software Token MFA",
+        )));
+    };
+    if !pending
+        && m.software_token
+            .as_ref()
+            .is_some_and(|t| step <= t.last_step)
+    {
+        return Ok(Err(cognito(
+            "CodeMismatchException",
+            "Your software token has already been used once.",
+        )));
+    }
+    m.totp_failures = 0;
+    m.totp_locked_until = 0;
+    if pending {
+        // The new authenticator replaces the old one only now.
+        m.software_token = Some(SoftwareToken {
+            secret,
+            friendly_device_name: friendly_device_name.map(str::to_owned),
+            last_step: step,
+        });
+        m.pending_secret = None;
+    } else if let Some(t) = &mut m.software_token {
+        t.last_step = step;
+    }
+    Ok(Ok(()))
+}
+
+fn encode_offset(offset: usize) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    URL_SAFE_NO_PAD.encode(format!("offset:{offset}"))
+}
+
+fn decode_offset(token: &str) -> Option<usize> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+    std::str::from_utf8(&bytes)
+        .ok()?
+        .strip_prefix("offset:")?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -482,5 +749,478 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.cognito_exception(), Some("NotAuthorizedException"));
+    }
+
+    /// A local backend whose clock the test moves.
+    fn clocked() -> (
+        tempfile::TempDir,
+        LocalBackend,
+        Arc<std::sync::atomic::AtomicU64>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Arc::new(std::sync::atomic::AtomicU64::new(1_700_000_010));
+        let clock_now = now.clone();
+        let local = LocalBackend::open(&dir.path().join("d.json"), "us-east-1")
+            .unwrap()
+            .with_clock(Arc::new(move || {
+                clock_now.load(std::sync::atomic::Ordering::SeqCst)
+            }));
+        (dir, local, now)
+    }
+
+    async fn totp_pool(local: &LocalBackend) -> String {
+        let pool = local
+            .create_user_pool("p", FeaturePlan::Essentials, Default::default())
+            .await
+            .unwrap();
+        local
+            .set_user_pool_mfa_config(
+                &pool,
+                &PoolMfaConfig {
+                    software_token: Some(SoftwareTokenMfaConfig {
+                        enabled: Some(true),
+                    }),
+                    mode: Some(MfaMode::Optional),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        pool
+    }
+
+    fn code(secret: &Secret, at: u64) -> Secret {
+        Secret::new(totp::code_at(
+            &totp::decode_base32(secret.expose()).unwrap(),
+            at,
+        ))
+    }
+
+    fn wrong(secret: &Secret, at: u64) -> Secret {
+        let right = code(secret, at);
+        let first = right.expose().as_bytes()[0];
+        let digit = if first == b'9' {
+            '0'
+        } else {
+            (first + 1) as char
+        };
+        Secret::new(format!("{digit}{}", &right.expose()[1..]))
+    }
+
+    #[test]
+    fn the_lockout_starts_at_the_fifth_failure_and_doubles_to_15_minutes() {
+        let schedule: Vec<u64> = (0..=20).map(lockout_seconds).collect();
+        assert_eq!(&schedule[..8], &[0, 0, 0, 0, 0, 1, 2, 4]);
+        assert_eq!(lockout_seconds(14), 512);
+        assert_eq!(lockout_seconds(15), MAX_TOTP_LOCKOUT_SECONDS);
+        assert_eq!(lockout_seconds(u32::MAX), MAX_TOTP_LOCKOUT_SECONDS);
+    }
+
+    /// Five wrong codes, then the user is locked out even with the right
+    /// code; each failure after doubles the lockout; a right code after it
+    /// resets the count. The count survives the error that reports it.
+    #[tokio::test]
+    async fn wrong_codes_lock_the_user_out_with_exponential_back_off() {
+        let (_dir, local, now) = clocked();
+        let pool = totp_pool(&local).await;
+        local
+            .create_user(&pool, "u", BTreeMap::new())
+            .await
+            .unwrap();
+        let (token, _) = local.issue_access_token(&pool, "u", None).await.unwrap();
+        let auth = TokenAuth::AccessToken(AccessToken::new(token));
+        let secret = local
+            .associate_software_token(&auth)
+            .await
+            .unwrap()
+            .secret_code;
+        let at = || now.load(std::sync::atomic::Ordering::SeqCst);
+        for i in 1..=5 {
+            let err = local
+                .verify_software_token(&auth, &wrong(&secret, at()), None)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.cognito_exception(),
+                Some("EnableSoftwareTokenMFAException"),
+                "failure {i}"
+            );
+        }
+        let locked = local
+            .verify_software_token(&auth, &code(&secret, at()), None)
+            .await
+            .unwrap_err();
+        assert_eq!(locked.cognito_exception(), Some("NotAuthorizedException"));
+        assert!(locked.to_string().contains("try again in 1 s"), "{locked}");
+        now.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // A sixth failure: locked for 2 s.
+        local
+            .verify_software_token(&auth, &wrong(&secret, at()), None)
+            .await
+            .unwrap_err();
+        now.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let still = local
+            .verify_software_token(&auth, &code(&secret, at()), None)
+            .await
+            .unwrap_err();
+        assert!(still.to_string().contains("try again in 1 s"), "{still}");
+        now.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let ok = local
+            .verify_software_token(&auth, &code(&secret, at()), None)
+            .await
+            .unwrap();
+        assert_eq!(ok.status, Some(VerifyStatus::Success));
+        let m = local
+            .store
+            .read(|d| Ok(d.pools[&pool].users["u"].mfa.clone()))
+            .await
+            .unwrap();
+        assert_eq!((m.totp_failures, m.totp_locked_until), (0, 0));
+    }
+
+    /// A code accepted once is refused when replayed, in its window and
+    /// the one after; the next step's code passes.
+    #[tokio::test]
+    async fn a_code_already_accepted_is_refused_when_replayed() {
+        let (_dir, local, now) = clocked();
+        let pool = totp_pool(&local).await;
+        local
+            .create_user(&pool, "u", BTreeMap::new())
+            .await
+            .unwrap();
+        let (token, _) = local.issue_access_token(&pool, "u", None).await.unwrap();
+        let auth = TokenAuth::AccessToken(AccessToken::new(token));
+        let secret = local
+            .associate_software_token(&auth)
+            .await
+            .unwrap()
+            .secret_code;
+        let t = now.load(std::sync::atomic::Ordering::SeqCst);
+        let first = code(&secret, t);
+        local
+            .verify_software_token(&auth, &first, None)
+            .await
+            .unwrap();
+        for later in [0, 29] {
+            now.store(t + later, std::sync::atomic::Ordering::SeqCst);
+            let replay = local
+                .verify_software_token(&auth, &first, None)
+                .await
+                .unwrap_err();
+            assert_eq!(replay.cognito_exception(), Some("CodeMismatchException"));
+            assert!(replay.to_string().contains("already been used"), "{replay}");
+        }
+        now.store(t + 30, std::sync::atomic::Ordering::SeqCst);
+        local
+            .verify_software_token(&auth, &code(&secret, t + 30), None)
+            .await
+            .unwrap();
+    }
+
+    /// A session is good for one step and lives `session_seconds`.
+    #[tokio::test]
+    async fn setup_sessions_are_single_use_and_expire_as_configured() {
+        let (_dir, local, now) = clocked();
+        let local = local.with_caps(Caps {
+            session_seconds: 600,
+            ..Caps::default()
+        });
+        let pool = totp_pool(&local).await;
+        local
+            .create_user(&pool, "u", BTreeMap::new())
+            .await
+            .unwrap();
+        let session = local.issue_mfa_setup_session(&pool, "u").await.unwrap();
+        let first = TokenAuth::Session(session.clone());
+        let next = local
+            .associate_software_token(&first)
+            .await
+            .unwrap()
+            .session
+            .unwrap();
+        let spent = local.associate_software_token(&first).await.unwrap_err();
+        assert_eq!(spent.cognito_exception(), Some("NotAuthorizedException"));
+        now.fetch_add(599, std::sync::atomic::Ordering::SeqCst);
+        let auth = TokenAuth::Session(next.clone());
+        let secret = local.associate_software_token(&auth).await.unwrap();
+        now.fetch_add(600, std::sync::atomic::Ordering::SeqCst);
+        let t = now.load(std::sync::atomic::Ordering::SeqCst);
+        let late = local
+            .verify_software_token(
+                &TokenAuth::Session(secret.session.unwrap()),
+                &code(&secret.secret_code, t),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            late.to_string(),
+            "Cognito NotAuthorizedException: Invalid session for the user."
+        );
+    }
+
+    /// Admin calls find a user by sub and by a verified alias; an
+    /// unverified alias, or an alias the pool does not use, finds no one.
+    #[tokio::test]
+    async fn admin_calls_find_users_by_sub_and_verified_alias() {
+        let (_dir, local, _) = clocked();
+        let pool = local
+            .create_user_pool(
+                "p",
+                FeaturePlan::Essentials,
+                store::PoolSettings {
+                    alias_attributes: vec!["email".into(), "preferred_username".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let attrs = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let sub = local
+            .create_user(
+                &pool,
+                "ann",
+                attrs(&[
+                    ("email", "ann@example.com"),
+                    ("email_verified", "true"),
+                    ("phone_number", "+15555550100"),
+                    ("phone_number_verified", "true"),
+                ]),
+            )
+            .await
+            .unwrap();
+        local
+            .create_user(
+                &pool,
+                "bob",
+                attrs(&[
+                    ("email", "bob@example.com"),
+                    ("preferred_username", "bobby"),
+                ]),
+            )
+            .await
+            .unwrap();
+        let admin = |name: &str| UserRef::Admin {
+            user_pool_id: pool.clone(),
+            username: name.into(),
+        };
+        for (name, found) in [
+            ("ann", Some("ann")),
+            (sub.as_str(), Some("ann")),
+            ("ann@example.com", Some("ann")),
+            ("bobby", Some("bob")),
+            ("bob@example.com", None),
+            ("+15555550100", None),
+        ] {
+            let got = local.get_user_mfa_settings(&admin(name)).await;
+            match found {
+                Some(u) => assert_eq!(got.unwrap().username, u, "{name}"),
+                None => assert_eq!(
+                    got.unwrap_err().cognito_exception(),
+                    Some("UserNotFoundException"),
+                    "{name}"
+                ),
+            }
+        }
+    }
+
+    /// A disabled user's tokens are refused and no new one is issued; an
+    /// unconfirmed user cannot sign in; admin reads still see both.
+    #[tokio::test]
+    async fn disabled_and_unconfirmed_users_are_refused_as_cognito_refuses_them() {
+        let (_dir, local, _) = clocked();
+        let pool = totp_pool(&local).await;
+        local
+            .create_user(&pool, "u", BTreeMap::new())
+            .await
+            .unwrap();
+        let (token, _) = local.issue_access_token(&pool, "u", None).await.unwrap();
+        local.set_user_enabled(&pool, "u", false).await.unwrap();
+        let who = UserRef::AccessToken(AccessToken::new(token));
+        let revoked = local.get_user_auth_factors(&who).await.unwrap_err();
+        assert_eq!(
+            revoked.to_string(),
+            "Cognito NotAuthorizedException: Access Token has been revoked"
+        );
+        let refused = local
+            .issue_access_token(&pool, "u", None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "Cognito NotAuthorizedException: User is disabled."
+        );
+        assert!(local.issue_mfa_setup_session(&pool, "u").await.is_err());
+        local
+            .create_users(
+                &pool,
+                vec![fixtures::NewUser {
+                    username: "new".into(),
+                    status: fixtures::UserStatus::Unconfirmed,
+                    enabled: true,
+                    ..Default::default()
+                }],
+            )
+            .await
+            .unwrap();
+        let unconfirmed = local
+            .issue_access_token(&pool, "new", None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            unconfirmed.cognito_exception(),
+            Some("UserNotConfirmedException")
+        );
+        let admin = |name: &str| UserRef::Admin {
+            user_pool_id: pool.clone(),
+            username: name.into(),
+        };
+        local.get_user_auth_factors(&admin("u")).await.unwrap();
+        local.get_user_auth_factors(&admin("new")).await.unwrap();
+    }
+
+    /// Removing the authenticator turns off what depended on it: TOTP MFA,
+    /// its preference, and WebAuthn MFA when no other factor is left.
+    #[tokio::test]
+    async fn admin_delete_software_token_leaves_the_other_factors_consistent() {
+        use crate::domain::{FactorConfiguration, WebAuthnConfig, WebAuthnMfaSettings};
+        let (_dir, local, now) = clocked();
+        let pool = totp_pool(&local).await;
+        local
+            .set_user_pool_mfa_config(
+                &pool,
+                &PoolMfaConfig {
+                    software_token: Some(SoftwareTokenMfaConfig {
+                        enabled: Some(true),
+                    }),
+                    web_authn: Some(WebAuthnConfig {
+                        factor_configuration: Some(
+                            FactorConfiguration::MultiFactorWithUserVerification,
+                        ),
+                        ..Default::default()
+                    }),
+                    mode: Some(MfaMode::Optional),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        local
+            .create_user(&pool, "u", BTreeMap::new())
+            .await
+            .unwrap();
+        let (token, _) = local.issue_access_token(&pool, "u", None).await.unwrap();
+        let auth = TokenAuth::AccessToken(AccessToken::new(token));
+        let secret = local
+            .associate_software_token(&auth)
+            .await
+            .unwrap()
+            .secret_code;
+        let t = now.load(std::sync::atomic::Ordering::SeqCst);
+        local
+            .verify_software_token(&auth, &code(&secret, t), None)
+            .await
+            .unwrap();
+        let admin = UserRef::Admin {
+            user_pool_id: pool.clone(),
+            username: "u".into(),
+        };
+        local
+            .set_user_mfa_preference(
+                &admin,
+                &MfaPreference {
+                    software_token: Some(FactorSettings {
+                        enabled: Some(true),
+                        preferred_mfa: Some(true),
+                    }),
+                    web_authn: Some(WebAuthnMfaSettings {
+                        enabled: Some(true),
+                    }),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let before = local.get_user_auth_factors(&admin).await.unwrap();
+        assert!(
+            before
+                .configured_user_auth_factors
+                .contains(&crate::domain::AuthFactor::SoftwareToken)
+        );
+        local.admin_delete_software_token(&pool, "u").await.unwrap();
+        let after = local.get_user_auth_factors(&admin).await.unwrap();
+        assert_eq!(after.preferred_mfa_setting, None);
+        assert!(after.user_mfa_setting_list.is_empty());
+        assert_eq!(
+            after.configured_user_auth_factors,
+            [crate::domain::AuthFactor::Password]
+        );
+        let m = local
+            .store
+            .read(|d| Ok(d.pools[&pool].users["u"].mfa.clone()))
+            .await
+            .unwrap();
+        assert!(
+            !m.web_authn_enabled,
+            "WebAuthn MFA had no other factor left"
+        );
+    }
+
+    /// ListUsers pages in username order, with filters, and its token
+    /// resumes after the last user listed.
+    #[tokio::test]
+    async fn list_users_pages_and_filters() {
+        let (_dir, local, _) = clocked();
+        let pool = totp_pool(&local).await;
+        let users = (0..130)
+            .map(|i| fixtures::NewUser {
+                username: format!("user{i:03}"),
+                attributes: BTreeMap::from([("email".into(), format!("u{i}@example.com"))]),
+                enabled: i % 10 != 0,
+                ..Default::default()
+            })
+            .collect();
+        local.create_users(&pool, users).await.unwrap();
+        let mut seen = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = local
+                .list_users(&pool, "", token.as_deref(), 60)
+                .await
+                .unwrap();
+            assert!(page.users.len() <= 60);
+            seen.extend(page.users.into_iter().map(|u| u.username));
+            match page.next {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 130);
+        assert!(seen.windows(2).all(|w| w[0] < w[1]));
+        let disabled = local
+            .list_users(&pool, "status = \"Disabled\"", None, 60)
+            .await
+            .unwrap();
+        assert_eq!(disabled.users.len(), 13);
+        let prefix = local
+            .list_users(&pool, "username ^= \"user12\"", None, 60)
+            .await
+            .unwrap();
+        assert_eq!(prefix.users.len(), 10);
+        let email = local
+            .list_users(&pool, "email = \"u7@example.com\"", None, 60)
+            .await
+            .unwrap();
+        assert_eq!(email.users[0].username, "user007");
+        let bad = local
+            .list_users(&pool, "", Some("%%%"), 60)
+            .await
+            .unwrap_err();
+        assert_eq!(bad.cognito_exception(), Some("InvalidParameterException"));
     }
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::domain::pool_state::{AuthFactor, EmailSendingAccount, Recovery};
-use crate::domain::{PoolMfaConfig, Secret};
+use crate::domain::{PoolMfaConfig, Secret, WebAuthnCredential};
 use crate::error::{Error, Result};
 
 /// The version of the file's layout; a file of another version is refused.
@@ -75,6 +75,11 @@ pub struct PoolSettings {
     pub first_auth_factors: Vec<AuthFactor>,
     #[serde(default)]
     pub recovery: Vec<Recovery>,
+    /// AliasAttributes: email, phone_number, preferred_username. A user
+    /// can be named by a verified alias wherever Admin* calls take a
+    /// username.
+    #[serde(default)]
+    pub alias_attributes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -87,6 +92,9 @@ pub struct User {
     pub attributes: BTreeMap<String, String>,
     #[serde(default)]
     pub mfa: UserMfa,
+    /// The user's passkeys, oldest first.
+    #[serde(default)]
+    pub web_authn_credentials: Vec<WebAuthnCredential>,
 }
 
 /// What one user has set up: Cognito's user-level MFA state.
@@ -103,6 +111,13 @@ pub struct UserMfa {
     /// A secret handed out by AssociateSoftwareToken, not yet verified; it
     /// replaces `software_token` only once verified.
     pub pending_secret: Option<Secret>,
+    /// Wrong TOTP codes in a row; from the fifth on, each locks the user
+    /// out of code checks for twice as long as the one before.
+    #[serde(default)]
+    pub totp_failures: u32,
+    /// Unix seconds before which no TOTP code is checked.
+    #[serde(default)]
+    pub totp_locked_until: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -110,6 +125,10 @@ pub struct UserMfa {
 pub struct SoftwareToken {
     pub secret: Secret,
     pub friendly_device_name: Option<String>,
+    /// The time step of the last code accepted: a code of it or an
+    /// earlier step is a replay (RFC 6238 §5.2).
+    #[serde(default)]
+    pub last_step: u64,
 }
 
 /// The factors a user can prefer, by Cognito's names.

@@ -13,8 +13,8 @@ pub use pool::{
 };
 pub(super) use user::UserRequest;
 pub use user::{
-    AdminDeleteSoftwareToken, AssociateSoftwareToken, GetUserMfaSettings, SetUserMfaPreference,
-    VerifySoftwareToken,
+    AdminDeleteSoftwareToken, AssociateSoftwareToken, DeleteWebAuthnCredential, GetUserAuthFactors,
+    GetUserMfaSettings, ListWebAuthnCredentials, SetUserMfaPreference, VerifySoftwareToken,
 };
 
 #[cfg(test)]

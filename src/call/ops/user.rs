@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::domain::{
-    AccessToken, AssociatedToken, MfaPreference, Secret, TokenAuth, TokenVerification,
-    UserMfaSettings, UserRef,
+    AccessToken, AssociatedToken, CredentialsPage, MfaPreference, Secret, TokenAuth,
+    TokenVerification, UserAuthFactors, UserMfaSettings, UserRef,
     rules::{self, Violations},
     secret,
 };
@@ -296,6 +296,139 @@ impl Operation for AdminDeleteSoftwareToken {
     async fn run(self, backend: &dyn Backend) -> Result<Ran<()>> {
         backend
             .admin_delete_software_token(&self.user_pool_id, &self.username)
+            .await
+            .map(Ran::from)
+    }
+}
+
+/// GetUserAuthFactors (access token) and AdminGetUserAuthFactors (pool + username).
+pub struct GetUserAuthFactors {
+    pub user: UserRef,
+}
+
+impl Operation for GetUserAuthFactors {
+    type Output = UserAuthFactors;
+
+    fn method(&self) -> &'static Method {
+        match self.user {
+            UserRef::AccessToken(_) => &method::GET_USER_AUTH_FACTORS,
+            UserRef::Admin { .. } => &method::ADMIN_GET_USER_AUTH_FACTORS,
+        }
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target::of_user(&self.user)
+    }
+
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            user: UserView<'a>,
+        }
+        Request {
+            user: UserView::of(&self.user),
+        }
+    }
+
+    fn validate(&self, v: &mut Violations) {
+        user_ref(v, &self.user);
+    }
+
+    async fn run(self, backend: &dyn Backend) -> Result<Ran<UserAuthFactors>> {
+        backend
+            .get_user_auth_factors(&self.user)
+            .await
+            .map(Ran::from)
+    }
+}
+
+pub struct ListWebAuthnCredentials {
+    pub access_token: AccessToken,
+    pub next_token: Option<String>,
+    pub max_results: Option<i32>,
+}
+
+impl Operation for ListWebAuthnCredentials {
+    type Output = CredentialsPage;
+
+    fn method(&self) -> &'static Method {
+        &method::LIST_WEB_AUTHN_CREDENTIALS
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target::Token(&self.access_token)
+    }
+
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            access_token: &'a AccessToken,
+            next_token: Option<&'a str>,
+            max_results: Option<i32>,
+        }
+        Request {
+            access_token: &self.access_token,
+            next_token: self.next_token.as_deref(),
+            max_results: self.max_results,
+        }
+    }
+
+    fn validate(&self, v: &mut Violations) {
+        rules::access_token(v, "access_token", self.access_token.secret());
+        if let Some(t) = &self.next_token {
+            rules::pagination_token(v, "next_token", t);
+        }
+        rules::web_authn_max_results(v, "max_results", self.max_results);
+    }
+
+    async fn run(self, backend: &dyn Backend) -> Result<Ran<CredentialsPage>> {
+        backend
+            .list_web_authn_credentials(
+                &self.access_token,
+                self.next_token.as_deref(),
+                self.max_results,
+            )
+            .await
+            .map(Ran::from)
+    }
+}
+
+pub struct DeleteWebAuthnCredential {
+    pub access_token: AccessToken,
+    pub credential_id: String,
+}
+
+impl Operation for DeleteWebAuthnCredential {
+    type Output = ();
+
+    fn method(&self) -> &'static Method {
+        &method::DELETE_WEB_AUTHN_CREDENTIAL
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target::Token(&self.access_token)
+    }
+
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            access_token: &'a AccessToken,
+            credential_id: &'a str,
+        }
+        Request {
+            access_token: &self.access_token,
+            credential_id: &self.credential_id,
+        }
+    }
+
+    fn validate(&self, v: &mut Violations) {
+        rules::access_token(v, "access_token", self.access_token.secret());
+        rules::credential_id(v, "credential_id", &self.credential_id);
+    }
+
+    async fn run(self, backend: &dyn Backend) -> Result<Ran<()>> {
+        backend
+            .delete_web_authn_credential(&self.access_token, &self.credential_id)
             .await
             .map(Ran::from)
     }

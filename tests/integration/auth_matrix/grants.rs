@@ -120,7 +120,7 @@ fn new_user(pool: &str, username: &str) -> dev::CreateUserRequest {
     dev::CreateUserRequest {
         user_pool_id: pool.into(),
         username: username.into(),
-        attributes: Default::default(),
+        ..Default::default()
     }
 }
 

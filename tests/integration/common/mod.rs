@@ -28,8 +28,8 @@ use mfa_facade::{
     config::BackendConfig,
     domain::totp,
     domain::{
-        AssociatedToken, MfaPreference, PoolMfaConfig, Secret, TokenAuth, TokenVerification,
-        UserMfaSettings, UserRef,
+        AccessToken, AssociatedToken, CredentialsPage, MfaPreference, PoolMfaConfig, Secret,
+        TokenAuth, TokenVerification, UserAuthFactors, UserMfaSettings, UserRef, UsersPage,
     },
     error::Result,
     proto::dev::v1::{self as dev, local_fixtures_service_client::LocalFixturesServiceClient},
@@ -270,6 +270,47 @@ impl Backend for CountingBackend {
     async fn admin_delete_software_token(&self, pool: &str, username: &str) -> Result<()> {
         self.tick();
         self.inner.admin_delete_software_token(pool, username).await
+    }
+
+    async fn get_user_auth_factors(&self, user: &UserRef) -> Result<UserAuthFactors> {
+        self.tick();
+        self.inner.get_user_auth_factors(user).await
+    }
+
+    async fn list_web_authn_credentials(
+        &self,
+        token: &AccessToken,
+        next_token: Option<&str>,
+        max_results: Option<i32>,
+    ) -> Result<CredentialsPage> {
+        self.tick();
+        self.inner
+            .list_web_authn_credentials(token, next_token, max_results)
+            .await
+    }
+
+    async fn delete_web_authn_credential(
+        &self,
+        token: &AccessToken,
+        credential_id: &str,
+    ) -> Result<()> {
+        self.tick();
+        self.inner
+            .delete_web_authn_credential(token, credential_id)
+            .await
+    }
+
+    async fn list_users(
+        &self,
+        user_pool_id: &str,
+        filter: &str,
+        pagination_token: Option<&str>,
+        limit: i32,
+    ) -> Result<UsersPage> {
+        self.tick();
+        self.inner
+            .list_users(user_pool_id, filter, pagination_token, limit)
+            .await
     }
 }
 
@@ -597,6 +638,7 @@ impl Stack {
                             .iter()
                             .map(|(k, v)| (k.to_string(), v.to_string()))
                             .collect(),
+                        ..Default::default()
                     })
                     .await
                     .expect("create user");

@@ -500,6 +500,7 @@ pub async fn local_pool(ch: &tonic::transport::Channel, username: Option<&str>) 
             user_pool_id: pool.clone(),
             username: username.into(),
             attributes: [("phone_number".to_owned(), "+15555550100".to_owned())].into(),
+            ..Default::default()
         })
         .await
         .expect("user");

@@ -1,0 +1,658 @@
+//! ListUserMfaStatus: a pool's MFA coverage, user by user, then a summary.
+//!
+//! One call's way (DESIGN.md §5), stretched over a stream:
+//!
+//!   authorize -> validate (the request and its page_token) -> the caller's
+//!     budget -> a walk slot (`limits.walk.max_concurrent`) -> first page
+//!     -> [its own task] per user: pace, AdminGetUser, send; per page:
+//!        pace, ListUsers -> summary -> one completed record -> log line
+//!
+//! Pacing: every Cognito call of a walk first takes a cell of the walks'
+//! share of its quota category (`LimitId::Walk`, `limits.walk.share` of
+//! UserList and UserRead, all walks together) and, with the quota guard
+//! on, of the category's own bucket and the user's: so a walk and every
+//! other caller draw on the one quota, and the walk never takes more than
+//! its share. A refusal makes the walk wait its retry-after, never fail.
+//! Cognito's own throttling (another consumer of the account) is waited
+//! out a bounded number of times.
+//!
+//! Resumption: each message carries a `page_token`, the walk's cursor
+//! after that user (the ListUsers page it is on, how many of that page
+//! were sent, and the summary so far), so a new call resumes there and its
+//! summary still covers the whole pool. The cursor is bound to the pool
+//! and filter; it is not signed: a caller who forges one only misleads its
+//! own report (the record says the walk resumed, and from where).
+//!
+//! Cancellation: the task watches its channel; when the client goes away
+//! (the stream is dropped) it stops at once, wherever it waits.
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+
+use super::{CallContext, Facade};
+use crate::audit::settings::AuditLevel;
+use crate::audit::{CallAudit, Caller, Completed};
+use crate::backend::Backend;
+use crate::domain::{ListedUser, UserMfaSettings, UserRef, UsersPage, rules, rules::Violations};
+use crate::error::{Error, Result};
+use crate::limits::{CognitoOp, Limiter, UpstreamCall};
+use crate::method;
+
+/// Users per ListUsers page: Cognito's most (ListUsers.Limit, 0 to 60).
+pub const PAGE_SIZE: i32 = 60;
+/// The longest page_token a walk takes back.
+pub const MAX_PAGE_TOKEN: usize = 8192;
+/// Messages the walk reads ahead of a slow client; then it waits.
+const AHEAD: usize = 16;
+/// Cognito's own throttling of a walk's call, waited out at most this many
+/// times in a row (250 ms, doubling), then the walk ends with it.
+const UPSTREAM_RETRIES: u32 = 6;
+/// The cursor's layout.
+const CURSOR_VERSION: u8 = 1;
+
+/// The request.
+pub struct ListUserMfaStatus {
+    pub user_pool_id: String,
+    pub filter: String,
+    pub page_token: String,
+}
+
+/// What a walk sends: a user, then the summary.
+#[derive(Debug)]
+pub enum WalkItem {
+    User(UserStatus),
+    Summary(Coverage),
+}
+
+/// One user's MFA state, as the stream shows it.
+#[derive(Debug)]
+pub struct UserStatus {
+    pub index: u64,
+    /// `None` when records fingerprint usernames: then only the sub names
+    /// the user.
+    pub username: Option<String>,
+    pub sub: String,
+    pub user_status: String,
+    pub enabled: bool,
+    pub preferred_mfa_setting: Option<String>,
+    pub user_mfa_setting_list: Vec<String>,
+    pub page_token: String,
+}
+
+/// The factors a summary counts by name; any other is counted as OTHER,
+/// so that the summary (and the cursor carrying it) stays small whatever
+/// upstream answers.
+const KNOWN_FACTORS: [&str; 4] = ["SMS_MFA", "SOFTWARE_TOKEN_MFA", "EMAIL_OTP", "WEB_AUTHN"];
+
+/// The summary of a walk, over every user it and the walks it resumes read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    pub users: u64,
+    pub enabled_factors: BTreeMap<String, u64>,
+    pub preferred_factors: BTreeMap<String, u64>,
+    pub without_mfa: u64,
+    pub setup_required_if_on: u64,
+    pub disabled: u64,
+    pub vanished: u64,
+}
+
+fn factor_key(name: &str) -> String {
+    if KNOWN_FACTORS.contains(&name) {
+        name.to_owned()
+    } else {
+        "OTHER".to_owned()
+    }
+}
+
+impl Coverage {
+    fn add(&mut self, user: &ListedUser, settings: &UserMfaSettings) {
+        self.users += 1;
+        let mut seen = Vec::new();
+        for f in &settings.user_mfa_setting_list {
+            let key = factor_key(f);
+            if !seen.contains(&key) {
+                *self.enabled_factors.entry(key.clone()).or_default() += 1;
+                seen.push(key);
+            }
+        }
+        if let Some(p) = &settings.preferred_mfa_setting {
+            *self.preferred_factors.entry(factor_key(p)).or_default() += 1;
+        }
+        if settings.user_mfa_setting_list.is_empty() {
+            self.without_mfa += 1;
+            if user.enabled {
+                self.setup_required_if_on += 1;
+            }
+        }
+        if !user.enabled {
+            self.disabled += 1;
+        }
+    }
+
+    fn sane(&self) -> bool {
+        self.enabled_factors.len() <= KNOWN_FACTORS.len() + 1
+            && self.preferred_factors.len() <= KNOWN_FACTORS.len() + 1
+    }
+}
+
+/// Where a walk is: what a page_token carries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Cursor {
+    v: u8,
+    /// A hash of the pool and filter the walk is over.
+    b: String,
+    /// The ListUsers token of the current page; `None`: the first.
+    p: Option<String>,
+    /// Users of the current page already sent.
+    s: usize,
+    /// Users sent by this walk and the ones it resumes.
+    n: u64,
+    /// The walk has read every user.
+    e: bool,
+    c: Coverage,
+}
+
+fn binding(pool: &str, filter: &str) -> String {
+    crate::hash::hex(&crate::hash::key_of(&[pool, filter])[..8])
+}
+
+impl Cursor {
+    fn start(pool: &str, filter: &str) -> Self {
+        Self {
+            v: CURSOR_VERSION,
+            b: binding(pool, filter),
+            ..Default::default()
+        }
+    }
+
+    fn encode(&self) -> String {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    /// The cursor of a page_token, if it is one of a walk of this pool and
+    /// filter; what is wrong goes to `v`.
+    fn decode(v: &mut Violations, token: &str, pool: &str, filter: &str) -> Option<Self> {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        if token.len() > MAX_PAGE_TOKEN {
+            v.add(
+                "page_token",
+                format!("at most {MAX_PAGE_TOKEN} characters (is {})", token.len()),
+            );
+            return None;
+        }
+        let cursor = URL_SAFE_NO_PAD
+            .decode(token)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Cursor>(&b).ok())
+            .filter(|c| c.v == CURSOR_VERSION && c.c.sane());
+        let Some(cursor) = cursor else {
+            v.add(
+                "page_token",
+                "is not a page_token of ListUserMfaStatus (send one of its messages' page_token unchanged)",
+            );
+            return None;
+        };
+        if cursor.b != binding(pool, filter) {
+            v.add(
+                "page_token",
+                "belongs to a walk of another user pool or filter",
+            );
+            return None;
+        }
+        if let Some(p) = &cursor.p {
+            rules::pagination_token(v, "page_token", p);
+        }
+        if cursor.s > PAGE_SIZE as usize {
+            v.add("page_token", "is not a page_token of ListUserMfaStatus");
+        }
+        Some(cursor)
+    }
+}
+
+impl ListUserMfaStatus {
+    fn validate(&self, v: &mut Violations) -> Cursor {
+        rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
+        rules::user_filter(v, "filter", &self.filter);
+        if self.page_token.is_empty() {
+            Cursor::start(&self.user_pool_id, &self.filter)
+        } else {
+            Cursor::decode(v, &self.page_token, &self.user_pool_id, &self.filter)
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// The audit record's request.
+#[derive(Serialize)]
+struct AuditRequest<'a> {
+    user_pool_id: &'a str,
+    filter: &'a str,
+    resumed: bool,
+}
+
+/// The audit record's response: how far the walk got.
+#[derive(Serialize)]
+struct AuditResponse<'a> {
+    sent: u64,
+    summary: &'a Coverage,
+}
+
+/// A walk that has started: its task streams into `rx`.
+pub type WalkStream = mpsc::Receiver<Result<WalkItem>>;
+
+struct Walker {
+    backend: Arc<dyn Backend>,
+    limiter: Arc<Limiter>,
+    pool: String,
+    filter: String,
+    sub_only: bool,
+    tx: mpsc::Sender<Result<WalkItem>>,
+    deadline: tokio::time::Instant,
+    max_seconds: u64,
+}
+
+impl Walker {
+    /// Waits for what `f` might wait on, unless the client goes away or the
+    /// walk's time is up first.
+    async fn bounded<T>(&self, f: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::select! {
+            r = f => r,
+            () = self.tx.closed() => Err(Error::Cancelled("the client cancelled the walk".into())),
+            () = tokio::time::sleep_until(self.deadline) => Err(Error::WalkTimedOut(self.max_seconds)),
+        }
+    }
+
+    /// Takes the walk's cells for one Cognito call, waiting while refused.
+    async fn pace(&self, call: UpstreamCall) -> Result<()> {
+        let buckets = self.limiter.budgets().walk_buckets(&call);
+        loop {
+            match self.limiter.check(&buckets).await {
+                Ok(()) => return Ok(()),
+                Err(refusal) => {
+                    self.bounded(async {
+                        tokio::time::sleep(refusal.retry_after).await;
+                        Ok(())
+                    })
+                    .await?;
+                }
+            }
+        }
+    }
+
+    /// One Cognito call of the walk: paced, bounded, and retried while
+    /// Cognito itself throttles.
+    async fn call<T, F, Fut>(&self, upstream: UpstreamCall, f: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut backoff = Duration::from_millis(250);
+        for attempt in 0.. {
+            self.pace(upstream.clone()).await?;
+            let started = Instant::now();
+            let result = self.bounded(f()).await;
+            crate::meters::upstream_seconds(
+                method::LIST_USER_MFA_STATUS.name,
+                self.backend.name(),
+                started.elapsed().as_secs_f64(),
+            );
+            match result {
+                Err(e)
+                    if attempt < UPSTREAM_RETRIES
+                        && e.code() == tonic::Code::ResourceExhausted
+                        && e.cognito_exception().is_some() =>
+                {
+                    self.bounded(async {
+                        tokio::time::sleep(backoff).await;
+                        Ok(())
+                    })
+                    .await?;
+                    backoff *= 2;
+                }
+                other => return other,
+            }
+        }
+        Err(Error::Internal("the walk's retries ended".into()))
+    }
+
+    async fn page(&self, token: Option<&str>) -> Result<UsersPage> {
+        let call = UpstreamCall::pool(CognitoOp::ListUsers, &self.pool);
+        self.call(call, || {
+            self.backend
+                .list_users(&self.pool, &self.filter, token, PAGE_SIZE)
+        })
+        .await
+    }
+
+    async fn settings(&self, username: &str) -> Result<Option<UserMfaSettings>> {
+        let call = UpstreamCall::user(
+            CognitoOp::AdminGetUser,
+            Some(self.pool.clone()),
+            Some(username.to_owned()),
+        );
+        let user = UserRef::Admin {
+            user_pool_id: self.pool.clone(),
+            username: username.to_owned(),
+        };
+        match self
+            .call(call, || self.backend.get_user_mfa_settings(&user))
+            .await
+        {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.cognito_exception() == Some("UserNotFoundException") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn send(&self, item: WalkItem) -> Result<()> {
+        self.bounded(async {
+            self.tx
+                .send(Ok(item))
+                .await
+                .map_err(|_| Error::Cancelled("the client cancelled the walk".into()))
+        })
+        .await
+    }
+
+    /// Walks from `cursor` (on `page`, its current page) to the end.
+    async fn walk(&self, cursor: &mut Cursor, mut page: UsersPage) -> Result<()> {
+        while !cursor.e {
+            let users = std::mem::take(&mut page.users);
+            let count = users.len();
+            for (i, user) in users.into_iter().enumerate().skip(cursor.s) {
+                let settings = self.settings(&user.username).await?;
+                cursor.s = i + 1;
+                let Some(settings) = settings else {
+                    cursor.c.vanished += 1;
+                    continue;
+                };
+                cursor.c.add(&user, &settings);
+                cursor.n += 1;
+                let last = cursor.s == count && page.next.is_none();
+                let token = {
+                    let mut after = cursor.clone();
+                    if after.s == count {
+                        after.p = page.next.clone();
+                        after.s = 0;
+                        after.e = last;
+                    }
+                    after.encode()
+                };
+                self.send(WalkItem::User(UserStatus {
+                    index: cursor.n,
+                    username: (!self.sub_only).then(|| user.username.clone()),
+                    sub: user.sub.clone().unwrap_or_default(),
+                    user_status: user.status.clone().unwrap_or_default(),
+                    enabled: user.enabled,
+                    preferred_mfa_setting: settings.preferred_mfa_setting,
+                    user_mfa_setting_list: settings.user_mfa_setting_list,
+                    page_token: token,
+                }))
+                .await?;
+            }
+            match page.next.take() {
+                None => cursor.e = true,
+                Some(next) => {
+                    page = self.page(Some(&next)).await?;
+                    cursor.p = Some(next);
+                    cursor.s = 0;
+                }
+            }
+        }
+        self.send(WalkItem::Summary(cursor.c.clone())).await
+    }
+}
+
+/// A walk that passed every stage up to its first page.
+struct Opened {
+    slot: OwnedSemaphorePermit,
+    cursor: Cursor,
+    walker: Walker,
+    first: UsersPage,
+    rx: WalkStream,
+}
+
+impl Facade {
+    /// Opens a coverage walk: every stage of a call up to its first page,
+    /// so that a refusal (auth, input, limits, a pool that does not exist)
+    /// is the call's status; then the walk streams from its own task.
+    pub async fn walk(&self, ctx: &CallContext, op: ListUserMfaStatus) -> Result<WalkStream> {
+        let started = Instant::now();
+        let m = &method::LIST_USER_MFA_STATUS;
+        let principal = ctx.principal.as_ref().map(|p| p.name.clone());
+        let mut audit = CallAudit::new(
+            self.auditor.clone(),
+            &Caller {
+                request_id: &ctx.request_id,
+                principal: ctx
+                    .principal
+                    .as_ref()
+                    .map(|p| (p.name.as_str(), p.proven_by.name())),
+                peer: ctx.peer,
+            },
+            m.name,
+            false,
+            Some(&op.user_pool_id),
+            None,
+        );
+        audit.request(|| AuditRequest {
+            user_pool_id: &op.user_pool_id,
+            filter: &op.filter,
+            resumed: !op.page_token.is_empty(),
+        });
+        let end = Ending {
+            request_id: ctx.request_id.clone(),
+            principal: principal.unwrap_or_default(),
+            backend: self.backend.name(),
+            started,
+        };
+        let Opened {
+            slot,
+            mut cursor,
+            walker,
+            first,
+            rx,
+        } = match self.open_walk(ctx, &op).await {
+            Ok(o) => o,
+            Err(e) => {
+                end.finish(&mut audit, Err(&e), None);
+                return Err(e);
+            }
+        };
+        tokio::spawn(async move {
+            let _slot = slot;
+            let result = walker.walk(&mut cursor, first).await;
+            let response = AuditResponse {
+                sent: cursor.n,
+                summary: &cursor.c,
+            };
+            end.finish(&mut audit, result.as_ref().map(|_| ()), Some(&response));
+            // The record first, then the client sees how the walk ended.
+            if let Err(e) = result
+                && !matches!(e, Error::Cancelled(_))
+            {
+                let _ = walker.tx.send(Err(e)).await;
+            }
+        });
+        Ok(rx)
+    }
+
+    /// Authorize, validate, the caller's budget, a walk slot, the first page.
+    async fn open_walk(&self, ctx: &CallContext, op: &ListUserMfaStatus) -> Result<Opened> {
+        let m = &method::LIST_USER_MFA_STATUS;
+        let principal = self.authorize(
+            ctx.principal.as_ref(),
+            m.name,
+            Some(&op.user_pool_id),
+            false,
+        )?;
+        let mut v = Violations::default();
+        let cursor = op.validate(&mut v);
+        self.limit(principal, m.name, &[]).await?;
+        v.into_result()?;
+        let config = &self.limiter.budgets().walk;
+        let slot = self.walks.clone().try_acquire_owned().map_err(|_| {
+            let limit = "walk:concurrent".to_owned();
+            crate::meters::rate_limited(m.name, limit.clone());
+            Error::RateLimited {
+                description: format!(
+                    "at most {} coverage walks at once (limits.walk.max_concurrent)",
+                    config.max_concurrent
+                ),
+                limit,
+                retry_after: Duration::from_secs(1),
+            }
+        })?;
+        let (tx, rx) = mpsc::channel(AHEAD);
+        let walker = Walker {
+            backend: self.backend.clone(),
+            limiter: self.limiter.clone(),
+            pool: op.user_pool_id.clone(),
+            filter: op.filter.clone(),
+            sub_only: self.auditor.redactor().fingerprints_usernames(),
+            tx,
+            deadline: tokio::time::Instant::now() + Duration::from_secs(config.max_seconds),
+            max_seconds: config.max_seconds,
+        };
+        let first = if cursor.e {
+            UsersPage::default()
+        } else {
+            walker.page(cursor.p.as_deref()).await?
+        };
+        Ok(Opened {
+            slot,
+            cursor,
+            walker,
+            first,
+            rx,
+        })
+    }
+}
+
+/// Who a walk's record and log line are about.
+struct Ending {
+    request_id: String,
+    principal: String,
+    backend: &'static str,
+    started: Instant,
+}
+
+impl Ending {
+    /// The walk's one completed record and its log line.
+    fn finish(
+        &self,
+        audit: &mut CallAudit,
+        result: std::result::Result<(), &Error>,
+        response: Option<&AuditResponse<'_>>,
+    ) {
+        let response = response
+            .filter(|_| audit.level() == AuditLevel::RequestResponse)
+            .map(|r| audit.value(r));
+        // A read: nothing waits for the record to be durable.
+        let _ = audit.completed(
+            Completed {
+                error: result.err(),
+                latency: self.started.elapsed(),
+                change: None,
+                guardrails: None,
+                response,
+            },
+            false,
+        );
+        crate::events::CallCompleted {
+            method: method::LIST_USER_MFA_STATUS.name,
+            request_id: &self.request_id,
+            principal: &self.principal,
+            backend: self.backend,
+            result,
+            latency: self.started.elapsed(),
+        }
+        .emit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(enabled: bool) -> ListedUser {
+        ListedUser {
+            username: "u".into(),
+            sub: Some("s".into()),
+            status: Some("CONFIRMED".into()),
+            enabled,
+        }
+    }
+
+    #[test]
+    fn coverage_counts_factors_preferences_and_who_needs_setup() {
+        let mut c = Coverage::default();
+        let with = |list: &[&str], preferred: Option<&str>| UserMfaSettings {
+            username: "u".into(),
+            preferred_mfa_setting: preferred.map(str::to_owned),
+            user_mfa_setting_list: list.iter().map(|s| s.to_string()).collect(),
+            mfa_options: Vec::new(),
+        };
+        c.add(
+            &listed(true),
+            &with(&["SMS_MFA", "SOFTWARE_TOKEN_MFA"], Some("SMS_MFA")),
+        );
+        c.add(&listed(true), &with(&[], None));
+        c.add(&listed(false), &with(&[], None));
+        c.add(&listed(true), &with(&["NEW_FACTOR", "NEWER"], None));
+        assert_eq!(c.users, 4);
+        assert_eq!(c.enabled_factors["SMS_MFA"], 1);
+        assert_eq!(c.enabled_factors["SOFTWARE_TOKEN_MFA"], 1);
+        assert_eq!(
+            c.enabled_factors["OTHER"], 1,
+            "unknown names count once, as OTHER"
+        );
+        assert_eq!(c.preferred_factors["SMS_MFA"], 1);
+        assert_eq!(
+            (c.without_mfa, c.setup_required_if_on, c.disabled),
+            (2, 1, 1)
+        );
+    }
+
+    #[test]
+    fn a_page_token_is_bound_to_its_pool_and_filter_and_bounded() {
+        let mut cursor = Cursor::start("us-east-1_A", "");
+        cursor.p = Some("abc".into());
+        cursor.s = 3;
+        cursor.n = 63;
+        let token = cursor.encode();
+        let mut v = Violations::default();
+        assert_eq!(
+            Cursor::decode(&mut v, &token, "us-east-1_A", ""),
+            Some(cursor.clone())
+        );
+        assert!(v.is_empty());
+        for (token, pool, filter) in [
+            (token.as_str(), "us-east-1_B", ""),
+            (token.as_str(), "us-east-1_A", "email = \"x\""),
+            ("not-a-token", "us-east-1_A", ""),
+        ] {
+            let mut v = Violations::default();
+            assert_eq!(Cursor::decode(&mut v, token, pool, filter), None);
+            assert!(!v.is_empty(), "{token} for {pool} {filter}");
+        }
+        let mut v = Violations::default();
+        let long = "A".repeat(MAX_PAGE_TOKEN + 1);
+        assert_eq!(Cursor::decode(&mut v, &long, "us-east-1_A", ""), None);
+        let mut bad = cursor;
+        bad.c.enabled_factors = (0..10).map(|i| (i.to_string(), 1)).collect();
+        let mut v = Violations::default();
+        assert_eq!(
+            Cursor::decode(&mut v, &bad.encode(), "us-east-1_A", ""),
+            None,
+            "a summary with names no walk writes is refused"
+        );
+    }
+}

@@ -1,0 +1,435 @@
+//! ListUserMfaStatus (issue 19), through the real binary on the local
+//! backend: a walk over 10,000 users that holds its share of the UserRead
+//! quota while another caller reads beside it, resumes from a page token
+//! with the same summary, stops at once when the client cancels, and leaves
+//! one audit record per walk.
+
+use crate::common;
+
+use std::time::{Duration, Instant};
+
+use common::procs::{Served, local_config};
+use mfa_facade::proto::dev::v1 as dev;
+use mfa_facade::proto::v1 as pb;
+use pb::list_user_mfa_status_response::Item;
+use tonic::Code;
+
+/// UserRead for the whole account, and the walks' share of it.
+const USER_READ: f64 = 2000.0;
+const SHARE: f64 = 0.5;
+const USERS: usize = 10_000;
+
+fn config(extra: &str) -> String {
+    config_with(USER_READ, extra)
+}
+
+fn config_with(user_read: f64, extra: &str) -> String {
+    local_config(
+        "ops",
+        5000.0,
+        5000,
+        &format!(
+            r#"
+[limits.quota]
+enabled = true
+user_read = {user_read}
+
+[limits.walk]
+share = {SHARE}
+max_concurrent = 2
+
+[audit]
+file = "{{dir}}/audit.jsonl"
+read_level = "request_response"
+{extra}
+"#
+        ),
+    )
+}
+
+fn fixtures(ch: &tonic::transport::Channel) -> common::FixturesClient {
+    dev::local_fixtures_service_client::LocalFixturesServiceClient::with_interceptor(
+        ch.clone(),
+        common::ApiKey::new(common::TEST_KEY),
+    )
+}
+
+fn pools(ch: &tonic::transport::Channel) -> common::PoolsClient {
+    pb::user_pool_mfa_service_client::UserPoolMfaServiceClient::with_interceptor(
+        ch.clone(),
+        common::ApiKey::new(common::TEST_KEY),
+    )
+}
+
+fn users(ch: &tonic::transport::Channel) -> common::UsersClient {
+    pb::user_mfa_service_client::UserMfaServiceClient::with_interceptor(
+        ch.clone(),
+        common::ApiKey::new(common::TEST_KEY),
+    )
+}
+
+/// A pool of `n` users (`user00000`, ...), each with a phone number; the
+/// first `sms` have SMS MFA on (every other one preferred), and the last
+/// `disabled` are disabled.
+async fn populated_pool(
+    ch: &tonic::transport::Channel,
+    n: usize,
+    sms: usize,
+    disabled: usize,
+) -> String {
+    let mut f = fixtures(ch);
+    let pool = f
+        .create_user_pool(dev::CreateUserPoolRequest {
+            pool_name: "coverage".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("pool")
+        .into_inner()
+        .user_pool_id;
+    let names: Vec<String> = (0..n).map(|i| format!("user{i:05}")).collect();
+    for chunk in names.chunks(1000) {
+        f.create_users(dev::CreateUsersRequest {
+            user_pool_id: pool.clone(),
+            users: chunk
+                .iter()
+                .map(|name| dev::NewUser {
+                    username: name.clone(),
+                    attributes: [("phone_number".to_owned(), "+15555550100".to_owned())].into(),
+                    ..Default::default()
+                })
+                .collect(),
+        })
+        .await
+        .expect("users");
+    }
+    let mut u = users(ch);
+    for (i, name) in names.iter().take(sms).enumerate() {
+        u.admin_set_user_mfa_preference(pb::AdminSetUserMfaPreferenceRequest {
+            user_pool_id: pool.clone(),
+            username: name.clone(),
+            sms_mfa_settings: Some(pb::SmsMfaSettings {
+                enabled: Some(true),
+                preferred_mfa: Some(i % 2 == 0),
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("sms");
+    }
+    for name in names.iter().rev().take(disabled) {
+        f.set_user_enabled(dev::SetUserEnabledRequest {
+            user_pool_id: pool.clone(),
+            username: name.clone(),
+            enabled: false,
+        })
+        .await
+        .expect("disable");
+    }
+    pool
+}
+
+/// A walk's messages, each with when it arrived.
+struct Walked {
+    users: Vec<(Instant, pb::UserMfaStatus)>,
+    summary: Option<pb::UserMfaCoverage>,
+    end: Result<(), tonic::Status>,
+}
+
+async fn walk(ch: &tonic::transport::Channel, pool: &str, page_token: &str) -> Walked {
+    let mut stream = pools(ch)
+        .list_user_mfa_status(pb::ListUserMfaStatusRequest {
+            user_pool_id: pool.into(),
+            filter: String::new(),
+            page_token: page_token.into(),
+        })
+        .await
+        .expect("walk opens")
+        .into_inner();
+    let mut out = Walked {
+        users: Vec::new(),
+        summary: None,
+        end: Ok(()),
+    };
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), stream.message()).await {
+            Err(_) => panic!("the walk stalled for 60 s"),
+            Ok(Ok(None)) => return out,
+            Ok(Err(status)) => {
+                out.end = Err(status);
+                return out;
+            }
+            Ok(Ok(Some(m))) => match m.item {
+                Some(Item::User(u)) => out.users.push((Instant::now(), u)),
+                Some(Item::Summary(s)) => out.summary = Some(s),
+                None => panic!("an empty message"),
+            },
+        }
+    }
+}
+
+fn walk_records(served: &Served) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(served.dir.path().join("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|r: &serde_json::Value| {
+            r["method"] == "cognito.mfa.v1.UserPoolMfaService/ListUserMfaStatus"
+        })
+        .collect()
+}
+
+fn wait_walk_records(served: &Served, n: usize) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let records = walk_records(served);
+        if records.len() >= n || Instant::now() > deadline {
+            return records;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_walk_over_10000_users_holds_its_quota_share_and_resumes() {
+    let served = Served::start(&config(""));
+    let ch = served.channel().await;
+    let pool = populated_pool(&ch, USERS, 100, 10).await;
+
+    // Another caller reads users as fast as it can beside the walk: both
+    // draw on the one UserRead quota.
+    let reader = {
+        let (ch, pool) = (ch.clone(), pool.clone());
+        tokio::spawn(async move {
+            let mut u = users(&ch);
+            let (mut admitted, mut refused) = (0u64, 0u64);
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(4) {
+                let r = u
+                    .admin_get_user_mfa_settings(pb::AdminGetUserMfaSettingsRequest {
+                        user_pool_id: pool.clone(),
+                        username: format!("user{:05}", admitted % 5000),
+                    })
+                    .await;
+                match r {
+                    Ok(_) => admitted += 1,
+                    Err(s) if s.code() == Code::ResourceExhausted => refused += 1,
+                    Err(s) => panic!("the reader failed: {s:?}"),
+                }
+            }
+            (admitted, refused, started, started.elapsed())
+        })
+    };
+    let full = walk(&ch, &pool, "").await;
+    let (admitted, refused, read_from, read_for) = reader.await.expect("reader");
+    full.end.as_ref().expect("the walk slows, it does not fail");
+    assert_eq!(full.users.len(), USERS, "one message per user");
+    for (i, (_, u)) in full.users.iter().enumerate() {
+        assert_eq!(u.index, i as u64 + 1, "the count in each message");
+    }
+    assert_eq!(full.users[0].1.username, "user00000");
+    assert!(!full.users[0].1.sub.is_empty());
+    let summary = full.summary.clone().expect("a summary last");
+    assert_eq!(summary.users, USERS as u64);
+    assert_eq!(summary.enabled_factors.get("SMS_MFA"), Some(&100));
+    assert_eq!(summary.preferred_factors.get("SMS_MFA"), Some(&50));
+    assert_eq!(summary.without_mfa, (USERS - 100) as u64);
+    assert_eq!(summary.disabled, 10);
+    assert_eq!(summary.setup_required_if_on, (USERS - 100 - 10) as u64);
+
+    // The walk's admitted rate: at most its share, plus one second's burst.
+    let elapsed = full.users[USERS - 1].0 - full.users[0].0;
+    let rate = (USERS - 1) as f64 / elapsed.as_secs_f64();
+    let share = USER_READ * SHARE;
+    let reader_rate = admitted as f64 / read_for.as_secs_f64();
+    println!(
+        "walk: {USERS} users in {:.2} s = {rate:.0} users/s (share {share:.0}/s of UserRead {USER_READ:.0}/s); \
+         reader beside it: {reader_rate:.0} admitted/s, {refused} refused",
+        elapsed.as_secs_f64()
+    );
+    assert!(
+        rate <= share * 1.05 + share / elapsed.as_secs_f64(),
+        "the walk took {rate:.0}/s, more than its share {share:.0}/s"
+    );
+    assert!(admitted > 0, "the reader was starved");
+    // Together, walk and reader stayed within the one UserRead quota.
+    let read_until = read_from + read_for;
+    let walked_then = full.users.iter().filter(|(t, _)| *t <= read_until).count() as f64;
+    let allowed = USER_READ + USER_READ * read_for.as_secs_f64() * 1.05;
+    println!(
+        "in the reader's {:.1} s: reader {admitted} + walk {walked_then} admitted, the quota allows {allowed:.0}",
+        read_for.as_secs_f64()
+    );
+    assert!(
+        admitted as f64 + walked_then <= allowed,
+        "walk and reader together took more than UserRead"
+    );
+
+    // Resume from the 5,000th message: the rest, and the same summary.
+    let token = full.users[4999].1.page_token.clone();
+    let rest = walk(&ch, &pool, &token).await;
+    rest.end.expect("resumed walk");
+    assert_eq!(rest.users.len(), USERS - 5000);
+    assert_eq!(rest.users[0].1.index, 5001);
+    assert_eq!(rest.users[0].1.username, "user05000");
+    assert_eq!(
+        rest.summary,
+        Some(summary),
+        "the summary covers the whole pool"
+    );
+
+    // The last message's token resumes to the summary alone.
+    let last = full.users[USERS - 1].1.page_token.clone();
+    let done = walk(&ch, &pool, &last).await;
+    assert!(done.users.is_empty() && done.summary.is_some());
+
+    // One record per walk, each with how far it got.
+    let records = wait_walk_records(&served, 3);
+    assert_eq!(records.len(), 3, "{records:#?}");
+    assert_eq!(records[0]["outcome"]["code"], "OK");
+    assert_eq!(records[0]["response"]["sent"], USERS as u64);
+    assert_eq!(records[1]["request"]["resumed"], true);
+    assert_eq!(records[1]["response"]["summary"]["users"], USERS as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_walk_stops_at_once_and_frees_its_slot() {
+    // UserRead 200/s: the walk's share is 100/s with a burst of 100, so a
+    // walk that went on after the cancel would read 100 more each second.
+    let served = Served::start(&config_with(200.0, ""));
+    let ch = served.channel().await;
+    let pool = populated_pool(&ch, 3000, 0, 0).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut stream = pools(&ch)
+        .list_user_mfa_status(pb::ListUserMfaStatusRequest {
+            user_pool_id: pool.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("walk")
+        .into_inner();
+    for _ in 0..10 {
+        stream.message().await.expect("message").expect("a user");
+    }
+    let cancelled_at = Instant::now();
+    drop(stream);
+    let records = wait_walk_records(&served, 1);
+    let stopped_in = cancelled_at.elapsed();
+    assert_eq!(records.len(), 1, "one record for the walk");
+    let r = &records[0];
+    assert_eq!(r["outcome"]["code"], "CANCELLED", "{r}");
+    let sent = r["response"]["sent"].as_u64().expect("sent");
+    // The record comes (the walk has ended) within moments of the cancel,
+    // not after its 3,000 users (30 s at 100/s), and the walk read no more
+    // than its burst allowed before it: the 10 messages and what HTTP/2 had
+    // in flight came out of the first 100 cells.
+    assert!(
+        stopped_in < Duration::from_secs(1),
+        "the walk's record came {stopped_in:?} after the cancel"
+    );
+    assert!(
+        sent <= 100 + 10,
+        "the walk went on after the cancel: {sent} users read"
+    );
+    println!(
+        "cancelled after 10 messages: the walk had read {sent} users (its burst is 100), its record {stopped_in:?} after the cancel"
+    );
+
+    // Its slot is free again: two walks at once (max_concurrent = 2), a third refused.
+    let open = || {
+        let ch = ch.clone();
+        let pool = pool.clone();
+        async move {
+            pools(&ch)
+                .list_user_mfa_status(pb::ListUserMfaStatusRequest {
+                    user_pool_id: pool,
+                    ..Default::default()
+                })
+                .await
+        }
+    };
+    let a = open().await.expect("first");
+    let b = open().await.expect("second");
+    let third = open().await.expect_err("a third walk at once");
+    assert_eq!(third.code(), Code::ResourceExhausted);
+    assert!(
+        third.message().contains("walk:concurrent"),
+        "{}",
+        third.message()
+    );
+    drop((a, b));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fingerprinted_usernames_leave_only_the_sub_and_bad_input_names_its_field() {
+    let served = Served::start(&config("usernames = \"fingerprint\""));
+    let ch = served.channel().await;
+    let pool = populated_pool(&ch, 3, 0, 0).await;
+    let walked = walk(&ch, &pool, "").await;
+    walked.end.expect("walk");
+    assert_eq!(walked.users.len(), 3);
+    for (_, u) in &walked.users {
+        assert!(u.username.is_empty(), "{u:?}");
+        assert_eq!(u.sub.len(), 36, "{u:?}");
+    }
+    let token = walked.users[0].1.page_token.clone();
+    for (req, field) in [
+        (
+            pb::ListUserMfaStatusRequest {
+                user_pool_id: pool.clone(),
+                filter: "email == nope".into(),
+                page_token: String::new(),
+            },
+            "filter",
+        ),
+        (
+            pb::ListUserMfaStatusRequest {
+                user_pool_id: pool.clone(),
+                filter: "username = \"user00001\"".into(),
+                page_token: token.clone(),
+            },
+            "page_token",
+        ),
+        (
+            pb::ListUserMfaStatusRequest {
+                user_pool_id: pool.clone(),
+                filter: String::new(),
+                page_token: "x".repeat(9000),
+            },
+            "page_token",
+        ),
+        (
+            pb::ListUserMfaStatusRequest {
+                user_pool_id: "not a pool".into(),
+                ..Default::default()
+            },
+            "user_pool_id",
+        ),
+    ] {
+        let err = pools(&ch)
+            .list_user_mfa_status(req)
+            .await
+            .expect_err("bad input");
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert!(err.message().contains(field), "{field}: {}", err.message());
+    }
+    // A filter narrows the walk.
+    let mut stream = pools(&ch)
+        .list_user_mfa_status(pb::ListUserMfaStatusRequest {
+            user_pool_id: pool.clone(),
+            filter: "username = \"user00001\"".into(),
+            page_token: String::new(),
+        })
+        .await
+        .expect("filtered")
+        .into_inner();
+    let mut n = 0;
+    while let Some(m) = stream.message().await.expect("message") {
+        if let Some(Item::Summary(s)) = m.item {
+            assert_eq!(s.users, 1);
+        } else {
+            n += 1;
+        }
+    }
+    assert_eq!(n, 1);
+}
