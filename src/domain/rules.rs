@@ -269,14 +269,18 @@ pub fn credential_id(v: &mut Violations, field: &str, value: &str) {
 pub const MAX_PAGINATION_TOKEN: usize = 4096;
 
 pub fn pagination_token(v: &mut Violations, field: &str, value: &str) {
-    check_length(v, field, value, 1, Some(MAX_PAGINATION_TOKEN));
-    check_pattern(
-        v,
-        field,
-        value,
-        &NO_SPACE,
-        r"the pattern [\S]+ (no white space)",
-    );
+    let len = utf16_len(value);
+    if len == 0 || len > MAX_PAGINATION_TOKEN {
+        check_length(v, field, value, 1, Some(MAX_PAGINATION_TOKEN));
+    } else {
+        check_pattern(
+            v,
+            field,
+            value,
+            &NO_SPACE,
+            r"the pattern [\S]+ (no white space)",
+        );
+    }
 }
 
 /// ListWebAuthnCredentials.MaxResults: 1 to 20 (WebAuthnCredentialsQueryLimitType).

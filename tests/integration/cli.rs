@@ -564,7 +564,44 @@ fn the_readme_grpcurl_examples_work_as_written() {
         text.contains("SOFTWARE_TOKEN_MFA") && text.contains("SERVING"),
         "{text}"
     );
+    for shown in [
+        "\"AUTH_FACTOR_TYPE_SOFTWARE_TOKEN\"",
+        "\"summary\"",
+        "\"enabledFactors\"",
+        "\"friendlyCredentialName\": \"YubiKey\"",
+    ] {
+        assert!(text.contains(shown), "{shown} not in:\n{text}");
+    }
     assert!(served.terminate().success());
+}
+
+/// The README's Python excerpts are the tested scenario's own lines.
+#[test]
+fn the_readme_python_excerpts_are_the_scenario_s_code() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let scenario = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/scenario.py"
+    ))
+    .expect("scenario");
+    let section = readme
+        .split("## From Python")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the Python section");
+    let excerpts: Vec<&str> = section
+        .split("```python\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap_or_default())
+        .collect();
+    assert_eq!(excerpts.len(), 2, "{section}");
+    for e in excerpts {
+        assert!(
+            scenario.contains(e),
+            "not in tests/python/scenario.py:\n{e}"
+        );
+    }
 }
 
 /// Keys and policy reload from their files, on the same connection.

@@ -1,6 +1,7 @@
 //! What the cognito backend really sends: members that moto stores nowhere
 //! (email MFA, WebAuthn, EumsSms, WebAuthnMfaSettings) and operations moto
-//! lacks (AdminDeleteSoftwareToken) are checked on the wire, in the JSON the
+//! lacks (AdminDeleteSoftwareToken, Get/AdminGetUserAuthFactors,
+//! ListWebAuthnCredentials, DeleteWebAuthnCredential) are checked on the wire, in the JSON the
 //! SDK sent, seen through the recording proxy in front of moto.
 
 use crate::common;
@@ -181,5 +182,110 @@ async fn admin_delete_software_token_goes_out_and_moto_s_gap_is_a_clean_error() 
     assert_eq!(
         err.message(),
         "Cognito is unavailable: unreadable answer from Cognito (HTTP 500)"
+    );
+}
+
+/// The four calls moto 5.2.5 lacks go out with Cognito's member names
+/// (each seen once in the JSON the SDK sent), and moto's HTML 500 for them
+/// is a clean UNAVAILABLE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_factor_and_passkey_calls_moto_lacks_go_out_with_cognitos_names() {
+    let s = Stack::moto().await;
+    let pool = s.create_pool().await;
+    let token = s.create_user_with_token(&pool, "gil", &[]).await;
+    let users = s.users.clone();
+    let results = [
+        users
+            .clone()
+            .get_user_auth_factors(pb::GetUserAuthFactorsRequest {
+                access_token: token.clone(),
+            })
+            .await
+            .map(|_| ()),
+        users
+            .clone()
+            .admin_get_user_auth_factors(pb::AdminGetUserAuthFactorsRequest {
+                user_pool_id: pool.clone(),
+                username: "gil".into(),
+            })
+            .await
+            .map(|_| ()),
+        users
+            .clone()
+            .list_web_authn_credentials(pb::ListWebAuthnCredentialsRequest {
+                access_token: token.clone(),
+                next_token: Some("page-2".into()),
+                max_results: Some(5),
+            })
+            .await
+            .map(|_| ()),
+        users
+            .clone()
+            .delete_web_authn_credential(pb::DeleteWebAuthnCredentialRequest {
+                access_token: token.clone(),
+                credential_id: "cred-1".into(),
+            })
+            .await
+            .map(|_| ()),
+    ];
+    for (operation, body) in [
+        ("GetUserAuthFactors", json!({"AccessToken": token})),
+        (
+            "AdminGetUserAuthFactors",
+            json!({"UserPoolId": pool, "Username": "gil"}),
+        ),
+        (
+            "ListWebAuthnCredentials",
+            json!({"AccessToken": token, "NextToken": "page-2", "MaxResults": 5}),
+        ),
+        (
+            "DeleteWebAuthnCredential",
+            json!({"AccessToken": token, "CredentialId": "cred-1"}),
+        ),
+    ] {
+        assert_eq!(s.proxy().bodies(operation), [body], "{operation}");
+    }
+    for r in results {
+        let err = r.expect_err("moto does not implement it");
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+        assert!(!err.message().contains(&token), "no token in the message");
+    }
+}
+
+/// The coverage walk's ListUsers asks for pages of 60, the sub only, with
+/// the caller's filter, and follows the pagination token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_walk_pages_list_users_by_60_with_the_filter() {
+    let s = Stack::moto().await;
+    let pool = s.create_pool().await;
+    s.create_user_with_token(&pool, "hana", &[]).await;
+    let mut stream = s
+        .pools
+        .clone()
+        .list_user_mfa_status(pb::ListUserMfaStatusRequest {
+            user_pool_id: pool.clone(),
+            filter: "username ^= \"ha\"".into(),
+            page_token: String::new(),
+        })
+        .await
+        .expect("walk")
+        .into_inner();
+    let mut n = 0;
+    while stream.message().await.expect("message").is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 2, "one user and the summary");
+    assert_eq!(
+        s.proxy().bodies("ListUsers"),
+        [json!({
+            "UserPoolId": pool,
+            "AttributesToGet": ["sub"],
+            "Limit": 60,
+            "Filter": "username ^= \"ha\""
+        })]
+    );
+    assert_eq!(
+        s.proxy().bodies("AdminGetUser"),
+        [json!({"UserPoolId": pool, "Username": "hana"})]
     );
 }

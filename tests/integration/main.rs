@@ -26,3 +26,4 @@ mod preflight;
 mod rate_limits;
 mod sdk_parity;
 mod upstream_faults;
+mod user_factors;

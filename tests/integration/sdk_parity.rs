@@ -157,6 +157,75 @@ fn every_sdk_member_has_its_proto_field() {
             "AdminDeleteSoftwareTokenRequest",
             &[],
         ),
+        (
+            op::get_user_auth_factors::GetUserAuthFactorsInput::SCHEMA,
+            "GetUserAuthFactorsRequest",
+            &[],
+        ),
+        (
+            op::get_user_auth_factors::GetUserAuthFactorsOutput::SCHEMA,
+            "GetUserAuthFactorsResponse",
+            &[],
+        ),
+        (
+            op::admin_get_user_auth_factors::AdminGetUserAuthFactorsInput::SCHEMA,
+            "AdminGetUserAuthFactorsRequest",
+            &[],
+        ),
+        (
+            op::admin_get_user_auth_factors::AdminGetUserAuthFactorsOutput::SCHEMA,
+            "AdminGetUserAuthFactorsResponse",
+            &[],
+        ),
+        (
+            op::list_web_authn_credentials::ListWebAuthnCredentialsInput::SCHEMA,
+            "ListWebAuthnCredentialsRequest",
+            &[],
+        ),
+        (
+            op::list_web_authn_credentials::ListWebAuthnCredentialsOutput::SCHEMA,
+            "ListWebAuthnCredentialsResponse",
+            &[],
+        ),
+        (
+            op::delete_web_authn_credential::DeleteWebAuthnCredentialInput::SCHEMA,
+            "DeleteWebAuthnCredentialRequest",
+            &[],
+        ),
+        (
+            t::WebAuthnCredentialDescription::SCHEMA,
+            "WebAuthnCredentialDescription",
+            &[],
+        ),
+        // The coverage walk pages ListUsers itself (60 a page, the sub
+        // only); its page_token is its own cursor, not ListUsers' token.
+        (
+            op::list_users::ListUsersInput::SCHEMA,
+            "ListUserMfaStatusRequest",
+            &["AttributesToGet", "Limit", "PaginationToken"],
+        ),
+        // One user of the walk: ListUsers' UserType and AdminGetUser's MFA
+        // members (attributes and dates are not MFA; MFAOptions is legacy).
+        (
+            t::UserType::SCHEMA,
+            "UserMfaStatus",
+            &[
+                "Attributes",
+                "UserCreateDate",
+                "UserLastModifiedDate",
+                "MFAOptions",
+            ],
+        ),
+        (
+            op::admin_get_user::AdminGetUserOutput::SCHEMA,
+            "UserMfaStatus",
+            &[
+                "UserAttributes",
+                "UserCreateDate",
+                "UserLastModifiedDate",
+                "MFAOptions",
+            ],
+        ),
         (t::SmsMfaConfigType::SCHEMA, "SmsMfaConfig", &[]),
         (t::SmsConfigurationType::SCHEMA, "SmsConfiguration", &[]),
         (
@@ -247,6 +316,11 @@ fn every_sdk_enum_value_has_its_proto_value() {
             t::VerifySoftwareTokenResponseType::values(),
             "VerifySoftwareTokenStatus",
             "VERIFY_SOFTWARE_TOKEN_STATUS_",
+        ),
+        (
+            t::AuthFactorType::values(),
+            "AuthFactorType",
+            "AUTH_FACTOR_TYPE_",
         ),
     ];
     let set = descriptors();

@@ -370,3 +370,146 @@ async fn sending_failures_moto_cannot_report_are_read_from_describe_user_pool() 
     assert!(err.message().contains("SNSSandbox") && err.message().contains("SES identity"));
     assert_eq!(count.load(Ordering::SeqCst), 1, "DescribeUserPool only");
 }
+
+/// Every exception Cognito models for the passkey and auth-factor calls,
+/// and every WebAuthn exception of its API, answered by the stub: each is
+/// a meaningful code, none INTERNAL, and the exception keeps its name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_passkey_and_webauthn_exception_has_its_code() {
+    macro_rules! body {
+        ($e:literal) => {
+            concat!(r#"{"__type":""#, $e, r#"","message":"stub"}"#)
+        };
+    }
+    let cases: &[(&str, &'static str, Code)] = &[
+        (
+            "ForbiddenException",
+            body!("ForbiddenException"),
+            Code::PermissionDenied,
+        ),
+        (
+            "InternalErrorException",
+            body!("InternalErrorException"),
+            Code::Unavailable,
+        ),
+        (
+            "InvalidParameterException",
+            body!("InvalidParameterException"),
+            Code::InvalidArgument,
+        ),
+        (
+            "LimitExceededException",
+            body!("LimitExceededException"),
+            Code::ResourceExhausted,
+        ),
+        (
+            "NotAuthorizedException",
+            body!("NotAuthorizedException"),
+            Code::PermissionDenied,
+        ),
+        (
+            "OperationNotEnabledException",
+            body!("OperationNotEnabledException"),
+            Code::FailedPrecondition,
+        ),
+        (
+            "PasswordResetRequiredException",
+            body!("PasswordResetRequiredException"),
+            Code::FailedPrecondition,
+        ),
+        (
+            "ResourceNotFoundException",
+            body!("ResourceNotFoundException"),
+            Code::NotFound,
+        ),
+        (
+            "TooManyRequestsException",
+            body!("TooManyRequestsException"),
+            Code::ResourceExhausted,
+        ),
+        (
+            "UserNotConfirmedException",
+            body!("UserNotConfirmedException"),
+            Code::FailedPrecondition,
+        ),
+        (
+            "UserNotFoundException",
+            body!("UserNotFoundException"),
+            Code::NotFound,
+        ),
+        (
+            "WebAuthnNotEnabledException",
+            body!("WebAuthnNotEnabledException"),
+            Code::FailedPrecondition,
+        ),
+        (
+            "WebAuthnConfigurationMissingException",
+            body!("WebAuthnConfigurationMissingException"),
+            Code::FailedPrecondition,
+        ),
+        (
+            "WebAuthnChallengeNotFoundException",
+            body!("WebAuthnChallengeNotFoundException"),
+            Code::FailedPrecondition,
+        ),
+        (
+            "WebAuthnCredentialNotSupportedException",
+            body!("WebAuthnCredentialNotSupportedException"),
+            Code::InvalidArgument,
+        ),
+        (
+            "WebAuthnClientMismatchException",
+            body!("WebAuthnClientMismatchException"),
+            Code::InvalidArgument,
+        ),
+        (
+            "WebAuthnOriginNotAllowedException",
+            body!("WebAuthnOriginNotAllowedException"),
+            Code::InvalidArgument,
+        ),
+        (
+            "WebAuthnRelyingPartyMismatchException",
+            body!("WebAuthnRelyingPartyMismatchException"),
+            Code::InvalidArgument,
+        ),
+    ];
+    for (exception, body, code) in cases {
+        let f = facade(stub(answer(400, body)).await).await;
+        let list = f
+            .users
+            .clone()
+            .list_web_authn_credentials(pb::ListWebAuthnCredentialsRequest {
+                access_token: "a.b.c".into(),
+                next_token: None,
+                max_results: None,
+            })
+            .await
+            .expect_err("the stub refuses");
+        let delete = f
+            .users
+            .clone()
+            .delete_web_authn_credential(pb::DeleteWebAuthnCredentialRequest {
+                access_token: "a.b.c".into(),
+                credential_id: "cred".into(),
+            })
+            .await
+            .expect_err("the stub refuses");
+        let factors = f
+            .users
+            .clone()
+            .admin_get_user_auth_factors(pb::AdminGetUserAuthFactorsRequest {
+                user_pool_id: "us-east-1_Stub1".into(),
+                username: "u".into(),
+            })
+            .await
+            .expect_err("the stub refuses");
+        for err in [list, delete, factors] {
+            assert_eq!(err.code(), *code, "{exception}: {err:?}");
+            assert_eq!(
+                err.get_details_error_info().map(|i| i.reason),
+                Some(exception.to_string()),
+                "{exception}"
+            );
+        }
+    }
+}

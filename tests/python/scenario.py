@@ -111,7 +111,38 @@ def main():
     for s in (mine, admin):
         assert s.preferred_mfa_setting == "SOFTWARE_TOKEN_MFA", s
         assert "SOFTWARE_TOKEN_MFA" in s.user_mfa_setting_list, s
-    print(f"python scenario OK: pool {pool}, TOTP enrolled and preferred, read back as user and admin")
+    # 5. Everything the user has registered, enabled or not.
+    factors = users.GetUserAuthFactors(users_pb.GetUserAuthFactorsRequest(access_token=token), metadata=md)
+    assert t.AUTH_FACTOR_TYPE_SOFTWARE_TOKEN in factors.configured_user_auth_factors, factors
+
+    # 6. Passkeys: a pool that allows them, one registered (the fixtures
+    # stand in for the browser's WebAuthn ceremony), listed, deleted.
+    pk_pool = fixtures.CreateUserPool(fx.CreateUserPoolRequest(
+        pool_name="python-passkeys",
+        allowed_first_auth_factors=[fx.AUTH_FACTOR_PASSWORD, fx.AUTH_FACTOR_WEB_AUTHN]), metadata=md).user_pool_id
+    fixtures.CreateUser(fx.CreateUserRequest(user_pool_id=pk_pool, username="py-passkey"), metadata=md)
+    pk_token = fixtures.IssueAccessToken(
+        fx.IssueAccessTokenRequest(user_pool_id=pk_pool, username="py-passkey"), metadata=md).access_token
+    cred = fixtures.RegisterWebAuthnCredential(fx.RegisterWebAuthnCredentialRequest(
+        user_pool_id=pk_pool, username="py-passkey", friendly_credential_name="YubiKey",
+        relying_party_id="example.com"), metadata=md).credential_id
+    listed = users.ListWebAuthnCredentials(
+        users_pb.ListWebAuthnCredentialsRequest(access_token=pk_token, max_results=20), metadata=md)
+    assert [c.credential_id for c in listed.credentials] == [cred], listed
+    users.DeleteWebAuthnCredential(
+        users_pb.DeleteWebAuthnCredentialRequest(access_token=pk_token, credential_id=cred), metadata=md)
+
+    # 7. The pool's MFA coverage, streamed: a message per user, then the summary.
+    walked, summary = [], None
+    for m in pools.ListUserMfaStatus(pools_pb.ListUserMfaStatusRequest(user_pool_id=pool), metadata=md):
+        if m.HasField("user"):
+            walked.append(m.user)
+        else:
+            summary = m.summary
+    assert [u.username for u in walked] == ["py-user"], walked
+    assert summary.users == 1 and summary.enabled_factors["SOFTWARE_TOKEN_MFA"] == 1, summary
+    print(f"python scenario OK: pool {pool}, TOTP enrolled and preferred, read back as user and admin; "
+          f"auth factors, a passkey listed and deleted, the coverage walk")
 
 
 if __name__ == "__main__":

@@ -149,6 +149,19 @@ mod tests {
                 user_pool_id: pool(),
                 username: "u".into(),
             }]),
+            planned(vec![GetUserAuthFactors {
+                user: UserRef::AccessToken(token()),
+            }]),
+            planned(vec![GetUserAuthFactors { user: admin() }]),
+            planned(vec![ListWebAuthnCredentials {
+                access_token: token(),
+                next_token: None,
+                max_results: None,
+            }]),
+            planned(vec![DeleteWebAuthnCredential {
+                access_token: token(),
+                credential_id: "c".into(),
+            }]),
         ];
         for (row, calls) in rows {
             for c in &calls {
