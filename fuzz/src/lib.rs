@@ -63,10 +63,8 @@ fn harness() -> &'static Harness {
 
 fn request<T>(message: T) -> tonic::Request<T> {
     let mut r = tonic::Request::new(message);
-    r.extensions_mut().insert(Principal {
-        name: PRINCIPAL.into(),
-        proven_by: ProvenBy::ApiKey,
-    });
+    r.extensions_mut()
+        .insert(Principal::new(PRINCIPAL.into(), ProvenBy::ApiKey));
     r
 }
 
@@ -80,12 +78,13 @@ macro_rules! drive {
             return;
         };
         let h = harness();
-        let _ = h.rt.block_on(<MfaApi as $trait>::$method(&h.api, request(message)));
+        let _ =
+            h.rt.block_on(<MfaApi as $trait>::$method(&h.api, request(message)));
     }};
 }
 
 /// The request types, in the order of the targets' indexes.
-pub const METHODS: [&str; 10] = [
+pub const METHODS: [&str; 16] = [
     "GetUserPoolMfaConfig",
     "SetUserPoolMfaConfig",
     "UpdateUserPoolMfaConfig",
@@ -96,23 +95,114 @@ pub const METHODS: [&str; 10] = [
     "GetUserMfaSettings",
     "AdminGetUserMfaSettings",
     "AdminDeleteSoftwareToken",
+    "CheckUserPoolMfaConfig",
+    "GetUserAuthFactors",
+    "AdminGetUserAuthFactors",
+    "ListWebAuthnCredentials",
+    "DeleteWebAuthnCredential",
+    "ListUserMfaStatus",
 ];
 
 /// One input for request type `index` of [`METHODS`].
 pub fn run(index: usize, data: &[u8]) {
     match index {
-        0 => drive!(data, pb::GetUserPoolMfaConfigRequest, UserPoolMfaService::get_user_pool_mfa_config),
-        1 => drive!(data, pb::SetUserPoolMfaConfigRequest, UserPoolMfaService::set_user_pool_mfa_config),
-        2 => drive!(data, pb::UpdateUserPoolMfaConfigRequest, UserPoolMfaService::update_user_pool_mfa_config),
-        3 => drive!(data, pb::SetUserMfaPreferenceRequest, UserMfaService::set_user_mfa_preference),
-        4 => drive!(data, pb::AdminSetUserMfaPreferenceRequest, UserMfaService::admin_set_user_mfa_preference),
-        5 => drive!(data, pb::AssociateSoftwareTokenRequest, UserMfaService::associate_software_token),
-        6 => drive!(data, pb::VerifySoftwareTokenRequest, UserMfaService::verify_software_token),
-        7 => drive!(data, pb::GetUserMfaSettingsRequest, UserMfaService::get_user_mfa_settings),
-        8 => drive!(data, pb::AdminGetUserMfaSettingsRequest, UserMfaService::admin_get_user_mfa_settings),
-        9 => drive!(data, pb::AdminDeleteSoftwareTokenRequest, UserMfaService::admin_delete_software_token),
+        0 => drive!(
+            data,
+            pb::GetUserPoolMfaConfigRequest,
+            UserPoolMfaService::get_user_pool_mfa_config
+        ),
+        1 => drive!(
+            data,
+            pb::SetUserPoolMfaConfigRequest,
+            UserPoolMfaService::set_user_pool_mfa_config
+        ),
+        2 => drive!(
+            data,
+            pb::UpdateUserPoolMfaConfigRequest,
+            UserPoolMfaService::update_user_pool_mfa_config
+        ),
+        3 => drive!(
+            data,
+            pb::SetUserMfaPreferenceRequest,
+            UserMfaService::set_user_mfa_preference
+        ),
+        4 => drive!(
+            data,
+            pb::AdminSetUserMfaPreferenceRequest,
+            UserMfaService::admin_set_user_mfa_preference
+        ),
+        5 => drive!(
+            data,
+            pb::AssociateSoftwareTokenRequest,
+            UserMfaService::associate_software_token
+        ),
+        6 => drive!(
+            data,
+            pb::VerifySoftwareTokenRequest,
+            UserMfaService::verify_software_token
+        ),
+        7 => drive!(
+            data,
+            pb::GetUserMfaSettingsRequest,
+            UserMfaService::get_user_mfa_settings
+        ),
+        8 => drive!(
+            data,
+            pb::AdminGetUserMfaSettingsRequest,
+            UserMfaService::admin_get_user_mfa_settings
+        ),
+        9 => drive!(
+            data,
+            pb::AdminDeleteSoftwareTokenRequest,
+            UserMfaService::admin_delete_software_token
+        ),
+        10 => drive!(
+            data,
+            pb::CheckUserPoolMfaConfigRequest,
+            UserPoolMfaService::check_user_pool_mfa_config
+        ),
+        11 => drive!(
+            data,
+            pb::GetUserAuthFactorsRequest,
+            UserMfaService::get_user_auth_factors
+        ),
+        12 => drive!(
+            data,
+            pb::AdminGetUserAuthFactorsRequest,
+            UserMfaService::admin_get_user_auth_factors
+        ),
+        13 => drive!(
+            data,
+            pb::ListWebAuthnCredentialsRequest,
+            UserMfaService::list_web_authn_credentials
+        ),
+        14 => drive!(
+            data,
+            pb::DeleteWebAuthnCredentialRequest,
+            UserMfaService::delete_web_authn_credential
+        ),
+        15 => walk(data),
         _ => {}
     }
+}
+
+/// A coverage walk of the request in `data`, read to its end (the demo
+/// pool has one user; any other pool ends at its first page).
+fn walk(data: &[u8]) {
+    use tokio_stream::StreamExt;
+    if check_repeated::<pb::ListUserMfaStatusRequest>(data).is_err() {
+        return;
+    }
+    let Ok(message) = <pb::ListUserMfaStatusRequest as prost::Message>::decode(data) else {
+        return;
+    };
+    let h = harness();
+    h.rt.block_on(async {
+        if let Ok(stream) = h.api.list_user_mfa_status(request(message)).await {
+            let mut stream = stream.into_inner();
+            while stream.next().await.is_some() {}
+        }
+    });
 }
 
 /// `audit verify` on `data` as a file.
