@@ -150,6 +150,35 @@ fn auth_parts(auth: &TokenAuth) -> (Option<String>, Option<String>) {
     }
 }
 
+/// The MFA members GetUser / AdminGetUser (`settings`) and
+/// Get/AdminGetUserAuthFactors (`factors`) answer alike.
+macro_rules! user_answer {
+    (settings, $out:expr) => {{
+        let out = $out;
+        UserMfaSettings {
+            username: out.username().to_owned(),
+            preferred_mfa_setting: c::preferred_from_sdk(out.preferred_mfa_setting()),
+            user_mfa_setting_list: out.user_mfa_setting_list().to_vec(),
+            mfa_options: out
+                .mfa_options()
+                .iter()
+                .map(c::mfa_option_from_sdk)
+                .collect(),
+        }
+    }};
+    (factors, $out:expr) => {{
+        let out = $out;
+        UserAuthFactors {
+            username: out.username().to_owned(),
+            preferred_mfa_setting: c::preferred_from_sdk(out.preferred_mfa_setting()),
+            user_mfa_setting_list: out.user_mfa_setting_list().to_vec(),
+            configured_user_auth_factors: c::auth_factors_from_sdk(
+                out.configured_user_auth_factors(),
+            ),
+        }
+    }};
+}
+
 #[async_trait]
 impl Backend for CognitoBackend {
     fn name(&self) -> &'static str {
@@ -325,16 +354,7 @@ impl Backend for CognitoBackend {
                     .send()
                     .await
                     .map_err(|e| upstream(e, &[token.secret()]))?;
-                Ok(UserMfaSettings {
-                    username: out.username().to_owned(),
-                    preferred_mfa_setting: c::preferred_from_sdk(out.preferred_mfa_setting()),
-                    user_mfa_setting_list: out.user_mfa_setting_list().to_vec(),
-                    mfa_options: out
-                        .mfa_options()
-                        .iter()
-                        .map(c::mfa_option_from_sdk)
-                        .collect(),
-                })
+                Ok(user_answer!(settings, out))
             }
             UserRef::Admin {
                 user_pool_id,
@@ -348,16 +368,7 @@ impl Backend for CognitoBackend {
                     .send()
                     .await
                     .map_err(|e| upstream(e, &[]))?;
-                Ok(UserMfaSettings {
-                    username: out.username().to_owned(),
-                    preferred_mfa_setting: c::preferred_from_sdk(out.preferred_mfa_setting()),
-                    user_mfa_setting_list: out.user_mfa_setting_list().to_vec(),
-                    mfa_options: out
-                        .mfa_options()
-                        .iter()
-                        .map(c::mfa_option_from_sdk)
-                        .collect(),
-                })
+                Ok(user_answer!(settings, out))
             }
         }
     }
@@ -383,14 +394,7 @@ impl Backend for CognitoBackend {
                     .send()
                     .await
                     .map_err(|e| upstream(e, &[token.secret()]))?;
-                Ok(UserAuthFactors {
-                    username: out.username().to_owned(),
-                    preferred_mfa_setting: c::preferred_from_sdk(out.preferred_mfa_setting()),
-                    user_mfa_setting_list: out.user_mfa_setting_list().to_vec(),
-                    configured_user_auth_factors: c::auth_factors_from_sdk(
-                        out.configured_user_auth_factors(),
-                    ),
-                })
+                Ok(user_answer!(factors, out))
             }
             UserRef::Admin {
                 user_pool_id,
@@ -404,14 +408,7 @@ impl Backend for CognitoBackend {
                     .send()
                     .await
                     .map_err(|e| upstream(e, &[]))?;
-                Ok(UserAuthFactors {
-                    username: out.username().to_owned(),
-                    preferred_mfa_setting: c::preferred_from_sdk(out.preferred_mfa_setting()),
-                    user_mfa_setting_list: out.user_mfa_setting_list().to_vec(),
-                    configured_user_auth_factors: c::auth_factors_from_sdk(
-                        out.configured_user_auth_factors(),
-                    ),
-                })
+                Ok(user_answer!(factors, out))
             }
         }
     }

@@ -789,6 +789,24 @@ mod tests {
         pool
     }
 
+    /// A TOTP pool, user "u" in it, and that user's pending
+    /// AssociateSoftwareToken: the pool, the user's auth and the secret.
+    async fn enrolling(local: &LocalBackend) -> (String, TokenAuth, Secret) {
+        let pool = totp_pool(local).await;
+        local
+            .create_user(&pool, "u", BTreeMap::new())
+            .await
+            .unwrap();
+        let (token, _) = local.issue_access_token(&pool, "u", None).await.unwrap();
+        let auth = TokenAuth::AccessToken(AccessToken::new(token));
+        let secret = local
+            .associate_software_token(&auth)
+            .await
+            .unwrap()
+            .secret_code;
+        (pool, auth, secret)
+    }
+
     fn code(secret: &Secret, at: u64) -> Secret {
         Secret::new(totp::code_at(
             &totp::decode_base32(secret.expose()).unwrap(),
@@ -822,18 +840,7 @@ mod tests {
     #[tokio::test]
     async fn wrong_codes_lock_the_user_out_with_exponential_back_off() {
         let (_dir, local, now) = clocked();
-        let pool = totp_pool(&local).await;
-        local
-            .create_user(&pool, "u", BTreeMap::new())
-            .await
-            .unwrap();
-        let (token, _) = local.issue_access_token(&pool, "u", None).await.unwrap();
-        let auth = TokenAuth::AccessToken(AccessToken::new(token));
-        let secret = local
-            .associate_software_token(&auth)
-            .await
-            .unwrap()
-            .secret_code;
+        let (pool, auth, secret) = enrolling(&local).await;
         let at = || now.load(std::sync::atomic::Ordering::SeqCst);
         for i in 1..=5 {
             let err = local
@@ -883,18 +890,7 @@ mod tests {
     #[tokio::test]
     async fn a_code_already_accepted_is_refused_when_replayed() {
         let (_dir, local, now) = clocked();
-        let pool = totp_pool(&local).await;
-        local
-            .create_user(&pool, "u", BTreeMap::new())
-            .await
-            .unwrap();
-        let (token, _) = local.issue_access_token(&pool, "u", None).await.unwrap();
-        let auth = TokenAuth::AccessToken(AccessToken::new(token));
-        let secret = local
-            .associate_software_token(&auth)
-            .await
-            .unwrap()
-            .secret_code;
+        let (_, auth, secret) = enrolling(&local).await;
         let t = now.load(std::sync::atomic::Ordering::SeqCst);
         let first = code(&secret, t);
         local
