@@ -562,6 +562,42 @@ impl Config {
                 format!("{url:?} must be an http:// or https:// URL"),
             );
         }
+        if b.regions.len() > crate::backend::settings::MAX_REGIONS {
+            err(
+                "backend.regions",
+                format!(
+                    "at most {} Regions ({} given)",
+                    crate::backend::settings::MAX_REGIONS,
+                    b.regions.len()
+                ),
+            );
+        }
+        for (i, r) in b.regions.iter().enumerate() {
+            if !crate::backend::settings::is_region(r) {
+                err(
+                    &format!("backend.regions[{i}]"),
+                    format!("{r:?} is not an AWS Region name (e.g. eu-west-1)"),
+                );
+            } else if b.regions[..i].contains(r) {
+                err(
+                    &format!("backend.regions[{i}]"),
+                    format!("{r} is listed twice"),
+                );
+            }
+        }
+        for (r, url) in &b.region_endpoints {
+            let key = format!("backend.region_endpoints.\"{r}\"");
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                err(&key, format!("{url:?} must be an http:// or https:// URL"));
+            }
+            let served = b.regions.contains(r) || b.region.as_deref() == Some(r.as_str());
+            if !served {
+                err(
+                    &key,
+                    format!("{r} is neither backend.region nor in backend.regions"),
+                );
+            }
+        }
         for (key, value) in [
             ("backend.connect_timeout_ms", b.connect_timeout_ms),
             ("backend.attempt_timeout_ms", b.attempt_timeout_ms),
@@ -1189,5 +1225,39 @@ mod tests {
 
         let e = Config::from_toml_and_env("[backend]\nkind = \"dynamo\"", no_env()).unwrap_err();
         assert_eq!(e[0].key, "backend.kind");
+    }
+
+    #[test]
+    fn regions_and_their_endpoints_are_checked_with_their_keys() {
+        let good = r#"
+            [backend]
+            kind = "cognito"
+            region = "us-east-1"
+            regions = ["eu-west-1", "us-gov-west-1"]
+            region_endpoints = { "eu-west-1" = "https://cognito-idp.eu-west-1.amazonaws.com" }
+        "#;
+        let c = Config::from_toml_and_env(good, no_env()).unwrap();
+        assert_eq!(c.backend.regions, ["eu-west-1", "us-gov-west-1"]);
+        let bad = r#"
+            [backend]
+            kind = "cognito"
+            region = "us-east-1"
+            regions = ["eu-west-1", "EU_WEST", "eu-west-1"]
+            region_endpoints = { "ap-south-1" = "ftp://x" }
+        "#;
+        let keys: Vec<String> = Config::from_toml_and_env(bad, no_env())
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "backend.regions[1]",
+                "backend.regions[2]",
+                "backend.region_endpoints.\"ap-south-1\"",
+                "backend.region_endpoints.\"ap-south-1\""
+            ]
+        );
     }
 }

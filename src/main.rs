@@ -204,7 +204,14 @@ async fn run(
         .emit();
     }
     let backends = server::build_backend(&config).await?;
-    let limiter = Limiter::start(&config.limits, config.backend.kind == BackendKind::Cognito).await;
+    let mut budgets = mfa_facade::limits::Budgets::new(
+        &config.limits,
+        config.backend.kind == BackendKind::Cognito,
+    );
+    if let Some(region) = backends.backend.default_region() {
+        budgets = budgets.with_default_region(region);
+    }
+    let limiter = Limiter::start_with(budgets, &config.limits).await;
     let auditor = match &config.audit {
         Some(a) => Auditor::start(a)
             .map_err(|e| server::ServeError::Task(format!("cannot open the audit log: {e}")))?,
@@ -220,9 +227,17 @@ async fn run(
             &config.limits.unauthenticated,
         )),
     };
-    // Auth is on even in development: a first run gets a fresh key that may
-    // call everything, printed below.
-    let dev_key = dev_mode.then(|| format!("mfa-dev-{}", uuid::Uuid::new_v4().simple()));
+    // Auth is on even in development: a key that may call everything,
+    // printed below, the same for every start on the same data file.
+    let dev_key = match (dev_mode, &backends.local) {
+        (true, Some(local)) => Some(
+            local
+                .dev_api_key()
+                .await
+                .map_err(|e| server::ServeError::Task(e.to_string()))?,
+        ),
+        _ => None,
+    };
     let auth_state = match &dev_key {
         Some(key) => AuthState::single_key(DEV_PRINCIPAL, key),
         None => AuthState::load(&config, None).await,
@@ -331,7 +346,7 @@ fn print_first_steps(config: &Config, data_file: &str, pool: &str, dev_key: Opti
     let (key_line, h) = match dev_key {
         Some(key) => (
             format!(
-                "Dev API key: {key}   (principal \"{DEV_PRINCIPAL}\", may call everything; a new key every start)\n"
+                "Dev API key: {key}   (principal \"{DEV_PRINCIPAL}\", may call everything; the same key every start on this data file)\n"
             ),
             format!("-H 'x-api-key: {key}' "),
         ),

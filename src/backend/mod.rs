@@ -23,6 +23,12 @@ pub trait Backend: Send + Sync + 'static {
     /// A short name for logs and metrics: "cognito" or "local".
     fn name(&self) -> &'static str;
 
+    /// The Region of calls that name no pool (cognito: the default Region),
+    /// for the quota buckets; `None` when Regions mean nothing here.
+    fn default_region(&self) -> Option<&str> {
+        None
+    }
+
     /// Whether calls can be made now; health stays NOT_SERVING until it is.
     async fn ready(&self) -> std::result::Result<(), String> {
         Ok(())

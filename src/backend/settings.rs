@@ -40,6 +40,17 @@ pub struct BackendConfig {
     pub region: Option<String>,
     /// cognito: another endpoint, e.g. a local emulator. Unset: AWS's own.
     pub endpoint_url: Option<String>,
+    /// cognito: the Regions whose pools the facade serves; each call goes
+    /// to its pool's Region (the prefix of the pool id, or of the access
+    /// token's issuer), through one SDK client per Region, built when first
+    /// needed. Empty: `region` alone. A pool elsewhere is refused
+    /// (FAILED_PRECONDITION, `REGION_NOT_SERVED`) before any call.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// cognito: an endpoint for one Region (a VPC endpoint, an emulator),
+    /// instead of `endpoint_url` or AWS's own: `{ "eu-west-1" = "https://..." }`.
+    #[serde(default)]
+    pub region_endpoints: std::collections::BTreeMap<String, String>,
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
     #[serde(default = "default_attempt_timeout_ms")]
@@ -131,6 +142,8 @@ impl Default for BackendConfig {
             data_file: default_data_file(),
             region: None,
             endpoint_url: None,
+            regions: Vec::new(),
+            region_endpoints: Default::default(),
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             attempt_timeout_ms: DEFAULT_ATTEMPT_TIMEOUT_MS,
             call_timeout_ms: DEFAULT_CALL_TIMEOUT_MS,
@@ -147,6 +160,22 @@ impl Default for BackendConfig {
             max_pool_states: DEFAULT_MAX_POOL_STATES,
         }
     }
+}
+
+/// The most Regions `backend.regions` lists (AWS has about 35): one SDK
+/// client each at most.
+pub const MAX_REGIONS: usize = 64;
+
+/// Whether `name` reads as an AWS Region (`us-east-1`, `eu-central-2`,
+/// `us-gov-west-1`): lower-case words and a number, dash-separated.
+pub fn is_region(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    parts.len() >= 3
+        && parts.len() <= 5
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok_and(|n| n > 0)
 }
 
 impl BackendConfig {

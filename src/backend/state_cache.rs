@@ -74,6 +74,10 @@ impl Backend for StateCache {
         self.inner.name()
     }
 
+    fn default_region(&self) -> Option<&str> {
+        self.inner.default_region()
+    }
+
     async fn ready(&self) -> std::result::Result<(), String> {
         self.inner.ready().await
     }

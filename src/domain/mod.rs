@@ -18,6 +18,14 @@ pub use secret::Secret;
 use serde::{Deserialize, Serialize};
 pub use token::AccessToken;
 
+/// The Region of a user pool id, `<region>_<id>` (the whole id when it has
+/// no `_`, which validation refuses before any call).
+pub fn region_of(user_pool_id: &str) -> &str {
+    user_pool_id
+        .split_once('_')
+        .map_or(user_pool_id, |(region, _)| region)
+}
+
 /// UserPoolMfaType.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MfaMode {

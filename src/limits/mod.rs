@@ -147,6 +147,10 @@ pub struct Budgets {
     quota_enabled: bool,
     /// `[limits.walk]`: how many coverage walks at once, and for how long.
     pub walk: settings::WalkConfig,
+    /// The Region of calls that name no pool (an MFA_SETUP session): the
+    /// cognito backend's default Region. Cognito's quotas are per account
+    /// and Region, so the category buckets are keyed by the call's Region.
+    default_region: Option<String>,
 }
 
 impl Budgets {
@@ -193,6 +197,28 @@ impl Budgets {
             rates,
             quota_enabled: q.enabled.unwrap_or(quota_by_default),
             walk: config.walk.clone(),
+            default_region: None,
+        }
+    }
+
+    /// Calls that name no pool count toward `region`'s quotas.
+    pub fn with_default_region(mut self, region: &str) -> Self {
+        self.default_region = Some(region.to_owned());
+        self
+    }
+
+    /// The key of a call's quota-category buckets: its Region's (from its
+    /// pool, else the default Region); one account-wide key when neither
+    /// is known.
+    fn category_key(&self, call: &UpstreamCall) -> Key {
+        let region = call
+            .pool
+            .as_deref()
+            .map(crate::domain::region_of)
+            .or(self.default_region.as_deref());
+        match region {
+            Some(r) => key_of(&["region", r]),
+            None => account_key(),
         }
     }
 
@@ -248,7 +274,7 @@ impl Budgets {
             }
             out.push(Bucket {
                 id: LimitId::Category(call.op.category()),
-                key: account_key(),
+                key: self.category_key(call),
             });
         }
         out.dedup();
@@ -265,7 +291,7 @@ impl Budgets {
     pub fn walk_buckets(&self, call: &UpstreamCall) -> Vec<Bucket> {
         let mut out = vec![Bucket {
             id: LimitId::Walk(call.op.category()),
-            key: account_key(),
+            key: self.category_key(call),
         }];
         if self.quota_enabled {
             let caller = account_key();
@@ -310,7 +336,12 @@ impl Limiter {
     /// (a failure only starts it on local limits) and starts the task that
     /// brings Redis back. Starts the sweeper of idle keys. Needs a runtime.
     pub async fn start(config: &LimitsConfig, quota_by_default: bool) -> Arc<Self> {
-        let budgets = Arc::new(Budgets::new(config, quota_by_default));
+        Self::start_with(Budgets::new(config, quota_by_default), config).await
+    }
+
+    /// [`Limiter::start`] with budgets made by the caller (a default Region).
+    pub async fn start_with(budgets: Budgets, config: &LimitsConfig) -> Arc<Self> {
+        let budgets = Arc::new(budgets);
         let (local, fleet) = match &config.redis {
             None => (LocalLimits::new(&budgets, 1.0), None),
             Some(r) => (
@@ -462,6 +493,32 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    /// Cognito's quotas are per account and Region: a call spends its
+    /// pool's Region's category bucket; a call naming no pool, the default
+    /// Region's.
+    #[test]
+    fn quota_categories_are_keyed_by_region() {
+        let b = budgets(Some(true)).with_default_region("us-east-1");
+        let category = |pool: Option<&str>| {
+            b.buckets(
+                key_of(&["api_key", "svc"]),
+                method::GET_USER_POOL_MFA_CONFIG.name,
+                &[UpstreamCall::user(
+                    CognitoOp::AdminGetUser,
+                    pool.map(str::to_owned),
+                    None,
+                )],
+            )
+            .into_iter()
+            .find(|b| b.id == LimitId::Category(Category::UserRead))
+            .expect("the category bucket")
+            .key
+        };
+        assert_eq!(category(Some("us-east-1_A")), category(Some("us-east-1_B")));
+        assert_ne!(category(Some("us-east-1_A")), category(Some("eu-west-1_A")));
+        assert_eq!(category(None), category(Some("us-east-1_Z")));
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod local_rules;
 mod operability;
 mod preflight;
 mod rate_limits;
+mod regions;
 mod sdk_parity;
 mod upstream_faults;
 mod user_factors;

@@ -320,3 +320,72 @@ async fn a_python_grpcio_client_runs_the_whole_scenario() {
     println!("{}", text.trim());
     assert!(text.contains("python scenario OK"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_grpc_js_client_runs_the_whole_scenario() {
+    let served = Served::start(&config(""));
+    let out = Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/node/scenario.js"
+        ))
+        .arg(served.addr.to_string())
+        .arg(TEST_KEY)
+        .output()
+        .unwrap_or_else(|e| panic!("node is required ({e})"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the Node.js scenario failed (scripts/test.sh installs @grpc/grpc-js and @grpc/proto-loader into .tools):\n{text}"
+    );
+    println!("{}", text.trim());
+    assert!(text.contains("node scenario OK"), "{text}");
+}
+
+/// buf.gen.yaml's local plugins make the Python and TypeScript clients:
+/// the Python stubs import, the TypeScript ones hold grpc-js clients.
+#[test]
+fn buf_generate_makes_python_and_typescript_clients() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = tempfile::tempdir().expect("dir");
+    let out = Command::new(format!("{root}/.tools/node_modules/.bin/buf"))
+        .current_dir(root)
+        .args(["generate", "--template", "buf.gen.yaml", "-o"])
+        .arg(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("buf is required ({e}); scripts/test.sh installs it"));
+    assert!(
+        out.status.success(),
+        "buf generate failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let python = dir.path().join("gen/python");
+    let import = Command::new("python3")
+        .current_dir(&python)
+        .args([
+            "-c",
+            "from cognito.mfa.v1 import user_mfa_service_pb2_grpc as u, user_pool_mfa_service_pb2_grpc as p; \
+             from cognito.mfa.dev.v1 import fixtures_pb2_grpc; print(u.UserMfaServiceStub.__name__, p.UserPoolMfaServiceStub.__name__)",
+        ])
+        .output()
+        .expect("python3");
+    assert_eq!(
+        String::from_utf8_lossy(&import.stdout).trim(),
+        "UserMfaServiceStub UserPoolMfaServiceStub",
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let ts = std::fs::read_to_string(dir.path().join("gen/ts/cognito/mfa/v1/user_mfa_service.ts"))
+        .expect("the TypeScript client");
+    for needed in [
+        "export const UserMfaServiceClient = makeGenericClientConstructor(",
+        "from \"@grpc/grpc-js\"",
+        "getUserAuthFactors(",
+    ] {
+        assert!(ts.contains(needed), "{needed} not in the TypeScript client");
+    }
+}

@@ -30,8 +30,20 @@ use crate::error::{CognitoError, Error, Result};
 use convert as c;
 
 pub struct CognitoBackend {
-    client: Client,
-    /// The credential chain the client signs with, for `ready`.
+    /// What every Region's client shares: credentials, timeouts, retry,
+    /// the HTTP client (so connections are pooled across them).
+    sdk: aws_types::SdkConfig,
+    /// The Region of calls that name none (an MFA_SETUP session, a token
+    /// with no readable issuer): `backend.region` as the chain resolved it.
+    default_region: String,
+    /// `backend.regions`, the default Region included.
+    regions: Vec<String>,
+    /// `backend.region_endpoints`.
+    endpoints: std::collections::BTreeMap<String, String>,
+    /// One client per Region, built when first needed; at most one per
+    /// entry of `regions`.
+    clients: std::sync::Mutex<std::collections::HashMap<String, Client>>,
+    /// The credential chain the clients sign with, for `ready`.
     credentials: Option<SharedCredentialsProvider>,
 }
 
@@ -67,9 +79,80 @@ impl CognitoBackend {
             max_attempts: settings.max_attempts,
         }
         .emit();
+        let default_region = sdk_config
+            .region()
+            .map_or(DEFAULT_REGION, |r| r.as_ref())
+            .to_owned();
+        let mut regions = vec![default_region.clone()];
+        for r in &settings.regions {
+            if !regions.contains(r) {
+                regions.push(r.clone());
+            }
+        }
         Self {
-            client: Client::new(&sdk_config),
             credentials: sdk_config.credentials_provider(),
+            sdk: sdk_config,
+            default_region,
+            regions,
+            endpoints: settings.region_endpoints.clone(),
+            clients: Default::default(),
+        }
+    }
+
+    /// The Regions this backend serves, the default first.
+    pub fn regions(&self) -> &[String] {
+        &self.regions
+    }
+
+    /// The client of `region`, built the first time; a Region outside
+    /// `backend.regions` is refused before anything is sent.
+    fn client(&self, region: &str) -> Result<Client> {
+        if !self.regions.iter().any(|r| r == region) {
+            return Err(Error::FailedPrecondition {
+                reason: "REGION_NOT_SERVED",
+                message: format!(
+                    "{} is not a Region this service calls Cognito in (backend.regions: {})",
+                    crate::domain::text::truncate(region, 64),
+                    self.regions.join(", ")
+                ),
+            });
+        }
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = clients.get(region) {
+            return Ok(c.clone());
+        }
+        let mut config = aws_sdk_cognitoidentityprovider::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_owned()));
+        if let Some(url) = self.endpoints.get(region) {
+            config = config.endpoint_url(url);
+        }
+        let client = Client::from_conf(config.build());
+        clients.insert(region.to_owned(), client.clone());
+        Ok(client)
+    }
+
+    /// The client of a pool's Region: the prefix of its id.
+    fn for_pool(&self, user_pool_id: &str) -> Result<Client> {
+        self.client(crate::domain::region_of(user_pool_id))
+    }
+
+    /// The client of an access token's pool (its unverified `iss`, for
+    /// routing only: Cognito verifies the token), else the default Region.
+    fn for_token(&self, token: &AccessToken) -> Result<Client> {
+        match token.user_pool() {
+            Some(pool) => self.for_pool(pool),
+            None => self.client(&self.default_region),
+        }
+    }
+
+    /// A session names no pool: the default Region.
+    fn for_auth(&self, auth: &TokenAuth) -> Result<Client> {
+        match auth {
+            TokenAuth::AccessToken(t) => self.for_token(t),
+            TokenAuth::Session(_) => self.client(&self.default_region),
         }
     }
 }
@@ -185,6 +268,10 @@ impl Backend for CognitoBackend {
         "cognito"
     }
 
+    fn default_region(&self) -> Option<&str> {
+        Some(&self.default_region)
+    }
+
     /// Ready once the SDK's credential chain yields credentials (static,
     /// profile, IRSA web identity via STS, container or instance metadata).
     async fn ready(&self) -> std::result::Result<(), String> {
@@ -207,7 +294,7 @@ impl Backend for CognitoBackend {
 
     async fn get_user_pool_mfa_config(&self, user_pool_id: &str) -> Result<PoolMfaConfig> {
         let out = self
-            .client
+            .for_pool(user_pool_id)?
             .get_user_pool_mfa_config()
             .user_pool_id(user_pool_id)
             .send()
@@ -224,7 +311,7 @@ impl Backend for CognitoBackend {
 
     async fn pool_state(&self, user_pool_id: &str) -> Result<PoolState> {
         let out = self
-            .client
+            .for_pool(user_pool_id)?
             .describe_user_pool()
             .user_pool_id(user_pool_id)
             .send()
@@ -244,7 +331,7 @@ impl Backend for CognitoBackend {
         config: &PoolMfaConfig,
     ) -> Result<PoolMfaConfig> {
         let out = self
-            .client
+            .for_pool(user_pool_id)?
             .set_user_pool_mfa_config()
             .user_pool_id(user_pool_id)
             .set_sms_mfa_configuration(config.sms.as_ref().map(c::sms_mfa_to_sdk).transpose()?)
@@ -274,7 +361,7 @@ impl Backend for CognitoBackend {
         let p = c::preference_to_sdk(preference);
         match user {
             UserRef::AccessToken(token) => {
-                self.client
+                self.for_token(token)?
                     .set_user_mfa_preference()
                     .access_token(token.expose())
                     .set_sms_mfa_settings(p.sms)
@@ -289,7 +376,7 @@ impl Backend for CognitoBackend {
                 user_pool_id,
                 username,
             } => {
-                self.client
+                self.for_pool(user_pool_id)?
                     .admin_set_user_mfa_preference()
                     .user_pool_id(user_pool_id)
                     .username(username)
@@ -308,7 +395,7 @@ impl Backend for CognitoBackend {
     async fn associate_software_token(&self, auth: &TokenAuth) -> Result<AssociatedToken> {
         let (access_token, session) = auth_parts(auth);
         let out = self
-            .client
+            .for_auth(auth)?
             .associate_software_token()
             .set_access_token(access_token)
             .set_session(session)
@@ -329,7 +416,7 @@ impl Backend for CognitoBackend {
     ) -> Result<TokenVerification> {
         let (access_token, session) = auth_parts(auth);
         let out = self
-            .client
+            .for_auth(auth)?
             .verify_software_token()
             .set_access_token(access_token)
             .set_session(session)
@@ -348,7 +435,7 @@ impl Backend for CognitoBackend {
         match user {
             UserRef::AccessToken(token) => {
                 let out = self
-                    .client
+                    .for_token(token)?
                     .get_user()
                     .access_token(token.expose())
                     .send()
@@ -361,7 +448,7 @@ impl Backend for CognitoBackend {
                 username,
             } => {
                 let out = self
-                    .client
+                    .for_pool(user_pool_id)?
                     .admin_get_user()
                     .user_pool_id(user_pool_id)
                     .username(username)
@@ -374,7 +461,7 @@ impl Backend for CognitoBackend {
     }
 
     async fn admin_delete_software_token(&self, user_pool_id: &str, username: &str) -> Result<()> {
-        self.client
+        self.for_pool(user_pool_id)?
             .admin_delete_software_token()
             .user_pool_id(user_pool_id)
             .username(username)
@@ -388,7 +475,7 @@ impl Backend for CognitoBackend {
         match user {
             UserRef::AccessToken(token) => {
                 let out = self
-                    .client
+                    .for_token(token)?
                     .get_user_auth_factors()
                     .access_token(token.expose())
                     .send()
@@ -401,7 +488,7 @@ impl Backend for CognitoBackend {
                 username,
             } => {
                 let out = self
-                    .client
+                    .for_pool(user_pool_id)?
                     .admin_get_user_auth_factors()
                     .user_pool_id(user_pool_id)
                     .username(username)
@@ -420,7 +507,7 @@ impl Backend for CognitoBackend {
         max_results: Option<i32>,
     ) -> Result<CredentialsPage> {
         let out = self
-            .client
+            .for_token(token)?
             .list_web_authn_credentials()
             .access_token(token.expose())
             .set_next_token(next_token.map(str::to_owned))
@@ -443,7 +530,7 @@ impl Backend for CognitoBackend {
         token: &AccessToken,
         credential_id: &str,
     ) -> Result<()> {
-        self.client
+        self.for_token(token)?
             .delete_web_authn_credential()
             .access_token(token.expose())
             .credential_id(credential_id)
@@ -462,7 +549,7 @@ impl Backend for CognitoBackend {
     ) -> Result<UsersPage> {
         // Only what the walk reads: the username, sub and status.
         let out = self
-            .client
+            .for_pool(user_pool_id)?
             .list_users()
             .user_pool_id(user_pool_id)
             .attributes_to_get("sub")

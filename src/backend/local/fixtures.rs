@@ -470,6 +470,22 @@ impl LocalBackend {
             .await
     }
 
+    /// The development API key of this data file: derived from the file's
+    /// own signing key (HMAC-SHA256 over a fixed label), so it stays the
+    /// same across restarts of the same file and differs between files.
+    /// Anyone who can read the data file can derive it, as they can sign
+    /// its access tokens: the file is 0600, and development mode listens
+    /// on loopback only.
+    pub async fn dev_api_key(&self) -> Result<String> {
+        self.store
+            .read(|data| {
+                let mac = crate::hash::HmacKey::new(data.signing_key.expose().as_bytes())
+                    .sign(b"mfa-facade development API key v1");
+                Ok(format!("mfa-dev-{}", crate::hash::hex(&mac[..16])))
+            })
+            .await
+    }
+
     /// The demo pool and user of a first run, created if missing; returns the pool id.
     pub async fn ensure_demo(&self) -> Result<String> {
         let existing = self

@@ -751,6 +751,35 @@ mod tests {
         assert_eq!(err.cognito_exception(), Some("NotAuthorizedException"));
     }
 
+    /// The development key follows the data file: the same on a reopen,
+    /// another for another file.
+    #[tokio::test]
+    async fn the_dev_api_key_is_the_data_file_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+        let key_a = LocalBackend::open(&a, "us-east-1")
+            .unwrap()
+            .dev_api_key()
+            .await
+            .unwrap();
+        let again = LocalBackend::open(&a, "us-east-1")
+            .unwrap()
+            .dev_api_key()
+            .await
+            .unwrap();
+        let key_b = LocalBackend::open(&b, "us-east-1")
+            .unwrap()
+            .dev_api_key()
+            .await
+            .unwrap();
+        assert_eq!(key_a, again);
+        assert_ne!(key_a, key_b);
+        assert!(
+            key_a.starts_with("mfa-dev-") && key_a.len() == 8 + 32,
+            "{key_a}"
+        );
+    }
+
     /// A local backend whose clock the test moves.
     fn clocked() -> (
         tempfile::TempDir,

@@ -712,7 +712,7 @@ impl Stack {
     }
 }
 
-async fn moto_user_with_token(
+pub async fn moto_user_with_token(
     sdk: &cip::Client,
     pool: &str,
     username: &str,
