@@ -585,6 +585,84 @@ impl Config {
                 );
             }
         }
+        if b.accounts.len() > crate::backend::settings::MAX_ACCOUNTS {
+            err(
+                "backend.accounts",
+                format!(
+                    "at most {} accounts ({} given)",
+                    crate::backend::settings::MAX_ACCOUNTS,
+                    b.accounts.len()
+                ),
+            );
+        }
+        for (i, a) in b.accounts.iter().enumerate() {
+            let key = |k: &str| format!("backend.accounts[{i}].{k}");
+            if a.name.is_empty()
+                || a.name.len() > 64
+                || !a
+                    .name
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+            {
+                err(&key("name"), "1 to 64 of A-Z, a-z, 0-9, _ and -".into());
+            } else if b.accounts[..i].iter().any(|o| o.name == a.name) {
+                err(&key("name"), format!("{} is used twice", a.name));
+            }
+            if a.user_pools.is_empty() {
+                err(
+                    &key("user_pools"),
+                    "must name at least one pool glob".into(),
+                );
+            }
+            let arn_ok = a
+                .role_arn
+                .strip_prefix("arn:")
+                .and_then(|r| r.split_once(":iam::"))
+                .and_then(|(partition, rest)| {
+                    partition.starts_with("aws").then_some(())?;
+                    rest.split_once(":role/")
+                })
+                .is_some_and(|(account, role)| {
+                    account.len() == 12
+                        && account.bytes().all(|c| c.is_ascii_digit())
+                        && !role.is_empty()
+                        && role.len() <= 512
+                });
+            if !arn_ok {
+                err(
+                    &key("role_arn"),
+                    "must be an IAM role ARN, arn:aws:iam::<12 digits>:role/<name>".into(),
+                );
+            }
+            if let Some(path) = &a.external_id_file
+                && !path.is_file()
+            {
+                err(
+                    &key("external_id_file"),
+                    format!("{} is not a readable file", path.display()),
+                );
+            }
+            if a.session_name.len() < 2
+                || a.session_name.len() > 64
+                || !a
+                    .session_name
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"_+=,.@-".contains(&c))
+            {
+                err(
+                    &key("session_name"),
+                    "2 to 64 of A-Z, a-z, 0-9 and _+=,.@- (STS's RoleSessionName)".into(),
+                );
+            }
+            if let Some(url) = &a.sts_endpoint_url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                err(
+                    &key("sts_endpoint_url"),
+                    format!("{url:?} must be an http:// or https:// URL"),
+                );
+            }
+        }
         for (r, url) in &b.region_endpoints {
             let key = format!("backend.region_endpoints.\"{r}\"");
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -1257,6 +1335,41 @@ mod tests {
                 "backend.regions[2]",
                 "backend.region_endpoints.\"ap-south-1\"",
                 "backend.region_endpoints.\"ap-south-1\""
+            ]
+        );
+    }
+
+    #[test]
+    fn accounts_are_checked_with_their_keys() {
+        let bad = r#"
+            [backend]
+            kind = "cognito"
+            [[backend.accounts]]
+            name = "prod"
+            user_pools = ["eu-west-1_Prod*"]
+            role_arn = "arn:aws:iam::222233334444:role/mfa-facade"
+            [[backend.accounts]]
+            name = "prod"
+            user_pools = []
+            role_arn = "arn:aws:iam::2222:role/x"
+            external_id_file = "/nonexistent/external-id"
+            session_name = "has space"
+            sts_endpoint_url = "sts.example.com"
+        "#;
+        let keys: Vec<String> = Config::from_toml_and_env(bad, no_env())
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "backend.accounts[1].name",
+                "backend.accounts[1].user_pools",
+                "backend.accounts[1].role_arn",
+                "backend.accounts[1].external_id_file",
+                "backend.accounts[1].session_name",
+                "backend.accounts[1].sts_endpoint_url"
             ]
         );
     }

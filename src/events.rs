@@ -57,6 +57,7 @@ pub const NAMES: &[&str] = &[
     "serving",
     "ready",
     "not_ready",
+    "account_credentials",
     "not_serving_audit_stopped",
     "shutdown_signal",
     "draining",
@@ -636,6 +637,37 @@ impl NotReady<'_> {
         line!(warn, "mfa_facade::server", "not_ready",
             "Health: NOT_SERVING; trying again in 1 s.",
             backend = self.backend, reason = %self.reason);
+    }
+}
+
+/// An account of `[[backend.accounts]]` gained or lost its credentials
+/// (its role could, or could no longer, be assumed).
+pub struct AccountCredentials<'a> {
+    pub account: &'a str,
+    pub result: Result<(), &'a str>,
+}
+
+impl AccountCredentials<'_> {
+    pub fn emit(self) {
+        match self.result {
+            Ok(()) => line!(
+                info,
+                "mfa_facade::server",
+                "account_credentials",
+                "An account's role was assumed; its health is SERVING.",
+                account = self.account,
+                ok = true
+            ),
+            Err(reason) => line!(
+                warn,
+                "mfa_facade::server",
+                "account_credentials",
+                "An account's role could not be assumed; its health is NOT_SERVING.",
+                account = self.account,
+                ok = false,
+                reason = reason
+            ),
+        }
     }
 }
 

@@ -211,6 +211,14 @@ async fn run(
     if let Some(region) = backends.backend.default_region() {
         budgets = budgets.with_default_region(region);
     }
+    budgets = budgets.with_accounts(
+        config
+            .backend
+            .accounts
+            .iter()
+            .map(|a| (a.name.clone(), a.user_pools.clone()))
+            .collect(),
+    );
     let limiter = Limiter::start_with(budgets, &config.limits).await;
     let auditor = match &config.audit {
         Some(a) => Auditor::start(a)

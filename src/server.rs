@@ -100,7 +100,11 @@ pub struct Stages {
 pub async fn build_backend(config: &Config) -> Result<Backends, ServeError> {
     Ok(match config.backend.kind {
         BackendKind::Cognito => Backends::remote(Arc::new(
-            CognitoBackend::connect(&config.backend, None).await,
+            CognitoBackend::connect(&config.backend, None)
+                .await
+                .with_accounts(&config.backend.accounts)
+                .await
+                .map_err(ServeError::Task)?,
         )),
         BackendKind::Local => {
             let region = config.backend.region.as_deref().unwrap_or(DEFAULT_REGION);
@@ -148,6 +152,11 @@ pub struct ServeOptions {
 /// The health "service" a liveness probe asks for.
 pub const LIVENESS_SERVICE: &str = "liveness";
 
+/// The health service of an account of `[[backend.accounts]]`: this and its name.
+pub const ACCOUNT_HEALTH_PREFIX: &str = "mfa-facade.account.";
+/// How often the accounts' roles are assumed again for their health.
+pub const ACCOUNT_HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Health of both API services and of the server as a whole ("").
 async fn set_health(reporter: &tonic_health::server::HealthReporter, status: ServingStatus) {
     reporter.set_service_status("", status).await;
@@ -178,6 +187,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let backend = backends.backend.clone();
+    let accounts_backend_handle = backends.backend.clone();
     let limits = &opts.server;
     crate::telemetry::register_methods();
     // Cognito's DescribeUserPool is kept a while (its quota is 15/s per
@@ -252,6 +262,34 @@ pub async fn serve(
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
     });
+    // Each account of [[backend.accounts]] is a health service of its own,
+    // `mfa-facade.account.<name>`: SERVING while its role can be assumed.
+    let accounts_backend = accounts_backend_handle;
+    let accounts_reporter = health_reporter.clone();
+    let accounts = tokio::spawn(async move {
+        let mut known: std::collections::HashMap<String, bool> = Default::default();
+        loop {
+            for (name, result) in accounts_backend.account_health().await {
+                let ok = result.is_ok();
+                let status = if ok {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                };
+                accounts_reporter
+                    .set_service_status(format!("{ACCOUNT_HEALTH_PREFIX}{name}"), status)
+                    .await;
+                if known.insert(name.clone(), ok) != Some(ok) {
+                    crate::events::AccountCredentials {
+                        account: &name,
+                        result: result.as_ref().map(|_| ()).map_err(String::as_str),
+                    }
+                    .emit();
+                }
+            }
+            tokio::time::sleep(ACCOUNT_HEALTH_INTERVAL).await;
+        }
+    });
     // One summary record per peer whose refusals were suppressed.
     let door = stages.door.clone();
     let door_auditor = stages.auditor.clone();
@@ -276,6 +314,7 @@ pub async fn serve(
         shutdown.await;
         readiness.abort();
         summaries.abort();
+        accounts.abort();
         set_health(&reporter, ServingStatus::NotServing).await;
         crate::events::Draining { drain_delay }.emit();
         tokio::time::sleep(drain_delay).await;

@@ -29,6 +29,12 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 
+    /// For each account served through an assumed role (cognito's
+    /// `[[backend.accounts]]`), whether its credentials resolve now.
+    async fn account_health(&self) -> Vec<(String, std::result::Result<(), String>)> {
+        Vec::new()
+    }
+
     /// Whether calls can be made now; health stays NOT_SERVING until it is.
     async fn ready(&self) -> std::result::Result<(), String> {
         Ok(())

@@ -51,6 +51,11 @@ pub struct BackendConfig {
     /// instead of `endpoint_url` or AWS's own: `{ "eu-west-1" = "https://..." }`.
     #[serde(default)]
     pub region_endpoints: std::collections::BTreeMap<String, String>,
+    /// cognito: `[[backend.accounts]]`, pools served with another account's
+    /// role; the first whose `user_pools` match a pool serves it, the base
+    /// credential chain the rest.
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
     #[serde(default = "default_attempt_timeout_ms")]
@@ -144,6 +149,7 @@ impl Default for BackendConfig {
             endpoint_url: None,
             regions: Vec::new(),
             region_endpoints: Default::default(),
+            accounts: Vec::new(),
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             attempt_timeout_ms: DEFAULT_ATTEMPT_TIMEOUT_MS,
             call_timeout_ms: DEFAULT_CALL_TIMEOUT_MS,
@@ -161,6 +167,34 @@ impl Default for BackendConfig {
         }
     }
 }
+
+/// One AWS account served through an IAM role that the base credential
+/// chain (IRSA on EKS) assumes with STS.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// A short name, for health and logs: 1 to 64 of `[A-Za-z0-9_-]`.
+    pub name: String,
+    /// Globs over pool ids (`eu-west-1_Prod*`).
+    pub user_pools: Vec<String>,
+    /// `arn:aws:iam::<account>:role/<name>`.
+    pub role_arn: String,
+    /// A file holding the ExternalId the role's trust policy asks for (its
+    /// first line); never in the config, the environment or a log.
+    pub external_id_file: Option<std::path::PathBuf>,
+    #[serde(default = "default_session_name")]
+    pub session_name: String,
+    /// STS's endpoint for this role (a VPC endpoint; a stub in tests).
+    /// Unset: `endpoint_url` when set, else STS's own.
+    pub sts_endpoint_url: Option<String>,
+}
+
+fn default_session_name() -> String {
+    "mfa-facade".into()
+}
+
+/// The most `[[backend.accounts]]`.
+pub const MAX_ACCOUNTS: usize = 100;
 
 /// The most Regions `backend.regions` lists (AWS has about 35): one SDK
 /// client each at most.

@@ -82,6 +82,10 @@ impl Backend for StateCache {
         self.inner.ready().await
     }
 
+    async fn account_health(&self) -> Vec<(String, std::result::Result<(), String>)> {
+        self.inner.account_health().await
+    }
+
     async fn get_user_pool_mfa_config(&self, user_pool_id: &str) -> Result<PoolMfaConfig> {
         self.inner.get_user_pool_mfa_config(user_pool_id).await
     }

@@ -151,6 +151,9 @@ pub struct Budgets {
     /// cognito backend's default Region. Cognito's quotas are per account
     /// and Region, so the category buckets are keyed by the call's Region.
     default_region: Option<String>,
+    /// `[[backend.accounts]]` by name and pool globs: Cognito's quotas are
+    /// per account too, so a pool an account serves has buckets of its own.
+    accounts: Vec<(String, Vec<String>)>,
 }
 
 impl Budgets {
@@ -198,7 +201,14 @@ impl Budgets {
             quota_enabled: q.enabled.unwrap_or(quota_by_default),
             walk: config.walk.clone(),
             default_region: None,
+            accounts: Vec::new(),
         }
+    }
+
+    /// The accounts (name, pool globs) pools may be served through.
+    pub fn with_accounts(mut self, accounts: Vec<(String, Vec<String>)>) -> Self {
+        self.accounts = accounts;
+        self
     }
 
     /// Calls that name no pool count toward `region`'s quotas.
@@ -216,9 +226,16 @@ impl Budgets {
             .as_deref()
             .map(crate::domain::region_of)
             .or(self.default_region.as_deref());
-        match region {
-            Some(r) => key_of(&["region", r]),
-            None => account_key(),
+        let account = call.pool.as_deref().and_then(|pool| {
+            self.accounts
+                .iter()
+                .find(|(_, globs)| globs.iter().any(|g| crate::glob::glob_match(g, pool, None)))
+                .map(|(name, _)| name.as_str())
+        });
+        match (account, region) {
+            (Some(a), Some(r)) => key_of(&["account", a, "region", r]),
+            (None, Some(r)) => key_of(&["region", r]),
+            _ => account_key(),
         }
     }
 
@@ -519,6 +536,21 @@ mod tests {
         assert_eq!(category(Some("us-east-1_A")), category(Some("us-east-1_B")));
         assert_ne!(category(Some("us-east-1_A")), category(Some("eu-west-1_A")));
         assert_eq!(category(None), category(Some("us-east-1_Z")));
+        // A pool another account serves: that account's buckets.
+        let b = b.with_accounts(vec![("prod".into(), vec!["us-east-1_Prod*".into()])]);
+        let key = |pool: &str| {
+            b.buckets(
+                key_of(&["api_key", "svc"]),
+                method::GET_USER_POOL_MFA_CONFIG.name,
+                &[UpstreamCall::pool(CognitoOp::GetUserPoolMfaConfig, pool)],
+            )
+            .into_iter()
+            .find(|b| b.id == LimitId::Category(Category::UserPoolResourceRead))
+            .expect("the category bucket")
+            .key
+        };
+        assert_ne!(key("us-east-1_Prod1"), key("us-east-1_Dev1"));
+        assert_eq!(key("us-east-1_Prod1"), key("us-east-1_Prod2"));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! access token's issuer — through one SDK client per Region, against two
 //! moto servers standing in for us-east-1 and eu-west-1
 //! (`backend.region_endpoints`); a pool of a Region outside
-//! `backend.regions` is refused before anything is sent.
+//! `backend.regions` is refused before anything is sent. And every account:
+//! a pool of `[[backend.accounts]]` is served with that account's role,
+//! assumed through a stub STS on loopback with its ExternalId.
 
 use crate::common;
 
@@ -184,4 +186,176 @@ async fn each_call_goes_to_its_pools_region() {
         "{}",
         err.message()
     );
+}
+
+/// A stub STS: answers AssumeRole with fixed credentials and records each
+/// request's form body.
+async fn stub_sts() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use http_body_util::{BodyExt, Full};
+    use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let log = log.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let log = log.clone();
+                    async move {
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        log.lock()
+                            .expect("log")
+                            .push(String::from_utf8_lossy(&body).into_owned());
+                        Ok::<_, std::convert::Infallible>(
+                            Response::builder()
+                                .header("content-type", "text/xml")
+                                .body(Full::new(bytes::Bytes::from_static(ASSUMED.as_bytes())))
+                                .expect("response"),
+                        )
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
+const ASSUMED_KEY: &str = "ASIASTUBASSUMED00001";
+const ASSUMED: &str = r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <Credentials>
+      <AccessKeyId>ASIASTUBASSUMED00001</AccessKeyId>
+      <SecretAccessKey>stub-secret-access-key</SecretAccessKey>
+      <SessionToken>stub-session-token</SessionToken>
+      <Expiration>2099-01-01T00:00:00Z</Expiration>
+    </Credentials>
+    <AssumedRoleUser>
+      <AssumedRoleId>AROASTUB:mfa-facade</AssumedRoleId>
+      <Arn>arn:aws:sts::222233334444:assumed-role/mfa-facade/mfa-facade</Arn>
+    </AssumedRoleUser>
+  </AssumeRoleResult>
+  <ResponseMetadata><RequestId>stub-sts-1</RequestId></ResponseMetadata>
+</AssumeRoleResponse>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accounts_pools_are_served_with_its_assumed_role() {
+    let (sts_url, assumed) = stub_sts().await;
+    let proxy = common::RecordingProxy::start(common::moto_url()).await;
+    let moto = common::moto_sdk().await;
+    let (prod, dev) = (new_pool(&moto).await, new_pool(&moto).await);
+    let dir = tempfile::tempdir().expect("dir");
+    let external_id = dir.path().join("external-id");
+    std::fs::write(&external_id, "ext-7f3a-prod\n").expect("external id");
+    common::procs::canary::secret("ext-7f3a-prod");
+    let settings = BackendConfig {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(proxy.url()),
+        max_attempts: 1,
+        accounts: vec![mfa_facade::backend::settings::AccountConfig {
+            name: "prod".into(),
+            user_pools: vec![prod.clone()],
+            role_arn: "arn:aws:iam::222233334444:role/mfa-facade".into(),
+            external_id_file: Some(external_id),
+            session_name: "mfa-facade".into(),
+            sts_endpoint_url: Some(sts_url),
+        }],
+        ..BackendConfig::default()
+    };
+    let backend = CognitoBackend::connect(&settings, Some(common::test_credentials()))
+        .await
+        .with_accounts(&settings.accounts)
+        .await
+        .expect("accounts");
+    let health = backend.account_credentials().await;
+    assert_eq!(health.len(), 1);
+    assert_eq!(health[0].0, "prod");
+    health[0].1.as_ref().expect("the role was assumed");
+    let backend: Arc<dyn Backend> = Arc::new(backend);
+    let (_server, channel) = common::start_server(
+        mfa_facade::server::Backends::remote(backend),
+        common::test_auth(),
+    )
+    .await;
+    // Health names the account: SERVING once its role is assumed.
+    let mut health_client = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = health_client
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "mfa-facade.account.prod".into(),
+            })
+            .await
+            .map(|r| r.into_inner().status);
+        if status.as_ref().ok()
+            == Some(&(tonic_health::pb::health_check_response::ServingStatus::Serving as i32))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the account never became SERVING: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = assumed.lock().expect("sts log").len();
+    let mut pools = pb::user_pool_mfa_service_client::UserPoolMfaServiceClient::with_interceptor(
+        channel,
+        common::ApiKey::new(common::TEST_KEY),
+    );
+    for pool in [&prod, &dev, &prod] {
+        pools
+            .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+                user_pool_id: pool.clone(),
+            })
+            .await
+            .expect("get");
+    }
+    let signed: Vec<(String, String)> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.operation == "GetUserPoolMfaConfig")
+        .map(|r| {
+            (
+                r.body["UserPoolId"].as_str().unwrap_or("").to_owned(),
+                r.access_key,
+            )
+        })
+        .collect();
+    assert_eq!(
+        signed,
+        [
+            (prod.clone(), ASSUMED_KEY.to_owned()),
+            (dev.clone(), "testing".to_owned()),
+            (prod.clone(), ASSUMED_KEY.to_owned()),
+        ],
+        "the account's pool with its role, the other with the base chain"
+    );
+    let requests = assumed.lock().expect("sts log").clone();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        assert!(r.contains("Action=AssumeRole"), "{r}");
+        assert!(
+            r.contains("RoleArn=arn%3Aaws%3Aiam%3A%3A222233334444%3Arole%2Fmfa-facade"),
+            "{r}"
+        );
+        assert!(r.contains("ExternalId=ext-7f3a-prod"), "{r}");
+        assert!(r.contains("RoleSessionName=mfa-facade"), "{r}");
+    }
+    // The calls assumed it once, then kept the credentials.
+    assert_eq!(requests.len() - before, 1, "{requests:#?}");
 }

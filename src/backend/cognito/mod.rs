@@ -20,7 +20,7 @@ use aws_sdk_cognitoidentityprovider::{
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use crate::backend::Backend;
-use crate::backend::settings::{BackendConfig, DEFAULT_REGION};
+use crate::backend::settings::{AccountConfig, BackendConfig, DEFAULT_REGION};
 use crate::domain::{
     AccessToken, AssociatedToken, CredentialsPage, MfaPreference, PoolMfaConfig, PoolState, Secret,
     TokenAuth, TokenVerification, UserAuthFactors, UserMfaSettings, UserRef, UsersPage,
@@ -28,6 +28,28 @@ use crate::domain::{
 use crate::error::{CognitoError, Error, Result};
 
 use convert as c;
+
+/// An account of `[[backend.accounts]]`, its role's credentials.
+struct Account {
+    name: String,
+    user_pools: Vec<String>,
+    credentials: SharedCredentialsProvider,
+}
+
+/// Whether a credential provider yields credentials within 10 s.
+async fn resolve(provider: &SharedCredentialsProvider) -> std::result::Result<(), String> {
+    use aws_sdk_cognitoidentityprovider::config::ProvideCredentials;
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        provider.provide_credentials(),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("AWS credentials are not available: {e}")),
+        Err(_) => Err("AWS credentials did not resolve within 10 s".into()),
+    }
+}
 
 pub struct CognitoBackend {
     /// What every Region's client shares: credentials, timeouts, retry,
@@ -40,9 +62,11 @@ pub struct CognitoBackend {
     regions: Vec<String>,
     /// `backend.region_endpoints`.
     endpoints: std::collections::BTreeMap<String, String>,
-    /// One client per Region, built when first needed; at most one per
-    /// entry of `regions`.
-    clients: std::sync::Mutex<std::collections::HashMap<String, Client>>,
+    /// `[[backend.accounts]]`: pools served through an assumed role.
+    accounts: Vec<Account>,
+    /// One client per (account, Region), built when first needed; at most
+    /// (accounts + 1) x regions of them. Account `None`: the base chain.
+    clients: std::sync::Mutex<std::collections::HashMap<(Option<usize>, String), Client>>,
     /// The credential chain the clients sign with, for `ready`.
     credentials: Option<SharedCredentialsProvider>,
 }
@@ -95,8 +119,68 @@ impl CognitoBackend {
             default_region,
             regions,
             endpoints: settings.region_endpoints.clone(),
+            accounts: Vec::new(),
             clients: Default::default(),
         }
+    }
+
+    /// Serves the pools of `[[backend.accounts]]` through their roles:
+    /// an STS AssumeRole credential provider over the base chain (so IRSA
+    /// on EKS), with the ExternalId read from its file, for each. Nothing
+    /// is fetched yet: each role is assumed on its first call (and by
+    /// `ready`), and its credentials are kept until they expire.
+    pub async fn with_accounts(mut self, accounts: &[AccountConfig]) -> Result<Self, String> {
+        for a in accounts {
+            let mut sts = self.sdk.clone().into_builder();
+            if let Some(url) = &a.sts_endpoint_url {
+                sts = sts.endpoint_url(url);
+            }
+            let mut role = aws_config::sts::AssumeRoleProvider::builder(&a.role_arn)
+                .session_name(&a.session_name)
+                .configure(&sts.build());
+            if let Some(path) = &a.external_id_file {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    format!(
+                        "backend.accounts {}: cannot read external_id_file {}: {e}",
+                        a.name,
+                        path.display()
+                    )
+                })?;
+                let id = text.lines().next().unwrap_or_default().trim();
+                if id.is_empty() {
+                    return Err(format!(
+                        "backend.accounts {}: external_id_file {} is empty",
+                        a.name,
+                        path.display()
+                    ));
+                }
+                role = role.external_id(id);
+            }
+            self.accounts.push(Account {
+                name: a.name.clone(),
+                user_pools: a.user_pools.clone(),
+                credentials: SharedCredentialsProvider::new(role.build().await),
+            });
+        }
+        Ok(self)
+    }
+
+    /// The account serving a pool: the first whose globs match.
+    fn account_of(&self, user_pool_id: &str) -> Option<usize> {
+        self.accounts.iter().position(|a| {
+            a.user_pools
+                .iter()
+                .any(|g| crate::glob::glob_match(g, user_pool_id, None))
+        })
+    }
+
+    /// Each account's credentials, as `ready` sees them: for health.
+    pub async fn account_credentials(&self) -> Vec<(String, std::result::Result<(), String>)> {
+        let mut out = Vec::new();
+        for a in &self.accounts {
+            out.push((a.name.clone(), resolve(&a.credentials).await));
+        }
+        out
     }
 
     /// The Regions this backend serves, the default first.
@@ -104,9 +188,9 @@ impl CognitoBackend {
         &self.regions
     }
 
-    /// The client of `region`, built the first time; a Region outside
-    /// `backend.regions` is refused before anything is sent.
-    fn client(&self, region: &str) -> Result<Client> {
+    /// The client of `account` in `region`, built the first time; a Region
+    /// outside `backend.regions` is refused before anything is sent.
+    fn client(&self, account: Option<usize>, region: &str) -> Result<Client> {
         if !self.regions.iter().any(|r| r == region) {
             return Err(Error::FailedPrecondition {
                 reason: "REGION_NOT_SERVED",
@@ -121,7 +205,8 @@ impl CognitoBackend {
             .clients
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = clients.get(region) {
+        let key = (account, region.to_owned());
+        if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
         }
         let mut config = aws_sdk_cognitoidentityprovider::config::Builder::from(&self.sdk)
@@ -129,14 +214,21 @@ impl CognitoBackend {
         if let Some(url) = self.endpoints.get(region) {
             config = config.endpoint_url(url);
         }
+        if let Some(a) = account.and_then(|i| self.accounts.get(i)) {
+            config = config.credentials_provider(a.credentials.clone());
+        }
         let client = Client::from_conf(config.build());
-        clients.insert(region.to_owned(), client.clone());
+        clients.insert(key, client.clone());
         Ok(client)
     }
 
-    /// The client of a pool's Region: the prefix of its id.
+    /// The client of a pool: its account's, in its Region (the prefix of
+    /// its id).
     fn for_pool(&self, user_pool_id: &str) -> Result<Client> {
-        self.client(crate::domain::region_of(user_pool_id))
+        self.client(
+            self.account_of(user_pool_id),
+            crate::domain::region_of(user_pool_id),
+        )
     }
 
     /// The client of an access token's pool (its unverified `iss`, for
@@ -144,15 +236,15 @@ impl CognitoBackend {
     fn for_token(&self, token: &AccessToken) -> Result<Client> {
         match token.user_pool() {
             Some(pool) => self.for_pool(pool),
-            None => self.client(&self.default_region),
+            None => self.client(None, &self.default_region),
         }
     }
 
-    /// A session names no pool: the default Region.
+    /// A session names no pool: the base account, the default Region.
     fn for_auth(&self, auth: &TokenAuth) -> Result<Client> {
         match auth {
             TokenAuth::AccessToken(t) => self.for_token(t),
-            TokenAuth::Session(_) => self.client(&self.default_region),
+            TokenAuth::Session(_) => self.client(None, &self.default_region),
         }
     }
 }
@@ -275,21 +367,15 @@ impl Backend for CognitoBackend {
     /// Ready once the SDK's credential chain yields credentials (static,
     /// profile, IRSA web identity via STS, container or instance metadata).
     async fn ready(&self) -> std::result::Result<(), String> {
-        use aws_sdk_cognitoidentityprovider::config::ProvideCredentials;
         let provider = self
             .credentials
             .as_ref()
             .ok_or("no AWS credential provider is configured")?;
-        match tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            provider.provide_credentials(),
-        )
-        .await
-        {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("AWS credentials are not available: {e}")),
-            Err(_) => Err("AWS credentials did not resolve within 10 s".into()),
-        }
+        resolve(provider).await
+    }
+
+    async fn account_health(&self) -> Vec<(String, std::result::Result<(), String>)> {
+        self.account_credentials().await
     }
 
     async fn get_user_pool_mfa_config(&self, user_pool_id: &str) -> Result<PoolMfaConfig> {

@@ -65,6 +65,8 @@ pub struct Recorded {
     /// The operation, from X-Amz-Target (`SetUserPoolMfaConfig`).
     pub operation: String,
     pub body: serde_json::Value,
+    /// The access key id the request was signed with (SigV4's Credential).
+    pub access_key: String,
 }
 
 /// A plain HTTP/1.1 proxy that records every request it forwards.
@@ -144,6 +146,14 @@ async fn forward(
         .and_then(|t| t.rsplit('.').next())
         .unwrap_or("")
         .to_owned();
+    let access_key = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .unwrap_or("")
+        .to_owned();
     let path = parts
         .uri
         .path_and_query()
@@ -176,6 +186,7 @@ async fn forward(
     };
     log.lock().expect("proxy log").push(Recorded {
         operation,
+        access_key,
         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
     });
     response
