@@ -562,16 +562,21 @@ impl Config {
                 format!("{url:?} must be an http:// or https:// URL"),
             );
         }
-        if b.regions.len() > crate::backend::settings::MAX_REGIONS {
-            err(
-                "backend.regions",
-                format!(
-                    "at most {} Regions ({} given)",
-                    crate::backend::settings::MAX_REGIONS,
-                    b.regions.len()
-                ),
-            );
-        }
+        let mut at_most = |key: &str, len: usize, max: usize| {
+            if len > max {
+                err(key, format!("at most {max} entries ({len} given)"));
+            }
+        };
+        at_most(
+            "backend.regions",
+            b.regions.len(),
+            crate::backend::settings::MAX_REGIONS,
+        );
+        at_most(
+            "backend.accounts",
+            b.accounts.len(),
+            crate::backend::settings::MAX_ACCOUNTS,
+        );
         for (i, r) in b.regions.iter().enumerate() {
             if !crate::backend::settings::is_region(r) {
                 err(
@@ -584,16 +589,6 @@ impl Config {
                     format!("{r} is listed twice"),
                 );
             }
-        }
-        if b.accounts.len() > crate::backend::settings::MAX_ACCOUNTS {
-            err(
-                "backend.accounts",
-                format!(
-                    "at most {} accounts ({} given)",
-                    crate::backend::settings::MAX_ACCOUNTS,
-                    b.accounts.len()
-                ),
-            );
         }
         for (i, a) in b.accounts.iter().enumerate() {
             let key = |k: &str| format!("backend.accounts[{i}].{k}");

@@ -296,18 +296,16 @@ async fn sigterm_under_load_drains_every_in_flight_call() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_python_grpcio_client_runs_the_whole_scenario() {
+/// Runs a client scenario (`program script HOST:PORT KEY`) against a served
+/// local backend; it must end with `{ok}`.
+fn run_scenario(program: &str, script: &str, installs: &str, ok: &str) {
     let served = Served::start(&config(""));
-    let out = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/python/scenario.py"
-        ))
+    let out = Command::new(program)
+        .arg(format!("{}/{script}", env!("CARGO_MANIFEST_DIR")))
         .arg(served.addr.to_string())
         .arg(TEST_KEY)
         .output()
-        .unwrap_or_else(|e| panic!("python3 is required ({e})"));
+        .unwrap_or_else(|e| panic!("{program} is required ({e})"));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -315,35 +313,30 @@ async fn a_python_grpcio_client_runs_the_whole_scenario() {
     );
     assert!(
         out.status.success(),
-        "the Python scenario failed (scripts/test.sh installs grpcio and grpcio-tools):\n{text}"
+        "{script} failed (scripts/test.sh installs {installs}):\n{text}"
     );
     println!("{}", text.trim());
-    assert!(text.contains("python scenario OK"), "{text}");
+    assert!(text.contains(ok), "{text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_grpc_js_client_runs_the_whole_scenario() {
-    let served = Served::start(&config(""));
-    let out = Command::new("node")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/node/scenario.js"
-        ))
-        .arg(served.addr.to_string())
-        .arg(TEST_KEY)
-        .output()
-        .unwrap_or_else(|e| panic!("node is required ({e})"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+#[test]
+fn a_python_grpcio_client_runs_the_whole_scenario() {
+    run_scenario(
+        "python3",
+        "tests/python/scenario.py",
+        "grpcio and grpcio-tools",
+        "python scenario OK",
     );
-    assert!(
-        out.status.success(),
-        "the Node.js scenario failed (scripts/test.sh installs @grpc/grpc-js and @grpc/proto-loader into .tools):\n{text}"
+}
+
+#[test]
+fn a_node_grpc_js_client_runs_the_whole_scenario() {
+    run_scenario(
+        "node",
+        "tests/node/scenario.js",
+        "@grpc/grpc-js and @grpc/proto-loader into .tools",
+        "node scenario OK",
     );
-    println!("{}", text.trim());
-    assert!(text.contains("node scenario OK"), "{text}");
 }
 
 /// buf.gen.yaml's local plugins make the Python and TypeScript clients:
