@@ -187,7 +187,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let backend = backends.backend.clone();
-    let accounts_backend_handle = backends.backend.clone();
+    let accounts_backend = backends.backend.clone();
     let limits = &opts.server;
     crate::telemetry::register_methods();
     // Cognito's DescribeUserPool is kept a while (its quota is 15/s per
@@ -264,7 +264,6 @@ pub async fn serve(
     });
     // Each account of [[backend.accounts]] is a health service of its own,
     // `mfa-facade.account.<name>`: SERVING while its role can be assumed.
-    let accounts_backend = accounts_backend_handle;
     let accounts_reporter = health_reporter.clone();
     let accounts = tokio::spawn(async move {
         let mut known: std::collections::HashMap<String, bool> = Default::default();

@@ -17,7 +17,7 @@ use crate::backend::{
     Backend,
     local::{
         LocalBackend,
-        fixtures::{MAX_USERS_PER_CALL, NewPasskey, NewUser},
+        fixtures::{NewPasskey, NewUser},
         store::{FeaturePlan, PoolSettings},
     },
 };
@@ -114,13 +114,6 @@ pub struct RegisterWebAuthnCredential {
     pub user_pool_id: String,
     pub username: String,
     pub passkey: NewPasskey,
-}
-
-/// Checks a fixture user: its username and attributes (`prefix` names it
-/// in a list).
-fn check_new_user(v: &mut Violations, local: &LocalBackend, prefix: &str, u: &NewUser) {
-    rules::username(v, &format!("{prefix}username"), &u.username);
-    local.check_attributes(v, &u.attributes);
 }
 
 /// A user as records show it: the attribute names only, their values are
@@ -246,7 +239,8 @@ impl Operation for CreateUser {
     }
     fn validate(&self, v: &mut Violations) {
         rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
-        check_new_user(v, &self.local, "", &self.user);
+        self.local
+            .check_new_users(v, std::slice::from_ref(&self.user), false);
     }
     async fn run(self, _: &dyn Backend) -> Result<Ran<CreatedUser>> {
         let username = self.user.username.clone();
@@ -283,16 +277,7 @@ impl Operation for CreateUsers {
     }
     fn validate(&self, v: &mut Violations) {
         rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
-        let n = self.users.len();
-        if n == 0 || n > MAX_USERS_PER_CALL {
-            v.add(
-                "users",
-                format!("1 to {MAX_USERS_PER_CALL} users a call ({n} given)"),
-            );
-        }
-        for (i, u) in self.users.iter().enumerate().take(MAX_USERS_PER_CALL) {
-            check_new_user(v, &self.local, &format!("users[{i}]."), u);
-        }
+        self.local.check_new_users(v, &self.users, true);
     }
     async fn run(self, _: &dyn Backend) -> Result<Ran<Vec<CreatedUser>>> {
         let names: Vec<String> = self.users.iter().map(|u| u.username.clone()).collect();

@@ -294,7 +294,8 @@ impl Walker {
         Fut: Future<Output = Result<T>>,
     {
         let mut backoff = Duration::from_millis(250);
-        for attempt in 0.. {
+        let mut retries = 0;
+        loop {
             self.pace(upstream.clone()).await?;
             let started = Instant::now();
             let result = self.bounded(f()).await;
@@ -305,7 +306,7 @@ impl Walker {
             );
             match result {
                 Err(e)
-                    if attempt < UPSTREAM_RETRIES
+                    if retries < UPSTREAM_RETRIES
                         && e.code() == tonic::Code::ResourceExhausted
                         && e.cognito_exception().is_some() =>
                 {
@@ -315,11 +316,11 @@ impl Walker {
                     })
                     .await?;
                     backoff *= 2;
+                    retries += 1;
                 }
                 other => return other,
             }
         }
-        Err(Error::Internal("the walk's retries ended".into()))
     }
 
     async fn page(&self, token: Option<&str>) -> Result<UsersPage> {

@@ -46,6 +46,13 @@ pub(super) fn pool_mut<'a>(data: &'a mut Data, id: &str) -> Result<&'a mut Pool>
     data.pools.get_mut(id).ok_or_else(|| pool_not_found(id))
 }
 
+pub(super) fn user<'a>(data: &'a Data, pool_id: &str, username: &str) -> Result<&'a User> {
+    pool(data, pool_id)?
+        .users
+        .get(username)
+        .ok_or_else(user_not_found)
+}
+
 pub(super) fn user_mut<'a>(
     data: &'a mut Data,
     pool_id: &str,

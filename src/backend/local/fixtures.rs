@@ -194,6 +194,30 @@ impl LocalBackend {
         }
     }
 
+    /// The rules of fixture users: 1 to [`MAX_USERS_PER_CALL`] of them, each
+    /// username and its attributes. `listed`: name the fields
+    /// `users[i].username`, else `username`.
+    pub fn check_new_users(&self, v: &mut rules::Violations, users: &[NewUser], listed: bool) {
+        if users.is_empty() || users.len() > MAX_USERS_PER_CALL {
+            v.add(
+                "users",
+                format!(
+                    "1 to {MAX_USERS_PER_CALL} users a call ({} given)",
+                    users.len()
+                ),
+            );
+        }
+        for (i, u) in users.iter().enumerate().take(MAX_USERS_PER_CALL) {
+            let field = if listed {
+                format!("users[{i}].username")
+            } else {
+                "username".to_owned()
+            };
+            rules::username(v, &field, &u.username);
+            self.check_attributes(v, &u.attributes);
+        }
+    }
+
     /// Creates a confirmed, enabled user; returns its sub.
     pub async fn create_user(
         &self,
@@ -226,27 +250,7 @@ impl LocalBackend {
     ) -> Result<Vec<String>> {
         let mut v = rules::Violations::default();
         rules::user_pool_id(&mut v, "user_pool_id", user_pool_id);
-        if users.is_empty() || users.len() > MAX_USERS_PER_CALL {
-            v.add(
-                "users",
-                format!(
-                    "1 to {MAX_USERS_PER_CALL} users a call ({} given)",
-                    users.len()
-                ),
-            );
-        }
-        let single = users.len() == 1;
-        for (i, u) in users.iter().enumerate().take(MAX_USERS_PER_CALL) {
-            let field = |f: &str| {
-                if single {
-                    f.to_owned()
-                } else {
-                    format!("users[{i}].{f}")
-                }
-            };
-            rules::username(&mut v, &field("username"), &u.username);
-            self.check_attributes(&mut v, &u.attributes);
-        }
+        self.check_new_users(&mut v, &users, users.len() != 1);
         v.into_result()?;
         let caps = self.caps;
         let subs: Vec<String> = users

@@ -353,11 +353,11 @@ impl Backend for LocalBackend {
         self.store
             .read(|data| {
                 let target = Self::user_target(data, user, now)?;
-                let user = pool(data, &target.user_pool_id)?
-                    .users
-                    .get(&target.username)
-                    .ok_or_else(user_not_found)?;
-                Ok(settings_of(user))
+                Ok(settings_of(cognito_rules::user(
+                    data,
+                    &target.user_pool_id,
+                    &target.username,
+                )?))
             })
             .await
     }
@@ -391,10 +391,7 @@ impl Backend for LocalBackend {
             .read(|data| {
                 let target = Self::user_target(data, user, now)?;
                 let pool = pool(data, &target.user_pool_id)?;
-                let user = pool
-                    .users
-                    .get(&target.username)
-                    .ok_or_else(user_not_found)?;
+                let user = cognito_rules::user(data, &target.user_pool_id, &target.username)?;
                 let settings = settings_of(user);
                 Ok(UserAuthFactors {
                     username: settings.username,
@@ -416,11 +413,8 @@ impl Backend for LocalBackend {
         self.store
             .read(|data| {
                 let target = Self::token_target(data, token.secret(), now)?;
-                let user = pool(data, &target.user_pool_id)?
-                    .users
-                    .get(&target.username)
-                    .ok_or_else(user_not_found)?;
-                let all = &user.web_authn_credentials;
+                let all = &cognito_rules::user(data, &target.user_pool_id, &target.username)?
+                    .web_authn_credentials;
                 let start = match next_token {
                     None => 0,
                     Some(t) => decode_offset(t)
@@ -483,12 +477,7 @@ impl Backend for LocalBackend {
         };
         let after = pagination_token
             .map(|t| {
-                use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-                URL_SAFE_NO_PAD
-                    .decode(t)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| invalid_parameter("Invalid pagination token"))
+                decode_page_token(t).ok_or_else(|| invalid_parameter("Invalid pagination token"))
             })
             .transpose()?;
         let limit = usize::try_from(limit).unwrap_or(0).clamp(1, 60);
@@ -516,13 +505,10 @@ impl Backend for LocalBackend {
                     })
                     .collect();
                 let more = matching.next().is_some();
-                let next = match users.last() {
-                    Some(last) if more => {
-                        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-                        Some(URL_SAFE_NO_PAD.encode(last.username.as_bytes()))
-                    }
-                    _ => None,
-                };
+                let next = users
+                    .last()
+                    .filter(|_| more)
+                    .map(|last| encode_page_token(&last.username));
                 Ok(UsersPage { users, next })
             })
             .await
@@ -602,16 +588,25 @@ fn check_code(
     Ok(Ok(()))
 }
 
-fn encode_offset(offset: usize) -> String {
+/// A page token of the local backend: `text`, opaque to the caller
+/// (unpadded base64url) as Cognito's are.
+fn encode_page_token(text: &str) -> String {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-    URL_SAFE_NO_PAD.encode(format!("offset:{offset}"))
+    URL_SAFE_NO_PAD.encode(text)
+}
+
+/// The text of a page token this backend handed out; `None` for any other.
+fn decode_page_token(token: &str) -> Option<String> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()
+}
+
+fn encode_offset(offset: usize) -> String {
+    encode_page_token(&format!("offset:{offset}"))
 }
 
 fn decode_offset(token: &str) -> Option<usize> {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
-    std::str::from_utf8(&bytes)
-        .ok()?
+    decode_page_token(token)?
         .strip_prefix("offset:")?
         .parse()
         .ok()

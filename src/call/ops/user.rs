@@ -45,6 +45,13 @@ impl<'a> UserView<'a> {
     }
 }
 
+/// The request of a read that names only its user (GetUserMfaSettings,
+/// GetUserAuthFactors and their Admin forms).
+#[derive(Serialize)]
+struct UserOnly<'a> {
+    user: UserView<'a>,
+}
+
 /// The request of a call about one named user.
 #[derive(Serialize)]
 pub(in crate::call) struct UserRequest<'a> {
@@ -241,11 +248,7 @@ impl Operation for GetUserMfaSettings {
     }
 
     fn audit_request(&self) -> impl Serialize {
-        #[derive(Serialize)]
-        struct Request<'a> {
-            user: UserView<'a>,
-        }
-        Request {
+        UserOnly {
             user: UserView::of(&self.user),
         }
     }
@@ -321,11 +324,7 @@ impl Operation for GetUserAuthFactors {
     }
 
     fn audit_request(&self) -> impl Serialize {
-        #[derive(Serialize)]
-        struct Request<'a> {
-            user: UserView<'a>,
-        }
-        Request {
+        UserOnly {
             user: UserView::of(&self.user),
         }
     }
