@@ -19,6 +19,7 @@ pub use crate::backend::settings::*;
 pub use crate::limits::settings::*;
 use crate::settings::check_range;
 pub use crate::settings::{MAX_RATE_PER_SECOND, MAX_SECONDS, MIN_RATE_PER_SECOND};
+pub use crate::telemetry::settings::*;
 
 /// Default gRPC address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -42,6 +43,8 @@ pub const ENV_KEYS: &[&str] = &[
     "backend.call_timeout_ms",
     "backend.max_attempts",
     "limits.redis.url",
+    "tracing.endpoint",
+    "tracing.sampling_ratio",
 ];
 
 #[derive(Clone, Debug, Deserialize)]
@@ -72,6 +75,8 @@ pub struct Config {
     pub audit: Option<AuditConfig>,
     #[serde(default)]
     pub server: ServerConfig,
+    /// `[tracing]`: OpenTelemetry spans over OTLP/gRPC. Unset: no tracing.
+    pub tracing: Option<TracingConfig>,
 }
 
 /// `[server]`: connections, transport limits and shutdown. Each limit is
@@ -399,6 +404,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             audit: None,
             server: ServerConfig::default(),
+            tracing: None,
         }
     }
 }
@@ -919,6 +925,9 @@ impl Config {
             a.validate(&mut err);
         }
         self.server.validate(&mut err);
+        if let Some(t) = &self.tracing {
+            t.check(&mut err);
+        }
         errors
     }
 }
@@ -1073,6 +1082,60 @@ mod tests {
             .into_iter()
             .map(|e| e.key)
             .collect()
+    }
+
+    #[test]
+    fn tracing_is_off_unless_set_and_every_bad_key_is_named() {
+        assert!(
+            Config::from_toml_and_env("", no_env())
+                .unwrap()
+                .tracing
+                .is_none()
+        );
+        let c = Config::from_toml_and_env(
+            "[tracing]\nendpoint = \"http://127.0.0.1:4317\"\n",
+            no_env(),
+        )
+        .unwrap();
+        let t = c.tracing.unwrap();
+        assert_eq!(t.sampling_ratio, DEFAULT_SAMPLING_RATIO);
+        assert!(t.parent_based);
+        assert_eq!(t.max_queue_spans, DEFAULT_MAX_QUEUE_SPANS);
+        let mut keys = error_keys(
+            "[tracing]\nendpoint = \"ftp://x\"\nsampling_ratio = 1.5\ntimeout_ms = 5\n\
+             max_queue_spans = 10\nmax_export_batch_spans = 11\nservice_name = \"\"\n\
+             headers = { \"Bad Name\" = \"v\", \"ok\" = \"line\\nbreak\" }\n",
+        );
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "tracing.endpoint",
+                "tracing.headers.Bad Name",
+                "tracing.headers.ok",
+                "tracing.max_export_batch_spans",
+                "tracing.sampling_ratio",
+                "tracing.service_name",
+                "tracing.timeout_ms",
+            ]
+        );
+        let c = Config::from_toml_and_env(
+            "",
+            [
+                (
+                    "MFA_FACADE_TRACING_ENDPOINT".to_owned(),
+                    "http://collector:4317".to_owned(),
+                ),
+                (
+                    "MFA_FACADE_TRACING_SAMPLING_RATIO".to_owned(),
+                    "0.25".to_owned(),
+                ),
+            ],
+        )
+        .unwrap();
+        let t = c.tracing.unwrap();
+        assert_eq!(t.endpoint, "http://collector:4317");
+        assert_eq!(t.sampling_ratio, 0.25);
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub const NAMES: &[&str] = &[
     "metrics_server_failed",
     "serving",
     "ready",
+    "tracing_exporting",
     "not_ready",
     "account_credentials",
     "not_serving_audit_stopped",
@@ -78,6 +79,10 @@ pub struct CallCompleted<'a> {
     pub backend: &'static str,
     pub result: Result<(), &'a Error>,
     pub latency: Duration,
+    /// The call's trace (`telemetry::trace`): the caller's or ours.
+    pub trace_id: Option<&'a str>,
+    /// Our server span's, when the call was sampled.
+    pub span_id: Option<&'a str>,
 }
 
 impl CallCompleted<'_> {
@@ -94,7 +99,9 @@ impl CallCompleted<'_> {
                 principal = self.principal,
                 backend = self.backend,
                 code = "OK",
-                latency_ms
+                latency_ms,
+                trace_id = self.trace_id,
+                span_id = self.span_id
             );
             return;
         };
@@ -107,11 +114,13 @@ impl CallCompleted<'_> {
             line!(warn, "mfa_facade::call", "call_failed", "Call failed.",
                 method = self.method, request_id = self.request_id, principal = self.principal,
                 backend = self.backend, code, cognito_exception, latency_ms, %error,
-                detail = error.log_detail().unwrap_or(""));
+                detail = error.log_detail().unwrap_or(""), trace_id = self.trace_id,
+                span_id = self.span_id);
         } else {
             line!(info, "mfa_facade::call", "call_refused", "Call refused.",
                 method = self.method, request_id = self.request_id, principal = self.principal,
-                backend = self.backend, code, cognito_exception, latency_ms, %error);
+                backend = self.backend, code, cognito_exception, latency_ms, %error,
+                trace_id = self.trace_id, span_id = self.span_id);
         }
     }
 }
@@ -121,6 +130,7 @@ pub struct CallUnauthenticated<'a> {
     pub request_id: &'a str,
     pub method: &'a str,
     pub reason: &'a str,
+    pub trace_id: Option<&'a str>,
 }
 
 impl CallUnauthenticated<'_> {
@@ -133,7 +143,8 @@ impl CallUnauthenticated<'_> {
             request_id = self.request_id,
             method = self.method,
             code = "UNAUTHENTICATED",
-            reason = self.reason
+            reason = self.reason,
+            trace_id = self.trace_id
         );
     }
 }
@@ -166,6 +177,7 @@ pub struct CallDenied<'a> {
     pub request_id: &'a str,
     pub method: &'a str,
     pub principal: &'a str,
+    pub trace_id: Option<&'a str>,
 }
 
 impl CallDenied<'_> {
@@ -178,7 +190,8 @@ impl CallDenied<'_> {
             request_id = self.request_id,
             method = self.method,
             principal = self.principal,
-            code = "PERMISSION_DENIED"
+            code = "PERMISSION_DENIED",
+            trace_id = self.trace_id
         );
     }
 }
@@ -622,6 +635,28 @@ impl Ready {
             "ready",
             "Health: SERVING.",
             backend = self.backend
+        );
+    }
+}
+
+/// `[tracing]` is set: spans go to this collector (host and port only:
+/// an endpoint's user info is not logged).
+pub struct TracingExporting<'a> {
+    pub collector: &'a str,
+    pub sampling_ratio: f64,
+    pub parent_based: bool,
+}
+
+impl TracingExporting<'_> {
+    pub fn emit(self) {
+        line!(
+            info,
+            "mfa_facade::telemetry",
+            "tracing_exporting",
+            "Tracing: exporting spans over OTLP/gRPC.",
+            collector = self.collector,
+            sampling_ratio = self.sampling_ratio,
+            parent_based = self.parent_based
         );
     }
 }

@@ -13,7 +13,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
         "leaves",
         &[
             "json", "glob", "hash", "timefmt", "meters", "method", "settings", "proto", "domain",
-            "error", "events",
+            "error", "events", "upstream",
         ],
     ),
     (

@@ -5,7 +5,7 @@
 //! (proto -> domain) -> `call` (the stages of a call) -> `backend`
 //! (Cognito, or the local backend). The layers, bottom first, are in
 //! [`layers::LAYERS`]: leaves (`glob`, `hash`, `timefmt`, `meters`, `method`, `settings`, `proto`,
-//! `domain`, `error`), stages that import no other stage (`auth`, `limits`,
+//! `domain`, `error`, `events`, `upstream`), stages that import no other stage (`auth`, `limits`,
 //! `audit`, `backend`, `telemetry`), `call`, `api`, then `config` and
 //! `server`, which assemble. A test fails on any import against them.
 
@@ -30,3 +30,4 @@ pub mod server;
 pub mod settings;
 pub mod telemetry;
 pub mod timefmt;
+pub mod upstream;

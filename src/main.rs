@@ -288,6 +288,7 @@ async fn run(
         tls,
         server: config.server.clone(),
         preflight: config.backend.preflight(),
+        tracing: config.tracing.clone(),
     };
     let drain_timeout = std::time::Duration::from_millis(config.server.drain_delay_ms)
         + std::time::Duration::from_secs(config.server.drain_timeout_seconds);

@@ -6,6 +6,7 @@
 //! The stack, outermost first:
 //!   MetricsLayer    -> calls by method and code, latency (codes from headers or trailers)
 //!   RequestIdLayer  -> every response carries x-request-id
+//!   TraceLayer      -> the caller's traceparent; with [tracing], the call's server span
 //!   LoadShedLayer   -> at most max_concurrent_calls in flight (health exempt), else RESOURCE_EXHAUSTED
 //!   AuthLayer       -> who is calling (health, and reflection if open, skip it);
 //!                      refusals spend the peer's [limits.unauthenticated] budget
@@ -42,6 +43,7 @@ use crate::proto::v1::{
     user_mfa_service_server::UserMfaServiceServer,
     user_pool_mfa_service_server::UserPoolMfaServiceServer,
 };
+use crate::telemetry::trace::{TraceLayer, Tracing};
 use crate::telemetry::{MetricsLayer, RequestIdLayer};
 use tonic_health::ServingStatus;
 
@@ -56,6 +58,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("tracing: {0}")]
+    Tracing(String),
     #[error("the serving task failed: {0}")]
     Task(String),
     #[error(transparent)]
@@ -147,6 +151,8 @@ pub struct ServeOptions {
     pub server: ServerConfig,
     /// `backend.preflight` and its cache.
     pub preflight: crate::backend::settings::Preflight,
+    /// `[tracing]`: spans over OTLP/gRPC. `None`: no tracer at all.
+    pub tracing: Option<crate::telemetry::settings::TracingConfig>,
 }
 
 /// The health "service" a liveness probe asks for.
@@ -189,6 +195,25 @@ pub async fn serve(
     let backend = backends.backend.clone();
     let accounts_backend = backends.backend.clone();
     let limits = &opts.server;
+    let tracing = match &opts.tracing {
+        Some(c) => {
+            let tracing = Tracing::start(c).map_err(ServeError::Tracing)?;
+            let uri = c.endpoint.parse::<http::Uri>().ok();
+            let collector = uri.as_ref().map_or_else(String::new, |u| {
+                let host = u.host().unwrap_or("");
+                u.port_u16()
+                    .map_or_else(|| host.to_owned(), |p| format!("{host}:{p}"))
+            });
+            crate::events::TracingExporting {
+                collector: &collector,
+                sampling_ratio: c.sampling_ratio,
+                parent_based: c.parent_based,
+            }
+            .emit();
+            Some(Arc::new(tracing))
+        }
+        None => None,
+    };
     crate::telemetry::register_methods();
     // Cognito's DescribeUserPool is kept a while (its quota is 15/s per
     // account); the local backend reads its own file, and its fixtures
@@ -359,6 +384,7 @@ pub async fn serve(
     builder
         .layer(MetricsLayer)
         .layer(RequestIdLayer)
+        .layer(TraceLayer::new(tracing.clone()))
         .layer(LoadShedLayer::new(limits.max_concurrent_calls))
         .layer(
             AuthLayer::new(auth)
@@ -388,6 +414,10 @@ pub async fn serve(
             shutdown,
         )
         .await?;
+    // What the batch processor still holds goes out (its own thread; up to 5 s).
+    if let Some(tracing) = tracing {
+        let _ = tokio::task::spawn_blocking(move || tracing.shutdown()).await;
+    }
     Ok(())
 }
 

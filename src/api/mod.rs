@@ -15,7 +15,7 @@ use crate::proto::v1 as pb;
 use crate::telemetry::RequestId;
 use convert::Decoder;
 
-/// The request id and principal that the layers put into the extensions
+/// The request id, principal and trace that the layers put into the extensions
 /// (taken out, not copied), the caller's address, and the message.
 fn context<T>(request: Request<T>) -> (CallContext, T) {
     let peer = request.remote_addr();
@@ -26,6 +26,7 @@ fn context<T>(request: Request<T>) -> (CallContext, T) {
             .map(|r| r.0)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         principal: extensions.remove::<Principal>(),
+        trace: extensions.remove::<crate::telemetry::trace::CallTrace>(),
         peer,
         warnings: Default::default(),
     };

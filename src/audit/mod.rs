@@ -337,6 +337,11 @@ impl CallAudit {
         self.auditor.submit(&[&self.base, &own], wait)
     }
 
+    /// Whether the plan has a "received" record (for the call's trace).
+    pub fn has_received(&self) -> bool {
+        self.plan.level != AuditLevel::None && self.plan.received
+    }
+
     /// The "received" record, when the plan has one: written once the call
     /// has passed authorization, validation and its limits, before the
     /// backend.

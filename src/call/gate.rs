@@ -2,7 +2,8 @@
 //! It authenticates (the `auth` stage decides the [`Principal`]), spends the
 //! peer's budget of unauthenticated refusals (`limits::door`), audits each
 //! refusal it lets through (`audit`), and puts the principal into the
-//! request's extensions for [`super::Facade::execute`]. Health is always
+//! request's extensions for [`super::Facade::execute`]; a traced call gets
+//! its `auth` span here. Health is always
 //! open; reflection is open or closed by `auth.open_reflection`, and when
 //! closed is checked here, on the method alone, since it names no pool.
 
@@ -20,6 +21,7 @@ use crate::auth::{Principal, SharedAuth, policy::Scope};
 use crate::limits::door::{Door, DoorBudget};
 use crate::limits::settings::UnauthenticatedConfig;
 use crate::method::Service;
+use crate::telemetry::trace::{CallTrace, KeyValue};
 
 const HEALTH_PREFIX: &str = "/grpc.health.v1.Health/";
 const REFLECTION_PREFIXES: [&str; 2] = [
@@ -163,7 +165,23 @@ where
                     .as_ref()
                     .and_then(|c| c.first())
                     .map(|c| c.as_ref());
-                let principal = match state.authenticate(req.headers(), client_cert).await {
+                let trace = req.extensions().get::<CallTrace>().cloned();
+                let trace = trace.as_ref();
+                let trace_id = trace.map(CallTrace::trace_id);
+                let started = CallTrace::clock(trace);
+                let authenticated = state.authenticate(req.headers(), client_cert).await;
+                let auth_span = match &authenticated {
+                    Ok(p) => (
+                        None,
+                        vec![
+                            KeyValue::new("mfa_facade.principal", p.name.clone()),
+                            KeyValue::new("mfa_facade.proof", p.proven_by.name()),
+                        ],
+                    ),
+                    Err(_) => (Some(Code::Unauthenticated), Vec::new()),
+                };
+                CallTrace::stage(trace, "auth", started, auth_span.0, auth_span.1);
+                let principal = match authenticated {
                     Ok(p) => p,
                     Err(why) => {
                         // The method is the caller's text: bounded before it is echoed.
@@ -189,6 +207,7 @@ where
                             request_id: request_id_of(&req),
                             method: &method,
                             reason: why,
+                            trace_id,
                         }
                         .emit();
                         audit_refusal(&auditor, &req, None, path, Code::Unauthenticated, why);
@@ -203,6 +222,7 @@ where
                         request_id: request_id_of(&req),
                         method,
                         principal: &principal.name,
+                        trace_id,
                     }
                     .emit();
                     let why = format!("{} may not call {method}", principal.name);

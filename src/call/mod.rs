@@ -31,6 +31,7 @@ use crate::domain::{AccessToken, PoolMfaConfig, Secret, UserRef, rules::Violatio
 use crate::error::{Error, Result};
 use crate::limits::{CognitoOp, Limiter, Refusal, UpstreamCall, key_of};
 use crate::method::Method;
+use crate::telemetry::trace::{CallTrace, KeyValue};
 use serde::Serialize;
 
 /// `server.request_timeout_ms` by default: the stages after decoding, at most.
@@ -278,6 +279,9 @@ pub struct CallContext {
     pub request_id: String,
     /// Set by the auth layer; `None` only if the layer is missing.
     pub principal: Option<Principal>,
+    /// Set by the trace layer: when tracing is on, or the caller sent a
+    /// `traceparent` (then only its id, for the log line).
+    pub trace: Option<CallTrace>,
     /// The caller's address.
     pub peer: Option<std::net::SocketAddr>,
     /// Messages of the `warn` guardrails the call passed, for the answer's
@@ -390,8 +394,10 @@ impl Facade {
     /// DESIGN.md §5 after decoding: authorize -> validate -> rate limit ->
     /// audit "received" (writes only; durable first when fail_closed) ->
     /// backend. A refusal at any of them leaves only the completed record.
+    #[allow(clippy::too_many_arguments)]
     async fn stages<O: Operation>(
         &self,
+        trace: Option<&CallTrace>,
         principal: Option<&Principal>,
         op: O,
         mut violations: Violations,
@@ -401,22 +407,45 @@ impl Facade {
     ) -> Result<Ran<O::Output>> {
         let method = op.method().name;
         let creates_pool = matches!(op.target(), Target::NewPool);
-        let principal = self.authorize(principal, method, pool, creates_pool)?;
+        let principal = CallTrace::time(trace, "policy", || {
+            self.authorize(principal, method, pool, creates_pool)
+        })?;
+        let started = CallTrace::clock(trace);
         op.validate(&mut violations);
+        let invalid = (!violations.is_empty()).then_some(tonic::Code::InvalidArgument);
+        CallTrace::stage(trace, "validate", started, invalid, Vec::new());
         let upstream = if violations.is_empty() {
             op.upstream()
         } else {
             Vec::new()
         };
-        self.limit(principal, method, &upstream).await?;
+        CallTrace::time_async(trace, "limits", self.limit(principal, method, &upstream)).await?;
         violations.into_result()?;
-        audit
+        let received = audit.has_received().then_some("audit received");
+        let started = received.and_then(|_| CallTrace::clock(trace));
+        let durable = audit
             .received(wait)
             .durable()
             .await
-            .map_err(Error::AuditUnavailable)?;
+            .map_err(Error::AuditUnavailable);
+        if let Some(name) = received {
+            let code = durable.as_ref().err().map(Error::code);
+            CallTrace::stage(trace, name, started, code, Vec::new());
+        }
+        durable?;
         let started = Instant::now();
-        let result = op.run(&*self.backend).await;
+        let traced = CallTrace::clock(trace);
+        let result = match traced {
+            // A traced call keeps its Cognito requests for the backend's span.
+            Some(_) => {
+                let requests = crate::upstream::Requests::default();
+                let result = requests.scope(op.run(&*self.backend)).await;
+                let code = result.as_ref().err().map(Error::code);
+                CallTrace::backend(trace, self.backend.name(), traced, requests.take(), code);
+                result
+            }
+            None => op.run(&*self.backend).await,
+        };
         crate::meters::upstream_seconds(
             method,
             self.backend.name(),
@@ -452,6 +481,15 @@ impl Facade {
             pool.as_deref(),
             end_user.as_deref(),
         );
+        if let Some(p) = &ctx.principal {
+            let mut who = vec![KeyValue::new("mfa_facade.principal", p.name.clone())];
+            if let Some(pool) = &pool {
+                // Not validated yet: bounded as Cognito's pool ids are (55).
+                let pool = crate::domain::text::truncate(pool, 64).into_owned();
+                who.push(KeyValue::new("mfa_facade.user_pool_id", pool));
+            }
+            CallTrace::annotate(ctx.trace.as_ref(), who);
+        }
         if audit.level() != AuditLevel::None {
             op.capture_before();
         }
@@ -478,6 +516,7 @@ impl Facade {
         let result = tokio::time::timeout(
             self.timeout,
             self.stages(
+                ctx.trace.as_ref(),
                 ctx.principal.as_ref(),
                 op,
                 violations,
@@ -519,7 +558,22 @@ impl Facade {
             wait,
         );
         let result = result.map(|r| r.output);
-        if let Err(e) = completed.durable().await {
+        let trace = ctx.trace.as_ref();
+        let audited = audit.level() != AuditLevel::None;
+        let started_completed = CallTrace::clock(trace.filter(|_| audited));
+        let durable = completed.durable().await;
+        CallTrace::stage(
+            trace,
+            "audit completed",
+            started_completed,
+            durable.as_ref().err().map(|_| tonic::Code::Unavailable),
+            Vec::new(),
+        );
+        CallTrace::set_status(
+            trace,
+            result.as_ref().err().map_or(tonic::Code::Ok, Error::code),
+        );
+        if let Err(e) = durable {
             crate::events::AuditCompletedNotDurable {
                 method,
                 request_id: &ctx.request_id,
@@ -540,6 +594,8 @@ impl Facade {
             backend: self.backend.name(),
             result: result.as_ref().map(|_| ()),
             latency: started.elapsed(),
+            trace_id: trace.map(CallTrace::trace_id),
+            span_id: trace.and_then(CallTrace::span_id),
         }
         .emit();
         result

@@ -453,6 +453,7 @@ impl Facade {
             principal: principal.unwrap_or_default(),
             backend: self.backend.name(),
             started,
+            trace_id: ctx.trace.as_ref().map(|t| t.trace_id().to_owned()),
         };
         let Opened {
             slot,
@@ -543,6 +544,9 @@ struct Ending {
     principal: String,
     backend: &'static str,
     started: Instant,
+    /// The log line's: the walk's trace (its server span ends when the
+    /// stream starts; the pages are not traced).
+    trace_id: Option<String>,
 }
 
 impl Ending {
@@ -574,6 +578,8 @@ impl Ending {
             backend: self.backend,
             result,
             latency: self.started.elapsed(),
+            trace_id: self.trace_id.as_deref(),
+            span_id: None,
         }
         .emit();
     }

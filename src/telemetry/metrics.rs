@@ -116,6 +116,13 @@ fn known_methods() -> &'static std::collections::HashSet<&'static str> {
     })
 }
 
+/// The method a path names, `package.Service/Method`, if this server
+/// serves it: made-up paths get no name of their own (a span's, a label).
+pub fn known_method(path: &str) -> Option<&'static str> {
+    let label = path.strip_prefix('/')?;
+    known_methods().get(label).copied()
+}
+
 /// Makes every known method's metric handles, at start-up.
 pub fn register_methods() {
     for m in known_methods() {
@@ -170,7 +177,7 @@ impl MethodMetrics {
 
 const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 
-fn grpc_code(headers: &http::HeaderMap) -> Option<tonic::Code> {
+pub(super) fn grpc_code(headers: &http::HeaderMap) -> Option<tonic::Code> {
     headers
         .get(&GRPC_STATUS)
         .and_then(|v| v.to_str().ok())

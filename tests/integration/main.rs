@@ -26,5 +26,6 @@ mod preflight;
 mod rate_limits;
 mod regions;
 mod sdk_parity;
+mod traces;
 mod upstream_faults;
 mod user_factors;

@@ -217,6 +217,9 @@ impl CognitoBackend {
         if let Some(a) = account.and_then(|i| self.accounts.get(i)) {
             config = config.credentials_provider(a.credentials.clone());
         }
+        config = config.interceptor(ReportRequests {
+            region: region.to_owned(),
+        });
         let client = Client::from_conf(config.build());
         clients.insert(key, client.clone());
         Ok(client)
@@ -246,6 +249,76 @@ impl CognitoBackend {
             TokenAuth::AccessToken(t) => self.for_token(t),
             TokenAuth::Session(_) => self.client(None, &self.default_region),
         }
+    }
+}
+
+/// Reports each SDK request, once it ended, to the call's trace
+/// (`crate::upstream`): operation, Region, Cognito's request id, attempts.
+/// A call that is not traced records nothing.
+#[derive(Debug)]
+struct ReportRequests {
+    region: String,
+}
+
+/// When a traced request began (kept in the request's own config bag).
+#[derive(Clone, Debug)]
+struct RequestStarted(std::time::SystemTime);
+
+impl aws_smithy_types::config_bag::Storable for RequestStarted {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// Cognito's request ids are UUIDs; anything longer is not kept.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for ReportRequests {
+    fn name(&self) -> &'static str {
+        "mfa-facade.ReportRequests"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> std::result::Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if crate::upstream::recording() {
+            cfg.interceptor_state()
+                .store_put(RequestStarted(std::time::SystemTime::now()));
+        }
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> std::result::Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let Some(RequestStarted(started)) = cfg.load::<RequestStarted>().cloned() else {
+            return Ok(());
+        };
+        let (service, operation) = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map(|m| (m.service().replace(' ', ""), m.name().to_owned()))
+            .unwrap_or_default();
+        let response = context.response();
+        crate::upstream::record(crate::upstream::Request {
+            service,
+            operation,
+            region: self.region.clone(),
+            request_id: response
+                .and_then(|r| r.headers().get("x-amzn-requestid"))
+                .filter(|id| id.len() <= MAX_REQUEST_ID_LEN)
+                .map(str::to_owned),
+            attempts: cfg
+                .load::<aws_smithy_runtime_api::client::retries::RequestAttempts>()
+                .map_or(1, |a| a.attempts()),
+            http_status: response.map(|r| r.status().as_u16()),
+            failed: !matches!(context.output_or_error(), Some(Ok(_))),
+            started,
+            ended: std::time::SystemTime::now(),
+        });
+        Ok(())
     }
 }
 
