@@ -6,7 +6,7 @@
 //! The stack, outermost first:
 //!   MetricsLayer    -> calls by method and code, latency (codes from headers or trailers)
 //!   RequestIdLayer  -> every response carries x-request-id
-//!   TraceLayer      -> the caller's traceparent; with [tracing], the call's server span
+//!   TraceLayer      -> with [tracing] only: the call's server span, child of its traceparent
 //!   LoadShedLayer   -> at most max_concurrent_calls in flight (health exempt), else RESOURCE_EXHAUSTED
 //!   AuthLayer       -> who is calling (health, and reflection if open, skip it);
 //!                      refusals spend the peer's [limits.unauthenticated] budget
@@ -384,7 +384,11 @@ pub async fn serve(
     builder
         .layer(MetricsLayer)
         .layer(RequestIdLayer)
-        .layer(TraceLayer::new(tracing.clone()))
+        // Off, not in the stack at all (it costs ~3,700 instructions a call
+        // even idle: bench/RESULTS.md, 2026-12-04).
+        .layer(tower::util::option_layer(
+            tracing.clone().map(TraceLayer::new),
+        ))
         .layer(LoadShedLayer::new(limits.max_concurrent_calls))
         .layer(
             AuthLayer::new(auth)

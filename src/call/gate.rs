@@ -165,22 +165,30 @@ where
                     .as_ref()
                     .and_then(|c| c.first())
                     .map(|c| c.as_ref());
-                let trace = req.extensions().get::<CallTrace>().cloned();
+                // Tracing off: the caller's trace id alone, for the log lines.
+                let layer_trace = req.extensions().get::<CallTrace>().cloned();
+                let caller_trace = layer_trace
+                    .is_none()
+                    .then(|| CallTrace::of_caller(req.headers()))
+                    .flatten();
+                let trace = layer_trace.or_else(|| caller_trace.clone());
                 let trace = trace.as_ref();
                 let trace_id = trace.map(CallTrace::trace_id);
                 let started = CallTrace::clock(trace);
                 let authenticated = state.authenticate(req.headers(), client_cert).await;
-                let auth_span = match &authenticated {
-                    Ok(p) => (
-                        None,
-                        vec![
-                            KeyValue::new("mfa_facade.principal", p.name.clone()),
-                            KeyValue::new("mfa_facade.proof", p.proven_by.name()),
-                        ],
-                    ),
-                    Err(_) => (Some(Code::Unauthenticated), Vec::new()),
-                };
-                CallTrace::stage(trace, "auth", started, auth_span.0, auth_span.1);
+                if CallTrace::recording(trace) {
+                    let (code, attributes) = match &authenticated {
+                        Ok(p) => (
+                            None,
+                            vec![
+                                KeyValue::new("mfa_facade.principal", p.name.clone()),
+                                KeyValue::new("mfa_facade.proof", p.proven_by.name()),
+                            ],
+                        ),
+                        Err(_) => (Some(Code::Unauthenticated), Vec::new()),
+                    };
+                    CallTrace::stage(trace, "auth", started, code, attributes);
+                }
                 let principal = match authenticated {
                     Ok(p) => p,
                     Err(why) => {
@@ -237,6 +245,9 @@ where
                     return Ok(refuse(Code::PermissionDenied, &why));
                 }
                 req.extensions_mut().insert(principal);
+                if let Some(t) = caller_trace {
+                    req.extensions_mut().insert(t);
+                }
             }
             Ok(inner.call(req).await?.map(tonic::body::Body::new))
         })

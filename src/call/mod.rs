@@ -481,7 +481,11 @@ impl Facade {
             pool.as_deref(),
             end_user.as_deref(),
         );
-        if let Some(p) = &ctx.principal {
+        if let Some(p) = ctx
+            .principal
+            .as_ref()
+            .filter(|_| CallTrace::recording(ctx.trace.as_ref()))
+        {
             let mut who = vec![KeyValue::new("mfa_facade.principal", p.name.clone())];
             if let Some(pool) = &pool {
                 // Not validated yet: bounded as Cognito's pool ids are (55).

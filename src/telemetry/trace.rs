@@ -11,9 +11,9 @@
 //! a bounded queue (`tracing.max_queue_spans`, then spans are dropped) on
 //! a thread of its own, never on a call's path.
 //!
-//! Off (no `[tracing]`): no tracer, no span, no clock read; the layer only
-//! looks for a `traceparent` header, so that log lines can still carry the
-//! caller's `trace_id`.
+//! Off (no `[tracing]`): no layer, no tracer, no span, no clock read; the
+//! gate only looks for a `traceparent` header ([`CallTrace::of_caller`]),
+//! so that log lines can still carry the caller's `trace_id`.
 //!
 //! What a span holds is chosen, not captured: method, request id,
 //! principal name, pool id, codes, Cognito's request ids and retries. No
@@ -210,8 +210,9 @@ fn with_error(mut attributes: Vec<KeyValue>, code: Option<tonic::Code>) -> Vec<K
 }
 
 impl CallTrace {
-    /// Tracing off: only the caller's trace id, for the log lines.
-    fn of_caller(headers: &http::HeaderMap) -> Option<Self> {
+    /// Tracing off: only the caller's trace id, for the log lines (the
+    /// gate's, when no [`TraceLayer`] made a trace).
+    pub fn of_caller(headers: &http::HeaderMap) -> Option<Self> {
         headers.get(TRACEPARENT)?;
         let cx = parent(headers);
         let ids = cx.span().span_context().clone();
@@ -231,6 +232,11 @@ impl CallTrace {
     /// The server span's id (16 hex digits), while the call is sampled.
     pub fn span_id(&self) -> Option<&str> {
         self.0.live.as_ref().map(|l| l.span_id.as_str())
+    }
+
+    /// Whether the call is sampled: attributes are built only then.
+    pub fn recording(trace: Option<&Self>) -> bool {
+        trace.is_some_and(|t| t.0.live.is_some())
     }
 
     /// Now, if the call is sampled: the start of a stage's span.
@@ -390,14 +396,15 @@ impl CallTrace {
     }
 }
 
-/// Starts each call's trace (see the module's doc).
-#[derive(Clone, Default)]
+/// Starts each call's trace (see the module's doc). Only in the stack
+/// when `[tracing]` is set: off, the gate reads the caller's trace id.
+#[derive(Clone)]
 pub struct TraceLayer {
-    tracing: Option<Arc<Tracing>>,
+    tracing: Arc<Tracing>,
 }
 
 impl TraceLayer {
-    pub fn new(tracing: Option<Arc<Tracing>>) -> Self {
+    pub fn new(tracing: Arc<Tracing>) -> Self {
         Self { tracing }
     }
 }
@@ -416,7 +423,7 @@ impl<S> Layer<S> for TraceLayer {
 #[derive(Clone)]
 pub struct TraceService<S> {
     inner: S,
-    tracing: Option<Arc<Tracing>>,
+    tracing: Arc<Tracing>,
 }
 
 pin_project_lite::pin_project! {
@@ -470,22 +477,17 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let trace = match &self.tracing {
-            Some(tracing) => {
-                let request_id = req
-                    .extensions()
-                    .get::<super::RequestId>()
-                    .map_or("", |r| r.0.as_str());
-                Some(tracing.begin(req.headers(), req.uri().path(), request_id))
-            }
-            None => CallTrace::of_caller(req.headers()),
-        };
-        if let Some(t) = &trace {
-            req.extensions_mut().insert(t.clone());
-        }
+        let request_id = req
+            .extensions()
+            .get::<super::RequestId>()
+            .map_or("", |r| r.0.as_str());
+        let trace = self
+            .tracing
+            .begin(req.headers(), req.uri().path(), request_id);
+        req.extensions_mut().insert(trace.clone());
         Traced {
             inner: self.inner.call(req),
-            trace,
+            trace: Some(trace),
         }
     }
 }
