@@ -279,8 +279,8 @@ pub struct CallContext {
     pub request_id: String,
     /// Set by the auth layer; `None` only if the layer is missing.
     pub principal: Option<Principal>,
-    /// Set by the trace layer: when tracing is on, or the caller sent a
-    /// `traceparent` (then only its id, for the log line).
+    /// Set by the trace layer when tracing is on; else by the gate when the
+    /// caller sent a valid `traceparent` (then only its id, for the log line).
     pub trace: Option<CallTrace>,
     /// The caller's address.
     pub peer: Option<std::net::SocketAddr>,
