@@ -26,7 +26,7 @@ TARGETS=(get_user_pool_mfa_config set_user_pool_mfa_config update_user_pool_mfa_
   verify_software_token get_user_mfa_settings admin_get_user_mfa_settings
   admin_delete_software_token check_user_pool_mfa_config get_user_auth_factors
   admin_get_user_auth_factors list_web_authn_credentials delete_web_authn_credential
-  list_user_mfa_status audit_verify config)
+  list_user_mfa_status walk_cursor audit_verify config)
 [ "$#" -gt 0 ] && TARGETS=("$@")
 
 if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]; then

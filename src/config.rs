@@ -148,6 +148,15 @@ pub struct ServerConfig {
     /// ...and the connection is closed if the answer takes longer than this.
     #[serde(default = "default_keepalive_timeout_seconds")]
     pub keepalive_timeout_seconds: u64,
+    /// The deployment secret every replica shares (at least 32 bytes, e.g.
+    /// from a Kubernetes Secret): the walk cursors' MAC key and the etag's
+    /// ExternalId key are derived from it, so any replica resumes a walk
+    /// and computes the same etag. Unset: the local backend derives one from
+    /// its data file; the cognito backend makes one per process (cursors
+    /// resume only on the replica that made them, and the etag leaves the
+    /// ExternalId's value out).
+    #[serde(default)]
+    pub secret_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -170,6 +179,7 @@ impl Default for ServerConfig {
             request_timeout_ms: default_request_timeout_ms(),
             keepalive_interval_seconds: default_keepalive_interval_seconds(),
             keepalive_timeout_seconds: default_keepalive_timeout_seconds(),
+            secret_file: None,
         }
     }
 }
@@ -228,7 +238,30 @@ fn default_keepalive_timeout_seconds() -> u64 {
 }
 
 impl ServerConfig {
+    /// The bytes of `secret_file`, checked: at least [`crate::hash::MIN_SECRET_BYTES`].
+    pub fn read_secret(&self) -> Result<Option<Vec<u8>>, String> {
+        let Some(path) = &self.secret_file else {
+            return Ok(None);
+        };
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("{} is not readable: {e}", path.display()))?;
+        // A Secret mounted from a file often ends with a newline: not key material.
+        let trimmed = bytes.trim_ascii_end();
+        if trimmed.len() < crate::hash::MIN_SECRET_BYTES {
+            return Err(format!(
+                "{} holds {} bytes; at least {} are needed (e.g. `head -c 32 /dev/urandom | base64 > FILE`)",
+                path.display(),
+                trimmed.len(),
+                crate::hash::MIN_SECRET_BYTES
+            ));
+        }
+        Ok(Some(trimmed.to_vec()))
+    }
+
     fn validate(&self, err: &mut impl FnMut(&str, String)) {
+        if let Err(e) = self.read_secret() {
+            err("server.secret_file", e);
+        }
         check_range(
             err,
             "server.max_connection_age_seconds",

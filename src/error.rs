@@ -84,6 +84,11 @@ pub enum Error {
     /// change was not made (`audit.fail_closed`).
     #[error("the audit log is unavailable, so nothing was changed: {0}")]
     AuditUnavailable(String),
+    /// A change was made, but its completed record could not be made
+    /// durable before the call's deadline (`audit.fail_closed`): as Vault
+    /// does, the call is not answered OK when its outcome cannot be logged.
+    #[error("the change was made, but its completed audit record could not be made durable: {0}")]
+    AuditCompletedUnavailable(String),
     /// A bug or a misconfiguration of the facade itself.
     #[error("internal error: {0}")]
     Internal(String),
@@ -98,9 +103,10 @@ pub enum Error {
         public: &'static str,
         detail: String,
     },
-    /// The call took longer than `server.request_timeout_ms`.
+    /// The call reached its deadline: `server.request_timeout_ms`, or the
+    /// caller's own `grpc-timeout` when that is sooner.
     #[error(
-        "the call took longer than server.request_timeout_ms ({0} ms); a change may or may not have been made"
+        "the call reached its deadline ({0} ms: the caller's grpc-timeout or server.request_timeout_ms); a change may or may not have been made"
     )]
     DeadlineExceeded(u64),
     /// A coverage walk reached `limits.walk.max_seconds`.
@@ -221,7 +227,7 @@ impl Error {
                 }
             }
             Error::RateLimited { .. } => Code::ResourceExhausted,
-            Error::AuditUnavailable(_) => Code::Unavailable,
+            Error::AuditUnavailable(_) | Error::AuditCompletedUnavailable(_) => Code::Unavailable,
             Error::DeadlineExceeded(_) | Error::WalkTimedOut(_) => Code::DeadlineExceeded,
             Error::Cancelled(_) => Code::Cancelled,
         }
@@ -345,7 +351,7 @@ impl From<Error> for tonic::Status {
             Error::DeadlineExceeded(_) | Error::WalkTimedOut(_) | Error::Cancelled(_) => {
                 err.to_string()
             }
-            Error::AuditUnavailable(_) => {
+            Error::AuditUnavailable(_) | Error::AuditCompletedUnavailable(_) => {
                 details.set_error_info(
                     "AUDIT_UNAVAILABLE",
                     FACADE_DOMAIN,

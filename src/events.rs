@@ -60,6 +60,10 @@ pub const NAMES: &[&str] = &[
     "not_ready",
     "account_credentials",
     "not_serving_audit_stopped",
+    "not_serving_audit_stalled",
+    "serving_audit_recovered",
+    "deployment_secret_of_this_process",
+    "call_abandoned",
     "shutdown_signal",
     "draining",
     "drain_timeout",
@@ -209,6 +213,40 @@ impl AuditCompletedNotDurable<'_> {
         line!(error, "mfa_facade::call", "audit_completed_not_durable",
             "The call's completed audit record could not be made durable.",
             method = self.method, request_id = self.request_id, error = %self.error);
+    }
+}
+
+/// A call that ended before its completed record was written (its record
+/// was written as it was dropped).
+pub struct CallAbandoned<'a> {
+    pub call_id: &'a str,
+    pub code: &'static str,
+}
+
+impl CallAbandoned<'_> {
+    pub fn emit(self) {
+        line!(
+            warn,
+            "mfa_facade::audit",
+            "call_abandoned",
+            "A call ended before it completed (client gone, deadline, drain or panic); its completed record says so.",
+            call_id = self.call_id,
+            code = self.code
+        );
+    }
+}
+
+/// No `[server] secret_file` and no local data file to derive one from.
+pub struct DeploymentSecretOfThisProcess;
+
+impl DeploymentSecretOfThisProcess {
+    pub fn emit(self) {
+        line!(
+            warn,
+            "mfa_facade::server",
+            "deployment_secret_of_this_process",
+            "No [server] secret_file: walk cursors resume only on this replica, and etags leave the ExternalId's value out. Give every replica the same secret_file."
+        );
     }
 }
 
@@ -719,6 +757,37 @@ impl NotServingAuditStopped<'_> {
             "not_serving_audit_stopped",
             "Health: NOT_SERVING; the audit writer stopped.",
             reason = self.reason
+        );
+    }
+}
+
+/// The audit writer has made nothing durable for `audit.stall_seconds`.
+pub struct NotServingAuditStalled<'a> {
+    pub reason: &'a str,
+}
+
+impl NotServingAuditStalled<'_> {
+    pub fn emit(self) {
+        line!(
+            error,
+            "mfa_facade::server",
+            "not_serving_audit_stalled",
+            "Health: NOT_SERVING; the audit writer has made nothing durable for audit.stall_seconds.",
+            reason = self.reason
+        );
+    }
+}
+
+/// The audit writer writes again after a stall.
+pub struct ServingAuditRecovered;
+
+impl ServingAuditRecovered {
+    pub fn emit(self) {
+        line!(
+            info,
+            "mfa_facade::server",
+            "serving_audit_recovered",
+            "The audit writer makes records durable again; health follows the backend again."
         );
     }
 }

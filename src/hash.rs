@@ -59,6 +59,63 @@ impl std::fmt::Debug for HmacKey {
     }
 }
 
+/// The least bytes a deployment secret (`[server] secret_file`) holds.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The deployment secret every replica shares (`[server] secret_file`),
+/// from which each purpose derives a key of its own, so that no key serves
+/// two purposes: `derive(label)` is HMAC-SHA256(secret, label).
+#[derive(Clone)]
+pub struct DeploymentSecret {
+    key: HmacKey,
+    /// Whether every replica holds the same secret (a file, or a local data
+    /// file's), or this process made its own.
+    shared: bool,
+}
+
+impl DeploymentSecret {
+    /// A secret shared by the deployment (at least [`MIN_SECRET_BYTES`]).
+    pub fn shared(bytes: &[u8]) -> Self {
+        Self {
+            key: HmacKey::new(bytes),
+            shared: true,
+        }
+    }
+
+    /// A secret of this process alone: what it keys cannot be checked by
+    /// another replica.
+    /// Fails only without an OS random source: never a key anyone could compute.
+    pub fn random() -> Result<Self, String> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| format!("no randomness for the deployment secret: {e}"))?;
+        Ok(Self {
+            key: HmacKey::new(&bytes),
+            shared: false,
+        })
+    }
+
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// The key for one purpose.
+    pub fn derive(&self, label: &str) -> HmacKey {
+        HmacKey::new(&self.key.sign(label.as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for DeploymentSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeploymentSecret(<secret>)")
+    }
+}
+
+/// Whether two MACs are equal, in time that does not depend on where they differ.
+pub fn mac_eq(a: &[u8], b: &[u8]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
 /// 128 bits of SHA-256 over `parts`, each prefixed by its length (so
 /// `["ab", "c"]` and `["a", "bc"]` differ): the rate limiter's bucket keys,
 /// the same small size whatever they name, and naming no one in clear.

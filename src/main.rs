@@ -284,11 +284,18 @@ async fn run(
     // that never lets its connection go cannot hold the exit past the limit.
     let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
     let tls = server::tls_config(&config)?;
+    let secret = deployment_secret(&config, &backends).await?;
+    mfa_facade::domain::etag::set_key(
+        secret
+            .is_shared()
+            .then(|| secret.derive(mfa_facade::domain::etag::KEY_LABEL)),
+    );
     let opts = server::ServeOptions {
         tls,
         server: config.server.clone(),
         preflight: config.backend.preflight(),
         tracing: config.tracing.clone(),
+        secret: Some(secret),
     };
     let drain_timeout = std::time::Duration::from_millis(config.server.drain_delay_ms)
         + std::time::Duration::from_secs(config.server.drain_timeout_seconds);
@@ -311,6 +318,33 @@ async fn run(
     let _ = tokio::task::spawn_blocking(move || auditor.close()).await;
     events::Stopped { error: None }.emit();
     Ok(())
+}
+
+/// `[server] secret_file`; else the local data file's; else one of this
+/// process alone, said in the log (walk cursors then resume only here, and
+/// etags leave the ExternalId's value out).
+async fn deployment_secret(
+    config: &Config,
+    backends: &server::Backends,
+) -> Result<mfa_facade::hash::DeploymentSecret, server::ServeError> {
+    use mfa_facade::hash::DeploymentSecret;
+    if let Some(bytes) = config
+        .server
+        .read_secret()
+        .map_err(|e| server::ServeError::Task(format!("server.secret_file: {e}")))?
+    {
+        return Ok(DeploymentSecret::shared(&bytes));
+    }
+    match &backends.local {
+        Some(local) => local
+            .deployment_secret()
+            .await
+            .map_err(|e| server::ServeError::Task(e.to_string())),
+        None => {
+            events::DeploymentSecretOfThisProcess.emit();
+            DeploymentSecret::random().map_err(server::ServeError::Task)
+        }
+    }
 }
 
 fn hash_key(generate: bool) -> ExitCode {

@@ -134,6 +134,11 @@ pub const AUDIT_DROPPED: Meter = meter(
     Kind::Counter,
     "Audit records refused because the writer was overloaded or stopped.",
 );
+pub const AUDIT_WAIT_TIMED_OUT: Meter = meter(
+    "mfa_facade_audit_wait_timed_out_total",
+    Kind::Counter,
+    "Waits for a durable audit record that reached the call's deadline.",
+);
 pub const AUDIT_FILES_DELETED: Meter = meter(
     "mfa_facade_audit_files_deleted_total",
     Kind::Counter,
@@ -178,6 +183,7 @@ pub const ALL: &[Meter] = &[
     AUDIT_WRITER_UP,
     AUDIT_WRITER_STOPPED,
     AUDIT_DROPPED,
+    AUDIT_WAIT_TIMED_OUT,
     AUDIT_FILES_DELETED,
     AUDIT_RECORDS,
     AUDIT_WRITE_SECONDS,
@@ -315,6 +321,10 @@ pub fn audit_writer_stopped(reason: &'static str) {
 
 pub fn audit_dropped() {
     counter!(AUDIT_DROPPED.name).increment(1);
+}
+
+pub fn audit_wait_timed_out() {
+    counter!(AUDIT_WAIT_TIMED_OUT.name).increment(1);
 }
 
 pub fn audit_file_deleted() {

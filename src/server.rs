@@ -153,6 +153,9 @@ pub struct ServeOptions {
     pub preflight: crate::backend::settings::Preflight,
     /// `[tracing]`: spans over OTLP/gRPC. `None`: no tracer at all.
     pub tracing: Option<crate::telemetry::settings::TracingConfig>,
+    /// The deployment secret (`[server] secret_file`, or the local data
+    /// file's); `None`: the facade keys its cursors with a key of its own.
+    pub secret: Option<crate::hash::DeploymentSecret>,
 }
 
 /// The health "service" a liveness probe asks for.
@@ -237,6 +240,10 @@ pub async fn serve(
     )
     .with_timeout(std::time::Duration::from_millis(limits.request_timeout_ms))
     .with_preflight(preflight.enabled);
+    let facade = match &opts.secret {
+        Some(secret) => facade.with_secret(secret),
+        None => facade,
+    };
     let fixtures = backends.local.map(|local| {
         LocalFixturesServiceServer::new(FixturesApi::new(facade.clone(), local))
             .max_decoding_message_size(limits.max_message_bytes)
@@ -256,6 +263,7 @@ pub async fn serve(
     let auditor = stages.auditor.clone();
     let readiness = tokio::spawn(async move {
         let mut serving = false;
+        let mut stalled = false;
         loop {
             // A dead audit writer means no change can be audited: not ready.
             if let Some(why) = auditor.writer_stopped() {
@@ -263,7 +271,26 @@ pub async fn serve(
                 crate::events::NotServingAuditStopped { reason: &why }.emit();
                 return;
             }
-            if !serving {
+            // Nor does one that has made nothing durable for stall_seconds;
+            // it is ready again as soon as it writes.
+            match (auditor.stalled(), stalled) {
+                (Some(why), false) => {
+                    stalled = true;
+                    crate::meters::audit_writer_up(false);
+                    set_health(&reporter, ServingStatus::NotServing).await;
+                    crate::events::NotServingAuditStalled { reason: &why }.emit();
+                }
+                (None, true) => {
+                    stalled = false;
+                    crate::meters::audit_writer_up(true);
+                    if serving {
+                        set_health(&reporter, ServingStatus::Serving).await;
+                    }
+                    crate::events::ServingAuditRecovered.emit();
+                }
+                _ => {}
+            }
+            if !serving && !stalled {
                 match backend.ready().await {
                     Ok(()) => {
                         set_health(&reporter, ServingStatus::Serving).await;

@@ -19,6 +19,12 @@ use convert::Decoder;
 /// (taken out, not copied), the caller's address, and the message.
 fn context<T>(request: Request<T>) -> (CallContext, T) {
     let peer = request.remote_addr();
+    let deadline = request
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(grpc_timeout)
+        .map(|t| tokio::time::Instant::now() + ahead_of(t));
     let (_, mut extensions, message) = request.into_parts();
     let ctx = CallContext {
         request_id: extensions
@@ -29,8 +35,37 @@ fn context<T>(request: Request<T>) -> (CallContext, T) {
         trace: extensions.remove::<crate::telemetry::trace::CallTrace>(),
         peer,
         warnings: Default::default(),
+        deadline,
     };
     (ctx, message)
+}
+
+/// A `grpc-timeout` value (gRPC over HTTP/2: 1 to 8 digits and a unit, H M
+/// S m u n); anything else is no timeout, as tonic reads it.
+pub fn grpc_timeout(value: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // At most 99,999,999: no overflow in any unit below.
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// The facade's own deadline for a caller's timeout `t`: a tenth (at most
+/// 50 ms) before it, so that the facade's answer — AUDIT_UNAVAILABLE, say —
+/// reaches the caller before tonic drops the call at `t`.
+fn ahead_of(t: std::time::Duration) -> std::time::Duration {
+    t.saturating_sub((t / 10).min(std::time::Duration::from_millis(50)))
 }
 
 /// The answer, with the warnings of the guardrails the call passed (for

@@ -40,6 +40,8 @@ use sink::{Ack, Sink};
 
 pub struct Auditor {
     sink: Option<Sink>,
+    /// `audit.stall_seconds`.
+    stall: Duration,
     redactor: Arc<Redactor>,
     rules: Vec<(Vec<String>, AuditLevel, Option<AuditStages>)>,
     default_level: AuditLevel,
@@ -69,6 +71,20 @@ impl Pending {
                 .unwrap_or_else(|_| Err("the audit writer stopped".into())),
         }
     }
+
+    /// As [`Pending::durable`], giving up at `deadline`: no wait for a
+    /// record is without a bound (a stalled sink, a stdout nobody reads).
+    pub async fn durable_by(self, deadline: tokio::time::Instant) -> Ack {
+        if self.0.is_none() {
+            return Ok(());
+        }
+        tokio::time::timeout_at(deadline, self.durable())
+            .await
+            .unwrap_or_else(|_| {
+                crate::meters::audit_wait_timed_out();
+                Err("the record was not durable within the call's deadline".into())
+            })
+    }
 }
 
 impl Auditor {
@@ -76,6 +92,7 @@ impl Auditor {
     pub fn off() -> Arc<Self> {
         Arc::new(Self {
             sink: None,
+            stall: Duration::from_secs(settings::DEFAULT_STALL_SECONDS),
             redactor: Arc::new(Redactor::random(UsernameHandling::Clear)),
             rules: Vec::new(),
             default_level: AuditLevel::None,
@@ -95,6 +112,7 @@ impl Auditor {
         };
         Ok(Arc::new(Self {
             sink: Some(Sink::start(config)?),
+            stall: Duration::from_secs(config.stall_seconds),
             redactor: Arc::new(redactor),
             rules: config
                 .rules
@@ -114,6 +132,12 @@ impl Auditor {
     /// Why the writer thread ended, if it ended other than at exit.
     pub fn writer_stopped(&self) -> Option<String> {
         self.sink.as_ref().and_then(Sink::stopped)
+    }
+
+    /// Why the writer has made nothing durable for `audit.stall_seconds`,
+    /// while it has not (health is NOT_SERVING meanwhile).
+    pub fn stalled(&self) -> Option<String> {
+        self.sink.as_ref().and_then(|s| s.stalled(self.stall))
     }
 
     pub fn fail_closed(&self) -> bool {
@@ -244,15 +268,20 @@ pub struct CallAudit {
     /// The redacted request, at `request` level and up, for the record
     /// that carries it: "received" if there is one, else "completed".
     request: Option<Value>,
+    /// The record's `call_id`, for the log line of an abandoned call.
+    call_id: uuid::Uuid,
+    /// The completed record was written: a call dropped before that (the
+    /// client went away, its deadline passed, a panic, the drain's end)
+    /// writes it in `drop`.
+    done: bool,
 }
 
-/// A fresh uuid (v4) as text, without an allocation.
-fn uuid_field(fields: &mut Fields, key: chain::Key) {
+/// A fresh uuid (v4) as text, without an allocation; returns it.
+fn uuid_field(fields: &mut Fields, key: chain::Key) -> uuid::Uuid {
+    let id = uuid::Uuid::new_v4();
     let mut buf = uuid::Uuid::encode_buffer();
-    fields.put_str(
-        key,
-        Some(uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf)),
-    );
+    fields.put_str(key, Some(id.hyphenated().encode_lower(&mut buf)));
+    id
 }
 
 impl CallAudit {
@@ -267,11 +296,12 @@ impl CallAudit {
         let plan = auditor.plan(method, mutating);
         let level = plan.level;
         let mut base = Fields::default();
+        let mut call_id = uuid::Uuid::nil();
         if level != AuditLevel::None {
             base = Fields::with_capacity(384);
             // In key order, so that sealing finds them sorted. Every string
             // a caller chose is bounded (`bound`).
-            uuid_field(&mut base, key!(call_id));
+            call_id = uuid_field(&mut base, key!(call_id));
             base.put_str(key!(level), Some(level_name(level)));
             base.put_str(key!(method), Some(&bound::text(method)));
             let mut peer = [0u8; 64];
@@ -292,6 +322,8 @@ impl CallAudit {
             plan,
             base,
             request: None,
+            call_id,
+            done: false,
         }
     }
 
@@ -331,7 +363,10 @@ impl CallAudit {
     }
 
     /// A record's last own fields, `stage` and `time`, and its submission.
-    fn submit(&self, mut own: Fields, stage: &'static str, wait: bool) -> Pending {
+    fn submit(&mut self, mut own: Fields, stage: &'static str, wait: bool) -> Pending {
+        if stage == "completed" {
+            self.done = true;
+        }
         own.put_str(key!(stage), Some(stage));
         own.put_str(key!(time), Some(&crate::timefmt::now()));
         self.auditor.submit(&[&self.base, &own], wait)
@@ -359,6 +394,7 @@ impl CallAudit {
     /// The "completed" record with the outcome.
     pub fn completed(&mut self, done: Completed<'_>, wait: bool) -> Pending {
         if self.plan.level == AuditLevel::None {
+            self.done = true;
             return Pending(None);
         }
         let mut r = Fields::with_capacity(256);
@@ -385,6 +421,46 @@ impl CallAudit {
             r.put_value(key!(response), response);
         }
         self.submit(r, "completed", wait)
+    }
+}
+
+impl Drop for CallAudit {
+    /// The completed record of a call that ended before it was written:
+    /// dropped because the client went away or its deadline passed (tonic
+    /// drops the call), at the drain's end, or by a panic. Whether a change
+    /// reached the backend is then unknown to the record: its "received"
+    /// record says it was about to.
+    fn drop(&mut self) {
+        if self.done || self.plan.level == AuditLevel::None {
+            return;
+        }
+        let (code, message) = if std::thread::panicking() {
+            (
+                tonic::Code::Internal,
+                "the call panicked before it completed",
+            )
+        } else {
+            (
+                tonic::Code::Cancelled,
+                "the call ended before it completed: the client went away, its deadline \
+                 passed, or the server stopped; a change may or may not have been made",
+            )
+        };
+        let mut r = Self::own();
+        r.put_value(
+            key!(outcome),
+            &json!({"code": code_name(code), "message": message}),
+        );
+        if let Some(request) = self.request.take() {
+            r.put_value(key!(request), &request);
+        }
+        let _ = self.submit(r, "completed", false);
+        let mut buf = uuid::Uuid::encode_buffer();
+        crate::events::CallAbandoned {
+            call_id: self.call_id.hyphenated().encode_lower(&mut buf),
+            code: code_name(code),
+        }
+        .emit();
     }
 }
 
@@ -459,7 +535,7 @@ pub fn refused_at_the_door(
         principal,
         peer,
     };
-    let Some(call) = door_call(auditor, &caller, method) else {
+    let Some(mut call) = door_call(auditor, &caller, method) else {
         return;
     };
     let mut r = CallAudit::own();
@@ -492,7 +568,7 @@ pub fn refusals_suppressed(
         principal: None,
         peer: Some(SocketAddr::new(peer, 0)),
     };
-    let Some(call) = door_call(auditor, &caller, SUPPRESSED_METHOD) else {
+    let Some(mut call) = door_call(auditor, &caller, SUPPRESSED_METHOD) else {
         return;
     };
     let mut r = CallAudit::own();
@@ -528,6 +604,64 @@ mod tests {
         let mut a = Arc::into_inner(Auditor::start(&config).expect("start")).expect("one");
         a.rules = rules;
         a
+    }
+
+    /// Every call leaves its completed record however it ends: one dropped
+    /// mid-way (the client went away, its deadline) says CANCELLED, one
+    /// that panicked says INTERNAL; one that completed writes no second.
+    #[test]
+    fn a_call_dropped_before_its_end_still_leaves_its_completed_record() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("a.jsonl");
+        let config: AuditConfig =
+            toml::from_str(&format!("file = \"{}\"", path.display())).expect("config");
+        let auditor = Auditor::start(&config).expect("start");
+        let caller = Caller {
+            request_id: "rid",
+            principal: Some(("svc", "api_key")),
+            peer: None,
+        };
+        let set = "cognito.mfa.v1.UserPoolMfaService/SetUserPoolMfaConfig";
+        drop(CallAudit::new(
+            auditor.clone(),
+            &caller,
+            set,
+            true,
+            Some("p"),
+            None,
+        ));
+        let a = auditor.clone();
+        let panicked = std::thread::spawn(move || {
+            let caller = Caller {
+                request_id: "rid-2",
+                principal: None,
+                peer: None,
+            };
+            let _call = CallAudit::new(a, &caller, set, true, Some("p"), None);
+            panic!("the call panics");
+        })
+        .join();
+        assert!(panicked.is_err());
+        let mut done = CallAudit::new(auditor.clone(), &caller, set, true, Some("p"), None);
+        let _ = done.completed(
+            Completed {
+                error: None,
+                latency: Duration::ZERO,
+                change: None,
+                guardrails: None,
+                response: None,
+            },
+            false,
+        );
+        drop(done);
+        auditor.close();
+        let codes: Vec<String> = std::fs::read_to_string(&path)
+            .expect("read")
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("json"))
+            .map(|r| r["outcome"]["code"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(codes, ["CANCELLED", "INTERNAL", "OK"]);
     }
 
     #[test]

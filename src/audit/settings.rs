@@ -94,6 +94,12 @@ pub struct AuditConfig {
     /// completion (DESIGN.md §5).
     #[serde(default = "default_read_level")]
     pub read_level: AuditLevel,
+    /// Health turns NOT_SERVING (and `mfa_facade_audit_writer_up` 0) while
+    /// the writer has made nothing durable for this long: one write that
+    /// does not return (a stdout nobody reads), or every write failing.
+    /// Both recover by themselves.
+    #[serde(default = "default_stall_seconds")]
+    pub stall_seconds: u64,
     /// `[[audit.rules]]`: the first rule whose globs match the method sets
     /// its level (and, with `stages`, its records).
     #[serde(default)]
@@ -142,6 +148,11 @@ fn default_max_queue_bytes() -> usize {
 fn default_anchor_interval_seconds() -> u64 {
     60
 }
+/// `audit.stall_seconds` by default.
+pub const DEFAULT_STALL_SECONDS: u64 = 10;
+fn default_stall_seconds() -> u64 {
+    DEFAULT_STALL_SECONDS
+}
 fn default_usernames() -> UsernameHandling {
     UsernameHandling::Clear
 }
@@ -186,6 +197,7 @@ impl AuditConfig {
             MAX_SECONDS,
         );
         check_range(err, "audit.max_files", self.max_files, 1, 1_000_000);
+        check_range(err, "audit.stall_seconds", self.stall_seconds, 1, 3600);
         check_range(
             err,
             "audit.max_queue_bytes",

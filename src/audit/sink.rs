@@ -187,9 +187,78 @@ impl Drop for Stopped {
     }
 }
 
+/// What the writer is doing, for health: since when it has been inside
+/// one write (a sink that does not return: a stdout nobody reads, a hung
+/// disk) and since when every write has failed. Milliseconds since
+/// `base`, plus one; 0 is "not so".
+pub struct Progress {
+    base: Instant,
+    busy_since: std::sync::atomic::AtomicU64,
+    failing_since: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            busy_since: 0.into(),
+            failing_since: 0.into(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
+    }
+
+    fn busy(&self, busy: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.busy_since
+            .store(if busy { self.now() } else { 0 }, Relaxed);
+    }
+
+    /// A write (or a probe of the sinks) ended: well, or not.
+    fn ended(&self, ok: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if ok {
+            self.failing_since.store(0, Relaxed);
+        } else if self.failing_since.load(Relaxed) == 0 {
+            self.failing_since.store(self.now(), Relaxed);
+        }
+    }
+
+    fn failing(&self) -> bool {
+        self.failing_since
+            .load(std::sync::atomic::Ordering::Relaxed)
+            != 0
+    }
+
+    /// Why the writer has made nothing durable for `stall` or more, if so.
+    pub fn stalled(&self, stall: Duration) -> Option<String> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.now();
+        let stall_ms = u64::try_from(stall.as_millis()).unwrap_or(u64::MAX);
+        let since = |at: u64| {
+            (at != 0)
+                .then(|| now.saturating_sub(at))
+                .filter(|d| *d >= stall_ms)
+        };
+        if let Some(ms) = since(self.busy_since.load(Relaxed)) {
+            return Some(format!(
+                "one audit write has not returned for {} s (a sink that takes nothing: stdout not read, a hung disk)",
+                ms / 1000
+            ));
+        }
+        since(self.failing_since.load(Relaxed))
+            .map(|ms| format!("every audit write has failed for {} s", ms / 1000))
+    }
+}
+
 pub struct Sink {
     queue: Arc<Queue>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    progress: Arc<Progress>,
 }
 
 impl Drop for Sink {
@@ -211,8 +280,10 @@ impl Sink {
         };
         let head = file.as_ref().map_or_else(Head::genesis, |f| f.head.clone());
         let queue = Arc::new(Queue::new(config.max_queue_bytes));
+        let progress = Arc::new(Progress::new());
         crate::meters::audit_writer_up(true);
         let writer = Writer {
+            progress: progress.clone(),
             file,
             stdout: config.stdout,
             fsync: config.fsync,
@@ -230,7 +301,13 @@ impl Sink {
         Ok(Self {
             queue,
             writer: Mutex::new(Some(writer)),
+            progress,
         })
+    }
+
+    /// Why the writer has made nothing durable for `stall`, if it has not.
+    pub fn stalled(&self, stall: Duration) -> Option<String> {
+        self.progress.stalled(stall)
     }
 
     /// Queues a record. Without a waiter the record is written all the same;
@@ -499,7 +576,28 @@ impl ChainFile {
     }
 }
 
+/// How often a writer whose sinks failed tries them again while no record
+/// comes, so that health recovers by itself.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether the disk under `file` can take a record more past `len`:
+/// blocks reserved without changing the file's size (fallocate with
+/// KEEP_SIZE). A filesystem without fallocate says nothing either way.
+fn has_room(file: &File, len: u64) -> bool {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(room)) = (
+        libc::off_t::try_from(len),
+        libc::off_t::try_from(super::bound::MAX_RECORD_BYTES),
+    ) else {
+        return false;
+    };
+    // SAFETY: a plain syscall on a descriptor `file` owns and keeps open.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset, room) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EOPNOTSUPP)
+}
+
 struct Writer {
+    progress: Arc<Progress>,
     file: Option<ChainFile>,
     stdout: bool,
     fsync: FsyncPolicy,
@@ -515,8 +613,17 @@ impl Writer {
         let mut next_anchor = Instant::now() + self.anchor_every;
         let mut anchored = self.head.clone();
         loop {
-            // Asleep until the first record, or the next anchor.
-            let (mut batch, mut closed) = queue.take(1, next_anchor);
+            // Asleep until the first record, or the next anchor; a writer
+            // whose sinks failed wakes to try them again.
+            let wake = if self.progress.failing() {
+                next_anchor.min(Instant::now() + PROBE_EVERY)
+            } else {
+                next_anchor
+            };
+            let (mut batch, mut closed) = queue.take(1, wake);
+            if batch.is_empty() && !closed && self.progress.failing() {
+                self.probe();
+            }
             if !batch.is_empty() && self.fsync == FsyncPolicy::Group && !closed {
                 // A group: until it is full or its time is up, or a record
                 // arrives that a caller waits for (fail_closed): that one is
@@ -553,6 +660,22 @@ impl Writer {
             }
         }
         self.anchor(&mut anchored);
+    }
+
+    /// Tries the sinks without a record: the file's disk asked for room
+    /// for a record past its end (without growing it) and synced, stdout
+    /// flushed.
+    fn probe(&mut self) {
+        self.progress.busy(true);
+        let mut ok = true;
+        if let Some(f) = &mut self.file {
+            ok &= has_room(&f.file, f.len) && f.file.sync_data().is_ok();
+        }
+        if self.stdout {
+            ok &= io::stdout().lock().flush().is_ok();
+        }
+        self.progress.busy(false);
+        self.progress.ended(ok);
     }
 
     /// Prints the head to stdout: the outside anchor of the chain.
@@ -594,7 +717,10 @@ impl Writer {
                 Msg::Flush(ack) => acks.push(ack),
             }
         }
+        self.progress.busy(true);
         let (durable, result) = self.write(&lines);
+        self.progress.busy(false);
+        self.progress.ended(result.is_ok());
         if durable {
             // The file holds them (or there is no file): whatever stdout
             // did, the next record follows them, so the chain never forks.

@@ -287,6 +287,9 @@ pub struct CallContext {
     /// Messages of the `warn` guardrails the call passed, for the answer's
     /// `x-mfa-facade-warning` trailer.
     pub warnings: std::sync::Mutex<Vec<String>>,
+    /// The caller's own deadline (its `grpc-timeout`), a little before it
+    /// (`api`), so that the facade answers before tonic gives up on the call.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// What every call passes through after decoding.
@@ -302,6 +305,8 @@ pub struct Facade {
     preflight: bool,
     /// Coverage walks in flight (`limits.walk.max_concurrent`).
     walks: Arc<tokio::sync::Semaphore>,
+    /// The walk cursors' MAC key, derived from the deployment secret.
+    cursor_key: crate::hash::HmacKey,
 }
 
 impl Facade {
@@ -322,7 +327,16 @@ impl Facade {
             timeout: std::time::Duration::from_millis(DEFAULT_REQUEST_TIMEOUT_MS),
             preflight: true,
             walks,
+            // Until `with_secret`: a key of this process alone.
+            cursor_key: crate::hash::HmacKey::new(uuid::Uuid::new_v4().as_bytes()),
         }
+    }
+
+    /// Keys what the facade hands out and takes back (the walk's cursors)
+    /// with the deployment secret, so that any replica takes them back.
+    pub fn with_secret(mut self, secret: &crate::hash::DeploymentSecret) -> Self {
+        self.cursor_key = secret.derive(walk::CURSOR_KEY_LABEL);
+        self
     }
 
     pub fn with_preflight(mut self, preflight: bool) -> Self {
@@ -404,6 +418,7 @@ impl Facade {
         pool: Option<&str>,
         audit: &mut CallAudit,
         wait: bool,
+        deadline: tokio::time::Instant,
     ) -> Result<Ran<O::Output>> {
         let method = op.method().name;
         let creates_pool = matches!(op.target(), Target::NewPool);
@@ -423,9 +438,11 @@ impl Facade {
         violations.into_result()?;
         let received = audit.has_received().then_some("audit received");
         let started = received.and_then(|_| CallTrace::clock(trace));
+        // Bounded by the call's deadline: a sink that cannot make the record
+        // durable in time refuses the change, and the backend is not called.
         let durable = audit
             .received(wait)
-            .durable()
+            .durable_by(deadline)
             .await
             .map_err(Error::AuditUnavailable);
         if let Some(name) = received {
@@ -515,10 +532,16 @@ impl Facade {
         audit.request(|| op.audit_request());
         // fail_closed: a change waits for its records to be durable.
         let wait = mutating && self.auditor.fail_closed();
+        // The call's deadline: server.request_timeout_ms, or the caller's
+        // own when sooner. Every wait below ends by it.
+        let now = tokio::time::Instant::now();
+        let deadline = ctx
+            .deadline
+            .map_or(now + self.timeout, |d| d.min(now + self.timeout));
         // Inside the pipeline, not around it: a call cut off by the deadline
         // still gets its completed record.
-        let result = tokio::time::timeout(
-            self.timeout,
+        let result = tokio::time::timeout_at(
+            deadline,
             self.stages(
                 ctx.trace.as_ref(),
                 ctx.principal.as_ref(),
@@ -527,12 +550,14 @@ impl Facade {
                 pool.as_deref(),
                 &mut audit,
                 wait,
+                deadline,
             ),
         )
         .await
         .unwrap_or_else(|_| {
             Err(Error::DeadlineExceeded(
-                u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+                u64::try_from(deadline.saturating_duration_since(now).as_millis())
+                    .unwrap_or(u64::MAX),
             ))
         });
         let ran = result.as_ref().ok();
@@ -561,11 +586,11 @@ impl Facade {
             },
             wait,
         );
-        let result = result.map(|r| r.output);
+        let mut result = result.map(|r| r.output);
         let trace = ctx.trace.as_ref();
         let audited = audit.level() != AuditLevel::None;
         let started_completed = CallTrace::clock(trace.filter(|_| audited));
-        let durable = completed.durable().await;
+        let durable = completed.durable_by(deadline).await;
         CallTrace::stage(
             trace,
             "audit completed",
@@ -584,6 +609,11 @@ impl Facade {
                 error: &e,
             }
             .emit();
+            // fail_closed: a change is answered OK only once its outcome is
+            // durable (as Vault answers no request it cannot log).
+            if wait && result.is_ok() {
+                result = Err(Error::AuditCompletedUnavailable(e));
+            }
         }
         if let Err(e) = &result
             && e.code() == tonic::Code::ResourceExhausted

@@ -20,8 +20,11 @@
 //! after that user (the ListUsers page it is on, how many of that page
 //! were sent, and the summary so far), so a new call resumes there and its
 //! summary still covers the whole pool. The cursor is bound to the pool
-//! and filter; it is not signed: a caller who forges one only misleads its
-//! own report (the record says the walk resumed, and from where).
+//! and filter and authenticated: HMAC-SHA256 under a key derived from the
+//! deployment secret (`[server] secret_file`), so any replica resumes it
+//! and nobody can forge or edit one; a token whose MAC does not hold is
+//! INVALID_ARGUMENT (and recorded) before anything is read. Every counter
+//! it carries is checked on the way in and only ever saturates.
 //!
 //! Cancellation: the task watches its channel; when the client goes away
 //! (the stream is dropped) it stops at once, wherever it waits.
@@ -41,6 +44,7 @@ use crate::audit::{CallAudit, Caller, Completed};
 use crate::backend::Backend;
 use crate::domain::{ListedUser, UserMfaSettings, UserRef, UsersPage, rules, rules::Violations};
 use crate::error::{Error, Result};
+use crate::hash::HmacKey;
 use crate::limits::{CognitoOp, Limiter, UpstreamCall};
 use crate::method;
 
@@ -54,7 +58,14 @@ const AHEAD: usize = 16;
 /// times in a row (250 ms, doubling), then the walk ends with it.
 const UPSTREAM_RETRIES: u32 = 6;
 /// The cursor's layout.
-const CURSOR_VERSION: u8 = 1;
+const CURSOR_VERSION: u8 = 2;
+/// The most users one walk and the walks it resumes may count: far past
+/// any pool (Cognito's largest are tens of millions), far below overflow.
+pub const MAX_WALK_USERS: u64 = 1 << 40;
+/// Bytes of the cursor's MAC in a page_token (128 bits).
+const MAC_BYTES: usize = 16;
+/// The label of the cursor's key, derived from the deployment secret.
+pub const CURSOR_KEY_LABEL: &str = "mfa-facade walk cursor v1";
 
 /// The request.
 pub struct ListUserMfaStatus {
@@ -111,33 +122,52 @@ fn factor_key(name: &str) -> String {
 }
 
 impl Coverage {
+    /// Counts one user. Every count saturates: a cursor's counts are
+    /// checked on the way in ([`Coverage::sane`]), and this never panics
+    /// whatever they hold.
     fn add(&mut self, user: &ListedUser, settings: &UserMfaSettings) {
-        self.users += 1;
+        fn bump(n: &mut u64) {
+            *n = n.saturating_add(1);
+        }
+        bump(&mut self.users);
         let mut seen = Vec::new();
         for f in &settings.user_mfa_setting_list {
             let key = factor_key(f);
             if !seen.contains(&key) {
-                *self.enabled_factors.entry(key.clone()).or_default() += 1;
+                bump(self.enabled_factors.entry(key.clone()).or_default());
                 seen.push(key);
             }
         }
         if let Some(p) = &settings.preferred_mfa_setting {
-            *self.preferred_factors.entry(factor_key(p)).or_default() += 1;
+            bump(self.preferred_factors.entry(factor_key(p)).or_default());
         }
         if settings.user_mfa_setting_list.is_empty() {
-            self.without_mfa += 1;
+            bump(&mut self.without_mfa);
             if user.enabled {
-                self.setup_required_if_on += 1;
+                bump(&mut self.setup_required_if_on);
             }
         }
         if !user.enabled {
-            self.disabled += 1;
+            bump(&mut self.disabled);
         }
     }
 
+    /// What a walk can have written: the factor names it counts by, and no
+    /// count past the users counted (nor those past [`MAX_WALK_USERS`]).
     fn sane(&self) -> bool {
-        self.enabled_factors.len() <= KNOWN_FACTORS.len() + 1
-            && self.preferred_factors.len() <= KNOWN_FACTORS.len() + 1
+        let names = |m: &BTreeMap<String, u64>| {
+            m.len() <= KNOWN_FACTORS.len() + 1
+                && m.iter().all(|(k, n)| {
+                    (KNOWN_FACTORS.contains(&k.as_str()) || k == "OTHER") && *n <= self.users
+                })
+        };
+        self.users <= MAX_WALK_USERS
+            && self.vanished <= MAX_WALK_USERS
+            && names(&self.enabled_factors)
+            && names(&self.preferred_factors)
+            && self.without_mfa <= self.users
+            && self.setup_required_if_on <= self.without_mfa
+            && self.disabled <= self.users
     }
 }
 
@@ -171,14 +201,26 @@ impl Cursor {
         }
     }
 
-    fn encode(&self) -> String {
+    /// `base64url(json).base64url(mac)`: the MAC over the first part.
+    fn encode(&self, key: &HmacKey) -> String {
         use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+        let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default());
+        let mac = key.sign(token.as_bytes());
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(&mac[..MAC_BYTES]));
+        token
     }
 
-    /// The cursor of a page_token, if it is one of a walk of this pool and
-    /// filter; what is wrong goes to `v`.
-    fn decode(v: &mut Violations, token: &str, pool: &str, filter: &str) -> Option<Self> {
+    /// The cursor of a page_token, if this deployment made it for a walk of
+    /// this pool and filter; what is wrong goes to `v`. The MAC is checked
+    /// before anything of the token is parsed.
+    fn decode(
+        v: &mut Violations,
+        key: &HmacKey,
+        token: &str,
+        pool: &str,
+        filter: &str,
+    ) -> Option<Self> {
         use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
         if token.len() > MAX_PAGE_TOKEN {
             v.add(
@@ -187,16 +229,31 @@ impl Cursor {
             );
             return None;
         }
-        let cursor = URL_SAFE_NO_PAD
-            .decode(token)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Cursor>(&b).ok())
-            .filter(|c| c.v == CURSOR_VERSION && c.c.sane());
-        let Some(cursor) = cursor else {
+        let not_ours = |v: &mut Violations| {
             v.add(
                 "page_token",
-                "is not a page_token of ListUserMfaStatus (send one of its messages' page_token unchanged)",
+                "is not a page_token of ListUserMfaStatus made by this deployment, or was \
+                 changed (send one of its messages' page_token unchanged)",
             );
+        };
+        let authentic = token.rsplit_once('.').and_then(|(body, mac)| {
+            let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+            let expected = key.sign(body.as_bytes());
+            crate::hash::mac_eq(&mac, &expected[..MAC_BYTES]).then_some(body)
+        });
+        let Some(body) = authentic else {
+            not_ours(v);
+            return None;
+        };
+        let cursor = URL_SAFE_NO_PAD
+            .decode(body)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Cursor>(&b).ok())
+            .filter(|c| {
+                c.v == CURSOR_VERSION && c.c.sane() && c.n == c.c.users && c.s <= PAGE_SIZE as usize
+            });
+        let Some(cursor) = cursor else {
+            not_ours(v);
             return None;
         };
         if cursor.b != binding(pool, filter) {
@@ -209,21 +266,67 @@ impl Cursor {
         if let Some(p) = &cursor.p {
             rules::pagination_token(v, "page_token", p);
         }
-        if cursor.s > PAGE_SIZE as usize {
-            v.add("page_token", "is not a page_token of ListUserMfaStatus");
-        }
         Some(cursor)
     }
 }
 
+/// For the fuzz target `walk_cursor`: `data` as a cursor's JSON, bound to a
+/// pool and signed with a key of the target's (as if the key had leaked,
+/// the worst case), through the real decoder; an accepted cursor is then
+/// counted on as a walk does. Nothing here may panic, whatever `data`.
+pub fn fuzz_cursor(data: &[u8]) {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let key = HmacKey::new(b"fuzz-walk-cursor");
+    let (pool, filter) = ("us-east-1_fuzz", "");
+    let mut v = Violations::default();
+    // The raw bytes as a token: refused (no MAC of ours), never a panic.
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = Cursor::decode(&mut v, &key, text, pool, filter);
+    }
+    let token = match serde_json::from_slice::<Cursor>(data) {
+        Ok(mut c) => {
+            c.b = binding(pool, filter);
+            c.encode(&key)
+        }
+        // Not a cursor: signed as it is.
+        Err(_) => {
+            let body = URL_SAFE_NO_PAD.encode(data);
+            let mac = key.sign(body.as_bytes());
+            format!("{body}.{}", URL_SAFE_NO_PAD.encode(&mac[..MAC_BYTES]))
+        }
+    };
+    let Some(mut cursor) = Cursor::decode(&mut v, &key, &token, pool, filter) else {
+        return;
+    };
+    let user = ListedUser {
+        username: "u".into(),
+        sub: None,
+        status: None,
+        enabled: data.first().is_some_and(|b| b & 1 == 1),
+    };
+    let settings = UserMfaSettings {
+        username: "u".into(),
+        preferred_mfa_setting: Some("SMS_MFA".into()),
+        user_mfa_setting_list: vec!["SMS_MFA".into(), "NEW".into()],
+        mfa_options: Vec::new(),
+    };
+    for _ in 0..3 {
+        cursor.c.add(&user, &settings);
+        cursor.n = cursor.n.saturating_add(1);
+        cursor.s = cursor.s.saturating_add(1);
+        cursor.c.vanished = cursor.c.vanished.saturating_add(1);
+    }
+    let _ = cursor.encode(&key);
+}
+
 impl ListUserMfaStatus {
-    fn validate(&self, v: &mut Violations) -> Cursor {
+    fn validate(&self, v: &mut Violations, key: &HmacKey) -> Cursor {
         rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
         rules::user_filter(v, "filter", &self.filter);
         if self.page_token.is_empty() {
             Cursor::start(&self.user_pool_id, &self.filter)
         } else {
-            Cursor::decode(v, &self.page_token, &self.user_pool_id, &self.filter)
+            Cursor::decode(v, key, &self.page_token, &self.user_pool_id, &self.filter)
                 .unwrap_or_default()
         }
     }
@@ -256,6 +359,8 @@ struct Walker {
     tx: mpsc::Sender<Result<WalkItem>>,
     deadline: tokio::time::Instant,
     max_seconds: u64,
+    /// The cursors' key.
+    key: HmacKey,
 }
 
 impl Walker {
@@ -363,19 +468,21 @@ impl Walker {
     }
 
     /// Walks from `cursor` (on `page`, its current page) to the end.
-    async fn walk(&self, cursor: &mut Cursor, mut page: UsersPage) -> Result<()> {
+    /// `sent` counts the users sent, for the record of a walk that ends
+    /// without its summary.
+    async fn walk(&self, cursor: &mut Cursor, mut page: UsersPage, sent: &mut u64) -> Result<()> {
         while !cursor.e {
             let users = std::mem::take(&mut page.users);
             let count = users.len();
             for (i, user) in users.into_iter().enumerate().skip(cursor.s) {
                 let settings = self.settings(&user.username).await?;
-                cursor.s = i + 1;
+                cursor.s = i.saturating_add(1);
                 let Some(settings) = settings else {
-                    cursor.c.vanished += 1;
+                    cursor.c.vanished = cursor.c.vanished.saturating_add(1);
                     continue;
                 };
                 cursor.c.add(&user, &settings);
-                cursor.n += 1;
+                cursor.n = cursor.n.saturating_add(1);
                 let last = cursor.s == count && page.next.is_none();
                 let token = {
                     let mut after = cursor.clone();
@@ -384,7 +491,7 @@ impl Walker {
                         after.s = 0;
                         after.e = last;
                     }
-                    after.encode()
+                    after.encode(&self.key)
                 };
                 self.send(WalkItem::User(UserStatus {
                     index: cursor.n,
@@ -397,6 +504,7 @@ impl Walker {
                     page_token: token,
                 }))
                 .await?;
+                *sent = sent.saturating_add(1);
             }
             match page.next.take() {
                 None => cursor.e = true,
@@ -448,12 +556,19 @@ impl Facade {
             filter: &op.filter,
             resumed: !op.page_token.is_empty(),
         });
-        let end = Ending {
-            request_id: ctx.request_id.clone(),
-            principal: principal.unwrap_or_default(),
-            backend: self.backend.name(),
-            started,
-            trace_id: ctx.trace.as_ref().map(|t| t.trace_id().to_owned()),
+        // From here the walk's record is written however it ends: a
+        // refusal, the end of the stream, a cancel or a panic (its Drop).
+        let mut record = Recorder {
+            audit,
+            end: Ending {
+                request_id: ctx.request_id.clone(),
+                principal: principal.unwrap_or_default(),
+                backend: self.backend.name(),
+                started,
+                trace_id: ctx.trace.as_ref().map(|t| t.trace_id().to_owned()),
+            },
+            sent: 0,
+            done: false,
         };
         let Opened {
             slot,
@@ -464,18 +579,18 @@ impl Facade {
         } = match self.open_walk(ctx, &op).await {
             Ok(o) => o,
             Err(e) => {
-                end.finish(&mut audit, Err(&e), None);
+                record.finish(Err(&e), None);
                 return Err(e);
             }
         };
         tokio::spawn(async move {
             let _slot = slot;
-            let result = walker.walk(&mut cursor, first).await;
+            let result = walker.walk(&mut cursor, first, &mut record.sent).await;
             let response = AuditResponse {
                 sent: cursor.n,
                 summary: &cursor.c,
             };
-            end.finish(&mut audit, result.as_ref().map(|_| ()), Some(&response));
+            record.finish(result.as_ref().map(|_| ()), Some(&response));
             // The record first, then the client sees how the walk ended.
             if let Err(e) = result
                 && !matches!(e, Error::Cancelled(_))
@@ -496,7 +611,7 @@ impl Facade {
             false,
         )?;
         let mut v = Violations::default();
-        let cursor = op.validate(&mut v);
+        let cursor = op.validate(&mut v, &self.cursor_key);
         self.limit(principal, m.name, &[]).await?;
         v.into_result()?;
         let config = &self.limiter.budgets().walk;
@@ -522,6 +637,7 @@ impl Facade {
             tx,
             deadline: tokio::time::Instant::now() + Duration::from_secs(config.max_seconds),
             max_seconds: config.max_seconds,
+            key: self.cursor_key.clone(),
         };
         let first = if cursor.e {
             UsersPage::default()
@@ -535,6 +651,49 @@ impl Facade {
             first,
             rx,
         })
+    }
+}
+
+/// The walk's record, written once however the walk ends.
+struct Recorder {
+    audit: CallAudit,
+    end: Ending,
+    /// Users sent so far by this call.
+    sent: u64,
+    done: bool,
+}
+
+impl Recorder {
+    fn finish(
+        &mut self,
+        result: std::result::Result<(), &Error>,
+        response: Option<&AuditResponse<'_>>,
+    ) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        self.end.finish(&mut self.audit, result, response);
+    }
+}
+
+impl Drop for Recorder {
+    /// A walk that ended without its end being written: its task panicked,
+    /// or the call was dropped before the walk began streaming.
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let error = if std::thread::panicking() {
+            Error::Internal("the walk ended by a panic".into())
+        } else {
+            Error::Cancelled("the walk was cancelled before it ended".into())
+        };
+        let summary = Coverage::default();
+        let response = AuditResponse {
+            sent: self.sent,
+            summary: &summary,
+        };
+        self.finish(Err(&error), Some(&response));
     }
 }
 
@@ -630,14 +789,16 @@ mod tests {
 
     #[test]
     fn a_page_token_is_bound_to_its_pool_and_filter_and_bounded() {
+        let key = HmacKey::new(b"the deployment's cursor key");
         let mut cursor = Cursor::start("us-east-1_A", "");
         cursor.p = Some("abc".into());
         cursor.s = 3;
         cursor.n = 63;
-        let token = cursor.encode();
+        cursor.c.users = 63;
+        let token = cursor.encode(&key);
         let mut v = Violations::default();
         assert_eq!(
-            Cursor::decode(&mut v, &token, "us-east-1_A", ""),
+            Cursor::decode(&mut v, &key, &token, "us-east-1_A", ""),
             Some(cursor.clone())
         );
         assert!(v.is_empty());
@@ -647,19 +808,70 @@ mod tests {
             ("not-a-token", "us-east-1_A", ""),
         ] {
             let mut v = Violations::default();
-            assert_eq!(Cursor::decode(&mut v, token, pool, filter), None);
+            assert_eq!(Cursor::decode(&mut v, &key, token, pool, filter), None);
             assert!(!v.is_empty(), "{token} for {pool} {filter}");
         }
         let mut v = Violations::default();
         let long = "A".repeat(MAX_PAGE_TOKEN + 1);
-        assert_eq!(Cursor::decode(&mut v, &long, "us-east-1_A", ""), None);
-        let mut bad = cursor;
-        bad.c.enabled_factors = (0..10).map(|i| (i.to_string(), 1)).collect();
+        assert_eq!(Cursor::decode(&mut v, &key, &long, "us-east-1_A", ""), None);
+        // Another deployment's key: refused.
+        let mut v = Violations::default();
+        let other = HmacKey::new(b"another deployment");
+        assert_eq!(
+            Cursor::decode(&mut v, &other, &token, "us-east-1_A", ""),
+            None
+        );
+    }
+
+    /// What issue 31 found: a summary counter of 2^64-1 panicked the walk
+    /// after it had streamed users. A forged token (no MAC, or another MAC)
+    /// is refused before it is parsed; one with our MAC but counts no walk
+    /// writes (only a leaked key could make one) is refused too; and the
+    /// counting itself saturates.
+    #[test]
+    fn forged_or_overflowing_cursors_are_refused_and_counting_cannot_panic() {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        let key = HmacKey::new(b"the deployment's cursor key");
+        let mut forged = Cursor::start("us-east-1_A", "");
+        forged.c.enabled_factors.insert("SMS_MFA".into(), u64::MAX);
+        forged.n = u64::MAX - 2;
+        forged.c.users = u64::MAX - 2;
+        let unsigned = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap_or_default());
+        let edited = {
+            let honest = Cursor::start("us-east-1_A", "").encode(&key);
+            let (_, mac) = honest.rsplit_once('.').unwrap_or_default();
+            format!("{unsigned}.{mac}")
+        };
+        for token in [unsigned.clone(), edited, forged.encode(&key)] {
+            let mut v = Violations::default();
+            assert_eq!(
+                Cursor::decode(&mut v, &key, &token, "us-east-1_A", ""),
+                None,
+                "{token}"
+            );
+            assert!(!v.is_empty());
+        }
+        let mut bad = Cursor::start("us-east-1_A", "");
+        bad.c.enabled_factors = (0..10).map(|i| (i.to_string(), 0)).collect();
         let mut v = Violations::default();
         assert_eq!(
-            Cursor::decode(&mut v, &bad.encode(), "us-east-1_A", ""),
+            Cursor::decode(&mut v, &key, &bad.encode(&key), "us-east-1_A", ""),
             None,
             "a summary with names no walk writes is refused"
         );
+        // Counting past the end saturates instead of panicking.
+        let mut c = forged.c.clone();
+        c.users = u64::MAX;
+        c.add(
+            &listed(true),
+            &UserMfaSettings {
+                username: "u".into(),
+                preferred_mfa_setting: Some("SMS_MFA".into()),
+                user_mfa_setting_list: vec!["SMS_MFA".into()],
+                mfa_options: Vec::new(),
+            },
+        );
+        assert_eq!(c.users, u64::MAX);
+        assert_eq!(c.enabled_factors["SMS_MFA"], u64::MAX);
     }
 }

@@ -17,6 +17,9 @@ use common::{ApiKey, TEST_KEY};
 use mfa_facade::{domain::totp, proto::dev::v1 as dev, proto::v1 as pb};
 use serde_json::Value;
 use tonic::{Code, transport::Channel};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 const READER_KEY: &str = "reader-key-4d2a9c";
 
@@ -669,7 +672,10 @@ async fn tampering_is_detected_across_rotated_files() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_closed_refuses_a_change_it_cannot_record() {
     // /dev/full accepts the open and fails every write (ENOSPC).
-    let served = Served::start(&config("file = \"/dev/full\"\nfail_closed = true\n", ""));
+    let served = Served::start(&config(
+        "file = \"/dev/full\"\nfail_closed = true\nstall_seconds = 1\n",
+        "",
+    ));
     let ch = served.channel().await;
     // Fixtures are changes too: refused while they cannot be recorded.
     let mut fixtures =
@@ -723,6 +729,172 @@ async fn fail_closed_refuses_a_change_it_cannot_record() {
         served
             .metric("mfa_facade_audit_failures_total", &[])
             .is_some_and(|n| n >= 1.0)
+    );
+    // A writer whose every write fails for audit.stall_seconds (1 here) is
+    // not ready: health NOT_SERVING, the writer gauge 0 (issue 31).
+    assert_eq!(
+        eventually_health(&served, ServingStatus::NotServing, Duration::from_secs(10)).await,
+        ServingStatus::NotServing
+    );
+    assert_eq!(served.metric("mfa_facade_audit_writer_up", &[]), Some(0.0));
+}
+
+/// The readiness status of the server, asked until it is `want` or
+/// `within` passes; returns the last answer.
+async fn eventually_health(
+    served: &Served,
+    want: ServingStatus,
+    within: Duration,
+) -> ServingStatus {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let mut h = HealthClient::new(served.channel().await);
+        let now = h
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map(|r| {
+                ServingStatus::try_from(r.into_inner().status).unwrap_or(ServingStatus::Unknown)
+            })
+            .unwrap_or(ServingStatus::Unknown);
+        if now == want || std::time::Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Issue 31: with nothing reading stdout, a change waited past its 30 s
+/// deadline while health said SERVING. Now: the change answers UNAVAILABLE
+/// (AUDIT_UNAVAILABLE) within its deadline and never reaches the backend,
+/// health turns NOT_SERVING after audit.stall_seconds with the writer gauge
+/// at 0, and both come back by themselves once stdout is read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_stdout_fails_changes_within_their_deadline_and_health_follows() {
+    let served = Served::start(&config(
+        "stdout = true\nfail_closed = true\nstall_seconds = 1\n",
+        "[server]\nrequest_timeout_ms = 3000\n",
+    ));
+    let ch = served.channel().await;
+    let pool = served.demo_pool();
+    let (mut pools, _) = clients(&ch, TEST_KEY);
+    assert_eq!(
+        eventually_health(&served, ServingStatus::Serving, Duration::from_secs(10)).await,
+        ServingStatus::Serving
+    );
+    served.hold_stdout(true);
+    // Reads do not wait for their records: enough of them fill the pipe
+    // (64 KiB) and block the writer inside a write.
+    for _ in 0..600 {
+        pools
+            .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+                user_pool_id: pool.clone(),
+            })
+            .await
+            .expect("reads go on");
+    }
+    let writer = pools.clone();
+    let change = |timeout: Option<Duration>| {
+        let mut pools = writer.clone();
+        let pool = pool.clone();
+        async move {
+            let mut request = tonic::Request::new(pb::SetUserPoolMfaConfigRequest {
+                user_pool_id: pool,
+                software_token_mfa_configuration: Some(pb::SoftwareTokenMfaConfig {
+                    enabled: Some(true),
+                }),
+                mfa_configuration: pb::MfaConfiguration::Optional as i32,
+                ..Default::default()
+            });
+            if let Some(t) = timeout {
+                request.set_timeout(t);
+            }
+            let started = std::time::Instant::now();
+            (
+                pools.set_user_pool_mfa_config(request).await,
+                started.elapsed(),
+            )
+        }
+    };
+    use tonic_types::StatusExt;
+    // The server's deadline (3 s), then a caller's own (1 s), sooner.
+    for (timeout, bound) in [(None, 3000), (Some(Duration::from_secs(1)), 1000)] {
+        let (answer, took) = change(timeout).await;
+        let err = answer.expect_err("no durable record, no change");
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+        assert_eq!(
+            err.get_details_error_info().map(|i| i.reason),
+            Some("AUDIT_UNAVAILABLE".to_owned()),
+            "{err:?}"
+        );
+        assert!(
+            took < Duration::from_millis(bound + 500),
+            "answered after {took:?}"
+        );
+        println!(
+            "stalled stdout: a change answered AUDIT_UNAVAILABLE in {took:?} (deadline {bound} ms)"
+        );
+    }
+    assert_eq!(
+        eventually_health(&served, ServingStatus::NotServing, Duration::from_secs(10)).await,
+        ServingStatus::NotServing
+    );
+    assert_eq!(served.metric("mfa_facade_audit_writer_up", &[]), Some(0.0));
+    // A caller that gives up (no grpc-timeout: it drops the call, its
+    // client resets the stream) still leaves the call's completed record.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), change(None))
+            .await
+            .is_err(),
+        "the change is still waiting for its record"
+    );
+    // Nothing reached the backend.
+    let now = pools
+        .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: pool.clone(),
+        })
+        .await
+        .expect("read")
+        .into_inner();
+    assert_eq!(now.mfa_configuration, pb::MfaConfiguration::Off as i32);
+    // Read again: the writer writes, health and the gauge come back, and
+    // a change goes through.
+    served.hold_stdout(false);
+    assert_eq!(
+        eventually_health(&served, ServingStatus::Serving, Duration::from_secs(10)).await,
+        ServingStatus::Serving
+    );
+    assert_eq!(served.metric("mfa_facade_audit_writer_up", &[]), Some(1.0));
+    let (answer, _) = change(None).await;
+    answer.expect("the change goes through once stdout is read");
+    // Every refused change left its completed record too.
+    let refused = served
+        .stdout()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(&l.text).ok())
+        .filter(|r| {
+            r["method"] == "cognito.mfa.v1.UserPoolMfaService/SetUserPoolMfaConfig"
+                && r["stage"] == "completed"
+                && r["outcome"]["code"] == "UNAVAILABLE"
+        })
+        .count();
+    assert_eq!(refused, 2);
+    let abandoned: Vec<Value> = served
+        .stdout()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(&l.text).ok())
+        .filter(|r| {
+            r["method"] == "cognito.mfa.v1.UserPoolMfaService/SetUserPoolMfaConfig"
+                && r["stage"] == "completed"
+                && r["outcome"]["code"] == "CANCELLED"
+        })
+        .collect();
+    assert_eq!(abandoned.len(), 1, "the abandoned call's record");
+    assert!(
+        served
+            .wait_log("\"event\":\"call_abandoned\"", Duration::from_secs(5))
+            .is_some()
     );
 }
 
@@ -826,4 +998,125 @@ async fn every_acknowledged_write_survives_sigkill() {
         "acknowledged but not on disk: {missing:?}"
     );
     assert!(verified, "{out}");
+}
+
+/// Every string in `v` that looks like an etag (32 hex digits).
+fn etags_in(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            out.push(s.clone())
+        }
+        Value::Array(a) => a.iter().for_each(|x| etags_in(x, out)),
+        Value::Object(m) => m.values().for_each(|x| etags_in(x, out)),
+        _ => {}
+    }
+}
+
+/// Issue 31: the etag was an unkeyed SHA-256 over a configuration that
+/// includes the ExternalId, so an Update's records (the etag in its
+/// request, the configuration with the ExternalId masked in its completed
+/// record) let anyone who reads the audit trail guess the ExternalId (8
+/// tries found `acme-prod-7`). Now it counts only under a key derived from
+/// `[server] secret_file`: the same guessing, over candidates that include
+/// the real value, matches nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_id_cannot_be_guessed_from_the_records() {
+    use mfa_facade::domain::{PoolMfaConfig, Secret};
+    let secret_dir = tempfile::tempdir().expect("dir");
+    let secret = secret_dir.path().join("secret");
+    std::fs::write(&secret, "a-deployment-secret-of-more-than-32-bytes").expect("secret");
+    let mut served = Served::start(&config(
+        "file = \"{dir}/audit.jsonl\"\ndefault_level = \"request_response\"\nread_level = \"request_response\"\n",
+        &format!("[server]\nsecret_file = \"{}\"\n", secret.display()),
+    ));
+    let ch = served.channel().await;
+    let pool = served.demo_pool();
+    let (mut pools, _) = clients(&ch, TEST_KEY);
+    let external_id = "acme-prod-7";
+    canary::secret(external_id);
+    pools
+        .set_user_pool_mfa_config(pb::SetUserPoolMfaConfigRequest {
+            user_pool_id: pool.clone(),
+            sms_mfa_configuration: Some(pb::SmsMfaConfig {
+                sms_authentication_message: Some("Your code is {####}".into()),
+                sms_configuration: Some(pb::SmsConfiguration {
+                    sns_caller_arn: Some("arn:aws:iam::123456789012:role/sns".into()),
+                    external_id: Some(external_id.into()),
+                    sns_region: Some("us-east-1".into()),
+                    ..Default::default()
+                }),
+            }),
+            mfa_configuration: pb::MfaConfiguration::Optional as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("set");
+    let etag = pools
+        .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: pool.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .etag;
+    pools
+        .update_user_pool_mfa_config(with_id(
+            pb::UpdateUserPoolMfaConfigRequest {
+                user_pool_id: pool.clone(),
+                config: Some(pb::UserPoolMfaConfig {
+                    sms_mfa_configuration: Some(pb::SmsMfaConfig {
+                        sms_authentication_message: Some("Code: {####}".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["sms_mfa_configuration.sms_authentication_message".into()],
+                }),
+                etag: Some(etag),
+                ..Default::default()
+            },
+            "rid-guess",
+        ))
+        .await
+        .expect("update");
+    assert!(served.terminate().success());
+    let records = read_records(&audit_files(served.dir.path()));
+    let mut etags = Vec::new();
+    for r in &records {
+        etags_in(r, &mut etags);
+    }
+    assert!(etags.len() >= 3, "the records hold the etags: {etags:?}");
+    // The attacker's side: every configuration a completed record shows,
+    // its masked ExternalId replaced by each guess, hashed as the etag was.
+    let configs: Vec<PoolMfaConfig> = records
+        .iter()
+        .flat_map(|r| [&r["before"], &r["after"]])
+        .filter_map(|c| serde_json::from_value(c.clone()).ok())
+        .filter(|c: &PoolMfaConfig| c.sms.is_some())
+        .collect();
+    assert!(!configs.is_empty());
+    let guesses: Vec<String> = (0..10).map(|i| format!("acme-prod-{i}")).collect();
+    assert!(guesses.iter().any(|g| g == external_id));
+    let mut tries = 0;
+    for config in &configs {
+        for guess in &guesses {
+            let mut c = config.clone();
+            if let Some(s) = c.sms.as_mut().and_then(|s| s.sms_configuration.as_mut()) {
+                s.external_id = Some(Secret::new(guess.clone()));
+            }
+            let bytes =
+                mfa_facade::domain::secret::exposed(|| serde_json::to_vec(&c)).expect("json");
+            let unkeyed = mfa_facade::hash::hex(&mfa_facade::hash::sha256(&bytes)[..16]);
+            tries += 1;
+            assert!(
+                !etags.contains(&unkeyed),
+                "the etag gave the ExternalId away: {guess}"
+            );
+        }
+    }
+    println!(
+        "ExternalId guessing: {tries} tries over {} etags in the records, none matched",
+        etags.len()
+    );
 }

@@ -433,3 +433,132 @@ async fn fingerprinted_usernames_leave_only_the_sub_and_bad_input_names_its_fiel
     }
     assert_eq!(n, 1);
 }
+
+/// Issue 31: the walk's cursor was unsigned and its counters came from the
+/// caller: `enabled_factors.SMS_MFA = 2^64-1` panicked the walk's task after
+/// it had streamed users, with no summary, record or log line. Now every
+/// forged or edited page_token is INVALID_ARGUMENT naming the field, leaves
+/// its record, and reads nothing; a token is accepted by any replica that
+/// holds the same `[server] secret_file`, and by no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_walk_cursors_are_refused_and_recorded_and_a_shared_secret_resumes_anywhere() {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let secret_dir = tempfile::tempdir().expect("dir");
+    let secret = secret_dir.path().join("secret");
+    std::fs::write(&secret, "a-deployment-secret-of-more-than-32-bytes\n").expect("secret");
+    let with_secret = |file: &std::path::Path| {
+        config_with(
+            USER_READ,
+            &format!("[server]\nsecret_file = \"{}\"", file.display()),
+        )
+    };
+    let served = Served::start(&with_secret(&secret));
+    let ch = served.channel().await;
+    let pool = populated_pool(&ch, 5, 2, 0).await;
+    let walked = walk(&ch, &pool, "").await;
+    walked.end.expect("walk");
+    assert_eq!(walked.users.len(), 5);
+    let honest = walked.users[1].1.page_token.clone();
+    let (body, mac) = honest.rsplit_once('.').expect("a token is body.mac");
+
+    // The issue's token: the cursor's JSON with overflowing counters, as
+    // the old unsigned format carried it.
+    let mut cursor: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).expect("base64")).expect("json");
+    cursor["c"]["enabled_factors"]["SMS_MFA"] = serde_json::json!(u64::MAX);
+    cursor["n"] = serde_json::json!(u64::MAX - 2);
+    cursor["c"]["users"] = serde_json::json!(u64::MAX - 2);
+    let forged_body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).expect("json"));
+    let other_pool = populated_pool(&ch, 1, 0, 0).await;
+    let other_token = walk(&ch, &other_pool, "").await.users[0]
+        .1
+        .page_token
+        .clone();
+    let cases = [
+        ("unsigned, overflowing", forged_body.clone()),
+        (
+            "edited under the honest MAC",
+            format!("{forged_body}.{mac}"),
+        ),
+        (
+            "MAC changed",
+            format!(
+                "{body}.{}{}",
+                if mac.starts_with('A') { 'B' } else { 'A' },
+                &mac[1..]
+            ),
+        ),
+        ("another pool's cursor", other_token),
+    ];
+    // The two walks so far, once their records are written (a walk's
+    // record lands just after its stream ends).
+    let before = wait_walk_records(&served, 2).len();
+    assert_eq!(before, 2);
+    for (what, token) in &cases {
+        let err = pools(&ch)
+            .list_user_mfa_status(pb::ListUserMfaStatusRequest {
+                user_pool_id: pool.clone(),
+                filter: String::new(),
+                page_token: token.clone(),
+            })
+            .await
+            .expect_err(what);
+        assert_eq!(err.code(), Code::InvalidArgument, "{what}: {err:?}");
+        assert!(
+            err.message().contains("page_token"),
+            "{what}: {}",
+            err.message()
+        );
+    }
+    // Each refusal left its record, with the code; the server lives on.
+    let records = wait_walk_records(&served, before + cases.len());
+    let refused: Vec<_> = records[before..]
+        .iter()
+        .filter(|r| r["outcome"]["code"] == "INVALID_ARGUMENT")
+        .collect();
+    assert_eq!(refused.len(), cases.len(), "{:#?}", &records[before..]);
+    let resumed = walk(&ch, &pool, &honest).await;
+    resumed.end.expect("the honest token still resumes");
+    assert_eq!(resumed.users.len(), 3);
+    assert_eq!(resumed.summary.expect("summary").users, 5);
+    println!(
+        "forged cursors: {} of {} refused as INVALID_ARGUMENT, each recorded; the honest one resumed",
+        refused.len(),
+        cases.len()
+    );
+
+    // Another replica with the same secret takes the token (its MAC holds:
+    // it gets as far as the pool, which its own data file lacks); one
+    // with another secret refuses it as not its own.
+    let twin = Served::start(&with_secret(&secret));
+    let twin_ch = twin.channel().await;
+    let err = pools(&twin_ch)
+        .list_user_mfa_status(pb::ListUserMfaStatusRequest {
+            user_pool_id: pool.clone(),
+            filter: String::new(),
+            page_token: honest.clone(),
+        })
+        .await
+        .expect_err("no such pool on the twin");
+    assert_eq!(
+        err.code(),
+        Code::NotFound,
+        "the twin accepted the cursor: {err:?}"
+    );
+    let other_secret = secret_dir.path().join("other");
+    std::fs::write(
+        &other_secret,
+        "another-deployment-secret-of-32-bytes-or-more",
+    )
+    .expect("secret");
+    let stranger = Served::start(&with_secret(&other_secret));
+    let err = pools(&stranger.channel().await)
+        .list_user_mfa_status(pb::ListUserMfaStatusRequest {
+            user_pool_id: pool.clone(),
+            filter: String::new(),
+            page_token: honest,
+        })
+        .await
+        .expect_err("not this deployment's cursor");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+}

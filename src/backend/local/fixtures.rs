@@ -490,6 +490,20 @@ impl LocalBackend {
             .await
     }
 
+    /// The deployment secret of a local backend with no `[server]
+    /// secret_file`: derived from the data file's signing key, as the
+    /// development key is, so walk cursors resume across restarts of the
+    /// same file.
+    pub async fn deployment_secret(&self) -> Result<crate::hash::DeploymentSecret> {
+        self.store
+            .read(|data| {
+                let secret = crate::hash::HmacKey::new(data.signing_key.expose().as_bytes())
+                    .sign(b"mfa-facade deployment secret v1");
+                Ok(crate::hash::DeploymentSecret::shared(&secret))
+            })
+            .await
+    }
+
     /// The demo pool and user of a first run, created if missing; returns the pool id.
     pub async fn ensure_demo(&self) -> Result<String> {
         let existing = self

@@ -147,6 +147,8 @@ pub struct Served {
     pub metrics_addr: SocketAddr,
     logs: Arc<Mutex<Vec<LogLine>>>,
     stdout: Arc<Mutex<Vec<LogLine>>>,
+    /// While set, nobody reads the server's stdout (a stalled log pipe).
+    stdout_held: Arc<std::sync::atomic::AtomicBool>,
     pub dir: tempfile::TempDir,
 }
 
@@ -186,9 +188,18 @@ impl Served {
             .expect("spawn mfa-facade");
         let logs = Arc::new(Mutex::new(Vec::new()));
         let stdout = Arc::new(Mutex::new(Vec::new()));
-        fn pump(from: impl Read + Send + 'static, into: Arc<Mutex<Vec<LogLine>>>) {
+        let stdout_held = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        fn pump(
+            from: impl Read + Send + 'static,
+            into: Arc<Mutex<Vec<LogLine>>>,
+            held: Arc<std::sync::atomic::AtomicBool>,
+        ) {
             std::thread::spawn(move || {
-                for line in BufReader::new(from).lines() {
+                // Small reads, so that holding stops reading within a line.
+                for line in BufReader::with_capacity(512, from).lines() {
+                    while held.load(std::sync::atomic::Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
                     let Ok(text) = line else { return };
                     into.lock().expect("lines").push(LogLine {
                         at: SystemTime::now(),
@@ -198,10 +209,10 @@ impl Served {
             });
         }
         if let Some(err) = child.stderr.take() {
-            pump(err, logs.clone());
+            pump(err, logs.clone(), Arc::default());
         }
         if let Some(out) = child.stdout.take() {
-            pump(out, stdout.clone());
+            pump(out, stdout.clone(), stdout_held.clone());
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(addr).is_err() {
@@ -225,8 +236,16 @@ impl Served {
             metrics_addr,
             logs,
             stdout,
+            stdout_held,
             dir,
         }
+    }
+
+    /// Stops (true) or resumes (false) reading the server's stdout: held,
+    /// the pipe fills and the server's writes to it block.
+    pub fn hold_stdout(&self, held: bool) {
+        self.stdout_held
+            .store(held, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// What the server printed on stdout (audit lines, anchors).
