@@ -110,13 +110,13 @@ cargo nextest run --locked --release --no-fail-fast --test integration -E 'test(
 step "Rate limits against redis-server (prints admitted rates and fallback times)"
 cargo nextest run --locked --release --no-fail-fast --test integration -E 'test(/^rate_limits::/)' --success-output immediate || failed=1
 step "Audit: records, tampering, fail-closed, SIGKILL durability"
-cargo nextest run --locked --release --no-fail-fast --test integration -E 'test(/^audit::/)' --success-output immediate || failed=1
+cargo nextest run --locked --release --no-fail-fast --test integration -E 'test(/^audit(_fleet)?::/)' --success-output immediate || failed=1
 step "Operability: health, /metrics, logs, SIGTERM drain, the Python grpcio client"
 cargo nextest run --locked --release --no-fail-fast --test integration -E 'test(/^operability::/)' --success-output immediate || failed=1
 step "Hostile callers: transport limits, floods, bounded records and statuses (prints each figure)"
 cargo nextest run --locked --release --no-fail-fast --test integration -E 'test(/^hostile::/)' --success-output immediate || failed=1
 step "Everything else: unit, local rules, wire, SDK parity, faults, CLI and grpcurl, deploy/"
-cargo nextest run --locked --release --no-fail-fast --lib --bins --tests -E 'not (binary(integration) & test(/^(conformance|auth_matrix|rate_limits|audit|operability|hostile|canary)::/))' || failed=1
+cargo nextest run --locked --release --no-fail-fast --lib --bins --tests -E 'not (binary(integration) & test(/^(conformance|auth_matrix|rate_limits|audit|audit_fleet|operability|hostile|canary)::/))' || failed=1
 step "Canary: no secret the suite used is in any log or audit file it wrote"
 cargo nextest run --locked --release --no-fail-fast --test integration -E 'test(/^canary::/)' --success-output immediate || failed=1
 step "Done ($([ "$failed" = 0 ] && echo 'every step passed' || echo 'a step FAILED'))"

@@ -237,6 +237,25 @@ fn default_keepalive_timeout_seconds() -> u64 {
     20
 }
 
+impl Config {
+    /// The signing key of a local backend's `[audit.signing]` without a
+    /// `key_file`: beside the data file (`<data_file>.audit-signing.pem`,
+    /// its public key `.pub`), made on first use.
+    pub fn development_signing_key(&mut self) -> Option<std::path::PathBuf> {
+        let data_file = self.backend.data_file.clone();
+        let local = self.backend.kind == BackendKind::Local;
+        let signing = self.audit.as_mut()?.signing.as_mut()?;
+        if signing.key_file.is_some() || signing.kms_key_id.is_some() || !local {
+            return None;
+        }
+        let mut path = data_file.into_os_string();
+        path.push(".audit-signing.pem");
+        let path = std::path::PathBuf::from(path);
+        signing.key_file = Some(path.clone());
+        Some(path)
+    }
+}
+
 impl ServerConfig {
     /// The bytes of `secret_file`, checked: at least [`crate::hash::MIN_SECRET_BYTES`].
     pub fn read_secret(&self) -> Result<Option<Vec<u8>>, String> {
@@ -956,6 +975,16 @@ impl Config {
         self.limits.validate(&mut err);
         if let Some(a) = &self.audit {
             a.validate(&mut err);
+            if let Some(s) = &a.signing
+                && s.key_file.is_none()
+                && s.kms_key_id.is_none()
+                && self.backend.kind != BackendKind::Local
+            {
+                err(
+                    "audit.signing.key_file",
+                    "must be set (an Ed25519 PKCS#8 PEM, e.g. from a Secret; `mfa-facade audit keygen FILE`): only the local backend makes a key of its own".into(),
+                );
+            }
         }
         self.server.validate(&mut err);
         if let Some(t) = &self.tracing {

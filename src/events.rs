@@ -64,6 +64,7 @@ pub const NAMES: &[&str] = &[
     "serving_audit_recovered",
     "deployment_secret_of_this_process",
     "call_abandoned",
+    "audit_signing_key_made",
     "shutdown_signal",
     "draining",
     "drain_timeout",
@@ -232,6 +233,26 @@ impl CallAbandoned<'_> {
             "A call ended before it completed (client gone, deadline, drain or panic); its completed record says so.",
             call_id = self.call_id,
             code = self.code
+        );
+    }
+}
+
+/// Development: `[audit.signing]` without a key on the local backend.
+pub struct AuditSigningKeyMade<'a> {
+    pub path: &'a std::path::Path,
+    pub key_id: &'a str,
+}
+
+impl AuditSigningKeyMade<'_> {
+    pub fn emit(self) {
+        let path = self.path.display().to_string();
+        line!(
+            warn,
+            "mfa_facade::audit",
+            "audit_signing_key_made",
+            "Development: made an audit signing key beside the data file (its public key is PATH.pub); production names key_file.",
+            path,
+            key_id = self.key_id
         );
     }
 }

@@ -55,50 +55,189 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Verify the hash chain of audit files (rotated ones included, in any
-    /// order): prints OK and the head, or the first bad record; exit 1 then.
+    /// Verify what the audit sinks wrote — any mix of audit files (rotated
+    /// ones included), collected copies of stdout and `-` for stdin, in any
+    /// order: records are grouped by chain (source, run), each chain and
+    /// the links between runs checked, each checkpoint against the record
+    /// it seals (and its signature, with --public-key). Prints a line per
+    /// chain, then OK or every problem found (exit 1).
     Verify {
-        /// A head printed by the service ({"audit_anchor":{"seq":..,"hash":..}}),
-        /// as SEQ:HASH: catches records cut off the tail.
+        /// The Ed25519 public key the checkpoints are signed with (SPKI
+        /// PEM, `FILE.pub` of `audit keygen FILE`).
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// Copies of the checkpoints kept where the log pipeline cannot
+        /// write (files of checkpoint lines): a run they seal must be in
+        /// the records, to its last sealed seq.
+        #[arg(long)]
+        checkpoints: Vec<PathBuf>,
+        /// Fail (exit 1) on an unsealed tail or a run that did not end
+        /// cleanly, too.
+        #[arg(long)]
+        strict: bool,
+        /// A head published outside the records, as SEQ:HASH.
         #[arg(long)]
         anchor: Option<String>,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Make an Ed25519 key pair for `[audit.signing] key_file`: FILE (the
+    /// private key, PKCS#8 PEM, 0600; never over an existing file) and
+    /// FILE.pub (the public key, for `audit verify --public-key`).
+    Keygen { file: PathBuf },
 }
 
-fn audit_verify(anchor: Option<&str>, files: &[PathBuf]) -> ExitCode {
-    use mfa_facade::audit::chain::{Head, verify};
-    let anchor = match anchor.map(|a| a.split_once(':')) {
+struct VerifyArgs {
+    public_key: Option<PathBuf>,
+    checkpoints: Vec<PathBuf>,
+    strict: bool,
+    anchor: Option<String>,
+    files: Vec<PathBuf>,
+}
+
+fn audit_verify(args: VerifyArgs) -> ExitCode {
+    use mfa_facade::audit::{seal::PublicKey, verify};
+    let anchor = match args.anchor.as_deref().map(|a| a.split_once(':')) {
         None => None,
-        Some(Some((seq, hash))) if seq.parse::<u64>().is_ok() && hash.len() == 64 => Some(Head {
-            seq: seq.parse().unwrap_or(0),
-            hash: hash.to_owned(),
-        }),
+        Some(Some((seq, hash))) if seq.parse::<u64>().is_ok() && hash.len() == 64 => {
+            Some((seq.parse().unwrap_or(0), hash.to_owned()))
+        }
         Some(_) => {
             eprintln!("--anchor must be SEQ:HASH (a decimal seq, a 64-hex-digit hash)");
             return ExitCode::from(2);
         }
     };
-    match verify(files, anchor.as_ref()) {
-        Ok(v) => {
+    let key = match args.public_key.as_deref().map(PublicKey::from_pem_file) {
+        None => None,
+        Some(Ok(k)) => Some(k),
+        Some(Err(e)) => {
+            eprintln!("--public-key: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut inputs = Vec::new();
+    for path in args.files.iter().chain(&args.checkpoints) {
+        let text = if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map(|_| text)
+        } else {
+            std::fs::read_to_string(path)
+        };
+        match text {
+            Ok(text) => inputs.push(verify::Input {
+                name: path.display().to_string(),
+                text,
+            }),
+            Err(e) => {
+                println!("FAILED: {}:0: cannot read: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let report = verify::verify(
+        &inputs,
+        &verify::Options {
+            public_key: key.as_ref(),
+            anchor,
+        },
+    );
+    for c in &report.chains {
+        println!(
+            "chain {}/{}: {} records, seq {}..{}, sealed through {}, {} after the last checkpoint, {}{}",
+            if c.source.is_empty() { "-" } else { &c.source },
+            if c.run.is_empty() { "-" } else { &c.run },
+            c.records,
+            c.first_seq,
+            c.last_seq,
+            c.sealed_through
+                .map_or_else(|| "none".to_owned(), |s| format!("seq {s}")),
+            c.unsealed,
+            if c.ended {
+                "ended cleanly"
+            } else {
+                "not ended (running, or killed)"
+            },
+            if c.starts_mid_way {
+                " (starts mid-way: earlier records not given)"
+            } else {
+                ""
+            },
+        );
+    }
+    if !report.other_lines.is_empty() {
+        println!(
+            "note: {} line(s) are not audit records or checkpoints, e.g. {}",
+            report.other_lines.len(),
+            report
+                .other_lines
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if report.out_of_order > 0 {
+        println!(
+            "note: {} record(s) came out of seq order within an input (put in order by seq)",
+            report.out_of_order
+        );
+    }
+    if report.duplicates > 0 {
+        println!(
+            "note: {} record(s) were in more than one input (counted once)",
+            report.duplicates
+        );
+    }
+    if !report.signatures_checked && report.checkpoints > 0 {
+        println!(
+            "note: the checkpoints' signatures were not checked (no --public-key): they hold only against an accident, not an attacker"
+        );
+    }
+    if !report.ok() {
+        for p in &report.problems {
+            println!("FAILED: {p}");
+        }
+        return ExitCode::FAILURE;
+    }
+    let summary = format!(
+        "{} records in {} chain(s) from {} input(s), {} checkpoint(s){}",
+        report.records,
+        report.chains.len(),
+        inputs.len(),
+        report.checkpoints,
+        if report.signatures_checked {
+            ", every signature good"
+        } else {
+            ""
+        }
+    );
+    if args.strict && !report.sealed_and_ended() {
+        println!(
+            "FAILED (--strict): {summary}; a chain has records after its last checkpoint or did not end cleanly"
+        );
+        return ExitCode::FAILURE;
+    }
+    println!("OK: {summary}");
+    ExitCode::SUCCESS
+}
+
+fn audit_keygen(file: &std::path::Path) -> ExitCode {
+    match mfa_facade::audit::seal::generate(file) {
+        Ok(signer) => {
             println!(
-                "OK: {} records in {} file(s), seq {}..{}, head {}{}",
-                v.records,
-                v.files,
-                v.first_seq,
-                v.head.seq,
-                v.head.hash,
-                if v.starts_mid_chain {
-                    " (the chain starts mid-way: earlier files were not given)"
-                } else {
-                    ""
-                }
+                "private key: {} (0600: put it in a Secret for [audit.signing] key_file)",
+                file.display()
             );
+            println!(
+                "public key:  {} (for audit verify --public-key)",
+                mfa_facade::audit::seal::public_path(file).display()
+            );
+            println!("key id:      {}", signer.key_id());
             ExitCode::SUCCESS
         }
-        Err(broken) => {
-            println!("FAILED: {broken}");
+        Err(e) => {
+            eprintln!("audit keygen: {e}");
             ExitCode::FAILURE
         }
     }
@@ -133,8 +272,24 @@ fn main() -> ExitCode {
         },
         Command::HashKey { generate } => hash_key(generate),
         Command::Audit {
-            command: AuditCommand::Verify { anchor, files },
-        } => audit_verify(anchor.as_deref(), &files),
+            command:
+                AuditCommand::Verify {
+                    public_key,
+                    checkpoints,
+                    strict,
+                    anchor,
+                    files,
+                },
+        } => audit_verify(VerifyArgs {
+            public_key,
+            checkpoints,
+            strict,
+            anchor,
+            files,
+        }),
+        Command::Audit {
+            command: AuditCommand::Keygen { file },
+        } => audit_keygen(&file),
         Command::Serve { config: path } => {
             let config = match load(path.as_deref()) {
                 Ok(c) => c,
@@ -220,6 +375,17 @@ async fn run(
             .collect(),
     );
     let limiter = Limiter::start_with(budgets, &config.limits).await;
+    let mut config = config;
+    if let Some(path) = config.development_signing_key()
+        && !path.exists()
+    {
+        let signer = mfa_facade::audit::seal::generate(&path).map_err(server::ServeError::Task)?;
+        events::AuditSigningKeyMade {
+            path: &path,
+            key_id: signer.key_id(),
+        }
+        .emit();
+    }
     let auditor = match &config.audit {
         Some(a) => Auditor::start(a)
             .map_err(|e| server::ServeError::Task(format!("cannot open the audit log: {e}")))?,

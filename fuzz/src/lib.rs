@@ -205,14 +205,17 @@ fn walk(data: &[u8]) {
     });
 }
 
-/// `audit verify` on `data` as a file.
+/// `audit verify` on `data` as one input.
 pub fn verify(data: &[u8]) {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"));
-    let path = dir.path().join("audit.jsonl");
-    if std::fs::write(&path, data).is_ok() {
-        let _ = mfa_facade::audit::chain::verify(&[path], None);
-    }
+    use mfa_facade::audit::verify::{Input, Options, verify};
+    let text = String::from_utf8_lossy(data).into_owned();
+    let _ = verify(
+        &[Input {
+            name: "fuzz".into(),
+            text,
+        }],
+        &Options::default(),
+    );
 }
 
 /// The config loader on `data` as TOML, with no environment.

@@ -18,6 +18,10 @@ pub const MAX_STRING_BYTES: usize = 16 * 1024;
 pub const MAX_ARRAY_ITEMS: usize = 256;
 /// The most bytes of one record, its newline included (DESIGN.md §5).
 pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+/// The most bytes of a record written to stdout, its newline included:
+/// container runtimes (containerd, CRI-O) split a line at 16 KiB, and a
+/// collector would then gather a record in two pieces.
+pub const MAX_STDOUT_RECORD_BYTES: usize = 16 * 1024 - 1;
 /// Room kept in [`MAX_RECORD_BYTES`] for what the writer adds (`seq`,
 /// `prev_hash`, `hash`) and the JSON around the fields.
 pub const SEAL_ROOM: usize = 512;

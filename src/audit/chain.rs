@@ -1,17 +1,13 @@
 //! The hash chain: each record carries `seq`, `prev_hash` and `hash`, the
 //! SHA-256 of its canonical form (every field but `hash`, keys sorted at
-//! every depth, no spaces). `verify` walks files in chain order and names
-//! the first record that was edited, deleted or moved.
+//! every depth, no spaces). `verify.rs` checks chains; `seal.rs` signs
+//! their heads.
 //!
-//! A chain proves what lies between its ends. Cutting off the tail leaves a
-//! shorter valid chain: only an outside anchor (the head the service prints
-//! to stdout every `anchor_interval_seconds`) catches that, with
-//! `audit verify --anchor SEQ:HASH`.
+//! A chain proves what lies between its ends, and only to someone who
+//! trusts whoever could rewrite it whole: a signed checkpoint of its head
+//! (`seal`) is what makes an edit, a cut tail or a dropped run show.
 
-use std::{
-    borrow::Cow,
-    path::{Path, PathBuf},
-};
+use std::borrow::Cow;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -419,11 +415,13 @@ impl Unsealed {
     }
 }
 
-/// The end of a chain: the last record's seq and hash.
+/// The end of a chain: the last record's seq and hash, and the run that
+/// wrote it (`None` for a record of a version before runs had names).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Head {
     pub seq: u64,
     pub hash: String,
+    pub run: Option<String>,
 }
 
 impl Head {
@@ -431,194 +429,9 @@ impl Head {
         Self {
             seq: 0,
             hash: GENESIS.into(),
+            run: None,
         }
     }
-}
-
-/// What `verify` found.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Verified {
-    pub records: u64,
-    pub files: usize,
-    pub first_seq: u64,
-    pub head: Head,
-    /// The chain does not start at seq 1: earlier files were not given.
-    pub starts_mid_chain: bool,
-}
-
-/// The first bad record, and what is wrong with it.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Broken {
-    pub file: PathBuf,
-    pub line: usize,
-    pub reason: String,
-}
-
-impl std::fmt::Display for Broken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}: {}", self.file.display(), self.line, self.reason)
-    }
-}
-
-struct Line {
-    file: PathBuf,
-    line: usize,
-    record: Result<Map<String, Value>, String>,
-}
-
-fn seq_of(r: &Map<String, Value>) -> Option<u64> {
-    r.get("seq").and_then(Value::as_u64)
-}
-
-fn read(path: &Path) -> Result<Vec<Line>, Broken> {
-    let text = std::fs::read_to_string(path).map_err(|e| Broken {
-        file: path.to_owned(),
-        line: 0,
-        reason: format!("cannot read: {e}"),
-    })?;
-    Ok(text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| Line {
-            file: path.to_owned(),
-            line: i + 1,
-            record: match serde_json::from_str::<Value>(l) {
-                Ok(Value::Object(m)) => Ok(m),
-                Ok(_) => Err("not a JSON object".into()),
-                Err(e) => Err(format!("not valid JSON ({e})")),
-            },
-        })
-        .collect())
-}
-
-/// Verifies `files` as one chain, in chain order whatever the order given
-/// (files are ordered by their first record's seq). `anchor`, when given,
-/// is a (seq, hash) published outside the files: the chain must hold it.
-pub fn verify(files: &[PathBuf], anchor: Option<&Head>) -> Result<Verified, Broken> {
-    let mut per_file = Vec::new();
-    for f in files {
-        let lines = read(f)?;
-        let first = lines
-            .iter()
-            .find_map(|l| l.record.as_ref().ok().and_then(seq_of))
-            .unwrap_or(u64::MAX);
-        per_file.push((first, f.clone(), lines));
-    }
-    per_file.sort_by_key(|(first, _, _)| *first);
-    let lines: Vec<Line> = per_file.into_iter().flat_map(|(_, _, l)| l).collect();
-    let Some(first) = lines.first() else {
-        return Err(Broken {
-            file: files.first().cloned().unwrap_or_default(),
-            line: 0,
-            reason: "no records".into(),
-        });
-    };
-    let broken = |l: &Line, reason: String| Broken {
-        file: l.file.clone(),
-        line: l.line,
-        reason,
-    };
-    let mut prev: Option<Head> = None;
-    let mut first_seq = 0;
-    let mut starts_mid_chain = false;
-    let mut anchor_seen = anchor.is_none();
-    for (i, l) in lines.iter().enumerate() {
-        let record = l
-            .record
-            .as_ref()
-            .map_err(|e| broken(l, format!("{e}: edited or torn")))?;
-        let (Some(seq), Some(prev_hash), Some(hash)) = (
-            seq_of(record),
-            record.get("prev_hash").and_then(Value::as_str),
-            record.get("hash").and_then(Value::as_str),
-        ) else {
-            return Err(broken(l, "lacks seq, prev_hash or hash: edited".into()));
-        };
-        let computed = hash_of(record);
-        if computed != hash {
-            return Err(broken(
-                l,
-                format!("seq {seq}: its content does not match its hash: edited"),
-            ));
-        }
-        match &prev {
-            None => {
-                first_seq = seq;
-                if seq == 1 && prev_hash != GENESIS {
-                    return Err(broken(
-                        l,
-                        "seq 1 does not start from the genesis hash".into(),
-                    ));
-                }
-                starts_mid_chain = seq != 1;
-                let _ = first;
-            }
-            Some(p) => {
-                let Some(expected) = p.seq.checked_add(1) else {
-                    return Err(broken(
-                        l,
-                        format!("a record follows seq {}, the last a chain can hold", p.seq),
-                    ));
-                };
-                if seq != expected {
-                    // Is the expected record elsewhere? Then it was moved.
-                    let moved = lines[i.saturating_add(1)..]
-                        .iter()
-                        .any(|x| x.record.as_ref().ok().and_then(seq_of) == Some(expected));
-                    let what = if moved {
-                        "records out of order: reordered"
-                    } else if seq > expected {
-                        "records missing: deleted"
-                    } else {
-                        "a record repeats or goes back: reordered"
-                    };
-                    return Err(broken(
-                        l,
-                        format!("expected seq {expected}, found seq {seq}; {what}"),
-                    ));
-                }
-                if prev_hash != p.hash {
-                    return Err(broken(
-                        l,
-                        format!("seq {seq}: prev_hash does not match seq {}'s hash", p.seq),
-                    ));
-                }
-            }
-        }
-        if let Some(a) = anchor
-            && a.seq == seq
-        {
-            if a.hash != hash {
-                return Err(broken(
-                    l,
-                    format!("seq {seq} differs from the anchor {}", a.hash),
-                ));
-            }
-            anchor_seen = true;
-        }
-        prev = Some(Head {
-            seq,
-            hash: hash.to_owned(),
-        });
-    }
-    let head = prev.unwrap_or_else(Head::genesis);
-    if !anchor_seen && let Some(a) = anchor {
-        let last = lines.last().unwrap_or(first);
-        return Err(broken(
-            last,
-            format!(
-                "the anchor seq {} is not in the chain, which ends at seq {}: records cut off the tail",
-                a.seq, head.seq
-            ),
-        ));
-    }
-    Ok(Verified {
-        records: lines.len() as u64,
-        files: files.len(),
-        first_seq,
-        head,
-        starts_mid_chain,
-    })
 }
 
 #[cfg(test)]

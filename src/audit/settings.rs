@@ -53,6 +53,13 @@ pub struct AuditConfig {
     /// JSON lines on standard output.
     #[serde(default)]
     pub stdout: bool,
+    /// The replica's name in every record and checkpoint (`source`): unset,
+    /// `MFA_FACADE_AUDIT_SOURCE` (the manifests set it from the pod name),
+    /// else the hostname. Letters, digits, `.`, `_` and `-`, at most 128.
+    pub source: Option<String>,
+    /// `[audit.signing]`: checkpoints signed with a key the log pipeline
+    /// never sees. Unset: checkpoints are written unsigned.
+    pub signing: Option<SigningConfig>,
     /// A mutating call reaches the backend only after its "received" record
     /// is durable, and answers only after its "completed" record is; a sink
     /// failure answers UNAVAILABLE and changes nothing.
@@ -104,6 +111,59 @@ pub struct AuditConfig {
     /// its level (and, with `stages`, its records).
     #[serde(default)]
     pub rules: Vec<AuditRuleConfig>,
+}
+
+/// `[audit.signing]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// An Ed25519 private key, PKCS#8 PEM (e.g. from a Kubernetes Secret;
+    /// `mfa-facade audit keygen FILE` makes one). Unset with the local
+    /// backend: a key made beside its data file (development).
+    pub key_file: Option<PathBuf>,
+    /// An AWS KMS asymmetric key (ECC_NIST_P256, SIGN_VERIFY): named in the
+    /// operator contract, not served by this build yet (refused by name).
+    pub kms_key_id: Option<String>,
+    /// A checkpoint seals the chain at least this often while it grows
+    /// (and at start, at rotation and at drain).
+    #[serde(default = "default_checkpoint_seconds")]
+    pub checkpoint_seconds: u64,
+}
+
+/// `audit.signing.checkpoint_seconds` by default.
+pub const DEFAULT_CHECKPOINT_SECONDS: u64 = 60;
+fn default_checkpoint_seconds() -> u64 {
+    DEFAULT_CHECKPOINT_SECONDS
+}
+
+/// The most bytes of a `source`.
+pub const MAX_SOURCE_BYTES: usize = 128;
+/// The environment variable a `source` comes from when the file sets none.
+pub const SOURCE_ENV: &str = "MFA_FACADE_AUDIT_SOURCE";
+
+/// Whether `s` can name a replica (it becomes part of object keys).
+pub fn valid_source(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_SOURCE_BYTES
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+impl AuditConfig {
+    /// The replica's name: `source`, else `MFA_FACADE_AUDIT_SOURCE`, else
+    /// the hostname, else "mfa-facade".
+    pub fn resolved_source(&self) -> String {
+        self.source
+            .clone()
+            .or_else(|| std::env::var(SOURCE_ENV).ok().filter(|s| !s.is_empty()))
+            .or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_owned())
+                    .filter(|h| valid_source(h))
+            })
+            .unwrap_or_else(|| "mfa-facade".to_owned())
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -198,6 +258,36 @@ impl AuditConfig {
         );
         check_range(err, "audit.max_files", self.max_files, 1, 1_000_000);
         check_range(err, "audit.stall_seconds", self.stall_seconds, 1, 3600);
+        let source = self.resolved_source();
+        if !valid_source(&source) {
+            err(
+                "audit.source",
+                format!(
+                    "{source:?} (or {SOURCE_ENV}) must be 1 to {MAX_SOURCE_BYTES} letters, digits, '.', '_' or '-'"
+                ),
+            );
+        }
+        if let Some(s) = &self.signing {
+            check_range(
+                err,
+                "audit.signing.checkpoint_seconds",
+                s.checkpoint_seconds,
+                1,
+                3600,
+            );
+            if s.kms_key_id.is_some() {
+                err(
+                    "audit.signing.kms_key_id",
+                    "is not served by this build yet: sign with key_file (an Ed25519 PKCS#8 PEM)"
+                        .into(),
+                );
+            }
+            if let Some(k) = &s.key_file
+                && let Err(e) = super::seal::Signer::from_pem_file(k)
+            {
+                err("audit.signing.key_file", e);
+            }
+        }
         check_range(
             err,
             "audit.max_queue_bytes",

@@ -29,7 +29,8 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use super::chain::{Head, Unsealed};
+use super::chain::{Fields, Head, Unsealed, key};
+use super::seal::Sealer;
 use super::settings::{AuditConfig, FsyncPolicy};
 
 /// Records waiting for the writer at most; more is an overloaded sink.
@@ -268,8 +269,9 @@ impl Drop for Sink {
 }
 
 impl Sink {
-    /// Opens the sinks, reads the chain's head back, starts the writer.
-    pub fn start(config: &AuditConfig) -> io::Result<Self> {
+    /// Opens the sinks, reads the chain's head back, starts the writer,
+    /// which first writes the run's `run_started` record and checkpoint.
+    pub fn start(config: &AuditConfig, sealer: Sealer) -> io::Result<Self> {
         let file = match &config.file {
             Some(path) => Some(ChainFile::open(
                 path,
@@ -289,8 +291,15 @@ impl Sink {
             fsync: config.fsync,
             group: Duration::from_millis(config.group_commit_ms),
             group_records: config.group_commit_records,
-            anchor_every: Duration::from_secs(config.anchor_interval_seconds),
+            seal_every: Duration::from_secs(
+                config
+                    .signing
+                    .as_ref()
+                    .map_or(config.anchor_interval_seconds, |s| s.checkpoint_seconds),
+            ),
             head,
+            sealer,
+            pending_head: None,
         };
         let writer = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -395,20 +404,41 @@ fn last_head(file: &mut File) -> io::Result<Option<Head>> {
         file.set_len(end)?;
         file.sync_all()?;
     }
-    if end == 0 {
-        return Ok(None);
+    // The last record: checkpoint lines after it are passed over (a few at
+    // most: one per flush of an idle writer is never written twice).
+    let mut end = end;
+    for _ in 0..MAX_TRAILING_CHECKPOINTS {
+        if end == 0 {
+            return Ok(None);
+        }
+        let start = after_last_newline(file, end - 1)?;
+        file.seek(SeekFrom::Start(start))?;
+        let mut head = [0u8; 20];
+        let n = Read::by_ref(file).take(20).read(&mut head)?;
+        if head[..n].starts_with(b"{\"audit_checkpoint\"") {
+            end = start;
+            continue;
+        }
+        file.seek(SeekFrom::Start(start))?;
+        let line = BufReader::new(Read::by_ref(file).take(end - 1 - start));
+        return head_of(line).map(Some);
     }
-    let start = after_last_newline(file, end - 1)?;
-    file.seek(SeekFrom::Start(start))?;
-    let line = BufReader::new(Read::by_ref(file).take(end - 1 - start));
-    head_of(line).map(Some)
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        "the audit file ends with more checkpoint lines than a writer leaves",
+    ))
 }
 
-/// `seq` and `hash` of one record, every other field skipped unread.
+/// Checkpoint lines after a file's last record, at most.
+const MAX_TRAILING_CHECKPOINTS: usize = 64;
+
+/// `seq`, `hash` and `run` of one record, every other field skipped unread.
 #[derive(serde::Deserialize)]
 struct HeadFields {
     seq: u64,
     hash: String,
+    #[serde(default)]
+    run: Option<String>,
 }
 
 fn head_of(line: impl Read) -> io::Result<Head> {
@@ -421,6 +451,7 @@ fn head_of(line: impl Read) -> io::Result<Head> {
     Ok(Head {
         seq: f.seq,
         hash: f.hash,
+        run: f.run,
     })
 }
 
@@ -514,11 +545,16 @@ impl ChainFile {
         f.seek(SeekFrom::Start(0))?;
         // Streamed: an old file's first line may be of any length.
         let mut first = BufReader::new(f);
-        let line = BufRead::split(&mut first, b'\n')
-            .next()
-            .transpose()?
-            .unwrap_or_default();
-        Ok(head_of(&line[..])?.seq)
+        for line in BufRead::split(&mut first, b'\n').take(MAX_TRAILING_CHECKPOINTS) {
+            let line = line?;
+            if !line.starts_with(b"{\"audit_checkpoint\"") {
+                return Ok(head_of(&line[..])?.seq);
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the audit file starts with no record",
+        ))
     }
 
     fn rotate(&mut self) -> io::Result<()> {
@@ -603,22 +639,28 @@ struct Writer {
     fsync: FsyncPolicy,
     group: Duration,
     group_records: usize,
-    anchor_every: Duration,
+    /// A checkpoint at least this often while the chain grows.
+    seal_every: Duration,
     head: Head,
+    sealer: Sealer,
+    /// The head after the writer's own record, until it is written.
+    pending_head: Option<Head>,
 }
 
 impl Writer {
     fn run(mut self, stopped: &Stopped) {
         let queue = &stopped.0;
-        let mut next_anchor = Instant::now() + self.anchor_every;
-        let mut anchored = self.head.clone();
+        // The run is known from its first moment: its first record links
+        // to the head the sink knows, and a checkpoint seals it at once.
+        self.started();
+        let mut next_seal = Instant::now() + self.seal_every;
         loop {
-            // Asleep until the first record, or the next anchor; a writer
-            // whose sinks failed wakes to try them again.
+            // Asleep until the first record, or the next checkpoint; a
+            // writer whose sinks failed wakes to try them again.
             let wake = if self.progress.failing() {
-                next_anchor.min(Instant::now() + PROBE_EVERY)
+                next_seal.min(Instant::now() + PROBE_EVERY)
             } else {
-                next_anchor
+                next_seal
             };
             let (mut batch, mut closed) = queue.take(1, wake);
             if batch.is_empty() && !closed && self.progress.failing() {
@@ -654,12 +696,97 @@ impl Writer {
             if closed {
                 break;
             }
-            if Instant::now() >= next_anchor {
-                self.anchor(&mut anchored);
-                next_anchor = Instant::now() + self.anchor_every;
+            if Instant::now() >= next_seal {
+                if self.sealer.due(self.head.seq) {
+                    self.seal(false);
+                }
+                next_seal = Instant::now() + self.seal_every;
             }
         }
-        self.anchor(&mut anchored);
+        self.ended();
+    }
+
+    /// A record of the writer's own (`run_started`, `run_ended`), sealed as
+    /// the next of the chain.
+    fn own_record(&mut self, stage: &'static str, fill: impl FnOnce(&mut Fields)) -> Vec<u8> {
+        let mut f = Fields::with_capacity(256);
+        let mut id = uuid::Uuid::encode_buffer();
+        f.put_str(
+            key!(id),
+            Some(uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id)),
+        );
+        fill(&mut f);
+        f.put_str(key!(run), Some(&self.sealer.run));
+        f.put_str(key!(source), Some(&self.sealer.source));
+        f.put_str(key!(stage), Some(stage));
+        f.put_str(key!(time), Some(&crate::timefmt::now()));
+        let seq = self.head.seq.saturating_add(1);
+        let (line, hash) = Unsealed::from_fields(f).seal(seq, &self.head.hash);
+        self.pending_head = Some(Head {
+            seq,
+            hash,
+            run: Some(self.sealer.run.clone()),
+        });
+        line
+    }
+
+    /// The run's first record, naming the run before it where the file
+    /// knows it, and its first checkpoint.
+    fn started(&mut self) {
+        let prev_run = (self.head.seq > 0).then(|| {
+            serde_json::json!({
+                "run": self.head.run,
+                "seq": self.head.seq,
+                "hash": self.head.hash,
+            })
+        });
+        let key_id = self.sealer.key_id().map(str::to_owned);
+        let line = self.own_record("run_started", |f| {
+            f.put_value(key!(checkpoint_key), &key_id);
+            f.put_value(key!(prev_run), &prev_run);
+            f.put_str(key!(version), Some(env!("CARGO_PKG_VERSION")));
+        });
+        self.sealer.first_seq = self.head.seq.saturating_add(1);
+        self.write_own(line, false);
+    }
+
+    /// The run's last record and its final checkpoint (at drain).
+    fn ended(&mut self) {
+        let line = self.own_record("run_ended", |_| {});
+        self.write_own(line, true);
+    }
+
+    /// Writes one of the writer's own records and a checkpoint of it.
+    fn write_own(&mut self, line: Vec<u8>, ended: bool) {
+        let Some(next) = self.pending_head.take() else {
+            return;
+        };
+        let checkpoint = self.sealer.checkpoint(next.seq, &next.hash, ended);
+        self.progress.busy(true);
+        let (durable, result) = self.write(&[line, checkpoint]);
+        self.progress.busy(false);
+        self.progress.ended(result.is_ok());
+        if durable {
+            self.head = next;
+        }
+        if let Err(e) = result {
+            crate::events::AuditWriteFailed {
+                records: 1,
+                error: &e,
+            }
+            .emit();
+        }
+    }
+
+    /// Writes a checkpoint of the head to every sink.
+    fn seal(&mut self, ended: bool) {
+        let line = self
+            .sealer
+            .checkpoint(self.head.seq, &self.head.hash, ended);
+        self.progress.busy(true);
+        let (_, result) = self.write(&[line]);
+        self.progress.busy(false);
+        self.progress.ended(result.is_ok());
     }
 
     /// Tries the sinks without a record: the file's disk asked for room
@@ -678,22 +805,6 @@ impl Writer {
         self.progress.ended(ok);
     }
 
-    /// Prints the head to stdout: the outside anchor of the chain.
-    fn anchor(&self, last: &mut Head) {
-        if self.head == *last {
-            return;
-        }
-        *last = self.head.clone();
-        let line = serde_json::json!({"audit_anchor": {
-            "seq": self.head.seq,
-            "hash": self.head.hash,
-            "time": crate::timefmt::now(),
-        }});
-        let mut out = io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
-    }
-
     /// Seals, writes and syncs a batch; acknowledges each message.
     fn commit(&mut self, batch: Vec<Msg>) {
         let started = Instant::now();
@@ -710,12 +821,31 @@ impl Writer {
                         continue;
                     };
                     let (line, hash) = record.seal(seq, &head.hash);
-                    head = Head { seq, hash };
+                    head = Head {
+                        seq,
+                        hash,
+                        run: None,
+                    };
                     lines.push(line);
                     acks.extend(ack);
                 }
                 Msg::Flush(ack) => acks.push(ack),
             }
+        }
+        // A file about to rotate is sealed first: its last line is the
+        // checkpoint of its last record.
+        let bytes: u64 = lines.iter().map(|l| l.len() as u64).sum();
+        if self
+            .file
+            .as_ref()
+            .is_some_and(|f| f.len > 0 && f.len.saturating_add(bytes) > f.max_bytes)
+            && self.sealer.due(self.head.seq)
+        {
+            lines.insert(
+                0,
+                self.sealer
+                    .checkpoint(self.head.seq, &self.head.hash, false),
+            );
         }
         self.progress.busy(true);
         let (durable, result) = self.write(&lines);
@@ -724,7 +854,10 @@ impl Writer {
         if durable {
             // The file holds them (or there is no file): whatever stdout
             // did, the next record follows them, so the chain never forks.
-            self.head = head;
+            self.head = Head {
+                run: Some(self.sealer.run.clone()),
+                ..head
+            };
         }
         match &result {
             Ok(()) => {
@@ -797,7 +930,8 @@ mod tests {
             path.display().to_string()
         ))
         .expect("config");
-        let sink = Sink::start(&config).expect("start");
+        let sink =
+            Sink::start(&config, Sealer::new("test".into(), "run-1".into(), None)).expect("start");
         let record = |pad: &str| {
             let mut f = super::super::chain::Fields::default();
             f.put("pad", &pad);
@@ -878,7 +1012,8 @@ mod tests {
             f.head,
             Head {
                 seq: 2,
-                hash: "h2".into()
+                hash: "h2".into(),
+                run: None,
             }
         );
         let len = std::fs::metadata(&path).expect("meta").len();

@@ -541,7 +541,10 @@ async fn no_secret_is_anywhere_in_the_files_and_the_chain_verifies() {
     }
     let (ok, out) = verify(&files, None);
     assert!(ok, "{out}");
-    assert!(out.starts_with("OK: "), "{out}");
+    assert!(
+        out.lines().last().is_some_and(|l| l.starts_with("OK: ")),
+        "{out}"
+    );
 }
 
 /// A chain of several rotated files, made by the real server.
@@ -565,17 +568,19 @@ async fn rotated_chain() -> (tempfile::TempDir, Vec<PathBuf>, String) {
             .expect("get");
     }
     assert!(served.terminate().success());
-    // The anchor the service printed last: the head at exit.
-    let anchor = served
-        .stdout()
+    // The head at exit, as the last checkpoint (at drain) seals it: what
+    // an outside copy of the checkpoints holds.
+    let anchor = audit_files(served.dir.path())
         .iter()
-        .rev()
-        .find_map(|l| {
-            let v: Value = serde_json::from_str(&l.text).ok()?;
-            let a = v.get("audit_anchor")?;
-            Some(format!("{}:{}", a["seq"], a["hash"].as_str()?))
+        .flat_map(|p| lines_of(p))
+        .filter_map(|l| {
+            let v: Value = serde_json::from_str(&l).ok()?;
+            let c = v.get("audit_checkpoint")?;
+            Some((c["seq"].as_u64()?, c["hash"].as_str()?.to_owned()))
         })
-        .expect("an anchor on stdout");
+        .max()
+        .map(|(seq, hash)| format!("{seq}:{hash}"))
+        .expect("a checkpoint in the files");
     let keep = tempfile::tempdir().expect("dir");
     let mut files = Vec::new();
     for p in audit_files(served.dir.path()) {
@@ -612,41 +617,52 @@ async fn tampering_is_detected_across_rotated_files() {
     let middle = &files[1];
     let original = lines_of(middle);
     let restore = || write_lines(middle, &original);
+    // The lines that are records (checkpoints are between them).
+    let records_at: Vec<usize> = original
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| !l.starts_with("{\"audit_checkpoint\""))
+        .map(|(i, _)| i)
+        .collect();
+    let (third, fourth) = (records_at[2], records_at[3]);
 
     // One byte edited.
     let mut edited = original.clone();
-    edited[2] = edited[2].replacen("\"stage\":\"", "\"stage\":\"X", 1);
+    edited[third] = edited[third].replacen("\"stage\":\"", "\"stage\":\"X", 1);
     write_lines(middle, &edited);
     let (ok, out) = verify(&files, None);
     println!("edited:    {out}");
     assert!(
-        !ok && out.contains(&format!("{}:3:", middle.display())) && out.contains("edited"),
+        !ok && out.contains(&format!("{}:{}:", middle.display(), third + 1))
+            && out.contains("edited"),
         "{out}"
     );
     restore();
 
-    // One line deleted.
+    // One record deleted: the gap shows at the record after it, which
+    // is now a line earlier.
     let mut deleted = original.clone();
-    deleted.remove(2);
+    deleted.remove(third);
     write_lines(middle, &deleted);
     let (ok, out) = verify(&files, None);
     println!("deleted:   {out}");
     assert!(
-        !ok && out.contains(&format!("{}:3:", middle.display())) && out.contains("deleted"),
+        !ok && out.contains(&format!("{}:{}:", middle.display(), fourth))
+            && out.contains("deleted"),
         "{out}"
     );
     restore();
 
-    // Two lines swapped.
+    // Two lines swapped: records are put in seq order whatever the order
+    // they come in (collectors deliver out of order), and said to be out of
+    // order; a reorder that re-chains them is what a checkpoint catches
+    // (tests/integration/audit_fleet.rs).
     let mut swapped = original.clone();
-    swapped.swap(2, 3);
+    swapped.swap(third, fourth);
     write_lines(middle, &swapped);
     let (ok, out) = verify(&files, None);
     println!("swapped:   {out}");
-    assert!(
-        !ok && out.contains(&format!("{}:3:", middle.display())) && out.contains("reordered"),
-        "{out}"
-    );
+    assert!(ok && out.contains("out of seq order"), "{out}");
     restore();
 
     // A rotated file removed from the middle.
@@ -658,9 +674,16 @@ async fn tampering_is_detected_across_rotated_files() {
         "{out}"
     );
 
-    // The tail cut off: only the anchor catches it.
+    // The tail cut off (the last record and the final checkpoint after
+    // it): only a head kept outside the files catches it.
     let last = files.last().expect("files");
     let mut cut = lines_of(last);
+    while cut
+        .last()
+        .is_some_and(|l| l.starts_with("{\"audit_checkpoint\""))
+    {
+        cut.pop();
+    }
     cut.pop();
     write_lines(last, &cut);
     assert!(verify(&files, None).0, "a shorter chain is still a chain");

@@ -11,6 +11,7 @@
 mod common;
 
 mod audit;
+mod audit_fleet;
 mod auth_matrix;
 mod canary;
 mod cli;
