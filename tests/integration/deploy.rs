@@ -159,6 +159,23 @@ fn each_configmaps_config_passes_check_config() {
                     .expect("redis file");
             }
         }
+        // The audit signing key and the deployment secret, as the
+        // operator's Secrets provide them: a real key (check-config reads
+        // it), 32 random bytes.
+        if config.contains(&format!("{mount}/audit/ed25519.pem")) {
+            std::fs::create_dir_all(dir.path().join("audit")).expect("audit dir");
+            run(
+                Command::new(BIN)
+                    .args(["audit", "keygen"])
+                    .arg(dir.path().join("audit/ed25519.pem")),
+                "mfa-facade audit keygen",
+            );
+        }
+        if config.contains(&format!("{mount}/secret/deployment")) {
+            std::fs::create_dir_all(dir.path().join("secret")).expect("secret dir");
+            std::fs::write(dir.path().join("secret/deployment"), uuid::Uuid::new_v4().simple().to_string())
+                .expect("secret");
+        }
         let path = dir.path().join("config.toml");
         std::fs::write(&path, config).expect("write config");
         let out = run(
@@ -178,6 +195,8 @@ fn each_configmaps_config_passes_check_config() {
         "url = \"rediss://",
         "password_file = ",
         "stdout = true",
+        "[audit.signing]",
+        "secret_file = ",
     ] {
         assert!(config.contains(needle), "aws config lacks {needle}");
     }
