@@ -65,6 +65,7 @@ pub const NAMES: &[&str] = &[
     "deployment_secret_of_this_process",
     "call_abandoned",
     "audit_signing_key_made",
+    "audit_object_put_failed",
     "shutdown_signal",
     "draining",
     "drain_timeout",
@@ -233,6 +234,23 @@ impl CallAbandoned<'_> {
             "A call ended before it completed (client gone, deadline, drain or panic); its completed record says so.",
             call_id = self.call_id,
             code = self.code
+        );
+    }
+}
+
+/// A put into `[audit.s3]` failed; the writer tries again (backoff).
+pub struct AuditS3PutFailed<'a> {
+    pub error: &'a str,
+}
+
+impl AuditS3PutFailed<'_> {
+    pub fn emit(self) {
+        line!(
+            error,
+            "mfa_facade::audit",
+            "audit_object_put_failed",
+            "A put of audit records into S3 failed; it is tried again until it lands.",
+            error = self.error
         );
     }
 }

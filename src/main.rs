@@ -78,6 +78,15 @@ enum AuditCommand {
         /// A head published outside the records, as SEQ:HASH.
         #[arg(long)]
         anchor: Option<String>,
+        /// For s3:// inputs: an S3-compatible endpoint instead of AWS
+        /// (credentials and Region from the usual chain: AWS_REGION, …).
+        #[arg(long)]
+        s3_endpoint_url: Option<String>,
+        /// For s3:// inputs: path-style addressing (moto, MinIO).
+        #[arg(long)]
+        s3_path_style: bool,
+        /// Files, `-` (stdin), or `s3://bucket/prefix` (every object under
+        /// it: what `[audit.s3]` wrote); --checkpoints takes the same.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -92,6 +101,8 @@ struct VerifyArgs {
     checkpoints: Vec<PathBuf>,
     strict: bool,
     anchor: Option<String>,
+    s3_endpoint_url: Option<String>,
+    s3_path_style: bool,
     files: Vec<PathBuf>,
 }
 
@@ -117,6 +128,24 @@ fn audit_verify(args: VerifyArgs) -> ExitCode {
     };
     let mut inputs = Vec::new();
     for path in args.files.iter().chain(&args.checkpoints) {
+        if let Some(url) = path.to_str().filter(|p| p.starts_with("s3://")) {
+            match mfa_facade::audit::s3::read_prefix(
+                url,
+                args.s3_endpoint_url.as_deref(),
+                args.s3_path_style,
+            ) {
+                Ok(objects) => inputs.extend(
+                    objects
+                        .into_iter()
+                        .map(|(name, text)| verify::Input { name, text }),
+                ),
+                Err(e) => {
+                    println!("FAILED: {url}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            continue;
+        }
         let text = if path.as_os_str() == "-" {
             let mut text = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map(|_| text)
@@ -278,6 +307,8 @@ fn main() -> ExitCode {
                     checkpoints,
                     strict,
                     anchor,
+                    s3_endpoint_url,
+                    s3_path_style,
                     files,
                 },
         } => audit_verify(VerifyArgs {
@@ -285,6 +316,8 @@ fn main() -> ExitCode {
             checkpoints,
             strict,
             anchor,
+            s3_endpoint_url,
+            s3_path_style,
             files,
         }),
         Command::Audit {

@@ -21,6 +21,7 @@
 pub mod bound;
 pub mod chain;
 pub mod redact;
+pub mod s3;
 pub mod seal;
 pub mod settings;
 pub mod sink;

@@ -60,6 +60,9 @@ pub struct AuditConfig {
     /// `[audit.signing]`: checkpoints signed with a key the log pipeline
     /// never sees. Unset: checkpoints are written unsigned.
     pub signing: Option<SigningConfig>,
+    /// `[audit.s3]`: the fleet's shared sink, which acknowledges: records
+    /// as objects never overwritten, in a bucket with Object Lock.
+    pub s3: Option<S3Config>,
     /// A mutating call reaches the backend only after its "received" record
     /// is durable, and answers only after its "completed" record is; a sink
     /// failure answers UNAVAILABLE and changes nothing.
@@ -128,6 +131,41 @@ pub struct SigningConfig {
     /// (and at start, at rotation and at drain).
     #[serde(default = "default_checkpoint_seconds")]
     pub checkpoint_seconds: u64,
+}
+
+/// `[audit.s3]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// A bucket with Object Lock on (compliance mode, a default retention
+    /// the operator chooses): no one can delete or replace what is in it.
+    pub bucket: String,
+    /// Where under the bucket: `<prefix>records/…` and `<prefix>checkpoints/…`.
+    #[serde(default = "default_s3_prefix")]
+    pub prefix: String,
+    /// Unset: the SDK's (AWS_REGION, the profile).
+    pub region: Option<String>,
+    /// An S3-compatible endpoint instead of AWS (tests: moto).
+    pub endpoint_url: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), for endpoints that
+    /// serve no virtual hosts (moto, MinIO).
+    #[serde(default)]
+    pub force_path_style: bool,
+    /// Records no caller waits for (reads, refusals) are put within this
+    /// long of their arrival, together; a change's record goes at once.
+    #[serde(default = "default_flush_ms")]
+    pub flush_ms: u64,
+}
+
+/// `audit.s3.prefix` by default.
+pub const DEFAULT_S3_PREFIX: &str = "mfa-facade/";
+fn default_s3_prefix() -> String {
+    DEFAULT_S3_PREFIX.to_owned()
+}
+/// `audit.s3.flush_ms` by default.
+pub const DEFAULT_FLUSH_MS: u64 = 200;
+fn default_flush_ms() -> u64 {
+    DEFAULT_FLUSH_MS
 }
 
 /// `audit.signing.checkpoint_seconds` by default.
@@ -225,11 +263,36 @@ fn default_read_level() -> AuditLevel {
 
 impl AuditConfig {
     pub(crate) fn validate(&self, err: &mut impl FnMut(&str, String)) {
-        if self.file.is_none() && !self.stdout {
+        if self.file.is_none() && !self.stdout && self.s3.is_none() {
             err(
                 "audit",
-                "names no sink: set audit.file, audit.stdout = true, or both".into(),
+                "names no sink: set audit.file, audit.stdout = true, [audit.s3], or several".into(),
             );
+        }
+        if let Some(s3) = &self.s3 {
+            let bucket_ok = (3..=63).contains(&s3.bucket.len())
+                && s3.bucket.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                });
+            if !bucket_ok {
+                err(
+                    "audit.s3.bucket",
+                    format!(
+                        "{:?} is not an S3 bucket name (3 to 63 of a-z, 0-9, '-', '.')",
+                        s3.bucket
+                    ),
+                );
+            }
+            if !(s3.prefix.is_empty() || s3.prefix.ends_with('/')) || s3.prefix.len() > 256 {
+                err(
+                    "audit.s3.prefix",
+                    format!(
+                        "{:?} must be empty or end with '/', at most 256 bytes",
+                        s3.prefix
+                    ),
+                );
+            }
+            check_range(err, "audit.s3.flush_ms", s3.flush_ms, 1, 10_000);
         }
         if !(1..=1000).contains(&self.group_commit_ms) {
             err(

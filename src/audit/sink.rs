@@ -30,6 +30,7 @@ use std::{
 use tokio::sync::oneshot;
 
 use super::chain::{Fields, Head, Unsealed, key};
+use super::s3::S3Sink;
 use super::seal::Sealer;
 use super::settings::{AuditConfig, FsyncPolicy};
 
@@ -272,6 +273,10 @@ impl Sink {
     /// Opens the sinks, reads the chain's head back, starts the writer,
     /// which first writes the run's `run_started` record and checkpoint.
     pub fn start(config: &AuditConfig, sealer: Sealer) -> io::Result<Self> {
+        let s3 = match &config.s3 {
+            Some(c) => Some(S3Sink::connect(c, &sealer.source, &sealer.run)?),
+            None => None,
+        };
         let file = match &config.file {
             Some(path) => Some(ChainFile::open(
                 path,
@@ -285,11 +290,16 @@ impl Sink {
         let progress = Arc::new(Progress::new());
         crate::meters::audit_writer_up(true);
         let writer = Writer {
+            s3,
+            queue: queue.clone(),
             progress: progress.clone(),
             file,
             stdout: config.stdout,
             fsync: config.fsync,
-            group: Duration::from_millis(config.group_commit_ms),
+            // S3: a put per group, so reads wait up to flush_ms to share one.
+            group: Duration::from_millis(config.s3.as_ref().map_or(config.group_commit_ms, |s| {
+                s.flush_ms.max(config.group_commit_ms)
+            })),
             group_records: config.group_commit_records,
             seal_every: Duration::from_secs(
                 config
@@ -612,6 +622,9 @@ impl ChainFile {
     }
 }
 
+/// How long a draining writer goes on trying to put into S3 what it holds.
+const DRAIN_TRIES: Duration = Duration::from_secs(10);
+
 /// How often a writer whose sinks failed tries them again while no record
 /// comes, so that health recovers by itself.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
@@ -633,6 +646,11 @@ fn has_room(file: &File, len: u64) -> bool {
 }
 
 struct Writer {
+    /// `[audit.s3]`.
+    s3: Option<S3Sink>,
+    /// The queue, for whether the writer is draining (an S3 put then stops
+    /// trying after [`DRAIN_TRIES`]).
+    queue: Arc<Queue>,
     progress: Arc<Progress>,
     file: Option<ChainFile>,
     stdout: bool,
@@ -763,7 +781,7 @@ impl Writer {
         };
         let checkpoint = self.sealer.checkpoint(next.seq, &next.hash, ended);
         self.progress.busy(true);
-        let (durable, result) = self.write(&[line, checkpoint]);
+        let (durable, result) = self.write(&[line, checkpoint], next.seq);
         self.progress.busy(false);
         self.progress.ended(result.is_ok());
         if durable {
@@ -784,7 +802,7 @@ impl Writer {
             .sealer
             .checkpoint(self.head.seq, &self.head.hash, ended);
         self.progress.busy(true);
-        let (_, result) = self.write(&[line]);
+        let (_, result) = self.write(&[line], self.head.seq);
         self.progress.busy(false);
         self.progress.ended(result.is_ok());
     }
@@ -848,7 +866,7 @@ impl Writer {
             );
         }
         self.progress.busy(true);
-        let (durable, result) = self.write(&lines);
+        let (durable, result) = self.write(&lines, self.head.seq.saturating_add(1));
         self.progress.busy(false);
         self.progress.ended(result.is_ok());
         if durable {
@@ -875,10 +893,11 @@ impl Writer {
         }
     }
 
-    /// Writes a batch to the file, then stdout. Returns whether the chain
-    /// moved on (the file holds the batch durably, or there is no file and
-    /// stdout was tried), and whether every sink took it.
-    fn write(&mut self, lines: &[Vec<u8>]) -> (bool, io::Result<()>) {
+    /// Writes a batch (records from `first_seq` on, and checkpoints) to the
+    /// file, then S3, then stdout. Returns whether the chain moved on (the
+    /// file holds the batch durably, or there is no file), and whether every
+    /// sink took it.
+    fn write(&mut self, lines: &[Vec<u8>], first_seq: u64) -> (bool, io::Result<()>) {
         if lines.is_empty() {
             return (true, Ok(()));
         }
@@ -894,6 +913,11 @@ impl Writer {
                 return (false, Err(e));
             }
         }
+        if self.s3.is_some()
+            && let Err(e) = self.put_s3(lines, first_seq)
+        {
+            return (self.file.is_some(), Err(io::Error::other(e)));
+        }
         if self.stdout {
             let mut out = io::stdout().lock();
             let written = lines
@@ -903,6 +927,55 @@ impl Writer {
             return (true, written);
         }
         (true, Ok(()))
+    }
+
+    /// The batch into S3: its records as one object, each checkpoint as
+    /// one; each put tried again until it lands (or the drain's tries run
+    /// out), so the bucket never has a gap.
+    fn put_s3(&self, lines: &[Vec<u8>], first_seq: u64) -> Result<(), String> {
+        let Some(s3) = &self.s3 else {
+            return Ok(());
+        };
+        let closed_at = std::cell::Cell::new(None::<Instant>);
+        let give_up = || {
+            if !self.queue.lock().closed {
+                return false;
+            }
+            let at = closed_at.get().unwrap_or_else(Instant::now);
+            closed_at.set(Some(at));
+            at.elapsed() >= DRAIN_TRIES
+        };
+        let failed = |e: &str| {
+            crate::events::AuditS3PutFailed { error: e }.emit();
+        };
+        let (checkpoints, records): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) = lines
+            .iter()
+            .partition(|l| l.starts_with(b"{\"audit_checkpoint\""));
+        if !records.is_empty() {
+            let body: Vec<u8> = records.iter().flat_map(|l| l.iter().copied()).collect();
+            s3.put(
+                &s3.records_key(first_seq),
+                body,
+                "application/x-ndjson",
+                failed,
+                give_up,
+            )?;
+        }
+        for line in checkpoints {
+            let c = serde_json::from_slice::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| super::seal::Checkpoint::of(&v))
+                .and_then(Result::ok);
+            let Some(c) = c else { continue };
+            s3.put(
+                &s3.checkpoint_key(c.seq, c.ended),
+                line.clone(),
+                "application/json",
+                failed,
+                give_up,
+            )?;
+        }
+        Ok(())
     }
 }
 

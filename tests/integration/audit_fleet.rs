@@ -18,6 +18,9 @@ use common::procs::{BIN, Served, local_config, local_pool};
 use common::{ApiKey, TEST_KEY};
 use mfa_facade::proto::v1 as pb;
 use serde_json::Value;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 fn replica(root: &Path, name: &str, key: &Path) -> String {
     std::fs::create_dir_all(root.join(name)).expect("replica dir");
@@ -111,7 +114,9 @@ async fn load(served: &mut Served, tag: &str, n: usize, kill_after: Option<usize
 }
 
 fn verify(args: &[&str], inputs: &[PathBuf]) -> (bool, String) {
+    // Credentials for s3:// inputs (moto takes any).
     let out = Command::new(BIN)
+        .envs(AWS_ENV.iter().map(|(k, v)| (*k, v.unwrap_or_default())))
         .args(["audit", "verify"])
         .args(args)
         .args(inputs)
@@ -496,4 +501,407 @@ async fn a_fleet_of_three_verifies_across_sigkill_restart_and_drain_and_every_at
     assert_eq!(caught, attacks.len());
     assert!(web0.terminate().success());
     assert!(web1b.terminate().success());
+}
+
+/// A TCP forwarder to `upstream` that can be switched off: then every
+/// connection, open or new, is dropped (S3 unreachable).
+struct Switch {
+    addr: std::net::SocketAddr,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Switch {
+    async fn start(upstream: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (up, rx) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut rx = rx.clone();
+                tokio::spawn(async move {
+                    if !*rx.borrow() {
+                        return;
+                    }
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = rx.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Self { addr, up }
+    }
+
+    fn set(&self, up: bool) {
+        let _ = self.up.send(up);
+    }
+}
+
+fn moto_s3() -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(common::moto_url())
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+const AWS_ENV: [(&str, Option<&str>); 3] = [
+    ("AWS_ACCESS_KEY_ID", Some("testing")),
+    ("AWS_SECRET_ACCESS_KEY", Some("testing")),
+    ("AWS_REGION", Some("us-east-1")),
+];
+
+fn s3_replica(
+    root: &Path,
+    name: &str,
+    key: &Path,
+    bucket: &str,
+    endpoint: &str,
+    extra: &str,
+) -> String {
+    std::fs::create_dir_all(root.join(name)).expect("replica dir");
+    local_config(
+        "admin",
+        100_000.0,
+        100_000,
+        &format!(
+            r#"
+[server]
+request_timeout_ms = 3000
+{extra}
+
+[audit]
+fail_closed = true
+source = "{name}"
+stall_seconds = 1
+
+[audit.signing]
+key_file = "{key}"
+checkpoint_seconds = 1
+
+[audit.s3]
+bucket = "{bucket}"
+prefix = "fleet/"
+region = "us-east-1"
+endpoint_url = "{endpoint}"
+force_path_style = true
+flush_ms = 50
+"#,
+            key = key.display(),
+        ),
+    )
+    .replace(
+        "{dir}/data.json",
+        &format!("{}/{name}/data.json", root.display()),
+    )
+}
+
+/// Issue 31's fleet on S3: three replicas put their records into one
+/// Object Lock bucket (moto on loopback), one SIGKILLed mid-load and
+/// restarted, one drained; `audit verify s3://…` holds, every change a
+/// client saw acknowledged is in S3 exactly once, the bucket refuses an
+/// overwrite and a delete of a record object, and with S3 unreachable a
+/// change answers AUDIT_UNAVAILABLE within its deadline, reaches no
+/// backend, and health goes NOT_SERVING and comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_on_one_object_lock_bucket_loses_no_acknowledged_change() {
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+        ObjectLockRule,
+    };
+    let s3 = moto_s3();
+    let bucket = format!("audit-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    s3.create_bucket()
+        .bucket(&bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .expect("bucket");
+    s3.put_object_lock_configuration()
+        .bucket(&bucket)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(
+                            DefaultRetention::builder()
+                                .mode(ObjectLockRetentionMode::Compliance)
+                                .days(1)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("object lock");
+
+    let root = tempfile::tempdir().expect("dir");
+    let key = root.path().join("signing.pem");
+    mfa_facade::audit::seal::generate(&key).expect("key");
+    let public = root.path().join("signing.pem.pub");
+    let moto = common::moto_url();
+    let start = |name: &str| {
+        Served::start_with_env(
+            &s3_replica(root.path(), name, &key, &bucket, &moto, ""),
+            &AWS_ENV,
+        )
+    };
+    let mut web0 = start("web-0");
+    let mut web1 = start("web-1");
+    let mut web2 = start("web-2");
+    let (a0, a1, a2) = tokio::join!(
+        async { load(&mut web0, "s3-web-0", 120, None).await },
+        async { load(&mut web1, "s3-web-1a", 200, Some(60)).await },
+        async { load(&mut web2, "s3-web-2", 80, None).await },
+    );
+    let mut web1b = start("web-1");
+    let a1b = load(&mut web1b, "s3-web-1b", 60, None).await;
+    assert!(web2.terminate().success(), "web-2 drains");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let url = format!("s3://{bucket}/fleet/");
+    let verify_s3 = || {
+        verify(
+            &[
+                "--public-key",
+                public.to_str().expect("utf-8"),
+                "--s3-endpoint-url",
+                &moto,
+                "--s3-path-style",
+            ],
+            &[PathBuf::from(&url)],
+        )
+    };
+    let (ok, out) = verify_s3();
+    println!("s3 fleet: {out}");
+    assert!(ok, "{out}");
+    assert!(out.contains("every signature good"), "{out}");
+
+    // Every acknowledged change: received and completed, once each, in S3.
+    let objects = bucket_objects(&s3, &bucket, "fleet/").await;
+    let mut by_rid: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (_, text) in &objects {
+        for l in text.lines() {
+            if let Some(m) = parse(l)
+                && let (Some(rid), Some(stage)) = (
+                    m.get("request_id").and_then(Value::as_str),
+                    m.get("stage").and_then(Value::as_str),
+                )
+            {
+                by_rid
+                    .entry(rid.to_owned())
+                    .or_default()
+                    .push(stage.to_owned());
+            }
+        }
+    }
+    let acknowledged: Vec<&String> = a0.iter().chain(&a1).chain(&a1b).chain(&a2).collect();
+    let exactly_once = acknowledged
+        .iter()
+        .filter(|rid| {
+            by_rid.get(rid.as_str()).is_some_and(|s| {
+                let mut s = s.clone();
+                s.sort();
+                s == ["completed", "received"]
+            })
+        })
+        .count();
+    println!(
+        "s3: acknowledged changes {} (web-1 killed after {} of 200); in S3 exactly once: {exactly_once}; {} objects",
+        acknowledged.len(),
+        a1.len(),
+        objects.len()
+    );
+    assert_eq!(exactly_once, acknowledged.len());
+    assert!(a1.len() < 200, "the kill landed mid-load");
+
+    // The bucket holds what it was given: no overwrite, no delete.
+    let record_key = objects
+        .iter()
+        .find(|(n, _)| n.contains("/records/"))
+        .map(|(n, _)| n.trim_start_matches(&format!("s3://{bucket}/")).to_owned())
+        .expect("a record object");
+    let overwrite = s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&record_key)
+        .if_none_match("*")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{}\n"))
+        .send()
+        .await;
+    assert!(overwrite.is_err(), "If-None-Match refuses an overwrite");
+    let version = s3
+        .head_object()
+        .bucket(&bucket)
+        .key(&record_key)
+        .send()
+        .await
+        .expect("head")
+        .version_id()
+        .map(str::to_owned);
+    let deleted = s3
+        .delete_object()
+        .bucket(&bucket)
+        .key(&record_key)
+        .set_version_id(version)
+        .send()
+        .await;
+    assert!(
+        deleted.is_err(),
+        "Object Lock refuses the delete of a locked version"
+    );
+    println!("s3: overwrite refused, delete of a locked version refused");
+
+    // S3 unreachable.
+    let moto_addr: std::net::SocketAddr = moto
+        .trim_start_matches("http://")
+        .parse()
+        .expect("moto addr");
+    let switch = Switch::start(moto_addr).await;
+    let mut web3 = Served::start_with_env(
+        &s3_replica(
+            root.path(),
+            "web-3",
+            &key,
+            &bucket,
+            &format!("http://{}", switch.addr),
+            "",
+        ),
+        &AWS_ENV,
+    );
+    let ch = web3.channel().await;
+    let pool = local_pool(&ch, None).await;
+    let mut p = pools(&ch);
+    assert_eq!(
+        health(&web3, ServingStatus::Serving, Duration::from_secs(10)).await,
+        ServingStatus::Serving
+    );
+    switch.set(false);
+    let set = |mode: pb::MfaConfiguration| pb::SetUserPoolMfaConfigRequest {
+        user_pool_id: pool.clone(),
+        software_token_mfa_configuration: Some(pb::SoftwareTokenMfaConfig {
+            enabled: Some(true),
+        }),
+        mfa_configuration: mode as i32,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let err = p
+        .set_user_pool_mfa_config(set(pb::MfaConfiguration::On))
+        .await
+        .expect_err("S3 unreachable: no durable record, no change");
+    let took = started.elapsed();
+    use tonic_types::StatusExt;
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert_eq!(
+        err.get_details_error_info().map(|i| i.reason),
+        Some("AUDIT_UNAVAILABLE".to_owned())
+    );
+    assert!(
+        took < Duration::from_millis(3500),
+        "answered after {took:?}"
+    );
+    assert_eq!(
+        health(&web3, ServingStatus::NotServing, Duration::from_secs(10)).await,
+        ServingStatus::NotServing
+    );
+    let now = p
+        .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: pool.clone(),
+        })
+        .await
+        .expect("reads go on")
+        .into_inner();
+    assert_eq!(
+        now.mfa_configuration,
+        pb::MfaConfiguration::Off as i32,
+        "nothing reached the backend"
+    );
+    println!("s3 unreachable: a change answered AUDIT_UNAVAILABLE in {took:?}; health NOT_SERVING");
+    switch.set(true);
+    assert_eq!(
+        health(&web3, ServingStatus::Serving, Duration::from_secs(20)).await,
+        ServingStatus::Serving
+    );
+    p.set_user_pool_mfa_config(set(pb::MfaConfiguration::Optional))
+        .await
+        .expect("S3 back: the change goes through");
+    assert!(web3.terminate().success());
+    let (ok, out) = verify_s3();
+    assert!(ok, "no gap in S3 after the outage: {out}");
+    assert!(web0.terminate().success());
+    assert!(web1b.terminate().success());
+}
+
+/// Every object under `prefix`, as (its s3:// name, its text).
+async fn bucket_objects(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        for o in page.expect("list").contents() {
+            let key = o.key().expect("key").to_owned();
+            let body = s3
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .expect("get")
+                .body
+                .collect()
+                .await
+                .expect("body")
+                .into_bytes();
+            out.push((
+                format!("s3://{bucket}/{key}"),
+                String::from_utf8_lossy(&body).into_owned(),
+            ));
+        }
+    }
+    out
+}
+
+async fn health(served: &Served, want: ServingStatus, within: Duration) -> ServingStatus {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let mut h = HealthClient::new(served.channel().await);
+        let now = h
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map(|r| {
+                ServingStatus::try_from(r.into_inner().status).unwrap_or(ServingStatus::Unknown)
+            })
+            .unwrap_or(ServingStatus::Unknown);
+        if now == want || std::time::Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

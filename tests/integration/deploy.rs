@@ -173,8 +173,11 @@ fn each_configmaps_config_passes_check_config() {
         }
         if config.contains(&format!("{mount}/secret/deployment")) {
             std::fs::create_dir_all(dir.path().join("secret")).expect("secret dir");
-            std::fs::write(dir.path().join("secret/deployment"), uuid::Uuid::new_v4().simple().to_string())
-                .expect("secret");
+            std::fs::write(
+                dir.path().join("secret/deployment"),
+                uuid::Uuid::new_v4().simple().to_string(),
+            )
+            .expect("secret");
         }
         let path = dir.path().join("config.toml");
         std::fs::write(&path, config).expect("write config");

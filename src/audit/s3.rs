@@ -1,0 +1,238 @@
+//! The fleet's shared, acknowledging audit sink (`[audit.s3]`): records as
+//! S3 objects that are never overwritten, in a bucket whose Object Lock
+//! (compliance mode, the operator's default retention) keeps anyone — the
+//! writer included — from deleting or replacing them before retention ends.
+//!
+//! - `<prefix>records/<source>/<run>/<first seq, 20 digits>.jsonl`: a group
+//!   of records (group commit: the records that arrive together share one
+//!   object), put with `If-None-Match: *`, so an existing key is never
+//!   replaced;
+//! - `<prefix>checkpoints/<source>/<run>/<seq, 20 digits>.json`: each
+//!   checkpoint, beside them.
+//!
+//! The writer thread calls it synchronously (a runtime of its own), and a
+//! put that fails is tried again, with backoff, until it lands: seqs are
+//! never given twice and the bucket never has a gap, while the records'
+//! waiters reach their deadlines (AUDIT_UNAVAILABLE) and health turns
+//! NOT_SERVING after `audit.stall_seconds`. A retry answered 412 (the
+//! object exists) is a put that landed the first time: only this run
+//! writes under its own random run id.
+
+use std::time::Duration;
+
+use aws_sdk_s3::{Client, primitives::ByteStream};
+
+use super::settings::S3Config;
+
+/// The first wait after a failed put, doubling up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+pub struct S3Sink {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+    bucket: String,
+    /// `prefix`, then the kind, source and run: where this run's objects go.
+    records: String,
+    checkpoints: String,
+}
+
+impl std::fmt::Debug for S3Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "S3Sink(s3://{}/{})", self.bucket, self.records)
+    }
+}
+
+/// Why a put failed, as the log may say it (no credentials in it).
+fn describe<E: std::fmt::Debug>(e: &aws_sdk_s3::error::SdkError<E>) -> String {
+    use aws_sdk_s3::error::SdkError;
+    match e {
+        SdkError::ServiceError(s) => {
+            let raw = s.raw();
+            format!("S3 answered HTTP {}", raw.status().as_u16())
+        }
+        SdkError::TimeoutError(_) => "S3 did not answer in time".into(),
+        SdkError::DispatchFailure(_) => "S3 could not be reached".into(),
+        _ => "the S3 request could not be made".into(),
+    }
+}
+
+impl S3Sink {
+    /// The client of `[audit.s3]` (the default credential chain: IRSA on
+    /// EKS), for this run's objects.
+    pub fn connect(config: &S3Config, source: &str, run: &str) -> std::io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        // Loaded on a thread of its own: the caller may be inside the
+        // server's runtime, where a runtime cannot block.
+        let client = std::thread::scope(|scope| {
+            scope
+                .spawn(|| rt.block_on(Self::client(config)))
+                .join()
+                .map_err(|_| std::io::Error::other("building the S3 client panicked"))
+        })?;
+        let prefix = &config.prefix;
+        Ok(Self {
+            rt,
+            client,
+            bucket: config.bucket.clone(),
+            records: format!("{prefix}records/{source}/{run}/"),
+            checkpoints: format!("{prefix}checkpoints/{source}/{run}/"),
+        })
+    }
+
+    async fn client(config: &S3Config) -> Client {
+        {
+            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .timeout_config(
+                    aws_config::timeout::TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(3))
+                        .operation_attempt_timeout(Duration::from_secs(5))
+                        .build(),
+                );
+            if let Some(region) = &config.region {
+                loader = loader.region(aws_config::Region::new(region.clone()));
+            }
+            if let Some(url) = &config.endpoint_url {
+                loader = loader.endpoint_url(url);
+            }
+            let sdk = loader.load().await;
+            let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(config.force_path_style)
+                .build();
+            Client::from_conf(s3)
+        }
+    }
+
+    /// Puts one object once: `Ok` when it is in S3 (now, or by an earlier
+    /// attempt whose answer was lost).
+    fn put_once(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), String> {
+        self.rt.block_on(async {
+            let put = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .if_none_match("*")
+                .content_type(content_type)
+                .body(ByteStream::from(body))
+                .send()
+                .await;
+            match put {
+                Ok(_) => Ok(()),
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(()),
+                Err(e) => Err(describe(&e)),
+            }
+        })
+    }
+
+    /// Puts one object, trying again until it lands or `give_up` says so
+    /// (at drain). `on_failure` hears each failure (for the log and the
+    /// stall watch).
+    pub fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        mut on_failure: impl FnMut(&str),
+        give_up: impl Fn() -> bool,
+    ) -> Result<(), String> {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            match self.put_once(key, body.clone(), content_type) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    on_failure(&e);
+                    if give_up() {
+                        return Err(e);
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// The key of a group of records whose first is `first_seq`.
+    pub fn records_key(&self, first_seq: u64) -> String {
+        format!("{}{first_seq:020}.jsonl", self.records)
+    }
+
+    /// The key of the checkpoint of `seq`.
+    pub fn checkpoint_key(&self, seq: u64, ended: bool) -> String {
+        // A run's final checkpoint may seal the same head as the one before
+        // it (nothing happened between): its key says so, never the same.
+        format!(
+            "{}{seq:020}{}.json",
+            self.checkpoints,
+            if ended { "-ended" } else { "" }
+        )
+    }
+}
+
+/// Every object under `s3://bucket/prefix` (records and checkpoints), as
+/// (its `s3://` name, its text), for `audit verify`: the default credential
+/// chain, `AWS_REGION`, and `endpoint_url` for an S3-compatible store.
+pub fn read_prefix(
+    url: &str,
+    endpoint_url: Option<&str>,
+    force_path_style: bool,
+) -> Result<Vec<(String, String)>, String> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("{url} is not s3://bucket/prefix"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(u) = endpoint_url {
+            loader = loader.endpoint_url(u);
+        }
+        let sdk = loader.load().await;
+        let client = Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(force_path_style)
+                .build(),
+        );
+        let mut keys = Vec::new();
+        let mut pages = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| format!("listing {url}: {}", describe(&e)))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let got = client
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| format!("reading s3://{bucket}/{key}: {}", describe(&e)))?;
+            let bytes = got
+                .body
+                .collect()
+                .await
+                .map_err(|e| format!("reading s3://{bucket}/{key}: {e}"))?
+                .into_bytes();
+            out.push((
+                format!("s3://{bucket}/{key}"),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ));
+        }
+        Ok(out)
+    })
+}
