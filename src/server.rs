@@ -6,10 +6,11 @@
 //! The stack, outermost first:
 //!   MetricsLayer    -> calls by method and code, latency (codes from headers or trailers)
 //!   RequestIdLayer  -> every response carries x-request-id
-//!   TraceLayer      -> with [tracing] only: the call's server span, child of its traceparent
 //!   LoadShedLayer   -> at most max_concurrent_calls in flight (health exempt), else RESOURCE_EXHAUSTED
 //!   AuthLayer       -> who is calling (health, and reflection if open, skip it);
 //!                      refusals spend the peer's [limits.unauthenticated] budget
+//!   TraceLayer      -> with [tracing] only, for admitted calls: the server span, child of the
+//!                      caller's traceparent, from the gate's start, with the gate's `auth` span
 //!   WarningLayer    -> the warnings of `warn` guardrails into the x-mfa-facade-warning trailer
 //!   health, reflection (v1 and v1alpha): decode limit ops_max_message_bytes
 //!   UserPoolMfaService, UserMfaService, LocalFixturesService (local backend only):
@@ -411,17 +412,20 @@ pub async fn serve(
     builder
         .layer(MetricsLayer)
         .layer(RequestIdLayer)
-        // Off, not in the stack at all (it costs ~3,700 instructions a call
-        // even idle: bench/RESULTS.md, 2026-12-04).
-        .layer(tower::util::option_layer(
-            tracing.clone().map(TraceLayer::new),
-        ))
         .layer(LoadShedLayer::new(limits.max_concurrent_calls))
         .layer(
             AuthLayer::new(auth)
                 .with_audit(stages.auditor)
-                .with_door(stages.door),
+                .with_door(stages.door)
+                .with_tracing(tracing.is_some()),
         )
+        // Inside the gate: a caller's sampled flag counts only once it is
+        // authenticated, and calls refused at the door export no span. Off,
+        // not in the stack at all (it costs ~3,700 instructions a call even
+        // idle: bench/RESULTS.md, 2026-12-04).
+        .layer(tower::util::option_layer(
+            tracing.clone().map(TraceLayer::new),
+        ))
         .layer(crate::api::warnings::WarningLayer)
         .add_service(health)
         .add_service(reflection_v1)

@@ -359,6 +359,16 @@ impl CallAudit {
         self.plan.level
     }
 
+    /// Where the call goes upstream, for cognito calls: the AWS account
+    /// (the `[[backend.accounts]]` name, or "default") and the Region.
+    pub fn placement(&mut self, account: &str, region: &str) {
+        if self.plan.level != AuditLevel::None {
+            self.base
+                .put_str(key!(account), Some(&bound::text(account)));
+            self.base.put_str(key!(region), Some(&bound::text(region)));
+        }
+    }
+
     /// Takes the request, built only when the level wants it, before the
     /// operation is consumed: a refusal's one record carries it too.
     pub fn request<R: Serialize>(&mut self, request: impl FnOnce() -> R) {

@@ -29,6 +29,15 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 
+    /// Where a call about `user_pool_id` (`None`: a call that names no
+    /// pool, a session's) goes upstream: the account — the name of its
+    /// `[[backend.accounts]]` entry, or "default" for the base credentials —
+    /// and the Region, for the audit record. `None` when that means
+    /// nothing here (the local backend).
+    fn placement(&self, _user_pool_id: Option<&str>) -> Option<(String, String)> {
+        None
+    }
+
     /// For each account served through an assumed role (cognito's
     /// `[[backend.accounts]]`), whether its credentials resolve now.
     async fn account_health(&self) -> Vec<(String, std::result::Result<(), String>)> {

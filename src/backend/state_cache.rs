@@ -78,6 +78,10 @@ impl Backend for StateCache {
         self.inner.default_region()
     }
 
+    fn placement(&self, user_pool_id: Option<&str>) -> Option<(String, String)> {
+        self.inner.placement(user_pool_id)
+    }
+
     async fn ready(&self) -> std::result::Result<(), String> {
         self.inner.ready().await
     }

@@ -21,7 +21,7 @@ use crate::auth::{Principal, SharedAuth, policy::Scope};
 use crate::limits::door::{Door, DoorBudget};
 use crate::limits::settings::UnauthenticatedConfig;
 use crate::method::Service;
-use crate::telemetry::trace::{CallTrace, KeyValue};
+use crate::telemetry::trace::{AuthSpan, CallTrace};
 
 const HEALTH_PREFIX: &str = "/grpc.health.v1.Health/";
 const REFLECTION_PREFIXES: [&str; 2] = [
@@ -68,6 +68,8 @@ pub struct AuthLayer {
     state: SharedAuth,
     auditor: Arc<Auditor>,
     door: Arc<DoorBudget>,
+    /// `[tracing]` is on: an admitted call carries its `auth` span's times.
+    tracing: bool,
 }
 
 impl AuthLayer {
@@ -76,7 +78,13 @@ impl AuthLayer {
             state,
             auditor: Auditor::off(),
             door: Arc::new(DoorBudget::new(&UnauthenticatedConfig::default())),
+            tracing: false,
         }
+    }
+
+    pub fn with_tracing(mut self, tracing: bool) -> Self {
+        self.tracing = tracing;
+        self
     }
 
     pub fn with_audit(mut self, auditor: Arc<Auditor>) -> Self {
@@ -99,6 +107,7 @@ impl<S> Layer<S> for AuthLayer {
             state: self.state.clone(),
             auditor: self.auditor.clone(),
             door: self.door.clone(),
+            tracing: self.tracing,
         }
     }
 }
@@ -109,6 +118,7 @@ pub struct AuthService<S> {
     state: SharedAuth,
     auditor: Arc<Auditor>,
     door: Arc<DoorBudget>,
+    tracing: bool,
 }
 
 /// The caller's address, over TCP or TLS.
@@ -149,6 +159,7 @@ where
         let state = self.state.load_full();
         let auditor = self.auditor.clone();
         let door = self.door.clone();
+        let tracing = self.tracing;
         Box::pin(async move {
             let path = req.uri().path();
             let open = path.starts_with(HEALTH_PREFIX)
@@ -165,30 +176,23 @@ where
                     .as_ref()
                     .and_then(|c| c.first())
                     .map(|c| c.as_ref());
-                // Tracing off: the caller's trace id alone, for the log lines.
-                let layer_trace = req.extensions().get::<CallTrace>().cloned();
-                let caller_trace = layer_trace
-                    .is_none()
-                    .then(|| CallTrace::of_caller(req.headers()))
-                    .flatten();
-                let trace = layer_trace.or_else(|| caller_trace.clone());
-                let trace = trace.as_ref();
-                let trace_id = trace.map(CallTrace::trace_id);
-                let started = CallTrace::clock(trace);
+                // The caller's trace id, for the log lines. No span starts
+                // here: the trace layer is inside the gate, so a caller's
+                // sampled flag counts only once it is authenticated, and a
+                // call refused here exports nothing.
+                let caller_trace = CallTrace::of_caller(req.headers());
+                let trace_id = caller_trace.as_ref().map(CallTrace::trace_id);
+                let started = tracing.then(std::time::SystemTime::now);
                 let authenticated = state.authenticate(req.headers(), client_cert).await;
-                if CallTrace::recording(trace) {
-                    let (code, attributes) = match &authenticated {
-                        Ok(p) => (
-                            None,
-                            vec![
-                                KeyValue::new("mfa_facade.principal", p.name.clone()),
-                                KeyValue::new("mfa_facade.proof", p.proven_by.name()),
-                            ],
-                        ),
-                        Err(_) => (Some(Code::Unauthenticated), Vec::new()),
-                    };
-                    CallTrace::stage(trace, "auth", started, code, attributes);
-                }
+                let auth_span = match (started, &authenticated) {
+                    (Some(started), Ok(p)) => Some(AuthSpan {
+                        started,
+                        ended: std::time::SystemTime::now(),
+                        principal: p.name.clone(),
+                        proof: p.proven_by.name(),
+                    }),
+                    _ => None,
+                };
                 let principal = match authenticated {
                     Ok(p) => p,
                     Err(why) => {
@@ -247,6 +251,9 @@ where
                 req.extensions_mut().insert(principal);
                 if let Some(t) = caller_trace {
                     req.extensions_mut().insert(t);
+                }
+                if let Some(a) = auth_span {
+                    req.extensions_mut().insert(a);
                 }
             }
             Ok(inner.call(req).await?.map(tonic::body::Body::new))

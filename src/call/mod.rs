@@ -498,6 +498,9 @@ impl Facade {
             pool.as_deref(),
             end_user.as_deref(),
         );
+        if let Some((account, region)) = self.backend.placement(pool.as_deref()) {
+            audit.placement(&account, &region);
+        }
         if let Some(p) = ctx
             .principal
             .as_ref()

@@ -551,6 +551,9 @@ impl Facade {
             Some(&op.user_pool_id),
             None,
         );
+        if let Some((account, region)) = self.backend.placement(Some(&op.user_pool_id)) {
+            audit.placement(&account, &region);
+        }
         audit.request(|| AuditRequest {
             user_pool_id: &op.user_pool_id,
             filter: &op.filter,

@@ -147,11 +147,19 @@ impl Tracing {
     }
 
     /// The call's server span, child of the caller's context if it sent one.
-    fn begin(&self, headers: &http::HeaderMap, path: &str, request_id: &str) -> CallTrace {
+    fn begin(
+        &self,
+        headers: &http::HeaderMap,
+        path: &str,
+        request_id: &str,
+        started: Option<SystemTime>,
+    ) -> CallTrace {
         let method = super::metrics::known_method(path).unwrap_or("unknown");
-        let span = self
-            .tracer
-            .span_builder(method)
+        let mut builder = self.tracer.span_builder(method);
+        if let Some(at) = started {
+            builder = builder.with_start_time(at);
+        }
+        let span = builder
             .with_kind(SpanKind::Server)
             .with_attributes([
                 KeyValue::new("rpc.system.name", "grpc"),
@@ -266,6 +274,26 @@ impl CallTrace {
             .start_with_context(&live.tracer, &live.cx);
         span.set_status(status_of(code));
         span.end();
+    }
+
+    /// A stage's span that already ran, from `started` to `ended`.
+    pub fn stage_between(
+        trace: Option<&Self>,
+        name: &'static str,
+        (started, ended): (SystemTime, SystemTime),
+        attributes: Vec<KeyValue>,
+    ) {
+        let Some(live) = trace.and_then(|t| t.0.live.as_ref()) else {
+            return;
+        };
+        let mut span = live
+            .tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Internal)
+            .with_start_time(started)
+            .with_attributes(attributes)
+            .start_with_context(&live.tracer, &live.cx);
+        span.end_with_timestamp(ended);
     }
 
     /// Runs a synchronous stage, its span around it.
@@ -396,6 +424,16 @@ impl CallTrace {
     }
 }
 
+/// When the gate authenticated a call, and whom: the `auth` span the trace
+/// layer (inside the gate) adds once the call is admitted.
+#[derive(Clone, Debug)]
+pub struct AuthSpan {
+    pub started: SystemTime,
+    pub ended: SystemTime,
+    pub principal: String,
+    pub proof: &'static str,
+}
+
 /// Starts each call's trace (see the module's doc). Only in the stack
 /// when `[tracing]` is set: off, the gate reads the caller's trace id.
 #[derive(Clone)]
@@ -477,13 +515,34 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        // Inside the gate: only an authenticated call (or health, reflection)
+        // gets here, so a caller's sampled flag counts only once it is known,
+        // and a call refused at the door exports nothing. The span starts
+        // when the gate began, and the gate's `auth` span is added after.
+        let auth = req.extensions_mut().remove::<AuthSpan>();
         let request_id = req
             .extensions()
             .get::<super::RequestId>()
             .map_or("", |r| r.0.as_str());
-        let trace = self
-            .tracing
-            .begin(req.headers(), req.uri().path(), request_id);
+        let trace = self.tracing.begin(
+            req.headers(),
+            req.uri().path(),
+            request_id,
+            auth.as_ref().map(|a| a.started),
+        );
+        if let Some(a) = auth
+            && CallTrace::recording(Some(&trace))
+        {
+            CallTrace::stage_between(
+                Some(&trace),
+                "auth",
+                (a.started, a.ended),
+                vec![
+                    KeyValue::new("mfa_facade.principal", a.principal),
+                    KeyValue::new("mfa_facade.proof", a.proof),
+                ],
+            );
+        }
         req.extensions_mut().insert(trace.clone());
         Traced {
             inner: self.inner.call(req),

@@ -1143,3 +1143,62 @@ async fn an_external_id_cannot_be_guessed_from_the_records() {
         etags.len()
     );
 }
+
+/// Issue 31: records say which AWS account and Region served a cognito call
+/// (a refused one too: where it would have gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cognito_calls_record_names_its_account_and_region() {
+    let pool = common::moto_sdk()
+        .await
+        .create_user_pool()
+        .pool_name(format!("placed-{}", uuid::Uuid::new_v4().simple()))
+        .send()
+        .await
+        .expect("pool")
+        .user_pool()
+        .and_then(|p| p.id())
+        .expect("id")
+        .to_owned();
+    let mut served = Served::start_with_env(
+        &config("file = \"{dir}/audit.jsonl\"\n", "")
+            .replace(
+                "kind = \"local\"",
+                &format!(
+                    "kind = \"cognito\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nmax_attempts = 1",
+                    common::moto_url()
+                ),
+            ),
+        &[
+            ("AWS_ACCESS_KEY_ID", Some("testing")),
+            ("AWS_SECRET_ACCESS_KEY", Some("testing")),
+        ],
+    );
+    let ch = served.channel().await;
+    let (mut pools, _) = clients(&ch, TEST_KEY);
+    pools
+        .get_user_pool_mfa_config(with_id(
+            pb::GetUserPoolMfaConfigRequest {
+                user_pool_id: pool.clone(),
+            },
+            "rid-placed",
+        ))
+        .await
+        .expect("get");
+    let refused = pools
+        .get_user_pool_mfa_config(with_id(
+            pb::GetUserPoolMfaConfigRequest {
+                user_pool_id: "eu-west-1_AbCdEfGhI".into(),
+            },
+            "rid-elsewhere",
+        ))
+        .await
+        .expect_err("a Region not served");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(served.terminate().success());
+    let records = read_records(&audit_files(served.dir.path()));
+    let placed = of(&records, "rid-placed");
+    assert_eq!(placed[0]["account"], "default", "{}", placed[0]);
+    assert_eq!(placed[0]["region"], "us-east-1");
+    let elsewhere = of(&records, "rid-elsewhere");
+    assert_eq!(elsewhere[0]["region"], "eu-west-1", "{}", elsewhere[0]);
+}

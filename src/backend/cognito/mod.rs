@@ -437,6 +437,20 @@ impl Backend for CognitoBackend {
         Some(&self.default_region)
     }
 
+    fn placement(&self, user_pool_id: Option<&str>) -> Option<(String, String)> {
+        let Some(pool) = user_pool_id else {
+            return Some(("default".to_owned(), self.default_region.clone()));
+        };
+        let account = self
+            .account_of(pool)
+            .and_then(|i| self.accounts.get(i))
+            .map_or("default", |a| a.name.as_str());
+        Some((
+            account.to_owned(),
+            crate::domain::region_of(pool).to_owned(),
+        ))
+    }
+
     /// Ready once the SDK's credential chain yields credentials (static,
     /// profile, IRSA web identity via STS, container or instance metadata).
     async fn ready(&self) -> std::result::Result<(), String> {
