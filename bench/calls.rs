@@ -4,11 +4,12 @@
 //! tonic client. Prints one JSON line; exits 1 if any call failed, so a run
 //! that "succeeded" really did.
 //!
-//! `--mix writes` sends only the two writes (Set, AdminSet); `--key` is the
-//! API key sent as `x-api-key`.
+//! `--mix writes` sends only the two writes (Set, AdminSet), `--mix reads`
+//! only the two reads (Get, AdminGet); `--key` is the API key sent as
+//! `x-api-key`. The JSON line has each call's latency's p50 and p99 (ms).
 //!
 //!   calls --addr http://127.0.0.1:50051 --key KEY --pool us-east-1_X --user demo-user
-//!         [--calls 1000] [--concurrency 8] [--mix all|writes]
+//!         [--calls 1000] [--concurrency 8] [--mix all|writes|reads]
 
 use std::{collections::BTreeMap, process::ExitCode, sync::Arc, time::Instant};
 
@@ -35,10 +36,17 @@ fn with_key(key: &MetadataValue<Ascii>) -> Key {
     })
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mix {
+    All,
+    Writes,
+    Reads,
+}
+
 struct Args {
     addr: String,
     key: String,
-    writes_only: bool,
+    mix: Mix,
     pool: String,
     user: String,
     calls: usize,
@@ -56,10 +64,11 @@ fn args() -> Result<Args, String> {
     Ok(Args {
         addr: get("--addr")?,
         key: get("--key")?,
-        writes_only: match map.get("--mix").map(String::as_str) {
-            None | Some("all") => false,
-            Some("writes") => true,
-            Some(other) => return Err(format!("--mix {other}: all or writes")),
+        mix: match map.get("--mix").map(String::as_str) {
+            None | Some("all") => Mix::All,
+            Some("writes") => Mix::Writes,
+            Some("reads") => Mix::Reads,
+            Some(other) => return Err(format!("--mix {other}: all, writes or reads")),
         },
         pool: get("--pool")?,
         user: get("--user")?,
@@ -78,7 +87,11 @@ async fn one(
     users: &mut Users,
     a: &Args,
 ) -> Result<(), tonic::Status> {
-    let i = if a.writes_only { 1 + i % 2 } else { i };
+    let i = match a.mix {
+        Mix::All => i,
+        Mix::Writes => 1 + i % 2,
+        Mix::Reads => 3 * (i % 2),
+    };
     match i % 4 {
         0 => pools
             .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
@@ -150,10 +163,12 @@ async fn main() -> ExitCode {
     };
     let next = Arc::new(Mutex::new(0usize));
     let errors: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..a.concurrency.max(1) {
-        let (a, next, errors) = (a.clone(), next.clone(), errors.clone());
+        let (a, next, errors, latencies) =
+            (a.clone(), next.clone(), errors.clone(), latencies.clone());
         let mut pools = UserPoolMfaServiceClient::with_interceptor(channel.clone(), with_key(&key));
         let mut users = UserMfaServiceClient::with_interceptor(channel.clone(), with_key(&key));
         workers.push(tokio::spawn(async move {
@@ -166,7 +181,13 @@ async fn main() -> ExitCode {
                     *n += 1;
                     *n - 1
                 };
-                if let Err(status) = one(i, &mut pools, &mut users, &a).await {
+                let began = Instant::now();
+                let result = one(i, &mut pools, &mut users, &a).await;
+                latencies
+                    .lock()
+                    .await
+                    .push(began.elapsed().as_secs_f64() * 1000.0);
+                if let Err(status) = result {
                     *errors
                         .lock()
                         .await
@@ -182,12 +203,21 @@ async fn main() -> ExitCode {
     let seconds = started.elapsed().as_secs_f64();
     let errors = errors.lock().await.clone();
     let failed: usize = errors.values().sum();
+    let mut lat = latencies.lock().await.clone();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(0.0)
+    };
     println!(
-        "{{\"calls\":{},\"ok\":{},\"errors\":{},\"seconds\":{:.3},\"calls_per_second\":{:.1}}}",
+        "{{\"calls\":{},\"ok\":{},\"errors\":{},\"seconds\":{:.3},\"p50_ms\":{:.2},\"p99_ms\":{:.2},\"calls_per_second\":{:.1}}}",
         a.calls,
         a.calls - failed,
         serde_json::to_string(&errors).unwrap_or_default(),
         seconds,
+        pct(0.5),
+        pct(0.99),
         a.calls as f64 / seconds
     );
     if failed == 0 {

@@ -127,7 +127,9 @@ impl Auditor {
             None => None,
         };
         let source = config.resolved_source();
-        let run = uuid::Uuid::new_v4().simple().to_string();
+        // 64 random bits, 16 hex digits: unique among a source's runs, and
+        // short (every record carries it, and every byte is hashed).
+        let run = crate::hash::hex(&uuid::Uuid::new_v4().as_bytes()[..8]);
         let sealer = seal::Sealer::new(source.clone(), run.clone(), signer);
         Ok(Arc::new(Self {
             sink: Some(Sink::start(config, sealer)?),

@@ -300,7 +300,10 @@ impl Sink {
             group: Duration::from_millis(config.s3.as_ref().map_or(config.group_commit_ms, |s| {
                 s.flush_ms.max(config.group_commit_ms)
             })),
-            group_records: config.group_commit_records,
+            group_records: config
+                .s3
+                .as_ref()
+                .map_or(config.group_commit_records, |s| s.group_records),
             seal_every: Duration::from_secs(
                 config
                     .signing

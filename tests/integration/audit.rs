@@ -1202,3 +1202,53 @@ async fn a_cognito_calls_record_names_its_account_and_region() {
     let elsewhere = of(&records, "rid-elsewhere");
     assert_eq!(elsewhere[0]["region"], "eu-west-1", "{}", elsewhere[0]);
 }
+
+/// Development: `[audit.signing]` without a key on the local backend makes
+/// one beside the data file (its public key beside it), signs with it, and
+/// keeps it across restarts; `audit verify --public-key` holds the files to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn development_makes_a_signing_key_beside_the_data_file() {
+    let cfg = config(
+        "file = \"{dir}/audit.jsonl\"\n\n[audit.signing]\ncheckpoint_seconds = 1\n",
+        "",
+    );
+    let mut served = Served::start(&cfg);
+    let ch = served.channel().await;
+    local_pool(&ch, None).await;
+    assert!(served.terminate().success());
+    let key = served.dir.path().join("data.json.audit-signing.pem");
+    let public = served.dir.path().join("data.json.audit-signing.pem.pub");
+    assert!(
+        key.exists() && public.exists(),
+        "the key pair beside the data file"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&key).expect("meta").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(
+        served
+            .logs()
+            .iter()
+            .any(|l| l.text.contains("\"event\":\"audit_signing_key_made\""))
+    );
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--strict", "--public-key"])
+        .arg(&public)
+        .args(audit_files(served.dir.path()))
+        .output()
+        .expect("verify");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("every signature good"), "{text}");
+    // A key of another deployment does not hold them.
+    let other = served.dir.path().join("other.pem");
+    mfa_facade::audit::seal::generate(&other).expect("key");
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--public-key"])
+        .arg(served.dir.path().join("other.pem.pub"))
+        .args(audit_files(served.dir.path()))
+        .output()
+        .expect("verify");
+    assert!(!out.status.success());
+}
