@@ -61,48 +61,41 @@ enum AuditCommand {
     /// the links between runs checked, each checkpoint against the record
     /// it seals (and its signature, with --public-key). Prints a line per
     /// chain, then OK or every problem found (exit 1).
-    Verify {
-        /// The Ed25519 public key the checkpoints are signed with (SPKI
-        /// PEM, `FILE.pub` of `audit keygen FILE`).
-        #[arg(long)]
-        public_key: Option<PathBuf>,
-        /// Copies of the checkpoints kept where the log pipeline cannot
-        /// write (files of checkpoint lines): a run they seal must be in
-        /// the records, to its last sealed seq.
-        #[arg(long)]
-        checkpoints: Vec<PathBuf>,
-        /// Fail (exit 1) on an unsealed tail or a run that did not end
-        /// cleanly, too.
-        #[arg(long)]
-        strict: bool,
-        /// A head published outside the records, as SEQ:HASH.
-        #[arg(long)]
-        anchor: Option<String>,
-        /// For s3:// inputs: an S3-compatible endpoint instead of AWS
-        /// (credentials and Region from the usual chain: AWS_REGION, …).
-        #[arg(long)]
-        s3_endpoint_url: Option<String>,
-        /// For s3:// inputs: path-style addressing (moto, MinIO).
-        #[arg(long)]
-        s3_path_style: bool,
-        /// Files, `-` (stdin), or `s3://bucket/prefix` (every object under
-        /// it: what `[audit.s3]` wrote); --checkpoints takes the same.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
+    Verify(VerifyArgs),
     /// Make an Ed25519 key pair for `[audit.signing] key_file`: FILE (the
     /// private key, PKCS#8 PEM, 0600; never over an existing file) and
     /// FILE.pub (the public key, for `audit verify --public-key`).
     Keygen { file: PathBuf },
 }
 
+#[derive(clap::Args)]
 struct VerifyArgs {
+    /// The Ed25519 public key the checkpoints are signed with (SPKI
+    /// PEM, `FILE.pub` of `audit keygen FILE`).
+    #[arg(long)]
     public_key: Option<PathBuf>,
+    /// Copies of the checkpoints kept where the log pipeline cannot
+    /// write (files of checkpoint lines): a run they seal must be in
+    /// the records, to its last sealed seq.
+    #[arg(long)]
     checkpoints: Vec<PathBuf>,
+    /// Fail (exit 1) on an unsealed tail or a run that did not end
+    /// cleanly, too.
+    #[arg(long)]
     strict: bool,
+    /// A head published outside the records, as SEQ:HASH.
+    #[arg(long)]
     anchor: Option<String>,
+    /// For s3:// inputs: an S3-compatible endpoint instead of AWS
+    /// (credentials and Region from the usual chain: AWS_REGION, …).
+    #[arg(long)]
     s3_endpoint_url: Option<String>,
+    /// For s3:// inputs: path-style addressing (moto, MinIO).
+    #[arg(long)]
     s3_path_style: bool,
+    /// Files, `-` (stdin), or `s3://bucket/prefix` (every object under
+    /// it: what `[audit.s3]` wrote); --checkpoints takes the same.
+    #[arg(required = true)]
     files: Vec<PathBuf>,
 }
 
@@ -301,25 +294,8 @@ fn main() -> ExitCode {
         },
         Command::HashKey { generate } => hash_key(generate),
         Command::Audit {
-            command:
-                AuditCommand::Verify {
-                    public_key,
-                    checkpoints,
-                    strict,
-                    anchor,
-                    s3_endpoint_url,
-                    s3_path_style,
-                    files,
-                },
-        } => audit_verify(VerifyArgs {
-            public_key,
-            checkpoints,
-            strict,
-            anchor,
-            s3_endpoint_url,
-            s3_path_style,
-            files,
-        }),
+            command: AuditCommand::Verify(args),
+        } => audit_verify(args),
         Command::Audit {
             command: AuditCommand::Keygen { file },
         } => audit_keygen(&file),

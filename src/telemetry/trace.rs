@@ -203,6 +203,23 @@ struct Live {
     status: Mutex<Option<tonic::Code>>,
 }
 
+impl Live {
+    /// A stage's span under the server span, from `started`.
+    fn child(
+        &self,
+        name: &'static str,
+        started: SystemTime,
+        attributes: Vec<KeyValue>,
+    ) -> opentelemetry_sdk::trace::Span {
+        self.tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Internal)
+            .with_start_time(started)
+            .with_attributes(attributes)
+            .start_with_context(&self.tracer, &self.cx)
+    }
+}
+
 fn status_of(code: Option<tonic::Code>) -> Status {
     match code {
         None | Some(tonic::Code::Ok) => Status::Unset,
@@ -265,13 +282,7 @@ impl CallTrace {
         let (Some(live), Some(started)) = (trace.and_then(|t| t.0.live.as_ref()), started) else {
             return;
         };
-        let mut span = live
-            .tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Internal)
-            .with_start_time(started)
-            .with_attributes(with_error(attributes, code))
-            .start_with_context(&live.tracer, &live.cx);
+        let mut span = live.child(name, started, with_error(attributes, code));
         span.set_status(status_of(code));
         span.end();
     }
@@ -283,17 +294,10 @@ impl CallTrace {
         (started, ended): (SystemTime, SystemTime),
         attributes: Vec<KeyValue>,
     ) {
-        let Some(live) = trace.and_then(|t| t.0.live.as_ref()) else {
-            return;
-        };
-        let mut span = live
-            .tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Internal)
-            .with_start_time(started)
-            .with_attributes(attributes)
-            .start_with_context(&live.tracer, &live.cx);
-        span.end_with_timestamp(ended);
+        if let Some(live) = trace.and_then(|t| t.0.live.as_ref()) {
+            live.child(name, started, attributes)
+                .end_with_timestamp(ended);
+        }
     }
 
     /// Runs a synchronous stage, its span around it.

@@ -17,9 +17,7 @@ use common::{ApiKey, TEST_KEY};
 use mfa_facade::{domain::totp, proto::dev::v1 as dev, proto::v1 as pb};
 use serde_json::Value;
 use tonic::{Code, transport::Channel};
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-};
+use tonic_health::pb::health_check_response::ServingStatus;
 
 const READER_KEY: &str = "reader-key-4d2a9c";
 
@@ -756,36 +754,12 @@ async fn fail_closed_refuses_a_change_it_cannot_record() {
     // A writer whose every write fails for audit.stall_seconds (1 here) is
     // not ready: health NOT_SERVING, the writer gauge 0 (issue 31).
     assert_eq!(
-        eventually_health(&served, ServingStatus::NotServing, Duration::from_secs(10)).await,
+        served
+            .health_until(ServingStatus::NotServing, Duration::from_secs(10))
+            .await,
         ServingStatus::NotServing
     );
     assert_eq!(served.metric("mfa_facade_audit_writer_up", &[]), Some(0.0));
-}
-
-/// The readiness status of the server, asked until it is `want` or
-/// `within` passes; returns the last answer.
-async fn eventually_health(
-    served: &Served,
-    want: ServingStatus,
-    within: Duration,
-) -> ServingStatus {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        let mut h = HealthClient::new(served.channel().await);
-        let now = h
-            .check(HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-            .map(|r| {
-                ServingStatus::try_from(r.into_inner().status).unwrap_or(ServingStatus::Unknown)
-            })
-            .unwrap_or(ServingStatus::Unknown);
-        if now == want || std::time::Instant::now() > deadline {
-            return now;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Issue 31: with nothing reading stdout, a change waited past its 30 s
@@ -803,7 +777,9 @@ async fn a_stalled_stdout_fails_changes_within_their_deadline_and_health_follows
     let pool = served.demo_pool();
     let (mut pools, _) = clients(&ch, TEST_KEY);
     assert_eq!(
-        eventually_health(&served, ServingStatus::Serving, Duration::from_secs(10)).await,
+        served
+            .health_until(ServingStatus::Serving, Duration::from_secs(10))
+            .await,
         ServingStatus::Serving
     );
     served.hold_stdout(true);
@@ -860,7 +836,9 @@ async fn a_stalled_stdout_fails_changes_within_their_deadline_and_health_follows
         );
     }
     assert_eq!(
-        eventually_health(&served, ServingStatus::NotServing, Duration::from_secs(10)).await,
+        served
+            .health_until(ServingStatus::NotServing, Duration::from_secs(10))
+            .await,
         ServingStatus::NotServing
     );
     assert_eq!(served.metric("mfa_facade_audit_writer_up", &[]), Some(0.0));
@@ -885,7 +863,9 @@ async fn a_stalled_stdout_fails_changes_within_their_deadline_and_health_follows
     // a change goes through.
     served.hold_stdout(false);
     assert_eq!(
-        eventually_health(&served, ServingStatus::Serving, Duration::from_secs(10)).await,
+        served
+            .health_until(ServingStatus::Serving, Duration::from_secs(10))
+            .await,
         ServingStatus::Serving
     );
     assert_eq!(served.metric("mfa_facade_audit_writer_up", &[]), Some(1.0));

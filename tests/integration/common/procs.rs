@@ -493,6 +493,34 @@ impl Served {
     pub async fn channel(&self) -> tonic::transport::Channel {
         connect(&self.addr.to_string()).await
     }
+
+    /// The server's readiness (`grpc.health.v1`, service ""), asked until
+    /// it is `want` or `within` passes; returns the last answer.
+    pub async fn health_until(
+        &self,
+        want: tonic_health::pb::health_check_response::ServingStatus,
+        within: Duration,
+    ) -> tonic_health::pb::health_check_response::ServingStatus {
+        use tonic_health::pb::{
+            HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+        };
+        let deadline = Instant::now() + within;
+        loop {
+            let now = HealthClient::new(self.channel().await)
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(|r| {
+                    ServingStatus::try_from(r.into_inner().status).unwrap_or(ServingStatus::Unknown)
+                })
+                .unwrap_or(ServingStatus::Unknown);
+            if now == want || Instant::now() > deadline {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 /// A new user pool on a local-backend server (through its fixtures
