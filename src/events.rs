@@ -66,6 +66,7 @@ pub const NAMES: &[&str] = &[
     "call_abandoned",
     "audit_signing_key_made",
     "audit_object_put_failed",
+    "audit_checkpoint_not_signed",
     "shutdown_signal",
     "draining",
     "drain_timeout",
@@ -234,6 +235,24 @@ impl CallAbandoned<'_> {
             "A call ended before it completed (client gone, deadline, drain or panic); its completed record says so.",
             call_id = self.call_id,
             code = self.code
+        );
+    }
+}
+
+/// A checkpoint could not be signed (KMS unreachable): skipped; the next
+/// one seals the head.
+pub struct AuditCheckpointNotSigned<'a> {
+    pub error: &'a str,
+}
+
+impl AuditCheckpointNotSigned<'_> {
+    pub fn emit(self) {
+        line!(
+            error,
+            "mfa_facade::audit",
+            "audit_checkpoint_not_signed",
+            "A checkpoint could not be signed and was skipped; the next one seals the chain.",
+            error = self.error
         );
     }
 }

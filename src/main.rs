@@ -83,6 +83,13 @@ struct VerifyArgs {
     /// cleanly, too.
     #[arg(long)]
     strict: bool,
+    /// The AWS KMS key the checkpoints are signed with (its id, ARN or
+    /// alias): its public half is read with GetPublicKey.
+    #[arg(long, conflicts_with = "public_key")]
+    kms_key_id: Option<String>,
+    /// With --kms-key-id: a KMS-compatible endpoint instead of AWS.
+    #[arg(long)]
+    kms_endpoint_url: Option<String>,
     /// A head published outside the records, as SEQ:HASH.
     #[arg(long)]
     anchor: Option<String>,
@@ -111,11 +118,23 @@ fn audit_verify(args: VerifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let key = match args.public_key.as_deref().map(PublicKey::from_pem_file) {
-        None => None,
-        Some(Ok(k)) => Some(k),
-        Some(Err(e)) => {
-            eprintln!("--public-key: {e}");
+    let key = match (&args.public_key, &args.kms_key_id) {
+        (Some(path), _) => PublicKey::from_pem_file(path).map(Some),
+        (None, Some(id)) => {
+            mfa_facade::audit::kms::fetch_public_key(id, args.kms_endpoint_url.as_deref()).and_then(
+                |der| {
+                    PublicKey::from_spki_der(&der)
+                        .map(Some)
+                        .ok_or_else(|| format!("{id}'s public key is not P-256"))
+                },
+            )
+        }
+        (None, None) => Ok(None),
+    };
+    let key = match key {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("--public-key / --kms-key-id: {e}");
             return ExitCode::from(2);
         }
     };

@@ -20,6 +20,7 @@
 
 pub mod bound;
 pub mod chain;
+pub mod kms;
 pub mod redact;
 pub mod s3;
 pub mod seal;
@@ -122,8 +123,23 @@ impl Auditor {
                 Redactor::random(config.usernames)
             }
         };
-        let signer = match config.signing.as_ref().and_then(|s| s.key_file.as_ref()) {
-            Some(path) => Some(seal::Signer::from_pem_file(path).map_err(std::io::Error::other)?),
+        let signer: Option<Box<dyn seal::CheckpointSigner>> = match &config.signing {
+            Some(s) if s.key_file.is_some() => s
+                .key_file
+                .as_deref()
+                .map(|path| {
+                    seal::Signer::from_pem_file(path)
+                        .map(|k| Box::new(k) as Box<dyn seal::CheckpointSigner>)
+                })
+                .transpose()
+                .map_err(std::io::Error::other)?,
+            Some(s) => match &s.kms_key_id {
+                Some(key) => Some(Box::new(
+                    kms::KmsSigner::connect(key, s.region.as_deref(), s.endpoint_url.as_deref())
+                        .map_err(std::io::Error::other)?,
+                )),
+                None => None,
+            },
             None => None,
         };
         let source = config.resolved_source();

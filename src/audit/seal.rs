@@ -29,6 +29,30 @@ use serde_json::Value;
 pub const DOMAIN: &[u8] = b"mfa-facade audit checkpoint v1\n";
 /// The key of a checkpoint line.
 pub const CHECKPOINT: &str = "audit_checkpoint";
+/// The `alg` of a checkpoint signed by an AWS KMS ECC_NIST_P256 key
+/// (ECDSA over SHA-256, the signature DER-encoded as KMS returns it).
+pub const ALG_P256: &str = "ecdsa-p256-sha256";
+/// DER prefix of a P-256 SubjectPublicKeyInfo (id-ecPublicKey, prime256v1):
+/// the 65-byte uncompressed point follows.
+pub const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// The `key_id` of a P-256 key: the first 16 hex digits of the SHA-256 of
+/// its SubjectPublicKeyInfo DER (what KMS's GetPublicKey returns).
+pub fn spki_key_id(der: &[u8]) -> String {
+    key_id(der)
+}
+
+/// What signs a checkpoint: an Ed25519 key from a file, or an AWS KMS key.
+pub trait CheckpointSigner: Send {
+    fn alg(&self) -> &'static str;
+    fn key_id(&self) -> &str;
+    /// The signature of `message`, or why there is none this time.
+    fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, String>;
+}
+
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the 32-byte
 /// key follows.
 const SPKI_ED25519: [u8; 12] = [
@@ -164,11 +188,8 @@ impl Signer {
 
     /// Signs `c` (its `alg`, `key_id` and `signature` set here).
     pub fn sign(&self, c: &mut Checkpoint) {
-        c.alg = "ed25519".into();
-        c.key_id = Some(self.key_id.clone());
-        c.signature = None;
-        let sig = self.key.sign(&c.signed_bytes());
-        c.signature = Some(STANDARD.encode(sig.as_ref()));
+        // An Ed25519 signature cannot fail.
+        let _ = sign_with(self, c);
     }
 }
 
@@ -203,10 +224,35 @@ pub fn public_path(path: &Path) -> std::path::PathBuf {
     p.into()
 }
 
-/// A verifier's public key.
+impl CheckpointSigner for Signer {
+    fn alg(&self) -> &'static str {
+        "ed25519"
+    }
+
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+        Ok(self.key.sign(message).as_ref().to_vec())
+    }
+}
+
+/// Signs `c` with `signer`: its `alg`, `key_id` and `signature`.
+pub fn sign_with(signer: &dyn CheckpointSigner, c: &mut Checkpoint) -> Result<(), String> {
+    c.alg = signer.alg().into();
+    c.key_id = Some(signer.key_id().to_owned());
+    c.signature = None;
+    let sig = signer.sign_bytes(&c.signed_bytes())?;
+    c.signature = Some(STANDARD.encode(sig));
+    Ok(())
+}
+
+/// A verifier's public key: Ed25519 (`key_file`'s), or P-256 (a KMS key's).
 pub struct PublicKey {
     raw: Vec<u8>,
     key_id: String,
+    p256: bool,
 }
 
 impl PublicKey {
@@ -216,13 +262,9 @@ impl PublicKey {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("{} is not readable: {e}", path.display()))?;
         if let Some(der) = pem_block(&text, "PUBLIC KEY") {
-            let raw = der
-                .strip_prefix(&SPKI_ED25519[..])
-                .filter(|k| k.len() == 32)
-                .ok_or_else(|| format!("{} is not an Ed25519 public key", path.display()))?
-                .to_vec();
-            let key_id = key_id(&raw);
-            return Ok(Self { raw, key_id });
+            return Self::from_spki_der(&der).ok_or_else(|| {
+                format!("{} is not an Ed25519 or P-256 public key", path.display())
+            });
         }
         let signer = Signer::from_pem_file(path)
             .map_err(|_| format!("{} holds no Ed25519 PUBLIC KEY PEM block", path.display()))?;
@@ -230,6 +272,29 @@ impl PublicKey {
         Ok(Self {
             key_id: signer.key_id,
             raw,
+            p256: false,
+        })
+    }
+
+    /// A SubjectPublicKeyInfo (DER): Ed25519, or P-256 as KMS gives it.
+    pub fn from_spki_der(der: &[u8]) -> Option<Self> {
+        if let Some(raw) = der
+            .strip_prefix(&SPKI_ED25519[..])
+            .filter(|k| k.len() == 32)
+        {
+            return Some(Self {
+                key_id: key_id(raw),
+                raw: raw.to_vec(),
+                p256: false,
+            });
+        }
+        let point = der
+            .strip_prefix(&P256_SPKI_PREFIX[..])
+            .filter(|k| k.len() == 65)?;
+        Some(Self {
+            key_id: spki_key_id(der),
+            raw: point.to_vec(),
+            p256: true,
         })
     }
 
@@ -242,9 +307,14 @@ impl PublicKey {
         let Some(sig) = c.signature.as_deref().and_then(|s| STANDARD.decode(s).ok()) else {
             return false;
         };
-        c.alg == "ed25519"
+        let (alg, scheme): (&str, &dyn signature::VerificationAlgorithm) = if self.p256 {
+            (ALG_P256, &signature::ECDSA_P256_SHA256_ASN1)
+        } else {
+            ("ed25519", &signature::ED25519)
+        };
+        c.alg == alg
             && c.key_id.as_deref() == Some(self.key_id.as_str())
-            && UnparsedPublicKey::new(&signature::ED25519, &self.raw)
+            && UnparsedPublicKey::new(scheme, &self.raw)
                 .verify(&c.signed_bytes(), &sig)
                 .is_ok()
     }
@@ -255,7 +325,7 @@ impl PublicKey {
 pub struct Sealer {
     pub source: String,
     pub run: String,
-    signer: Option<Signer>,
+    signer: Option<Box<dyn CheckpointSigner>>,
     /// The seq of the run's `run_started` record.
     pub first_seq: u64,
     /// The last checkpoint's head seq, and its digest.
@@ -263,7 +333,7 @@ pub struct Sealer {
 }
 
 impl Sealer {
-    pub fn new(source: String, run: String, signer: Option<Signer>) -> Self {
+    pub fn new(source: String, run: String, signer: Option<Box<dyn CheckpointSigner>>) -> Self {
         Self {
             source,
             run,
@@ -274,7 +344,7 @@ impl Sealer {
     }
 
     pub fn key_id(&self) -> Option<&str> {
-        self.signer.as_ref().map(Signer::key_id)
+        self.signer.as_deref().map(CheckpointSigner::key_id)
     }
 
     /// Whether the head has moved past the last checkpoint.
@@ -283,8 +353,9 @@ impl Sealer {
     }
 
     /// The checkpoint of the head (`seq`, `hash`), as a line; it becomes
-    /// the last.
-    pub fn checkpoint(&mut self, seq: u64, hash: &str, ended: bool) -> Vec<u8> {
+    /// the last. `None` when the signer could not sign it this time (KMS
+    /// unreachable): logged, and the next checkpoint seals the head.
+    pub fn checkpoint(&mut self, seq: u64, hash: &str, ended: bool) -> Option<Vec<u8>> {
         let mut c = Checkpoint {
             alg: "none".into(),
             ended,
@@ -298,11 +369,14 @@ impl Sealer {
             source: self.source.clone(),
             time: crate::timefmt::now(),
         };
-        if let Some(s) = &self.signer {
-            s.sign(&mut c);
+        if let Some(s) = &self.signer
+            && let Err(e) = sign_with(s.as_ref(), &mut c)
+        {
+            crate::events::AuditCheckpointNotSigned { error: &e }.emit();
+            return None;
         }
         self.last = Some((seq, c.digest()));
-        c.line()
+        Some(c.line())
     }
 }
 
@@ -322,9 +396,11 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let public = PublicKey::from_pem_file(&public_path(&path)).expect("public");
         assert_eq!(public.key_id(), signer.key_id());
-        let mut sealer = Sealer::new("web-0".into(), "r1".into(), Some(signer));
+        let mut sealer = Sealer::new("web-0".into(), "r1".into(), Some(Box::new(signer)));
         sealer.first_seq = 1;
-        let line = sealer.checkpoint(7, &"a".repeat(64), false);
+        let line = sealer
+            .checkpoint(7, &"a".repeat(64), false)
+            .expect("signed");
         let v: Value = serde_json::from_slice(&line).expect("json");
         let c = Checkpoint::of(&v).expect("a checkpoint").expect("reads");
         assert!(public.verifies(&c));
@@ -345,7 +421,7 @@ mod tests {
         other.sign(&mut forged);
         assert!(!public.verifies(&forged));
         // The next checkpoint names this one.
-        let next = sealer.checkpoint(9, &"c".repeat(64), true);
+        let next = sealer.checkpoint(9, &"c".repeat(64), true).expect("signed");
         let next = Checkpoint::of(&serde_json::from_slice(&next).expect("json"))
             .expect("cp")
             .expect("reads");

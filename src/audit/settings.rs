@@ -124,9 +124,15 @@ pub struct SigningConfig {
     /// `mfa-facade audit keygen FILE` makes one). Unset with the local
     /// backend: a key made beside its data file (development).
     pub key_file: Option<PathBuf>,
-    /// An AWS KMS asymmetric key (ECC_NIST_P256, SIGN_VERIFY): named in the
-    /// operator contract, not served by this build yet (refused by name).
+    /// An AWS KMS asymmetric key (ECC_NIST_P256, SIGN_VERIFY; its id, ARN
+    /// or alias): each checkpoint is signed by KMS Sign (ECDSA_SHA_256), so
+    /// the private key never leaves KMS. Needs `kms:Sign` and
+    /// `kms:GetPublicKey` on it.
     pub kms_key_id: Option<String>,
+    /// KMS's Region, when it is not the SDK's (AWS_REGION, the profile).
+    pub region: Option<String>,
+    /// A KMS-compatible endpoint instead of AWS (tests: moto).
+    pub endpoint_url: Option<String>,
     /// A checkpoint seals the chain at least this often while it grows
     /// (and at start, at rotation and at drain).
     #[serde(default = "default_checkpoint_seconds")]
@@ -351,11 +357,19 @@ impl AuditConfig {
                 1,
                 3600,
             );
-            if s.kms_key_id.is_some() {
+            if s.kms_key_id.is_some() && s.key_file.is_some() {
+                err(
+                    "audit.signing",
+                    "names both key_file and kms_key_id: one key signs the checkpoints".into(),
+                );
+            }
+            if s.kms_key_id
+                .as_deref()
+                .is_some_and(|k| k.is_empty() || k.len() > 2048)
+            {
                 err(
                     "audit.signing.kms_key_id",
-                    "is not served by this build yet: sign with key_file (an Ed25519 PKCS#8 PEM)"
-                        .into(),
+                    "must be a KMS key id, ARN or alias (1 to 2,048 characters)".into(),
                 );
             }
             if let Some(k) = &s.key_file

@@ -782,9 +782,10 @@ impl Writer {
         let Some(next) = self.pending_head.take() else {
             return;
         };
-        let checkpoint = self.sealer.checkpoint(next.seq, &next.hash, ended);
+        let mut lines = vec![line];
+        lines.extend(self.sealer.checkpoint(next.seq, &next.hash, ended));
         self.progress.busy(true);
-        let (durable, result) = self.write(&[line, checkpoint], next.seq);
+        let (durable, result) = self.write(&lines, next.seq);
         self.progress.busy(false);
         self.progress.ended(result.is_ok());
         if durable {
@@ -801,9 +802,12 @@ impl Writer {
 
     /// Writes a checkpoint of the head to every sink.
     fn seal(&mut self, ended: bool) {
-        let line = self
+        let Some(line) = self
             .sealer
-            .checkpoint(self.head.seq, &self.head.hash, ended);
+            .checkpoint(self.head.seq, &self.head.hash, ended)
+        else {
+            return;
+        };
         self.progress.busy(true);
         let (_, result) = self.write(&[line], self.head.seq);
         self.progress.busy(false);
@@ -861,12 +865,11 @@ impl Writer {
             .as_ref()
             .is_some_and(|f| f.len > 0 && f.len.saturating_add(bytes) > f.max_bytes)
             && self.sealer.due(self.head.seq)
+            && let Some(checkpoint) = self
+                .sealer
+                .checkpoint(self.head.seq, &self.head.hash, false)
         {
-            lines.insert(
-                0,
-                self.sealer
-                    .checkpoint(self.head.seq, &self.head.hash, false),
-            );
+            lines.insert(0, checkpoint);
         }
         self.progress.busy(true);
         let (durable, result) = self.write(&lines, self.head.seq.saturating_add(1));

@@ -568,7 +568,11 @@ mod tests {
         signer: Option<Signer>,
         ended: bool,
     ) -> (Vec<String>, (u64, String)) {
-        let mut sealer = Sealer::new(source.into(), run.into(), signer);
+        let mut sealer = Sealer::new(
+            source.into(),
+            run.into(),
+            signer.map(|s| Box::new(s) as Box<dyn crate::audit::seal::CheckpointSigner>),
+        );
         let mut lines = Vec::new();
         let mut head = (
             start_seq - 1,
@@ -599,26 +603,34 @@ mod tests {
         ));
         sealer.first_seq = head.0;
         lines.push(
-            String::from_utf8(sealer.checkpoint(head.0, &head.1, false))
-                .unwrap_or_default()
-                .trim_end()
-                .to_owned(),
+            String::from_utf8(
+                sealer
+                    .checkpoint(head.0, &head.1, false)
+                    .unwrap_or_default(),
+            )
+            .unwrap_or_default()
+            .trim_end()
+            .to_owned(),
         );
         for i in 0..n {
             lines.push(add("completed", None, &mut head));
             if i % 3 == 2 {
                 lines.push(
-                    String::from_utf8(sealer.checkpoint(head.0, &head.1, false))
-                        .unwrap_or_default()
-                        .trim_end()
-                        .to_owned(),
+                    String::from_utf8(
+                        sealer
+                            .checkpoint(head.0, &head.1, false)
+                            .unwrap_or_default(),
+                    )
+                    .unwrap_or_default()
+                    .trim_end()
+                    .to_owned(),
                 );
             }
         }
         if ended {
             lines.push(add("run_ended", None, &mut head));
             lines.push(
-                String::from_utf8(sealer.checkpoint(head.0, &head.1, true))
+                String::from_utf8(sealer.checkpoint(head.0, &head.1, true).unwrap_or_default())
                     .unwrap_or_default()
                     .trim_end()
                     .to_owned(),

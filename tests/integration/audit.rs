@@ -1232,3 +1232,86 @@ async fn development_makes_a_signing_key_beside_the_data_file() {
         .expect("verify");
     assert!(!out.status.success());
 }
+
+/// `[audit.signing] kms_key_id`: checkpoints signed by an AWS KMS
+/// ECC_NIST_P256 key (moto's KMS on loopback), verified with
+/// `--kms-key-id` (its public half from GetPublicKey) and refused under
+/// another KMS key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_signed_by_a_kms_key_verify_under_it_only() {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+    let kms = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::new()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            .region(aws_sdk_kms::config::Region::new("us-east-1"))
+            .endpoint_url(common::moto_url())
+            .credentials_provider(aws_sdk_kms::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .build(),
+    );
+    let make = || async {
+        kms.create_key()
+            .key_spec(KeySpec::EccNistP256)
+            .key_usage(KeyUsageType::SignVerify)
+            .send()
+            .await
+            .expect("a KMS key")
+            .key_metadata()
+            .map(|m| m.arn().unwrap_or(m.key_id()).to_owned())
+            .expect("its arn")
+    };
+    let (key, other) = (make().await, make().await);
+    let env = [
+        ("AWS_ACCESS_KEY_ID", Some("testing")),
+        ("AWS_SECRET_ACCESS_KEY", Some("testing")),
+        ("AWS_REGION", Some("us-east-1")),
+    ];
+    let mut served = Served::start_with_env(
+        &config(
+            &format!(
+                "file = \"{{dir}}/audit.jsonl\"\n\n[audit.signing]\nkms_key_id = \"{key}\"\nendpoint_url = \"{}\"\nregion = \"us-east-1\"\n",
+                common::moto_url()
+            ),
+            "",
+        ),
+        &env,
+    );
+    let ch = served.channel().await;
+    local_pool(&ch, None).await;
+    assert!(served.terminate().success());
+    let verify_with = |id: &str| {
+        let out = Command::new(BIN)
+            .envs(env.iter().map(|(k, v)| (*k, v.unwrap_or_default())))
+            .args([
+                "audit",
+                "verify",
+                "--strict",
+                "--kms-key-id",
+                id,
+                "--kms-endpoint-url",
+            ])
+            .arg(common::moto_url())
+            .args(audit_files(served.dir.path()))
+            .output()
+            .expect("verify");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, out) = verify_with(&key);
+    assert!(ok && out.contains("every signature good"), "{out}");
+    let checkpoints = read_records(&audit_files(served.dir.path()))
+        .into_iter()
+        .filter_map(|r| r.get("audit_checkpoint").cloned())
+        .collect::<Vec<_>>();
+    assert!(checkpoints.len() >= 2, "start and drain");
+    assert!(checkpoints.iter().all(|c| c["alg"] == "ecdsa-p256-sha256"));
+    let (ok, out) = verify_with(&other);
+    assert!(!ok, "another KMS key's verify fails: {out}");
+    println!(
+        "kms: {} checkpoints signed by {key}; verify under it OK, under another key FAILED",
+        checkpoints.len()
+    );
+}
