@@ -982,7 +982,7 @@ impl Config {
             {
                 err(
                     "audit.signing.key_file",
-                    "must be set (an Ed25519 PKCS#8 PEM, e.g. from a Secret; `mfa-facade audit keygen FILE`): only the local backend makes a key of its own".into(),
+                    "must be set (an Ed25519 PKCS#8 PEM, e.g. from a Secret; `mfa-facade audit keygen FILE`), or kms_key_id: only the local backend makes a key of its own".into(),
                 );
             }
         }

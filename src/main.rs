@@ -70,8 +70,8 @@ enum AuditCommand {
 
 #[derive(clap::Args)]
 struct VerifyArgs {
-    /// The Ed25519 public key the checkpoints are signed with (SPKI
-    /// PEM, `FILE.pub` of `audit keygen FILE`).
+    /// The public key the checkpoints are signed with, SPKI PEM: Ed25519
+    /// (`FILE.pub` of `audit keygen FILE`) or a KMS key's P-256.
     #[arg(long)]
     public_key: Option<PathBuf>,
     /// Copies of the checkpoints kept where the log pipeline cannot

@@ -415,13 +415,11 @@ impl Unsealed {
     }
 }
 
-/// The end of a chain: the last record's seq and hash, and the run that
-/// wrote it (`None` for a record of a version before runs had names).
+/// The end of a chain: the last record's seq and hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Head {
     pub seq: u64,
     pub hash: String,
-    pub run: Option<String>,
 }
 
 impl Head {
@@ -429,7 +427,6 @@ impl Head {
         Self {
             seq: 0,
             hash: GENESIS.into(),
-            run: None,
         }
     }
 }

@@ -5,8 +5,6 @@
 //! calls KMS synchronously on a runtime of its own; a Sign that fails skips
 //! that checkpoint (logged), and the next one seals the head.
 
-use std::time::Duration;
-
 use aws_sdk_kms::{
     Client,
     primitives::Blob,
@@ -28,20 +26,8 @@ impl std::fmt::Debug for KmsSigner {
     }
 }
 
-async fn client(region: Option<&str>, endpoint_url: Option<&str>) -> Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(
-        aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .operation_attempt_timeout(Duration::from_secs(5))
-            .build(),
-    );
-    if let Some(r) = region {
-        loader = loader.region(aws_config::Region::new(r.to_owned()));
-    }
-    if let Some(u) = endpoint_url {
-        loader = loader.endpoint_url(u);
-    }
-    Client::new(&loader.load().await)
+async fn client(region: Option<&str>, endpoint_url: Option<&str>, bounded: bool) -> Client {
+    Client::new(&super::aws::sdk_config(region, endpoint_url, bounded).await)
 }
 
 /// The key's public half (SubjectPublicKeyInfo DER), refused unless it is
@@ -78,23 +64,12 @@ impl KmsSigner {
         region: Option<&str>,
         endpoint_url: Option<&str>,
     ) -> Result<Self, String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        // On a thread of its own: the caller may be inside a runtime.
-        let (client, der) = std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    rt.block_on(async {
-                        let client = client(region, endpoint_url).await;
-                        let der = public_key(&client, key).await?;
-                        Ok::<_, String>((client, der))
-                    })
-                })
-                .join()
-                .map_err(|_| "connecting to KMS panicked".to_owned())?
-        })?;
+        let rt = super::aws::runtime().map_err(|e| e.to_string())?;
+        let (client, der) = super::aws::block_on_aside(&rt, async {
+            let client = client(region, endpoint_url, true).await;
+            let der = public_key(&client, key).await?;
+            Ok::<_, String>((client, der))
+        })??;
         Ok(Self {
             rt,
             client,
@@ -137,12 +112,9 @@ impl CheckpointSigner for KmsSigner {
 /// The public half of a KMS key, for `audit verify --kms-key-id` (the
 /// usual credential chain and Region; `endpoint_url` for a compatible one).
 pub fn fetch_public_key(key: &str, endpoint_url: Option<&str>) -> Result<Vec<u8>, String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let rt = super::aws::runtime().map_err(|e| e.to_string())?;
     rt.block_on(async {
-        let client = client(None, endpoint_url).await;
+        let client = client(None, endpoint_url, true).await;
         public_key(&client, key).await
     })
 }

@@ -18,6 +18,7 @@
 //! `before` and `after`. A call refused by authentication has one record,
 //! `completed`, without a principal.
 
+mod aws;
 pub mod bound;
 pub mod chain;
 pub mod kms;
@@ -123,25 +124,7 @@ impl Auditor {
                 Redactor::random(config.usernames)
             }
         };
-        let signer: Option<Box<dyn seal::CheckpointSigner>> = match &config.signing {
-            Some(s) if s.key_file.is_some() => s
-                .key_file
-                .as_deref()
-                .map(|path| {
-                    seal::Signer::from_pem_file(path)
-                        .map(|k| Box::new(k) as Box<dyn seal::CheckpointSigner>)
-                })
-                .transpose()
-                .map_err(std::io::Error::other)?,
-            Some(s) => match &s.kms_key_id {
-                Some(key) => Some(Box::new(
-                    kms::KmsSigner::connect(key, s.region.as_deref(), s.endpoint_url.as_deref())
-                        .map_err(std::io::Error::other)?,
-                )),
-                None => None,
-            },
-            None => None,
-        };
+        let signer = signer_of(config).map_err(std::io::Error::other)?;
         let source = config.resolved_source();
         // 64 random bits, 16 hex digits: unique among a source's runs, and
         // short (every record carries it, and every byte is hashed).
@@ -265,6 +248,23 @@ impl Auditor {
             None => Ok(()),
         }
     }
+}
+
+/// The checkpoints' signer of `[audit.signing]`: its key file's Ed25519
+/// key, or its KMS key; none without the table.
+fn signer_of(config: &AuditConfig) -> Result<Option<Box<dyn seal::CheckpointSigner>>, String> {
+    let Some(s) = &config.signing else {
+        return Ok(None);
+    };
+    Ok(match (&s.key_file, &s.kms_key_id) {
+        (Some(path), _) => Some(Box::new(seal::Signer::from_pem_file(path)?)),
+        (None, Some(key)) => Some(Box::new(kms::KmsSigner::connect(
+            key,
+            s.region.as_deref(),
+            s.endpoint_url.as_deref(),
+        )?)),
+        (None, None) => None,
+    })
 }
 
 /// Who called, from where, with what: the fields both records share.

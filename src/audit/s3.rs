@@ -57,21 +57,30 @@ fn describe<E: std::fmt::Debug>(e: &aws_sdk_s3::error::SdkError<E>) -> String {
     }
 }
 
+/// An S3 client of `sdk`, path-style addressing when asked (moto, MinIO).
+fn client_of(sdk: &aws_types::SdkConfig, force_path_style: bool) -> Client {
+    Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(force_path_style)
+            .build(),
+    )
+}
+
 impl S3Sink {
     /// The client of `[audit.s3]` (the default credential chain: IRSA on
     /// EKS), for this run's objects.
     pub fn connect(config: &S3Config, source: &str, run: &str) -> std::io::Result<Self> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        // Loaded on a thread of its own: the caller may be inside the
-        // server's runtime, where a runtime cannot block.
-        let client = std::thread::scope(|scope| {
-            scope
-                .spawn(|| rt.block_on(Self::client(config)))
-                .join()
-                .map_err(|_| std::io::Error::other("building the S3 client panicked"))
-        })?;
+        let rt = super::aws::runtime()?;
+        let client = super::aws::block_on_aside(&rt, async {
+            let sdk = super::aws::sdk_config(
+                config.region.as_deref(),
+                config.endpoint_url.as_deref(),
+                true,
+            )
+            .await;
+            client_of(&sdk, config.force_path_style)
+        })
+        .map_err(std::io::Error::other)?;
         let prefix = &config.prefix;
         Ok(Self {
             rt,
@@ -80,29 +89,6 @@ impl S3Sink {
             records: format!("{prefix}records/{source}/{run}/"),
             checkpoints: format!("{prefix}checkpoints/{source}/{run}/"),
         })
-    }
-
-    async fn client(config: &S3Config) -> Client {
-        {
-            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .timeout_config(
-                    aws_config::timeout::TimeoutConfig::builder()
-                        .connect_timeout(Duration::from_secs(3))
-                        .operation_attempt_timeout(Duration::from_secs(5))
-                        .build(),
-                );
-            if let Some(region) = &config.region {
-                loader = loader.region(aws_config::Region::new(region.clone()));
-            }
-            if let Some(url) = &config.endpoint_url {
-                loader = loader.endpoint_url(url);
-            }
-            let sdk = loader.load().await;
-            let s3 = aws_sdk_s3::config::Builder::from(&sdk)
-                .force_path_style(config.force_path_style)
-                .build();
-            Client::from_conf(s3)
-        }
     }
 
     /// Puts one object once: `Ok` when it is in S3 (now, or by an earlier
@@ -183,21 +169,10 @@ pub fn read_prefix(
         .strip_prefix("s3://")
         .ok_or_else(|| format!("{url} is not s3://bucket/prefix"))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let rt = super::aws::runtime().map_err(|e| e.to_string())?;
     rt.block_on(async {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(u) = endpoint_url {
-            loader = loader.endpoint_url(u);
-        }
-        let sdk = loader.load().await;
-        let client = Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&sdk)
-                .force_path_style(force_path_style)
-                .build(),
-        );
+        let sdk = super::aws::sdk_config(None, endpoint_url, false).await;
+        let client = client_of(&sdk, force_path_style);
         let mut keys = Vec::new();
         let mut pages = client
             .list_objects_v2()

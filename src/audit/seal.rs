@@ -29,6 +29,12 @@ use serde_json::Value;
 pub const DOMAIN: &[u8] = b"mfa-facade audit checkpoint v1\n";
 /// The key of a checkpoint line.
 pub const CHECKPOINT: &str = "audit_checkpoint";
+
+/// Whether a line a sink wrote is a checkpoint (its canonical JSON begins
+/// with its one key), not a record.
+pub fn is_checkpoint_line(line: &[u8]) -> bool {
+    line.starts_with(b"{\"audit_checkpoint\"")
+}
 /// The `alg` of a checkpoint signed by an AWS KMS ECC_NIST_P256 key
 /// (ECDSA over SHA-256, the signature DER-encoded as KMS returns it).
 pub const ALG_P256: &str = "ecdsa-p256-sha256";

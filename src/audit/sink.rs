@@ -31,7 +31,7 @@ use tokio::sync::oneshot;
 
 use super::chain::{Fields, Head, Unsealed, key};
 use super::s3::S3Sink;
-use super::seal::Sealer;
+use super::seal::{Sealer, is_checkpoint_line};
 use super::settings::{AuditConfig, FsyncPolicy};
 
 /// Records waiting for the writer at most; more is an overloaded sink.
@@ -312,7 +312,6 @@ impl Sink {
             ),
             head,
             sealer,
-            pending_head: None,
         };
         let writer = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -382,6 +381,8 @@ struct ChainFile {
     /// Rotated files kept at most.
     max_files: usize,
     head: Head,
+    /// The run that wrote `head`, for the next run's `prev_run`.
+    last_run: Option<String>,
 }
 
 /// The position just past the last `\n` of `file` at or before `end`,
@@ -402,10 +403,11 @@ fn after_last_newline(file: &mut File, end: u64) -> io::Result<u64> {
     Ok(0)
 }
 
-/// The chain's head as the last complete record of `file` holds it, cutting
-/// off a torn last line first. Memory stays small whatever the record's
-/// size: the record is parsed as a stream that keeps only `seq` and `hash`.
-fn last_head(file: &mut File) -> io::Result<Option<Head>> {
+/// The chain's head as the last complete record of `file` holds it, and the
+/// run that wrote it, cutting off a torn last line first. Memory stays
+/// small whatever the record's size: the record is parsed as a stream that
+/// keeps only `seq`, `hash` and `run`.
+fn last_head(file: &mut File) -> io::Result<Option<(Head, Option<String>)>> {
     let len = file.seek(SeekFrom::End(0))?;
     if len == 0 {
         return Ok(None);
@@ -428,7 +430,7 @@ fn last_head(file: &mut File) -> io::Result<Option<Head>> {
         file.seek(SeekFrom::Start(start))?;
         let mut head = [0u8; 20];
         let n = Read::by_ref(file).take(20).read(&mut head)?;
-        if head[..n].starts_with(b"{\"audit_checkpoint\"") {
+        if is_checkpoint_line(&head[..n]) {
             end = start;
             continue;
         }
@@ -454,18 +456,22 @@ struct HeadFields {
     run: Option<String>,
 }
 
-fn head_of(line: impl Read) -> io::Result<Head> {
+/// A record's head and the run that wrote it (`None` for a record of a
+/// version before runs had names).
+fn head_of(line: impl Read) -> io::Result<(Head, Option<String>)> {
     let f: HeadFields = serde_json::from_reader(line).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("the last audit record has no readable seq and hash: {e}"),
         )
     })?;
-    Ok(Head {
-        seq: f.seq,
-        hash: f.hash,
-        run: f.run,
-    })
+    Ok((
+        Head {
+            seq: f.seq,
+            hash: f.hash,
+        },
+        f.run,
+    ))
 }
 
 /// Rotated files of `path`: `<name>.<digits>`, oldest first.
@@ -530,17 +536,18 @@ fn open_append(path: &Path) -> io::Result<File> {
 impl ChainFile {
     fn open(path: &Path, max_bytes: u64, max_files: usize) -> io::Result<Self> {
         let mut file = open_append(path)?;
-        let head = match last_head(&mut file)? {
-            Some(head) => head,
+        let last = match last_head(&mut file)? {
+            Some(last) => Some(last),
+            // Rotated just before a crash: the chain goes on from there.
             None => match rotated(path).last() {
-                // Rotated just before a crash: the chain goes on from there.
                 Some(prev) => {
                     let mut prev = OpenOptions::new().read(true).write(true).open(prev)?;
-                    last_head(&mut prev)?.unwrap_or_else(Head::genesis)
+                    last_head(&mut prev)?
                 }
-                None => Head::genesis(),
+                None => None,
             },
         };
+        let (head, last_run) = last.unwrap_or_else(|| (Head::genesis(), None));
         let len = file.seek(SeekFrom::End(0))?;
         Ok(Self {
             path: path.to_owned(),
@@ -549,6 +556,7 @@ impl ChainFile {
             max_bytes,
             max_files,
             head,
+            last_run,
         })
     }
 
@@ -560,8 +568,8 @@ impl ChainFile {
         let mut first = BufReader::new(f);
         for line in BufRead::split(&mut first, b'\n').take(MAX_TRAILING_CHECKPOINTS) {
             let line = line?;
-            if !line.starts_with(b"{\"audit_checkpoint\"") {
-                return Ok(head_of(&line[..])?.seq);
+            if !is_checkpoint_line(&line) {
+                return Ok(head_of(&line[..])?.0.seq);
             }
         }
         Err(io::Error::new(
@@ -664,8 +672,6 @@ struct Writer {
     seal_every: Duration,
     head: Head,
     sealer: Sealer,
-    /// The head after the writer's own record, until it is written.
-    pending_head: Option<Head>,
 }
 
 impl Writer {
@@ -728,8 +734,8 @@ impl Writer {
     }
 
     /// A record of the writer's own (`run_started`, `run_ended`), sealed as
-    /// the next of the chain.
-    fn own_record(&mut self, stage: &'static str, fill: impl FnOnce(&mut Fields)) -> Vec<u8> {
+    /// the next of the chain: its line, and the head it makes.
+    fn own_record(&self, stage: &'static str, fill: impl FnOnce(&mut Fields)) -> (Vec<u8>, Head) {
         let mut f = Fields::with_capacity(256);
         let mut id = uuid::Uuid::encode_buffer();
         f.put_str(
@@ -743,12 +749,7 @@ impl Writer {
         f.put_str(key!(time), Some(&crate::timefmt::now()));
         let seq = self.head.seq.saturating_add(1);
         let (line, hash) = Unsealed::from_fields(f).seal(seq, &self.head.hash);
-        self.pending_head = Some(Head {
-            seq,
-            hash,
-            run: Some(self.sealer.run.clone()),
-        });
-        line
+        (line, Head { seq, hash })
     }
 
     /// The run's first record, naming the run before it where the file
@@ -756,38 +757,32 @@ impl Writer {
     fn started(&mut self) {
         let prev_run = (self.head.seq > 0).then(|| {
             serde_json::json!({
-                "run": self.head.run,
+                "run": self.file.as_ref().and_then(|f| f.last_run.as_deref()),
                 "seq": self.head.seq,
                 "hash": self.head.hash,
             })
         });
         let key_id = self.sealer.key_id().map(str::to_owned);
-        let line = self.own_record("run_started", |f| {
+        let (line, next) = self.own_record("run_started", |f| {
             f.put_value(key!(checkpoint_key), &key_id);
             f.put_value(key!(prev_run), &prev_run);
             f.put_str(key!(version), Some(env!("CARGO_PKG_VERSION")));
         });
-        self.sealer.first_seq = self.head.seq.saturating_add(1);
-        self.write_own(line, false);
+        self.sealer.first_seq = next.seq;
+        self.write_own(line, next, false);
     }
 
     /// The run's last record and its final checkpoint (at drain).
     fn ended(&mut self) {
-        let line = self.own_record("run_ended", |_| {});
-        self.write_own(line, true);
+        let (line, next) = self.own_record("run_ended", |_| {});
+        self.write_own(line, next, true);
     }
 
     /// Writes one of the writer's own records and a checkpoint of it.
-    fn write_own(&mut self, line: Vec<u8>, ended: bool) {
-        let Some(next) = self.pending_head.take() else {
-            return;
-        };
+    fn write_own(&mut self, line: Vec<u8>, next: Head, ended: bool) {
         let mut lines = vec![line];
         lines.extend(self.sealer.checkpoint(next.seq, &next.hash, ended));
-        self.progress.busy(true);
         let (durable, result) = self.write(&lines, next.seq);
-        self.progress.busy(false);
-        self.progress.ended(result.is_ok());
         if durable {
             self.head = next;
         }
@@ -808,10 +803,7 @@ impl Writer {
         else {
             return;
         };
-        self.progress.busy(true);
-        let (_, result) = self.write(&[line], self.head.seq);
-        self.progress.busy(false);
-        self.progress.ended(result.is_ok());
+        let _ = self.write(&[line], self.head.seq);
     }
 
     /// Tries the sinks without a record: the file's disk asked for room
@@ -846,11 +838,7 @@ impl Writer {
                         continue;
                     };
                     let (line, hash) = record.seal(seq, &head.hash);
-                    head = Head {
-                        seq,
-                        hash,
-                        run: None,
-                    };
+                    head = Head { seq, hash };
                     lines.push(line);
                     acks.extend(ack);
                 }
@@ -871,17 +859,11 @@ impl Writer {
         {
             lines.insert(0, checkpoint);
         }
-        self.progress.busy(true);
         let (durable, result) = self.write(&lines, self.head.seq.saturating_add(1));
-        self.progress.busy(false);
-        self.progress.ended(result.is_ok());
         if durable {
             // The file holds them (or there is no file): whatever stdout
             // did, the next record follows them, so the chain never forks.
-            self.head = Head {
-                run: Some(self.sealer.run.clone()),
-                ..head
-            };
+            self.head = head;
         }
         match &result {
             Ok(()) => {
@@ -902,8 +884,16 @@ impl Writer {
     /// Writes a batch (records from `first_seq` on, and checkpoints) to the
     /// file, then S3, then stdout. Returns whether the chain moved on (the
     /// file holds the batch durably, or there is no file), and whether every
-    /// sink took it.
+    /// sink took it. The stall watch sees the write's time and outcome.
     fn write(&mut self, lines: &[Vec<u8>], first_seq: u64) -> (bool, io::Result<()>) {
+        self.progress.busy(true);
+        let written = self.write_sinks(lines, first_seq);
+        self.progress.busy(false);
+        self.progress.ended(written.1.is_ok());
+        written
+    }
+
+    fn write_sinks(&mut self, lines: &[Vec<u8>], first_seq: u64) -> (bool, io::Result<()>) {
         if lines.is_empty() {
             return (true, Ok(()));
         }
@@ -954,9 +944,8 @@ impl Writer {
         let failed = |e: &str| {
             crate::events::AuditS3PutFailed { error: e }.emit();
         };
-        let (checkpoints, records): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) = lines
-            .iter()
-            .partition(|l| l.starts_with(b"{\"audit_checkpoint\""));
+        let (checkpoints, records): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) =
+            lines.iter().partition(|l| is_checkpoint_line(l));
         if !records.is_empty() {
             let body: Vec<u8> = records.iter().flat_map(|l| l.iter().copied()).collect();
             s3.put(
@@ -1092,7 +1081,6 @@ mod tests {
             Head {
                 seq: 2,
                 hash: "h2".into(),
-                run: None,
             }
         );
         let len = std::fs::metadata(&path).expect("meta").len();

@@ -421,7 +421,8 @@ fn check_seals(
     out: &mut ChainReport,
 ) {
     // Identical copies (several sinks, several collectors) count once.
-    cps.sort_by_key(|a| (a.1.seq, a.1.digest()));
+    // A digest serializes and hashes: once each, not once per comparison.
+    cps.sort_by_cached_key(|a| (a.1.seq, a.1.digest()));
     cps.dedup_by(|a, b| a.1 == b.1);
     report.checkpoints += cps.len() as u64;
     let mut prev: Option<&Checkpoint> = None;
@@ -602,39 +603,25 @@ mod tests {
             &mut head,
         ));
         sealer.first_seq = head.0;
-        lines.push(
-            String::from_utf8(
-                sealer
-                    .checkpoint(head.0, &head.1, false)
-                    .unwrap_or_default(),
-            )
-            .unwrap_or_default()
-            .trim_end()
-            .to_owned(),
-        );
+        let mut seal = |head: &(u64, String), ended: bool| {
+            let line = sealer
+                .checkpoint(head.0, &head.1, ended)
+                .unwrap_or_default();
+            String::from_utf8(line)
+                .unwrap_or_default()
+                .trim_end()
+                .to_owned()
+        };
+        lines.push(seal(&head, false));
         for i in 0..n {
             lines.push(add("completed", None, &mut head));
             if i % 3 == 2 {
-                lines.push(
-                    String::from_utf8(
-                        sealer
-                            .checkpoint(head.0, &head.1, false)
-                            .unwrap_or_default(),
-                    )
-                    .unwrap_or_default()
-                    .trim_end()
-                    .to_owned(),
-                );
+                lines.push(seal(&head, false));
             }
         }
         if ended {
             lines.push(add("run_ended", None, &mut head));
-            lines.push(
-                String::from_utf8(sealer.checkpoint(head.0, &head.1, true).unwrap_or_default())
-                    .unwrap_or_default()
-                    .trim_end()
-                    .to_owned(),
-            );
+            lines.push(seal(&head, true));
         }
         (lines, head)
     }

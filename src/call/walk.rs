@@ -468,9 +468,7 @@ impl Walker {
     }
 
     /// Walks from `cursor` (on `page`, its current page) to the end.
-    /// `sent` counts the users sent, for the record of a walk that ends
-    /// without its summary.
-    async fn walk(&self, cursor: &mut Cursor, mut page: UsersPage, sent: &mut u64) -> Result<()> {
+    async fn walk(&self, cursor: &mut Cursor, mut page: UsersPage) -> Result<()> {
         while !cursor.e {
             let users = std::mem::take(&mut page.users);
             let count = users.len();
@@ -504,7 +502,6 @@ impl Walker {
                     page_token: token,
                 }))
                 .await?;
-                *sent = sent.saturating_add(1);
             }
             match page.next.take() {
                 None => cursor.e = true,
@@ -559,19 +556,15 @@ impl Facade {
             filter: &op.filter,
             resumed: !op.page_token.is_empty(),
         });
-        // From here the walk's record is written however it ends: a
-        // refusal, the end of the stream, a cancel or a panic (its Drop).
-        let mut record = Recorder {
-            audit,
-            end: Ending {
-                request_id: ctx.request_id.clone(),
-                principal: principal.unwrap_or_default(),
-                backend: self.backend.name(),
-                started,
-                trace_id: ctx.trace.as_ref().map(|t| t.trace_id().to_owned()),
-            },
-            sent: 0,
-            done: false,
+        // The walk's record is written however it ends: here for a refusal,
+        // by its task at the end of the stream, and for a cancel or a panic
+        // by `CallAudit`'s drop, as for every call.
+        let end = Ending {
+            request_id: ctx.request_id.clone(),
+            principal: principal.unwrap_or_default(),
+            backend: self.backend.name(),
+            started,
+            trace_id: ctx.trace.as_ref().map(|t| t.trace_id().to_owned()),
         };
         let Opened {
             slot,
@@ -582,18 +575,18 @@ impl Facade {
         } = match self.open_walk(ctx, &op).await {
             Ok(o) => o,
             Err(e) => {
-                record.finish(Err(&e), None);
+                end.finish(&mut audit, Err(&e), None);
                 return Err(e);
             }
         };
         tokio::spawn(async move {
             let _slot = slot;
-            let result = walker.walk(&mut cursor, first, &mut record.sent).await;
+            let result = walker.walk(&mut cursor, first).await;
             let response = AuditResponse {
                 sent: cursor.n,
                 summary: &cursor.c,
             };
-            record.finish(result.as_ref().map(|_| ()), Some(&response));
+            end.finish(&mut audit, result.as_ref().map(|_| ()), Some(&response));
             // The record first, then the client sees how the walk ended.
             if let Err(e) = result
                 && !matches!(e, Error::Cancelled(_))
@@ -654,49 +647,6 @@ impl Facade {
             first,
             rx,
         })
-    }
-}
-
-/// The walk's record, written once however the walk ends.
-struct Recorder {
-    audit: CallAudit,
-    end: Ending,
-    /// Users sent so far by this call.
-    sent: u64,
-    done: bool,
-}
-
-impl Recorder {
-    fn finish(
-        &mut self,
-        result: std::result::Result<(), &Error>,
-        response: Option<&AuditResponse<'_>>,
-    ) {
-        if std::mem::replace(&mut self.done, true) {
-            return;
-        }
-        self.end.finish(&mut self.audit, result, response);
-    }
-}
-
-impl Drop for Recorder {
-    /// A walk that ended without its end being written: its task panicked,
-    /// or the call was dropped before the walk began streaming.
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let error = if std::thread::panicking() {
-            Error::Internal("the walk ended by a panic".into())
-        } else {
-            Error::Cancelled("the walk was cancelled before it ended".into())
-        };
-        let summary = Coverage::default();
-        let response = AuditResponse {
-            sent: self.sent,
-            summary: &summary,
-        };
-        self.finish(Err(&error), Some(&response));
     }
 }
 
