@@ -20,12 +20,20 @@ use mfa_facade::proto::v1 as pb;
 use serde_json::Value;
 use tonic_health::pb::health_check_response::ServingStatus;
 
-fn replica(root: &Path, name: &str, key: &Path) -> String {
+/// The config of replica `name`: its data file and anything else it
+/// keeps under `root/name`, one caller that may call everything, then `toml`.
+fn replica_config(root: &Path, name: &str, toml: &str) -> String {
     std::fs::create_dir_all(root.join(name)).expect("replica dir");
-    local_config(
-        "admin",
-        100_000.0,
-        100_000,
+    local_config("admin", 100_000.0, 100_000, toml).replace(
+        "{dir}/data.json",
+        &format!("{}/{name}/data.json", root.display()),
+    )
+}
+
+fn replica(root: &Path, name: &str, key: &Path) -> String {
+    replica_config(
+        root,
+        name,
         &format!(
             r#"
 [audit]
@@ -42,10 +50,6 @@ checkpoint_seconds = 1
             root = root.display(),
             key = key.display(),
         ),
-    )
-    .replace(
-        "{dir}/data.json",
-        &format!("{}/{name}/data.json", root.display()),
     )
 }
 
@@ -565,24 +569,14 @@ const AWS_ENV: [(&str, Option<&str>); 3] = [
     ("AWS_REGION", Some("us-east-1")),
 ];
 
-fn s3_replica(
-    root: &Path,
-    name: &str,
-    key: &Path,
-    bucket: &str,
-    endpoint: &str,
-    extra: &str,
-) -> String {
-    std::fs::create_dir_all(root.join(name)).expect("replica dir");
-    local_config(
-        "admin",
-        100_000.0,
-        100_000,
+fn s3_replica(root: &Path, name: &str, key: &Path, bucket: &str, endpoint: &str) -> String {
+    replica_config(
+        root,
+        name,
         &format!(
             r#"
 [server]
 request_timeout_ms = 3000
-{extra}
 
 [audit]
 fail_closed = true
@@ -603,10 +597,6 @@ flush_ms = 50
 "#,
             key = key.display(),
         ),
-    )
-    .replace(
-        "{dir}/data.json",
-        &format!("{}/{name}/data.json", root.display()),
     )
 }
 
@@ -659,7 +649,7 @@ async fn a_fleet_on_one_object_lock_bucket_loses_no_acknowledged_change() {
     let moto = common::moto_url();
     let start = |name: &str| {
         Served::start_with_env(
-            &s3_replica(root.path(), name, &key, &bucket, &moto, ""),
+            &s3_replica(root.path(), name, &key, &bucket, &moto),
             &AWS_ENV,
         )
     };
@@ -758,7 +748,6 @@ async fn a_fleet_on_one_object_lock_bucket_loses_no_acknowledged_change() {
             &key,
             &bucket,
             &format!("http://{}", switch.addr),
-            "",
         ),
         &AWS_ENV,
     );
