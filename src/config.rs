@@ -635,6 +635,12 @@ impl Config {
             b.accounts.len(),
             crate::backend::settings::MAX_ACCOUNTS,
         );
+        if b.source_identity && b.accounts.is_empty() {
+            err(
+                "backend.source_identity",
+                "needs at least one [[backend.accounts]] role to make the callers' sessions in (an account with user_pools = [\"*\"] serves every pool)".into(),
+            );
+        }
         for (i, r) in b.regions.iter().enumerate() {
             if !crate::backend::settings::is_region(r) {
                 err(
@@ -765,6 +771,11 @@ impl Config {
             ),
             ("backend.max_sessions", b.max_sessions, 1_000_000),
             ("backend.max_pool_states", b.max_pool_states, 100_000),
+            (
+                "backend.max_source_identity_sessions",
+                b.max_source_identity_sessions,
+                100_000,
+            ),
             (
                 "backend.max_web_authn_credentials",
                 b.max_web_authn_credentials,

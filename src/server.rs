@@ -104,13 +104,17 @@ pub struct Stages {
 /// Builds the backend the configuration names.
 pub async fn build_backend(config: &Config) -> Result<Backends, ServeError> {
     Ok(match config.backend.kind {
-        BackendKind::Cognito => Backends::remote(Arc::new(
-            CognitoBackend::connect(&config.backend, None)
+        BackendKind::Cognito => {
+            let mut backend = CognitoBackend::connect(&config.backend, None)
                 .await
                 .with_accounts(&config.backend.accounts)
                 .await
-                .map_err(ServeError::Task)?,
-        )),
+                .map_err(ServeError::Task)?;
+            if config.backend.source_identity {
+                backend = backend.with_source_identity(config.backend.max_source_identity_sessions);
+            }
+            Backends::remote(Arc::new(backend))
+        }
         BackendKind::Local => {
             let region = config.backend.region.as_deref().unwrap_or(DEFAULT_REGION);
             Backends::local(Arc::new(

@@ -42,6 +42,23 @@ pub struct Requests(Arc<Mutex<Vec<Request>>>);
 
 tokio::task_local! {
     static CURRENT: Requests;
+    static ACTING_FOR: Arc<str>;
+}
+
+/// Runs `f` acting for `principal` (as it is when `None`): the backend's
+/// requests inside it read it with [`acting_for`] (the cognito backend's
+/// `source_identity` sessions). Scoped only for backends that ask
+/// (`Backend::acts_for_callers`).
+pub async fn act_for<F: std::future::Future>(principal: Option<Arc<str>>, f: F) -> F::Output {
+    match principal {
+        Some(p) => ACTING_FOR.scope(p, f).await,
+        None => f.await,
+    }
+}
+
+/// The principal the running call acts for, if [`act_for`] set one.
+pub fn acting_for() -> Option<Arc<str>> {
+    ACTING_FOR.try_with(Arc::clone).ok()
 }
 
 impl Requests {

@@ -379,11 +379,20 @@ impl CallAudit {
 
     /// Where the call goes upstream, for cognito calls: the AWS account
     /// (the `[[backend.accounts]]` name, or "default") and the Region.
-    pub fn placement(&mut self, account: &str, region: &str) {
+    pub fn placement(&mut self, placement: &crate::backend::Placement) {
         if self.plan.level != AuditLevel::None {
+            let crate::backend::Placement {
+                account,
+                region,
+                source_identity,
+            } = placement;
             self.base
                 .put_str(key!(account), Some(&bound::text(account)));
             self.base.put_str(key!(region), Some(&bound::text(region)));
+            if let Some(source_identity) = source_identity {
+                self.base
+                    .put_str(key!(source_identity), Some(&bound::text(source_identity)));
+            }
         }
     }
 

@@ -15,6 +15,17 @@ use crate::domain::{
 };
 use crate::error::Result;
 
+/// Where a call goes upstream, for its audit record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// The `[[backend.accounts]]` entry's name, or "default".
+    pub account: String,
+    pub region: String,
+    /// With `backend.source_identity`: the STS SourceIdentity the call's
+    /// Cognito requests carry, as CloudTrail shows it.
+    pub source_identity: Option<String>,
+}
+
 /// The MFA operations of Cognito, in domain types. Implementations validate
 /// nothing that the domain rules already checked, and never panic on any
 /// answer from upstream.
@@ -34,8 +45,18 @@ pub trait Backend: Send + Sync + 'static {
     /// `[[backend.accounts]]` entry, or "default" for the base credentials —
     /// and the Region, for the audit record. `None` when that means
     /// nothing here (the local backend).
-    fn placement(&self, _user_pool_id: Option<&str>) -> Option<(String, String)> {
+    fn placement(
+        &self,
+        _user_pool_id: Option<&str>,
+        _principal: Option<&str>,
+    ) -> Option<Placement> {
         None
+    }
+
+    /// Whether calls must run inside `crate::upstream::act_for` with their
+    /// caller's principal (cognito with `backend.source_identity`).
+    fn acts_for_callers(&self) -> bool {
+        false
     }
 
     /// For each account served through an assumed role (cognito's

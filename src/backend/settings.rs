@@ -99,6 +99,19 @@ pub struct BackendConfig {
     /// cognito: the most pools whose state is kept at once.
     #[serde(default = "default_max_pool_states")]
     pub max_pool_states: usize,
+    /// cognito: make every admin call in a session of its pool's
+    /// `[[backend.accounts]]` role whose STS SourceIdentity names the
+    /// caller, so Cognito's CloudTrail entries name it too
+    /// (`src/backend/cognito/source_identity.rs`). Needs an account for
+    /// every pool served and `sts:SetSourceIdentity` in each role's trust
+    /// policy.
+    #[serde(default)]
+    pub source_identity: bool,
+    /// cognito, with `source_identity`: the most (account, caller) sessions
+    /// kept, the least recently used dropped first (its next call assumes
+    /// the role again).
+    #[serde(default = "default_max_source_identity_sessions")]
+    pub max_source_identity_sessions: usize,
 }
 
 /// Default `backend.max_pools`.
@@ -164,6 +177,8 @@ impl Default for BackendConfig {
             preflight: true,
             pool_state_ttl_ms: DEFAULT_POOL_STATE_TTL_MS,
             max_pool_states: DEFAULT_MAX_POOL_STATES,
+            source_identity: false,
+            max_source_identity_sessions: DEFAULT_MAX_SOURCE_IDENTITY_SESSIONS,
         }
     }
 }
@@ -285,4 +300,11 @@ fn default_pool_state_ttl_ms() -> u64 {
 }
 fn default_max_pool_states() -> usize {
     DEFAULT_MAX_POOL_STATES
+}
+
+/// Default `backend.max_source_identity_sessions`.
+pub const DEFAULT_MAX_SOURCE_IDENTITY_SESSIONS: usize =
+    crate::backend::cognito::source_identity::DEFAULT_MAX_SESSIONS;
+fn default_max_source_identity_sessions() -> usize {
+    DEFAULT_MAX_SOURCE_IDENTITY_SESSIONS
 }

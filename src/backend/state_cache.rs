@@ -78,8 +78,16 @@ impl Backend for StateCache {
         self.inner.default_region()
     }
 
-    fn placement(&self, user_pool_id: Option<&str>) -> Option<(String, String)> {
-        self.inner.placement(user_pool_id)
+    fn placement(
+        &self,
+        user_pool_id: Option<&str>,
+        principal: Option<&str>,
+    ) -> Option<crate::backend::Placement> {
+        self.inner.placement(user_pool_id, principal)
+    }
+
+    fn acts_for_callers(&self) -> bool {
+        self.inner.acts_for_callers()
     }
 
     async fn ready(&self) -> std::result::Result<(), String> {

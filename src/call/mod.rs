@@ -452,16 +452,21 @@ impl Facade {
         durable?;
         let started = Instant::now();
         let traced = CallTrace::clock(trace);
+        let acting = self
+            .backend
+            .acts_for_callers()
+            .then(|| Arc::<str>::from(principal.name.as_str()));
+        let run = crate::upstream::act_for(acting, op.run(&*self.backend));
         let result = match traced {
             // A traced call keeps its Cognito requests for the backend's span.
             Some(_) => {
                 let requests = crate::upstream::Requests::default();
-                let result = requests.scope(op.run(&*self.backend)).await;
+                let result = requests.scope(run).await;
                 let code = result.as_ref().err().map(Error::code);
                 CallTrace::backend(trace, self.backend.name(), traced, requests.take(), code);
                 result
             }
-            None => op.run(&*self.backend).await,
+            None => run.await,
         };
         crate::meters::upstream_seconds(
             method,
@@ -498,8 +503,9 @@ impl Facade {
             pool.as_deref(),
             end_user.as_deref(),
         );
-        if let Some((account, region)) = self.backend.placement(pool.as_deref()) {
-            audit.placement(&account, &region);
+        let principal = ctx.principal.as_ref().map(|p| p.name.as_str());
+        if let Some(placement) = self.backend.placement(pool.as_deref(), principal) {
+            audit.placement(&placement);
         }
         if let Some(p) = ctx
             .principal

@@ -361,6 +361,9 @@ struct Walker {
     max_seconds: u64,
     /// The cursors' key.
     key: HmacKey,
+    /// The caller, for backends that act for callers
+    /// (`Backend::acts_for_callers`).
+    acting: Option<Arc<str>>,
 }
 
 impl Walker {
@@ -403,7 +406,9 @@ impl Walker {
         loop {
             self.pace(upstream.clone()).await?;
             let started = Instant::now();
-            let result = self.bounded(f()).await;
+            let result = self
+                .bounded(crate::upstream::act_for(self.acting.clone(), f()))
+                .await;
             crate::meters::upstream_seconds(
                 method::LIST_USER_MFA_STATUS.name,
                 self.backend.name(),
@@ -548,8 +553,9 @@ impl Facade {
             Some(&op.user_pool_id),
             None,
         );
-        if let Some((account, region)) = self.backend.placement(Some(&op.user_pool_id)) {
-            audit.placement(&account, &region);
+        let who = ctx.principal.as_ref().map(|p| p.name.as_str());
+        if let Some(placement) = self.backend.placement(Some(&op.user_pool_id), who) {
+            audit.placement(&placement);
         }
         audit.request(|| AuditRequest {
             user_pool_id: &op.user_pool_id,
@@ -634,6 +640,10 @@ impl Facade {
             deadline: tokio::time::Instant::now() + Duration::from_secs(config.max_seconds),
             max_seconds: config.max_seconds,
             key: self.cursor_key.clone(),
+            acting: self
+                .backend
+                .acts_for_callers()
+                .then(|| Arc::from(principal.name.as_str())),
         };
         let first = if cursor.e {
             UsersPage::default()

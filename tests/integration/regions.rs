@@ -188,8 +188,10 @@ async fn each_call_goes_to_its_pools_region() {
     );
 }
 
-/// A stub STS: answers AssumeRole with fixed credentials and records each
-/// request's form body.
+/// A stub STS: answers AssumeRole and records each request's form body.
+/// A session without a SourceIdentity gets [`ASSUMED_KEY`]; one with a
+/// SourceIdentity gets `ASIASTUB` and the request's index in the log (4
+/// digits), so a test can tell which session signed a request.
 async fn stub_sts() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
     use http_body_util::{BodyExt, Full};
     use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
@@ -215,13 +217,18 @@ async fn stub_sts() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
                             .await
                             .map(|b| b.to_bytes())
                             .unwrap_or_default();
-                        log.lock()
-                            .expect("log")
-                            .push(String::from_utf8_lossy(&body).into_owned());
+                        let body = String::from_utf8_lossy(&body).into_owned();
+                        let mut log = log.lock().expect("log");
+                        let answer = if body.contains("SourceIdentity=") {
+                            ASSUMED.replace(ASSUMED_KEY, &format!("ASIASTUB{:04}", log.len()))
+                        } else {
+                            ASSUMED.to_owned()
+                        };
+                        log.push(body);
                         Ok::<_, std::convert::Infallible>(
                             Response::builder()
                                 .header("content-type", "text/xml")
-                                .body(Full::new(bytes::Bytes::from_static(ASSUMED.as_bytes())))
+                                .body(Full::new(bytes::Bytes::from(answer)))
                                 .expect("response"),
                         )
                     }
@@ -358,4 +365,227 @@ async fn an_accounts_pools_are_served_with_its_assumed_role() {
     }
     // The calls assumed it once, then kept the credentials.
     assert_eq!(requests.len() - before, 1, "{requests:#?}");
+}
+
+/// Issue 31, part 7: `[backend] source_identity` (through the binary, a
+/// stub STS and moto behind a recording proxy on loopback). Each caller's
+/// admin calls are signed in a role session of its own whose STS
+/// SourceIdentity names it (a principal STS would not take as it is,
+/// mapped to a valid one), one AssumeRole per caller while its session is
+/// kept, at most `max_source_identity_sessions` kept; the record names the
+/// SourceIdentity; a pool no account serves is refused before any request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_caller_is_named_in_its_own_role_session() {
+    let (sts_url, assumed) = stub_sts().await;
+    let proxy = common::RecordingProxy::start(common::moto_url()).await;
+    let moto = common::moto_sdk().await;
+    let (prod, unserved) = (new_pool(&moto).await, new_pool(&moto).await);
+    let callers = [
+        ("billing-svc", "si-key-billing-0123456789abcdef"),
+        (
+            "spiffe://acme/ns/payments",
+            "si-key-payments-0123456789abcde",
+        ),
+        ("ops", "si-key-ops-0123456789abcdef012345"),
+    ];
+    let mut config = String::from(&format!(
+        r#"
+[backend]
+kind = "cognito"
+region = "us-east-1"
+endpoint_url = "{proxy}"
+max_attempts = 1
+source_identity = true
+max_source_identity_sessions = 2
+
+[[backend.accounts]]
+name = "prod"
+user_pools = ["{prod}"]
+role_arn = "arn:aws:iam::222233334444:role/mfa-facade"
+sts_endpoint_url = "{sts_url}"
+
+[audit]
+file = "{{dir}}/audit.jsonl"
+
+[[policy.rules]]
+principals = ["*"]
+methods = ["*"]
+user_pools = ["*"]
+"#,
+        proxy = proxy.url()
+    ));
+    for (principal, key) in callers {
+        common::procs::canary::secret(key);
+        config.push_str(&format!(
+            "\n[[auth.api_keys]]\nprincipal = \"{principal}\"\nsha256 = \"{}\"\n",
+            mfa_facade::auth::api_key::hash_key(key)
+        ));
+    }
+    let mut served = common::procs::Served::start_with_env(
+        &config,
+        &[
+            ("AWS_ACCESS_KEY_ID", Some("testing")),
+            ("AWS_SECRET_ACCESS_KEY", Some("testing")),
+        ],
+    );
+    let ch = served.channel().await;
+    let get = |key: &'static str, pool: String| {
+        let ch = ch.clone();
+        async move {
+            pb::user_pool_mfa_service_client::UserPoolMfaServiceClient::with_interceptor(
+                ch,
+                common::ApiKey::new(key),
+            )
+            .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest { user_pool_id: pool })
+            .await
+        }
+    };
+    let [
+        (billing, billing_key),
+        (payments, payments_key),
+        (ops, ops_key),
+    ] = callers;
+    // billing, payments, billing (its session kept), ops (the third: the
+    // least recently used, payments', goes), payments (assumed again).
+    for key in [
+        billing_key,
+        payments_key,
+        billing_key,
+        ops_key,
+        payments_key,
+    ] {
+        get(key, prod.clone()).await.expect("get");
+    }
+    // The coverage walk's Cognito calls too: ops' session is still kept.
+    let mut walk = pb::user_pool_mfa_service_client::UserPoolMfaServiceClient::with_interceptor(
+        ch.clone(),
+        common::ApiKey::new(ops_key),
+    )
+    .list_user_mfa_status(pb::ListUserMfaStatusRequest {
+        user_pool_id: prod.clone(),
+        filter: String::new(),
+        page_token: String::new(),
+    })
+    .await
+    .expect("walk")
+    .into_inner();
+    while walk.message().await.expect("walk message").is_some() {}
+    let refused = get(billing_key, unserved.clone())
+        .await
+        .expect_err("a pool of no account");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(
+        refused.get_details_error_info().map(|i| i.reason),
+        Some("NO_SOURCE_IDENTITY_ROLE".to_owned())
+    );
+    assert!(served.terminate().success());
+
+    let payments_id = mfa_facade::backend::cognito::source_identity::source_identity_of(payments);
+    assert!(
+        payments_id.starts_with("spiffe---acme-ns-payments.") && payments_id.len() <= 64,
+        "{payments_id}"
+    );
+    // What STS was asked for the callers (the facade's own health sessions,
+    // SourceIdentity = the session name, aside).
+    let form = |id: &str| format!("SourceIdentity={}", urlencode(id));
+    let sts: Vec<(usize, String)> = assumed
+        .lock()
+        .expect("sts log")
+        .iter()
+        .cloned()
+        .enumerate()
+        .filter(|(_, body)| !body.contains(&form("mfa-facade")))
+        .collect();
+    let asked: Vec<&str> = sts
+        .iter()
+        .map(|(_, body)| {
+            [billing, payments_id.as_str(), ops]
+                .into_iter()
+                .find(|id| body.contains(&form(id)))
+                .unwrap_or_else(|| panic!("an AssumeRole for no caller: {body}"))
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        [billing, payments_id.as_str(), ops, payments_id.as_str()],
+        "one AssumeRole per caller, again only after its session was dropped"
+    );
+    for (_, body) in &sts {
+        assert!(body.contains("Action=AssumeRole"), "{body}");
+        assert!(body.contains("RoleSessionName=mfa-facade"), "{body}");
+    }
+    let key_of = |n: usize| format!("ASIASTUB{:04}", sts[n].0);
+    let signed: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.operation == "GetUserPoolMfaConfig")
+        .map(|r| r.access_key)
+        .collect();
+    assert_eq!(
+        signed,
+        [key_of(0), key_of(1), key_of(0), key_of(2), key_of(3)],
+        "each call signed in its caller's session"
+    );
+    let walked: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.operation == "ListUsers")
+        .map(|r| r.access_key)
+        .collect();
+    assert_eq!(walked, [key_of(2)], "the walk in ops' session");
+    assert!(
+        !proxy
+            .requests()
+            .iter()
+            .any(|r| r.body["UserPoolId"] == unserved.as_str()),
+        "nothing was sent for the pool no account serves"
+    );
+    // The records name the SourceIdentity CloudTrail shows.
+    let records: Vec<serde_json::Value> =
+        std::fs::read_to_string(served.dir.path().join("audit.jsonl"))
+            .expect("audit")
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|r: &serde_json::Value| {
+                r["method"]
+                    .as_str()
+                    .is_some_and(|m| m.ends_with("GetUserPoolMfaConfig"))
+            })
+            .collect();
+    let named: Vec<(&str, &str)> = records
+        .iter()
+        .filter(|r| r["user_pool"] == prod.as_str())
+        .map(|r| {
+            (
+                r["principal"].as_str().unwrap_or(""),
+                r["source_identity"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        named,
+        [
+            (billing, billing),
+            (payments, payments_id.as_str()),
+            (billing, billing),
+            (ops, ops),
+            (payments, payments_id.as_str()),
+        ]
+    );
+    println!(
+        "source_identity: {} AssumeRole for 5 calls of 3 callers (sessions kept: 2), every call signed in its caller's session",
+        sts.len()
+    );
+}
+
+/// application/x-www-form-urlencoded, as the SDK writes a form value.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

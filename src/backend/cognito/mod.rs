@@ -5,6 +5,7 @@
 //! metadata); it pools its connections, and is cheap to share.
 
 pub mod convert;
+pub mod source_identity;
 
 use async_trait::async_trait;
 use aws_config::{
@@ -33,6 +34,10 @@ use convert as c;
 struct Account {
     name: String,
     user_pools: Vec<String>,
+    /// The role's session name: with `source_identity`, the identity of
+    /// the facade's own sessions (health).
+    session_name: String,
+    role: source_identity::AssumeRole,
     credentials: SharedCredentialsProvider,
 }
 
@@ -69,6 +74,8 @@ pub struct CognitoBackend {
     clients: std::sync::Mutex<std::collections::HashMap<(Option<usize>, String), Client>>,
     /// The credential chain the clients sign with, for `ready`.
     credentials: Option<SharedCredentialsProvider>,
+    /// `backend.source_identity`: admin calls in a role session per caller.
+    sessions: Option<source_identity::Sessions>,
 }
 
 impl CognitoBackend {
@@ -121,6 +128,7 @@ impl CognitoBackend {
             endpoints: settings.region_endpoints.clone(),
             accounts: Vec::new(),
             clients: Default::default(),
+            sessions: None,
         }
     }
 
@@ -135,34 +143,57 @@ impl CognitoBackend {
             if let Some(url) = &a.sts_endpoint_url {
                 sts = sts.endpoint_url(url);
             }
-            let mut role = aws_config::sts::AssumeRoleProvider::builder(&a.role_arn)
-                .session_name(&a.session_name)
-                .configure(&sts.build());
-            if let Some(path) = &a.external_id_file {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    format!(
-                        "backend.accounts {}: cannot read external_id_file {}: {e}",
-                        a.name,
-                        path.display()
-                    )
-                })?;
-                let id = text.lines().next().unwrap_or_default().trim();
-                if id.is_empty() {
-                    return Err(format!(
-                        "backend.accounts {}: external_id_file {} is empty",
-                        a.name,
-                        path.display()
-                    ));
+            let external_id = match &a.external_id_file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        format!(
+                            "backend.accounts {}: cannot read external_id_file {}: {e}",
+                            a.name,
+                            path.display()
+                        )
+                    })?;
+                    let id = text.lines().next().unwrap_or_default().trim();
+                    if id.is_empty() {
+                        return Err(format!(
+                            "backend.accounts {}: external_id_file {} is empty",
+                            a.name,
+                            path.display()
+                        ));
+                    }
+                    Some(id.to_owned())
                 }
-                role = role.external_id(id);
-            }
+                None => None,
+            };
+            let role = source_identity::AssumeRole::new(
+                &sts.build(),
+                &a.role_arn,
+                &a.session_name,
+                external_id,
+            );
             self.accounts.push(Account {
                 name: a.name.clone(),
                 user_pools: a.user_pools.clone(),
-                credentials: SharedCredentialsProvider::new(role.build().await),
+                session_name: a.session_name.clone(),
+                credentials: role.provider(None),
+                role,
             });
         }
         Ok(self)
+    }
+
+    /// `backend.source_identity`: every admin call (any call that signs
+    /// with IAM) is made in a session of its pool's account role whose
+    /// SourceIdentity names the caller, at most `max_sessions` kept. A pool
+    /// of no `[[backend.accounts]]` is refused (FAILED_PRECONDITION,
+    /// `NO_SOURCE_IDENTITY_ROLE`): the base chain's own calls could not
+    /// name the caller. The accounts' health assumes each role with the
+    /// role's session name as the SourceIdentity: the facade itself.
+    pub fn with_source_identity(mut self, max_sessions: usize) -> Self {
+        for a in &mut self.accounts {
+            a.credentials = a.role.provider(Some(&a.session_name));
+        }
+        self.sessions = Some(source_identity::Sessions::new(max_sessions));
+        self
     }
 
     /// The account serving a pool: the first whose globs match.
@@ -188,19 +219,50 @@ impl CognitoBackend {
         &self.regions
     }
 
-    /// The client of `account` in `region`, built the first time; a Region
-    /// outside `backend.regions` is refused before anything is sent.
-    fn client(&self, account: Option<usize>, region: &str) -> Result<Client> {
-        if !self.regions.iter().any(|r| r == region) {
-            return Err(Error::FailedPrecondition {
-                reason: "REGION_NOT_SERVED",
-                message: format!(
-                    "{} is not a Region this service calls Cognito in (backend.regions: {})",
-                    crate::domain::text::truncate(region, 64),
-                    self.regions.join(", ")
-                ),
-            });
+    /// A Region outside `backend.regions` is refused before anything is
+    /// sent.
+    fn served(&self, region: &str) -> Result<()> {
+        if self.regions.iter().any(|r| r == region) {
+            return Ok(());
         }
+        Err(Error::FailedPrecondition {
+            reason: "REGION_NOT_SERVED",
+            message: format!(
+                "{} is not a Region this service calls Cognito in (backend.regions: {})",
+                crate::domain::text::truncate(region, 64),
+                self.regions.join(", ")
+            ),
+        })
+    }
+
+    /// A client in `region` signing with `credentials` (the base chain's
+    /// when `None`), its identity cache `cache` (the shared one when `None`).
+    fn build_client(
+        &self,
+        region: &str,
+        credentials: Option<SharedCredentialsProvider>,
+        cache: Option<aws_sdk_cognitoidentityprovider::config::SharedIdentityCache>,
+    ) -> Client {
+        let mut config = aws_sdk_cognitoidentityprovider::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_owned()));
+        if let Some(url) = self.endpoints.get(region) {
+            config = config.endpoint_url(url);
+        }
+        if let Some(credentials) = credentials {
+            config = config.credentials_provider(credentials);
+        }
+        if let Some(cache) = cache {
+            config = config.identity_cache(cache);
+        }
+        config = config.interceptor(ReportRequests {
+            region: region.to_owned(),
+        });
+        Client::from_conf(config.build())
+    }
+
+    /// The client of `account` in `region`, built the first time.
+    fn client(&self, account: Option<usize>, region: &str) -> Result<Client> {
+        self.served(region)?;
         let mut clients = self
             .clients
             .lock()
@@ -209,36 +271,47 @@ impl CognitoBackend {
         if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
         }
-        let mut config = aws_sdk_cognitoidentityprovider::config::Builder::from(&self.sdk)
-            .region(Region::new(region.to_owned()));
-        if let Some(url) = self.endpoints.get(region) {
-            config = config.endpoint_url(url);
-        }
-        if let Some(a) = account.and_then(|i| self.accounts.get(i)) {
-            config = config.credentials_provider(a.credentials.clone());
-        }
-        config = config.interceptor(ReportRequests {
-            region: region.to_owned(),
-        });
-        let client = Client::from_conf(config.build());
+        let credentials = account
+            .and_then(|i| self.accounts.get(i))
+            .map(|a| a.credentials.clone());
+        let client = self.build_client(region, credentials, None);
         clients.insert(key, client.clone());
         Ok(client)
     }
 
     /// The client of a pool: its account's, in its Region (the prefix of
     /// its id).
+    /// With `source_identity`, its account role's session named for the
+    /// running call's caller (`crate::upstream::acting_for`; the facade
+    /// itself, the role's session name, when no caller is set).
     fn for_pool(&self, user_pool_id: &str) -> Result<Client> {
-        self.client(
-            self.account_of(user_pool_id),
-            crate::domain::region_of(user_pool_id),
+        let account = self.account_of(user_pool_id);
+        let region = crate::domain::region_of(user_pool_id);
+        let Some(sessions) = &self.sessions else {
+            return self.client(account, region);
+        };
+        self.served(region)?;
+        let Some((i, a)) = account.and_then(|i| Some((i, self.accounts.get(i)?))) else {
+            return Err(no_source_identity_role(user_pool_id));
+        };
+        let identity = crate::upstream::acting_for().map_or_else(
+            || a.session_name.clone(),
+            |p| source_identity::source_identity_of(&p),
+        );
+        Ok(
+            sessions.client(i, &a.role, &identity, region, |credentials, cache| {
+                self.build_client(region, Some(credentials), Some(cache))
+            }),
         )
     }
 
     /// The client of an access token's pool (its unverified `iss`, for
     /// routing only: Cognito verifies the token), else the default Region.
+    /// Cognito authorizes these calls by the token, not by IAM: they are
+    /// never made in a caller's session.
     fn for_token(&self, token: &AccessToken) -> Result<Client> {
         match token.user_pool() {
-            Some(pool) => self.for_pool(pool),
+            Some(pool) => self.client(self.account_of(pool), crate::domain::region_of(pool)),
             None => self.client(None, &self.default_region),
         }
     }
@@ -249,6 +322,18 @@ impl CognitoBackend {
             TokenAuth::AccessToken(t) => self.for_token(t),
             TokenAuth::Session(_) => self.client(None, &self.default_region),
         }
+    }
+}
+
+/// With `backend.source_identity`, a pool no `[[backend.accounts]]` role
+/// serves.
+fn no_source_identity_role(user_pool_id: &str) -> Error {
+    Error::FailedPrecondition {
+        reason: "NO_SOURCE_IDENTITY_ROLE",
+        message: format!(
+            "{} is served by no [[backend.accounts]] role; with backend.source_identity every Cognito admin call is made in a role session that names its caller (add an account whose user_pools match it)",
+            crate::domain::text::truncate(user_pool_id, 64)
+        ),
     }
 }
 
@@ -437,18 +522,33 @@ impl Backend for CognitoBackend {
         Some(&self.default_region)
     }
 
-    fn placement(&self, user_pool_id: Option<&str>) -> Option<(String, String)> {
+    fn placement(
+        &self,
+        user_pool_id: Option<&str>,
+        principal: Option<&str>,
+    ) -> Option<crate::backend::Placement> {
         let Some(pool) = user_pool_id else {
-            return Some(("default".to_owned(), self.default_region.clone()));
+            return Some(crate::backend::Placement {
+                account: "default".to_owned(),
+                region: self.default_region.clone(),
+                source_identity: None,
+            });
         };
-        let account = self
-            .account_of(pool)
-            .and_then(|i| self.accounts.get(i))
-            .map_or("default", |a| a.name.as_str());
-        Some((
-            account.to_owned(),
-            crate::domain::region_of(pool).to_owned(),
-        ))
+        let account = self.account_of(pool).and_then(|i| self.accounts.get(i));
+        Some(crate::backend::Placement {
+            account: account.map_or("default", |a| a.name.as_str()).to_owned(),
+            region: crate::domain::region_of(pool).to_owned(),
+            source_identity: self.sessions.as_ref().and(account).map(|a| {
+                principal.map_or_else(
+                    || a.session_name.clone(),
+                    source_identity::source_identity_of,
+                )
+            }),
+        })
+    }
+
+    fn acts_for_callers(&self) -> bool {
+        self.sessions.is_some()
     }
 
     /// Ready once the SDK's credential chain yields credentials (static,
