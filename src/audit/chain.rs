@@ -338,28 +338,35 @@ impl Unsealed {
         let bytes: usize = parts.iter().map(|f| f.pieces.len()).sum();
         // Each piece and its comma.
         let mut text = Vec::with_capacity(bytes + order.len());
-        let mut cuts = [usize::MAX; 3];
+        let mut cuts = [0; 3];
+        // The sealed names are sorted, as `order` is: one walk over both.
+        let mut next_sealed = 0;
         for (n, entry) in order.iter().enumerate() {
             let field = span(entry);
             let key = field.key();
             let replaced = order
                 .get(n + 1)
                 .is_some_and(|next| by_key(span(next).key(), key).is_eq());
-            if replaced || sealed.iter().any(|s| by_key(*s, key).is_eq()) {
+            if replaced {
                 continue;
             }
-            for (cut, name) in cuts.iter_mut().zip(sealed) {
-                if *cut == usize::MAX && by_key(name, key).is_lt() {
-                    *cut = text.len();
-                }
+            while let Some(&name) = sealed.get(next_sealed)
+                && by_key(name, key).is_lt()
+            {
+                cuts[next_sealed] = text.len();
+                next_sealed += 1;
+            }
+            if sealed
+                .get(next_sealed)
+                .is_some_and(|&s| by_key(s, key).is_eq())
+            {
+                continue;
             }
             text.extend_from_slice(&parts[entry.0].pieces[field.start..field.end]);
             text.push(b',');
         }
-        for cut in &mut cuts {
-            if *cut == usize::MAX {
-                *cut = text.len();
-            }
+        for cut in cuts.iter_mut().skip(next_sealed) {
+            *cut = text.len();
         }
         Self { text, cuts }
     }
