@@ -748,6 +748,10 @@ async fn a_fleet_on_one_object_lock_bucket_loses_no_acknowledged_change() {
             &key,
             &bucket,
             &format!("http://{}", switch.addr),
+        )
+        .replace(
+            "stall_seconds = 1\n",
+            &format!("stall_seconds = 1\nmax_queue_bytes = {OUTAGE_QUEUE_BYTES}\n"),
         ),
         &AWS_ENV,
     );
@@ -802,6 +806,47 @@ async fn a_fleet_on_one_object_lock_bucket_loses_no_acknowledged_change() {
         "nothing reached the backend"
     );
     println!("s3 unreachable: a change answered AUDIT_UNAVAILABLE in {took:?}; health NOT_SERVING");
+    // A flood of reads while S3 is away: their records wait in memory up
+    // to audit.max_queue_bytes, the rest are dropped and counted; the
+    // process's peak memory grows by about that, not by the flood.
+    let before = web3.hwm_kib();
+    let flood_started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..OUTAGE_CLIENTS {
+        let mut p = p.clone();
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ok = 0u32;
+            for _ in 0..OUTAGE_READS / OUTAGE_CLIENTS {
+                if p.get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+                    user_pool_id: pool.clone(),
+                })
+                .await
+                .is_ok()
+                {
+                    ok += 1;
+                }
+            }
+            ok
+        }));
+    }
+    let mut answered = 0;
+    for t in tasks {
+        answered += t.await.expect("reader");
+    }
+    let grew = web3.hwm_kib().saturating_sub(before);
+    let dropped = web3
+        .metric("mfa_facade_audit_dropped_total", &[])
+        .unwrap_or(0.0);
+    println!(
+        "s3 unreachable: {answered} of {OUTAGE_READS} reads answered in {:?}; {dropped} records dropped past max_queue_bytes = {OUTAGE_QUEUE_BYTES}; peak RSS +{grew} KiB",
+        flood_started.elapsed()
+    );
+    assert!(dropped > 0.0, "the flood outgrew the queue");
+    assert!(
+        grew < 3 * (OUTAGE_QUEUE_BYTES as u64 / 1024) + 16 * 1024,
+        "peak RSS grew {grew} KiB during the outage"
+    );
     switch.set(true);
     assert_eq!(
         web3.health_until(ServingStatus::Serving, Duration::from_secs(20))
@@ -817,6 +862,12 @@ async fn a_fleet_on_one_object_lock_bucket_loses_no_acknowledged_change() {
     assert!(web0.terminate().success());
     assert!(web1b.terminate().success());
 }
+
+/// The outage's flood: reads, from this many clients at once, against a
+/// queue of this many bytes (about 6,500 records of ~600 bytes).
+const OUTAGE_READS: u32 = 20_000;
+const OUTAGE_CLIENTS: u32 = 32;
+const OUTAGE_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Every object under `prefix`, as (its s3:// name, its text).
 async fn bucket_objects(
