@@ -312,7 +312,7 @@ pub fn credential_to_pb(c: crate::domain::WebAuthnCredential) -> pb::WebAuthnCre
 }
 
 pub fn walk_item_to_pb(item: crate::call::walk::WalkItem) -> pb::ListUserMfaStatusResponse {
-    use crate::call::walk::WalkItem;
+    use crate::call::walk::{IfOn, WalkItem};
     use pb::list_user_mfa_status_response::Item;
     let item = match item {
         WalkItem::User(u) => Item::User(pb::UserMfaStatus {
@@ -324,6 +324,19 @@ pub fn walk_item_to_pb(item: crate::call::walk::WalkItem) -> pb::ListUserMfaStat
             preferred_mfa_setting: u.preferred_mfa_setting,
             user_mfa_setting_list: u.user_mfa_setting_list,
             page_token: u.page_token,
+            configured_user_auth_factors: u
+                .configured_user_auth_factors
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            if_mfa_on: match u.if_on {
+                None => pb::IfMfaOn::Unspecified,
+                Some(IfOn::Prompted) => pb::IfMfaOn::Prompted,
+                Some(IfOn::Setup) => pb::IfMfaOn::Setup,
+                Some(IfOn::CannotSignIn) => pb::IfMfaOn::CannotSignIn,
+            } as i32,
+            has_phone_number: u.has_phone_number,
+            has_email: u.has_email,
         }),
         WalkItem::Summary(c) => Item::Summary(pb::UserMfaCoverage {
             users: c.users,
@@ -333,6 +346,9 @@ pub fn walk_item_to_pb(item: crate::call::walk::WalkItem) -> pb::ListUserMfaStat
             setup_required_if_on: c.setup_required_if_on,
             disabled: c.disabled,
             vanished: c.vanished,
+            configured_factors: c.configured_factors.into_iter().collect(),
+            prompted_if_on: c.prompted_if_on,
+            cannot_sign_in_if_on: c.cannot_sign_in_if_on,
         }),
     };
     pb::ListUserMfaStatusResponse { item: Some(item) }

@@ -3,9 +3,16 @@
 //! One call's way (DESIGN.md §5), stretched over a stream:
 //!
 //!   authorize -> validate (the request and its page_token) -> the caller's
-//!     budget -> a walk slot (`limits.walk.max_concurrent`) -> first page
-//!     -> [its own task] per user: pace, AdminGetUser, send; per page:
-//!        pace, ListUsers -> summary -> one completed record -> log line
+//!     budget -> a walk slot (`limits.walk.max_concurrent`) -> the pool's
+//!     MFA configuration (GetUserPoolMfaConfig) -> first page
+//!     -> [its own task] per user: pace, AdminGetUserAuthFactors, send;
+//!        per page: pace, ListUsers -> summary -> one completed record ->
+//!        log line
+//!
+//! Not AdminGetUser: AWS documents that it "contributes to your monthly
+//! active user (MAU) count"; AdminGetUserAuthFactors answers the same MFA
+//! members and the factors a user has registered, and its documentation
+//! makes no MAU statement (docs/coverage.md).
 //!
 //! Pacing: every Cognito call of a walk first takes a cell of the walks'
 //! share of its quota category (`LimitId::Walk`, `limits.walk.share` of
@@ -42,7 +49,10 @@ use super::{CallContext, Facade};
 use crate::audit::settings::AuditLevel;
 use crate::audit::{CallAudit, Caller, Completed};
 use crate::backend::Backend;
-use crate::domain::{ListedUser, UserMfaSettings, UserRef, UsersPage, rules, rules::Violations};
+use crate::domain::{
+    AuthFactor, ListedUser, PoolMfaConfig, UserAuthFactors, UserRef, UsersPage, rules,
+    rules::Violations,
+};
 use crate::error::{Error, Result};
 use crate::hash::HmacKey;
 use crate::limits::{CognitoOp, Limiter, UpstreamCall};
@@ -57,8 +67,9 @@ const AHEAD: usize = 16;
 /// Cognito's own throttling of a walk's call, waited out at most this many
 /// times in a row (250 ms, doubling), then the walk ends with it.
 const UPSTREAM_RETRIES: u32 = 6;
-/// The cursor's layout.
-const CURSOR_VERSION: u8 = 2;
+/// The cursor's layout (3: the summary counts sign-ins under ON and
+/// registered factors).
+const CURSOR_VERSION: u8 = 3;
 /// The most users one walk and the walks it resumes may count: far past
 /// any pool (Cognito's largest are tens of millions), far below overflow.
 pub const MAX_WALK_USERS: u64 = 1 << 40;
@@ -94,6 +105,73 @@ pub struct UserStatus {
     pub preferred_mfa_setting: Option<String>,
     pub user_mfa_setting_list: Vec<String>,
     pub page_token: String,
+    /// ConfiguredUserAuthFactors, by Cognito's names.
+    pub configured_user_auth_factors: Vec<&'static str>,
+    /// `None` for a disabled user.
+    pub if_on: Option<IfOn>,
+    pub has_phone_number: bool,
+    pub has_email: bool,
+}
+
+/// A user's next sign-in if the pool's MFA were ON (Cognito developer
+/// guide, "Adding MFA to a user pool"; COGNITO.md §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfOn {
+    /// Challenged with a factor it has.
+    Prompted,
+    /// Sent to MFA set-up: it has none, and the pool offers TOTP.
+    Setup,
+    /// It has none and there is none to set up.
+    CannotSignIn,
+}
+
+/// What of a pool's MFA configuration decides a sign-in under ON: the
+/// factors it enables.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolFactors {
+    pub sms: bool,
+    pub email: bool,
+    pub totp: bool,
+}
+
+impl PoolFactors {
+    pub fn of(config: &PoolMfaConfig) -> Self {
+        Self {
+            sms: config.sms.is_some(),
+            email: config.email.is_some(),
+            totp: config
+                .software_token
+                .as_ref()
+                .is_some_and(|t| t.enabled == Some(true)),
+        }
+    }
+
+    /// The guide's rule: a user with a registered authenticator (a TOTP
+    /// app, passkey MFA), or with a phone_number or email attribute for a
+    /// factor the pool enables (Cognito sends to unverified ones too), is
+    /// prompted; any other is sent to set-up when the pool offers TOTP, and
+    /// else cannot sign in. A disabled user is `None`. Not modelled: a
+    /// channel that is also the pool's only account-recovery channel
+    /// (docs/coverage.md).
+    pub fn if_on(self, user: &ListedUser, factors: &UserAuthFactors) -> Option<IfOn> {
+        if !user.enabled {
+            return None;
+        }
+        let enabled = |name: &str| factors.user_mfa_setting_list.iter().any(|f| f == name);
+        let registered = |f: AuthFactor| factors.configured_user_auth_factors.contains(&f);
+        let prompted = enabled("SOFTWARE_TOKEN_MFA")
+            || registered(AuthFactor::SoftwareToken)
+            || enabled("WEB_AUTHN")
+            || (self.sms && user.has_phone_number)
+            || (self.email && user.has_email);
+        Some(if prompted {
+            IfOn::Prompted
+        } else if self.totp {
+            IfOn::Setup
+        } else {
+            IfOn::CannotSignIn
+        })
+    }
 }
 
 /// The factors a summary counts by name; any other is counted as OTHER,
@@ -111,7 +189,19 @@ pub struct Coverage {
     pub setup_required_if_on: u64,
     pub disabled: u64,
     pub vanished: u64,
+    pub configured_factors: BTreeMap<String, u64>,
+    pub prompted_if_on: u64,
+    pub cannot_sign_in_if_on: u64,
 }
+
+/// The registered factors a summary counts by name (AuthFactorType).
+const KNOWN_CONFIGURED: [&str; 5] = [
+    "PASSWORD",
+    "EMAIL_OTP",
+    "SMS_OTP",
+    "WEB_AUTHN",
+    "SOFTWARE_TOKEN",
+];
 
 fn factor_key(name: &str) -> String {
     if KNOWN_FACTORS.contains(&name) {
@@ -125,11 +215,28 @@ impl Coverage {
     /// Counts one user. Every count saturates: a cursor's counts are
     /// checked on the way in ([`Coverage::sane`]), and this never panics
     /// whatever they hold.
-    fn add(&mut self, user: &ListedUser, settings: &UserMfaSettings) {
+    fn add(&mut self, user: &ListedUser, settings: &UserAuthFactors, if_on: Option<IfOn>) {
         fn bump(n: &mut u64) {
             *n = n.saturating_add(1);
         }
         bump(&mut self.users);
+        let mut configured = Vec::new();
+        for f in &settings.configured_user_auth_factors {
+            if !configured.contains(f) {
+                bump(
+                    self.configured_factors
+                        .entry(f.cognito_name().to_owned())
+                        .or_default(),
+                );
+                configured.push(*f);
+            }
+        }
+        match if_on {
+            Some(IfOn::Prompted) => bump(&mut self.prompted_if_on),
+            Some(IfOn::Setup) => bump(&mut self.setup_required_if_on),
+            Some(IfOn::CannotSignIn) => bump(&mut self.cannot_sign_in_if_on),
+            None => {}
+        }
         let mut seen = Vec::new();
         for f in &settings.user_mfa_setting_list {
             let key = factor_key(f);
@@ -143,9 +250,6 @@ impl Coverage {
         }
         if settings.user_mfa_setting_list.is_empty() {
             bump(&mut self.without_mfa);
-            if user.enabled {
-                bump(&mut self.setup_required_if_on);
-            }
         }
         if !user.enabled {
             bump(&mut self.disabled);
@@ -161,12 +265,25 @@ impl Coverage {
                     (KNOWN_FACTORS.contains(&k.as_str()) || k == "OTHER") && *n <= self.users
                 })
         };
+        let configured = self.configured_factors.len() <= KNOWN_CONFIGURED.len()
+            && self
+                .configured_factors
+                .iter()
+                .all(|(k, n)| KNOWN_CONFIGURED.contains(&k.as_str()) && *n <= self.users);
+        // Each enabled user is counted in one of the three, at most.
+        let if_on = self
+            .prompted_if_on
+            .checked_add(self.setup_required_if_on)
+            .and_then(|n| n.checked_add(self.cannot_sign_in_if_on))
+            .and_then(|n| n.checked_add(self.disabled))
+            .is_some_and(|n| n <= self.users);
         self.users <= MAX_WALK_USERS
             && self.vanished <= MAX_WALK_USERS
             && names(&self.enabled_factors)
             && names(&self.preferred_factors)
+            && configured
+            && if_on
             && self.without_mfa <= self.users
-            && self.setup_required_if_on <= self.without_mfa
             && self.disabled <= self.users
     }
 }
@@ -298,20 +415,29 @@ pub fn fuzz_cursor(data: &[u8]) {
     let Some(mut cursor) = Cursor::decode(&mut v, &key, &token, pool, filter) else {
         return;
     };
+    let bit = |i: u8| data.first().is_some_and(|b| b & (1 << i) != 0);
     let user = ListedUser {
         username: "u".into(),
         sub: None,
         status: None,
-        enabled: data.first().is_some_and(|b| b & 1 == 1),
+        enabled: bit(0),
+        has_phone_number: bit(1),
+        has_email: bit(2),
     };
-    let settings = UserMfaSettings {
+    let settings = UserAuthFactors {
         username: "u".into(),
         preferred_mfa_setting: Some("SMS_MFA".into()),
         user_mfa_setting_list: vec!["SMS_MFA".into(), "NEW".into()],
-        mfa_options: Vec::new(),
+        configured_user_auth_factors: vec![AuthFactor::WebAuthn, AuthFactor::WebAuthn],
+    };
+    let pool = PoolFactors {
+        sms: bit(3),
+        email: bit(4),
+        totp: bit(5),
     };
     for _ in 0..3 {
-        cursor.c.add(&user, &settings);
+        let if_on = pool.if_on(&user, &settings);
+        cursor.c.add(&user, &settings, if_on);
         cursor.n = cursor.n.saturating_add(1);
         cursor.s = cursor.s.saturating_add(1);
         cursor.c.vanished = cursor.c.vanished.saturating_add(1);
@@ -364,6 +490,8 @@ struct Walker {
     /// The caller, for backends that act for callers
     /// (`Backend::acts_for_callers`).
     acting: Option<Arc<str>>,
+    /// The factors the pool enables, read when the walk opened.
+    pool_factors: PoolFactors,
 }
 
 impl Walker {
@@ -442,9 +570,21 @@ impl Walker {
         .await
     }
 
-    async fn settings(&self, username: &str) -> Result<Option<UserMfaSettings>> {
+    /// The pool's MFA configuration: which factors it enables.
+    async fn pool_factors(&self) -> Result<PoolFactors> {
+        let call = UpstreamCall::pool(CognitoOp::GetUserPoolMfaConfig, &self.pool);
+        let config = self
+            .call(call, || self.backend.get_user_pool_mfa_config(&self.pool))
+            .await?;
+        Ok(PoolFactors::of(&config))
+    }
+
+    /// A user's MFA settings and registered factors
+    /// (AdminGetUserAuthFactors: no MAU charge documented, where
+    /// AdminGetUser's is); `None` when the user is gone.
+    async fn settings(&self, username: &str) -> Result<Option<UserAuthFactors>> {
         let call = UpstreamCall::user(
-            CognitoOp::AdminGetUser,
+            CognitoOp::AdminGetUserAuthFactors,
             Some(self.pool.clone()),
             Some(username.to_owned()),
         );
@@ -453,7 +593,7 @@ impl Walker {
             username: username.to_owned(),
         };
         match self
-            .call(call, || self.backend.get_user_mfa_settings(&user))
+            .call(call, || self.backend.get_user_auth_factors(&user))
             .await
         {
             Ok(s) => Ok(Some(s)),
@@ -484,7 +624,8 @@ impl Walker {
                     cursor.c.vanished = cursor.c.vanished.saturating_add(1);
                     continue;
                 };
-                cursor.c.add(&user, &settings);
+                let if_on = self.pool_factors.if_on(&user, &settings);
+                cursor.c.add(&user, &settings, if_on);
                 cursor.n = cursor.n.saturating_add(1);
                 let last = cursor.s == count && page.next.is_none();
                 let token = {
@@ -505,6 +646,14 @@ impl Walker {
                     preferred_mfa_setting: settings.preferred_mfa_setting,
                     user_mfa_setting_list: settings.user_mfa_setting_list,
                     page_token: token,
+                    configured_user_auth_factors: settings
+                        .configured_user_auth_factors
+                        .iter()
+                        .map(|f| f.cognito_name())
+                        .collect(),
+                    if_on,
+                    has_phone_number: user.has_phone_number,
+                    has_email: user.has_email,
                 }))
                 .await?;
             }
@@ -630,7 +779,7 @@ impl Facade {
             }
         })?;
         let (tx, rx) = mpsc::channel(AHEAD);
-        let walker = Walker {
+        let mut walker = Walker {
             backend: self.backend.clone(),
             limiter: self.limiter.clone(),
             pool: op.user_pool_id.clone(),
@@ -644,10 +793,12 @@ impl Facade {
                 .backend
                 .acts_for_callers()
                 .then(|| Arc::from(principal.name.as_str())),
+            pool_factors: PoolFactors::default(),
         };
         let first = if cursor.e {
             UsersPage::default()
         } else {
+            walker.pool_factors = walker.pool_factors().await?;
             walker.page(cursor.p.as_deref()).await?
         };
         Ok(Opened {
@@ -717,26 +868,43 @@ mod tests {
             sub: Some("s".into()),
             status: Some("CONFIRMED".into()),
             enabled,
+            has_phone_number: false,
+            has_email: false,
+        }
+    }
+
+    fn with(list: &[&str], preferred: Option<&str>) -> UserAuthFactors {
+        UserAuthFactors {
+            username: "u".into(),
+            preferred_mfa_setting: preferred.map(str::to_owned),
+            user_mfa_setting_list: list.iter().map(|s| s.to_string()).collect(),
+            configured_user_auth_factors: Vec::new(),
         }
     }
 
     #[test]
-    fn coverage_counts_factors_preferences_and_who_needs_setup() {
-        let mut c = Coverage::default();
-        let with = |list: &[&str], preferred: Option<&str>| UserMfaSettings {
-            username: "u".into(),
-            preferred_mfa_setting: preferred.map(str::to_owned),
-            user_mfa_setting_list: list.iter().map(|s| s.to_string()).collect(),
-            mfa_options: Vec::new(),
+    fn coverage_counts_factors_preferences_and_sign_ins_under_on() {
+        let pool = PoolFactors {
+            sms: false,
+            email: false,
+            totp: true,
         };
-        c.add(
-            &listed(true),
-            &with(&["SMS_MFA", "SOFTWARE_TOKEN_MFA"], Some("SMS_MFA")),
+        let mut c = Coverage::default();
+        let mut add = |user: ListedUser, factors: UserAuthFactors| {
+            let if_on = pool.if_on(&user, &factors);
+            c.add(&user, &factors, if_on);
+        };
+        add(
+            listed(true),
+            with(&["SMS_MFA", "SOFTWARE_TOKEN_MFA"], Some("SMS_MFA")),
         );
-        c.add(&listed(true), &with(&[], None));
-        c.add(&listed(false), &with(&[], None));
-        c.add(&listed(true), &with(&["NEW_FACTOR", "NEWER"], None));
-        assert_eq!(c.users, 4);
+        add(listed(true), with(&[], None));
+        add(listed(false), with(&[], None));
+        add(listed(true), with(&["NEW_FACTOR", "NEWER"], None));
+        let mut passkeys = with(&[], None);
+        passkeys.configured_user_auth_factors = vec![AuthFactor::WebAuthn, AuthFactor::Password];
+        add(listed(true), passkeys);
+        assert_eq!(c.users, 5);
         assert_eq!(c.enabled_factors["SMS_MFA"], 1);
         assert_eq!(c.enabled_factors["SOFTWARE_TOKEN_MFA"], 1);
         assert_eq!(
@@ -744,10 +912,72 @@ mod tests {
             "unknown names count once, as OTHER"
         );
         assert_eq!(c.preferred_factors["SMS_MFA"], 1);
+        assert_eq!(c.configured_factors["WEB_AUTHN"], 1);
+        assert_eq!(c.configured_factors["PASSWORD"], 1);
+        assert_eq!((c.without_mfa, c.disabled), (3, 1));
+        // Prompted: TOTP enabled. Set-up: the other three enabled users (a
+        // registered passkey is not passkey MFA).
         assert_eq!(
-            (c.without_mfa, c.setup_required_if_on, c.disabled),
-            (2, 1, 1)
+            (
+                c.prompted_if_on,
+                c.setup_required_if_on,
+                c.cannot_sign_in_if_on
+            ),
+            (1, 3, 0)
         );
+        assert!(c.sane());
+    }
+
+    /// The guide's rule, case by case.
+    #[test]
+    fn a_sign_in_under_on_follows_the_guide() {
+        let phone = ListedUser {
+            has_phone_number: true,
+            ..listed(true)
+        };
+        let email = ListedUser {
+            has_email: true,
+            ..listed(true)
+        };
+        let none = listed(true);
+        let sms_only = PoolFactors {
+            sms: true,
+            email: false,
+            totp: false,
+        };
+        let email_totp = PoolFactors {
+            sms: false,
+            email: true,
+            totp: true,
+        };
+        let mut totp_registered = with(&[], None);
+        totp_registered.configured_user_auth_factors = vec![AuthFactor::SoftwareToken];
+        for (pool, user, factors, want) in [
+            (sms_only, &phone, with(&[], None), Some(IfOn::Prompted)),
+            (sms_only, &email, with(&[], None), Some(IfOn::CannotSignIn)),
+            (sms_only, &none, with(&[], None), Some(IfOn::CannotSignIn)),
+            (email_totp, &email, with(&[], None), Some(IfOn::Prompted)),
+            (email_totp, &phone, with(&[], None), Some(IfOn::Setup)),
+            (
+                email_totp,
+                &none,
+                totp_registered.clone(),
+                Some(IfOn::Prompted),
+            ),
+            (
+                email_totp,
+                &none,
+                with(&["WEB_AUTHN"], None),
+                Some(IfOn::Prompted),
+            ),
+            (sms_only, &listed(false), with(&[], None), None),
+        ] {
+            assert_eq!(
+                pool.if_on(user, &factors),
+                want,
+                "{pool:?} {user:?} {factors:?}"
+            );
+        }
     }
 
     #[test]
@@ -827,12 +1057,8 @@ mod tests {
         c.users = u64::MAX;
         c.add(
             &listed(true),
-            &UserMfaSettings {
-                username: "u".into(),
-                preferred_mfa_setting: Some("SMS_MFA".into()),
-                user_mfa_setting_list: vec!["SMS_MFA".into()],
-                mfa_options: Vec::new(),
-            },
+            &with(&["SMS_MFA"], Some("SMS_MFA")),
+            Some(IfOn::Prompted),
         );
         assert_eq!(c.users, u64::MAX);
         assert_eq!(c.enabled_factors["SMS_MFA"], u64::MAX);

@@ -251,6 +251,11 @@ pub struct ListedUser {
     /// UserStatusType as Cognito names it (CONFIRMED, UNCONFIRMED, ...).
     pub status: Option<String>,
     pub enabled: bool,
+    /// Whether the user has a phone_number attribute (only whether: the
+    /// value is not kept).
+    pub has_phone_number: bool,
+    /// Whether the user has an email attribute.
+    pub has_email: bool,
 }
 
 /// One page of ListUsers, and the token of the next.

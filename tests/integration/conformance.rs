@@ -748,94 +748,6 @@ async fn the_request_id_is_echoed_or_made(s: &Stack) {
 }
 
 /// One test per case and backend: `moto::case` and `local::case`.
-/// A walk's users and summary; the stream must end cleanly.
-async fn walk_all(
-    s: &Stack,
-    pool: &str,
-    filter: &str,
-    page_token: &str,
-) -> (Vec<pb::UserMfaStatus>, pb::UserMfaCoverage) {
-    use pb::list_user_mfa_status_response::Item;
-    let mut stream = s
-        .pools
-        .clone()
-        .list_user_mfa_status(pb::ListUserMfaStatusRequest {
-            user_pool_id: pool.into(),
-            filter: filter.into(),
-            page_token: page_token.into(),
-        })
-        .await
-        .expect("walk")
-        .into_inner();
-    let (mut users, mut summary) = (Vec::new(), None);
-    while let Some(m) = stream.message().await.expect("walk message") {
-        match m.item.expect("an item") {
-            Item::User(u) => {
-                assert!(summary.is_none(), "the summary comes last");
-                users.push(u);
-            }
-            Item::Summary(c) => summary = Some(c),
-        }
-    }
-    (users, summary.expect("a summary"))
-}
-
-/// ListUserMfaStatus walks ListUsers and AdminGetUser: one message per user
-/// with the count so far and the user's factors, then the summary; a
-/// message's page_token resumes after it with the same summary.
-async fn the_coverage_walk_reads_every_user_and_resumes(s: &Stack) {
-    let pool = s.create_pool().await;
-    for name in ["ann", "bob", "cyd"] {
-        s.create_user_with_token(&pool, name, &[("phone_number", "+15555550101")])
-            .await;
-    }
-    s.users
-        .clone()
-        .admin_set_user_mfa_preference(pb::AdminSetUserMfaPreferenceRequest {
-            user_pool_id: pool.clone(),
-            username: "bob".into(),
-            sms_mfa_settings: Some(pb::SmsMfaSettings {
-                enabled: Some(true),
-                preferred_mfa: Some(true),
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("bob's SMS");
-    let (users, summary) = walk_all(s, &pool, "", "").await;
-    let mut names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
-    names.sort();
-    assert_eq!(names, ["ann", "bob", "cyd"]);
-    assert_eq!(users.iter().map(|u| u.index).collect::<Vec<_>>(), [1, 2, 3]);
-    let bob = users.iter().find(|u| u.username == "bob").expect("bob");
-    assert_eq!(bob.user_mfa_setting_list, ["SMS_MFA"]);
-    assert_eq!(bob.preferred_mfa_setting.as_deref(), Some("SMS_MFA"));
-    assert!(bob.enabled && !bob.sub.is_empty(), "{bob:?}");
-    assert_eq!(bob.user_status, "CONFIRMED");
-    assert_eq!(summary.users, 3);
-    assert_eq!(summary.enabled_factors.get("SMS_MFA"), Some(&1));
-    assert_eq!(summary.preferred_factors.get("SMS_MFA"), Some(&1));
-    assert_eq!((summary.without_mfa, summary.setup_required_if_on), (2, 2));
-
-    let (rest, again) = walk_all(s, &pool, "", &users[0].page_token).await;
-    assert_eq!(rest.len(), 2);
-    assert_eq!(rest[0].index, 2);
-    assert_eq!(rest[0].username, users[1].username);
-    assert_eq!(again, summary);
-}
-
-/// A filter narrows the walk to the users ListUsers finds with it.
-async fn the_coverage_walk_follows_the_filter(s: &Stack) {
-    let pool = s.create_pool().await;
-    for name in ["dee", "dan", "eve"] {
-        s.create_user_with_token(&pool, name, &[]).await;
-    }
-    let (users, summary) = walk_all(s, &pool, "username = \"eve\"", "").await;
-    assert_eq!(users.len(), 1);
-    assert_eq!(users[0].username, "eve");
-    assert_eq!(summary.users, 1);
-}
-
 /// A walk of a pool that does not exist is refused as the call's status.
 async fn a_walk_of_an_unknown_pool_is_not_found(s: &Stack) {
     let err = s
@@ -936,8 +848,6 @@ cases!(
         an_unknown_user_is_not_found,
         a_bad_access_token_is_permission_denied,
         the_request_id_is_echoed_or_made,
-        the_coverage_walk_reads_every_user_and_resumes,
-        the_coverage_walk_follows_the_filter,
         a_walk_of_an_unknown_pool_is_not_found,
         bad_input_to_the_new_calls_reaches_nothing,
     ]

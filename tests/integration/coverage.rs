@@ -235,7 +235,16 @@ async fn a_walk_over_10000_users_holds_its_quota_share_and_resumes() {
     assert_eq!(summary.preferred_factors.get("SMS_MFA"), Some(&50));
     assert_eq!(summary.without_mfa, (USERS - 100) as u64);
     assert_eq!(summary.disabled, 10);
-    assert_eq!(summary.setup_required_if_on, (USERS - 100 - 10) as u64);
+    // The pool enables no factor: under ON no enabled user could sign in
+    // (a user's SMS MFA needs the pool's too), and none could set up TOTP.
+    assert_eq!(
+        (
+            summary.prompted_if_on,
+            summary.setup_required_if_on,
+            summary.cannot_sign_in_if_on
+        ),
+        (0, 0, (USERS - 10) as u64)
+    );
 
     // The walk's admitted rate: at most its share, plus one second's burst.
     let elapsed = full.users[USERS - 1].0 - full.users[0].0;
@@ -561,4 +570,228 @@ async fn forged_walk_cursors_are_refused_and_recorded_and_a_shared_secret_resume
         .await
         .expect_err("not this deployment's cursor");
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+}
+
+// Moved from the conformance suite when the walk left AdminGetUser for
+// AdminGetUserAuthFactors, which moto 5.2.5 does not serve: the cognito
+// backend's requests are in cognito_wire.rs
+// (`the_walk_pages_list_users_by_60_with_the_filter`).
+
+/// A walk's users and summary; the stream must end cleanly.
+async fn walk_all(
+    s: &common::Stack,
+    pool: &str,
+    filter: &str,
+    page_token: &str,
+) -> (Vec<pb::UserMfaStatus>, pb::UserMfaCoverage) {
+    use pb::list_user_mfa_status_response::Item;
+    let mut stream = s
+        .pools
+        .clone()
+        .list_user_mfa_status(pb::ListUserMfaStatusRequest {
+            user_pool_id: pool.into(),
+            filter: filter.into(),
+            page_token: page_token.into(),
+        })
+        .await
+        .expect("walk")
+        .into_inner();
+    let (mut users, mut summary) = (Vec::new(), None);
+    while let Some(m) = stream.message().await.expect("walk message") {
+        match m.item.expect("an item") {
+            Item::User(u) => {
+                assert!(summary.is_none(), "the summary comes last");
+                users.push(u);
+            }
+            Item::Summary(c) => summary = Some(c),
+        }
+    }
+    (users, summary.expect("a summary"))
+}
+
+/// ListUserMfaStatus walks ListUsers and AdminGetUserAuthFactors: one message per user
+/// with the count so far and the user's factors, then the summary; a
+/// message's page_token resumes after it with the same summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coverage_walk_reads_every_user_and_resumes() {
+    let s = &common::Stack::local().await;
+    let pool = s.create_pool().await;
+    for name in ["ann", "bob", "cyd"] {
+        s.create_user_with_token(&pool, name, &[("phone_number", "+15555550101")])
+            .await;
+    }
+    s.users
+        .clone()
+        .admin_set_user_mfa_preference(pb::AdminSetUserMfaPreferenceRequest {
+            user_pool_id: pool.clone(),
+            username: "bob".into(),
+            sms_mfa_settings: Some(pb::SmsMfaSettings {
+                enabled: Some(true),
+                preferred_mfa: Some(true),
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("bob's SMS");
+    let (users, summary) = walk_all(s, &pool, "", "").await;
+    let mut names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["ann", "bob", "cyd"]);
+    assert_eq!(users.iter().map(|u| u.index).collect::<Vec<_>>(), [1, 2, 3]);
+    let bob = users.iter().find(|u| u.username == "bob").expect("bob");
+    assert_eq!(bob.user_mfa_setting_list, ["SMS_MFA"]);
+    assert_eq!(bob.preferred_mfa_setting.as_deref(), Some("SMS_MFA"));
+    assert!(bob.enabled && !bob.sub.is_empty(), "{bob:?}");
+    assert_eq!(bob.user_status, "CONFIRMED");
+    assert_eq!(summary.users, 3);
+    assert_eq!(summary.enabled_factors.get("SMS_MFA"), Some(&1));
+    assert_eq!(summary.preferred_factors.get("SMS_MFA"), Some(&1));
+    assert_eq!(summary.without_mfa, 2);
+    // The pool enables no factor: under ON nobody could sign in (bob's SMS
+    // MFA needs the pool's too).
+    assert_eq!(
+        (
+            summary.prompted_if_on,
+            summary.setup_required_if_on,
+            summary.cannot_sign_in_if_on
+        ),
+        (0, 0, 3)
+    );
+
+    let (rest, again) = walk_all(s, &pool, "", &users[0].page_token).await;
+    assert_eq!(rest.len(), 2);
+    assert_eq!(rest[0].index, 2);
+    assert_eq!(rest[0].username, users[1].username);
+    assert_eq!(again, summary);
+}
+
+/// A filter narrows the walk to the users ListUsers finds with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coverage_walk_follows_the_filter() {
+    let s = &common::Stack::local().await;
+    let pool = s.create_pool().await;
+    for name in ["dee", "dan", "eve"] {
+        s.create_user_with_token(&pool, name, &[]).await;
+    }
+    let (users, summary) = walk_all(s, &pool, "username = \"eve\"", "").await;
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].username, "eve");
+    assert_eq!(summary.users, 1);
+}
+
+/// Issue 32: what each user's next sign-in would meet under MFA ON, by the
+/// developer guide's rule, and the factors users have registered, through
+/// the binary on the local backend. The pool enables SMS and TOTP MFA: a
+/// user with a phone_number is prompted; one with only an email (no email
+/// MFA in the pool), one with nothing and one with a passkey (registered,
+/// not passkey MFA) are sent to set-up; a disabled user is counted apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_walk_says_who_would_be_prompted_set_up_or_locked_out_under_on() {
+    let served = Served::start(&config(""));
+    let ch = served.channel().await;
+    let mut f = fixtures(&ch);
+    let pool = f
+        .create_user_pool(dev::CreateUserPoolRequest {
+            pool_name: "if-on".into(),
+            allowed_first_auth_factors: vec![
+                dev::AuthFactor::Password as i32,
+                dev::AuthFactor::WebAuthn as i32,
+            ],
+            ..Default::default()
+        })
+        .await
+        .expect("pool")
+        .into_inner()
+        .user_pool_id;
+    pools(&ch)
+        .set_user_pool_mfa_config(pb::SetUserPoolMfaConfigRequest {
+            user_pool_id: pool.clone(),
+            sms_mfa_configuration: Some(pb::SmsMfaConfig {
+                sms_authentication_message: None,
+                sms_configuration: Some(pb::SmsConfiguration {
+                    sns_caller_arn: Some("arn:aws:iam::123456789012:role/sns".into()),
+                    external_id: None,
+                    sns_region: None,
+                    eums_sms: None,
+                }),
+            }),
+            software_token_mfa_configuration: Some(pb::SoftwareTokenMfaConfig {
+                enabled: Some(true),
+            }),
+            mfa_configuration: pb::MfaConfiguration::Optional as i32,
+            web_authn_configuration: Some(pb::WebAuthnConfiguration {
+                relying_party_id: Some("auth.example.com".into()),
+                user_verification: pb::UserVerification::Preferred as i32,
+                factor_configuration: pb::WebAuthnFactorConfiguration::SingleFactor as i32,
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("SMS and TOTP");
+    let user = |name: &str, attributes: &[(&str, &str)], enabled: bool| dev::NewUser {
+        username: name.into(),
+        attributes: attributes
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        enabled: Some(enabled),
+        ..Default::default()
+    };
+    f.create_users(dev::CreateUsersRequest {
+        user_pool_id: pool.clone(),
+        users: vec![
+            user("phone", &[("phone_number", "+15555550100")], true),
+            user("email", &[("email", "e@example.com")], true),
+            user("bare", &[], true),
+            user("passkey", &[], true),
+            user("gone", &[("phone_number", "+15555550101")], false),
+        ],
+    })
+    .await
+    .expect("users");
+    f.register_web_authn_credential(dev::RegisterWebAuthnCredentialRequest {
+        user_pool_id: pool.clone(),
+        username: "passkey".into(),
+        friendly_credential_name: "YubiKey".into(),
+        relying_party_id: "auth.example.com".into(),
+        authenticator_attachment: None,
+        authenticator_transports: Vec::new(),
+    })
+    .await
+    .expect("passkey");
+    let walked = walk(&ch, &pool, "").await;
+    walked.end.expect("the walk ends cleanly");
+    let by_name: std::collections::BTreeMap<String, pb::UserMfaStatus> = walked
+        .users
+        .into_iter()
+        .map(|(_, u)| (u.username.clone(), u))
+        .collect();
+    let if_on = |name: &str| pb::IfMfaOn::try_from(by_name[name].if_mfa_on).ok();
+    assert_eq!(if_on("phone"), Some(pb::IfMfaOn::Prompted));
+    assert_eq!(if_on("email"), Some(pb::IfMfaOn::Setup));
+    assert_eq!(if_on("bare"), Some(pb::IfMfaOn::Setup));
+    assert_eq!(if_on("passkey"), Some(pb::IfMfaOn::Setup));
+    assert_eq!(if_on("gone"), Some(pb::IfMfaOn::Unspecified));
+    assert!(by_name["phone"].has_phone_number && !by_name["phone"].has_email);
+    assert!(by_name["email"].has_email && !by_name["email"].has_phone_number);
+    assert!(
+        by_name["passkey"]
+            .configured_user_auth_factors
+            .contains(&"WEB_AUTHN".to_owned()),
+        "{:?}",
+        by_name["passkey"]
+    );
+    let summary = walked.summary.expect("summary");
+    println!("if MFA were ON: {summary:?}");
+    assert_eq!(summary.users, 5);
+    assert_eq!(
+        (
+            summary.prompted_if_on,
+            summary.setup_required_if_on,
+            summary.cannot_sign_in_if_on,
+            summary.disabled
+        ),
+        (1, 3, 0, 1)
+    );
+    assert_eq!(summary.configured_factors.get("WEB_AUTHN"), Some(&1));
 }

@@ -41,16 +41,20 @@ pub fn credential_from_sdk(c: &sdk::WebAuthnCredentialDescription) -> WebAuthnCr
 }
 
 pub fn listed_user_from_sdk(u: &sdk::UserType) -> ListedUser {
+    let attribute = |name: &str| {
+        u.attributes()
+            .iter()
+            .find(|a| a.name() == name)
+            .and_then(|a| a.value())
+    };
+    let set = |name: &str| attribute(name).is_some_and(|v| !v.is_empty());
     ListedUser {
         username: u.username().unwrap_or_default().to_owned(),
-        sub: u
-            .attributes()
-            .iter()
-            .find(|a| a.name() == "sub")
-            .and_then(|a| a.value())
-            .map(str::to_owned),
+        sub: attribute("sub").map(str::to_owned),
         status: u.user_status().map(|s| s.as_str().to_owned()),
         enabled: u.enabled(),
+        has_phone_number: set("phone_number"),
+        has_email: set("email"),
     }
 }
 

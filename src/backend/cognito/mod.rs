@@ -820,12 +820,15 @@ impl Backend for CognitoBackend {
         pagination_token: Option<&str>,
         limit: i32,
     ) -> Result<UsersPage> {
-        // Only what the walk reads: the username, sub and status.
+        // Only what the walk reads: the username, status, sub, and the
+        // channels SMS and email MFA send to.
         let out = self
             .for_pool(user_pool_id)?
             .list_users()
             .user_pool_id(user_pool_id)
             .attributes_to_get("sub")
+            .attributes_to_get("phone_number")
+            .attributes_to_get("email")
             .set_filter((!filter.is_empty()).then(|| filter.to_owned()))
             .set_pagination_token(pagination_token.map(str::to_owned))
             .limit(limit)

@@ -502,6 +502,11 @@ impl Backend for LocalBackend {
                         sub: Some(u.sub.clone()),
                         status: Some(u.status.clone()),
                         enabled: u.enabled,
+                        has_phone_number: u
+                            .attributes
+                            .get("phone_number")
+                            .is_some_and(|v| !v.is_empty()),
+                        has_email: u.attributes.get("email").is_some_and(|v| !v.is_empty()),
                     })
                     .collect();
                 let more = matching.next().is_some();
