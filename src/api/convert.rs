@@ -234,6 +234,7 @@ pub fn check_report_to_pb(r: crate::call::ops::CheckReport) -> pb::CheckUserPool
                 kind: match f.kind {
                     K::InvalidArgument => Kind::InvalidArgument,
                     K::PoolState => Kind::PoolState,
+                    K::Advice => Kind::Advice,
                     K::GuardrailDeny => Kind::GuardrailDeny,
                     K::GuardrailWarn => Kind::GuardrailWarn,
                     K::GuardrailAudit => Kind::GuardrailAudit,

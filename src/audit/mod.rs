@@ -379,13 +379,10 @@ impl CallAudit {
 
     /// Where the call goes upstream, for cognito calls: the AWS account
     /// (the `[[backend.accounts]]` name, or "default") and the Region.
-    pub fn placement(&mut self, placement: &crate::backend::Placement) {
+    /// Where a cognito call goes: its account, Region, and the STS
+    /// SourceIdentity it is made under (`backend.source_identity`).
+    pub fn placement(&mut self, account: &str, region: &str, source_identity: Option<&str>) {
         if self.plan.level != AuditLevel::None {
-            let crate::backend::Placement {
-                account,
-                region,
-                source_identity,
-            } = placement;
             self.base
                 .put_str(key!(account), Some(&bound::text(account)));
             self.base.put_str(key!(region), Some(&bound::text(region)));

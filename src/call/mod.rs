@@ -504,8 +504,8 @@ impl Facade {
             end_user.as_deref(),
         );
         let principal = ctx.principal.as_ref().map(|p| p.name.as_str());
-        if let Some(placement) = self.backend.placement(pool.as_deref(), principal) {
-            audit.placement(&placement);
+        if let Some(p) = self.backend.placement(pool.as_deref(), principal) {
+            audit.placement(&p.account, &p.region, p.source_identity.as_deref());
         }
         if let Some(p) = ctx
             .principal

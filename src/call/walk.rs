@@ -703,8 +703,8 @@ impl Facade {
             None,
         );
         let who = ctx.principal.as_ref().map(|p| p.name.as_str());
-        if let Some(placement) = self.backend.placement(Some(&op.user_pool_id), who) {
-            audit.placement(&placement);
+        if let Some(p) = self.backend.placement(Some(&op.user_pool_id), who) {
+            audit.placement(&p.account, &p.region, p.source_identity.as_deref());
         }
         audit.request(|| AuditRequest {
             user_pool_id: &op.user_pool_id,

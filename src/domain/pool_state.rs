@@ -112,11 +112,28 @@ pub struct PoolState {
 /// The most bytes of a failure text kept from upstream.
 pub const MAX_FAILURE_TEXT: usize = 256;
 
+/// Whose a state rule is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    /// Cognito refuses the change: the pre-flight answers FAILED_PRECONDITION
+    /// before the call, and the local backend Cognito's own exception.
+    Cognito,
+    /// Cognito accepts the change, but it will not work as the caller
+    /// expects: a finding of CheckUserPoolMfaConfig and an
+    /// `x-mfa-facade-warning`, never a refusal (unless a guardrail over
+    /// `state` makes it one).
+    Advice,
+}
+
 /// One state rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rule {
     /// `PreconditionFailure.Violation.type`: stable, for callers to match.
     pub name: &'static str,
+    pub kind: RuleKind,
+    /// Where it comes from (COGNITO.md's source keys).
+    pub source: &'static str,
     /// `PreconditionFailure.Violation.subject`: the pool property (the
     /// DescribeUserPool member, or the request field it meets).
     pub subject: &'static str,
@@ -140,6 +157,8 @@ impl Rule {
 /// the message's form. The email-MFA wording is unconfirmed.
 pub const EMAIL_MFA_TIER: Rule = Rule {
     name: "EMAIL_MFA_NEEDS_ESSENTIALS",
+    kind: RuleKind::Cognito,
+    source: "botocore SetUserPoolMfaConfig: FeatureUnavailableInTierException; EmailMfaConfigType",
     subject: "UserPoolTier",
     cognito_exception: "FeatureUnavailableInTierException",
     cognito_message: "The following features need to be disabled for the LITE pricing tier configured: Email MFA",
@@ -147,27 +166,24 @@ pub const EMAIL_MFA_TIER: Rule = Rule {
 
 /// Email MFA without the pool's own SES identity. Source: [DG-MFA], [DG-ESS]
 /// ("An active email configuration with your own Amazon SES resources");
-/// AWS CDK refuses the same. Wording unconfirmed.
+/// AWS CDK refuses the same. That SetUserPoolMfaConfig refuses it is
+/// unconfirmed (COGNITO.md §6.4): advice, so no change Cognito may accept
+/// is refused.
 pub const EMAIL_MFA_SENDER: Rule = Rule {
     name: "EMAIL_MFA_NEEDS_SES",
+    kind: RuleKind::Advice,
+    source: "developer guide, MFA: email MFA needs the pool's own Amazon SES (DEVELOPER); Cognito's refusal unconfirmed",
     subject: "EmailConfiguration.EmailSendingAccount",
     cognito_exception: "InvalidParameterException",
     cognito_message: "Email MFA requires an email configuration with EmailSendingAccount DEVELOPER.",
-};
-
-/// Email MFA while the pool's email sending failed. Source: [BC]
-/// UserPoolType.EmailConfigurationFailure. Wording unconfirmed.
-pub const EMAIL_MFA_SENDING_FAILED: Rule = Rule {
-    name: "EMAIL_CONFIGURATION_FAILED",
-    subject: "EmailConfigurationFailure",
-    cognito_exception: "InvalidParameterException",
-    cognito_message: "The user pool's email configuration is failing.",
 };
 
 /// Email MFA with "email only" account recovery. Source: [DG-MFA];
 /// hashicorp/terraform-provider-aws#41049. Wording unconfirmed.
 pub const EMAIL_MFA_RECOVERY: Rule = Rule {
     name: "EMAIL_MFA_WITH_EMAIL_ONLY_RECOVERY",
+    kind: RuleKind::Cognito,
+    source: "developer guide, MFA; hashicorp/terraform-provider-aws#41049",
     subject: "AccountRecoverySetting",
     cognito_exception: "InvalidParameterException",
     cognito_message: "Email MFA cannot be enabled when account recovery is email only.",
@@ -177,6 +193,8 @@ pub const EMAIL_MFA_RECOVERY: Rule = Rule {
 /// go-to-k/cdkd#1975 and PR #2069 (wording confirmed there, 2026-08).
 pub const ON_WITH_OTP_FIRST_FACTOR: Rule = Rule {
     name: "MFA_ON_WITH_OTP_FIRST_FACTOR",
+    kind: RuleKind::Cognito,
+    source: "developer guide, MFA; go-to-k/cdkd#1975",
     subject: "Policies.SignInPolicy.AllowedFirstAuthFactors",
     cognito_exception: "InvalidParameterException",
     cognito_message: "Only PASSWORD and WEB_AUTHN (if configured) can be enabled as an auth factor if MFA is enabled",
@@ -186,34 +204,50 @@ pub const ON_WITH_OTP_FIRST_FACTOR: Rule = Rule {
 /// Source: go-to-k/cdkd#2064 (wording confirmed there, 2026-08-20).
 pub const ON_WITH_SINGLE_FACTOR_PASSKEY: Rule = Rule {
     name: "MFA_ON_WITH_SINGLE_FACTOR_PASSKEY",
+    kind: RuleKind::Cognito,
+    source: "go-to-k/cdkd#2064",
     subject: "WebAuthnConfiguration.FactorConfiguration",
     cognito_exception: "InvalidParameterException",
     cognito_message: "Cannot set WebAuthn factor configuration to SINGLE_FACTOR if MFA is required and WebAuthn is an allowed first auth factor",
 };
 
 /// SMS MFA while Cognito reports the pool's SMS sending failing (the SNS
-/// sandbox, a role it cannot assume). Cognito accepts the call and then
-/// cannot send the codes; the facade refuses it until the failure is gone.
-/// Source:
-/// [BC] UserPoolType.SmsConfigurationFailure ("SNSSandbox",
-/// "InvalidSmsRoleTrustRelationshipException"). Cognito raises no error of
-/// its own here; the local backend answers this text, which is ours.
+/// sandbox, a role it cannot assume). Cognito accepts the call; in the SNS
+/// sandbox it still sends to SNS-verified numbers ([DG-MFA]), and the field
+/// is not set at all when the pool's creator lacked SNS permissions ([BC]):
+/// advice, never a refusal. Source: [BC] UserPoolType.SmsConfigurationFailure
+/// ("SNSSandbox", "InvalidSmsRoleTrustRelationshipException").
 pub const SMS_SENDING_FAILED: Rule = Rule {
     name: "SMS_CONFIGURATION_FAILED",
+    kind: RuleKind::Advice,
+    source: "botocore UserPoolType.SmsConfigurationFailure; developer guide, SMS sandbox",
     subject: "SmsConfigurationFailure",
     cognito_exception: "InvalidSmsRoleTrustRelationshipException",
     cognito_message: "The user pool's SMS configuration is failing; SMS MFA codes cannot be sent.",
+};
+
+/// A WebAuthn configuration on the Lite plan: the whole
+/// WebAuthnConfigurationType is "Essentials tier or higher" (API
+/// reference). The message follows EMAIL_MFA_TIER's form; its wording is
+/// unconfirmed.
+pub const WEB_AUTHN_TIER: Rule = Rule {
+    name: "WEB_AUTHN_NEEDS_ESSENTIALS",
+    subject: "UserPoolTier",
+    kind: RuleKind::Cognito,
+    source: "API reference WebAuthnConfigurationType: Essentials tier or higher",
+    cognito_exception: "FeatureUnavailableInTierException",
+    cognito_message: "The following features need to be disabled for the LITE pricing tier configured: WebAuthn",
 };
 
 /// Every state rule, in the order they are checked.
 pub const RULES: [Rule; 7] = [
     EMAIL_MFA_TIER,
     EMAIL_MFA_SENDER,
-    EMAIL_MFA_SENDING_FAILED,
     EMAIL_MFA_RECOVERY,
     ON_WITH_OTP_FIRST_FACTOR,
     ON_WITH_SINGLE_FACTOR_PASSKEY,
     SMS_SENDING_FAILED,
+    WEB_AUTHN_TIER,
 ];
 
 /// One rule that `after` breaks on this pool, with what to do about it.
@@ -223,8 +257,16 @@ pub struct Precondition {
     pub rule: &'static str,
     pub subject: &'static str,
     pub description: String,
+    pub kind: RuleKind,
     #[serde(skip)]
     pub cognito: (&'static str, &'static str),
+}
+
+impl Precondition {
+    /// Cognito refuses it (else it is advice).
+    pub fn refused(&self) -> bool {
+        self.kind == RuleKind::Cognito
+    }
 }
 
 fn broken(rule: Rule, description: String) -> Precondition {
@@ -232,6 +274,7 @@ fn broken(rule: Rule, description: String) -> Precondition {
         rule: rule.name,
         subject: rule.subject,
         description,
+        kind: rule.kind,
         cognito: rule.cognito_error(),
     }
 }
@@ -253,15 +296,6 @@ pub fn preflight(state: &PoolState, after: &PoolMfaConfig) -> Vec<Precondition> 
                 "email MFA needs the pool to send email through its own Amazon SES identity \
                  (EmailSendingAccount DEVELOPER); it sends through COGNITO_DEFAULT"
                     .into(),
-            ));
-        }
-        if let Some(why) = &state.email_configuration_failure {
-            found.push(broken(
-                EMAIL_MFA_SENDING_FAILED,
-                format!(
-                    "the pool's email configuration is failing ({}); email MFA codes could not be sent",
-                    super::text::truncate(why, MAX_FAILURE_TEXT)
-                ),
             ));
         }
         if state.recovery == [Recovery::VerifiedEmail] {
@@ -305,6 +339,13 @@ pub fn preflight(state: &PoolState, after: &PoolMfaConfig) -> Vec<Precondition> 
             ));
         }
     }
+    if after.web_authn.is_some() && state.tier == Some(Tier::Lite) {
+        found.push(broken(
+            WEB_AUTHN_TIER,
+            "a WebAuthn (passkey) configuration needs the Essentials or Plus feature plan; this pool is on LITE"
+                .into(),
+        ));
+    }
     if let (Some(_), Some(why)) = (&after.sms, &state.sms_configuration_failure) {
         // The failure is the pool's (SNSSandbox is the account's): another
         // sms_configuration in this request does not clear it; Cognito
@@ -312,8 +353,9 @@ pub fn preflight(state: &PoolState, after: &PoolMfaConfig) -> Vec<Precondition> 
         found.push(broken(
             SMS_SENDING_FAILED,
             format!(
-                "the pool's SMS configuration is failing ({}); SMS MFA codes could not be sent. \
-                 Fix the SNS role or move the account out of the SNS sandbox first",
+                "the pool's SMS configuration reports a failure ({}): Cognito accepts SMS MFA, but codes \
+                 may not reach users (in the SNS sandbox only SNS-verified numbers get them). Fix the \
+                 SNS role or move the account out of the SNS sandbox",
                 super::text::truncate(why, MAX_FAILURE_TEXT)
             ),
         ));
@@ -347,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn email_mfa_needs_the_plan_the_sender_a_working_sender_and_other_recovery() {
+    fn email_mfa_needs_the_plan_and_other_recovery_and_is_advised_its_sender() {
         assert!(preflight(&ready(), &email_on()).is_empty());
         let state = PoolState {
             tier: Some(Tier::Lite),
@@ -362,11 +404,13 @@ mod tests {
             [
                 "EMAIL_MFA_NEEDS_ESSENTIALS",
                 "EMAIL_MFA_NEEDS_SES",
-                "EMAIL_CONFIGURATION_FAILED",
                 "EMAIL_MFA_WITH_EMAIL_ONLY_RECOVERY"
             ]
         );
-        assert!(found[2].description.contains("SES identity not verified"));
+        // The deprecated EmailConfigurationFailure decides nothing; the
+        // sender is advice (Cognito's refusal unconfirmed), the rest refused.
+        let refused: Vec<bool> = found.iter().map(Precondition::refused).collect();
+        assert_eq!(refused, [true, false, true]);
         // Without email MFA none of them applies.
         assert!(preflight(&state, &PoolMfaConfig::default()).is_empty());
         // Email then phone is fine; an unknown plan is not refused.
@@ -420,7 +464,7 @@ mod tests {
     }
 
     #[test]
-    fn sms_mfa_while_sms_sending_fails_is_refused() {
+    fn sms_mfa_while_sms_sending_fails_is_advice_not_a_refusal() {
         let state = PoolState {
             sms_configuration_failure: Some("SNSSandbox".into()),
             ..ready()
@@ -433,9 +477,26 @@ mod tests {
         let found = preflight(&state, &sms);
         assert_eq!(names(&found), ["SMS_CONFIGURATION_FAILED"]);
         assert!(found[0].description.contains("SNSSandbox"));
+        assert!(!found[0].refused(), "Cognito accepts it: advice");
         assert!(preflight(&ready(), &sms).is_empty());
         // TOTP alone does not care.
         assert!(preflight(&state, &PoolMfaConfig::default()).is_empty());
+    }
+
+    #[test]
+    fn a_web_authn_configuration_needs_essentials() {
+        let passkeys = PoolMfaConfig {
+            web_authn: Some(WebAuthnConfig::default()),
+            ..Default::default()
+        };
+        let lite = PoolState {
+            tier: Some(Tier::Lite),
+            ..ready()
+        };
+        let found = preflight(&lite, &passkeys);
+        assert_eq!(names(&found), ["WEB_AUTHN_NEEDS_ESSENTIALS"]);
+        assert!(found[0].refused());
+        assert!(preflight(&ready(), &passkeys).is_empty());
     }
 
     #[test]

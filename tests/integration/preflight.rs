@@ -105,27 +105,56 @@ async fn refused(
     err
 }
 
+/// An advice rule never refuses: the change is written, and the answer
+/// carries `advice.<RULE>` in its x-mfa-facade-warning trailer. Returns
+/// the warnings.
+async fn advised(
+    s: &Stack,
+    pool: &str,
+    req: pb::SetUserPoolMfaConfigRequest,
+    rules: &[&str],
+) -> Vec<String> {
+    let answer = s
+        .pools
+        .clone()
+        .set_user_pool_mfa_config(pb::SetUserPoolMfaConfigRequest {
+            user_pool_id: pool.into(),
+            ..req
+        })
+        .await
+        .expect("advice never refuses: Cognito accepts the change");
+    let warnings: Vec<String> = answer
+        .metadata()
+        .get_all("x-mfa-facade-warning")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("").to_owned())
+        .collect();
+    for rule in rules {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("advice.{rule}: "))),
+            "{rule} in {warnings:?}"
+        );
+    }
+    assert_eq!(warnings.len(), rules.len(), "{warnings:?}");
+    warnings
+}
+
 // ---- each rule on the local backend -------------------------------------------
 
 #[tokio::test]
-async fn email_mfa_needs_the_pools_own_ses_sender() {
+async fn email_mfa_without_the_pools_own_ses_sender_is_advised() {
     let s = Stack::local().await;
     let pool = s.create_pool().await; // COGNITO_DEFAULT, as a new Cognito pool
-    let err = refused(
-        &s,
-        &pool,
-        email_optional(),
-        &[pair(
-            "EMAIL_MFA_NEEDS_SES",
-            "EmailConfiguration.EmailSendingAccount",
-        )],
-    )
-    .await;
+    // Advice (issue 32): the guide says email MFA needs the pool's own SES;
+    // that SetUserPoolMfaConfig refuses it is unconfirmed.
+    let warnings = advised(&s, &pool, email_optional(), &["EMAIL_MFA_NEEDS_SES"]).await;
     assert!(
-        err.message().contains("DEVELOPER") && err.message().contains("COGNITO_DEFAULT"),
-        "{}",
-        err.message()
+        warnings[0].contains("DEVELOPER") && warnings[0].contains("COGNITO_DEFAULT"),
+        "{warnings:?}"
     );
+    assert_eq!(mode(&s, &pool).await, pb::MfaConfiguration::Optional as i32);
     let ses = s.create_email_pool().await;
     s.set_config(&ses, email_optional())
         .await
@@ -154,8 +183,11 @@ async fn email_mfa_on_the_lite_plan_is_refused_before_cognito_is_asked() {
 }
 
 #[tokio::test]
-async fn email_mfa_with_a_failing_sender_or_email_only_recovery_is_refused() {
+async fn email_mfa_with_email_only_recovery_is_refused_and_the_deprecated_failure_decides_nothing()
+{
     let s = Stack::local().await;
+    // EmailConfigurationFailure has been "Deprecated" since 2022: no rule
+    // reads it (issue 32), so the change goes through with no warning.
     let failing = local_pool(
         &s,
         dev::CreateUserPoolRequest {
@@ -165,17 +197,7 @@ async fn email_mfa_with_a_failing_sender_or_email_only_recovery_is_refused() {
         },
     )
     .await;
-    let err = refused(
-        &s,
-        &failing,
-        email_optional(),
-        &[pair(
-            "EMAIL_CONFIGURATION_FAILED",
-            "EmailConfigurationFailure",
-        )],
-    )
-    .await;
-    assert!(err.message().contains("SES identity not verified"));
+    advised(&s, &failing, email_optional(), &[]).await;
     let email_only = local_pool(
         &s,
         dev::CreateUserPoolRequest {
@@ -287,7 +309,7 @@ async fn mfa_on_with_a_passkey_first_needs_the_passkey_to_be_multi_factor() {
 }
 
 #[tokio::test]
-async fn sms_mfa_while_the_pools_sms_sending_fails_is_refused() {
+async fn sms_mfa_while_the_pools_sms_sending_fails_is_advised_not_refused() {
     let s = Stack::local().await;
     let pool = local_pool(
         &s,
@@ -309,25 +331,20 @@ async fn sms_mfa_while_the_pools_sms_sending_fails_is_refused() {
         mfa_configuration: pb::MfaConfiguration::Optional as i32,
         ..Default::default()
     };
-    let err = refused(
-        &s,
-        &pool,
-        sms,
-        &[pair("SMS_CONFIGURATION_FAILED", "SmsConfigurationFailure")],
-    )
-    .await;
-    assert!(err.message().contains("SNSSandbox"));
-    // The ExternalId is a secret: the refusal does not carry it.
-    assert!(!format!("{err:?}").contains("ext-id-1234"));
-    s.set_config(&pool, totp(pb::MfaConfiguration::Optional))
-        .await
-        .expect("TOTP does not need SMS");
+    // Cognito accepts it (in the SNS sandbox it still sends to verified
+    // numbers): advice, the change written (issue 32).
+    let warnings = advised(&s, &pool, sms, &["SMS_CONFIGURATION_FAILED"]).await;
+    assert!(warnings[0].contains("SNSSandbox"), "{warnings:?}");
+    // The ExternalId is a secret: the warning does not carry it.
+    assert!(!format!("{warnings:?}").contains("ext-id-1234"));
+    assert_eq!(mode(&s, &pool).await, pb::MfaConfiguration::Optional as i32);
+    advised(&s, &pool, totp(pb::MfaConfiguration::Optional), &[]).await;
 }
 
 // ---- the answer's shape, dry runs, updates, and the local backend alone ------
 
 #[tokio::test]
-async fn every_broken_rule_is_named_in_one_answer() {
+async fn every_rule_cognito_enforces_is_named_in_one_answer() {
     let s = Stack::local().await;
     let pool = local_pool(
         &s,
@@ -353,10 +370,6 @@ async fn every_broken_rule_is_named_in_one_answer() {
         &[
             pair("EMAIL_MFA_NEEDS_ESSENTIALS", "UserPoolTier"),
             pair(
-                "EMAIL_MFA_NEEDS_SES",
-                "EmailConfiguration.EmailSendingAccount",
-            ),
-            pair(
                 "EMAIL_MFA_WITH_EMAIL_ONLY_RECOVERY",
                 "AccountRecoverySetting",
             ),
@@ -374,20 +387,27 @@ async fn validate_only_and_updates_meet_the_same_rules() {
     let s = Stack::local().await;
     let pool = s.create_pool().await;
     // validate_only: the same refusal, nothing written.
+    let lite = local_pool(
+        &s,
+        dev::CreateUserPoolRequest {
+            feature_plan: dev::FeaturePlan::Lite as i32,
+            email_sending_account: dev::EmailSendingAccount::Developer as i32,
+            ..Default::default()
+        },
+    )
+    .await;
     let dry = pb::SetUserPoolMfaConfigRequest {
         validate_only: true,
         ..email_optional()
     };
     refused(
         &s,
-        &pool,
+        &lite,
         dry,
-        &[pair(
-            "EMAIL_MFA_NEEDS_SES",
-            "EmailConfiguration.EmailSendingAccount",
-        )],
+        &[pair("EMAIL_MFA_NEEDS_ESSENTIALS", "UserPoolTier")],
     )
     .await;
+    let _ = pool;
     // An update is checked as the whole configuration it would leave.
     let otp = local_pool(
         &s,
@@ -577,20 +597,19 @@ async fn on_cognito_the_state_is_read_with_describe_user_pool() {
     let s = Stack::moto().await;
     // moto's default pool sends through COGNITO_DEFAULT, as Cognito's does.
     let pool = moto_pool(None, None, &[], &[]).await;
-    refused(
-        &s,
-        &pool,
-        email_optional(),
-        &[pair(
-            "EMAIL_MFA_NEEDS_SES",
-            "EmailConfiguration.EmailSendingAccount",
-        )],
-    )
-    .await;
+    // Advice: the change goes to Cognito, with a warning (issue 32). (moto
+    // wants SMS or TOTP beside email.)
+    let email_and_totp = pb::SetUserPoolMfaConfigRequest {
+        software_token_mfa_configuration: Some(pb::SoftwareTokenMfaConfig {
+            enabled: Some(true),
+        }),
+        ..email_optional()
+    };
+    advised(&s, &pool, email_and_totp, &["EMAIL_MFA_NEEDS_SES"]).await;
     let sent = s.proxy().bodies("DescribeUserPool");
     assert_eq!(sent.len(), 1, "one DescribeUserPool");
     assert_eq!(sent[0], serde_json::json!({"UserPoolId": pool}));
-    assert!(s.proxy().bodies("SetUserPoolMfaConfig").is_empty());
+    assert_eq!(s.proxy().bodies("SetUserPoolMfaConfig").len(), 1);
 
     let lite = moto_pool(
         Some(sdk::UserPoolTierType::Lite),
@@ -673,7 +692,8 @@ async fn on_cognito_the_state_is_read_with_describe_user_pool() {
         ..email_optional()
     };
     s.set_config(&ready, req).await.expect("accepted");
-    assert_eq!(s.proxy().bodies("SetUserPoolMfaConfig").len(), 1);
+    // The advised change at the start, and this one.
+    assert_eq!(s.proxy().bodies("SetUserPoolMfaConfig").len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -728,7 +748,8 @@ async fn check_on_cognito_reads_the_pool_and_writes_nothing() {
         .await
         .expect("check")
         .into_inner();
-    assert!(!report.allowed);
+    // Advice only (issue 32): allowed, with the finding.
+    assert!(report.allowed);
     let found: Vec<(i32, &str, &str)> = report
         .findings
         .iter()
@@ -737,7 +758,7 @@ async fn check_on_cognito_reads_the_pool_and_writes_nothing() {
     assert_eq!(
         found,
         [(
-            Kind::PoolState as i32,
+            Kind::Advice as i32,
             "EMAIL_MFA_NEEDS_SES",
             "EmailConfiguration.EmailSendingAccount"
         )]

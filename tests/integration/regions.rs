@@ -523,7 +523,15 @@ user_pools = ["*"]
         .collect();
     assert_eq!(
         signed,
-        [key_of(0), key_of(1), key_of(0), key_of(2), key_of(3)],
+        [
+            key_of(0),
+            key_of(1),
+            key_of(0),
+            key_of(2),
+            key_of(3),
+            // The walk's read of the pool's configuration, in ops' session.
+            key_of(2)
+        ],
         "each call signed in its caller's session"
     );
     let walked: Vec<String> = proxy

@@ -196,7 +196,11 @@ pub(super) fn pool_state(pool: &Pool) -> PoolState {
 /// ([`pool_state::preflight`]), answered as Cognito answers them, then the
 /// ones only the local backend checks.
 pub(super) fn check_pool_config(pool: &Pool, config: &PoolMfaConfig) -> Result<()> {
-    if let Some(broken) = pool_state::preflight(&pool_state(pool), config).first() {
+    // Only Cognito's own refusals: it accepts what the pre-flight advises.
+    if let Some(broken) = pool_state::preflight(&pool_state(pool), config)
+        .iter()
+        .find(|p| p.refused())
+    {
         let (exception, message) = broken.cognito;
         return Err(cognito(exception, message));
     }

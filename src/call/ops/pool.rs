@@ -91,18 +91,32 @@ impl Admission<'_> {
         before: Option<&PoolMfaConfig>,
         after: &PoolMfaConfig,
     ) -> Result<Vec<crate::auth::guardrails::Finding>> {
+        // Cognito's rules refuse; the advice goes with the answer as a
+        // warning (`advice.<RULE>`), as a guardrail's warn does.
+        let mut advice = Vec::new();
         let state = if self.check_state {
             let state = self.backend.pool_state(self.pool).await?;
-            let found = pool_state::preflight(&state, after);
-            if !found.is_empty() {
-                return Err(Error::PoolState(found));
+            let (refused, advised): (Vec<_>, Vec<_>) = pool_state::preflight(&state, after)
+                .into_iter()
+                .partition(pool_state::Precondition::refused);
+            if !refused.is_empty() {
+                return Err(Error::PoolState(refused));
             }
+            advice = advised
+                .into_iter()
+                .map(|p| crate::auth::guardrails::Finding {
+                    guardrail: format!("advice.{}", p.rule),
+                    message: p.description,
+                    actions: vec![crate::auth::settings::GuardrailAction::Warn],
+                    error: None,
+                })
+                .collect();
             Some(state)
         } else {
             None
         };
-        match self.guard {
-            None => Ok(Vec::new()),
+        let mut found = match self.guard {
+            None => Vec::new(),
             Some(g) => {
                 let none = PoolMfaConfig::default();
                 g.check(&Proposed {
@@ -111,9 +125,11 @@ impl Admission<'_> {
                     before: before.unwrap_or(&none),
                     after,
                     state: state.as_ref(),
-                })
+                })?
             }
-        }
+        };
+        found.extend(advice);
+        Ok(found)
     }
 }
 
@@ -491,6 +507,8 @@ impl Operation for UpdateUserPoolMfaConfig {
 pub enum FindingKind {
     InvalidArgument,
     PoolState,
+    /// A pre-flight rule of kind advice: Cognito accepts the change.
+    Advice,
     GuardrailDeny,
     GuardrailWarn,
     GuardrailAudit,
@@ -666,7 +684,11 @@ impl Operation for CheckUserPoolMfaConfig {
         if let Some(state) = &state {
             findings.extend(pool_state::preflight(state, &after).into_iter().map(|p| {
                 CheckFinding {
-                    kind: FindingKind::PoolState,
+                    kind: if p.refused() {
+                        FindingKind::PoolState
+                    } else {
+                        FindingKind::Advice
+                    },
                     rule: p.rule.to_owned(),
                     subject: p.subject.to_owned(),
                     description: p.description,
