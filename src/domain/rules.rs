@@ -215,9 +215,13 @@ pub fn access_token(v: &mut Violations, field: &str, value: &Secret) {
     );
 }
 
-/// SessionType: 20 to 2048 characters.
+/// SessionType: 20 to 4096 characters in botocore's model of 2026-11-20
+/// (PyPI botocore 1.44.8; 2048 before): COGNITO.md §6.1.
+pub const SESSION_LEN: (usize, usize) = (20, 4096);
+
 pub fn session(v: &mut Violations, field: &str, value: &Secret) {
-    check_length(v, field, value.expose(), 20, Some(2048));
+    let (min, max) = SESSION_LEN;
+    check_length(v, field, value.expose(), min, Some(max));
 }
 
 /// Exactly one of an access token and a session (AssociateSoftwareToken,
@@ -283,16 +287,17 @@ pub fn pagination_token(v: &mut Violations, field: &str, value: &str) {
     }
 }
 
-/// ListWebAuthnCredentials.MaxResults: 1 to 20 (WebAuthnCredentialsQueryLimitType).
+/// ListWebAuthnCredentials.MaxResults: 0 to 20
+/// (WebAuthnCredentialsQueryLimitType, botocore's model; COGNITO.md §6.1).
 pub const MAX_WEB_AUTHN_RESULTS: i32 = 20;
 
 pub fn web_authn_max_results(v: &mut Violations, field: &str, value: Option<i32>) {
     if let Some(n) = value
-        && !(1..=MAX_WEB_AUTHN_RESULTS).contains(&n)
+        && !(0..=MAX_WEB_AUTHN_RESULTS).contains(&n)
     {
         v.add(
             field,
-            format!("must be between 1 and {MAX_WEB_AUTHN_RESULTS} (is {n})"),
+            format!("must be between 0 and {MAX_WEB_AUTHN_RESULTS} (is {n})"),
         );
     }
 }
@@ -315,7 +320,8 @@ pub const FILTER_ATTRIBUTES: [&str; 10] = [
 ];
 
 /// A ListUsers filter, parsed: the attribute, whether it is a prefix
-/// match (`^=`), and the value.
+/// match (`^=`), and the value, unescaped (a quotation mark inside the value
+/// is written `\"`, as AWS documents for ListUsers).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserFilter {
     pub attribute: String,
@@ -327,21 +333,40 @@ impl UserFilter {
     /// `attribute = "value"` or `attribute ^= "value"`; `None` when `text`
     /// is not of that form (the rule below names why).
     pub fn parse(text: &str) -> Option<Self> {
-        let (attribute, rest, prefix) = if let Some((a, r)) = text.split_once("^=") {
-            (a, r, true)
-        } else {
-            let (a, r) = text.split_once('=')?;
-            (a, r, false)
+        // The operator is before the value's opening quotation mark.
+        let open = text.find('"')?;
+        let head = text[..open].trim_end();
+        let (attribute, prefix) = match head.strip_suffix("^=") {
+            Some(a) => (a, true),
+            None => (head.strip_suffix('=')?, false),
         };
         let attribute = attribute.trim();
-        let value = rest.trim().strip_prefix('"')?.strip_suffix('"')?;
-        if value.contains('"') || !FILTER_ATTRIBUTES.contains(&attribute) {
+        let quoted = text[open + 1..].trim_end().strip_suffix('"')?;
+        let mut value = String::with_capacity(quoted.len());
+        let mut chars = quoted.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                // `\"` is a quotation mark; any other backslash is itself.
+                '\\' => match chars.next() {
+                    Some('"') => value.push('"'),
+                    Some(other) => {
+                        value.push('\\');
+                        value.push(other);
+                    }
+                    // The closing quotation mark was escaped: unterminated.
+                    None => return None,
+                },
+                '"' => return None,
+                c => value.push(c),
+            }
+        }
+        if !FILTER_ATTRIBUTES.contains(&attribute) {
             return None;
         }
         Some(Self {
             attribute: attribute.to_owned(),
             prefix,
-            value: value.to_owned(),
+            value,
         })
     }
 }
@@ -355,7 +380,7 @@ pub fn user_filter(v: &mut Violations, field: &str, value: &str) {
         v.add(
             field,
             format!(
-                "must be attribute = \"value\" or attribute ^= \"value\", the attribute one of {}",
+                "must be attribute = \"value\" or attribute ^= \"value\" (a quotation mark in the value written \\\"), the attribute one of {}",
                 FILTER_ATTRIBUTES.join(", ")
             ),
         );
@@ -691,6 +716,53 @@ mod tests {
         );
         let mut v = Violations::default();
         user_code(&mut v, "user_code", &Secret::new("012345"));
+        assert!(v.is_empty());
+    }
+
+    /// Issue 32: the newest model's limits, each at both edges.
+    #[test]
+    fn limits_of_the_newest_model_at_both_edges() {
+        let ok = |f: &dyn Fn(&mut Violations)| {
+            let mut v = Violations::default();
+            f(&mut v);
+            v.is_empty()
+        };
+        let session_of = |n: usize| Secret::new("s".repeat(n));
+        assert!(!ok(&|v| session(v, "session", &session_of(19))));
+        assert!(ok(&|v| session(v, "session", &session_of(20))));
+        assert!(ok(&|v| session(v, "session", &session_of(4096))));
+        assert!(!ok(&|v| session(v, "session", &session_of(4097))));
+        assert!(!ok(&|v| web_authn_max_results(v, "max_results", Some(-1))));
+        assert!(ok(&|v| web_authn_max_results(v, "max_results", Some(0))));
+        assert!(ok(&|v| web_authn_max_results(v, "max_results", Some(20))));
+        assert!(!ok(&|v| web_authn_max_results(v, "max_results", Some(21))));
+    }
+
+    #[test]
+    fn a_filter_takes_an_escaped_quotation_mark() {
+        let f = UserFilter::parse(r#"name = "Bob \"The Builder\"""#).expect("escaped quotes");
+        assert_eq!(
+            (f.attribute.as_str(), f.prefix, f.value.as_str()),
+            ("name", false, r#"Bob "The Builder""#)
+        );
+        let f = UserFilter::parse(r#"email ^= "a^=b""#).expect("an operator inside the value");
+        assert_eq!(
+            (f.attribute.as_str(), f.prefix, f.value.as_str()),
+            ("email", true, "a^=b")
+        );
+        for bad in [
+            r#"name = "Bob "The" Builder""#,
+            r#"name = "unterminated\""#,
+            r#"name = unquoted"#,
+            r#"nickname = "x""#,
+        ] {
+            assert_eq!(UserFilter::parse(bad), None, "{bad}");
+            let mut v = Violations::default();
+            user_filter(&mut v, "filter", bad);
+            assert!(!v.is_empty(), "{bad}");
+        }
+        let mut v = Violations::default();
+        user_filter(&mut v, "filter", r#"name = "O\"Brien""#);
         assert!(v.is_empty());
     }
 

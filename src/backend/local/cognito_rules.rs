@@ -161,12 +161,16 @@ pub(super) fn matches_filter(user: &User, filter: Option<&UserFilter>) -> bool {
         "status" => Some(if user.enabled { "Enabled" } else { "Disabled" }),
         other => user.attributes.get(other).map(String::as_str),
     };
-    value.is_some_and(|v| {
-        if f.prefix {
-            v.starts_with(&f.value)
-        } else {
-            v == f.value
-        }
+    // Cognito matches cognito:user_status whatever the case
+    // (COGNITO.md §6.1); every other attribute as written.
+    let fold = f.attribute == "cognito:user_status";
+    value.is_some_and(|v| match (f.prefix, fold) {
+        (true, false) => v.starts_with(&f.value),
+        (false, false) => v == f.value,
+        (true, true) => v
+            .get(..f.value.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(&f.value)),
+        (false, true) => v.eq_ignore_ascii_case(&f.value),
     })
 }
 

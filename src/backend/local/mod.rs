@@ -421,9 +421,13 @@ impl Backend for LocalBackend {
                         .filter(|o| *o <= all.len())
                         .ok_or_else(|| invalid_parameter("Invalid NextToken"))?,
                 };
-                let take = usize::try_from(max_results.unwrap_or(rules::MAX_WEB_AUTHN_RESULTS))
-                    .unwrap_or(0)
-                    .max(1);
+                // MaxResults 0 (the model allows it) as the default, 20: a
+                // guess (docs/differences.md).
+                let take = match max_results {
+                    None | Some(0) => rules::MAX_WEB_AUTHN_RESULTS,
+                    Some(n) => n,
+                };
+                let take = usize::try_from(take).unwrap_or(1).max(1);
                 let end = start.saturating_add(take).min(all.len());
                 Ok(CredentialsPage {
                     credentials: all[start..end].to_vec(),
@@ -1242,6 +1246,17 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(email.users[0].username, "user007");
+        // cognito:user_status matches whatever the case, as Cognito's does.
+        let confirmed = local
+            .list_users(&pool, "cognito:user_status = \"confirmed\"", None, 60)
+            .await
+            .unwrap();
+        assert_eq!(confirmed.users.len(), 60);
+        let none = local
+            .list_users(&pool, "username = \"User007\"", None, 60)
+            .await
+            .unwrap();
+        assert!(none.users.is_empty(), "usernames match as written here");
         let bad = local
             .list_users(&pool, "", Some("%%%"), 60)
             .await
