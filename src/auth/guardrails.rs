@@ -249,7 +249,7 @@ fn context(s: &Subject<'_>) -> Result<cel::Context<'static, 'static>, String> {
         (
             "state",
             s.state
-                .map(|st| serde_json::to_value(st).unwrap_or(Json::Null))
+                .map(state_view)
                 .unwrap_or_else(|| Json::Object(Map::new())),
         ),
     ];
@@ -279,6 +279,53 @@ fn mode_name(m: Option<MfaMode>) -> &'static str {
         Some(MfaMode::Optional) => "OPTIONAL",
         Some(MfaMode::Off) | None => "OFF",
     }
+}
+
+/// The pool's state as an expression sees it: DescribeUserPool's members
+/// under the API's names, every value spelled as Cognito's API spells it
+/// (`mfa_configuration` "OFF"/"ON"/"OPTIONAL", as in `after`), a member
+/// only when Cognito reported it, no secret (an ExternalId is only
+/// `has_external_id`).
+fn state_view(s: &PoolState) -> Json {
+    let mut m = Map::new();
+    if let Some(tier) = s.tier {
+        m.insert("tier".into(), json!(tier.cognito_name()));
+    }
+    if let Some(mode) = s.mfa_configuration {
+        m.insert("mfa_configuration".into(), json!(mode_name(Some(mode))));
+    }
+    if let Some(c) = &s.sms_configuration {
+        m.insert("sms_configuration".into(), sms_configuration_view(c));
+    }
+    if let Some(f) = &s.sms_configuration_failure {
+        m.insert("sms_configuration_failure".into(), json!(f));
+    }
+    m.insert(
+        "email_sending_account".into(),
+        json!(s.email_sending_account.cognito_name()),
+    );
+    if let Some(f) = &s.email_configuration_failure {
+        m.insert("email_configuration_failure".into(), json!(f));
+    }
+    m.insert(
+        "first_auth_factors".into(),
+        json!(
+            s.first_auth_factors
+                .iter()
+                .map(|f| f.cognito_name())
+                .collect::<Vec<_>>()
+        ),
+    );
+    m.insert(
+        "recovery".into(),
+        json!(
+            s.recovery
+                .iter()
+                .map(|r| r.cognito_name())
+                .collect::<Vec<_>>()
+        ),
+    );
+    Json::Object(m)
 }
 
 fn sms_configuration_view(c: &SmsConfiguration) -> Json {
@@ -451,6 +498,145 @@ mod tests {
             g.check(m, &subject("us-east-1_Dev01", &on, &off))
                 .is_empty()
         );
+    }
+
+    /// Issue 32: one spelling. Every enum value an expression sees, in
+    /// `before`, `after` and `state`, is the API's own (the SDK's list of
+    /// each enum's values), and `state` spells `mfa_configuration` as
+    /// `after` does.
+    #[test]
+    fn every_value_an_expression_sees_is_spelled_as_cognitos_api() {
+        use crate::domain::pool_state::{AuthFactor, EmailSendingAccount, Recovery, Tier};
+        use aws_sdk_cognitoidentityprovider::types as api;
+        let is_api = |values: &[&str], ours: &Json, what: &str| {
+            let ours = ours.as_str().unwrap_or("(not a string)");
+            assert!(
+                values.contains(&ours),
+                "{what}: {ours} is not one of {values:?}"
+            );
+        };
+        for mode in [MfaMode::Off, MfaMode::On, MfaMode::Optional] {
+            let after = config_view(&PoolMfaConfig {
+                mode: Some(mode),
+                ..Default::default()
+            });
+            let state = state_view(&PoolState {
+                mfa_configuration: Some(mode),
+                ..Default::default()
+            });
+            is_api(
+                api::UserPoolMfaType::values(),
+                &after["mfa_configuration"],
+                "after",
+            );
+            assert_eq!(state["mfa_configuration"], after["mfa_configuration"]);
+        }
+        for tier in [Tier::Lite, Tier::Essentials, Tier::Plus] {
+            let state = state_view(&PoolState {
+                tier: Some(tier),
+                ..Default::default()
+            });
+            is_api(api::UserPoolTierType::values(), &state["tier"], "tier");
+        }
+        for account in [
+            EmailSendingAccount::CognitoDefault,
+            EmailSendingAccount::Developer,
+        ] {
+            let state = state_view(&PoolState {
+                email_sending_account: account,
+                ..Default::default()
+            });
+            is_api(
+                api::EmailSendingAccountType::values(),
+                &state["email_sending_account"],
+                "email_sending_account",
+            );
+        }
+        let state = state_view(&PoolState {
+            first_auth_factors: vec![
+                AuthFactor::Password,
+                AuthFactor::EmailOtp,
+                AuthFactor::SmsOtp,
+                AuthFactor::WebAuthn,
+                AuthFactor::SoftwareToken,
+            ],
+            recovery: vec![
+                Recovery::VerifiedEmail,
+                Recovery::VerifiedPhoneNumber,
+                Recovery::AdminOnly,
+            ],
+            ..Default::default()
+        });
+        for f in state["first_auth_factors"].as_array().into_iter().flatten() {
+            is_api(api::AuthFactorType::values(), f, "first_auth_factors");
+        }
+        for r in state["recovery"].as_array().into_iter().flatten() {
+            is_api(api::RecoveryOptionNameType::values(), r, "recovery");
+        }
+        for (uv, fc) in [
+            (
+                UserVerification::Required,
+                FactorConfiguration::SingleFactor,
+            ),
+            (
+                UserVerification::Preferred,
+                FactorConfiguration::MultiFactorWithUserVerification,
+            ),
+        ] {
+            let after = config_view(&PoolMfaConfig {
+                web_authn: Some(crate::domain::WebAuthnConfig {
+                    relying_party_id: None,
+                    user_verification: Some(uv),
+                    factor_configuration: Some(fc),
+                }),
+                ..Default::default()
+            });
+            let w = &after["web_authn_configuration"];
+            is_api(
+                api::UserVerificationType::values(),
+                &w["user_verification"],
+                "user_verification",
+            );
+            is_api(
+                api::WebAuthnFactorConfigurationType::values(),
+                &w["factor_configuration"],
+                "factor_configuration",
+            );
+        }
+    }
+
+    /// The guardrail issue 32 found never firing: a pool that is ON must
+    /// stay ON. With `state` spelled "On" it let ON go to OPTIONAL.
+    #[test]
+    fn a_guardrail_over_state_fires_as_written() {
+        let g = Guardrails::compile(&[rail(
+            "state.mfa_configuration != 'ON' || after.mfa_configuration == 'ON'",
+            &[GuardrailAction::Deny],
+        )])
+        .unwrap();
+        let (on, optional) = (
+            PoolMfaConfig {
+                mode: Some(MfaMode::On),
+                ..Default::default()
+            },
+            PoolMfaConfig {
+                mode: Some(MfaMode::Optional),
+                ..Default::default()
+            },
+        );
+        let state = PoolState {
+            mfa_configuration: Some(MfaMode::On),
+            ..Default::default()
+        };
+        let m = "cognito.mfa.v1.UserPoolMfaService/SetUserPoolMfaConfig";
+        let mut s = subject("us-east-1_Prod1", &on, &optional);
+        s.state = Some(&state);
+        let found = g.check(m, &s);
+        assert_eq!(found.len(), 1, "ON to OPTIONAL is denied");
+        assert!(found[0].error.is_none());
+        let mut s = subject("us-east-1_Prod1", &on, &on);
+        s.state = Some(&state);
+        assert!(g.check(m, &s).is_empty());
     }
 
     #[test]

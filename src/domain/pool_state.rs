@@ -24,6 +24,17 @@ pub enum Tier {
     Plus,
 }
 
+impl Tier {
+    /// As Cognito's API spells it.
+    pub fn cognito_name(self) -> &'static str {
+        match self {
+            Tier::Lite => "LITE",
+            Tier::Essentials => "ESSENTIALS",
+            Tier::Plus => "PLUS",
+        }
+    }
+}
+
 /// EmailSendingAccountType: who sends the pool's email.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -80,6 +91,27 @@ pub enum Recovery {
     VerifiedEmail,
     VerifiedPhoneNumber,
     AdminOnly,
+}
+
+impl Recovery {
+    /// As Cognito's API spells it.
+    pub fn cognito_name(self) -> &'static str {
+        match self {
+            Recovery::VerifiedEmail => "verified_email",
+            Recovery::VerifiedPhoneNumber => "verified_phone_number",
+            Recovery::AdminOnly => "admin_only",
+        }
+    }
+}
+
+impl EmailSendingAccount {
+    /// As Cognito's API spells it.
+    pub fn cognito_name(self) -> &'static str {
+        match self {
+            EmailSendingAccount::CognitoDefault => "COGNITO_DEFAULT",
+            EmailSendingAccount::Developer => "DEVELOPER",
+        }
+    }
 }
 
 /// The members of DescribeUserPool the pre-flight reads. What Cognito does
