@@ -294,8 +294,9 @@ async fn registering_a_passkey_follows_cognitos_webauthn_rules() {
     );
 }
 
-/// Five wrong codes lock the user out: the right code is refused for a
-/// second, then accepted; a replayed code is refused.
+/// Five wrong codes lock the user out: the right code is refused for at
+/// least a second from the fifth failure, then accepted; a replayed code is
+/// refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_totp_codes_lock_the_user_out_then_the_right_one_passes() {
     let s = Stack::local().await;
@@ -308,19 +309,14 @@ async fn wrong_totp_codes_lock_the_user_out_then_the_right_one_passes() {
         let d = (r.as_bytes()[0] - b'0' + 1) % 10;
         format!("{d}{}", &r[1..])
     };
-    // The local backend counts in whole seconds: start the six calls early
-    // in a second, so that the one-second lockout has not already passed.
-    let into_second = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .subsec_millis();
-    if into_second > 300 {
-        tokio::time::sleep(Duration::from_millis(u64::from(1000 - into_second))).await;
-    }
     for i in 1..=5 {
         let err = s.verify_totp(&token, wrong()).await.expect_err("wrong");
         assert_eq!(err.code(), Code::InvalidArgument, "failure {i}: {err:?}");
     }
+    // The lockout lasts at least its second from the fifth failure,
+    // wherever in a second that failure came (issue 32: it used to end at
+    // the next whole second, 0 to 1 s later).
+    let failed = std::time::Instant::now();
     let locked = s.verify_totp(&token, right()).await.expect_err("locked");
     assert_eq!(locked.code(), Code::PermissionDenied, "{locked:?}");
     assert!(
@@ -328,7 +324,21 @@ async fn wrong_totp_codes_lock_the_user_out_then_the_right_one_passes() {
         "{}",
         locked.message()
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(700).saturating_sub(failed.elapsed())).await;
+    let still = s
+        .verify_totp(&token, right())
+        .await
+        .expect_err("still locked");
+    assert!(
+        failed.elapsed() < Duration::from_secs(1),
+        "the check came too late to tell"
+    );
+    assert_eq!(
+        still.code(),
+        Code::PermissionDenied,
+        "0.7 s after: {still:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(2100).saturating_sub(failed.elapsed())).await;
     let code = right();
     s.verify_totp(&token, code.clone())
         .await

@@ -39,6 +39,10 @@ pub const TOTP_FAILURES_BEFORE_LOCKOUT: u32 = 5;
 /// The longest one lockout lasts: Cognito's back-off doubles from one
 /// second up to about 15 minutes.
 pub const MAX_TOTP_LOCKOUT_SECONDS: u64 = 900;
+/// The failure count resets after this long without a failed attempt
+/// (Cognito's authentication-flow lockout: "15 consecutive minutes
+/// without attempts"; COGNITO.md §6.5).
+pub const TOTP_FAILURE_RESET_SECONDS: u64 = 900;
 
 /// How long a user is locked out after `failures` wrong codes in a row:
 /// nothing before the fifth, then 1 s, 2 s, 4 s, ... at most 900 s.
@@ -539,6 +543,14 @@ fn check_code(
     now: u64,
 ) -> Result<Result<()>> {
     let m = &mut user.mfa;
+    // Fifteen minutes without a failed attempt: the count starts again.
+    if m.totp_failures > 0
+        && now.saturating_sub(m.totp_last_failure) >= TOTP_FAILURE_RESET_SECONDS
+        && m.totp_locked_until <= now
+    {
+        m.totp_failures = 0;
+        m.totp_locked_until = 0;
+    }
     if m.totp_locked_until > now {
         return Err(cognito(
             "NotAuthorizedException",
@@ -562,9 +574,14 @@ fn check_code(
         .ok_or_else(|| Error::Internal("a stored TOTP secret is not base32".into()))?;
     let Some(step) = totp::matching_step(&key, code.expose(), now) else {
         m.totp_failures = m.totp_failures.saturating_add(1);
+        m.totp_last_failure = now;
         let lock = lockout_seconds(m.totp_failures);
         if lock > 0 {
-            m.totp_locked_until = now.saturating_add(lock);
+            // The clock counts whole seconds and the failure came some
+            // time within `now`: one more second, so the lockout lasts at
+            // least `lock` from the failure (it ends on the first whole
+            // second after that).
+            m.totp_locked_until = now.saturating_add(lock).saturating_add(1);
         }
         return Ok(Err(cognito(
             "EnableSoftwareTokenMFAException",
@@ -891,14 +908,22 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(locked.cognito_exception(), Some("NotAuthorizedException"));
-        assert!(locked.to_string().contains("try again in 1 s"), "{locked}");
+        // 1 s from a failure somewhere within this second: until the end
+        // of the next.
+        assert!(locked.to_string().contains("try again in 2 s"), "{locked}");
         now.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        // A sixth failure: locked for 2 s.
+        let still = local
+            .verify_software_token(&auth, &code(&secret, at()), None)
+            .await
+            .unwrap_err();
+        assert!(still.to_string().contains("try again in 1 s"), "{still}");
+        now.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // A sixth failure: locked for 2 s (and the rest of this one).
         local
             .verify_software_token(&auth, &wrong(&secret, at()), None)
             .await
             .unwrap_err();
-        now.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        now.fetch_add(2, std::sync::atomic::Ordering::SeqCst);
         let still = local
             .verify_software_token(&auth, &code(&secret, at()), None)
             .await
@@ -916,6 +941,58 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((m.totp_failures, m.totp_locked_until), (0, 0));
+    }
+
+    /// Fifteen minutes without a failed attempt reset the count: four
+    /// failures, a quarter of an hour, four more: no lockout; the fifth in a
+    /// row then locks.
+    #[tokio::test]
+    async fn the_failure_count_resets_after_15_minutes_without_attempts() {
+        let (_dir, local, now) = clocked();
+        let (pool, auth, secret) = enrolling(&local).await;
+        let at = || now.load(std::sync::atomic::Ordering::SeqCst);
+        let fail = || async {
+            local
+                .verify_software_token(&auth, &wrong(&secret, at()), None)
+                .await
+                .unwrap_err()
+        };
+        for _ in 0..4 {
+            fail().await;
+        }
+        now.fetch_add(
+            TOTP_FAILURE_RESET_SECONDS - 1,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        fail().await;
+        let failures = || async {
+            local
+                .store
+                .read(|d| Ok(d.pools[&pool].users["u"].mfa.totp_failures))
+                .await
+                .unwrap()
+        };
+        assert_eq!(
+            failures().await,
+            5,
+            "a second short of 15 minutes: counted on"
+        );
+        now.fetch_add(
+            TOTP_FAILURE_RESET_SECONDS + 60,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        for _ in 0..4 {
+            assert_eq!(
+                fail().await.cognito_exception(),
+                Some("EnableSoftwareTokenMFAException")
+            );
+        }
+        assert_eq!(failures().await, 4, "the count started again");
+        let ok = local
+            .verify_software_token(&auth, &code(&secret, at()), None)
+            .await
+            .unwrap();
+        assert_eq!(ok.status, Some(VerifyStatus::Success));
     }
 
     /// A code accepted once is refused when replayed, in its window and

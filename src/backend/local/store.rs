@@ -118,6 +118,10 @@ pub struct UserMfa {
     /// Unix seconds before which no TOTP code is checked.
     #[serde(default)]
     pub totp_locked_until: u64,
+    /// Unix seconds of the last wrong code: 15 minutes later without
+    /// another, the count resets.
+    #[serde(default)]
+    pub totp_last_failure: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
