@@ -608,3 +608,101 @@ async fn fixtures_check_their_input() {
         .expect_err("ttl 0");
     assert_eq!(err.code(), Code::InvalidArgument);
 }
+
+/// Issue 32: under MFA ON a user cannot turn a factor on with its own
+/// token (the developer guide: users "can't enable or disable any MFA
+/// methods"); an administrator can; a TOTP app the user verifies under ON
+/// is its MFA at once. AdminDeleteSoftwareToken answers
+/// UserNotConfirmedException for an unconfirmed user (the model lists it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_mfa_on_users_do_not_change_their_factors_admins_do() {
+    let s = Stack::local().await;
+    let pool = s.create_pool().await;
+    s.pools
+        .clone()
+        .set_user_pool_mfa_config(pb::SetUserPoolMfaConfigRequest {
+            user_pool_id: pool.clone(),
+            sms_mfa_configuration: Some(pb::SmsMfaConfig {
+                sms_authentication_message: None,
+                sms_configuration: Some(pb::SmsConfiguration {
+                    sns_caller_arn: Some("arn:aws:iam::123456789012:role/sns".into()),
+                    ..Default::default()
+                }),
+            }),
+            software_token_mfa_configuration: Some(pb::SoftwareTokenMfaConfig {
+                enabled: Some(true),
+            }),
+            mfa_configuration: pb::MfaConfiguration::On as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("ON with SMS and TOTP");
+    let token = s
+        .create_user_with_token(&pool, "ida", &[("phone_number", "+15555550123")])
+        .await;
+    let own_sms = s
+        .users
+        .clone()
+        .set_user_mfa_preference(pb::SetUserMfaPreferenceRequest {
+            access_token: token.clone(),
+            sms_mfa_settings: Some(pb::SmsMfaSettings {
+                enabled: Some(true),
+                preferred_mfa: Some(true),
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a user turns nothing on under ON");
+    assert_eq!(own_sms.code(), Code::InvalidArgument, "{own_sms:?}");
+    assert!(
+        own_sms
+            .message()
+            .contains("cannot be turned on by the user"),
+        "{}",
+        own_sms.message()
+    );
+    admin_set(&s, &pool, "ida", Some(on(true)), None, None, None)
+        .await
+        .expect("an administrator can");
+    // A TOTP app verified under ON is the user's MFA at once.
+    let key = s.associate_totp(&token).await;
+    s.verify_totp(&token, totp::code_at(&key, now()))
+        .await
+        .expect("verify");
+    let settings = s
+        .users
+        .clone()
+        .admin_get_user_mfa_settings(pb::AdminGetUserMfaSettingsRequest {
+            user_pool_id: pool.clone(),
+            username: "ida".into(),
+        })
+        .await
+        .expect("settings")
+        .into_inner();
+    assert!(
+        settings
+            .user_mfa_setting_list
+            .contains(&"SOFTWARE_TOKEN_MFA".to_owned()),
+        "{settings:?}"
+    );
+    // An unconfirmed user: UserNotConfirmedException.
+    s.local_fixtures()
+        .create_user(dev::CreateUserRequest {
+            user_pool_id: pool.clone(),
+            username: "jon".into(),
+            status: dev::UserStatus::Unconfirmed as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("unconfirmed user");
+    let err = s
+        .users
+        .clone()
+        .admin_delete_software_token(pb::AdminDeleteSoftwareTokenRequest {
+            user_pool_id: pool.clone(),
+            username: "jon".into(),
+        })
+        .await
+        .expect_err("unconfirmed");
+    assert_eq!(reason(&err), "UserNotConfirmedException", "{err:?}");
+}

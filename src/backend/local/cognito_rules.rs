@@ -248,10 +248,13 @@ struct FactorChange<'a> {
     label: &'a str,
 }
 
+/// `own`: the user's own call (SetUserMFAPreference with its access
+/// token), not an admin's.
 pub(super) fn apply_preference(
     pool: &Pool,
     user: &mut User,
     preference: &MfaPreference,
+    own: bool,
 ) -> Result<()> {
     let changes = [
         (Factor::Sms, preference.sms, "SMS"),
@@ -280,6 +283,15 @@ pub(super) fn apply_preference(
             Factor::SoftwareToken => user.mfa.software_token_enabled,
             Factor::Email => user.mfa.email_enabled,
         };
+        // The developer guide: with MFA ON, users "can't enable or disable
+        // any MFA methods" (COGNITO.md §6.3). The exception and its text
+        // are a guess (docs/differences.md).
+        if enable && !enabled_now && mfa_required && own {
+            return Err(invalid_parameter(format!(
+                "{} MFA cannot be turned on by the user while MFA is required for the user pool; an administrator can (AdminSetUserMFAPreference)",
+                c.label
+            )));
+        }
         if enable && !enabled_now {
             match c.factor {
                 Factor::Sms if !user.attributes.contains_key("phone_number") => {

@@ -273,6 +273,7 @@ impl Backend for LocalBackend {
         user: &UserRef,
         preference: &MfaPreference,
     ) -> Result<()> {
+        let user_ref = user;
         let now = self.now();
         self.store
             .write(|data| {
@@ -283,7 +284,8 @@ impl Backend for LocalBackend {
                     .users
                     .get_mut(&target.username)
                     .ok_or_else(user_not_found)?;
-                apply_preference(&snapshot, user, preference)
+                let own = matches!(user_ref, UserRef::AccessToken(_));
+                apply_preference(&snapshot, user, preference, own)
             })
             .await
     }
@@ -334,9 +336,20 @@ impl Backend for LocalBackend {
         self.store
             .write(|data| {
                 let target = Self::auth_target(data, auth, now)?;
+                let required = pool(data, &target.user_pool_id)?.mfa.mode == Some(MfaMode::On);
                 let user = user_mut(data, &target.user_pool_id, &target.username)?;
                 if let Err(wrong) = check_code(user, user_code, friendly_device_name, now)? {
                     return Ok(Err(wrong));
+                }
+                // Under MFA ON a user cannot turn factors on or off; a TOTP
+                // app the user has just verified is its MFA from then on
+                // (the developer guide: a user with a registered
+                // authenticator is challenged with it).
+                if required && !user.mfa.software_token_enabled {
+                    user.mfa.software_token_enabled = true;
+                    if user.mfa.preferred.is_none() {
+                        user.mfa.preferred = Some(Factor::SoftwareToken);
+                    }
                 }
                 let session = match auth {
                     TokenAuth::Session(used) => {
@@ -371,6 +384,14 @@ impl Backend for LocalBackend {
             .write(|data| {
                 let username = resolve_username(pool(data, user_pool_id)?, username)?;
                 let user = user_mut(data, user_pool_id, &username)?;
+                // The model lists UserNotConfirmedException for it; that
+                // an UNCONFIRMED user is what raises it is our reading.
+                if user.status == "UNCONFIRMED" {
+                    return Err(cognito(
+                        "UserNotConfirmedException",
+                        "User is not confirmed.",
+                    ));
+                }
                 let m = &mut user.mfa;
                 m.software_token = None;
                 m.pending_secret = None;
