@@ -13,6 +13,10 @@ MOTO_VERSION="5.2.5"
 GRPCURL_WRAPPER_VERSION="1.8.6.post2"   # grpcurl 1.8.6: reflection v1alpha only
 GRPCIO_VERSION="1.76.0"                 # grpcio and grpcio-tools, for the Python client test
 KUBERNETES_VALIDATE_VERSION="1.37.0"    # validates the rendered manifests (tests/integration/deploy.rs)
+# botocore's service model of Cognito that tests/integration/model_conformance.rs
+# holds the facade against: the file of 2026-11-20 (COGNITO.md §6). Only its
+# wheel is downloaded (moto keeps its own botocore).
+BOTOCORE_MODEL_VERSION="1.44.8"
 # buf, @grpc/grpc-js, @grpc/proto-loader, ts-proto: their versions and install_npm_tools.
 . scripts/npm-tools.sh
 
@@ -25,6 +29,21 @@ python3 -m pip install --quiet --disable-pip-version-check \
   "grpcio==${GRPCIO_VERSION}" "grpcio-tools==${GRPCIO_VERSION}" \
   "kubernetes-validate==${KUBERNETES_VALIDATE_VERSION}"
 install_npm_tools
+# The pinned botocore's Cognito model, unpacked from its wheel (PyPI).
+model_dir="$PWD/target/botocore-$BOTOCORE_MODEL_VERSION"
+if [ ! -s "$model_dir/cognito-idp.json" ]; then
+  mkdir -p "$model_dir"
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+    "botocore==${BOTOCORE_MODEL_VERSION}" -d "$model_dir"
+  python3 - "$model_dir" "$BOTOCORE_MODEL_VERSION" <<'PY'
+import gzip, pathlib, sys, zipfile
+out, version = pathlib.Path(sys.argv[1]), sys.argv[2]
+wheel = zipfile.ZipFile(out / f"botocore-{version}-py3-none-any.whl")
+model = gzip.decompress(wheel.read("botocore/data/cognito-idp/2016-04-18/service-2.json.gz"))
+(out / "cognito-idp.json").write_bytes(model)
+PY
+fi
+export MFA_FACADE_TEST_BOTOCORE_MODEL="$model_dir/cognito-idp.json"
 # From Debian: redis-server, and kubectl (Debian's kubernetes-client) if no
 # kubectl is installed. Debian 12's is kubectl 1.20, whose kustomize v2 does
 # not read deploy/k8s's v5 fields (labels, patches): the deploy test then

@@ -150,41 +150,80 @@ pub fn pushback_ms(d: Duration) -> u64 {
         .clamp(1, i32::MAX as u64)
 }
 
-/// The gRPC code for a Cognito exception name (DESIGN.md §3).
+/// Every Cognito exception the facade maps, and its gRPC code (DESIGN.md
+/// §3). `tests/integration/model_conformance.rs` holds every exception
+/// botocore's model lists for an operation the facade calls against this
+/// table: one it does not name fails the test.
+pub const EXCEPTION_CODES: &[(&str, Code)] = &[
+    ("InvalidParameterException", Code::InvalidArgument),
+    ("InvalidSmsRoleAccessPolicyException", Code::InvalidArgument),
+    (
+        "InvalidSmsRoleTrustRelationshipException",
+        Code::InvalidArgument,
+    ),
+    ("CodeMismatchException", Code::InvalidArgument),
+    ("EnableSoftwareTokenMFAException", Code::InvalidArgument),
+    ("ValidationException", Code::InvalidArgument),
+    ("ResourceNotFoundException", Code::NotFound),
+    ("UserNotFoundException", Code::NotFound),
+    ("NotAuthorizedException", Code::PermissionDenied),
+    ("ForbiddenException", Code::PermissionDenied),
+    ("PasswordResetRequiredException", Code::FailedPrecondition),
+    ("UserNotConfirmedException", Code::FailedPrecondition),
+    (
+        "FeatureUnavailableInTierException",
+        Code::FailedPrecondition,
+    ),
+    (
+        "SoftwareTokenMFANotFoundException",
+        Code::FailedPrecondition,
+    ),
+    (
+        "InvalidUserPoolConfigurationException",
+        Code::FailedPrecondition,
+    ),
+    ("OperationNotEnabledException", Code::FailedPrecondition),
+    ("WebAuthnNotEnabledException", Code::FailedPrecondition),
+    (
+        "WebAuthnConfigurationMissingException",
+        Code::FailedPrecondition,
+    ),
+    (
+        "WebAuthnChallengeNotFoundException",
+        Code::FailedPrecondition,
+    ),
+    // DescribeUserPool's (the pre-flight's read): the pool's tags cannot be
+    // read; nothing the caller sent can fix it.
+    ("UserPoolTaggingException", Code::FailedPrecondition),
+    // The passkey or the client presenting it does not fit the pool.
+    (
+        "WebAuthnCredentialNotSupportedException",
+        Code::InvalidArgument,
+    ),
+    ("WebAuthnClientMismatchException", Code::InvalidArgument),
+    ("WebAuthnOriginNotAllowedException", Code::InvalidArgument),
+    (
+        "WebAuthnRelyingPartyMismatchException",
+        Code::InvalidArgument,
+    ),
+    ("ConcurrentModificationException", Code::Aborted),
+    // Only the local backend's fixtures raise it.
+    ("UsernameExistsException", Code::AlreadyExists),
+    ("TooManyRequestsException", Code::ResourceExhausted),
+    ("LimitExceededException", Code::ResourceExhausted),
+    ("ThrottlingException", Code::ResourceExhausted),
+    ("InternalErrorException", Code::Unavailable),
+    ("ServiceUnavailable", Code::Unavailable),
+    ("InternalFailure", Code::Unavailable),
+];
+
+/// The gRPC code for a Cognito exception name ([`EXCEPTION_CODES`]).
+/// Anything else: a 5xx is Cognito's trouble and may pass; a 4xx we do not
+/// know is ours (credentials, signing, an unmodelled rule).
 pub fn code_for_exception(exception: &str, http_status: Option<u16>) -> Code {
-    match exception {
-        "InvalidParameterException"
-        | "InvalidSmsRoleAccessPolicyException"
-        | "InvalidSmsRoleTrustRelationshipException"
-        | "CodeMismatchException"
-        | "EnableSoftwareTokenMFAException"
-        | "ValidationException" => Code::InvalidArgument,
-        "ResourceNotFoundException" | "UserNotFoundException" => Code::NotFound,
-        "NotAuthorizedException" | "ForbiddenException" => Code::PermissionDenied,
-        "PasswordResetRequiredException"
-        | "UserNotConfirmedException"
-        | "FeatureUnavailableInTierException"
-        | "SoftwareTokenMFANotFoundException"
-        | "InvalidUserPoolConfigurationException"
-        | "OperationNotEnabledException"
-        | "WebAuthnNotEnabledException"
-        | "WebAuthnConfigurationMissingException"
-        | "WebAuthnChallengeNotFoundException" => Code::FailedPrecondition,
-        // The passkey or the client presenting it does not fit the pool.
-        "WebAuthnCredentialNotSupportedException"
-        | "WebAuthnClientMismatchException"
-        | "WebAuthnOriginNotAllowedException"
-        | "WebAuthnRelyingPartyMismatchException" => Code::InvalidArgument,
-        "ConcurrentModificationException" => Code::Aborted,
-        // Only the local backend's fixtures raise it.
-        "UsernameExistsException" => Code::AlreadyExists,
-        "TooManyRequestsException" | "LimitExceededException" | "ThrottlingException" => {
-            Code::ResourceExhausted
-        }
-        "InternalErrorException" | "ServiceUnavailable" | "InternalFailure" => Code::Unavailable,
-        // Anything else: a 5xx is Cognito's trouble and may pass; a 4xx we do
-        // not know is ours (credentials, signing, an unmodelled rule).
-        _ => match http_status {
+    match EXCEPTION_CODES.iter().find(|(name, _)| *name == exception) {
+        Some((_, code)) => *code,
+        None => match http_status {
             Some(s) if s >= 500 => Code::Unavailable,
             _ => Code::Internal,
         },

@@ -187,6 +187,25 @@ pub enum Access {
 }
 
 impl CognitoOp {
+    /// Every operation the facade calls.
+    pub const ALL: [CognitoOp; 15] = [
+        CognitoOp::GetUserPoolMfaConfig,
+        CognitoOp::SetUserPoolMfaConfig,
+        CognitoOp::DescribeUserPool,
+        CognitoOp::SetUserMfaPreference,
+        CognitoOp::AdminSetUserMfaPreference,
+        CognitoOp::AssociateSoftwareToken,
+        CognitoOp::VerifySoftwareToken,
+        CognitoOp::GetUser,
+        CognitoOp::AdminGetUser,
+        CognitoOp::AdminDeleteSoftwareToken,
+        CognitoOp::GetUserAuthFactors,
+        CognitoOp::AdminGetUserAuthFactors,
+        CognitoOp::ListWebAuthnCredentials,
+        CognitoOp::DeleteWebAuthnCredential,
+        CognitoOp::ListUsers,
+    ];
+
     /// The operations with a limit per user pool ("each operation in this
     /// category at most 5 RPS per user pool").
     pub const PER_POOL: [CognitoOp; 2] = [

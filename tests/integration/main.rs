@@ -22,6 +22,7 @@ mod deploy;
 mod guardrails;
 mod hostile;
 mod local_rules;
+mod model_conformance;
 mod operability;
 mod preflight;
 mod rate_limits;
