@@ -21,6 +21,8 @@ use mfa_facade::method::CognitoOp;
 use prost::Message;
 use serde_json::Value;
 
+use crate::sdk_parity::snake_case;
+
 fn model() -> Value {
     let path = std::env::var("MFA_FACADE_TEST_BOTOCORE_MODEL").unwrap_or_else(|_| {
         panic!(
@@ -85,26 +87,6 @@ fn every_modelled_exception_of_a_called_operation_is_mapped() {
         CognitoOp::ALL.len()
     );
     assert!(missing.is_empty(), "not in EXCEPTION_CODES: {missing:?}");
-}
-
-/// Cognito member name -> proto field name (as sdk_parity.rs spells it).
-fn snake_case(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    let mut out = String::new();
-    for (i, c) in chars.iter().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            let prev = chars[i - 1];
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            if prev.is_ascii_lowercase()
-                || prev.is_ascii_digit()
-                || (prev.is_ascii_uppercase() && next_lower)
-            {
-                out.push('_');
-            }
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
 }
 
 #[test]

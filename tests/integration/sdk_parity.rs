@@ -12,7 +12,7 @@ use prost_types::{DescriptorProto, EnumDescriptorProto, FileDescriptorSet};
 
 /// Cognito member name -> proto field name: `SMSMfaSettings` ->
 /// `sms_mfa_settings`, `UserMFASettingList` -> `user_mfa_setting_list`.
-fn snake_case(name: &str) -> String {
+pub(crate) fn snake_case(name: &str) -> String {
     let chars: Vec<char> = name.chars().collect();
     let mut out = String::new();
     for (i, c) in chars.iter().enumerate() {
