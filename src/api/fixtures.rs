@@ -130,6 +130,8 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
                 first_auth_factors,
                 recovery,
                 alias_attributes,
+                auto_verified_attributes: r.auto_verified_attributes,
+                domain: r.domain,
             },
         };
         let created = self

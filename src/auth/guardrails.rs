@@ -325,6 +325,13 @@ fn state_view(s: &PoolState) -> Json {
                 .collect::<Vec<_>>()
         ),
     );
+    m.insert(
+        "auto_verified_attributes".into(),
+        json!(s.auto_verified_attributes),
+    );
+    if let Some(d) = &s.domain {
+        m.insert("domain".into(), json!(d));
+    }
     Json::Object(m)
 }
 
@@ -438,6 +445,8 @@ fn sample() -> (PoolMfaConfig, PoolState) {
         email_configuration_failure: Some("example".into()),
         first_auth_factors: vec![AuthFactor::Password],
         recovery: vec![Recovery::VerifiedEmail],
+        auto_verified_attributes: vec!["email".into()],
+        domain: Some("example".into()),
     };
     (config, state)
 }

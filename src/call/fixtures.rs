@@ -79,6 +79,34 @@ fn check_pool_settings(v: &mut Violations, s: &PoolSettings) {
     {
         v.add("alias_attributes", "must name each attribute at most once");
     }
+    let auto = &s.auto_verified_attributes;
+    for (i, a) in auto.iter().enumerate() {
+        if a != "phone_number" && a != "email" {
+            v.add(
+                format!("auto_verified_attributes[{i}]"),
+                "must be phone_number or email",
+            );
+        } else if auto[..i].contains(a) {
+            v.add(
+                "auto_verified_attributes",
+                "must name each attribute at most once",
+            );
+        }
+    }
+    if let Some(d) = &s.domain {
+        let b = d.as_bytes();
+        let ok = (1..=63).contains(&b.len())
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b.first() != Some(&b'-')
+            && b.last() != Some(&b'-');
+        if !ok {
+            v.add(
+                "domain",
+                "must be 1 to 63 of a-z, 0-9 and '-', not starting or ending with '-'",
+            );
+        }
+    }
     let recovery = &s.recovery;
     if recovery.len() > 2 {
         v.add("account_recovery", "must name one or two options");

@@ -139,6 +139,13 @@ pub struct PoolState {
     /// AccountRecoverySetting.RecoveryMechanisms, by priority (empty: not
     /// set, Cognito's legacy phone-then-email).
     pub recovery: Vec<Recovery>,
+    /// AutoVerifiedAttributes: `phone_number`, `email`.
+    #[serde(default)]
+    pub auto_verified_attributes: Vec<String>,
+    /// Domain, else CustomDomain: the pool's domain (the relying party of
+    /// its passkeys when the WebAuthn configuration names none).
+    #[serde(default)]
+    pub domain: Option<String>,
 }
 
 /// The most bytes of a failure text kept from upstream.
@@ -271,8 +278,34 @@ pub const WEB_AUTHN_TIER: Rule = Rule {
     cognito_message: "The following features need to be disabled for the LITE pricing tier configured: WebAuthn",
 };
 
+/// phone_number auto-verification without an SMS configuration: Cognito's
+/// SetUserPoolMfaConfig answers "SMS configuration is required when
+/// phone_number is selected for auto verification"
+/// (hashicorp/terraform-provider-aws#28294, the wording confirmed there).
+pub const AUTO_VERIFIED_PHONE_NEEDS_SMS: Rule = Rule {
+    name: "AUTO_VERIFIED_PHONE_NEEDS_SMS",
+    subject: "AutoVerifiedAttributes",
+    kind: RuleKind::Cognito,
+    source: "hashicorp/terraform-provider-aws#28294: SetUserPoolMfaConfig's answer",
+    cognito_exception: "InvalidParameterException",
+    cognito_message: "SMS configuration is required when phone_number is selected for auto verification",
+};
+
+/// A WebAuthn configuration with no relying party id on a pool with no
+/// domain: SetUserPoolMfaConfig does not model the refusal, and passkey
+/// registration then fails with WebAuthnConfigurationMissingException
+/// ([BC]): advice.
+pub const WEB_AUTHN_NEEDS_RELYING_PARTY: Rule = Rule {
+    name: "WEB_AUTHN_NEEDS_RELYING_PARTY",
+    subject: "WebAuthnConfiguration.RelyingPartyId",
+    kind: RuleKind::Advice,
+    source: "botocore WebAuthnConfigurationMissingException (StartWebAuthnRegistration); API reference WebAuthnConfigurationType.RelyingPartyId",
+    cognito_exception: "WebAuthnConfigurationMissingException",
+    cognito_message: "WebAuthn configuration is missing.",
+};
+
 /// Every state rule, in the order they are checked.
-pub const RULES: [Rule; 7] = [
+pub const RULES: [Rule; 9] = [
     EMAIL_MFA_TIER,
     EMAIL_MFA_SENDER,
     EMAIL_MFA_RECOVERY,
@@ -280,6 +313,8 @@ pub const RULES: [Rule; 7] = [
     ON_WITH_SINGLE_FACTOR_PASSKEY,
     SMS_SENDING_FAILED,
     WEB_AUTHN_TIER,
+    AUTO_VERIFIED_PHONE_NEEDS_SMS,
+    WEB_AUTHN_NEEDS_RELYING_PARTY,
 ];
 
 /// One rule that `after` breaks on this pool, with what to do about it.
@@ -371,6 +406,37 @@ pub fn preflight(state: &PoolState, after: &PoolMfaConfig) -> Vec<Precondition> 
             ));
         }
     }
+    let sends_sms = after
+        .sms
+        .as_ref()
+        .is_some_and(|s| s.sms_configuration.is_some());
+    if !sends_sms
+        && state
+            .auto_verified_attributes
+            .iter()
+            .any(|a| a == "phone_number")
+    {
+        found.push(broken(
+            AUTO_VERIFIED_PHONE_NEEDS_SMS,
+            "the pool auto-verifies phone_number, which needs an SMS configuration: keep \
+             sms_mfa_configuration.sms_configuration, or stop auto-verifying phone_number first"
+                .into(),
+        ));
+    }
+    if after
+        .web_authn
+        .as_ref()
+        .is_some_and(|w| w.relying_party_id.is_none())
+        && state.domain.is_none()
+    {
+        found.push(broken(
+            WEB_AUTHN_NEEDS_RELYING_PARTY,
+            "the WebAuthn configuration names no relying_party_id and the pool has no domain: Cognito \
+             accepts it, but passkey registration fails (WebAuthnConfigurationMissingException) until \
+             one of them is set"
+                .into(),
+        ));
+    }
     if after.web_authn.is_some() && state.tier == Some(Tier::Lite) {
         found.push(broken(
             WEB_AUTHN_TIER,
@@ -404,6 +470,7 @@ mod tests {
         PoolState {
             tier: Some(Tier::Essentials),
             email_sending_account: EmailSendingAccount::Developer,
+            domain: Some("auth-acme".into()),
             ..Default::default()
         }
     }
@@ -529,6 +596,60 @@ mod tests {
         assert_eq!(names(&found), ["WEB_AUTHN_NEEDS_ESSENTIALS"]);
         assert!(found[0].refused());
         assert!(preflight(&ready(), &passkeys).is_empty());
+    }
+
+    #[test]
+    fn auto_verified_phone_needs_sms_and_a_passkey_its_relying_party() {
+        let totp_only = PoolMfaConfig {
+            software_token: Some(crate::domain::SoftwareTokenMfaConfig {
+                enabled: Some(true),
+            }),
+            mode: Some(MfaMode::Optional),
+            ..Default::default()
+        };
+        let auto_phone = PoolState {
+            auto_verified_attributes: vec!["phone_number".into()],
+            ..ready()
+        };
+        let found = preflight(&auto_phone, &totp_only);
+        assert_eq!(names(&found), ["AUTO_VERIFIED_PHONE_NEEDS_SMS"]);
+        assert!(found[0].refused());
+        let with_sms = PoolMfaConfig {
+            sms: Some(SmsMfaConfig {
+                sms_authentication_message: None,
+                sms_configuration: Some(crate::domain::SmsConfiguration::default()),
+            }),
+            ..totp_only.clone()
+        };
+        assert!(preflight(&auto_phone, &with_sms).is_empty());
+        let email_only = PoolState {
+            auto_verified_attributes: vec!["email".into()],
+            ..ready()
+        };
+        assert!(preflight(&email_only, &totp_only).is_empty());
+        let passkeys = PoolMfaConfig {
+            web_authn: Some(WebAuthnConfig::default()),
+            ..totp_only.clone()
+        };
+        let no_domain = PoolState {
+            domain: None,
+            ..ready()
+        };
+        let found = preflight(&no_domain, &passkeys);
+        assert_eq!(names(&found), ["WEB_AUTHN_NEEDS_RELYING_PARTY"]);
+        assert!(!found[0].refused(), "Cognito accepts it: advice");
+        assert!(
+            preflight(&ready(), &passkeys).is_empty(),
+            "the domain is its relying party"
+        );
+        let named = PoolMfaConfig {
+            web_authn: Some(WebAuthnConfig {
+                relying_party_id: Some("auth.example.com".into()),
+                ..Default::default()
+            }),
+            ..totp_only
+        };
+        assert!(preflight(&no_domain, &named).is_empty());
     }
 
     #[test]

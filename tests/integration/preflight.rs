@@ -775,3 +775,87 @@ async fn check_on_cognito_reads_the_pool_and_writes_nothing() {
     assert_eq!(s.proxy().bodies("GetUserPoolMfaConfig").len(), 1);
     assert!(s.proxy().bodies("SetUserPoolMfaConfig").is_empty());
 }
+
+/// Issue 32: the two rules that read AutoVerifiedAttributes and the
+/// domain. phone_number auto-verification without an SMS configuration is
+/// refused as Cognito refuses it; a passkey configuration with no relying
+/// party on a pool with no domain is advice (Cognito accepts it, then
+/// passkey registration fails).
+#[tokio::test]
+async fn auto_verified_phone_needs_sms_and_a_passkey_needs_a_relying_party() {
+    let s = Stack::local().await;
+    let auto_phone = local_pool(
+        &s,
+        dev::CreateUserPoolRequest {
+            auto_verified_attributes: vec!["phone_number".into()],
+            domain: Some("auth-acme".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    refused(
+        &s,
+        &auto_phone,
+        totp(pb::MfaConfiguration::Optional),
+        &[pair(
+            "AUTO_VERIFIED_PHONE_NEEDS_SMS",
+            "AutoVerifiedAttributes",
+        )],
+    )
+    .await;
+    let with_sms = pb::SetUserPoolMfaConfigRequest {
+        sms_mfa_configuration: Some(pb::SmsMfaConfig {
+            sms_authentication_message: None,
+            sms_configuration: Some(pb::SmsConfiguration {
+                sns_caller_arn: Some("arn:aws:iam::123456789012:role/sns".into()),
+                ..Default::default()
+            }),
+        }),
+        ..totp(pb::MfaConfiguration::Optional)
+    };
+    advised(&s, &auto_phone, with_sms, &[]).await;
+
+    let passkey = |rp: Option<&str>| pb::SetUserPoolMfaConfigRequest {
+        web_authn_configuration: Some(pb::WebAuthnConfiguration {
+            relying_party_id: rp.map(str::to_owned),
+            user_verification: pb::UserVerification::Preferred as i32,
+            factor_configuration: pb::WebAuthnFactorConfiguration::SingleFactor as i32,
+        }),
+        ..totp(pb::MfaConfiguration::Optional)
+    };
+    let no_domain = local_pool(&s, dev::CreateUserPoolRequest::default()).await;
+    advised(
+        &s,
+        &no_domain,
+        passkey(None),
+        &["WEB_AUTHN_NEEDS_RELYING_PARTY"],
+    )
+    .await;
+    advised(&s, &no_domain, passkey(Some("auth.example.com")), &[]).await;
+    let with_domain = local_pool(
+        &s,
+        dev::CreateUserPoolRequest {
+            domain: Some("auth-acme".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    advised(&s, &with_domain, passkey(None), &[]).await;
+    // A fixture's bad values name their field.
+    let bad = s
+        .local_fixtures()
+        .create_user_pool(dev::CreateUserPoolRequest {
+            pool_name: "bad".into(),
+            auto_verified_attributes: vec!["nickname".into()],
+            domain: Some("-acme".into()),
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad fixture");
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(
+        bad.message().contains("auto_verified_attributes[0]") && bad.message().contains("domain"),
+        "{}",
+        bad.message()
+    );
+}

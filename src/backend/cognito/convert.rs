@@ -293,6 +293,16 @@ pub fn pool_state_from_sdk(p: &sdk::UserPoolType) -> PoolState {
             .filter(|f| !f.is_empty()),
         first_auth_factors,
         recovery,
+        auto_verified_attributes: p
+            .auto_verified_attributes()
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect(),
+        domain: p
+            .domain()
+            .or(p.custom_domain())
+            .filter(|d| !d.is_empty())
+            .map(|d| crate::domain::text::truncate(d, 256).into_owned()),
     }
 }
 

@@ -193,6 +193,8 @@ pub(super) fn pool_state(pool: &Pool) -> PoolState {
         email_configuration_failure: pool.state.email_configuration_failure.clone(),
         first_auth_factors: pool.state.first_auth_factors.clone(),
         recovery: pool.state.recovery.clone(),
+        auto_verified_attributes: pool.state.auto_verified_attributes.clone(),
+        domain: pool.state.domain.clone(),
     }
 }
 

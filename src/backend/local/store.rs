@@ -80,6 +80,12 @@ pub struct PoolSettings {
     /// username.
     #[serde(default)]
     pub alias_attributes: Vec<String>,
+    /// AutoVerifiedAttributes: phone_number, email.
+    #[serde(default)]
+    pub auto_verified_attributes: Vec<String>,
+    /// The pool's domain (Domain), if it has one.
+    #[serde(default)]
+    pub domain: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
