@@ -348,20 +348,29 @@ impl CallAudit {
             call_id = uuid_field(&mut base, key!(call_id));
             base.put_str(key!(level), Some(level_name(level)));
             base.put_str(key!(method), Some(&bound::text(method)));
+            // A field with no value (no peer, no principal, no user) is
+            // left out rather than written as null: smaller records, one
+            // SHA-256 block fewer for most calls.
             let mut peer = [0u8; 64];
-            base.put_str(key!(peer), caller.peer.map(|p| peer_text(p, &mut peer)));
+            if let Some(p) = caller.peer {
+                base.put_str(key!(peer), Some(peer_text(p, &mut peer)));
+            }
             let (principal, proven_by) = caller.principal.unzip();
-            base.put_str(key!(principal), principal.map(bound::text).as_deref());
-            base.put_str(key!(proven_by), proven_by);
+            if let Some(p) = principal {
+                base.put_str(key!(principal), Some(&bound::text(p)));
+            }
+            if proven_by.is_some() {
+                base.put_str(key!(proven_by), proven_by);
+            }
             base.put_str(key!(request_id), Some(&bound::text(caller.request_id)));
             base.put_str(key!(run), Some(&auditor.run));
             base.put_str(key!(source), Some(&auditor.source));
-            let target_user = target_user.map(|u| auditor.redactor().username(u));
-            base.put_str(
-                key!(target_user),
-                target_user.as_deref().map(bound::text).as_deref(),
-            );
-            base.put_str(key!(user_pool), user_pool.map(bound::text).as_deref());
+            if let Some(u) = target_user.map(|u| auditor.redactor().username(u)) {
+                base.put_str(key!(target_user), Some(&bound::text(&u)));
+            }
+            if let Some(pool) = user_pool {
+                base.put_str(key!(user_pool), Some(&bound::text(pool)));
+            }
         }
         Self {
             auditor,

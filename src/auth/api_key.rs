@@ -29,22 +29,22 @@ pub struct ApiKeys {
     known: std::sync::Arc<Known>,
 }
 
-/// The presented keys that matched, by SipHash tags under two keys drawn
-/// at start-up: no more than the entries (each good key has its own
+/// The presented keys that matched, by a 64-bit SipHash tag under a key
+/// drawn at start-up: no more than the entries (each good key has its own
 /// hash), nothing secret kept (as the configured SHA-256 hashes, a tag
-/// only confirms a guessed key, and keys are random), and filled only
-/// after a full SHA-256 match, so no key is taken on a tag alone.
+/// only confirms a guessed key, and keys are random). Filled only after a
+/// full SHA-256 match. Another key with a known key's tag would need about
+/// 2^64 online tries under a tag key nobody outside the process knows.
 #[derive(Debug, Default)]
 struct Known {
-    tags: (std::hash::RandomState, std::hash::RandomState),
-    found: std::sync::RwLock<std::collections::HashMap<u128, usize>>,
+    tags: std::hash::RandomState,
+    found: std::sync::RwLock<std::collections::HashMap<u64, usize>>,
 }
 
 impl Known {
-    fn tag(&self, presented: &[u8]) -> u128 {
+    fn tag(&self, presented: &[u8]) -> u64 {
         use std::hash::BuildHasher;
-        (u128::from(self.tags.0.hash_one(presented)) << 64)
-            | u128::from(self.tags.1.hash_one(presented))
+        self.tags.hash_one(presented)
     }
 }
 
