@@ -132,6 +132,7 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
                 alias_attributes,
                 auto_verified_attributes: r.auto_verified_attributes,
                 domain: r.domain,
+                case_sensitive: r.case_sensitive.unwrap_or(false),
             },
         };
         let created = self

@@ -706,3 +706,52 @@ async fn under_mfa_on_users_do_not_change_their_factors_admins_do() {
         .expect_err("unconfirmed");
     assert_eq!(reason(&err), "UserNotConfirmedException", "{err:?}");
 }
+
+/// Issue 32: usernames are case-insensitive by default, as in a new
+/// Cognito pool (UsernameConfiguration.CaseSensitive false): `alice` names
+/// `Alice`, and `ALICE` cannot be created beside her; a case-sensitive
+/// pool keeps them apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usernames_are_case_insensitive_unless_the_pool_says_otherwise() {
+    let s = Stack::local().await;
+    let mut f = s.local_fixtures();
+    for case_sensitive in [None, Some(true)] {
+        let pool = f
+            .create_user_pool(dev::CreateUserPoolRequest {
+                pool_name: format!("case-{case_sensitive:?}"),
+                case_sensitive,
+                ..Default::default()
+            })
+            .await
+            .expect("pool")
+            .into_inner()
+            .user_pool_id;
+        let new_user = |name: &str| dev::CreateUserRequest {
+            user_pool_id: pool.clone(),
+            username: name.into(),
+            ..Default::default()
+        };
+        f.create_user(new_user("Alice")).await.expect("Alice");
+        let lookup = s
+            .users
+            .clone()
+            .admin_get_user_mfa_settings(pb::AdminGetUserMfaSettingsRequest {
+                user_pool_id: pool.clone(),
+                username: "alice".into(),
+            })
+            .await;
+        let again = f.create_user(new_user("ALICE")).await;
+        if case_sensitive == Some(true) {
+            let err = lookup.expect_err("another user");
+            assert_eq!(err.code(), Code::NotFound, "{err:?}");
+            again.expect("a different user in a case-sensitive pool");
+        } else {
+            assert_eq!(
+                lookup.expect("alice is Alice").into_inner().username,
+                "Alice"
+            );
+            let err = again.expect_err("ALICE is Alice");
+            assert_eq!(reason(&err), "UsernameExistsException", "{err:?}");
+        }
+    }
+}

@@ -70,6 +70,28 @@ pub(super) fn user_mut<'a>(
 /// (`email_verified` / `phone_number_verified` = "true";
 /// preferred_username needs no verification). A username wins over an
 /// alias that happens to equal it.
+/// Whether two usernames (or alias values) name the same user in `pool`:
+/// as written when the pool is case sensitive, else whatever their case
+/// (Unicode lower case, without allocating).
+pub(super) fn same_name(pool: &Pool, a: &str, b: &str) -> bool {
+    if pool.state.case_sensitive {
+        a == b
+    } else {
+        a.chars()
+            .flat_map(char::to_lowercase)
+            .eq(b.chars().flat_map(char::to_lowercase))
+    }
+}
+
+/// A username's key for a case-insensitive pool's uniqueness check.
+pub(super) fn name_key(pool: &Pool, name: &str) -> String {
+    if pool.state.case_sensitive {
+        name.to_owned()
+    } else {
+        name.to_lowercase()
+    }
+}
+
 pub(super) fn resolve_username(pool: &Pool, name: &str) -> Result<String> {
     if pool.users.contains_key(name) {
         return Ok(name.to_owned());
@@ -85,11 +107,13 @@ pub(super) fn resolve_username(pool: &Pool, name: &str) -> Result<String> {
         .values()
         .find(|u| {
             u.sub == name
-                || pool
-                    .state
-                    .alias_attributes
-                    .iter()
-                    .any(|a| u.attributes.get(a).is_some_and(|v| v == name) && verified(u, a))
+                || (!pool.state.case_sensitive && same_name(pool, &u.username, name))
+                || pool.state.alias_attributes.iter().any(|a| {
+                    u.attributes
+                        .get(a)
+                        .is_some_and(|v| same_name(pool, v, name))
+                        && verified(u, a)
+                })
         })
         .map(|u| u.username.clone())
         .ok_or_else(user_not_found)

@@ -266,8 +266,14 @@ impl LocalBackend {
                         caps.max_users_per_pool
                     )));
                 }
+                // Names already taken, as the pool compares them.
+                let mut taken: std::collections::HashSet<String> = pool
+                    .users
+                    .keys()
+                    .map(|n| super::cognito_rules::name_key(pool, n))
+                    .collect();
                 for (u, sub) in users.into_iter().zip(&subs) {
-                    if pool.users.contains_key(&u.username) {
+                    if !taken.insert(super::cognito_rules::name_key(pool, &u.username)) {
                         return Err(cognito(
                             "UsernameExistsException",
                             "User account already exists",

@@ -86,6 +86,11 @@ pub struct PoolSettings {
     /// The pool's domain (Domain), if it has one.
     #[serde(default)]
     pub domain: Option<String>,
+    /// UsernameConfiguration.CaseSensitive. False (Cognito's default for a
+    /// new pool): `Alice` and `alice` are one user, wherever a username or
+    /// an alias names one.
+    #[serde(default)]
+    pub case_sensitive: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
