@@ -540,7 +540,7 @@ mod tests {
             );
             assert_eq!(state["mfa_configuration"], after["mfa_configuration"]);
         }
-        for tier in [Tier::Lite, Tier::Essentials, Tier::Plus] {
+        for tier in Tier::ALL {
             let state = state_view(&PoolState {
                 tier: Some(tier),
                 ..Default::default()
@@ -562,18 +562,8 @@ mod tests {
             );
         }
         let state = state_view(&PoolState {
-            first_auth_factors: vec![
-                AuthFactor::Password,
-                AuthFactor::EmailOtp,
-                AuthFactor::SmsOtp,
-                AuthFactor::WebAuthn,
-                AuthFactor::SoftwareToken,
-            ],
-            recovery: vec![
-                Recovery::VerifiedEmail,
-                Recovery::VerifiedPhoneNumber,
-                Recovery::AdminOnly,
-            ],
+            first_auth_factors: AuthFactor::ALL.to_vec(),
+            recovery: Recovery::ALL.to_vec(),
             ..Default::default()
         });
         for f in state["first_auth_factors"].as_array().into_iter().flatten() {

@@ -139,10 +139,7 @@ impl PoolFactors {
         Self {
             sms: config.sms.is_some(),
             email: config.email.is_some(),
-            totp: config
-                .software_token
-                .as_ref()
-                .is_some_and(|t| t.enabled == Some(true)),
+            totp: config.totp_enabled(),
         }
     }
 
@@ -193,15 +190,6 @@ pub struct Coverage {
     pub prompted_if_on: u64,
     pub cannot_sign_in_if_on: u64,
 }
-
-/// The registered factors a summary counts by name (AuthFactorType).
-const KNOWN_CONFIGURED: [&str; 5] = [
-    "PASSWORD",
-    "EMAIL_OTP",
-    "SMS_OTP",
-    "WEB_AUTHN",
-    "SOFTWARE_TOKEN",
-];
 
 fn factor_key(name: &str) -> String {
     if KNOWN_FACTORS.contains(&name) {
@@ -265,11 +253,12 @@ impl Coverage {
                     (KNOWN_FACTORS.contains(&k.as_str()) || k == "OTHER") && *n <= self.users
                 })
         };
-        let configured = self.configured_factors.len() <= KNOWN_CONFIGURED.len()
+        // The registered factors are counted by AuthFactorType's names.
+        let configured = self.configured_factors.len() <= AuthFactor::ALL.len()
             && self
                 .configured_factors
                 .iter()
-                .all(|(k, n)| KNOWN_CONFIGURED.contains(&k.as_str()) && *n <= self.users);
+                .all(|(k, n)| AuthFactor::from_cognito(k).is_some() && *n <= self.users);
         // Each enabled user is counted in one of the three, at most.
         let if_on = self
             .prompted_if_on

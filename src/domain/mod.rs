@@ -63,12 +63,14 @@ impl PoolMfaConfig {
     /// True when the request turns SMS, TOTP or email MFA on: what Cognito
     /// needs before it accepts ON or OPTIONAL.
     pub fn has_mfa_factor(&self) -> bool {
-        self.sms.is_some()
-            || self
-                .software_token
-                .as_ref()
-                .is_some_and(|t| t.enabled == Some(true))
-            || self.email.is_some()
+        self.sms.is_some() || self.totp_enabled() || self.email.is_some()
+    }
+
+    /// Whether TOTP (software token) MFA is on.
+    pub fn totp_enabled(&self) -> bool {
+        self.software_token
+            .as_ref()
+            .is_some_and(|t| t.enabled == Some(true))
     }
 }
 

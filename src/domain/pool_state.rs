@@ -25,6 +25,13 @@ pub enum Tier {
 }
 
 impl Tier {
+    pub const ALL: [Tier; 3] = [Tier::Lite, Tier::Essentials, Tier::Plus];
+
+    /// The tier Cognito names `name`, if this build knows it.
+    pub fn from_cognito(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.cognito_name() == name)
+    }
+
     /// As Cognito's API spells it.
     pub fn cognito_name(self) -> &'static str {
         match self {
@@ -71,16 +78,16 @@ impl AuthFactor {
         }
     }
 
+    pub const ALL: [AuthFactor; 5] = [
+        AuthFactor::Password,
+        AuthFactor::EmailOtp,
+        AuthFactor::SmsOtp,
+        AuthFactor::WebAuthn,
+        AuthFactor::SoftwareToken,
+    ];
+
     pub fn from_cognito(name: &str) -> Option<Self> {
-        [
-            AuthFactor::Password,
-            AuthFactor::EmailOtp,
-            AuthFactor::SmsOtp,
-            AuthFactor::WebAuthn,
-            AuthFactor::SoftwareToken,
-        ]
-        .into_iter()
-        .find(|f| f.cognito_name() == name)
+        Self::ALL.into_iter().find(|f| f.cognito_name() == name)
     }
 }
 
@@ -94,6 +101,17 @@ pub enum Recovery {
 }
 
 impl Recovery {
+    pub const ALL: [Recovery; 3] = [
+        Recovery::VerifiedEmail,
+        Recovery::VerifiedPhoneNumber,
+        Recovery::AdminOnly,
+    ];
+
+    /// The option Cognito names `name`, if this build knows it.
+    pub fn from_cognito(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.cognito_name() == name)
+    }
+
     /// As Cognito's API spells it.
     pub fn cognito_name(self) -> &'static str {
         match self {

@@ -234,19 +234,17 @@ pub fn pool_config_from_sdk(
 /// on them.
 pub fn pool_state_from_sdk(p: &sdk::UserPoolType) -> PoolState {
     use crate::domain::pool_state::{EmailSendingAccount, Recovery, Tier};
-    let tier = p.user_pool_tier.as_ref().and_then(|t| match t.as_str() {
-        "LITE" => Some(Tier::Lite),
-        "ESSENTIALS" => Some(Tier::Essentials),
-        "PLUS" => Some(Tier::Plus),
-        _ => None,
-    });
+    let tier = p
+        .user_pool_tier
+        .as_ref()
+        .and_then(|t| Tier::from_cognito(t.as_str()));
+    let developer = EmailSendingAccount::Developer;
     let email_sending_account = match p
         .email_configuration
         .as_ref()
         .and_then(|e| e.email_sending_account.as_ref())
-        .map(|a| a.as_str())
     {
-        Some("DEVELOPER") => EmailSendingAccount::Developer,
+        Some(a) if a.as_str() == developer.cognito_name() => developer,
         _ => EmailSendingAccount::CognitoDefault,
     };
     let first_auth_factors = p
@@ -271,12 +269,7 @@ pub fn pool_state_from_sdk(p: &sdk::UserPoolType) -> PoolState {
     mechanisms.sort_by_key(|m| m.priority);
     let recovery = mechanisms
         .iter()
-        .filter_map(|m| match m.name.as_str() {
-            "verified_email" => Some(Recovery::VerifiedEmail),
-            "verified_phone_number" => Some(Recovery::VerifiedPhoneNumber),
-            "admin_only" => Some(Recovery::AdminOnly),
-            _ => None,
-        })
+        .filter_map(|m| Recovery::from_cognito(m.name.as_str()))
         .collect();
     PoolState {
         tier,

@@ -41,6 +41,18 @@ struct Account {
     credentials: SharedCredentialsProvider,
 }
 
+impl Account {
+    /// The SourceIdentity of a call for `principal` in this account's
+    /// role: the principal's, or the facade's own (the session name) when
+    /// the call has no caller.
+    fn source_identity(&self, principal: Option<&str>) -> String {
+        principal.map_or_else(
+            || self.session_name.clone(),
+            source_identity::source_identity_of,
+        )
+    }
+}
+
 /// Whether a credential provider yields credentials within 10 s.
 async fn resolve(provider: &SharedCredentialsProvider) -> std::result::Result<(), String> {
     use aws_sdk_cognitoidentityprovider::config::ProvideCredentials;
@@ -294,10 +306,7 @@ impl CognitoBackend {
         let Some((i, a)) = account.and_then(|i| Some((i, self.accounts.get(i)?))) else {
             return Err(no_source_identity_role(user_pool_id));
         };
-        let identity = crate::upstream::acting_for().map_or_else(
-            || a.session_name.clone(),
-            |p| source_identity::source_identity_of(&p),
-        );
+        let identity = a.source_identity(crate::upstream::acting_for().as_deref());
         Ok(
             sessions.client(i, &a.role, &identity, region, |credentials, cache| {
                 self.build_client(region, Some(credentials), Some(cache))
@@ -538,12 +547,11 @@ impl Backend for CognitoBackend {
         Some(crate::backend::Placement {
             account: account.map_or("default", |a| a.name.as_str()).to_owned(),
             region: crate::domain::region_of(pool).to_owned(),
-            source_identity: self.sessions.as_ref().and(account).map(|a| {
-                principal.map_or_else(
-                    || a.session_name.clone(),
-                    source_identity::source_identity_of,
-                )
-            }),
+            source_identity: self
+                .sessions
+                .as_ref()
+                .and(account)
+                .map(|a| a.source_identity(principal)),
         })
     }
 

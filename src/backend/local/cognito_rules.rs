@@ -70,25 +70,30 @@ pub(super) fn user_mut<'a>(
 /// (`email_verified` / `phone_number_verified` = "true";
 /// preferred_username needs no verification). A username wins over an
 /// alias that happens to equal it.
+/// A name with its case folded: each character's Unicode lower case (one
+/// fold for lookups and for uniqueness, so the two never disagree).
+fn folded(name: &str) -> impl Iterator<Item = char> + '_ {
+    name.chars().flat_map(char::to_lowercase)
+}
+
 /// Whether two usernames (or alias values) name the same user in `pool`:
 /// as written when the pool is case sensitive, else whatever their case
-/// (Unicode lower case, without allocating).
+/// (without allocating).
 pub(super) fn same_name(pool: &Pool, a: &str, b: &str) -> bool {
     if pool.state.case_sensitive {
         a == b
     } else {
-        a.chars()
-            .flat_map(char::to_lowercase)
-            .eq(b.chars().flat_map(char::to_lowercase))
+        folded(a).eq(folded(b))
     }
 }
 
-/// A username's key for a case-insensitive pool's uniqueness check.
+/// A username's key for the pool's uniqueness check: as written when the
+/// pool is case sensitive, else folded as [`same_name`] compares.
 pub(super) fn name_key(pool: &Pool, name: &str) -> String {
     if pool.state.case_sensitive {
         name.to_owned()
     } else {
-        name.to_lowercase()
+        folded(name).collect()
     }
 }
 
@@ -107,7 +112,7 @@ pub(super) fn resolve_username(pool: &Pool, name: &str) -> Result<String> {
         .values()
         .find(|u| {
             u.sub == name
-                || (!pool.state.case_sensitive && same_name(pool, &u.username, name))
+                || same_name(pool, &u.username, name)
                 || pool.state.alias_attributes.iter().any(|a| {
                     u.attributes
                         .get(a)

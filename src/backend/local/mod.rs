@@ -295,11 +295,7 @@ impl Backend for LocalBackend {
         self.store
             .write(|data| {
                 let target = Self::auth_target(data, auth, now)?;
-                let totp_on = pool(data, &target.user_pool_id)?
-                    .mfa
-                    .software_token
-                    .as_ref()
-                    .is_some_and(|t| t.enabled == Some(true));
+                let totp_on = pool(data, &target.user_pool_id)?.mfa.totp_enabled();
                 if !totp_on {
                     return Err(cognito(
                         "SoftwareTokenMFANotFoundException",
