@@ -190,6 +190,16 @@ pub const ALL: &[Meter] = &[
     AUDIT_FAILURES,
 ];
 
+/// The upper bounds, in seconds, of every histogram's buckets (all three
+/// measure seconds): from half a millisecond (a local read) to 30 s (the
+/// server's deadline). Buckets, not quantile summaries: a fleet's replicas'
+/// buckets add up (`histogram_quantile(0.99, sum by (le) (rate(..._bucket[5m])))`),
+/// their summaries' quantiles cannot be combined; and a sample costs a bucket
+/// increment where a summary's sketch takes a logarithm.
+pub const SECONDS_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
 /// Gives every metric its help text (once the recorder is installed).
 pub fn describe() {
     for m in ALL {

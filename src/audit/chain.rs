@@ -221,6 +221,22 @@ impl Fields {
         self.close(Cow::Borrowed(key.name), opened);
     }
 
+    /// Adds a string field whose value the code made of characters a JSON
+    /// string holds as they are (hex, digits, a static name, an address):
+    /// [`Fields::put_str`] without the look for something to escape.
+    pub fn put_plain(&mut self, key: Key, value: &str) {
+        debug_assert!(
+            !crate::json::needs_escape(value.as_bytes()),
+            "{value:?} is not plain"
+        );
+        let opened = self.open_key(key);
+        self.pieces.reserve(value.len() + 2);
+        self.pieces.push(b'"');
+        self.pieces.extend_from_slice(value.as_bytes());
+        self.pieces.push(b'"');
+        self.close(Cow::Borrowed(key.name), opened);
+    }
+
     /// Adds a field whose value is already canonical JSON.
     pub fn put_raw(&mut self, key: Key, json: &[u8]) {
         let opened = self.open_key(key);
@@ -550,6 +566,30 @@ mod tests {
                 Unsealed::from_fields(fields(&[x, y])).seal(5, GENESIS),
                 "{x:?} then {y:?}"
             );
+        }
+    }
+
+    /// What the code writes with [`Fields::put_plain`] (ids, times, hex,
+    /// addresses, static names) is written exactly as `put_str` writes it.
+    #[test]
+    fn plain_values_are_written_as_strings_are() {
+        let mut buf = uuid::Uuid::encode_buffer();
+        let id = uuid::Uuid::new_v4()
+            .hyphenated()
+            .encode_lower(&mut buf)
+            .to_owned();
+        for value in [
+            id.as_str(),
+            &crate::timefmt::now(),
+            &crate::hash::hex(&[0xab, 0x01, 0xff]),
+            "[2001:db8::1]:443",
+            "metadata",
+            "",
+        ] {
+            let (mut plain, mut str) = (Fields::default(), Fields::default());
+            plain.put_plain(key!(stage), value);
+            str.put_str(key!(stage), Some(value));
+            assert_eq!(plain.pieces, str.pieces, "{value:?}");
         }
     }
 

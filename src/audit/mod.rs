@@ -324,7 +324,7 @@ pub struct CallAudit {
 fn uuid_field(fields: &mut Fields, key: chain::Key) -> uuid::Uuid {
     let id = uuid::Uuid::new_v4();
     let mut buf = uuid::Uuid::encode_buffer();
-    fields.put_str(key, Some(id.hyphenated().encode_lower(&mut buf)));
+    fields.put_plain(key, id.hyphenated().encode_lower(&mut buf));
     id
 }
 
@@ -346,24 +346,24 @@ impl CallAudit {
             // In key order, so that sealing finds them sorted. Every string
             // a caller chose is bounded (`bound`).
             call_id = uuid_field(&mut base, key!(call_id));
-            base.put_str(key!(level), Some(level_name(level)));
+            base.put_plain(key!(level), level_name(level));
             base.put_str(key!(method), Some(&bound::text(method)));
             // A field with no value (no peer, no principal, no user) is
             // left out rather than written as null: smaller records, one
             // SHA-256 block fewer for most calls.
             let mut peer = [0u8; 64];
             if let Some(p) = caller.peer {
-                base.put_str(key!(peer), Some(peer_text(p, &mut peer)));
+                base.put_plain(key!(peer), peer_text(p, &mut peer));
             }
             let (principal, proven_by) = caller.principal.unzip();
             if let Some(p) = principal {
                 base.put_str(key!(principal), Some(&bound::text(p)));
             }
-            if proven_by.is_some() {
-                base.put_str(key!(proven_by), proven_by);
+            if let Some(proven_by) = proven_by {
+                base.put_plain(key!(proven_by), proven_by);
             }
             base.put_str(key!(request_id), Some(&bound::text(caller.request_id)));
-            base.put_str(key!(run), Some(&auditor.run));
+            base.put_plain(key!(run), &auditor.run);
             base.put_str(key!(source), Some(&auditor.source));
             if let Some(u) = target_user.map(|u| auditor.redactor().username(u)) {
                 base.put_str(key!(target_user), Some(&bound::text(&u)));
@@ -438,8 +438,8 @@ impl CallAudit {
         if stage == "completed" {
             self.done = true;
         }
-        own.put_str(key!(stage), Some(stage));
-        own.put_str(key!(time), Some(&crate::timefmt::now()));
+        own.put_plain(key!(stage), stage);
+        own.put_plain(key!(time), &crate::timefmt::now());
         self.auditor.submit(&[&self.base, &own], wait)
     }
 

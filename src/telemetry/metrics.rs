@@ -20,7 +20,11 @@ pub mod prometheus {
     /// already (only the binary installs one; in-process test servers
     /// record into nothing).
     pub fn install() -> Option<PrometheusHandle> {
-        let handle = PrometheusBuilder::new().install_recorder().ok()?;
+        let handle = PrometheusBuilder::new()
+            .set_buckets(crate::meters::SECONDS_BUCKETS)
+            .ok()?
+            .install_recorder()
+            .ok()?;
         crate::meters::describe();
         let upkeep = handle.clone();
         tokio::spawn(async move {

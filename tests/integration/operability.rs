@@ -182,9 +182,12 @@ async fn metrics_count_calls_by_method_and_code_and_logs_carry_the_call() {
         "mfa_facade_grpc_server_seconds",
         "mfa_facade_upstream_seconds",
     ] {
+        // Buckets, which a fleet's replicas add up; summaries they cannot.
         assert!(
-            text.contains(&format!("# TYPE {family} summary"))
-                || text.contains(&format!("# TYPE {family} histogram")),
+            text.contains(&format!("# TYPE {family} histogram"))
+                && text.contains(&format!("{family}_bucket{{"))
+                && text.contains("le=\"0.0005\"")
+                && text.contains("le=\"+Inf\""),
             "{family} in\n{text}"
         );
     }
