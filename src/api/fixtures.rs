@@ -119,6 +119,19 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
                 ),
             }
         }
+        let mut username_attributes = Vec::new();
+        for (i, a) in r.username_attributes.iter().enumerate() {
+            match pb::UsernameAttribute::try_from(*a) {
+                Ok(pb::UsernameAttribute::Email) => username_attributes.push("email".to_owned()),
+                Ok(pb::UsernameAttribute::PhoneNumber) => {
+                    username_attributes.push("phone_number".to_owned())
+                }
+                Ok(pb::UsernameAttribute::Unspecified) | Err(_) => violations.add(
+                    format!("username_attributes[{i}]"),
+                    format!("unknown or unspecified attribute {a}"),
+                ),
+            }
+        }
         let op = ops::CreateUserPool {
             local: self.local.clone(),
             pool_name: r.pool_name,
@@ -133,6 +146,7 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
                 auto_verified_attributes: r.auto_verified_attributes,
                 domain: r.domain,
                 case_sensitive: r.case_sensitive.unwrap_or(false),
+                username_attributes,
             },
         };
         let created = self

@@ -27,7 +27,7 @@ use crate::domain::{
     rules::{self, Violations},
     secret,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The full gRPC method names, as policy, limits and audit see them.
 use crate::method::{self, Method};
@@ -78,6 +78,25 @@ fn check_pool_settings(v: &mut Violations, s: &PoolSettings) {
         .any(|(i, a)| aliases[..i].contains(a))
     {
         v.add("alias_attributes", "must name each attribute at most once");
+    }
+    let usernames = &s.username_attributes;
+    if usernames
+        .iter()
+        .enumerate()
+        .any(|(i, a)| usernames[..i].contains(a))
+    {
+        v.add(
+            "username_attributes",
+            "must name each attribute at most once",
+        );
+    }
+    if !usernames.is_empty() && !aliases.is_empty() {
+        // Cognito's CreateUserPool takes AliasAttributes or
+        // UsernameAttributes, not both.
+        v.add(
+            "username_attributes",
+            "cannot be set with alias_attributes (a Cognito pool has one or the other)",
+        );
     }
     let auto = &s.auto_verified_attributes;
     for (i, a) in auto.iter().enumerate() {
@@ -271,14 +290,17 @@ impl Operation for CreateUser {
             .check_new_users(v, std::slice::from_ref(&self.user), false);
     }
     async fn run(self, _: &dyn Backend) -> Result<Ran<CreatedUser>> {
-        let username = self.user.username.clone();
-        let mut subs = self
+        let created = self
             .local
             .create_users(&self.user_pool_id, vec![self.user])
             .await?;
+        let user = created
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Internal("create_users returned no user".into()))?;
         Ok(CreatedUser {
-            username,
-            sub: subs.pop().unwrap_or_default(),
+            username: user.username,
+            sub: user.sub,
         }
         .into())
     }
@@ -308,15 +330,16 @@ impl Operation for CreateUsers {
         self.local.check_new_users(v, &self.users, true);
     }
     async fn run(self, _: &dyn Backend) -> Result<Ran<Vec<CreatedUser>>> {
-        let names: Vec<String> = self.users.iter().map(|u| u.username.clone()).collect();
-        let subs = self
+        let created = self
             .local
             .create_users(&self.user_pool_id, self.users)
             .await?;
-        Ok(names
+        Ok(created
             .into_iter()
-            .zip(subs)
-            .map(|(username, sub)| CreatedUser { username, sub })
+            .map(|c| CreatedUser {
+                username: c.username,
+                sub: c.sub,
+            })
             .collect::<Vec<_>>()
             .into())
     }

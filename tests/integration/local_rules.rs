@@ -755,3 +755,117 @@ async fn usernames_are_case_insensitive_unless_the_pool_says_otherwise() {
         }
     }
 }
+
+/// Issue 32: pools whose users sign in with their email address or phone
+/// number (UsernameAttributes). The value given as the username becomes
+/// the attribute and the user's username is its sub, as AdminCreateUser
+/// answers; the value names the user in Admin* calls whatever its case; it
+/// is unique in the pool; a username that is neither is refused in
+/// SignUp's words; and a pool takes alias or username attributes, not both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pools_whose_users_sign_in_with_an_email_or_a_phone_number() {
+    let s = Stack::local().await;
+    let mut f = s.local_fixtures();
+    let pool_with =
+        |name: &str, attributes: &[dev::UsernameAttribute]| dev::CreateUserPoolRequest {
+            pool_name: name.into(),
+            username_attributes: attributes.iter().map(|a| *a as i32).collect(),
+            ..Default::default()
+        };
+    let new_user = |pool: &str, name: &str| dev::CreateUserRequest {
+        user_pool_id: pool.into(),
+        username: name.into(),
+        ..Default::default()
+    };
+    let settings = |pool: &str, name: &str| {
+        let mut users = s.users.clone();
+        let request = pb::AdminGetUserMfaSettingsRequest {
+            user_pool_id: pool.into(),
+            username: name.into(),
+        };
+        async move { users.admin_get_user_mfa_settings(request).await }
+    };
+
+    let email_pool = f
+        .create_user_pool(pool_with("by-email", &[dev::UsernameAttribute::Email]))
+        .await
+        .expect("pool")
+        .into_inner()
+        .user_pool_id;
+    let ann = f
+        .create_user(new_user(&email_pool, "Ann@Example.com"))
+        .await
+        .expect("Ann")
+        .into_inner();
+    assert_eq!(ann.username, ann.sub, "the pool names her by her sub");
+    assert!(uuid::Uuid::parse_str(&ann.username).is_ok(), "{ann:?}");
+    for name in ["ann@example.com", "ANN@EXAMPLE.COM", ann.sub.as_str()] {
+        let found = settings(&email_pool, name).await.expect(name).into_inner();
+        assert_eq!(found.username, ann.username, "{name}");
+    }
+    let err = f
+        .create_user(new_user(&email_pool, "ann@example.com"))
+        .await
+        .expect_err("taken");
+    assert_eq!(reason(&err), "UsernameExistsException", "{err:?}");
+    assert!(
+        err.message()
+            .contains("An account with the given email already exists."),
+        "{err:?}"
+    );
+    let err = f
+        .create_user(new_user(&email_pool, "bob"))
+        .await
+        .expect_err("not an email");
+    assert_eq!(reason(&err), "InvalidParameterException", "{err:?}");
+    assert!(
+        err.message().contains("Username should be an email."),
+        "{err:?}"
+    );
+    let err = settings(&email_pool, "nobody@example.com")
+        .await
+        .expect_err("no such user");
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+
+    let either_pool = f
+        .create_user_pool(pool_with(
+            "by-either",
+            &[
+                dev::UsernameAttribute::Email,
+                dev::UsernameAttribute::PhoneNumber,
+            ],
+        ))
+        .await
+        .expect("pool")
+        .into_inner()
+        .user_pool_id;
+    let phone = f
+        .create_user(new_user(&either_pool, "+15555550123"))
+        .await
+        .expect("by phone")
+        .into_inner();
+    let found = settings(&either_pool, "+15555550123")
+        .await
+        .expect("by phone")
+        .into_inner();
+    assert_eq!(found.username, phone.username);
+    let err = f
+        .create_user(new_user(&either_pool, "carol"))
+        .await
+        .expect_err("neither");
+    assert!(
+        err.message()
+            .contains("Username should be either an email or a phone number."),
+        "{err:?}"
+    );
+
+    let err = f
+        .create_user_pool(dev::CreateUserPoolRequest {
+            alias_attributes: vec![dev::AliasAttribute::Email as i32],
+            ..pool_with("both", &[dev::UsernameAttribute::Email])
+        })
+        .await
+        .expect_err("one or the other");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("username_attributes"), "{err:?}");
+}

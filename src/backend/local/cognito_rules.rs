@@ -68,8 +68,9 @@ pub(super) fn user_mut<'a>(
 /// `Username`: the username itself, or the user's `sub`, or one of the
 /// pool's alias attributes (`alias_attributes`) whose value is verified
 /// (`email_verified` / `phone_number_verified` = "true";
-/// preferred_username needs no verification). A username wins over an
-/// alias that happens to equal it.
+/// preferred_username needs no verification), or in a pool with username
+/// attributes the email address or phone number the user signs in with,
+/// verified or not. A username wins over an alias that happens to equal it.
 /// A name with its case folded: each character's Unicode lower case (one
 /// fold for lookups and for uniqueness, so the two never disagree).
 fn folded(name: &str) -> impl Iterator<Item = char> + '_ {
@@ -97,6 +98,34 @@ pub(super) fn name_key(pool: &Pool, name: &str) -> String {
     }
 }
 
+/// In a pool with username attributes, which attribute a new user's
+/// username is: `email` for an address, `phone_number` for an E.164
+/// number, refused with Cognito's InvalidParameterException (SignUp's
+/// wording) when it is neither of those the pool takes. `None` for a pool
+/// whose usernames are the users' own.
+pub(super) fn username_attribute(pool: &Pool, username: &str) -> Result<Option<&'static str>> {
+    let takes = |a: &str| pool.state.username_attributes.iter().any(|x| x == a);
+    if pool.state.username_attributes.is_empty() {
+        return Ok(None);
+    }
+    if takes("email") && super::fixtures::is_email(username) {
+        return Ok(Some("email"));
+    }
+    if takes("phone_number") && super::fixtures::is_e164(username) {
+        return Ok(Some("phone_number"));
+    }
+    Err(cognito(
+        "InvalidParameterException",
+        if !takes("phone_number") {
+            "Username should be an email."
+        } else if !takes("email") {
+            "Username should be a phone number."
+        } else {
+            "Username should be either an email or a phone number."
+        },
+    ))
+}
+
 pub(super) fn resolve_username(pool: &Pool, name: &str) -> Result<String> {
     if pool.users.contains_key(name) {
         return Ok(name.to_owned());
@@ -118,6 +147,11 @@ pub(super) fn resolve_username(pool: &Pool, name: &str) -> Result<String> {
                         .get(a)
                         .is_some_and(|v| same_name(pool, v, name))
                         && verified(u, a)
+                })
+                || pool.state.username_attributes.iter().any(|a| {
+                    u.attributes
+                        .get(a)
+                        .is_some_and(|v| same_name(pool, v, name))
                 })
         })
         .map(|u| u.username.clone())

@@ -75,6 +75,26 @@ impl UserStatus {
     }
 }
 
+/// A phone number as the fixtures take one: E.164, `+` and 4 to 15 digits.
+pub(super) fn is_e164(value: &str) -> bool {
+    value.starts_with('+')
+        && (5..=16).contains(&value.len())
+        && value[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An email address as the fixtures take one: it has an `@`.
+pub(super) fn is_email(value: &str) -> bool {
+    value.contains('@')
+}
+
+/// A user created by fixtures CreateUser / CreateUsers: its username (the
+/// one asked for, or in a pool with username attributes its sub) and sub.
+#[derive(Clone, Debug)]
+pub struct CreatedUser {
+    pub username: String,
+    pub sub: String,
+}
+
 /// A user for fixtures CreateUser / CreateUsers.
 #[derive(Clone, Debug, Default)]
 pub struct NewUser {
@@ -157,14 +177,10 @@ impl LocalBackend {
             if value.len() > 2048 {
                 v.add(&field, "attribute values are at most 2048 characters");
             }
-            if name == "phone_number"
-                && !(value.starts_with('+')
-                    && (5..=16).contains(&value.len())
-                    && value[1..].bytes().all(|b| b.is_ascii_digit()))
-            {
+            if name == "phone_number" && !is_e164(value) {
                 v.add(&field, "must be an E.164 number such as +15555550100");
             }
-            if name == "email" && !value.contains('@') {
+            if name == "email" && !is_email(value) {
                 v.add(&field, "must be an email address");
             }
             if name == "sub" {
@@ -225,7 +241,7 @@ impl LocalBackend {
         username: &str,
         attributes: BTreeMap<String, String>,
     ) -> Result<String> {
-        let subs = self
+        let created = self
             .create_users(
                 user_pool_id,
                 vec![NewUser {
@@ -236,18 +252,25 @@ impl LocalBackend {
                 }],
             )
             .await?;
-        subs.into_iter()
+        created
+            .into_iter()
             .next()
+            .map(|c| c.sub)
             .ok_or_else(|| Error::Internal("create_users returned no sub".into()))
     }
 
     /// Creates users in one write of the data file (at most
-    /// [`MAX_USERS_PER_CALL`]); all or none. Returns their subs in order.
+    /// [`MAX_USERS_PER_CALL`]); all or none. Returns them in order.
+    ///
+    /// In a pool with username attributes a user's username is its email
+    /// address or phone number, as SignUp and AdminCreateUser take it: the
+    /// value becomes the attribute, unique in the pool (Cognito's
+    /// UsernameExistsException), and the user's username is its sub.
     pub async fn create_users(
         &self,
         user_pool_id: &str,
         users: Vec<NewUser>,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<CreatedUser>> {
         let mut v = rules::Violations::default();
         rules::user_pool_id(&mut v, "user_pool_id", user_pool_id);
         self.check_new_users(&mut v, &users, users.len() != 1);
@@ -272,27 +295,70 @@ impl LocalBackend {
                     .keys()
                     .map(|n| super::cognito_rules::name_key(pool, n))
                     .collect();
+                // Username attributes' values already taken, likewise.
+                let mut taken_values: std::collections::HashSet<(String, String)> = pool
+                    .state
+                    .username_attributes
+                    .iter()
+                    .flat_map(|a| {
+                        pool.users.values().filter_map(|u| {
+                            let value = u.attributes.get(a)?;
+                            Some((a.clone(), super::cognito_rules::name_key(pool, value)))
+                        })
+                    })
+                    .collect();
+                let mut created = Vec::with_capacity(users.len());
                 for (u, sub) in users.into_iter().zip(&subs) {
-                    if !taken.insert(super::cognito_rules::name_key(pool, &u.username)) {
+                    let (username, attributes) =
+                        match super::cognito_rules::username_attribute(pool, &u.username)? {
+                            None => (u.username, u.attributes),
+                            Some(attribute) => {
+                                let value = u.username;
+                                let mut attributes = u.attributes;
+                                if attributes
+                                    .get(attribute)
+                                    .is_some_and(|given| !super::cognito_rules::same_name(pool, given, &value))
+                                {
+                                    return Err(cognito(
+                                        "InvalidParameterException",
+                                        format!("{attribute} differs from the username, which is the user's {attribute} in this pool"),
+                                    ));
+                                }
+                                let key = (attribute.to_owned(), super::cognito_rules::name_key(pool, &value));
+                                if !taken_values.insert(key) {
+                                    return Err(cognito(
+                                        "UsernameExistsException",
+                                        format!("An account with the given {attribute} already exists."),
+                                    ));
+                                }
+                                attributes.insert(attribute.to_owned(), value);
+                                (sub.clone(), attributes)
+                            }
+                        };
+                    if !taken.insert(super::cognito_rules::name_key(pool, &username)) {
                         return Err(cognito(
                             "UsernameExistsException",
                             "User account already exists",
                         ));
                     }
+                    created.push(CreatedUser {
+                        username: username.clone(),
+                        sub: sub.clone(),
+                    });
                     pool.users.insert(
-                        u.username.clone(),
+                        username.clone(),
                         User {
-                            username: u.username,
+                            username,
                             sub: sub.clone(),
                             status: u.status.cognito_name().into(),
                             enabled: u.enabled,
-                            attributes: u.attributes,
+                            attributes,
                             mfa: Default::default(),
                             web_authn_credentials: Vec::new(),
                         },
                     );
                 }
-                Ok(subs.clone())
+                Ok(created)
             })
             .await
     }

@@ -91,6 +91,11 @@ pub struct PoolSettings {
     /// an alias names one.
     #[serde(default)]
     pub case_sensitive: bool,
+    /// UsernameAttributes: email, phone_number. A user is created with
+    /// one of them as its username, held as the attribute, and gets its
+    /// sub as its username; the value names the user in Admin* calls.
+    #[serde(default)]
+    pub username_attributes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
