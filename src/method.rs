@@ -106,7 +106,7 @@ methods! {
     DELETE_WEB_AUTHN_CREDENTIAL = UserMfa / "DeleteWebAuthnCredential", mutating: true,
         cognito: [DeleteWebAuthnCredential];
     LIST_USER_MFA_STATUS = UserPoolMfa / "ListUserMfaStatus", mutating: false,
-        cognito: [ListUsers, AdminGetUser];
+        cognito: [GetUserPoolMfaConfig, DescribeUserPool, ListUsers, AdminGetUserAuthFactors];
     REGISTER_WEB_AUTHN_CREDENTIAL = LocalFixtures / "RegisterWebAuthnCredential", mutating: true,
         cognito: [];
     CREATE_USERS = LocalFixtures / "CreateUsers", mutating: true, cognito: [];

@@ -338,6 +338,7 @@ pub fn walk_item_to_pb(item: crate::call::walk::WalkItem) -> pb::ListUserMfaStat
             } as i32,
             has_phone_number: u.has_phone_number,
             has_email: u.has_email,
+            loses_recovery_if_on: u.loses_recovery_if_on,
         }),
         WalkItem::Summary(c) => Item::Summary(pb::UserMfaCoverage {
             users: c.users,
@@ -350,6 +351,7 @@ pub fn walk_item_to_pb(item: crate::call::walk::WalkItem) -> pb::ListUserMfaStat
             configured_factors: c.configured_factors.into_iter().collect(),
             prompted_if_on: c.prompted_if_on,
             cannot_sign_in_if_on: c.cannot_sign_in_if_on,
+            recovery_lost_if_on: c.recovery_lost_if_on,
         }),
     };
     pb::ListUserMfaStatusResponse { item: Some(item) }

@@ -50,8 +50,8 @@ use crate::audit::settings::AuditLevel;
 use crate::audit::{CallAudit, Caller, Completed};
 use crate::backend::Backend;
 use crate::domain::{
-    AuthFactor, ListedUser, PoolMfaConfig, UserAuthFactors, UserRef, UsersPage, rules,
-    rules::Violations,
+    AuthFactor, ListedUser, PoolMfaConfig, UserAuthFactors, UserRef, UsersPage,
+    pool_state::Recovery, rules, rules::Violations,
 };
 use crate::error::{Error, Result};
 use crate::hash::HmacKey;
@@ -111,6 +111,9 @@ pub struct UserStatus {
     pub if_on: Option<IfOn>,
     pub has_phone_number: bool,
     pub has_email: bool,
+    /// Whether MFA ON would leave the user without the password recovery
+    /// it has now ([`PoolFactors::loses_recovery_if_on`]).
+    pub loses_recovery_if_on: bool,
 }
 
 /// A user's next sign-in if the pool's MFA were ON (Cognito developer
@@ -125,31 +128,68 @@ pub enum IfOn {
     CannotSignIn,
 }
 
-/// What of a pool's MFA configuration decides a sign-in under ON: the
-/// factors it enables.
+/// What of a pool decides a sign-in under ON: the factors its MFA
+/// configuration enables; and the channels its password recovery may use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolFactors {
     pub sms: bool,
     pub email: bool,
     pub totp: bool,
+    /// AccountRecoverySetting names verified_email / verified_phone_number
+    /// (none set: Cognito's legacy behaviour, phone then email: both).
+    pub recover_by_email: bool,
+    pub recover_by_phone: bool,
 }
 
 impl PoolFactors {
-    pub fn of(config: &PoolMfaConfig) -> Self {
+    pub fn of(config: &PoolMfaConfig, recovery: &[Recovery]) -> Self {
+        let legacy = recovery.is_empty();
         Self {
             sms: config.sms.is_some(),
             email: config.email.is_some(),
             totp: config.totp_enabled(),
+            recover_by_email: legacy || recovery.contains(&Recovery::VerifiedEmail),
+            recover_by_phone: legacy || recovery.contains(&Recovery::VerifiedPhoneNumber),
         }
+    }
+
+    /// Whether MFA ON would take the user's password recovery away.
+    /// AccountRecoverySettingType (botocore 1.44.8): "SMS doesn't qualify
+    /// for a valid password recovery mechanism if the user also has SMS
+    /// multi-factor authentication (MFA) activated. Email MFA is also
+    /// disqualifying for account recovery with email." A channel recovers
+    /// a password when the pool's setting names it, the user's attribute
+    /// is verified, and MFA does not use it. Under ON, a user with no TOTP
+    /// app is challenged through the channels the pool enables and the
+    /// user has: true when the user can recover a password now and could
+    /// by none of its channels then. (That ON counts as "activated" for a
+    /// user who never enabled the factor is a guess, docs/differences.md.)
+    pub fn loses_recovery_if_on(self, user: &ListedUser, factors: &UserAuthFactors) -> bool {
+        if !user.enabled {
+            return false;
+        }
+        let enabled = |name: &str| factors.user_mfa_setting_list.iter().any(|f| f == name);
+        let totp = enabled("SOFTWARE_TOKEN_MFA")
+            || factors
+                .configured_user_auth_factors
+                .contains(&AuthFactor::SoftwareToken);
+        let sms_now = enabled("SMS_MFA");
+        let email_now = enabled("EMAIL_OTP");
+        let sms_on = sms_now || (!totp && self.sms && user.has_phone_number);
+        let email_on = email_now || (!totp && self.email && user.has_email);
+        let recoverable = |sms: bool, email: bool| {
+            (self.recover_by_phone && user.phone_number_verified && !sms)
+                || (self.recover_by_email && user.email_verified && !email)
+        };
+        recoverable(sms_now, email_now) && !recoverable(sms_on, email_on)
     }
 
     /// The guide's rule: a user with a registered authenticator (a TOTP
     /// app, passkey MFA), or with a phone_number or email attribute for a
     /// factor the pool enables (Cognito sends to unverified ones too), is
     /// prompted; any other is sent to set-up when the pool offers TOTP, and
-    /// else cannot sign in. A disabled user is `None`. Not modelled: a
-    /// channel that is also the pool's only account-recovery channel
-    /// (docs/coverage.md).
+    /// else cannot sign in. A disabled user is `None`. (What ON does to the
+    /// user's password recovery: [`PoolFactors::loses_recovery_if_on`].)
     pub fn if_on(self, user: &ListedUser, factors: &UserAuthFactors) -> Option<IfOn> {
         if !user.enabled {
             return None;
@@ -158,7 +198,6 @@ impl PoolFactors {
         let registered = |f: AuthFactor| factors.configured_user_auth_factors.contains(&f);
         let prompted = enabled("SOFTWARE_TOKEN_MFA")
             || registered(AuthFactor::SoftwareToken)
-            || enabled("WEB_AUTHN")
             || (self.sms && user.has_phone_number)
             || (self.email && user.has_email);
         Some(if prompted {
@@ -189,6 +228,10 @@ pub struct Coverage {
     pub configured_factors: BTreeMap<String, u64>,
     pub prompted_if_on: u64,
     pub cannot_sign_in_if_on: u64,
+    /// Users MFA ON would leave without password recovery (absent from
+    /// cursors made before it was counted: 0).
+    #[serde(default)]
+    pub recovery_lost_if_on: u64,
 }
 
 fn factor_key(name: &str) -> String {
@@ -203,11 +246,20 @@ impl Coverage {
     /// Counts one user. Every count saturates: a cursor's counts are
     /// checked on the way in ([`Coverage::sane`]), and this never panics
     /// whatever they hold.
-    fn add(&mut self, user: &ListedUser, settings: &UserAuthFactors, if_on: Option<IfOn>) {
+    fn add(
+        &mut self,
+        user: &ListedUser,
+        settings: &UserAuthFactors,
+        if_on: Option<IfOn>,
+        loses_recovery: bool,
+    ) {
         fn bump(n: &mut u64) {
             *n = n.saturating_add(1);
         }
         bump(&mut self.users);
+        if loses_recovery {
+            bump(&mut self.recovery_lost_if_on);
+        }
         let mut configured = Vec::new();
         for f in &settings.configured_user_auth_factors {
             if !configured.contains(f) {
@@ -274,6 +326,7 @@ impl Coverage {
             && if_on
             && self.without_mfa <= self.users
             && self.disabled <= self.users
+            && self.recovery_lost_if_on <= self.users
     }
 }
 
@@ -412,6 +465,8 @@ pub fn fuzz_cursor(data: &[u8]) {
         enabled: bit(0),
         has_phone_number: bit(1),
         has_email: bit(2),
+        email_verified: bit(6),
+        phone_number_verified: bit(7),
     };
     let settings = UserAuthFactors {
         username: "u".into(),
@@ -423,10 +478,13 @@ pub fn fuzz_cursor(data: &[u8]) {
         sms: bit(3),
         email: bit(4),
         totp: bit(5),
+        recover_by_email: bit(6),
+        recover_by_phone: bit(7),
     };
     for _ in 0..3 {
         let if_on = pool.if_on(&user, &settings);
-        cursor.c.add(&user, &settings, if_on);
+        let loses_recovery = pool.loses_recovery_if_on(&user, &settings);
+        cursor.c.add(&user, &settings, if_on, loses_recovery);
         cursor.n = cursor.n.saturating_add(1);
         cursor.s = cursor.s.saturating_add(1);
         cursor.c.vanished = cursor.c.vanished.saturating_add(1);
@@ -559,13 +617,18 @@ impl Walker {
         .await
     }
 
-    /// The pool's MFA configuration: which factors it enables.
+    /// The pool's MFA configuration (which factors it enables) and its
+    /// account recovery (DescribeUserPool): one read each per walk.
     async fn pool_factors(&self) -> Result<PoolFactors> {
         let call = UpstreamCall::pool(CognitoOp::GetUserPoolMfaConfig, &self.pool);
         let config = self
             .call(call, || self.backend.get_user_pool_mfa_config(&self.pool))
             .await?;
-        Ok(PoolFactors::of(&config))
+        let call = UpstreamCall::pool(CognitoOp::DescribeUserPool, &self.pool);
+        let state = self
+            .call(call, || self.backend.pool_state(&self.pool))
+            .await?;
+        Ok(PoolFactors::of(&config, &state.recovery))
     }
 
     /// A user's MFA settings and registered factors
@@ -614,7 +677,8 @@ impl Walker {
                     continue;
                 };
                 let if_on = self.pool_factors.if_on(&user, &settings);
-                cursor.c.add(&user, &settings, if_on);
+                let loses_recovery = self.pool_factors.loses_recovery_if_on(&user, &settings);
+                cursor.c.add(&user, &settings, if_on, loses_recovery);
                 cursor.n = cursor.n.saturating_add(1);
                 let last = cursor.s == count && page.next.is_none();
                 let token = {
@@ -643,6 +707,7 @@ impl Walker {
                     if_on,
                     has_phone_number: user.has_phone_number,
                     has_email: user.has_email,
+                    loses_recovery_if_on: loses_recovery,
                 }))
                 .await?;
             }
@@ -859,6 +924,8 @@ mod tests {
             enabled,
             has_phone_number: false,
             has_email: false,
+            email_verified: false,
+            phone_number_verified: false,
         }
     }
 
@@ -874,14 +941,13 @@ mod tests {
     #[test]
     fn coverage_counts_factors_preferences_and_sign_ins_under_on() {
         let pool = PoolFactors {
-            sms: false,
-            email: false,
             totp: true,
+            ..PoolFactors::default()
         };
         let mut c = Coverage::default();
         let mut add = |user: ListedUser, factors: UserAuthFactors| {
             let if_on = pool.if_on(&user, &factors);
-            c.add(&user, &factors, if_on);
+            c.add(&user, &factors, if_on, false);
         };
         add(
             listed(true),
@@ -931,13 +997,12 @@ mod tests {
         let none = listed(true);
         let sms_only = PoolFactors {
             sms: true,
-            email: false,
-            totp: false,
+            ..PoolFactors::default()
         };
         let email_totp = PoolFactors {
-            sms: false,
             email: true,
             totp: true,
+            ..PoolFactors::default()
         };
         let mut totp_registered = with(&[], None);
         totp_registered.configured_user_auth_factors = vec![AuthFactor::SoftwareToken];
@@ -953,11 +1018,13 @@ mod tests {
                 totp_registered.clone(),
                 Some(IfOn::Prompted),
             ),
+            // Cognito lists no WEB_AUTHN in UserMFASettingList (passkey MFA
+            // is shown nowhere); were it listed, it would not prompt alone.
             (
                 email_totp,
                 &none,
                 with(&["WEB_AUTHN"], None),
-                Some(IfOn::Prompted),
+                Some(IfOn::Setup),
             ),
             (sms_only, &listed(false), with(&[], None), None),
         ] {
@@ -966,6 +1033,116 @@ mod tests {
                 want,
                 "{pool:?} {user:?} {factors:?}"
             );
+        }
+    }
+
+    /// AccountRecoverySettingType: a channel MFA uses does not recover a
+    /// password. MFA ON takes recovery away from a user whose every
+    /// recovering channel is one ON would challenge through.
+    #[test]
+    fn mfa_on_takes_recovery_from_users_whose_only_recovery_channel_it_uses() {
+        let verified_phone = ListedUser {
+            has_phone_number: true,
+            phone_number_verified: true,
+            ..listed(true)
+        };
+        let verified_both = ListedUser {
+            has_email: true,
+            email_verified: true,
+            ..verified_phone.clone()
+        };
+        let unverified_phone = ListedUser {
+            has_phone_number: true,
+            ..listed(true)
+        };
+        let sms = |recovery: &[Recovery]| {
+            PoolFactors::of(
+                &PoolMfaConfig {
+                    sms: Some(Default::default()),
+                    ..Default::default()
+                },
+                recovery,
+            )
+        };
+        let phone_only = sms(&[Recovery::VerifiedPhoneNumber]);
+        let email_then_phone = sms(&[Recovery::VerifiedEmail, Recovery::VerifiedPhoneNumber]);
+        let legacy = sms(&[]);
+        let admin_only = sms(&[Recovery::AdminOnly]);
+        let mut totp = with(&[], None);
+        totp.configured_user_auth_factors = vec![AuthFactor::SoftwareToken];
+        for (pool, user, factors, want, why) in [
+            (
+                phone_only,
+                &verified_phone,
+                with(&[], None),
+                true,
+                "SMS MFA takes the one channel",
+            ),
+            (
+                phone_only,
+                &verified_both,
+                with(&[], None),
+                true,
+                "email is not a mechanism",
+            ),
+            (
+                email_then_phone,
+                &verified_both,
+                with(&[], None),
+                false,
+                "email still recovers",
+            ),
+            (
+                legacy,
+                &verified_both,
+                with(&[], None),
+                false,
+                "legacy: email still recovers",
+            ),
+            (
+                legacy,
+                &verified_phone,
+                with(&[], None),
+                true,
+                "legacy: phone was the only one",
+            ),
+            (
+                phone_only,
+                &unverified_phone,
+                with(&[], None),
+                false,
+                "nothing to lose",
+            ),
+            (
+                phone_only,
+                &verified_phone,
+                with(&["SMS_MFA"], None),
+                false,
+                "lost already",
+            ),
+            (
+                phone_only,
+                &verified_phone,
+                totp,
+                false,
+                "TOTP is challenged, not SMS",
+            ),
+            (
+                admin_only,
+                &verified_phone,
+                with(&[], None),
+                false,
+                "admins reset passwords",
+            ),
+            (
+                phone_only,
+                &listed(false),
+                with(&[], None),
+                false,
+                "disabled",
+            ),
+        ] {
+            assert_eq!(pool.loses_recovery_if_on(user, &factors), want, "{why}");
         }
     }
 
@@ -1048,6 +1225,7 @@ mod tests {
             &listed(true),
             &with(&["SMS_MFA"], Some("SMS_MFA")),
             Some(IfOn::Prompted),
+            false,
         );
         assert_eq!(c.users, u64::MAX);
         assert_eq!(c.enabled_factors["SMS_MFA"], u64::MAX);

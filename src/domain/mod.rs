@@ -258,6 +258,10 @@ pub struct ListedUser {
     pub has_phone_number: bool,
     /// Whether the user has an email attribute.
     pub has_email: bool,
+    /// Whether `email_verified` / `phone_number_verified` is "true": what
+    /// password recovery by that channel needs.
+    pub email_verified: bool,
+    pub phone_number_verified: bool,
 }
 
 /// One page of ListUsers, and the token of the next.

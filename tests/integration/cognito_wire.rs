@@ -252,8 +252,9 @@ async fn auth_factor_and_passkey_calls_moto_lacks_go_out_with_cognitos_names() {
     }
 }
 
-/// The coverage walk reads the pool's MFA configuration once, asks
-/// ListUsers for pages of 60 with the sub, phone_number and email only and
+/// The coverage walk reads the pool's MFA configuration and its account
+/// recovery (DescribeUserPool) once, asks ListUsers for pages of 60 with
+/// the sub, phone_number, email and their verified flags only and
 /// the caller's filter, and reads each user with AdminGetUserAuthFactors —
 /// never AdminGetUser, whose documentation says it adds the user to the
 /// monthly active user count. moto 5.2.5 has no AdminGetUserAuthFactors:
@@ -288,10 +289,20 @@ async fn the_walk_pages_list_users_by_60_and_never_calls_admin_get_user() {
         [json!({"UserPoolId": pool})]
     );
     assert_eq!(
+        s.proxy().bodies("DescribeUserPool"),
+        [json!({"UserPoolId": pool})]
+    );
+    assert_eq!(
         s.proxy().bodies("ListUsers"),
         [json!({
             "UserPoolId": pool,
-            "AttributesToGet": ["sub", "phone_number", "email"],
+            "AttributesToGet": [
+                "sub",
+                "phone_number",
+                "email",
+                "phone_number_verified",
+                "email_verified"
+            ],
             "Limit": 60,
             "Filter": "username ^= \"ha\""
         })]

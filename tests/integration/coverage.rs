@@ -685,6 +685,9 @@ async fn the_coverage_walk_follows_the_filter() {
 /// user with a phone_number is prompted; one with only an email (no email
 /// MFA in the pool), one with nothing and one with a passkey (registered,
 /// not passkey MFA) are sent to set-up; a disabled user is counted apart.
+/// The pool recovers passwords by phone only: the prompted user, whose
+/// phone is verified, would lose password recovery under ON (SMS MFA
+/// disqualifies SMS recovery, AccountRecoverySettingType).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_walk_says_who_would_be_prompted_set_up_or_locked_out_under_on() {
     let served = Served::start(&config(""));
@@ -693,6 +696,7 @@ async fn the_walk_says_who_would_be_prompted_set_up_or_locked_out_under_on() {
     let pool = f
         .create_user_pool(dev::CreateUserPoolRequest {
             pool_name: "if-on".into(),
+            account_recovery: vec![dev::RecoveryOption::VerifiedPhoneNumber as i32],
             allowed_first_auth_factors: vec![
                 dev::AuthFactor::Password as i32,
                 dev::AuthFactor::WebAuthn as i32,
@@ -740,8 +744,19 @@ async fn the_walk_says_who_would_be_prompted_set_up_or_locked_out_under_on() {
     f.create_users(dev::CreateUsersRequest {
         user_pool_id: pool.clone(),
         users: vec![
-            user("phone", &[("phone_number", "+15555550100")], true),
-            user("email", &[("email", "e@example.com")], true),
+            user(
+                "phone",
+                &[
+                    ("phone_number", "+15555550100"),
+                    ("phone_number_verified", "true"),
+                ],
+                true,
+            ),
+            user(
+                "email",
+                &[("email", "e@example.com"), ("email_verified", "true")],
+                true,
+            ),
             user("bare", &[], true),
             user("passkey", &[], true),
             user("gone", &[("phone_number", "+15555550101")], false),
@@ -794,4 +809,11 @@ async fn the_walk_says_who_would_be_prompted_set_up_or_locked_out_under_on() {
         (1, 3, 0, 1)
     );
     assert_eq!(summary.configured_factors.get("WEB_AUTHN"), Some(&1));
+    let losing: Vec<&str> = by_name
+        .iter()
+        .filter(|(_, u)| u.loses_recovery_if_on)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(losing, ["phone"], "email recovery is not the pool's");
+    assert_eq!(summary.recovery_lost_if_on, 1);
 }

@@ -55,6 +55,8 @@ pub fn listed_user_from_sdk(u: &sdk::UserType) -> ListedUser {
         enabled: u.enabled(),
         has_phone_number: set("phone_number"),
         has_email: set("email"),
+        email_verified: attribute("email_verified") == Some("true"),
+        phone_number_verified: attribute("phone_number_verified") == Some("true"),
     }
 }
 
@@ -376,6 +378,33 @@ mod tests {
     //! Round trips with every member set: a member that a conversion drops
     //! fails its test.
     use super::*;
+
+    /// ListUsers' attributes: present and non-empty, and verified only
+    /// when the flag is the string "true" (Cognito's attribute values are
+    /// strings).
+    #[test]
+    fn a_listed_user_reads_its_channels_and_their_verified_flags() {
+        let attribute = |name: &str, value: &str| {
+            sdk::AttributeType::builder()
+                .name(name)
+                .value(value)
+                .build()
+                .expect("name is set")
+        };
+        let user = sdk::UserType::builder()
+            .username("u")
+            .enabled(true)
+            .attributes(attribute("sub", "s-1"))
+            .attributes(attribute("phone_number", "+15555550100"))
+            .attributes(attribute("phone_number_verified", "true"))
+            .attributes(attribute("email", ""))
+            .attributes(attribute("email_verified", "false"))
+            .build();
+        let listed = listed_user_from_sdk(&user);
+        assert_eq!(listed.sub.as_deref(), Some("s-1"));
+        assert!(listed.has_phone_number && listed.phone_number_verified);
+        assert!(!listed.has_email && !listed.email_verified);
+    }
 
     fn full_sms() -> SmsMfaConfig {
         SmsMfaConfig {

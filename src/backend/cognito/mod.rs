@@ -837,6 +837,8 @@ impl Backend for CognitoBackend {
             .attributes_to_get("sub")
             .attributes_to_get("phone_number")
             .attributes_to_get("email")
+            .attributes_to_get("phone_number_verified")
+            .attributes_to_get("email_verified")
             .set_filter((!filter.is_empty()).then(|| filter.to_owned()))
             .set_pagination_token(pagination_token.map(str::to_owned))
             .limit(limit)

@@ -532,6 +532,14 @@ impl Backend for LocalBackend {
                             .get("phone_number")
                             .is_some_and(|v| !v.is_empty()),
                         has_email: u.attributes.get("email").is_some_and(|v| !v.is_empty()),
+                        email_verified: u
+                            .attributes
+                            .get("email_verified")
+                            .is_some_and(|v| v == "true"),
+                        phone_number_verified: u
+                            .attributes
+                            .get("phone_number_verified")
+                            .is_some_and(|v| v == "true"),
                     })
                     .collect();
                 let more = matching.next().is_some();
