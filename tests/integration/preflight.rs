@@ -859,3 +859,63 @@ async fn auto_verified_phone_needs_sms_and_a_passkey_needs_a_relying_party() {
         bad.message()
     );
 }
+
+/// Issue 32: the same two rules on the cognito backend, the state read
+/// with DescribeUserPool from moto (which keeps AutoVerifiedAttributes and
+/// answers a domain made with CreateUserPoolDomain).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cognito_auto_verified_phone_and_the_relying_party_are_read_from_describe_user_pool() {
+    let s = Stack::moto().await;
+    let client = common::moto_sdk().await;
+    let pool = client
+        .create_user_pool()
+        .pool_name(format!("pool-{}", uuid::Uuid::new_v4().simple()))
+        .auto_verified_attributes(sdk::VerifiedAttributeType::PhoneNumber)
+        .send()
+        .await
+        .expect("create pool")
+        .user_pool()
+        .and_then(|p| p.id())
+        .expect("id")
+        .to_owned();
+    refused(
+        &s,
+        &pool,
+        totp(pb::MfaConfiguration::Optional),
+        &[pair(
+            "AUTO_VERIFIED_PHONE_NEEDS_SMS",
+            "AutoVerifiedAttributes",
+        )],
+    )
+    .await;
+
+    let passkey = pb::SetUserPoolMfaConfigRequest {
+        web_authn_configuration: Some(pb::WebAuthnConfiguration {
+            relying_party_id: None,
+            user_verification: pb::UserVerification::Preferred as i32,
+            factor_configuration: pb::WebAuthnFactorConfiguration::SingleFactor as i32,
+        }),
+        ..totp(pb::MfaConfiguration::Optional)
+    };
+    let plain = moto_pool(None, None, &[], &[]).await;
+    advised(
+        &s,
+        &plain,
+        passkey.clone(),
+        &["WEB_AUTHN_NEEDS_RELYING_PARTY"],
+    )
+    .await;
+    client
+        .create_user_pool_domain()
+        .user_pool_id(&plain)
+        .domain(format!(
+            "auth-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        ))
+        .send()
+        .await
+        .expect("domain");
+    // The pool's domain is the passkeys' relying party: nothing to advise.
+    advised(&s, &plain, passkey, &[]).await;
+    assert_eq!(s.proxy().bodies("DescribeUserPool").len(), 3);
+}
