@@ -498,8 +498,18 @@ impl Config {
     /// Reads `path` (or nothing, for the defaults), the process
     /// environment, and `auth.api_keys_file` if set.
     pub fn load(path: Option<&std::path::Path>) -> Result<Config, Vec<ConfigError>> {
+        Self::load_with(path, &|p| std::fs::read_to_string(p))
+    }
+
+    /// [`Config::load`], its files read by `read` (a reload reads them
+    /// from the snapshot it fingerprinted, so what it loads is what it
+    /// compares with next time).
+    pub fn load_with(
+        path: Option<&std::path::Path>,
+        read: &dyn Fn(&std::path::Path) -> std::io::Result<String>,
+    ) -> Result<Config, Vec<ConfigError>> {
         let text = match path {
-            Some(p) => std::fs::read_to_string(p).map_err(|e| {
+            Some(p) => read(p).map_err(|e| {
                 vec![ConfigError {
                     key: "(file)".into(),
                     message: format!("cannot read {}: {e}", p.display()),
@@ -515,7 +525,7 @@ impl Config {
                     message,
                 }]
             };
-            let text = std::fs::read_to_string(&keys_path)
+            let text = read(&keys_path)
                 .map_err(|e| keys_error(format!("cannot read {}: {e}", keys_path.display())))?;
             let file: ApiKeysFile = toml::from_str(&text)
                 .map_err(|e| keys_error(format!("{}: {}", keys_path.display(), e.message())))?;

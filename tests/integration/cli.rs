@@ -710,6 +710,80 @@ mod reload {
         assert!(served.terminate().success());
     }
 
+    /// Issue 33: a keys file rewritten in place (truncated, then written in
+    /// two parts, as `cat >` or an editor does) is loaded only whole. The
+    /// caller holding key-one keeps getting through while the file is
+    /// empty and while it holds a first part that parses without key-one;
+    /// the last of twenty rewrites is loaded, never missed; and an empty
+    /// file left for longer than a reload interval is refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_rewritten_in_place_is_loaded_whole_and_never_missed() {
+        use std::io::Write as _;
+        let (dir, served, channel) = serve_with_keys(1).await;
+        let keys = dir.path().join("keys.toml");
+        assert_eq!(code_with(&channel, "key-one").await, Code::NotFound);
+        let caller = {
+            let channel = channel.clone();
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let done = stop.clone();
+            let task = tokio::spawn(async move {
+                let mut refused = 0u32;
+                let mut calls = 0u32;
+                // Bounded: at most 2,000 calls, and stopped by the test.
+                while !done.load(std::sync::atomic::Ordering::SeqCst) && calls < 2_000 {
+                    calls += 1;
+                    if code_with(&channel, "key-one").await != Code::NotFound {
+                        refused += 1;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                (calls, refused)
+            });
+            (stop, task)
+        };
+        for round in 0..20 {
+            // A first part that parses on its own and lacks key-one, then
+            // the rest: key-one and this round's key.
+            let first = keys_file("svc", &format!("round-{round}"));
+            let rest = keys_file("svc", "key-one");
+            // Empty 50 ms, the first part 150 ms (both under the settling
+            // time, 250 ms), whole 230 ms: a 430 ms round, out of step with
+            // the 1 s reload ticks, so ticks land in every part.
+            let mut f = std::fs::File::create(&keys).expect("truncate");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            f.write_all(first.as_bytes()).expect("first part");
+            f.flush().expect("flush");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            f.write_all(rest.as_bytes()).expect("the rest");
+            drop(f);
+            tokio::time::sleep(Duration::from_millis(if round % 5 == 4 {
+                1_300
+            } else {
+                230
+            }))
+            .await;
+        }
+        assert!(
+            eventually(&channel, "round-19", Code::NotFound, Duration::from_secs(5)).await,
+            "the last rewrite is loaded"
+        );
+        let (stop, task) = caller;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (calls, refused) = task.await.expect("caller");
+        println!("{calls} calls with key-one during 20 in-place rewrites: {refused} refused");
+        assert!(calls > 100, "{calls} calls");
+        assert_eq!(refused, 0, "key-one was never dropped");
+        // Empty for longer than the interval and the settling: refused.
+        std::fs::File::create(&keys).expect("truncate");
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        assert_eq!(
+            code_with(&channel, "key-one").await,
+            Code::NotFound,
+            "empty refused"
+        );
+        assert!(served.terminate().success());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sighup_reloads_at_once() {
         // Polling effectively off: only the signal can explain a reload.
