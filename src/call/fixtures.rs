@@ -60,37 +60,30 @@ fn check_pool_settings(v: &mut Violations, s: &PoolSettings) {
             );
         }
     }
-    let factors = &s.first_auth_factors;
-    if factors
-        .iter()
-        .enumerate()
-        .any(|(i, f)| factors[..i].contains(f))
-    {
-        v.add(
-            "allowed_first_auth_factors",
-            "must name each factor at most once",
-        );
+    /// A list that must name each of its members once.
+    fn once_each<T: PartialEq>(v: &mut Violations, field: &str, items: &[T], what: &str) {
+        if items
+            .iter()
+            .enumerate()
+            .any(|(i, x)| items[..i].contains(x))
+        {
+            v.add(field, format!("must name each {what} at most once"));
+        }
     }
-    let aliases = &s.alias_attributes;
-    if aliases
-        .iter()
-        .enumerate()
-        .any(|(i, a)| aliases[..i].contains(a))
-    {
-        v.add("alias_attributes", "must name each attribute at most once");
-    }
-    let usernames = &s.username_attributes;
-    if usernames
-        .iter()
-        .enumerate()
-        .any(|(i, a)| usernames[..i].contains(a))
-    {
-        v.add(
-            "username_attributes",
-            "must name each attribute at most once",
-        );
-    }
-    if !usernames.is_empty() && !aliases.is_empty() {
+    once_each(
+        v,
+        "allowed_first_auth_factors",
+        &s.first_auth_factors,
+        "factor",
+    );
+    once_each(v, "alias_attributes", &s.alias_attributes, "attribute");
+    once_each(
+        v,
+        "username_attributes",
+        &s.username_attributes,
+        "attribute",
+    );
+    if !s.username_attributes.is_empty() && !s.alias_attributes.is_empty() {
         // Cognito's CreateUserPool takes AliasAttributes or
         // UsernameAttributes, not both.
         v.add(

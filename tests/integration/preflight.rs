@@ -776,6 +776,33 @@ async fn check_on_cognito_reads_the_pool_and_writes_nothing() {
     assert!(s.proxy().bodies("SetUserPoolMfaConfig").is_empty());
 }
 
+/// A passkey configuration (single factor) with `rp` as its relying party.
+fn passkey(rp: Option<&str>) -> pb::SetUserPoolMfaConfigRequest {
+    pb::SetUserPoolMfaConfigRequest {
+        web_authn_configuration: Some(pb::WebAuthnConfiguration {
+            relying_party_id: rp.map(str::to_owned),
+            user_verification: pb::UserVerification::Preferred as i32,
+            factor_configuration: pb::WebAuthnFactorConfiguration::SingleFactor as i32,
+        }),
+        ..totp(pb::MfaConfiguration::Optional)
+    }
+}
+
+/// TOTP on a pool that auto-verifies phone numbers and has no SMS
+/// configuration: refused, as SetUserPoolMfaConfig refuses it.
+async fn refused_without_sms(s: &Stack, pool: &str) {
+    refused(
+        s,
+        pool,
+        totp(pb::MfaConfiguration::Optional),
+        &[pair(
+            "AUTO_VERIFIED_PHONE_NEEDS_SMS",
+            "AutoVerifiedAttributes",
+        )],
+    )
+    .await;
+}
+
 /// Issue 32: the two rules that read AutoVerifiedAttributes and the
 /// domain. phone_number auto-verification without an SMS configuration is
 /// refused as Cognito refuses it; a passkey configuration with no relying
@@ -793,16 +820,7 @@ async fn auto_verified_phone_needs_sms_and_a_passkey_needs_a_relying_party() {
         },
     )
     .await;
-    refused(
-        &s,
-        &auto_phone,
-        totp(pb::MfaConfiguration::Optional),
-        &[pair(
-            "AUTO_VERIFIED_PHONE_NEEDS_SMS",
-            "AutoVerifiedAttributes",
-        )],
-    )
-    .await;
+    refused_without_sms(&s, &auto_phone).await;
     let with_sms = pb::SetUserPoolMfaConfigRequest {
         sms_mfa_configuration: Some(pb::SmsMfaConfig {
             sms_authentication_message: None,
@@ -815,14 +833,6 @@ async fn auto_verified_phone_needs_sms_and_a_passkey_needs_a_relying_party() {
     };
     advised(&s, &auto_phone, with_sms, &[]).await;
 
-    let passkey = |rp: Option<&str>| pb::SetUserPoolMfaConfigRequest {
-        web_authn_configuration: Some(pb::WebAuthnConfiguration {
-            relying_party_id: rp.map(str::to_owned),
-            user_verification: pb::UserVerification::Preferred as i32,
-            factor_configuration: pb::WebAuthnFactorConfiguration::SingleFactor as i32,
-        }),
-        ..totp(pb::MfaConfiguration::Optional)
-    };
     let no_domain = local_pool(&s, dev::CreateUserPoolRequest::default()).await;
     advised(
         &s,
@@ -878,30 +888,13 @@ async fn on_cognito_auto_verified_phone_and_the_relying_party_are_read_from_desc
         .and_then(|p| p.id())
         .expect("id")
         .to_owned();
-    refused(
-        &s,
-        &pool,
-        totp(pb::MfaConfiguration::Optional),
-        &[pair(
-            "AUTO_VERIFIED_PHONE_NEEDS_SMS",
-            "AutoVerifiedAttributes",
-        )],
-    )
-    .await;
+    refused_without_sms(&s, &pool).await;
 
-    let passkey = pb::SetUserPoolMfaConfigRequest {
-        web_authn_configuration: Some(pb::WebAuthnConfiguration {
-            relying_party_id: None,
-            user_verification: pb::UserVerification::Preferred as i32,
-            factor_configuration: pb::WebAuthnFactorConfiguration::SingleFactor as i32,
-        }),
-        ..totp(pb::MfaConfiguration::Optional)
-    };
     let plain = moto_pool(None, None, &[], &[]).await;
     advised(
         &s,
         &plain,
-        passkey.clone(),
+        passkey(None),
         &["WEB_AUTHN_NEEDS_RELYING_PARTY"],
     )
     .await;
@@ -916,6 +909,6 @@ async fn on_cognito_auto_verified_phone_and_the_relying_party_are_read_from_desc
         .await
         .expect("domain");
     // The pool's domain is the passkeys' relying party: nothing to advise.
-    advised(&s, &plain, passkey, &[]).await;
+    advised(&s, &plain, passkey(None), &[]).await;
     assert_eq!(s.proxy().bodies("DescribeUserPool").len(), 3);
 }
