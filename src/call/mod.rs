@@ -20,6 +20,9 @@ pub mod gate;
 pub mod ops;
 pub mod walk;
 
+#[cfg(test)]
+mod tests;
+
 use std::{future::Future, sync::Arc, time::Instant};
 
 use crate::audit::settings::AuditLevel;

@@ -1,0 +1,218 @@
+//! The spine without the binary: [`Facade::execute`] over the local backend
+//! (a temporary data file), the audit writer (a temporary file, fail_closed)
+//! and the limiter, with the principal set as the auth layer sets it. Each
+//! stage's refusal, what it costs (one completed record, nothing written
+//! upstream) and the order of a change's records, proven in milliseconds.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::ops::{GetUserPoolMfaConfig, SetUserPoolMfaConfig};
+use super::{CallContext, Decoded, Facade};
+use crate::auth::{AuthState, Principal, ProvenBy};
+use crate::backend::Backend;
+use crate::backend::local::LocalBackend;
+use crate::backend::local::store::{FeaturePlan, PoolSettings};
+use crate::config::Config;
+use crate::domain::{MfaMode, PoolMfaConfig, SoftwareTokenMfaConfig, rules::Violations};
+use crate::limits::Limiter;
+
+struct Spine {
+    _dir: tempfile::TempDir,
+    facade: Facade,
+    local: Arc<LocalBackend>,
+    audit: std::path::PathBuf,
+    pool: String,
+}
+
+impl Spine {
+    /// `svc` may call everything; two calls of burst, one a second after.
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let audit = dir.path().join("audit.jsonl");
+        let text = format!(
+            "[backend]\nkind = \"local\"\ndata_file = \"{data}\"\n\n\
+             [audit]\nfile = \"{audit}\"\nfail_closed = true\n\n\
+             [limits.default]\nper_second = 1\nburst = 2\n\n\
+             [[policy.rules]]\nprincipals = [\"svc\"]\nmethods = [\"*\"]\nuser_pools = [\"*\"]\n",
+            data = dir.path().join("data.json").display(),
+            audit = audit.display(),
+        );
+        let config = Config::from_toml_and_env(&text, Vec::new()).expect("config");
+        let local = Arc::new(
+            LocalBackend::open(&dir.path().join("data.json"), "us-east-1").expect("local"),
+        );
+        let pool = local
+            .create_user_pool("spine", FeaturePlan::Essentials, PoolSettings::default())
+            .await
+            .expect("pool");
+        let auditor =
+            crate::audit::Auditor::start(config.audit.as_ref().expect("audit")).expect("auditor");
+        let facade = Facade::new(
+            local.clone(),
+            crate::auth::shared(AuthState::from_config(&config)),
+            Limiter::start(&config.limits, false).await,
+            auditor,
+        );
+        Self {
+            _dir: dir,
+            facade,
+            local,
+            audit,
+            pool,
+        }
+    }
+
+    fn ctx(principal: Option<&str>) -> CallContext {
+        CallContext {
+            request_id: "spine".into(),
+            principal: principal.map(|p| Principal::new(p.into(), ProvenBy::ApiKey)),
+            trace: None,
+            peer: None,
+            warnings: Default::default(),
+            deadline: None,
+        }
+    }
+
+    fn totp_optional(pool: &str) -> SetUserPoolMfaConfig {
+        SetUserPoolMfaConfig {
+            user_pool_id: pool.into(),
+            config: PoolMfaConfig {
+                software_token: Some(SoftwareTokenMfaConfig {
+                    enabled: Some(true),
+                }),
+                mode: Some(MfaMode::Optional),
+                ..Default::default()
+            },
+            validate_only: false,
+            etag: None,
+            capture_before: false,
+            check_state: false,
+            guard: None,
+        }
+    }
+
+    async fn set(&self, principal: Option<&str>, op: SetUserPoolMfaConfig) -> tonic::Code {
+        let ctx = Self::ctx(principal);
+        match self
+            .facade
+            .execute(&ctx, Decoded::new(op, Violations::default()))
+            .await
+        {
+            Ok(_) => tonic::Code::Ok,
+            Err(e) => e.code(),
+        }
+    }
+
+    async fn mode(&self) -> Option<MfaMode> {
+        self.local
+            .get_user_pool_mfa_config(&self.pool)
+            .await
+            .expect("read")
+            .mode
+    }
+
+    /// The call records written so far (checkpoints left out).
+    fn records(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.audit)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("a JSON record"))
+            .filter(|r| r.get("method").is_some())
+            .collect()
+    }
+}
+
+/// Each stage's refusal of a change: its code, one completed record with
+/// that code and no received record, and nothing written to the backend.
+#[tokio::test]
+async fn each_refusal_costs_one_completed_record_and_writes_nothing() {
+    let s = Spine::new().await;
+    let before = s.mode().await;
+    let cases = [
+        (None, s.pool.clone(), tonic::Code::Unauthenticated),
+        (
+            Some("outsider"),
+            s.pool.clone(),
+            tonic::Code::PermissionDenied,
+        ),
+        (
+            Some("svc"),
+            "not a pool".to_owned(),
+            tonic::Code::InvalidArgument,
+        ),
+    ];
+    for (principal, pool, want) in cases {
+        let seen = s.records().len();
+        assert_eq!(s.set(principal, Spine::totp_optional(&pool)).await, want);
+        let new: Vec<Value> = s.records().split_off(seen);
+        assert_eq!(new.len(), 1, "{want:?}: {new:?}");
+        assert_eq!(new[0]["stage"], "completed", "{want:?}");
+        assert_eq!(new[0]["outcome"]["code"], crate::error::code_name(want));
+        assert_eq!(s.mode().await, before, "{want:?} wrote nothing");
+    }
+}
+
+/// The caller's budget for a method (burst 2): the third change in a row
+/// is refused RESOURCE_EXHAUSTED before the backend, with its record.
+#[tokio::test]
+async fn a_call_over_its_budget_is_refused_before_the_backend() {
+    let s = Spine::new().await;
+    for _ in 0..2 {
+        assert_eq!(
+            s.set(Some("svc"), Spine::totp_optional(&s.pool)).await,
+            tonic::Code::Ok
+        );
+    }
+    let seen = s.records().len();
+    let off = SetUserPoolMfaConfig {
+        config: PoolMfaConfig {
+            mode: Some(MfaMode::Off),
+            ..Default::default()
+        },
+        ..Spine::totp_optional(&s.pool)
+    };
+    assert_eq!(
+        s.set(Some("svc"), off).await,
+        tonic::Code::ResourceExhausted
+    );
+    assert_eq!(s.mode().await, Some(MfaMode::Optional), "not turned OFF");
+    let new = s.records().split_off(seen);
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert_eq!(new[0]["outcome"]["code"], "RESOURCE_EXHAUSTED");
+    // Another method has its own budget.
+    let get = GetUserPoolMfaConfig {
+        user_pool_id: s.pool.clone(),
+    };
+    s.facade
+        .execute(
+            &Spine::ctx(Some("svc")),
+            Decoded::new(get, Violations::default()),
+        )
+        .await
+        .expect("a read has its own budget");
+}
+
+/// A change that passes every stage: its received record, then the
+/// backend, then its completed record — both durable before the answer
+/// (fail_closed), the same call_id, in that order of the chain.
+#[tokio::test]
+async fn a_change_is_recorded_received_then_completed_before_its_answer() {
+    let s = Spine::new().await;
+    assert_eq!(
+        s.set(Some("svc"), Spine::totp_optional(&s.pool)).await,
+        tonic::Code::Ok
+    );
+    assert_eq!(s.mode().await, Some(MfaMode::Optional));
+    let records = s.records();
+    let stages: Vec<&str> = records
+        .iter()
+        .map(|r| r["stage"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(stages, ["received", "completed"]);
+    assert_eq!(records[0]["call_id"], records[1]["call_id"]);
+    assert!(records[0]["seq"].as_u64() < records[1]["seq"].as_u64());
+    assert_eq!(records[1]["outcome"]["code"], "OK");
+    assert_eq!(records[1]["principal"], "svc");
+}
