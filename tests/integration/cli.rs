@@ -8,7 +8,7 @@ use std::{
     io::Write,
     net::TcpStream,
     process::{Child, Command, Output, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use common::procs::{BIN, free_port};
@@ -118,17 +118,12 @@ impl Served {
         }
         let mut child = command.spawn().expect("spawn mfa-facade serve");
         let stdout = child.stdout.take();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(&addr).is_err() {
+        crate::common::wait::until_true("the server to listen", Duration::from_secs(30), || {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("the server exited before listening: {status}");
             }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not listen within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            TcpStream::connect(&addr).is_ok()
+        });
         Self {
             child,
             addr,
@@ -162,14 +157,9 @@ impl Served {
             .status()
             .expect("kill");
         assert!(sent.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "no exit within 10 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::common::wait::until("an exit after SIGTERM", Duration::from_secs(10), || {
+            self.child.try_wait().expect("wait")
+        })
     }
 }
 
@@ -649,16 +639,11 @@ mod reload {
     }
 
     async fn eventually(channel: &Channel, key: &str, want: Code, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        loop {
-            if code_with(channel, key).await == want {
-                return true;
-            }
-            if Instant::now() > deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::common::wait::poll_async(within, || async {
+            (code_with(channel, key).await == want).then_some(())
+        })
+        .await
+        .is_some()
     }
 
     use tonic::Code;

@@ -179,15 +179,13 @@ fn walk_records(served: &Served) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The walk records once there are `n` (what there are after 5 s: the
+/// caller's assertion names what is missing).
 fn wait_walk_records(served: &Served, n: usize) -> Vec<serde_json::Value> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let records = walk_records(served);
-        if records.len() >= n || Instant::now() > deadline {
-            return records;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::common::wait::poll(Duration::from_secs(5), || {
+        Some(walk_records(served)).filter(|r| r.len() >= n)
+    })
+    .unwrap_or_else(|| walk_records(served))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

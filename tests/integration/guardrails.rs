@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::procs::{Served, local_config, local_pool};
 use mfa_facade::proto::v1 as pb;
@@ -93,9 +93,8 @@ fn sms_only(
 /// The completed records of SetUserPoolMfaConfig calls, once `n` are written.
 fn set_records(served: &Served, n: usize) -> Vec<serde_json::Value> {
     let path = served.dir.path().join("audit.jsonl");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let records: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+    let records = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&path)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
@@ -103,12 +102,12 @@ fn set_records(served: &Served, n: usize) -> Vec<serde_json::Value> {
                 r["stage"] == "completed"
                     && r["method"] == "cognito.mfa.v1.UserPoolMfaService/SetUserPoolMfaConfig"
             })
-            .collect();
-        if records.len() >= n || Instant::now() > deadline {
-            return records;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+            .collect()
+    };
+    crate::common::wait::poll(Duration::from_secs(5), || {
+        Some(records()).filter(|r| r.len() >= n)
+    })
+    .unwrap_or_else(records)
 }
 
 fn warnings(meta: &tonic::metadata::MetadataMap) -> Vec<String> {
@@ -290,17 +289,14 @@ async fn guardrails_reload_with_the_policy() {
         .status()
         .expect("kill -HUP");
     assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while served
-        .logs()
-        .iter()
-        .filter(|l| l.text.contains("reloaded"))
-        .count()
-        == before
-    {
-        assert!(Instant::now() < deadline, "no reload");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::common::wait::until_true("the reload", Duration::from_secs(10), || {
+        served
+            .logs()
+            .iter()
+            .filter(|l| l.text.contains("reloaded"))
+            .count()
+            != before
+    });
     let err = p
         .set_user_pool_mfa_config(off())
         .await

@@ -666,11 +666,9 @@ async fn a_failing_stdout_sink_never_forks_the_chain_in_the_file() {
         .spawn()
         .expect("spawn");
     let addr = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "the server did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::common::wait::until_true("the server to listen", Duration::from_secs(30), || {
+        TcpStream::connect(&addr).is_ok()
+    });
     let ch = crate::common::procs::connect(&addr).await;
     let mut c = pools(&ch);
     let mut refused = 0;

@@ -12,7 +12,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use common::procs::{Served, connect, local_config, local_pool};
@@ -45,14 +45,14 @@ async fn health_is_serving_per_service_once_ready() {
         "cognito.mfa.v1.UserPoolMfaService",
         "cognito.mfa.v1.UserMfaService",
     ] {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if health(&addr, service).await.ok() == Some(ServingStatus::Serving) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{service:?} never SERVING");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::common::wait::until_async(
+            &format!("{service:?} to be SERVING"),
+            Duration::from_secs(5),
+            || async {
+                (health(&addr, service).await.ok() == Some(ServingStatus::Serving)).then_some(())
+            },
+        )
+        .await;
     }
     assert!(
         served

@@ -764,11 +764,10 @@ sweep_interval_seconds = 1
         );
         assert_eq!(calls, 50_000);
         // Idle keys go at the next sweeps (every second).
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while keys() != 0.0 {
-            assert!(Instant::now() < deadline, "keys left: {}", keys());
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        crate::common::wait::until_async("no keys held", Duration::from_secs(10), || async {
+            (keys() == 0.0).then_some(())
+        })
+        .await;
         rss.push(served.rss_kib());
     }
     println!(

@@ -40,14 +40,9 @@ impl Moto {
                 panic!("moto_server is required ({e}); scripts/test.sh installs it")
             });
         let url = format!("http://127.0.0.1:{port}");
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "moto_server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::common::wait::until_true("moto_server to listen", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
         Self { child, url }
     }
 }
@@ -299,26 +294,21 @@ async fn an_accounts_pools_are_served_with_its_assumed_role() {
     )
     .await;
     // Health names the account: SERVING once its role is assumed.
-    let mut health_client = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let status = health_client
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: "mfa-facade.account.prod".into(),
-            })
-            .await
-            .map(|r| r.into_inner().status);
-        if status.as_ref().ok()
-            == Some(&(tonic_health::pb::health_check_response::ServingStatus::Serving as i32))
-        {
-            break;
+    let health_client = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+    common::wait::until_async("the account to be SERVING", Duration::from_secs(10), || {
+        let mut health_client = health_client.clone();
+        async move {
+            let status = health_client
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: "mfa-facade.account.prod".into(),
+                })
+                .await
+                .map(|r| r.into_inner().status);
+            (status.ok() == Some(serving)).then_some(())
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the account never became SERVING: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     let before = assumed.lock().expect("sts log").len();
     let mut pools = pb::user_pool_mfa_service_client::UserPoolMfaServiceClient::with_interceptor(
         channel,

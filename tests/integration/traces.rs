@@ -15,7 +15,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -115,21 +115,19 @@ impl Receiver {
 
     /// The spans of one trace, waiting up to 10 s until `count` came.
     fn trace(&self, trace_id: &str, count: usize) -> Vec<Span> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let spans: Vec<Span> = self
-                .spans
+        let spans = || -> Vec<Span> {
+            self.spans
                 .lock()
                 .unwrap()
                 .iter()
                 .filter(|s| hex::encode(&s.trace_id) == trace_id)
                 .cloned()
-                .collect();
-            if spans.len() >= count || Instant::now() > deadline {
-                return spans;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+                .collect()
+        };
+        crate::common::wait::poll(Duration::from_secs(10), || {
+            Some(spans()).filter(|s| s.len() >= count)
+        })
+        .unwrap_or_else(spans)
     }
 
     fn all(&self) -> Vec<Span> {

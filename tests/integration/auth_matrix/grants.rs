@@ -160,12 +160,8 @@ fn reason(s: &tonic::Status) -> String {
         .unwrap_or_default()
 }
 
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn wait_until(what: &str, timeout: Duration, f: impl FnMut() -> bool) {
+    crate::common::wait::until_true(what, timeout, f);
 }
 
 /// Rewrites the server's config file and sends SIGHUP; waits for the reload.
@@ -1148,14 +1144,11 @@ async fn rediss_limits_work() -> (bool, String) {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("redis-server (scripts/test.sh installs it)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "redis-server did not listen on TLS"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "redis-server to listen on TLS",
+        Duration::from_secs(10),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
     let served = Served::start(&format!(
         r#"{local}{admin}
 [[policy.rules]]

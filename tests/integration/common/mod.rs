@@ -791,3 +791,4 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 pub mod procs;
+pub mod wait;

@@ -7,7 +7,7 @@ use std::{
     net::{SocketAddr, TcpStream},
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, SystemTime},
 };
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mfa-facade");
@@ -83,18 +83,18 @@ impl Redis {
     }
 
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+        super::wait::until_true(
+            "redis-server to answer PING",
+            Duration::from_secs(10),
+            || {
+                let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+                    return false;
+                };
                 let _ = s.write_all(b"PING\r\n");
                 let mut buf = [0u8; 7];
-                if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+                s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+            },
+        );
     }
 
     pub fn url(&self) -> String {
@@ -214,8 +214,7 @@ impl Served {
         if let Some(out) = child.stdout.take() {
             pump(out, stdout.clone(), stdout_held.clone());
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(addr).is_err() {
+        super::wait::until_true("the server to listen", Duration::from_secs(30), || {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!(
                     "the server exited before listening: {status}\n{}",
@@ -227,9 +226,8 @@ impl Served {
                         .join("\n")
                 );
             }
-            assert!(Instant::now() < deadline, "the server did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            TcpStream::connect(addr).is_ok()
+        });
         Self {
             child,
             addr,
@@ -256,34 +254,28 @@ impl Served {
     /// The demo pool the local backend makes at start-up, read from the
     /// first-run text on stdout (waiting up to 10 s for it).
     pub fn demo_pool(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let found = self.stdout().iter().find_map(|l| {
-                l.text
-                    .strip_prefix("Demo user pool: ")
-                    .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
-            });
-            match found {
-                Some(pool) => return pool,
-                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-                None => panic!("the first-run text names no demo pool"),
-            }
-        }
+        super::wait::until(
+            "the first-run text to name the demo pool",
+            Duration::from_secs(10),
+            || {
+                self.stdout().iter().find_map(|l| {
+                    l.text
+                        .strip_prefix("Demo user pool: ")
+                        .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
+                })
+            },
+        )
     }
 
     /// SIGTERM, and the exit status within 20 s.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         signal(self.child.id(), "-TERM");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                // Let the pumps read the last lines.
-                std::thread::sleep(Duration::from_millis(100));
-                return status;
-            }
-            assert!(Instant::now() < deadline, "no exit within 20 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let status = super::wait::until("an exit after SIGTERM", Duration::from_secs(20), || {
+            self.child.try_wait().expect("wait")
+        });
+        // Let the pumps read the last lines.
+        std::thread::sleep(Duration::from_millis(100));
+        status
     }
 
     /// SIGKILL, now.
@@ -302,16 +294,9 @@ impl Served {
 
     /// The first log line containing `needle`, waiting up to `timeout`.
     pub fn wait_log(&self, needle: &str, timeout: Duration) -> Option<LogLine> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(l) = self.logs().into_iter().find(|l| l.text.contains(needle)) {
-                return Some(l);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        super::wait::poll(timeout, || {
+            self.logs().into_iter().find(|l| l.text.contains(needle))
+        })
     }
 
     /// The Prometheus text at /metrics.
@@ -504,9 +489,8 @@ impl Served {
         use tonic_health::pb::{
             HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
         };
-        let deadline = Instant::now() + within;
-        loop {
-            let now = HealthClient::new(self.channel().await)
+        let check = || async {
+            HealthClient::new(self.channel().await)
                 .check(HealthCheckRequest {
                     service: String::new(),
                 })
@@ -514,11 +498,16 @@ impl Served {
                 .map(|r| {
                     ServingStatus::try_from(r.into_inner().status).unwrap_or(ServingStatus::Unknown)
                 })
-                .unwrap_or(ServingStatus::Unknown);
-            if now == want || Instant::now() > deadline {
-                return now;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+                .unwrap_or(ServingStatus::Unknown)
+        };
+        let reached = super::wait::poll_async(within, || async {
+            let now = check().await;
+            (now == want).then_some(now)
+        })
+        .await;
+        match reached {
+            Some(now) => now,
+            None => check().await,
         }
     }
 }
