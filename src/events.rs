@@ -931,7 +931,7 @@ mod tests {
         assert_eq!(before, names.len(), "an event listed twice");
         let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let this = std::fs::read_to_string(src.join("events.rs")).unwrap();
-        let code = this.split("#[cfg(test)]\nmod tests").next().unwrap();
+        let code = this.split("#[cfg(test)]\nmod tests {").next().unwrap();
         for name in NAMES {
             assert!(
                 name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
@@ -951,7 +951,7 @@ mod tests {
             .filter(|f| !f.ends_with("events.rs"))
             .map(|f| {
                 let text = std::fs::read_to_string(f).unwrap();
-                text.split("#[cfg(test)]\nmod tests")
+                text.split("#[cfg(test)]\nmod tests {")
                     .next()
                     .unwrap()
                     .to_owned()
@@ -989,7 +989,7 @@ mod tests {
             }
             let text = std::fs::read_to_string(&f).unwrap();
             // Tests may log to see how a line is written.
-            let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+            let code = text.split("#[cfg(test)]\nmod tests {").next().unwrap();
             for level in ["trace", "debug", "info", "warn", "error", "event"] {
                 assert!(
                     !code.contains(&format!("tracing::{level}!(")),

@@ -59,7 +59,7 @@ mod tests {
     /// The top-level modules a file's non-test code names as `crate::x`,
     /// in a `use crate::{x, ...}` group too. Comments are skipped.
     fn imports(text: &str) -> BTreeSet<String> {
-        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+        let code = text.split("#[cfg(test)]\nmod tests {").next().unwrap_or("");
         let code: String = code
             .lines()
             .filter(|l| !l.trim_start().starts_with("//"))

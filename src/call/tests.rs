@@ -10,13 +10,13 @@ use serde_json::Value;
 
 use super::ops::{GetUserPoolMfaConfig, SetUserPoolMfaConfig};
 use super::{CallContext, Decoded, Facade};
+use crate::audit::settings::AuditConfig;
 use crate::auth::{AuthState, Principal, ProvenBy};
 use crate::backend::Backend;
 use crate::backend::local::LocalBackend;
 use crate::backend::local::store::{FeaturePlan, PoolSettings};
-use crate::config::Config;
 use crate::domain::{MfaMode, PoolMfaConfig, SoftwareTokenMfaConfig, rules::Violations};
-use crate::limits::Limiter;
+use crate::limits::{Limiter, settings::LimitsConfig};
 
 struct Spine {
     _dir: tempfile::TempDir,
@@ -31,15 +31,13 @@ impl Spine {
     async fn new() -> Self {
         let dir = tempfile::tempdir().expect("dir");
         let audit = dir.path().join("audit.jsonl");
-        let text = format!(
-            "[backend]\nkind = \"local\"\ndata_file = \"{data}\"\n\n\
-             [audit]\nfile = \"{audit}\"\nfail_closed = true\n\n\
-             [limits.default]\nper_second = 1\nburst = 2\n\n\
-             [[policy.rules]]\nprincipals = [\"svc\"]\nmethods = [\"*\"]\nuser_pools = [\"*\"]\n",
-            data = dir.path().join("data.json").display(),
-            audit = audit.display(),
-        );
-        let config = Config::from_toml_and_env(&text, Vec::new()).expect("config");
+        let audit_config: AuditConfig = toml::from_str(&format!(
+            "file = \"{}\"\nfail_closed = true\n",
+            audit.display()
+        ))
+        .expect("[audit]");
+        let limits: LimitsConfig =
+            toml::from_str("[default]\nper_second = 1\nburst = 2\n").expect("[limits]");
         let local = Arc::new(
             LocalBackend::open(&dir.path().join("data.json"), "us-east-1").expect("local"),
         );
@@ -47,12 +45,11 @@ impl Spine {
             .create_user_pool("spine", FeaturePlan::Essentials, PoolSettings::default())
             .await
             .expect("pool");
-        let auditor =
-            crate::audit::Auditor::start(config.audit.as_ref().expect("audit")).expect("auditor");
+        let auditor = crate::audit::Auditor::start(&audit_config).expect("auditor");
         let facade = Facade::new(
             local.clone(),
-            crate::auth::shared(AuthState::from_config(&config)),
-            Limiter::start(&config.limits, false).await,
+            crate::auth::shared(AuthState::single_key("svc", "the key")),
+            Limiter::start(&limits, false).await,
             auditor,
         );
         Self {
