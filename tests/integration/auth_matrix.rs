@@ -587,6 +587,100 @@ async fn every_attack_is_refused_before_the_backend() {
     );
 }
 
+/// Each attack of [`cases`] as a test of its own, on a fresh server, so
+/// one can be run by name (`cargo nextest run -E 'test(/attack::a27/)'`)
+/// and a failure names its case. `every_attack_is_refused_before_the_backend`
+/// still runs them all on one server, which is what holds the denials of an
+/// existing and a missing pool to one message.
+mod attack {
+    use super::*;
+
+    /// Case `number` alone: refused with its code, and nothing reached the
+    /// backend.
+    async fn attack(number: &str) {
+        let s = Stack::local().await;
+        let existing = s.create_pool().await;
+        let existing: &'static str = Box::leak(existing.into_boxed_str());
+        s.auth.store(std::sync::Arc::new(matrix_auth(true)));
+        let before = s.upstream_calls();
+        let (name, creds, call, expected) = cases(existing)
+            .into_iter()
+            .find(|(n, ..)| n.split(' ').next() == Some(number))
+            .unwrap_or_else(|| panic!("no case {number}"));
+        let status = make(&s, &call, &creds)
+            .await
+            .expect_err(&format!("{name}: allowed"));
+        assert_eq!(status.code(), expected, "{name}: {}", status.message());
+        assert_eq!(s.upstream_calls(), before, "{name} reached the backend");
+    }
+
+    macro_rules! attacks {
+        ($($test:ident: $number:literal,)*) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    attack($number).await
+                }
+            )*
+            /// The case numbers that have a test here.
+            const NUMBERS: &[&str] = &[$($number),*];
+        };
+    }
+
+    attacks! {
+        a01_no_credentials: "1",
+        a02_empty_api_key: "2",
+        a03_garbage_api_key: "3",
+        a04_a_wrong_key: "4",
+        a05_leading_space: "5",
+        a06_trailing_space: "6",
+        a07_upper_cased_key: "7",
+        a08_key_minus_a_character: "8",
+        a09_key_plus_a_character: "9",
+        a10_the_hash_as_the_key: "10",
+        a11_a_4_kib_key: "11",
+        a12_a_bearer_token_in_x_api_key: "12",
+        a13_bearer_garbage: "13",
+        a14_basic_authorization: "14",
+        a15_empty_authorization: "15",
+        a16_two_different_keys: "16",
+        a17_two_copies_of_the_right_key: "17",
+        a18_another_principals_key: "18",
+        a19_method_outside_the_grant: "19",
+        a20_pool_outside_the_grant: "20",
+        a21_lower_case_pool: "21",
+        a22_prefixed_pool: "22",
+        a23_pool_in_another_region: "23",
+        a24_pool_grant_on_the_user_service: "24",
+        a25_method_glob_without_service_method: "25",
+        a26_principal_glob: "26",
+        a27_denied_on_an_existing_pool: "27",
+        a28_denied_on_a_missing_pool: "28",
+        a29_invalid_input_no_grant: "29",
+        a30_invalid_input_no_credentials: "30",
+        a31_token_iss_outside_the_grant: "31",
+        a32_token_without_a_readable_iss: "32",
+        a33_session_flow_pool_scoped_grant: "33",
+        a34_admin_delete_outside_the_grant: "34",
+        a34b_walk_of_a_pool_outside_the_grant: "34b",
+        a34c_walk_without_credentials: "34c",
+        a35_fixtures_without_credentials: "35",
+        a36_fixtures_without_a_grant: "36",
+        a39_unknown_service_no_grant: "39",
+        a39b_unknown_service_no_credentials: "39b",
+    }
+
+    /// A case added to the table gets its test here too.
+    #[test]
+    fn every_case_has_its_own_test() {
+        let numbers: Vec<String> = cases("us-east-1_X1")
+            .iter()
+            .map(|(n, ..)| n.split(' ').next().unwrap_or("").to_owned())
+            .collect();
+        assert_eq!(numbers, NUMBERS);
+    }
+}
+
 fn grpcurl(args: &[&str]) -> (bool, String) {
     let out = std::process::Command::new("grpcurl")
         .args(args)
