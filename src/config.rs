@@ -1016,12 +1016,16 @@ impl Config {
 }
 
 impl Config {
-    /// Grants that may reach further than they read, for `check-config` and
-    /// the start-up log: a rule granting an API key's principal name also
-    /// grants a bearer token or a client certificate that proves the same
-    /// name, unless a prefix or the rule's `proven_by` keeps them apart.
+    /// What `check-config` and the start-up log warn of:
+    ///
+    /// - grants that may reach further than they read: a rule granting an
+    ///   API key's principal name also grants a bearer token or a client
+    ///   certificate that proves the same name, unless a prefix or the
+    ///   rule's `proven_by` keeps them apart;
+    /// - a laptop's defaults on an address other machines reach
+    ///   ([`Config::laptop_defaults`]).
     pub fn warnings(&self) -> Vec<ConfigError> {
-        let mut out = Vec::new();
+        let mut out = self.laptop_defaults();
         let jwt = self.auth.jwt.as_ref().map(|j| {
             (
                 j.principal_prefix.as_str(),
@@ -1065,6 +1069,47 @@ impl Config {
                     }
                 }
             }
+        }
+        out
+    }
+}
+
+impl Config {
+    /// The defaults that suit a laptop and not a deployment, when `listen`
+    /// is not a loopback address: no audit sink, budgets kept per replica
+    /// for Cognito (the local backend is one replica's file anyway), and no
+    /// drain delay. Warnings, not errors: a single replica may mean it.
+    fn laptop_defaults(&self) -> Vec<ConfigError> {
+        let mut out = Vec::new();
+        if self.listen.ip().is_loopback() {
+            return out;
+        }
+        let mut warn = |key: &str, message: String| {
+            out.push(ConfigError {
+                key: key.into(),
+                message,
+            })
+        };
+        if self.audit.is_none() {
+            warn(
+                "audit",
+                format!(
+                    "no audit sink, and listen = {} is reachable from other machines: no call is recorded; set [audit] file, stdout or [audit.s3]",
+                    self.listen
+                ),
+            );
+        }
+        if self.limits.redis.is_none() && self.backend.kind != BackendKind::Local {
+            warn(
+                "limits.redis",
+                "unset: each replica keeps its own budgets and Cognito quota buckets, so N replicas admit N times the configured rates; set [limits.redis] to run more than one".into(),
+            );
+        }
+        if self.server.drain_delay_ms == 0 {
+            warn(
+                "server.drain_delay_ms",
+                "0: on SIGTERM the listener closes at once, and the calls a load balancer still sends in that moment are refused (the manifests use 5000)".into(),
+            );
         }
         out
     }
@@ -1165,6 +1210,36 @@ mod tests {
             .into_iter()
             .map(|e| e.key)
             .collect()
+    }
+
+    /// A laptop's defaults are warned of only where other machines reach
+    /// the service, one warning per default left, and none once set.
+    #[test]
+    fn laptop_defaults_are_warned_of_off_loopback() {
+        let keys = |text: &str| -> Vec<String> {
+            Config::from_toml_and_env(text, no_env())
+                .expect("config")
+                .laptop_defaults()
+                .into_iter()
+                .map(|w| w.key)
+                .collect()
+        };
+        let cognito = "[backend]\nkind = \"cognito\"\nregion = \"us-east-1\"\n";
+        assert!(keys(&format!("listen = \"127.0.0.1:50051\"\n{cognito}")).is_empty());
+        assert_eq!(
+            keys(&format!("listen = \"0.0.0.0:50051\"\n{cognito}")),
+            ["audit", "limits.redis", "server.drain_delay_ms"]
+        );
+        // The local backend is one replica's file: no Redis to ask for.
+        assert_eq!(
+            keys("listen = \"0.0.0.0:50051\"\n"),
+            ["audit", "server.drain_delay_ms"]
+        );
+        let set = format!(
+            "listen = \"0.0.0.0:50051\"\n[server]\ndrain_delay_ms = 5000\n[audit]\nstdout = true\n\
+             [limits.redis]\nurl = \"redis://127.0.0.1:6379/0\"\n{cognito}"
+        );
+        assert!(keys(&set).is_empty(), "{:?}", keys(&set));
     }
 
     #[test]

@@ -186,6 +186,9 @@ fn each_configmaps_config_passes_check_config() {
             "mfa-facade check-config",
         );
         assert!(out.contains("config OK"), "{overlay}: {out}");
+        // Neither overlay keeps a laptop's default (no audit sink, budgets
+        // per replica, no drain delay) on its public address.
+        assert!(!out.contains("warning:"), "{overlay}: {out}");
     }
     // The aws overlay really is the fleet setup.
     let aws = objects(&render("aws"));
