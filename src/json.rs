@@ -37,6 +37,12 @@ pub fn push_str(out: &mut Vec<u8>, s: &str) {
         let _ = serde_json::to_writer(&mut *out, s);
         return;
     }
+    push_unescaped(out, s);
+}
+
+/// Appends `s` between quotes as it is: for a string known to hold
+/// nothing JSON escapes ([`needs_escape`] false).
+pub fn push_unescaped(out: &mut Vec<u8>, s: &str) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     out.extend_from_slice(s.as_bytes());

@@ -230,10 +230,7 @@ impl Fields {
             "{value:?} is not plain"
         );
         let opened = self.open_key(key);
-        self.pieces.reserve(value.len() + 2);
-        self.pieces.push(b'"');
-        self.pieces.extend_from_slice(value.as_bytes());
-        self.pieces.push(b'"');
+        crate::json::push_unescaped(&mut self.pieces, value);
         self.close(Cow::Borrowed(key.name), opened);
     }
 

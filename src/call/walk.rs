@@ -168,13 +168,9 @@ impl PoolFactors {
         if !user.enabled {
             return false;
         }
-        let enabled = |name: &str| factors.user_mfa_setting_list.iter().any(|f| f == name);
-        let totp = enabled("SOFTWARE_TOKEN_MFA")
-            || factors
-                .configured_user_auth_factors
-                .contains(&AuthFactor::SoftwareToken);
-        let sms_now = enabled("SMS_MFA");
-        let email_now = enabled("EMAIL_OTP");
+        let totp = factors.has_totp_app();
+        let sms_now = factors.enables("SMS_MFA");
+        let email_now = factors.enables("EMAIL_OTP");
         let sms_on = sms_now || (!totp && self.sms && user.has_phone_number);
         let email_on = email_now || (!totp && self.email && user.has_email);
         let recoverable = |sms: bool, email: bool| {
@@ -185,7 +181,7 @@ impl PoolFactors {
     }
 
     /// The guide's rule: a user with a registered authenticator (a TOTP
-    /// app, passkey MFA), or with a phone_number or email attribute for a
+    /// app), or with a phone_number or email attribute for a
     /// factor the pool enables (Cognito sends to unverified ones too), is
     /// prompted; any other is sent to set-up when the pool offers TOTP, and
     /// else cannot sign in. A disabled user is `None`. (What ON does to the
@@ -194,10 +190,7 @@ impl PoolFactors {
         if !user.enabled {
             return None;
         }
-        let enabled = |name: &str| factors.user_mfa_setting_list.iter().any(|f| f == name);
-        let registered = |f: AuthFactor| factors.configured_user_auth_factors.contains(&f);
-        let prompted = enabled("SOFTWARE_TOKEN_MFA")
-            || registered(AuthFactor::SoftwareToken)
+        let prompted = factors.has_totp_app()
             || (self.sms && user.has_phone_number)
             || (self.email && user.has_email);
         Some(if prompted {

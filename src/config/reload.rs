@@ -60,9 +60,9 @@ impl Snapshot {
     }
 
     /// Once the files read the same twice in a row, [`SETTLE`] apart (at
-    /// most [`MAX_SETTLE_ROUNDS`] rounds).
-    async fn settled(files: &[PathBuf]) -> Self {
-        let mut last = Self::take(files);
+    /// most [`MAX_SETTLE_ROUNDS`] rounds), starting from `first`.
+    async fn settled(first: Self, files: &[PathBuf]) -> Self {
+        let mut last = first;
         for _ in 0..MAX_SETTLE_ROUNDS {
             tokio::time::sleep(SETTLE).await;
             let now = Self::take(files);
@@ -150,10 +150,11 @@ pub fn spawn(config_path: PathBuf, mut files: Vec<PathBuf>, shared: SharedAuth, 
                 tick.tick().await;
                 "file change"
             };
-            if why == "file change" && Snapshot::take(&files).fingerprint == seen {
+            let now = Snapshot::take(&files);
+            if why == "file change" && now.fingerprint == seen {
                 continue;
             }
-            let snapshot = Snapshot::settled(&files).await;
+            let snapshot = Snapshot::settled(now, &files).await;
             // Measured against what was loaded (or refused): a change made
             // while this reload ran differs from it and is loaded next.
             seen = snapshot.fingerprint;

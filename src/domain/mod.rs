@@ -225,6 +225,21 @@ pub struct UserAuthFactors {
     pub configured_user_auth_factors: Vec<AuthFactor>,
 }
 
+impl UserAuthFactors {
+    /// Whether UserMFASettingList holds `name` (SMS_MFA, EMAIL_OTP, ...).
+    pub fn enables(&self, name: &str) -> bool {
+        self.user_mfa_setting_list.iter().any(|f| f == name)
+    }
+
+    /// Whether the user has a TOTP app: enabled for MFA, or registered.
+    pub fn has_totp_app(&self) -> bool {
+        self.enables("SOFTWARE_TOKEN_MFA")
+            || self
+                .configured_user_auth_factors
+                .contains(&AuthFactor::SoftwareToken)
+    }
+}
+
 /// WebAuthnCredentialDescription: one of a user's passkeys.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebAuthnCredential {

@@ -137,22 +137,22 @@ pub(super) fn resolve_username(pool: &Pool, name: &str) -> Result<String> {
             .get(&format!("{attribute}_verified"))
             .is_some_and(|v| v == "true"),
     };
+    let holds = |u: &User, attribute: &str| {
+        u.attributes
+            .get(attribute)
+            .is_some_and(|v| same_name(pool, v, name))
+    };
     pool.users
         .values()
         .find(|u| {
             u.sub == name
                 || same_name(pool, &u.username, name)
-                || pool.state.alias_attributes.iter().any(|a| {
-                    u.attributes
-                        .get(a)
-                        .is_some_and(|v| same_name(pool, v, name))
-                        && verified(u, a)
-                })
-                || pool.state.username_attributes.iter().any(|a| {
-                    u.attributes
-                        .get(a)
-                        .is_some_and(|v| same_name(pool, v, name))
-                })
+                || pool
+                    .state
+                    .alias_attributes
+                    .iter()
+                    .any(|a| holds(u, a) && verified(u, a))
+                || pool.state.username_attributes.iter().any(|a| holds(u, a))
         })
         .map(|u| u.username.clone())
         .ok_or_else(user_not_found)

@@ -87,6 +87,44 @@ pub(super) fn is_email(value: &str) -> bool {
     value.contains('@')
 }
 
+/// The username and attributes a new user is stored with. In a pool with
+/// username attributes the username given is the user's email address or
+/// phone number: it becomes that attribute (an attribute given with another
+/// value is refused), must be unique among the pool's values of it
+/// (`taken`, as the pool compares them), and the user's username is its
+/// `sub`. In any other pool, as given.
+fn stored_name(
+    pool: &Pool,
+    username: String,
+    mut attributes: BTreeMap<String, String>,
+    sub: &str,
+    taken: &mut std::collections::HashSet<(String, String)>,
+) -> Result<(String, BTreeMap<String, String>)> {
+    use super::cognito_rules::{name_key, same_name, username_attribute};
+    let Some(attribute) = username_attribute(pool, &username)? else {
+        return Ok((username, attributes));
+    };
+    if attributes
+        .get(attribute)
+        .is_some_and(|given| !same_name(pool, given, &username))
+    {
+        return Err(cognito(
+            "InvalidParameterException",
+            format!(
+                "{attribute} differs from the username, which is the user's {attribute} in this pool"
+            ),
+        ));
+    }
+    if !taken.insert((attribute.to_owned(), name_key(pool, &username))) {
+        return Err(cognito(
+            "UsernameExistsException",
+            format!("An account with the given {attribute} already exists."),
+        ));
+    }
+    attributes.insert(attribute.to_owned(), username);
+    Ok((sub.to_owned(), attributes))
+}
+
 /// A user created by fixtures CreateUser / CreateUsers: its username (the
 /// one asked for, or in a pool with username attributes its sub) and sub.
 #[derive(Clone, Debug)]
@@ -310,31 +348,7 @@ impl LocalBackend {
                 let mut created = Vec::with_capacity(users.len());
                 for (u, sub) in users.into_iter().zip(&subs) {
                     let (username, attributes) =
-                        match super::cognito_rules::username_attribute(pool, &u.username)? {
-                            None => (u.username, u.attributes),
-                            Some(attribute) => {
-                                let value = u.username;
-                                let mut attributes = u.attributes;
-                                if attributes
-                                    .get(attribute)
-                                    .is_some_and(|given| !super::cognito_rules::same_name(pool, given, &value))
-                                {
-                                    return Err(cognito(
-                                        "InvalidParameterException",
-                                        format!("{attribute} differs from the username, which is the user's {attribute} in this pool"),
-                                    ));
-                                }
-                                let key = (attribute.to_owned(), super::cognito_rules::name_key(pool, &value));
-                                if !taken_values.insert(key) {
-                                    return Err(cognito(
-                                        "UsernameExistsException",
-                                        format!("An account with the given {attribute} already exists."),
-                                    ));
-                                }
-                                attributes.insert(attribute.to_owned(), value);
-                                (sub.clone(), attributes)
-                            }
-                        };
+                        stored_name(pool, u.username, u.attributes, sub, &mut taken_values)?;
                     if !taken.insert(super::cognito_rules::name_key(pool, &username)) {
                         return Err(cognito(
                             "UsernameExistsException",
