@@ -24,6 +24,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ("api", &["api"]),
     ("config", &["config"]),
     ("server", &["server"]),
+    ("app", &["app"]),
 ];
 
 /// Every `.rs` file under `dir`, for the tests that read the source

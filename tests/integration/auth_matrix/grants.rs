@@ -36,7 +36,7 @@
 use super::jwt::jwt_cases::{AUDIENCE, ISSUER, Signer, now, signer};
 use super::mtls::pki;
 use super::*;
-use common::procs::{Served, bin, canary, free_port};
+use common::procs::{Served, bin, canary, closed_port, free_port};
 use jsonwebtoken::{Algorithm, Header, jwk::Jwk};
 use mfa_facade::proto::dev::v1::local_fixtures_service_client::LocalFixturesServiceClient;
 use std::time::{Duration, Instant};
@@ -1007,7 +1007,7 @@ enabled = true
     drop(served);
 
     // E1: Cognito at a closed loopback port.
-    let closed = free_port();
+    let (_closed_guard, closed) = closed_port();
     let served = Served::start_with_env(
         &format!(
             r#"
@@ -1067,11 +1067,8 @@ user_pools = ["*"]
     let dir = tempfile::tempdir().expect("dir");
     let mut child = std::process::Command::new(bin())
         .arg("serve")
-        .env("MFA_FACADE_LISTEN", format!("0.0.0.0:{}", free_port()))
-        .env(
-            "MFA_FACADE_METRICS_LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        )
+        .env("MFA_FACADE_LISTEN", "0.0.0.0:0")
+        .env("MFA_FACADE_METRICS_LISTEN", "127.0.0.1:0")
         .current_dir(dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

@@ -62,18 +62,18 @@ pub(super) mod pki {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mtls_attacks_are_refused_and_the_principal_is_the_spiffe_id_or_cn() {
-    use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
     const BILLING: &str = "spiffe://example.org/ns/billing/sa/api";
     const OTHER: &str = "spiffe://example.org/ns/other/sa/api";
 
     let ca = pki::ca("clients and server CA");
     let rogue = pki::ca("another CA");
     let (server_cert, server_key) = pki::server(&ca);
-    let server_tls = |required: bool| {
-        ServerTlsConfig::new()
-            .identity(Identity::from_pem(&server_cert, &server_key))
-            .client_ca_root(Certificate::from_pem(&ca.pem))
-            .client_auth_optional(!required)
+    let server_tls = |required: bool| common::ServerTls {
+        cert: server_cert.clone(),
+        key: server_key.clone(),
+        client_ca: Some(ca.pem.clone()),
+        client_cert_required: required,
     };
     let client = |id: Option<(String, String)>| {
         let c = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&ca.pem));

@@ -22,10 +22,11 @@ use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::{TokioExecutor, TokioIo},
 };
-use mfa_facade::auth::{self, AuthState, SharedAuth};
+use mfa_facade::auth::{AuthState, SharedAuth};
 use mfa_facade::{
-    backend::{Backend, cognito::CognitoBackend, local::LocalBackend},
-    config::BackendConfig,
+    app::{App, Options, RunningServer},
+    backend::Backend,
+    config::{BackendConfig, BackendKind, Config, TlsConfig},
     domain::totp,
     domain::{
         AccessToken, AssociatedToken, CredentialsPage, MfaPreference, PoolMfaConfig, Secret,
@@ -38,13 +39,12 @@ use mfa_facade::{
         user_mfa_service_client::UserMfaServiceClient,
         user_pool_mfa_service_client::UserPoolMfaServiceClient,
     },
-    server::{Backends, RunningServer},
 };
 use tokio::net::TcpListener;
 use tonic::{
     metadata::{Ascii, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, ClientTlsConfig, ServerTlsConfig},
+    transport::{Channel, ClientTlsConfig},
 };
 
 pub const MOTO_ENV: &str = "MFA_FACADE_TEST_MOTO_URL";
@@ -369,17 +369,101 @@ pub type PoolsClient = UserPoolMfaServiceClient<InterceptedService<Channel, ApiK
 pub type UsersClient = UserMfaServiceClient<InterceptedService<Channel, ApiKey>>;
 pub type FixturesClient = LocalFixturesServiceClient<InterceptedService<Channel, ApiKey>>;
 
-/// Starts the real server on an ephemeral port with `auth`; returns it and a channel to it.
-pub async fn start_server(backends: Backends, auth: SharedAuth) -> (RunningServer, Channel) {
-    let server = RunningServer::start("127.0.0.1:0".parse().expect("addr"), backends, auth)
+/// The configuration an in-process test server starts from: the
+/// defaults, on loopback ports the system picks.
+pub fn test_config() -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        metrics_listen: "127.0.0.1:0".parse().expect("addr"),
+        ..Config::default()
+    }
+}
+
+/// The real service (`App::build_with`, as `main` builds it) of `config`,
+/// started on its task with the test callers unless `options` names others.
+pub async fn start_app(config: &Config, mut options: Options) -> Started {
+    if options.callers.is_none() {
+        options.callers = Some(AuthState::single_key(TEST_PRINCIPAL, TEST_KEY));
+    }
+    let app = App::build_with(config, options)
         .await
-        .expect("start server");
-    let channel = Channel::from_shared(server.url())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
-    (server, channel)
+        .expect("build the service");
+    let auth = app.auth();
+    Started {
+        server: app.start(),
+        auth,
+    }
+}
+
+/// A started service and its handles.
+pub struct Started {
+    pub server: RunningServer,
+    /// Its callers: a test may replace them as a reload would.
+    pub auth: SharedAuth,
+}
+
+impl Started {
+    /// A plaintext channel to it.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.server.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect")
+    }
+}
+
+/// The cognito backend of `settings` (an emulator's endpoint, the test
+/// credentials), served with the test callers; returns it and a channel.
+pub async fn start_cognito(settings: BackendConfig) -> (Started, Channel) {
+    let config = Config {
+        backend: BackendConfig {
+            kind: BackendKind::Cognito,
+            ..settings
+        },
+        ..test_config()
+    };
+    let started = start_app(
+        &config,
+        Options {
+            credentials: Some(test_credentials()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let channel = started.channel().await;
+    (started, channel)
+}
+
+/// A server's TLS as PEM text, written into `[tls]` files by the stack.
+pub struct ServerTls {
+    pub cert: String,
+    pub key: String,
+    /// The CA client certificates must chain to (mTLS).
+    pub client_ca: Option<String>,
+    /// Refuse a handshake without a client certificate.
+    pub client_cert_required: bool,
+}
+
+impl ServerTls {
+    fn write(&self, dir: &std::path::Path) -> TlsConfig {
+        let file = |name: &str, pem: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).expect("write PEM");
+            path
+        };
+        TlsConfig {
+            cert_file: file("server.pem", &self.cert),
+            key_file: file("server.key", &self.key),
+            client_ca_file: self
+                .client_ca
+                .as_deref()
+                .map(|ca| file("client-ca.pem", ca)),
+            client_cert_required: self.client_cert_required,
+            principal_prefix: String::new(),
+            cn_with_sans: false,
+        }
+    }
 }
 
 /// A TLS channel to `addr` (server name "localhost").
@@ -392,11 +476,6 @@ pub async fn tls_channel(
         .tls_config(client.domain_name("localhost"))?
         .connect()
         .await
-}
-
-/// The test principal's key, allowed everything.
-pub fn test_auth() -> SharedAuth {
-    auth::shared(AuthState::single_key(TEST_PRINCIPAL, TEST_KEY))
 }
 
 /// The real server on an ephemeral port, on one backend, with clients.
@@ -413,16 +492,14 @@ impl Stack {
     /// The cognito backend pointed at moto through a recording proxy.
     pub async fn moto() -> Self {
         let proxy = RecordingProxy::start(moto_url()).await;
-        let settings = BackendConfig {
+        let (started, channel) = start_cognito(BackendConfig {
             region: Some("us-east-1".into()),
             endpoint_url: Some(proxy.url()),
             max_attempts: 1,
             ..BackendConfig::default()
-        };
-        let backend: Arc<dyn Backend> =
-            Arc::new(CognitoBackend::connect(&settings, Some(test_credentials())).await);
-        let auth = test_auth();
-        let (server, channel) = start_server(Backends::remote(backend), auth.clone()).await;
+        })
+        .await;
+        let (server, auth) = (started.server, started.auth);
         Self {
             pools: UserPoolMfaServiceClient::with_interceptor(
                 channel.clone(),
@@ -446,7 +523,7 @@ impl Stack {
 
     /// The local backend served over TLS with `tls`; `channel`, `pools` and
     /// `users` connect with the given client TLS settings.
-    pub async fn local_tls(tls: Option<(ServerTlsConfig, ClientTlsConfig)>) -> Self {
+    pub async fn local_tls(tls: Option<(ServerTls, ClientTlsConfig)>) -> Self {
         Self::local_with(tls, true).await
     }
 
@@ -456,60 +533,40 @@ impl Stack {
         Self::local_with(None, false).await
     }
 
-    async fn local_with(tls: Option<(ServerTlsConfig, ClientTlsConfig)>, preflight: bool) -> Self {
+    async fn local_with(tls: Option<(ServerTls, ClientTlsConfig)>, preflight: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let local = Arc::new(
-            LocalBackend::open(&dir.path().join("data.json"), "us-east-1").expect("open local"),
-        );
-        let counter = Arc::new(CountingBackend {
-            inner: local.clone(),
-            calls: AtomicUsize::new(0),
-            writes: AtomicUsize::new(0),
+        let mut config = test_config();
+        config.backend.data_file = dir.path().join("data.json");
+        config.backend.region = Some("us-east-1".into());
+        config.backend.preflight = preflight;
+        let client_tls = tls.map(|(server, client)| {
+            config.tls = Some(server.write(dir.path()));
+            client
         });
-        let backends = Backends {
-            backend: counter.clone(),
-            local: Some(local),
-        };
-        let auth = test_auth();
-        let (server, channel) = match tls {
-            None if !preflight => {
-                let opts = mfa_facade::server::ServeOptions {
-                    preflight: mfa_facade::backend::settings::Preflight {
-                        enabled: false,
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                };
-                let server = RunningServer::start_options(
-                    "127.0.0.1:0".parse().expect("addr"),
-                    backends,
-                    auth.clone(),
-                    opts,
-                )
+        let counter: Arc<std::sync::OnceLock<Arc<CountingBackend>>> = Arc::default();
+        let slot = counter.clone();
+        let started = start_app(
+            &config,
+            Options {
+                wrap_backend: Some(Box::new(move |inner| {
+                    let counting = Arc::new(CountingBackend {
+                        inner,
+                        calls: AtomicUsize::new(0),
+                        writes: AtomicUsize::new(0),
+                    });
+                    let _ = slot.set(counting.clone());
+                    counting
+                })),
+                ..Options::default()
+            },
+        )
+        .await;
+        let counter = counter.get().expect("the backend was wrapped").clone();
+        let channel = match client_tls {
+            None => started.channel().await,
+            Some(client) => tls_channel(started.server.addr, client)
                 .await
-                .expect("start server");
-                let channel = Channel::from_shared(server.url())
-                    .expect("url")
-                    .connect()
-                    .await
-                    .expect("connect");
-                (server, channel)
-            }
-            None => start_server(backends, auth.clone()).await,
-            Some((server_tls, client_tls)) => {
-                let server = RunningServer::start_tls(
-                    "127.0.0.1:0".parse().expect("addr"),
-                    backends,
-                    auth.clone(),
-                    Some(server_tls),
-                )
-                .await
-                .expect("start TLS server");
-                let channel = tls_channel(server.addr, client_tls)
-                    .await
-                    .expect("TLS connect");
-                (server, channel)
-            }
+                .expect("TLS connect"),
         };
         Self {
             pools: UserPoolMfaServiceClient::with_interceptor(
@@ -525,9 +582,9 @@ impl Stack {
                 counter,
                 _dir: dir,
             },
-            server,
+            server: started.server,
             channel,
-            auth,
+            auth: started.auth,
         }
     }
 

@@ -20,6 +20,61 @@ pub fn bin() -> String {
 }
 pub const REDIS_ENV: &str = "MFA_FACADE_TEST_REDIS_URL";
 
+/// The address a server's log line `event` reports in `field` (the
+/// `serving` line's `listen`, the bound one when the configuration said
+/// port 0).
+pub fn bound_address(lines: &[LogLine], event: &str, field: &str) -> Option<SocketAddr> {
+    lines.iter().find_map(|l| {
+        let v: serde_json::Value = serde_json::from_str(&l.text).ok()?;
+        (v["event"] == event).then(|| v[field].as_str()?.parse().ok())?
+    })
+}
+
+/// Reads a started server's log (its stderr, piped) to its end on a thread
+/// of its own, and returns the address its `serving` line reports: the
+/// port it bound for `127.0.0.1:0`. Panics if it exits or says nothing
+/// within 30 s.
+pub fn served_address(child: &mut Child) -> SocketAddr {
+    let stderr = child.stderr.take().expect("the server's stderr is piped");
+    let (found, address) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        let mut sent = false;
+        for text in BufReader::new(stderr).lines().map_while(Result::ok) {
+            lines.push(LogLine {
+                at: SystemTime::now(),
+                text,
+            });
+            if !sent && let Some(addr) = bound_address(&lines, "serving", "listen") {
+                let _ = found.send(addr);
+                sent = true;
+                lines.clear();
+            }
+        }
+    });
+    super::wait::until("the server to listen", Duration::from_secs(30), || {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the server exited before listening: {status}");
+        }
+        address.recv_timeout(Duration::from_millis(50)).ok()
+    })
+}
+
+/// A loopback port bound and not listening, for as long as the guard
+/// lives: a connection to it is refused, and nobody else can take it.
+pub fn closed_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    let port = socket.local_addr().expect("local addr").port();
+    (socket, port)
+}
+
+/// A loopback port nobody listened on a moment ago, for the external
+/// servers (redis-server, moto) that cannot report a port they chose;
+/// their starters try again on another port when it was taken meanwhile.
+/// mfa-facade itself listens on port 0 and logs the port it got.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -165,8 +220,6 @@ impl Served {
         let config = config.replace("{dir}", &dir.path().display().to_string());
         let path = dir.path().join("config.toml");
         std::fs::write(&path, config).expect("write config");
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let mut command = Command::new(bin());
         for (k, v) in env {
             match v {
@@ -178,8 +231,8 @@ impl Served {
             .arg("serve")
             .arg("--config")
             .arg(&path)
-            .env("MFA_FACADE_LISTEN", addr.to_string())
-            .env("MFA_FACADE_METRICS_LISTEN", metrics_addr.to_string())
+            .env("MFA_FACADE_LISTEN", "127.0.0.1:0")
+            .env("MFA_FACADE_METRICS_LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .current_dir(dir.path())
             .stdout(Stdio::piped())
@@ -214,20 +267,24 @@ impl Served {
         if let Some(out) = child.stdout.take() {
             pump(out, stdout.clone(), stdout_held.clone());
         }
-        super::wait::until_true("the server to listen", Duration::from_secs(30), || {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "the server exited before listening: {status}\n{}",
-                    logs.lock()
-                        .expect("logs")
-                        .iter()
-                        .map(|l| l.text.as_str())
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                );
-            }
-            TcpStream::connect(addr).is_ok()
-        });
+        let (addr, metrics_addr) =
+            super::wait::until("the server to listen", Duration::from_secs(30), || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "the server exited before listening: {status}\n{}",
+                        logs.lock()
+                            .expect("logs")
+                            .iter()
+                            .map(|l| l.text.as_str())
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    );
+                }
+                let logs = logs.lock().expect("logs");
+                let listen = bound_address(&logs, "serving", "listen")?;
+                let metrics = bound_address(&logs, "metrics_serving", "metrics_listen")?;
+                Some((listen, metrics))
+            });
         Self {
             child,
             addr,
