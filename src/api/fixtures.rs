@@ -1,7 +1,7 @@
 //! cognito.mfa.dev.v1.LocalFixturesService: state for other teams' tests,
 //! over gRPC. Served only with the local backend. Each call is decoded into
 //! an operation (`call::fixtures`) and takes the facade's way like any
-//! other: authorized on the pool it names, validated, rate limited, audited.
+//! other (`call::Facade::execute`).
 
 use std::sync::Arc;
 

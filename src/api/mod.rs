@@ -198,9 +198,6 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
             config,
             validate_only: r.validate_only,
             etag: r.etag,
-            capture_before: false,
-            check_state: false,
-            guard: None,
         };
         let out = self
             .facade
@@ -223,8 +220,6 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
             user_pool_id: r.user_pool_id,
             patch,
             update_mask: r.update_mask.map(|m| m.paths),
-            check_state: false,
-            guard: None,
         };
         let out = self
             .facade
@@ -246,9 +241,6 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
             update_mask: r.update_mask.map(|m| m.paths).unwrap_or_default(),
             etag: r.etag,
             validate_only: r.validate_only,
-            capture_before: false,
-            check_state: false,
-            guard: None,
         };
         let out = self
             .facade

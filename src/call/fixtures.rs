@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::ops::UserRequest;
-use super::{Operation, Ran, Target};
+use super::{Operation, Plan, Ran, Target};
 use crate::backend::{
     Backend,
     local::{
@@ -245,7 +245,7 @@ impl Operation for CreateUserPool {
         rules::pool_name(v, "pool_name", &self.pool_name);
         check_pool_settings(v, &self.state);
     }
-    async fn run(self, _: &dyn Backend) -> Result<Ran<CreatedPool>> {
+    async fn run(self, _: &dyn Backend, _: &Plan) -> Result<Ran<CreatedPool>> {
         let user_pool_id = self
             .local
             .create_user_pool(&self.pool_name, self.plan, self.state)
@@ -282,7 +282,7 @@ impl Operation for CreateUser {
         self.local
             .check_new_users(v, std::slice::from_ref(&self.user), false);
     }
-    async fn run(self, _: &dyn Backend) -> Result<Ran<CreatedUser>> {
+    async fn run(self, _: &dyn Backend, _: &Plan) -> Result<Ran<CreatedUser>> {
         let created = self
             .local
             .create_users(&self.user_pool_id, vec![self.user])
@@ -322,7 +322,7 @@ impl Operation for CreateUsers {
         rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
         self.local.check_new_users(v, &self.users, true);
     }
-    async fn run(self, _: &dyn Backend) -> Result<Ran<Vec<CreatedUser>>> {
+    async fn run(self, _: &dyn Backend, _: &Plan) -> Result<Ran<Vec<CreatedUser>>> {
         let created = self
             .local
             .create_users(&self.user_pool_id, self.users)
@@ -367,7 +367,7 @@ impl Operation for SetUserEnabled {
     fn validate(&self, v: &mut Violations) {
         user(v, &self.user_pool_id, &self.username);
     }
-    async fn run(self, _: &dyn Backend) -> Result<Ran<()>> {
+    async fn run(self, _: &dyn Backend, _: &Plan) -> Result<Ran<()>> {
         self.local
             .set_user_enabled(&self.user_pool_id, &self.username, self.enabled)
             .await
@@ -410,7 +410,7 @@ impl Operation for RegisterWebAuthnCredential {
     fn validate(&self, v: &mut Violations) {
         user(v, &self.user_pool_id, &self.username);
     }
-    async fn run(self, _: &dyn Backend) -> Result<Ran<RegisteredPasskey>> {
+    async fn run(self, _: &dyn Backend, _: &Plan) -> Result<Ran<RegisteredPasskey>> {
         let credential_id = self
             .local
             .register_web_authn_credential(&self.user_pool_id, &self.username, self.passkey)
@@ -447,7 +447,7 @@ impl Operation for IssueAccessToken {
     fn validate(&self, v: &mut Violations) {
         user(v, &self.user_pool_id, &self.username);
     }
-    async fn run(self, _: &dyn Backend) -> Result<Ran<IssuedToken>> {
+    async fn run(self, _: &dyn Backend, _: &Plan) -> Result<Ran<IssuedToken>> {
         let (access_token, expires_in) = self
             .local
             .issue_access_token(&self.user_pool_id, &self.username, self.ttl_seconds)
@@ -480,7 +480,7 @@ impl Operation for IssueMfaSetupSession {
     fn validate(&self, v: &mut Violations) {
         user(v, &self.user_pool_id, &self.username);
     }
-    async fn run(self, _: &dyn Backend) -> Result<Ran<IssuedSession>> {
+    async fn run(self, _: &dyn Backend, _: &Plan) -> Result<Ran<IssuedSession>> {
         let session = self
             .local
             .issue_mfa_setup_session(&self.user_pool_id, &self.username)

@@ -1,12 +1,12 @@
 //! The way of a call, in one place (DESIGN.md §5).
 //!
-//! The auth layer has already decided who is calling. `api` decodes a
-//! request — of either service, or of the local fixtures ([`fixtures`]) —
-//! into an [`Operation`]; [`Facade::execute`] then takes it through the
-//! stages after decoding:
-//!
-//!   authorize (principal + proof, method, pool) -> validate -> rate limit
-//!     -> audit "received" (changes only) -> backend -> audit "completed" -> log
+//! The auth layer ([`gate`]) has already decided who is calling. `api`
+//! decodes a request — of either service, or of the local fixtures
+//! ([`fixtures`]) — into an [`Operation`]. [`Facade::execute`] is the way
+//! of a unary call after decoding, written once, in order; the coverage
+//! walk's start ([`Facade::walk`]) opens its record and is admitted by the
+//! same [`Facade::admit`]. What differs from call to call is data: the
+//! operation, and the [`Plan`] the facade makes for it ([`Facade::plan`]).
 //!
 //! Validation runs before the rate-limit decision only so that one decision
 //! covers the call: the caller's bucket is always spent (invalid requests
@@ -55,10 +55,11 @@ pub trait Operation: Send + Sized {
     /// What the call acts on: for the policy, the budgets and the record.
     fn target(&self) -> Target<'_>;
 
-    /// The Cognito calls `run` makes, for the quota guard: by default each
-    /// call of the method's row, keyed by the target. A method whose calls
-    /// depend on the request (a conditional write) says which.
-    fn upstream(&self) -> Vec<UpstreamCall> {
+    /// The Cognito calls `run` makes under `plan`, for the quota guard:
+    /// by default each call of the method's row, keyed by the target. A
+    /// method whose calls depend on the request or the plan (a conditional
+    /// write, a pre-flight read) says which.
+    fn upstream(&self, _plan: &Plan) -> Vec<UpstreamCall> {
         let target = self.target();
         self.method()
             .cognito
@@ -76,29 +77,39 @@ pub trait Operation: Send + Sized {
     /// The request as the audit record shows it; secrets by their type.
     fn audit_request(&self) -> impl Serialize;
 
-    /// Pool changes: read the configuration before writing it, so that the
-    /// audit record holds both.
-    fn capture_before(&mut self) {}
-
-    /// Pool changes: apply the pre-flight, the rules of the pool's own
-    /// state (`domain::pool_state`), before writing and in a dry run.
-    fn check_pool_state(&mut self) {}
-
     /// The method whose `[[guardrails]]` this call is held to: a change's
     /// own; a check's, the change it checks. `None`: no guardrail applies.
     fn guarded_as(&self) -> Option<&'static Method> {
         self.method().mutating.then(|| self.method())
     }
 
-    /// Pool changes: hold the change to the `[[guardrails]]` that cover
-    /// it, after the pre-flight, before writing and in a dry run.
-    fn guard(&mut self, _guard: Guard) {}
-
     /// Cognito's input rules for this request; every bad field is added.
     fn validate(&self, violations: &mut Violations);
 
-    /// Calls the backend. Runs only when `validate` found nothing.
-    fn run(self, backend: &dyn Backend) -> impl Future<Output = Result<Ran<Self::Output>>> + Send;
+    /// Calls the backend, as `plan` says. Runs only when `validate` found
+    /// nothing and the call was admitted.
+    fn run(
+        self,
+        backend: &dyn Backend,
+        plan: &Plan,
+    ) -> impl Future<Output = Result<Ran<Self::Output>>> + Send;
+}
+
+/// What the facade decides about a call before it runs, from its
+/// configuration and the call ([`Facade::plan`]); never filled in by the
+/// API. Operations that neither read before writing nor change a pool
+/// ignore it.
+#[derive(Default)]
+pub struct Plan {
+    /// Read a pool's configuration before changing it, so that the audit
+    /// record holds before and after (whenever the call is audited).
+    pub capture_before: bool,
+    /// `backend.preflight`: hold a pool change to the rules of the pool's
+    /// own state (`domain::pool_state`), before writing and in a dry run.
+    pub check_state: bool,
+    /// The `[[guardrails]]` that cover the call (its `guarded_as` method
+    /// on its pool), after the pre-flight, before writing and in a dry run.
+    pub guard: Option<Guard>,
 }
 
 /// What a call acts on.
@@ -408,39 +419,119 @@ impl Facade {
         })
     }
 
-    /// DESIGN.md §5 after decoding: authorize -> validate -> rate limit ->
-    /// audit "received" (writes only; durable first when fail_closed) ->
-    /// backend. A refusal at any of them leaves only the completed record.
+    /// The admission of every call, unary or the walk's start (DESIGN.md
+    /// §5): authorize -> validate -> limits. `validate` adds what the
+    /// request breaks (to what decoding found) and gives what it checked;
+    /// `upstream` names the Cognito calls a valid request will make, for
+    /// the quota buckets. A refusal is the call's error.
     #[allow(clippy::too_many_arguments)]
-    async fn stages<O: Operation>(
+    async fn admit<'p, V>(
         &self,
         trace: Option<&CallTrace>,
-        principal: Option<&Principal>,
-        op: O,
+        principal: Option<&'p Principal>,
+        method: &'static str,
+        target: Target<'_>,
         mut violations: Violations,
-        pool: Option<&str>,
-        audit: &mut CallAudit,
-        wait: bool,
-        deadline: tokio::time::Instant,
-    ) -> Result<Ran<O::Output>> {
-        let method = op.method().name;
-        let creates_pool = matches!(op.target(), Target::NewPool);
+        validate: impl FnOnce(&mut Violations) -> V,
+        upstream: impl FnOnce() -> Vec<UpstreamCall>,
+    ) -> Result<(&'p Principal, V)> {
+        let creates_pool = matches!(target, Target::NewPool);
         let principal = CallTrace::time(trace, "policy", || {
-            self.authorize(principal, method, pool, creates_pool)
+            self.authorize(principal, method, target.user_pool(), creates_pool)
         })?;
-        let started = CallTrace::clock(trace);
-        op.validate(&mut violations);
-        let invalid = (!violations.is_empty()).then_some(tonic::Code::InvalidArgument);
-        CallTrace::stage(trace, "validate", started, invalid, Vec::new());
+        let span = CallTrace::start_stage(trace, "validate");
+        let checked = validate(&mut violations);
+        span.end((!violations.is_empty()).then_some(tonic::Code::InvalidArgument));
         let upstream = if violations.is_empty() {
-            op.upstream()
+            upstream()
         } else {
             Vec::new()
         };
         CallTrace::time_async(trace, "limits", self.limit(principal, method, &upstream)).await?;
         violations.into_result()?;
-        let received = audit.has_received().then_some("audit received");
-        let started = received.and_then(|_| CallTrace::clock(trace));
+        Ok((principal, checked))
+    }
+
+    /// What the facade decides about `op` before it runs (see [`Plan`]).
+    fn plan<O: Operation>(&self, op: &O, audit: &CallAudit, ctx: &CallContext) -> Plan {
+        let pool = op.target().user_pool();
+        let guard = match (op.guarded_as(), &ctx.principal, pool) {
+            (Some(as_method), Some(p), Some(pool)) => {
+                let rails = &self.auth.load().guardrails;
+                rails.apply_to(as_method.name, pool).then(|| Guard {
+                    rails: rails.clone(),
+                    method: as_method.name,
+                    principal: (p.name.clone(), p.proven_by.name()),
+                })
+            }
+            _ => None,
+        };
+        Plan {
+            capture_before: audit.level() != AuditLevel::None,
+            check_state: self.preflight,
+            guard,
+        }
+    }
+
+    /// The call's record, opened before anything can refuse it: who
+    /// calls, what, on which pool and user, and where the call goes
+    /// (account, Region); the trace says who and which pool.
+    fn open_record(
+        &self,
+        ctx: &CallContext,
+        method: &'static str,
+        mutating: bool,
+        pool: Option<&str>,
+        end_user: Option<&str>,
+    ) -> CallAudit {
+        let principal = ctx.principal.as_ref();
+        let mut audit = CallAudit::new(
+            self.auditor.clone(),
+            &Caller {
+                request_id: &ctx.request_id,
+                principal: principal.map(|p| (p.name.as_str(), p.proven_by.name())),
+                peer: ctx.peer,
+            },
+            method,
+            mutating,
+            pool,
+            end_user,
+        );
+        if let Some(p) = self
+            .backend
+            .placement(pool, principal.map(|p| p.name.as_str()))
+        {
+            audit.placement(&p.account, &p.region, p.source_identity.as_deref());
+        }
+        if let Some(p) = principal.filter(|_| CallTrace::recording(ctx.trace.as_ref())) {
+            let mut who = vec![KeyValue::new("mfa_facade.principal", p.name.clone())];
+            if let Some(pool) = pool {
+                // Not validated yet: bounded as Cognito's pool ids are (55).
+                let pool = crate::domain::text::truncate(pool, 64).into_owned();
+                who.push(KeyValue::new("mfa_facade.user_pool_id", pool));
+            }
+            CallTrace::annotate(ctx.trace.as_ref(), who);
+        }
+        audit
+    }
+
+    /// After admission: audit "received" (changes only; durable first when
+    /// `wait`, by `deadline`), then the backend.
+    #[allow(clippy::too_many_arguments)]
+    async fn run<O: Operation>(
+        &self,
+        trace: Option<&CallTrace>,
+        principal: &Principal,
+        op: O,
+        plan: &Plan,
+        audit: &mut CallAudit,
+        wait: bool,
+        deadline: tokio::time::Instant,
+    ) -> Result<Ran<O::Output>> {
+        let method = op.method().name;
+        let span = audit
+            .has_received()
+            .then(|| CallTrace::start_stage(trace, "audit received"));
         // Bounded by the call's deadline: a sink that cannot make the record
         // durable in time refuses the change, and the backend is not called.
         let durable = audit
@@ -448,9 +539,8 @@ impl Facade {
             .durable_by(deadline)
             .await
             .map_err(Error::AuditUnavailable);
-        if let Some(name) = received {
-            let code = durable.as_ref().err().map(Error::code);
-            CallTrace::stage(trace, name, started, code, Vec::new());
+        if let Some(span) = span {
+            span.end_with(&durable);
         }
         durable?;
         let started = Instant::now();
@@ -459,7 +549,7 @@ impl Facade {
             .backend
             .acts_for_callers()
             .then(|| Arc::<str>::from(principal.name.as_str()));
-        let run = crate::upstream::act_for(acting, op.run(&*self.backend));
+        let run = crate::upstream::act_for(acting, op.run(&*self.backend, plan));
         let result = match traced {
             // A traced call keeps its Cognito requests for the backend's span.
             Some(_) => {
@@ -479,68 +569,22 @@ impl Facade {
         result
     }
 
+    /// A unary call after decoding, the whole of DESIGN.md §5 in its
+    /// order. Every wait ends by the call's deadline; a refusal at any
+    /// stage leaves only the completed record.
     pub async fn execute<O: Operation>(
         &self,
         ctx: &CallContext,
         decoded: Decoded<O>,
     ) -> Result<O::Output> {
         let started = Instant::now();
-        let Decoded { mut op, violations } = decoded;
+        let Decoded { op, violations } = decoded;
         let method = op.method().name;
         let target = op.target();
-        let pool = target.user_pool().map(str::to_owned);
-        let end_user = target.end_user().map(str::to_owned);
         let mutating = op.method().mutating && !op.dry_run();
-        let mut audit = CallAudit::new(
-            self.auditor.clone(),
-            &Caller {
-                request_id: &ctx.request_id,
-                principal: ctx
-                    .principal
-                    .as_ref()
-                    .map(|p| (p.name.as_str(), p.proven_by.name())),
-                peer: ctx.peer,
-            },
-            method,
-            mutating,
-            pool.as_deref(),
-            end_user.as_deref(),
-        );
-        let principal = ctx.principal.as_ref().map(|p| p.name.as_str());
-        if let Some(p) = self.backend.placement(pool.as_deref(), principal) {
-            audit.placement(&p.account, &p.region, p.source_identity.as_deref());
-        }
-        if let Some(p) = ctx
-            .principal
-            .as_ref()
-            .filter(|_| CallTrace::recording(ctx.trace.as_ref()))
-        {
-            let mut who = vec![KeyValue::new("mfa_facade.principal", p.name.clone())];
-            if let Some(pool) = &pool {
-                // Not validated yet: bounded as Cognito's pool ids are (55).
-                let pool = crate::domain::text::truncate(pool, 64).into_owned();
-                who.push(KeyValue::new("mfa_facade.user_pool_id", pool));
-            }
-            CallTrace::annotate(ctx.trace.as_ref(), who);
-        }
-        if audit.level() != AuditLevel::None {
-            op.capture_before();
-        }
-        if self.preflight {
-            op.check_pool_state();
-        }
-        if let (Some(as_method), Some(p), Some(pool)) =
-            (op.guarded_as(), &ctx.principal, pool.as_deref())
-        {
-            let rails = &self.auth.load().guardrails;
-            if rails.apply_to(as_method.name, pool) {
-                op.guard(Guard {
-                    rails: rails.clone(),
-                    method: as_method.name,
-                    principal: (p.name.clone(), p.proven_by.name()),
-                });
-            }
-        }
+        let mut audit =
+            self.open_record(ctx, method, mutating, target.user_pool(), target.end_user());
+        let plan = self.plan(&op, &audit, ctx);
         audit.request(|| op.audit_request());
         // fail_closed: a change waits for its records to be durable.
         let wait = mutating && self.auditor.fail_closed();
@@ -550,28 +594,32 @@ impl Facade {
         let deadline = ctx
             .deadline
             .map_or(now + self.timeout, |d| d.min(now + self.timeout));
+        let trace = ctx.trace.as_ref();
         // Inside the pipeline, not around it: a call cut off by the deadline
         // still gets its completed record.
-        let result = tokio::time::timeout_at(
-            deadline,
-            self.stages(
-                ctx.trace.as_ref(),
-                ctx.principal.as_ref(),
-                op,
-                violations,
-                pool.as_deref(),
-                &mut audit,
-                wait,
-                deadline,
-            ),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(Error::DeadlineExceeded(
-                u64::try_from(deadline.saturating_duration_since(now).as_millis())
-                    .unwrap_or(u64::MAX),
-            ))
-        });
+        let stages = async {
+            let (principal, ()) = self
+                .admit(
+                    trace,
+                    ctx.principal.as_ref(),
+                    method,
+                    op.target(),
+                    violations,
+                    |v| op.validate(v),
+                    || op.upstream(&plan),
+                )
+                .await?;
+            self.run(trace, principal, op, &plan, &mut audit, wait, deadline)
+                .await
+        };
+        let result = tokio::time::timeout_at(deadline, stages)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::DeadlineExceeded(
+                    u64::try_from(deadline.saturating_duration_since(now).as_millis())
+                        .unwrap_or(u64::MAX),
+                ))
+            });
         let ran = result.as_ref().ok();
         let change = ran
             .and_then(|r| r.change.as_ref())
@@ -599,17 +647,12 @@ impl Facade {
             wait,
         );
         let mut result = result.map(|r| r.output);
-        let trace = ctx.trace.as_ref();
         let audited = audit.level() != AuditLevel::None;
-        let started_completed = CallTrace::clock(trace.filter(|_| audited));
+        let span = audited.then(|| CallTrace::start_stage(trace, "audit completed"));
         let durable = completed.durable_by(deadline).await;
-        CallTrace::stage(
-            trace,
-            "audit completed",
-            started_completed,
-            durable.as_ref().err().map(|_| tonic::Code::Unavailable),
-            Vec::new(),
-        );
+        if let Some(span) = span {
+            span.end(durable.as_ref().err().map(|_| tonic::Code::Unavailable));
+        }
         CallTrace::set_status(
             trace,
             result.as_ref().err().map_or(tonic::Code::Ok, Error::code),
@@ -633,17 +676,35 @@ impl Facade {
         {
             crate::meters::upstream_throttled(method, exception.to_owned());
         }
+        self.log_completed(
+            ctx,
+            method,
+            result.as_ref().map(|_| ()),
+            started.elapsed(),
+            trace.and_then(CallTrace::span_id),
+        );
+        result
+    }
+
+    /// The call's log line, after its completed record.
+    fn log_completed(
+        &self,
+        ctx: &CallContext,
+        method: &'static str,
+        result: std::result::Result<(), &Error>,
+        latency: std::time::Duration,
+        span_id: Option<&str>,
+    ) {
         crate::events::CallCompleted {
             method,
             request_id: &ctx.request_id,
             principal: ctx.principal.as_ref().map_or("", |p| p.name.as_str()),
             backend: self.backend.name(),
-            result: result.as_ref().map(|_| ()),
-            latency: started.elapsed(),
-            trace_id: trace.map(CallTrace::trace_id),
-            span_id: trace.and_then(CallTrace::span_id),
+            result,
+            latency,
+            trace_id: ctx.trace.as_ref().map(CallTrace::trace_id),
+            span_id,
         }
         .emit();
-        result
     }
 }

@@ -84,9 +84,6 @@ impl Spine {
             },
             validate_only: false,
             etag: None,
-            capture_before: false,
-            check_state: false,
-            guard: None,
         }
     }
 
@@ -212,4 +209,65 @@ async fn a_change_is_recorded_received_then_completed_before_its_answer() {
     assert!(records[0]["seq"].as_u64() < records[1]["seq"].as_u64());
     assert_eq!(records[1]["outcome"]["code"], "OK");
     assert_eq!(records[1]["principal"], "svc");
+}
+
+/// The facade decides, not the API: an audited change reads before it
+/// writes, the pre-flight follows `backend.preflight`, and no guardrail
+/// covers a pool none names. The change's record then holds before and after.
+#[tokio::test]
+async fn the_facade_plans_a_change_from_its_own_settings() {
+    let s = Spine::new().await;
+    let ctx = Spine::ctx(Some("svc"));
+    let op = Spine::totp_optional(&s.pool);
+    let audit = s
+        .facade
+        .open_record(&ctx, "SetUserPoolMfaConfig", true, Some(&s.pool), None);
+    let plan = s.facade.plan(&op, &audit, &ctx);
+    assert!(plan.capture_before && plan.check_state && plan.guard.is_none());
+    drop(audit);
+    let without = s.facade.clone().with_preflight(false);
+    let audit = without.open_record(&ctx, "SetUserPoolMfaConfig", true, Some(&s.pool), None);
+    assert!(!without.plan(&op, &audit, &ctx).check_state);
+    drop(audit);
+    let seen = s.records().len();
+    assert_eq!(s.set(Some("svc"), op).await, tonic::Code::Ok);
+    let completed = s.records().split_off(seen).pop().expect("completed");
+    assert_eq!(completed["before"]["mode"], "Off", "{completed}");
+    assert_eq!(completed["after"]["mode"], "Optional", "{completed}");
+}
+
+/// The coverage walk's start is admitted as every call is (`Facade::admit`):
+/// no principal, no grant, a forged page token — each refused with its
+/// code and one completed record, before any Cognito call is paced.
+#[tokio::test]
+async fn the_walk_is_admitted_as_every_call_is() {
+    use super::walk::ListUserMfaStatus;
+    let s = Spine::new().await;
+    let walk = |page_token: &str| ListUserMfaStatus {
+        user_pool_id: s.pool.clone(),
+        filter: String::new(),
+        page_token: page_token.to_owned(),
+    };
+    let cases = [
+        (None, "", tonic::Code::Unauthenticated),
+        (Some("outsider"), "", tonic::Code::PermissionDenied),
+        (Some("svc"), "forged", tonic::Code::InvalidArgument),
+    ];
+    for (principal, token, want) in cases {
+        let seen = s.records().len();
+        let got = s.facade.walk(&Spine::ctx(principal), walk(token)).await;
+        assert_eq!(got.err().map(|e| e.code()), Some(want));
+        // A read's record is not waited for: make it durable to read it.
+        s.facade.auditor.flush().await.expect("flush");
+        let new = s.records().split_off(seen);
+        assert_eq!(new.len(), 1, "{want:?}: {new:?}");
+        assert_eq!(new[0]["method"], crate::method::LIST_USER_MFA_STATUS.name);
+        assert_eq!(new[0]["outcome"]["code"], crate::error::code_name(want));
+    }
+    let mut stream = s
+        .facade
+        .walk(&Spine::ctx(Some("svc")), walk(""))
+        .await
+        .expect("admitted");
+    while stream.recv().await.is_some() {}
 }

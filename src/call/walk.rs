@@ -45,9 +45,9 @@ use std::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
-use super::{CallContext, Facade};
+use super::{CallContext, Facade, Target};
 use crate::audit::settings::AuditLevel;
-use crate::audit::{CallAudit, Caller, Completed};
+use crate::audit::{CallAudit, Completed};
 use crate::backend::Backend;
 use crate::domain::{
     AuthFactor, ListedUser, PoolMfaConfig, UserAuthFactors, UserRef, UsersPage,
@@ -733,26 +733,7 @@ impl Facade {
     pub async fn walk(&self, ctx: &CallContext, op: ListUserMfaStatus) -> Result<WalkStream> {
         let started = Instant::now();
         let m = &method::LIST_USER_MFA_STATUS;
-        let principal = ctx.principal.as_ref().map(|p| p.name.clone());
-        let mut audit = CallAudit::new(
-            self.auditor.clone(),
-            &Caller {
-                request_id: &ctx.request_id,
-                principal: ctx
-                    .principal
-                    .as_ref()
-                    .map(|p| (p.name.as_str(), p.proven_by.name())),
-                peer: ctx.peer,
-            },
-            m.name,
-            false,
-            Some(&op.user_pool_id),
-            None,
-        );
-        let who = ctx.principal.as_ref().map(|p| p.name.as_str());
-        if let Some(p) = self.backend.placement(Some(&op.user_pool_id), who) {
-            audit.placement(&p.account, &p.region, p.source_identity.as_deref());
-        }
+        let mut audit = self.open_record(ctx, m.name, false, Some(&op.user_pool_id), None);
         audit.request(|| AuditRequest {
             user_pool_id: &op.user_pool_id,
             filter: &op.filter,
@@ -762,11 +743,16 @@ impl Facade {
         // by its task at the end of the stream, and for a cancel or a panic
         // by `CallAudit`'s drop, as for every call.
         let end = Ending {
-            request_id: ctx.request_id.clone(),
-            principal: principal.unwrap_or_default(),
-            backend: self.backend.name(),
+            facade: self.clone(),
+            ctx: CallContext {
+                request_id: ctx.request_id.clone(),
+                principal: ctx.principal.clone(),
+                trace: ctx.trace.clone(),
+                peer: ctx.peer,
+                warnings: Default::default(),
+                deadline: None,
+            },
             started,
-            trace_id: ctx.trace.as_ref().map(|t| t.trace_id().to_owned()),
         };
         let Opened {
             slot,
@@ -799,19 +785,24 @@ impl Facade {
         Ok(rx)
     }
 
-    /// Authorize, validate, the caller's budget, a walk slot, the first page.
+    /// The call's admission (as every call's: authorize, validate the
+    /// request and its page_token, the caller's budget), then a walk slot
+    /// and the first page.
     async fn open_walk(&self, ctx: &CallContext, op: &ListUserMfaStatus) -> Result<Opened> {
         let m = &method::LIST_USER_MFA_STATUS;
-        let principal = self.authorize(
-            ctx.principal.as_ref(),
-            m.name,
-            Some(&op.user_pool_id),
-            false,
-        )?;
-        let mut v = Violations::default();
-        let cursor = op.validate(&mut v, &self.cursor_key);
-        self.limit(principal, m.name, &[]).await?;
-        v.into_result()?;
+        // The walk's Cognito calls wait for their share of the quota as it
+        // goes (`pace`): none are decided at the door.
+        let (principal, cursor) = self
+            .admit(
+                ctx.trace.as_ref(),
+                ctx.principal.as_ref(),
+                m.name,
+                Target::Pool(&op.user_pool_id),
+                Violations::default(),
+                |v| op.validate(v, &self.cursor_key),
+                Vec::new,
+            )
+            .await?;
         let config = &self.limiter.budgets().walk;
         let slot = self.walks.clone().try_acquire_owned().map_err(|_| {
             let limit = "walk:concurrent".to_owned();
@@ -860,13 +851,11 @@ impl Facade {
 
 /// Who a walk's record and log line are about.
 struct Ending {
-    request_id: String,
-    principal: String,
-    backend: &'static str,
-    started: Instant,
-    /// The log line's: the walk's trace (its server span ends when the
+    facade: Facade,
+    /// The call's, kept for its end (the walk's server span ends when the
     /// stream starts; the pages are not traced).
-    trace_id: Option<String>,
+    ctx: CallContext,
+    started: Instant,
 }
 
 impl Ending {
@@ -891,17 +880,13 @@ impl Ending {
             },
             false,
         );
-        crate::events::CallCompleted {
-            method: method::LIST_USER_MFA_STATUS.name,
-            request_id: &self.request_id,
-            principal: &self.principal,
-            backend: self.backend,
+        self.facade.log_completed(
+            &self.ctx,
+            method::LIST_USER_MFA_STATUS.name,
             result,
-            latency: self.started.elapsed(),
-            trace_id: self.trace_id.as_deref(),
-            span_id: None,
-        }
-        .emit();
+            self.started.elapsed(),
+            None,
+        );
     }
 }
 

@@ -300,16 +300,26 @@ impl CallTrace {
         }
     }
 
+    /// A stage's span from now until the guard ends (or is dropped: a
+    /// stage cut off by the deadline or a cancel still has its span).
+    pub fn start_stage<'a>(trace: Option<&'a Self>, name: &'static str) -> StageSpan<'a> {
+        StageSpan {
+            trace,
+            name,
+            started: Self::clock(trace),
+            code: None,
+        }
+    }
+
     /// Runs a synchronous stage, its span around it.
     pub fn time<T>(
         trace: Option<&Self>,
         name: &'static str,
         f: impl FnOnce() -> crate::error::Result<T>,
     ) -> crate::error::Result<T> {
-        let started = Self::clock(trace);
+        let span = Self::start_stage(trace, name);
         let result = f();
-        let code = result.as_ref().err().map(crate::error::Error::code);
-        Self::stage(trace, name, started, code, Vec::new());
+        span.end_with(&result);
         result
     }
 
@@ -319,10 +329,9 @@ impl CallTrace {
         name: &'static str,
         f: impl std::future::Future<Output = crate::error::Result<T>>,
     ) -> crate::error::Result<T> {
-        let started = Self::clock(trace);
+        let span = Self::start_stage(trace, name);
         let result = f.await;
-        let code = result.as_ref().err().map(crate::error::Error::code);
-        Self::stage(trace, name, started, code, Vec::new());
+        span.end_with(&result);
         result
     }
 
@@ -552,6 +561,34 @@ where
             inner: self.inner.call(req),
             trace: Some(trace),
         }
+    }
+}
+
+/// A stage's span while the stage runs ([`CallTrace::start_stage`]); it
+/// ends when the guard goes, with the status given to [`StageSpan::end`]
+/// or none. Nothing is timed or allocated unless the call is sampled.
+pub struct StageSpan<'a> {
+    trace: Option<&'a CallTrace>,
+    name: &'static str,
+    started: Option<SystemTime>,
+    code: Option<tonic::Code>,
+}
+
+impl StageSpan<'_> {
+    /// Ends the span with `code` (`None`: OK).
+    pub fn end(mut self, code: Option<tonic::Code>) {
+        self.code = code;
+    }
+
+    /// Ends the span with the status of `result`.
+    pub fn end_with<T>(self, result: &crate::error::Result<T>) {
+        self.end(result.as_ref().err().map(crate::error::Error::code));
+    }
+}
+
+impl Drop for StageSpan<'_> {
+    fn drop(&mut self) {
+        CallTrace::stage(self.trace, self.name, self.started, self.code, Vec::new());
     }
 }
 

@@ -20,7 +20,7 @@ pub use user::{
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::Operation;
+    use crate::call::{Operation, Plan};
     use crate::domain::{AccessToken, MfaPreference, PoolMfaConfig, Secret, UserRef};
     use crate::limits::CognitoOp;
     use crate::method::Method;
@@ -84,19 +84,23 @@ mod tests {
             let mut calls = Vec::new();
             for op in &ops {
                 assert_eq!(op.method(), row, "one method per list");
-                calls.extend(op.upstream().into_iter().map(|c| c.op));
+                for capture_before in [false, true] {
+                    let plan = Plan {
+                        capture_before,
+                        check_state: true,
+                        guard: None,
+                    };
+                    calls.extend(op.upstream(&plan).into_iter().map(|c| c.op));
+                }
             }
             (row, calls)
         }
         let pool = || "us-east-1_A".to_owned();
-        let set = |validate_only, etag: Option<&str>, capture_before| SetUserPoolMfaConfig {
+        let set = |validate_only, etag: Option<&str>| SetUserPoolMfaConfig {
             user_pool_id: pool(),
             config: PoolMfaConfig::default(),
             validate_only,
             etag: etag.map(str::to_owned),
-            capture_before,
-            check_state: true,
-            guard: None,
         };
         let update = |validate_only| UpdateUserPoolMfaConfig {
             user_pool_id: pool(),
@@ -104,9 +108,6 @@ mod tests {
             update_mask: Vec::new(),
             etag: None,
             validate_only,
-            capture_before: false,
-            check_state: true,
-            guard: None,
         };
         let pref = |user| SetUserMfaPreference {
             user,
@@ -125,9 +126,9 @@ mod tests {
                 user_pool_id: pool(),
             }]),
             planned(vec![
-                set(true, None, false),
-                set(false, None, false),
-                set(false, Some("e"), true),
+                set(true, None),
+                set(false, None),
+                set(false, Some("e")),
             ]),
             planned(vec![update(true), update(false)]),
             planned(vec![pref(UserRef::AccessToken(token()))]),

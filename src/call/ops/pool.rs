@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::limits::{CognitoOp, UpstreamCall};
 use crate::method::{self, Method};
 
-use super::super::{Change, Guard, Operation, Proposed, Ran, Target};
+use super::super::{Change, Guard, Operation, Plan, Proposed, Ran, Target};
 
 /// A pool configuration and its etag.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -205,7 +205,7 @@ impl Operation for GetUserPoolMfaConfig {
         rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<Ran<VersionedConfig>> {
+    async fn run(self, backend: &dyn Backend, _: &Plan) -> Result<Ran<VersionedConfig>> {
         let config = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
         Ok(VersionedConfig::of(config).into())
     }
@@ -216,22 +216,16 @@ pub struct SetUserPoolMfaConfig {
     pub config: PoolMfaConfig,
     pub validate_only: bool,
     pub etag: Option<String>,
-    /// Read the configuration first, to report it (audit).
-    pub capture_before: bool,
-    /// Apply the pre-flight to the pool's state first.
-    pub check_state: bool,
-    /// The guardrails that cover this change.
-    pub guard: Option<Guard>,
 }
 
 impl SetUserPoolMfaConfig {
-    fn steps(&self) -> PoolSteps {
+    fn steps(&self, plan: &Plan) -> PoolSteps {
         PoolSteps {
             read: self.validate_only
                 || self.etag.is_some()
-                || self.capture_before
-                || self.guard.is_some(),
-            state: self.check_state,
+                || plan.capture_before
+                || plan.guard.is_some(),
+            state: plan.check_state,
             write: !self.validate_only,
         }
     }
@@ -248,8 +242,8 @@ impl Operation for SetUserPoolMfaConfig {
         Target::Pool(&self.user_pool_id)
     }
 
-    fn upstream(&self) -> Vec<UpstreamCall> {
-        self.steps().calls(&self.user_pool_id)
+    fn upstream(&self, plan: &Plan) -> Vec<UpstreamCall> {
+        self.steps(plan).calls(&self.user_pool_id)
     }
 
     fn dry_run(&self) -> bool {
@@ -272,31 +266,19 @@ impl Operation for SetUserPoolMfaConfig {
         }
     }
 
-    fn capture_before(&mut self) {
-        self.capture_before = true;
-    }
-
-    fn check_pool_state(&mut self) {
-        self.check_state = true;
-    }
-
-    fn guard(&mut self, guard: Guard) {
-        self.guard = Some(guard);
-    }
-
     fn validate(&self, v: &mut Violations) {
         rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
         rules::pool_mfa_config(v, "", &self.config);
         check_etag_format(v, self.etag.as_deref());
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<Ran<VersionedConfig>> {
-        let steps = self.steps();
+    async fn run(self, backend: &dyn Backend, plan: &Plan) -> Result<Ran<VersionedConfig>> {
+        let steps = self.steps(plan);
         let admission = Admission {
             backend,
             pool: &self.user_pool_id,
             check_state: steps.state,
-            guard: self.guard.as_ref(),
+            guard: plan.guard.as_ref(),
             validate_only: self.validate_only,
         };
         let mut before = None;
@@ -319,7 +301,7 @@ impl Operation for SetUserPoolMfaConfig {
             .set_user_pool_mfa_config(&self.user_pool_id, &self.config)
             .await?;
         Ok(changed(
-            before.filter(|_| self.capture_before),
+            before.filter(|_| plan.capture_before),
             stored,
             findings,
         ))
@@ -371,20 +353,14 @@ pub struct UpdateUserPoolMfaConfig {
     pub update_mask: Vec<String>,
     pub etag: Option<String>,
     pub validate_only: bool,
-    /// Report the configuration before the change (audit).
-    pub capture_before: bool,
-    /// Apply the pre-flight to the pool's state first.
-    pub check_state: bool,
-    /// The guardrails that cover this change.
-    pub guard: Option<Guard>,
 }
 
 impl UpdateUserPoolMfaConfig {
     /// An update always reads, to merge into what is there.
-    fn steps(&self) -> PoolSteps {
+    fn steps(&self, plan: &Plan) -> PoolSteps {
         PoolSteps {
             read: true,
-            state: self.check_state,
+            state: plan.check_state,
             write: !self.validate_only,
         }
     }
@@ -401,8 +377,8 @@ impl Operation for UpdateUserPoolMfaConfig {
         Target::Pool(&self.user_pool_id)
     }
 
-    fn upstream(&self) -> Vec<UpstreamCall> {
-        self.steps().calls(&self.user_pool_id)
+    fn upstream(&self, plan: &Plan) -> Vec<UpstreamCall> {
+        self.steps(plan).calls(&self.user_pool_id)
     }
 
     fn dry_run(&self) -> bool {
@@ -427,18 +403,6 @@ impl Operation for UpdateUserPoolMfaConfig {
         }
     }
 
-    fn capture_before(&mut self) {
-        self.capture_before = true;
-    }
-
-    fn check_pool_state(&mut self) {
-        self.check_state = true;
-    }
-
-    fn guard(&mut self, guard: Guard) {
-        self.guard = Some(guard);
-    }
-
     fn validate(&self, v: &mut Violations) {
         rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
         check_etag_format(v, self.etag.as_deref());
@@ -457,7 +421,7 @@ impl Operation for UpdateUserPoolMfaConfig {
         );
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<Ran<VersionedConfig>> {
+    async fn run(self, backend: &dyn Backend, plan: &Plan) -> Result<Ran<VersionedConfig>> {
         let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
         let current_etag = check_etag(self.etag.as_deref(), &current)?;
         let mut merged = current.clone();
@@ -480,20 +444,20 @@ impl Operation for UpdateUserPoolMfaConfig {
         let findings = Admission {
             backend,
             pool: &self.user_pool_id,
-            check_state: self.check_state,
-            guard: self.guard.as_ref(),
+            check_state: plan.check_state,
+            guard: plan.guard.as_ref(),
             validate_only: self.validate_only,
         }
         .admit(Some(&current), &merged)
         .await?;
-        if !self.steps().write {
+        if !self.steps(plan).write {
             return Ok(would_be(merged, current_etag, findings));
         }
         let stored = backend
             .set_user_pool_mfa_config(&self.user_pool_id, &merged)
             .await?;
         Ok(changed(
-            self.capture_before.then_some(current),
+            plan.capture_before.then_some(current),
             stored,
             findings,
         ))
@@ -541,8 +505,6 @@ pub struct CheckUserPoolMfaConfig {
     pub patch: PoolMfaConfig,
     /// `None`: a Set of `patch`; `Some`: an Update of these paths.
     pub update_mask: Option<Vec<String>>,
-    pub check_state: bool,
-    pub guard: Option<Guard>,
 }
 
 /// The paths whose values differ between `a` and `b`: a factor block
@@ -579,10 +541,10 @@ impl Operation for CheckUserPoolMfaConfig {
         Target::Pool(&self.user_pool_id)
     }
 
-    fn upstream(&self) -> Vec<UpstreamCall> {
+    fn upstream(&self, plan: &Plan) -> Vec<UpstreamCall> {
         PoolSteps {
             read: true,
-            state: self.check_state,
+            state: plan.check_state,
             write: false,
         }
         .calls(&self.user_pool_id)
@@ -605,10 +567,6 @@ impl Operation for CheckUserPoolMfaConfig {
         }
     }
 
-    fn check_pool_state(&mut self) {
-        self.check_state = true;
-    }
-
     /// The guardrails of the call the change would be: Set or Update.
     fn guarded_as(&self) -> Option<&'static Method> {
         Some(if self.update_mask.is_some() {
@@ -616,10 +574,6 @@ impl Operation for CheckUserPoolMfaConfig {
         } else {
             &method::SET_USER_POOL_MFA_CONFIG
         })
-    }
-
-    fn guard(&mut self, guard: Guard) {
-        self.guard = Some(guard);
     }
 
     /// Only what makes the change impossible to state: the pool id and
@@ -637,7 +591,7 @@ impl Operation for CheckUserPoolMfaConfig {
         }
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<Ran<CheckReport>> {
+    async fn run(self, backend: &dyn Backend, plan: &Plan) -> Result<Ran<CheckReport>> {
         let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
         let mut inputs = Violations::default();
         let mut after = match &self.update_mask {
@@ -676,7 +630,7 @@ impl Operation for CheckUserPoolMfaConfig {
                 description: f.description,
             })
             .collect();
-        let state = if self.check_state {
+        let state = if plan.check_state {
             Some(backend.pool_state(&self.user_pool_id).await?)
         } else {
             None
@@ -696,7 +650,7 @@ impl Operation for CheckUserPoolMfaConfig {
             }));
         }
         let mut passed = Vec::new();
-        if let Some(g) = &self.guard {
+        if let Some(g) = &plan.guard {
             let proposed = Proposed {
                 user_pool_id: &self.user_pool_id,
                 validate_only: true,

@@ -13,7 +13,7 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::method::{self, Method};
 
-use super::super::{Operation, Ran, Target};
+use super::super::{Operation, Plan, Ran, Target};
 
 /// A user reference as records show it: the access token (its
 /// fingerprint), or the pool and username.
@@ -121,7 +121,7 @@ impl Operation for SetUserMfaPreference {
         rules::mfa_preference(v, &self.preference);
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<Ran<()>> {
+    async fn run(self, backend: &dyn Backend, _: &Plan) -> Result<Ran<()>> {
         backend
             .set_user_mfa_preference(&self.user, &self.preference)
             .await
@@ -165,7 +165,7 @@ impl Operation for AssociateSoftwareToken {
         );
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<Ran<AssociatedToken>> {
+    async fn run(self, backend: &dyn Backend, _: &Plan) -> Result<Ran<AssociatedToken>> {
         backend
             .associate_software_token(&token_auth(self.access_token, self.session)?)
             .await
@@ -219,7 +219,7 @@ impl Operation for VerifySoftwareToken {
         }
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<Ran<TokenVerification>> {
+    async fn run(self, backend: &dyn Backend, _: &Plan) -> Result<Ran<TokenVerification>> {
         let auth = token_auth(self.access_token, self.session)?;
         backend
             .verify_software_token(&auth, &self.user_code, self.friendly_device_name.as_deref())
@@ -257,7 +257,7 @@ impl Operation for GetUserMfaSettings {
         user_ref(v, &self.user);
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<Ran<UserMfaSettings>> {
+    async fn run(self, backend: &dyn Backend, _: &Plan) -> Result<Ran<UserMfaSettings>> {
         backend
             .get_user_mfa_settings(&self.user)
             .await
@@ -296,7 +296,7 @@ impl Operation for AdminDeleteSoftwareToken {
         rules::username(v, "username", &self.username);
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<Ran<()>> {
+    async fn run(self, backend: &dyn Backend, _: &Plan) -> Result<Ran<()>> {
         backend
             .admin_delete_software_token(&self.user_pool_id, &self.username)
             .await
@@ -333,7 +333,7 @@ impl Operation for GetUserAuthFactors {
         user_ref(v, &self.user);
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<Ran<UserAuthFactors>> {
+    async fn run(self, backend: &dyn Backend, _: &Plan) -> Result<Ran<UserAuthFactors>> {
         backend
             .get_user_auth_factors(&self.user)
             .await
@@ -380,7 +380,7 @@ impl Operation for ListWebAuthnCredentials {
         rules::web_authn_max_results(v, "max_results", self.max_results);
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<Ran<CredentialsPage>> {
+    async fn run(self, backend: &dyn Backend, _: &Plan) -> Result<Ran<CredentialsPage>> {
         backend
             .list_web_authn_credentials(
                 &self.access_token,
@@ -425,7 +425,7 @@ impl Operation for DeleteWebAuthnCredential {
         rules::credential_id(v, "credential_id", &self.credential_id);
     }
 
-    async fn run(self, backend: &dyn Backend) -> Result<Ran<()>> {
+    async fn run(self, backend: &dyn Backend, _: &Plan) -> Result<Ran<()>> {
         backend
             .delete_web_authn_credential(&self.access_token, &self.credential_id)
             .await
