@@ -6,7 +6,8 @@
 //! the deployment secret, TLS, tracing, `/metrics`, config reload, and the
 //! facade over them. `main`, every integration test and the fuzz harness
 //! build the service here, so what they run is what ships; [`Options`]
-//! holds the few seams a test needs, each named for what it replaces.
+//! holds the two seams a test needs (its callers, an emulator's
+//! credentials), each named for what it replaces.
 //! [`App::serve`] then runs it until a shutdown, drains, and closes the
 //! audit trail; [`App::start`] does that on a task (tests, embedding).
 //!
@@ -25,7 +26,6 @@ use crate::backend::{
     Backend,
     cognito::{CognitoBackend, SharedCredentialsProvider},
     local::{Caps, DEMO_USERNAME, LocalBackend},
-    state_cache::StateCache,
 };
 use crate::call::Facade;
 use crate::config::{BackendKind, Config, DEFAULT_REGION};
@@ -52,12 +52,7 @@ pub struct Options {
     /// The cognito backend's credentials instead of the default chain
     /// (tests against an emulator).
     pub credentials: Option<SharedCredentialsProvider>,
-    /// Wraps the backend before the facade sees it (a test's call counter).
-    pub wrap_backend: Option<BackendWrapper>,
 }
-
-/// See [`Options::wrap_backend`].
-pub type BackendWrapper = Box<dyn FnOnce(Arc<dyn Backend>) -> Arc<dyn Backend> + Send>;
 
 /// The service, built and bound, not yet serving.
 pub struct App {
@@ -124,10 +119,6 @@ impl App {
 
         let (backend, local) = backend(&config, options.credentials).await?;
         let stages = stages(&mut config, backend.as_ref()).await?;
-        let backend = match options.wrap_backend {
-            Some(wrap) => wrap(backend),
-            None => backend,
-        };
 
         // Auth is on even in development: a key that may call everything,
         // printed at start, the same for every start on the same data file.
@@ -164,8 +155,7 @@ impl App {
             None => None,
         };
         crate::telemetry::register_methods();
-        let facade =
-            facade(&config, backend.clone(), local.is_some(), &auth, &stages).with_secret(&secret);
+        let facade = facade(&config, backend.clone(), &auth, &stages).with_secret(&secret);
 
         if let (Some(local), true) = (&local, options.first_run) {
             let pool = local.ensure_demo().await.map_err(task)?;
@@ -323,6 +313,13 @@ async fn backend(
             if config.backend.source_identity {
                 backend = backend.with_source_identity(config.backend.max_source_identity_sessions);
             }
+            // Cognito's DescribeUserPool is kept a while for the pre-flight;
+            // the local backend reads its own store, and its fixtures change
+            // pools behind any cache's back.
+            let preflight = config.backend.preflight();
+            if preflight.enabled {
+                backend = backend.with_pool_states(preflight.ttl, preflight.max_pools);
+            }
             (Arc::new(backend), None)
         }
         BackendKind::Local => {
@@ -377,22 +374,13 @@ async fn stages(config: &mut Config, backend: &dyn Backend) -> Result<Stages, Se
     })
 }
 
-/// The facade over `backend`. Cognito's DescribeUserPool is kept a while
-/// (its quota is 15/s per account); the local backend reads its own
-/// store, and its fixtures change pools behind any cache's back.
+/// The facade over `backend`.
 fn facade(
     config: &Config,
     backend: Arc<dyn Backend>,
-    local: bool,
     auth: &SharedAuth,
     stages: &Stages,
 ) -> Facade {
-    let preflight = config.backend.preflight();
-    let backend = if preflight.enabled && !local && !preflight.ttl.is_zero() {
-        StateCache::wrap(backend, preflight.ttl, preflight.max_pools)
-    } else {
-        backend
-    };
     Facade::new(
         backend,
         auth.clone(),
@@ -400,7 +388,7 @@ fn facade(
         stages.auditor.clone(),
     )
     .with_timeout(Duration::from_millis(config.server.request_timeout_ms))
-    .with_preflight(preflight.enabled)
+    .with_preflight(config.backend.preflight)
 }
 
 /// `[server] secret_file`; else the local data file's; else one of this

@@ -232,6 +232,15 @@ async fn update_refuses_unknown_paths_before_any_call(s: &Stack) {
         .expect_err("refused");
     assert_eq!(bad_fields(&err), ["update_mask"]);
     assert_eq!(s.upstream_calls(), calls, "nothing reached the backend");
+    // The count can move: a valid call reaches the backend and is counted.
+    let _ = s
+        .pools
+        .clone()
+        .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: "us-east-1_Unused1".into(),
+        })
+        .await;
+    assert!(s.upstream_calls() > calls, "a valid call is counted");
 }
 
 async fn update_will_not_switch_a_factor_on_by_a_leaf(s: &Stack) {

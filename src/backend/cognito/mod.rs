@@ -90,6 +90,9 @@ pub struct CognitoBackend {
     credentials: Option<SharedCredentialsProvider>,
     /// `backend.source_identity`: admin calls in a role session per caller.
     sessions: Option<source_identity::Sessions>,
+    /// With the pre-flight on: pools' DescribeUserPool states, kept a while
+    /// (`backend.pool_state_ttl_ms`), forgotten by this backend's own writes.
+    states: Option<crate::backend::state_cache::StateCache>,
 }
 
 impl CognitoBackend {
@@ -143,6 +146,7 @@ impl CognitoBackend {
             accounts: Vec::new(),
             clients: Default::default(),
             sessions: None,
+            states: None,
         }
     }
 
@@ -207,6 +211,15 @@ impl CognitoBackend {
             a.credentials = a.role.provider(Some(&a.session_name));
         }
         self.sessions = Some(source_identity::Sessions::new(max_sessions));
+        self
+    }
+
+    /// Keeps pools' DescribeUserPool states for `ttl` (at most `max`
+    /// pools), for the pre-flight: its quota is 15/s per account
+    /// (UserPoolRead). This backend's own writes forget the pool at once.
+    pub fn with_pool_states(mut self, ttl: std::time::Duration, max: usize) -> Self {
+        self.states =
+            (!ttl.is_zero()).then(|| crate::backend::state_cache::StateCache::new(ttl, max));
         self
     }
 
@@ -593,6 +606,9 @@ impl Backend for CognitoBackend {
     }
 
     async fn pool_state(&self, user_pool_id: &str) -> Result<PoolState> {
+        if let Some(state) = self.states.as_ref().and_then(|s| s.cached(user_pool_id)) {
+            return Ok(state);
+        }
         let out = self
             .for_pool(user_pool_id)?
             .describe_user_pool()
@@ -602,10 +618,14 @@ impl Backend for CognitoBackend {
             .map_err(|e| upstream(e, &[]))?;
         // A pool that exists always comes with its description; an answer
         // without one is treated as a pool that reports nothing.
-        Ok(out
+        let state = out
             .user_pool()
             .map(c::pool_state_from_sdk)
-            .unwrap_or_default())
+            .unwrap_or_default();
+        if let Some(states) = &self.states {
+            states.keep(user_pool_id, &state);
+        }
+        Ok(state)
     }
 
     async fn set_user_pool_mfa_config(
@@ -613,6 +633,10 @@ impl Backend for CognitoBackend {
         user_pool_id: &str,
         config: &PoolMfaConfig,
     ) -> Result<PoolMfaConfig> {
+        // Whatever the answer: a write that failed half-way may have changed it.
+        if let Some(states) = &self.states {
+            states.forget(user_pool_id);
+        }
         let out = self
             .for_pool(user_pool_id)?
             .set_user_pool_mfa_config()

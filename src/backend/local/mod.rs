@@ -127,6 +127,14 @@ impl LocalBackend {
         self.store.path()
     }
 
+    /// What the store has done since it opened: reads, changes asked for,
+    /// and what reached the disk. Every call of this backend reads or
+    /// changes the store, so a count that did not move proves that no call
+    /// reached it.
+    pub fn store_stats(&self) -> store::StoreStats {
+        self.store.stats()
+    }
+
     fn now(&self) -> u64 {
         (self.clock)()
     }

@@ -240,6 +240,11 @@ pub struct StoreStats {
     pub flushes: u64,
     /// Changes those writes made durable.
     pub changes: u64,
+    /// Reads of the data (each call's, and each step of one that reads
+    /// more than once).
+    pub reads: u64,
+    /// Changes asked for (including those that failed their checks).
+    pub writes: u64,
 }
 
 type Locked<'a> = std::sync::MutexGuard<'a, State>;
@@ -318,7 +323,11 @@ impl Store {
     /// Runs `f` on the committed data: what is on disk. Never waits for a
     /// write in progress.
     pub async fn read<T>(&self, f: impl FnOnce(&Data) -> Result<T>) -> Result<T> {
-        let data = lock(&self.state).committed.clone();
+        let data = {
+            let mut state = lock(&self.state);
+            state.stats.reads = state.stats.reads.saturating_add(1);
+            state.committed.clone()
+        };
         f(&data)
     }
 
@@ -329,6 +338,7 @@ impl Store {
     pub async fn write<T>(&self, f: impl FnOnce(&mut Data) -> Result<T>) -> Result<T> {
         let (done, out) = {
             let mut state = lock(&self.state);
+            state.stats.writes = state.stats.writes.saturating_add(1);
             let mut next = Data::clone(&state.head);
             let out = f(&mut next)?;
             state.head = Arc::new(next);

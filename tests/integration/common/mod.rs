@@ -8,10 +8,7 @@
 use std::{
     convert::Infallible,
     net::SocketAddr,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex},
 };
 
 use aws_sdk_cognitoidentityprovider as cip;
@@ -25,14 +22,9 @@ use hyper_util::{
 use mfa_facade::auth::{AuthState, SharedAuth};
 use mfa_facade::{
     app::{App, Options, RunningServer},
-    backend::Backend,
+    backend::local::LocalBackend,
     config::{BackendConfig, BackendKind, Config, TlsConfig},
     domain::totp,
-    domain::{
-        AccessToken, AssociatedToken, CredentialsPage, MfaPreference, PoolMfaConfig, Secret,
-        TokenAuth, TokenVerification, UserAuthFactors, UserMfaSettings, UserRef, UsersPage,
-    },
-    error::Result,
     proto::dev::v1::{self as dev, local_fixtures_service_client::LocalFixturesServiceClient},
     proto::v1 as pb,
     proto::v1::{
@@ -222,109 +214,6 @@ pub fn ses_email_configuration() -> cip::types::EmailConfigurationType {
         .build()
 }
 
-/// Counts the calls that reach a backend, for "refused input reached nothing".
-pub struct CountingBackend {
-    inner: Arc<dyn Backend>,
-    calls: AtomicUsize,
-    writes: AtomicUsize,
-}
-
-impl CountingBackend {
-    fn tick(&self) {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[async_trait::async_trait]
-impl Backend for CountingBackend {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    async fn get_user_pool_mfa_config(&self, pool: &str) -> Result<PoolMfaConfig> {
-        self.tick();
-        self.inner.get_user_pool_mfa_config(pool).await
-    }
-    async fn pool_state(&self, pool: &str) -> Result<mfa_facade::domain::PoolState> {
-        self.tick();
-        self.inner.pool_state(pool).await
-    }
-    async fn set_user_pool_mfa_config(
-        &self,
-        pool: &str,
-        c: &PoolMfaConfig,
-    ) -> Result<PoolMfaConfig> {
-        self.tick();
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.inner.set_user_pool_mfa_config(pool, c).await
-    }
-    async fn set_user_mfa_preference(&self, u: &UserRef, p: &MfaPreference) -> Result<()> {
-        self.tick();
-        self.inner.set_user_mfa_preference(u, p).await
-    }
-    async fn associate_software_token(&self, a: &TokenAuth) -> Result<AssociatedToken> {
-        self.tick();
-        self.inner.associate_software_token(a).await
-    }
-    async fn verify_software_token(
-        &self,
-        a: &TokenAuth,
-        code: &Secret,
-        name: Option<&str>,
-    ) -> Result<TokenVerification> {
-        self.tick();
-        self.inner.verify_software_token(a, code, name).await
-    }
-    async fn get_user_mfa_settings(&self, u: &UserRef) -> Result<UserMfaSettings> {
-        self.tick();
-        self.inner.get_user_mfa_settings(u).await
-    }
-    async fn admin_delete_software_token(&self, pool: &str, username: &str) -> Result<()> {
-        self.tick();
-        self.inner.admin_delete_software_token(pool, username).await
-    }
-
-    async fn get_user_auth_factors(&self, user: &UserRef) -> Result<UserAuthFactors> {
-        self.tick();
-        self.inner.get_user_auth_factors(user).await
-    }
-
-    async fn list_web_authn_credentials(
-        &self,
-        token: &AccessToken,
-        next_token: Option<&str>,
-        max_results: Option<i32>,
-    ) -> Result<CredentialsPage> {
-        self.tick();
-        self.inner
-            .list_web_authn_credentials(token, next_token, max_results)
-            .await
-    }
-
-    async fn delete_web_authn_credential(
-        &self,
-        token: &AccessToken,
-        credential_id: &str,
-    ) -> Result<()> {
-        self.tick();
-        self.inner
-            .delete_web_authn_credential(token, credential_id)
-            .await
-    }
-
-    async fn list_users(
-        &self,
-        user_pool_id: &str,
-        filter: &str,
-        pagination_token: Option<&str>,
-        limit: i32,
-    ) -> Result<UsersPage> {
-        self.tick();
-        self.inner
-            .list_users(user_pool_id, filter, pagination_token, limit)
-            .await
-    }
-}
-
 /// How a stack makes pools, users and tokens, and counts what reached the backend.
 pub enum Fixtures {
     /// The cognito backend, through a recording proxy, in front of moto.
@@ -335,7 +224,7 @@ pub enum Fixtures {
     /// The embedded local backend, with its gRPC fixtures service.
     Local {
         client: FixturesClient,
-        counter: Arc<CountingBackend>,
+        local: Arc<LocalBackend>,
         _dir: tempfile::TempDir,
     },
 }
@@ -388,10 +277,11 @@ pub async fn start_app(config: &Config, mut options: Options) -> Started {
     let app = App::build_with(config, options)
         .await
         .expect("build the service");
-    let auth = app.auth();
+    let (auth, local) = (app.auth(), app.local());
     Started {
         server: app.start(),
         auth,
+        local,
     }
 }
 
@@ -400,6 +290,8 @@ pub struct Started {
     pub server: RunningServer,
     /// Its callers: a test may replace them as a reload would.
     pub auth: SharedAuth,
+    /// The local backend, when it is the one serving.
+    pub local: Option<Arc<LocalBackend>>,
 }
 
 impl Started {
@@ -543,25 +435,8 @@ impl Stack {
             config.tls = Some(server.write(dir.path()));
             client
         });
-        let counter: Arc<std::sync::OnceLock<Arc<CountingBackend>>> = Arc::default();
-        let slot = counter.clone();
-        let started = start_app(
-            &config,
-            Options {
-                wrap_backend: Some(Box::new(move |inner| {
-                    let counting = Arc::new(CountingBackend {
-                        inner,
-                        calls: AtomicUsize::new(0),
-                        writes: AtomicUsize::new(0),
-                    });
-                    let _ = slot.set(counting.clone());
-                    counting
-                })),
-                ..Options::default()
-            },
-        )
-        .await;
-        let counter = counter.get().expect("the backend was wrapped").clone();
+        let started = start_app(&config, Options::default()).await;
+        let local = started.local.clone().expect("the local backend");
         let channel = match client_tls {
             None => started.channel().await,
             Some(client) => tls_channel(started.server.addr, client)
@@ -579,7 +454,7 @@ impl Stack {
                     channel.clone(),
                     ApiKey::new(TEST_KEY),
                 ),
-                counter,
+                local,
                 _dir: dir,
             },
             server: started.server,
@@ -604,19 +479,26 @@ impl Stack {
         }
     }
 
-    /// Calls that reached the backend (Cognito through the proxy, or the local one).
+    /// Calls that reached the backend: Cognito's requests through the
+    /// proxy, or the local backend's reads and changes of its store.
     pub fn upstream_calls(&self) -> usize {
         match &self.fixtures {
             Fixtures::Moto { proxy, .. } => proxy.count(),
-            Fixtures::Local { counter, .. } => counter.calls.load(Ordering::SeqCst),
+            Fixtures::Local { local, .. } => {
+                let stats = local.store_stats();
+                usize::try_from(stats.reads.saturating_add(stats.writes)).unwrap_or(usize::MAX)
+            }
         }
     }
 
-    /// SetUserPoolMfaConfig calls that reached the backend.
+    /// Writes that reached the backend: SetUserPoolMfaConfig requests to
+    /// Cognito, or any change asked of the local store.
     pub fn upstream_writes(&self) -> usize {
         match &self.fixtures {
             Fixtures::Moto { proxy, .. } => proxy.bodies("SetUserPoolMfaConfig").len(),
-            Fixtures::Local { counter, .. } => counter.writes.load(Ordering::SeqCst),
+            Fixtures::Local { local, .. } => {
+                usize::try_from(local.store_stats().writes).unwrap_or(usize::MAX)
+            }
         }
     }
 
