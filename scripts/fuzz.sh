@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 CARGO_FUZZ_VERSION="0.13.2"
 RUNS="${RUNS:-1000000}"
 MAX_LEN="${MAX_LEN:-4096}"
-TARGETS=(get_user_pool_mfa_config set_user_pool_mfa_config update_user_pool_mfa_config
+TARGETS=(api get_user_pool_mfa_config set_user_pool_mfa_config update_user_pool_mfa_config
   set_user_mfa_preference admin_set_user_mfa_preference associate_software_token
   verify_software_token get_user_mfa_settings admin_get_user_mfa_settings
   admin_delete_software_token check_user_pool_mfa_config get_user_auth_factors

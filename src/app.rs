@@ -19,7 +19,6 @@ use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Durat
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
-use crate::api::MfaApi;
 use crate::audit::Auditor;
 use crate::auth::{self, AuthState, DEV_PRINCIPAL, SharedAuth};
 use crate::backend::{
@@ -217,10 +216,15 @@ impl App {
         self.dev_key.as_deref()
     }
 
-    /// The API services' implementation, for driving calls without the
-    /// transport (the fuzz harness).
-    pub fn api(&self) -> MfaApi {
-        MfaApi::new(self.service.facade.clone())
+    /// The API services as the transport serves them behind its layers
+    /// (decode limits included), for driving calls by method name without
+    /// a connection (the fuzz harness).
+    pub fn api_routes(&self) -> tonic::service::Routes {
+        server::api_routes(
+            &self.service.facade,
+            self.service.fixtures.clone(),
+            self.server.max_message_bytes,
+        )
     }
 
     /// Serves until `shutdown` completes, then drains in-flight calls

@@ -22,6 +22,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use tokio::net::TcpListener;
+use tonic::service::Routes;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
 
 use crate::api::{MfaApi, fixtures::FixturesApi};
@@ -119,6 +120,28 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
         .map_err(|source| ServeError::Bind { addr, source })
 }
 
+/// The API services, and the local fixtures with the local backend, each
+/// with its decode limit (`max_message_bytes`): what the transport serves
+/// behind its layers, and what the fuzz harness drives by method name.
+pub fn api_routes(
+    facade: &Facade,
+    fixtures: Option<Arc<LocalBackend>>,
+    max_message_bytes: usize,
+) -> Routes {
+    let api = MfaApi::new(facade.clone());
+    let routes = Routes::new(
+        UserPoolMfaServiceServer::new(api.clone()).max_decoding_message_size(max_message_bytes),
+    )
+    .add_service(UserMfaServiceServer::new(api).max_decoding_message_size(max_message_bytes));
+    match fixtures {
+        Some(local) => routes.add_service(
+            LocalFixturesServiceServer::new(FixturesApi::new(facade.clone(), local))
+                .max_decoding_message_size(max_message_bytes),
+        ),
+        None => routes,
+    }
+}
+
 /// The health "service" a liveness probe asks for.
 pub const LIVENESS_SERVICE: &str = "liveness";
 
@@ -164,12 +187,8 @@ pub async fn serve(
         tracing,
     } = service;
     let accounts_backend = backend.clone();
-    let fixtures = fixtures.map(|local| {
-        LocalFixturesServiceServer::new(FixturesApi::new(facade.clone(), local))
-            .max_decoding_message_size(limits.max_message_bytes)
-    });
-
-    let api = MfaApi::new(facade);
+    let serves_fixtures = fixtures.is_some();
+    let api = api_routes(&facade, fixtures, limits.max_message_bytes);
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     let health = health.max_decoding_message_size(limits.ops_max_message_bytes);
@@ -292,7 +311,6 @@ pub async fn serve(
     };
 
     // Reflection lists exactly the services this server answers.
-    let serves_fixtures = fixtures.is_some();
     let reflection = || {
         let builder = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
@@ -346,17 +364,10 @@ pub async fn serve(
             tracing.clone().map(TraceLayer::new),
         ))
         .layer(crate::api::warnings::WarningLayer)
+        .add_routes(api)
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(
-            UserPoolMfaServiceServer::new(api.clone())
-                .max_decoding_message_size(limits.max_message_bytes),
-        )
-        .add_service(
-            UserMfaServiceServer::new(api).max_decoding_message_size(limits.max_message_bytes),
-        )
-        .add_optional_service(fixtures)
         // TCP_NODELAY: tonic sets it only on listeners it binds itself.
         // Without it, Nagle's algorithm holds each small response back
         // until the previous one is acknowledged (tens of ms under load).

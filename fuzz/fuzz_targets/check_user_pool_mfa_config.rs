@@ -1,2 +1,5 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mfa_facade_fuzz::run(10, data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mfa_facade_fuzz::run_named(
+    "CheckUserPoolMfaConfig",
+    data
+));

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mfa_facade_fuzz::run(0, data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mfa_facade_fuzz::run_named("GetUserPoolMfaConfig", data));

@@ -145,46 +145,7 @@ fn each_configmaps_config_passes_check_config() {
             .as_str()
             .expect("config.toml in the ConfigMap")
             .replace("/etc/mfa-facade", &mount);
-        // Files the operator's Secrets provide (the Redis CA and AUTH):
-        // present, as in the pod, with placeholder contents.
-        for line in config.lines() {
-            if let Some((key, value)) = line.split_once(" = ")
-                && key.ends_with("_file")
-                && let Some(file) = value
-                    .trim_matches('"')
-                    .strip_prefix(&format!("{mount}/redis/"))
-            {
-                std::fs::create_dir_all(dir.path().join("redis")).expect("redis dir");
-                std::fs::write(dir.path().join("redis").join(file), "placeholder\n")
-                    .expect("redis file");
-            }
-        }
-        // The audit signing key and the deployment secret, as the
-        // operator's Secrets provide them: a real key (check-config reads
-        // it), 32 random bytes.
-        if config.contains(&format!("{mount}/audit/ed25519.pem")) {
-            std::fs::create_dir_all(dir.path().join("audit")).expect("audit dir");
-            run(
-                Command::new(BIN)
-                    .args(["audit", "keygen"])
-                    .arg(dir.path().join("audit/ed25519.pem")),
-                "mfa-facade audit keygen",
-            );
-        }
-        if config.contains(&format!("{mount}/secret/deployment")) {
-            std::fs::create_dir_all(dir.path().join("secret")).expect("secret dir");
-            std::fs::write(
-                dir.path().join("secret/deployment"),
-                uuid::Uuid::new_v4().simple().to_string(),
-            )
-            .expect("secret");
-        }
-        let path = dir.path().join("config.toml");
-        std::fs::write(&path, config).expect("write config");
-        let out = run(
-            Command::new(BIN).arg("check-config").arg(&path).env_clear(),
-            "mfa-facade check-config",
-        );
+        let out = check_config_with_secrets(&config, dir.path());
         assert!(out.contains("config OK"), "{overlay}: {out}");
         // Neither overlay keeps a laptop's default (no audit sink, budgets
         // per replica, no drain delay) on its public address.
@@ -211,6 +172,79 @@ fn each_configmaps_config_passes_check_config() {
         of_kind(&objects(&render("local")), "Deployment")[0]["spec"]["replicas"],
         1
     );
+}
+
+/// `mfa-facade check-config` of `config`, whose `/etc/mfa-facade` paths
+/// were replaced by `dir`, with the files the operator's Secrets provide
+/// present as in the pod: the Redis CA and AUTH as placeholders, a real
+/// audit signing key (check-config reads it), a 32-byte deployment secret.
+fn check_config_with_secrets(config: &str, dir: &std::path::Path) -> String {
+    let mount = dir.display().to_string();
+    for line in config.lines() {
+        if let Some((key, value)) = line.split_once(" = ")
+            && key.ends_with("_file")
+            && let Some(file) = value
+                .trim_matches('"')
+                .strip_prefix(&format!("{mount}/redis/"))
+        {
+            std::fs::create_dir_all(dir.join("redis")).expect("redis dir");
+            std::fs::write(dir.join("redis").join(file), "placeholder\n").expect("redis file");
+        }
+    }
+    if config.contains(&format!("{mount}/audit/ed25519.pem")) {
+        std::fs::create_dir_all(dir.join("audit")).expect("audit dir");
+        run(
+            Command::new(BIN)
+                .args(["audit", "keygen"])
+                .arg(dir.join("audit/ed25519.pem")),
+            "mfa-facade audit keygen",
+        );
+    }
+    if config.contains(&format!("{mount}/secret/deployment")) {
+        std::fs::create_dir_all(dir.join("secret")).expect("secret dir");
+        std::fs::write(
+            dir.join("secret/deployment"),
+            uuid::Uuid::new_v4().simple().to_string(),
+        )
+        .expect("secret");
+    }
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config).expect("write config");
+    run(
+        Command::new(BIN).arg("check-config").arg(&path).env_clear(),
+        "mfa-facade check-config",
+    )
+}
+
+/// deploy/config/production.toml, the commented production configuration,
+/// is accepted by check-config without a warning: it keeps none of a
+/// laptop's defaults on its public address.
+#[test]
+fn the_production_configuration_passes_check_config_without_a_warning() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mount = dir.path().display().to_string();
+    std::fs::create_dir_all(dir.path().join("keys")).expect("keys dir");
+    std::fs::copy(
+        "deploy/k8s/base/api-keys.toml",
+        dir.path().join("keys/api-keys.toml"),
+    )
+    .expect("the example keys file");
+    let config = std::fs::read_to_string("deploy/config/production.toml")
+        .expect("deploy/config/production.toml")
+        .replace("/etc/mfa-facade", &mount);
+    let out = check_config_with_secrets(&config, dir.path());
+    assert!(out.contains("config OK"), "{out}");
+    assert!(!out.contains("warning:"), "{out}");
+    for must in [
+        "kind = \"cognito\"",
+        "[limits.redis]",
+        "[audit.signing]",
+        "[audit.s3]",
+        "secret_file",
+        "drain_delay_ms",
+    ] {
+        assert!(config.contains(must), "production.toml sets {must}");
+    }
 }
 
 #[test]
