@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 
 use serde::Deserialize;
 
-use crate::settings::default_true;
+use crate::settings::{MAX_SECONDS, check_range, default_true};
 
 /// Who may call: `[auth]`.
 #[derive(Clone, Debug, Deserialize)]
@@ -235,3 +235,220 @@ pub const MAX_GUARDRAILS: usize = 256;
 
 /// The names `policy.rules[].proven_by` takes.
 pub const PROVEN_BY: [&str; 3] = ["api_key", "jwt", "mtls"];
+
+impl AuthConfig {
+    /// The rules serde cannot express; each error names its key.
+    pub fn validate(&self, err: &mut impl FnMut(&str, String)) {
+        let mut seen = std::collections::HashSet::new();
+        for (i, k) in self.api_keys.iter().enumerate() {
+            if k.principal.trim().is_empty() {
+                err(
+                    &format!("auth.api_keys[{i}].principal"),
+                    "must name the caller".into(),
+                );
+            }
+            let is_hash = k.sha256.len() == 64
+                && k.sha256
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+            if !is_hash {
+                err(
+                    &format!("auth.api_keys[{i}].sha256"),
+                    "must be 64 lower-case hex characters (`mfa-facade hash-key` prints it)".into(),
+                );
+            } else if !seen.insert(k.sha256.clone()) {
+                err(
+                    &format!("auth.api_keys[{i}].sha256"),
+                    "the same key is configured twice".into(),
+                );
+            }
+        }
+        if let Some(j) = &self.jwt {
+            match (&j.jwks_file, &j.jwks_url) {
+                (Some(_), Some(_)) => {
+                    err("auth.jwt", "give jwks_file or jwks_url, not both".into())
+                }
+                (None, None) => err(
+                    "auth.jwt.jwks_file",
+                    "is required (the JWKS to verify tokens with)".into(),
+                ),
+                (None, Some(url)) => {
+                    if let Err(why) = crate::auth::jwt::check_jwks_url(url) {
+                        err("auth.jwt.jwks_url", why);
+                    }
+                }
+                (Some(_), None) => {}
+            }
+            if j.issuer.trim().is_empty() {
+                err("auth.jwt.issuer", "is required".into());
+            }
+            if j.audiences.is_empty() || j.audiences.iter().any(|a| a.is_empty()) {
+                err(
+                    "auth.jwt.audiences",
+                    "must list at least one audience; tokens without one are refused".into(),
+                );
+            }
+            if j.principal_claim.is_empty() {
+                err("auth.jwt.principal_claim", "must name a claim".into());
+            }
+            if j.algorithms.is_empty() {
+                err(
+                    "auth.jwt.algorithms",
+                    "must allow at least one algorithm".into(),
+                );
+            }
+            for a in &j.algorithms {
+                if crate::auth::jwt::parse_algorithm(a).is_none() {
+                    err(
+                        "auth.jwt.algorithms",
+                        format!(
+                            "{a:?} is not allowed: only asymmetric algorithms ({}); never none or HS*",
+                            crate::auth::jwt::ASYMMETRIC.join(", ")
+                        ),
+                    );
+                }
+            }
+            if j.leeway_seconds > MAX_JWT_LEEWAY_SECONDS {
+                err(
+                    "auth.jwt.leeway_seconds",
+                    format!("{} is more than {MAX_JWT_LEEWAY_SECONDS}", j.leeway_seconds),
+                );
+            }
+            check_range(
+                err,
+                "auth.jwt.refresh_seconds",
+                j.refresh_seconds,
+                10,
+                MAX_SECONDS,
+            );
+            check_range(
+                err,
+                "auth.jwt.min_refetch_seconds",
+                j.min_refetch_seconds,
+                1,
+                MAX_SECONDS,
+            );
+            check_range(
+                err,
+                "auth.jwt.max_jwks_bytes",
+                j.max_jwks_bytes,
+                1024,
+                16 * 1024 * 1024,
+            );
+            check_range(
+                err,
+                "auth.jwt.max_stale_seconds",
+                j.max_stale_seconds,
+                0,
+                MAX_SECONDS,
+            );
+            if j.principal_prefix.len() > 64 {
+                err(
+                    "auth.jwt.principal_prefix",
+                    "is at most 64 characters".into(),
+                );
+            }
+            if j.allowed_types.iter().any(|t| t.trim().is_empty()) {
+                err(
+                    "auth.jwt.allowed_types",
+                    "must not hold an empty type".into(),
+                );
+            }
+            for (claim, value) in &j.required_claims {
+                if claim.is_empty() || value.is_empty() {
+                    err(
+                        "auth.jwt.required_claims",
+                        format!("{claim:?} = {value:?}: claim and value must not be empty"),
+                    );
+                }
+            }
+        }
+        check_range(
+            err,
+            "auth.reload_interval_seconds",
+            self.reload_interval_seconds,
+            1,
+            MAX_SECONDS,
+        );
+    }
+}
+
+impl PolicyConfig {
+    /// Every rule names at least one glob of each kind, and known proofs.
+    pub fn validate(&self, err: &mut impl FnMut(&str, String)) {
+        for (i, r) in self.rules.iter().enumerate() {
+            for (name, globs) in [
+                ("principals", &r.principals),
+                ("methods", &r.methods),
+                ("user_pools", &r.user_pools),
+            ] {
+                if globs.is_empty() || globs.iter().any(|g| g.is_empty()) {
+                    err(
+                        &format!("policy.rules[{i}].{name}"),
+                        "must list at least one non-empty glob (\"*\" for all)".into(),
+                    );
+                }
+            }
+            for p in &r.proven_by {
+                if !PROVEN_BY.contains(&p.as_str()) {
+                    err(
+                        &format!("policy.rules[{i}].proven_by"),
+                        format!("{p:?} is not one of {}", PROVEN_BY.join(", ")),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `[[guardrails]]`: each named once, scoped, with a message and an
+/// action, and an expression that compiles (the error names it).
+pub fn validate_guardrails(guardrails: &[GuardrailConfig], err: &mut impl FnMut(&str, String)) {
+    if guardrails.len() > MAX_GUARDRAILS {
+        err(
+            "guardrails",
+            format!("{} guardrails; at most {MAX_GUARDRAILS}", guardrails.len()),
+        );
+        return;
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, g) in guardrails.iter().enumerate() {
+        let at = |k: &str| format!("guardrails[{i}].{k}");
+        if g.name.trim().is_empty() || g.name.len() > 128 {
+            err(&at("name"), "must be 1 to 128 characters".into());
+        } else if !names.insert(g.name.as_str()) {
+            err(
+                &at("name"),
+                format!("{:?} names another guardrail too", g.name),
+            );
+        }
+        for (key, globs) in [("user_pools", &g.user_pools), ("methods", &g.methods)] {
+            if globs.is_empty() || globs.iter().any(|p| p.is_empty()) {
+                err(
+                    &at(key),
+                    "must list at least one non-empty glob (\"*\" for all)".into(),
+                );
+            }
+        }
+        if g.message.trim().is_empty() || g.message.len() > MAX_GUARDRAIL_MESSAGE_BYTES {
+            err(
+                &at("message"),
+                format!("must be 1 to {MAX_GUARDRAIL_MESSAGE_BYTES} bytes"),
+            );
+        }
+        let mut actions = g.actions.clone();
+        actions.sort_by_key(|a| *a as u8);
+        actions.dedup();
+        if g.actions.is_empty() || actions.len() != g.actions.len() {
+            err(
+                &at("actions"),
+                "must list each of deny, warn, audit at most once, and at least one".into(),
+            );
+        }
+    }
+    if let Err(errors) = crate::auth::guardrails::Guardrails::compile(guardrails) {
+        for (key, message) in errors {
+            err(&key, message);
+        }
+    }
+}

@@ -4,6 +4,8 @@ use std::{path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
+use crate::settings::check_range;
+
 /// Default AWS Region when neither the file nor the AWS environment names one.
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// Time to open a TCP/TLS connection to Cognito.
@@ -307,4 +309,209 @@ pub const DEFAULT_MAX_SOURCE_IDENTITY_SESSIONS: usize =
     crate::backend::cognito::source_identity::DEFAULT_MAX_SESSIONS;
 fn default_max_source_identity_sessions() -> usize {
     DEFAULT_MAX_SOURCE_IDENTITY_SESSIONS
+}
+
+impl BackendConfig {
+    /// The rules serde cannot express; each error names its key.
+    pub fn validate(&self, err: &mut impl FnMut(&str, String)) {
+        let b = self;
+        if let Some(region) = &b.region
+            && (region.is_empty()
+                || !region
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        {
+            err(
+                "backend.region",
+                format!("{region:?} is not an AWS Region name (e.g. us-east-1)"),
+            );
+        }
+        if let Some(url) = &b.endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            err(
+                "backend.endpoint_url",
+                format!("{url:?} must be an http:// or https:// URL"),
+            );
+        }
+        let mut at_most = |key: &str, len: usize, max: usize| {
+            if len > max {
+                err(key, format!("at most {max} entries ({len} given)"));
+            }
+        };
+        at_most("backend.regions", b.regions.len(), MAX_REGIONS);
+        at_most("backend.accounts", b.accounts.len(), MAX_ACCOUNTS);
+        if b.source_identity && b.accounts.is_empty() {
+            err(
+            "backend.source_identity",
+            "needs at least one [[backend.accounts]] role to make the callers' sessions in (an account with user_pools = [\"*\"] serves every pool)".into(),
+        );
+        }
+        for (i, r) in b.regions.iter().enumerate() {
+            if !is_region(r) {
+                err(
+                    &format!("backend.regions[{i}]"),
+                    format!("{r:?} is not an AWS Region name (e.g. eu-west-1)"),
+                );
+            } else if b.regions[..i].contains(r) {
+                err(
+                    &format!("backend.regions[{i}]"),
+                    format!("{r} is listed twice"),
+                );
+            }
+        }
+        for (i, a) in b.accounts.iter().enumerate() {
+            let key = |k: &str| format!("backend.accounts[{i}].{k}");
+            if a.name.is_empty()
+                || a.name.len() > 64
+                || !a
+                    .name
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+            {
+                err(&key("name"), "1 to 64 of A-Z, a-z, 0-9, _ and -".into());
+            } else if b.accounts[..i].iter().any(|o| o.name == a.name) {
+                err(&key("name"), format!("{} is used twice", a.name));
+            }
+            if a.user_pools.is_empty() {
+                err(
+                    &key("user_pools"),
+                    "must name at least one pool glob".into(),
+                );
+            }
+            let arn_ok = a
+                .role_arn
+                .strip_prefix("arn:")
+                .and_then(|r| r.split_once(":iam::"))
+                .and_then(|(partition, rest)| {
+                    partition.starts_with("aws").then_some(())?;
+                    rest.split_once(":role/")
+                })
+                .is_some_and(|(account, role)| {
+                    account.len() == 12
+                        && account.bytes().all(|c| c.is_ascii_digit())
+                        && !role.is_empty()
+                        && role.len() <= 512
+                });
+            if !arn_ok {
+                err(
+                    &key("role_arn"),
+                    "must be an IAM role ARN, arn:aws:iam::<12 digits>:role/<name>".into(),
+                );
+            }
+            if let Some(path) = &a.external_id_file
+                && !path.is_file()
+            {
+                err(
+                    &key("external_id_file"),
+                    format!("{} is not a readable file", path.display()),
+                );
+            }
+            if a.session_name.len() < 2
+                || a.session_name.len() > 64
+                || !a
+                    .session_name
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"_+=,.@-".contains(&c))
+            {
+                err(
+                    &key("session_name"),
+                    "2 to 64 of A-Z, a-z, 0-9 and _+=,.@- (STS's RoleSessionName)".into(),
+                );
+            }
+            if let Some(url) = &a.sts_endpoint_url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                err(
+                    &key("sts_endpoint_url"),
+                    format!("{url:?} must be an http:// or https:// URL"),
+                );
+            }
+        }
+        for (r, url) in &b.region_endpoints {
+            let key = format!("backend.region_endpoints.\"{r}\"");
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                err(&key, format!("{url:?} must be an http:// or https:// URL"));
+            }
+            let served = b.regions.contains(r) || b.region.as_deref() == Some(r.as_str());
+            if !served {
+                err(
+                    &key,
+                    format!("{r} is neither backend.region nor in backend.regions"),
+                );
+            }
+        }
+        for (key, value) in [
+            ("backend.connect_timeout_ms", b.connect_timeout_ms),
+            ("backend.attempt_timeout_ms", b.attempt_timeout_ms),
+            ("backend.call_timeout_ms", b.call_timeout_ms),
+        ] {
+            if value == 0 || value > 600_000 {
+                err(
+                    key,
+                    format!("{value} must be between 1 and 600000 milliseconds"),
+                );
+            }
+        }
+        if b.attempt_timeout_ms > b.call_timeout_ms {
+            err(
+                "backend.attempt_timeout_ms",
+                format!(
+                    "{} is longer than backend.call_timeout_ms ({}): no attempt could use it",
+                    b.attempt_timeout_ms, b.call_timeout_ms
+                ),
+            );
+        }
+        for (key, value, max) in [
+            ("backend.max_pools", b.max_pools, 100_000),
+            (
+                "backend.max_users_per_pool",
+                b.max_users_per_pool,
+                1_000_000,
+            ),
+            ("backend.max_user_attributes", b.max_user_attributes, 1_000),
+            (
+                "backend.max_user_attribute_bytes",
+                b.max_user_attribute_bytes,
+                1024 * 1024,
+            ),
+            ("backend.max_sessions", b.max_sessions, 1_000_000),
+            ("backend.max_pool_states", b.max_pool_states, 100_000),
+            (
+                "backend.max_source_identity_sessions",
+                b.max_source_identity_sessions,
+                100_000,
+            ),
+            (
+                "backend.max_web_authn_credentials",
+                b.max_web_authn_credentials,
+                1_000,
+            ),
+        ] {
+            check_range(err, key, value, 1, max);
+        }
+        let (min, max) = MFA_SETUP_SESSION_SECONDS;
+        check_range(
+            err,
+            "backend.mfa_setup_session_seconds",
+            b.mfa_setup_session_seconds,
+            min,
+            max,
+        );
+        if b.pool_state_ttl_ms > 300_000 {
+            err(
+                "backend.pool_state_ttl_ms",
+                format!(
+                    "{} must be between 0 and 300000 milliseconds",
+                    b.pool_state_ttl_ms
+                ),
+            );
+        }
+        if !(1..=10).contains(&b.max_attempts) {
+            err(
+                "backend.max_attempts",
+                format!("{} must be between 1 and 10", b.max_attempts),
+            );
+        }
+    }
 }

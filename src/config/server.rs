@@ -1,0 +1,356 @@
+//! `[server]` and `[tls]`: the transport's settings, with their defaults
+//! and their checks.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::settings::{MAX_SECONDS, check_range};
+
+/// `[server]`: connections, transport limits and shutdown. Each limit is
+/// what one peer, authenticated or not, can make the process hold.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// A connection is asked to go (GOAWAY) after this long, so that HTTP/2
+    /// clients spread over new replicas behind a Kubernetes Service.
+    #[serde(default = "default_max_connection_age_seconds")]
+    pub max_connection_age_seconds: u64,
+    /// How long calls on an aged connection may still take.
+    #[serde(default = "default_max_connection_age_grace_seconds")]
+    pub max_connection_age_grace_seconds: u64,
+    /// After SIGTERM/SIGINT: health turns NOT_SERVING, and the server keeps
+    /// accepting for this long, so load balancers see it before it goes.
+    #[serde(default)]
+    pub drain_delay_ms: u64,
+    /// Then in-flight calls get this long to finish before the process exits.
+    #[serde(default = "default_drain_timeout_seconds")]
+    pub drain_timeout_seconds: u64,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS: calls open at once on one connection.
+    #[serde(default = "default_max_concurrent_streams")]
+    pub max_concurrent_streams: u32,
+    /// Streams the server itself resets for a protocol error before it
+    /// sends GOAWAY (the MadeYouReset defence, CVE-2025-8671). h2 counts
+    /// them for the connection's whole life (`max_connection_age_seconds`
+    /// bounds that), and a stream refused for `max_concurrent_streams`
+    /// counts too: hyper's own default, which tonic turns off unless set.
+    #[serde(default = "default_max_local_error_reset_streams")]
+    pub max_local_error_reset_streams: usize,
+    /// Streams a client opened and reset that wait to be accepted (the
+    /// Rapid Reset defence, CVE-2023-44487).
+    #[serde(default = "default_max_pending_accept_reset_streams")]
+    pub max_pending_accept_reset_streams: usize,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE: the metadata of one call, in bytes.
+    #[serde(default = "default_max_header_list_bytes")]
+    pub max_header_list_bytes: u32,
+    /// HTTP/2 flow control: what one stream may send before the server reads.
+    #[serde(default = "default_initial_stream_window_bytes")]
+    pub initial_stream_window_bytes: u32,
+    /// HTTP/2 flow control: what one connection may send before the server reads.
+    #[serde(default = "default_initial_connection_window_bytes")]
+    pub initial_connection_window_bytes: u32,
+    /// The decode limit of the API services, in bytes: the largest valid
+    /// request (SetUserPoolMfaConfig with every 131,072-character field of
+    /// Cognito's StringType at its maximum, in 3-byte characters) is about
+    /// 2.4 MB; a larger message is refused before it is decoded.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// The decode limit of health and reflection, whose requests are a name.
+    #[serde(default = "default_ops_max_message_bytes")]
+    pub ops_max_message_bytes: usize,
+    /// Calls in flight in the whole process; past it a call is refused at
+    /// once with RESOURCE_EXHAUSTED (load shedding, never a queue). Health
+    /// is not counted, so probes still answer under load.
+    #[serde(default = "default_max_concurrent_calls")]
+    pub max_concurrent_calls: usize,
+    /// Open connections at once; one more is closed as it is accepted.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// The time a call may take in the facade, Cognito's retries included;
+    /// then it ends with DEADLINE_EXCEEDED (and its audit record says so).
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// HTTP/2 PING every this long on an idle connection...
+    #[serde(default = "default_keepalive_interval_seconds")]
+    pub keepalive_interval_seconds: u64,
+    /// ...and the connection is closed if the answer takes longer than this.
+    #[serde(default = "default_keepalive_timeout_seconds")]
+    pub keepalive_timeout_seconds: u64,
+    /// The deployment secret every replica shares (at least 32 bytes, e.g.
+    /// from a Kubernetes Secret): the walk cursors' MAC key and the etag's
+    /// ExternalId key are derived from it, so any replica resumes a walk
+    /// and computes the same etag. Unset: the local backend derives one from
+    /// its data file; the cognito backend makes one per process (cursors
+    /// resume only on the replica that made them, and the etag leaves the
+    /// ExternalId's value out).
+    #[serde(default)]
+    pub secret_file: Option<std::path::PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_connection_age_seconds: default_max_connection_age_seconds(),
+            max_connection_age_grace_seconds: default_max_connection_age_grace_seconds(),
+            drain_delay_ms: 0,
+            drain_timeout_seconds: default_drain_timeout_seconds(),
+            max_concurrent_streams: default_max_concurrent_streams(),
+            max_local_error_reset_streams: default_max_local_error_reset_streams(),
+            max_pending_accept_reset_streams: default_max_pending_accept_reset_streams(),
+            max_header_list_bytes: default_max_header_list_bytes(),
+            initial_stream_window_bytes: default_initial_stream_window_bytes(),
+            initial_connection_window_bytes: default_initial_connection_window_bytes(),
+            max_message_bytes: default_max_message_bytes(),
+            ops_max_message_bytes: default_ops_max_message_bytes(),
+            max_concurrent_calls: default_max_concurrent_calls(),
+            max_connections: default_max_connections(),
+            request_timeout_ms: default_request_timeout_ms(),
+            keepalive_interval_seconds: default_keepalive_interval_seconds(),
+            keepalive_timeout_seconds: default_keepalive_timeout_seconds(),
+            secret_file: None,
+        }
+    }
+}
+
+fn default_max_connection_age_seconds() -> u64 {
+    300
+}
+fn default_max_connection_age_grace_seconds() -> u64 {
+    30
+}
+fn default_drain_timeout_seconds() -> u64 {
+    20
+}
+/// Envoy's edge recommendation (PRECEDENTS.md §8a).
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
+fn default_max_concurrent_streams() -> u32 {
+    DEFAULT_MAX_CONCURRENT_STREAMS
+}
+fn default_max_local_error_reset_streams() -> usize {
+    1024
+}
+fn default_max_pending_accept_reset_streams() -> usize {
+    20
+}
+fn default_max_header_list_bytes() -> u32 {
+    16 * 1024
+}
+fn default_initial_stream_window_bytes() -> u32 {
+    64 * 1024
+}
+fn default_initial_connection_window_bytes() -> u32 {
+    1024 * 1024
+}
+/// See [`ServerConfig::max_message_bytes`].
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 2560 * 1024;
+fn default_max_message_bytes() -> usize {
+    DEFAULT_MAX_MESSAGE_BYTES
+}
+fn default_ops_max_message_bytes() -> usize {
+    4096
+}
+fn default_max_concurrent_calls() -> usize {
+    1024
+}
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_request_timeout_ms() -> u64 {
+    crate::call::DEFAULT_REQUEST_TIMEOUT_MS
+}
+fn default_keepalive_interval_seconds() -> u64 {
+    60
+}
+fn default_keepalive_timeout_seconds() -> u64 {
+    20
+}
+
+impl ServerConfig {
+    /// The bytes of `secret_file`, checked: at least [`crate::hash::MIN_SECRET_BYTES`].
+    pub fn read_secret(&self) -> Result<Option<Vec<u8>>, String> {
+        let Some(path) = &self.secret_file else {
+            return Ok(None);
+        };
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("{} is not readable: {e}", path.display()))?;
+        // A Secret mounted from a file often ends with a newline: not key material.
+        let trimmed = bytes.trim_ascii_end();
+        if trimmed.len() < crate::hash::MIN_SECRET_BYTES {
+            return Err(format!(
+                "{} holds {} bytes; at least {} are needed (e.g. `head -c 32 /dev/urandom | base64 > FILE`)",
+                path.display(),
+                trimmed.len(),
+                crate::hash::MIN_SECRET_BYTES
+            ));
+        }
+        Ok(Some(trimmed.to_vec()))
+    }
+
+    pub fn validate(&self, err: &mut impl FnMut(&str, String)) {
+        if let Err(e) = self.read_secret() {
+            err("server.secret_file", e);
+        }
+        check_range(
+            err,
+            "server.max_connection_age_seconds",
+            self.max_connection_age_seconds,
+            1,
+            MAX_SECONDS,
+        );
+        check_range(
+            err,
+            "server.max_connection_age_grace_seconds",
+            self.max_connection_age_grace_seconds,
+            0,
+            MAX_SECONDS,
+        );
+        check_range(err, "server.drain_delay_ms", self.drain_delay_ms, 0, 60_000);
+        check_range(
+            err,
+            "server.drain_timeout_seconds",
+            self.drain_timeout_seconds,
+            1,
+            600,
+        );
+        check_range(
+            err,
+            "server.max_concurrent_streams",
+            self.max_concurrent_streams,
+            1,
+            10_000,
+        );
+        check_range(
+            err,
+            "server.max_local_error_reset_streams",
+            self.max_local_error_reset_streams,
+            1,
+            100_000,
+        );
+        check_range(
+            err,
+            "server.max_pending_accept_reset_streams",
+            self.max_pending_accept_reset_streams,
+            1,
+            100_000,
+        );
+        check_range(
+            err,
+            "server.max_header_list_bytes",
+            self.max_header_list_bytes,
+            1024,
+            1024 * 1024,
+        );
+        // RFC 9113 §6.5.2: a window is at most 2^31-1; below 64 KiB - 1 is
+        // smaller than HTTP/2's own initial window.
+        for (key, value) in [
+            (
+                "server.initial_stream_window_bytes",
+                self.initial_stream_window_bytes,
+            ),
+            (
+                "server.initial_connection_window_bytes",
+                self.initial_connection_window_bytes,
+            ),
+        ] {
+            check_range(err, key, value, 65_535, i32::MAX as u32);
+        }
+        check_range(
+            err,
+            "server.max_message_bytes",
+            self.max_message_bytes,
+            1024,
+            64 * 1024 * 1024,
+        );
+        check_range(
+            err,
+            "server.ops_max_message_bytes",
+            self.ops_max_message_bytes,
+            256,
+            1024 * 1024,
+        );
+        check_range(
+            err,
+            "server.max_concurrent_calls",
+            self.max_concurrent_calls,
+            1,
+            1_000_000,
+        );
+        check_range(
+            err,
+            "server.max_connections",
+            self.max_connections,
+            1,
+            1_000_000,
+        );
+        check_range(
+            err,
+            "server.request_timeout_ms",
+            self.request_timeout_ms,
+            1,
+            600_000,
+        );
+        check_range(
+            err,
+            "server.keepalive_interval_seconds",
+            self.keepalive_interval_seconds,
+            1,
+            MAX_SECONDS,
+        );
+        check_range(
+            err,
+            "server.keepalive_timeout_seconds",
+            self.keepalive_timeout_seconds,
+            1,
+            3600,
+        );
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server's certificate chain, PEM.
+    pub cert_file: PathBuf,
+    /// The server's private key, PEM.
+    pub key_file: PathBuf,
+    /// CA certificates (PEM) that client certificates must chain to.
+    pub client_ca_file: Option<PathBuf>,
+    /// Refuse connections without a client certificate (at the handshake).
+    /// False: a client certificate is one way in among the others.
+    #[serde(default)]
+    pub client_cert_required: bool,
+    /// Put before every principal a client certificate proves (its SPIFFE
+    /// ID or CN), e.g. `mtls:`; policy rules name the prefixed form.
+    #[serde(default)]
+    pub principal_prefix: String,
+    /// Take the subject CN as the principal even when the certificate has
+    /// SANs. False (the default): the CN only of a certificate with no SAN.
+    #[serde(default)]
+    pub cn_with_sans: bool,
+}
+
+impl TlsConfig {
+    /// The files exist; a required client certificate has a CA.
+    pub fn validate(&self, err: &mut impl FnMut(&str, String)) {
+        for (key, path) in [
+            ("tls.cert_file", Some(&self.cert_file)),
+            ("tls.key_file", Some(&self.key_file)),
+            ("tls.client_ca_file", self.client_ca_file.as_ref()),
+        ] {
+            if let Some(path) = path
+                && !path.is_file()
+            {
+                err(key, format!("{} is not a readable file", path.display()));
+            }
+        }
+        if self.client_cert_required && self.client_ca_file.is_none() {
+            err(
+                "tls.client_cert_required",
+                "needs tls.client_ca_file".into(),
+            );
+        }
+        if self.principal_prefix.len() > 64 {
+            err("tls.principal_prefix", "is at most 64 characters".into());
+        }
+    }
+}
