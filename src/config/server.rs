@@ -10,71 +10,54 @@ use crate::settings::{MAX_SECONDS, check_range};
 /// `[server]`: connections, transport limits and shutdown. Each limit is
 /// what one peer, authenticated or not, can make the process hold.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// A connection is asked to go (GOAWAY) after this long, so that HTTP/2
     /// clients spread over new replicas behind a Kubernetes Service.
-    #[serde(default = "default_max_connection_age_seconds")]
     pub max_connection_age_seconds: u64,
     /// How long calls on an aged connection may still take.
-    #[serde(default = "default_max_connection_age_grace_seconds")]
     pub max_connection_age_grace_seconds: u64,
     /// After SIGTERM/SIGINT: health turns NOT_SERVING, and the server keeps
     /// accepting for this long, so load balancers see it before it goes.
-    #[serde(default)]
     pub drain_delay_ms: u64,
     /// Then in-flight calls get this long to finish before the process exits.
-    #[serde(default = "default_drain_timeout_seconds")]
     pub drain_timeout_seconds: u64,
     /// SETTINGS_MAX_CONCURRENT_STREAMS: calls open at once on one connection.
-    #[serde(default = "default_max_concurrent_streams")]
     pub max_concurrent_streams: u32,
     /// Streams the server itself resets for a protocol error before it
     /// sends GOAWAY (the MadeYouReset defence, CVE-2025-8671). h2 counts
     /// them for the connection's whole life (`max_connection_age_seconds`
     /// bounds that), and a stream refused for `max_concurrent_streams`
     /// counts too: hyper's own default, which tonic turns off unless set.
-    #[serde(default = "default_max_local_error_reset_streams")]
     pub max_local_error_reset_streams: usize,
     /// Streams a client opened and reset that wait to be accepted (the
     /// Rapid Reset defence, CVE-2023-44487).
-    #[serde(default = "default_max_pending_accept_reset_streams")]
     pub max_pending_accept_reset_streams: usize,
     /// SETTINGS_MAX_HEADER_LIST_SIZE: the metadata of one call, in bytes.
-    #[serde(default = "default_max_header_list_bytes")]
     pub max_header_list_bytes: u32,
     /// HTTP/2 flow control: what one stream may send before the server reads.
-    #[serde(default = "default_initial_stream_window_bytes")]
     pub initial_stream_window_bytes: u32,
     /// HTTP/2 flow control: what one connection may send before the server reads.
-    #[serde(default = "default_initial_connection_window_bytes")]
     pub initial_connection_window_bytes: u32,
     /// The decode limit of the API services, in bytes: the largest valid
     /// request (SetUserPoolMfaConfig with every 131,072-character field of
     /// Cognito's StringType at its maximum, in 3-byte characters) is about
     /// 2.4 MB; a larger message is refused before it is decoded.
-    #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
     /// The decode limit of health and reflection, whose requests are a name.
-    #[serde(default = "default_ops_max_message_bytes")]
     pub ops_max_message_bytes: usize,
     /// Calls in flight in the whole process; past it a call is refused at
     /// once with RESOURCE_EXHAUSTED (load shedding, never a queue). Health
     /// is not counted, so probes still answer under load.
-    #[serde(default = "default_max_concurrent_calls")]
     pub max_concurrent_calls: usize,
     /// Open connections at once; one more is closed as it is accepted.
-    #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// The time a call may take in the facade, Cognito's retries included;
     /// then it ends with DEADLINE_EXCEEDED (and its audit record says so).
-    #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
     /// HTTP/2 PING every this long on an idle connection...
-    #[serde(default = "default_keepalive_interval_seconds")]
     pub keepalive_interval_seconds: u64,
     /// ...and the connection is closed if the answer takes longer than this.
-    #[serde(default = "default_keepalive_timeout_seconds")]
     pub keepalive_timeout_seconds: u64,
     /// The deployment secret every replica shares (at least 32 bytes, e.g.
     /// from a Kubernetes Secret): the walk cursors' MAC key and the etag's
@@ -83,87 +66,67 @@ pub struct ServerConfig {
     /// its data file; the cognito backend makes one per process (cursors
     /// resume only on the replica that made them, and the etag leaves the
     /// ExternalId's value out).
-    #[serde(default)]
     pub secret_file: Option<std::path::PathBuf>,
 }
+
+/// `server.max_connection_age_seconds` unless set.
+pub const DEFAULT_MAX_CONNECTION_AGE_SECONDS: u64 = 300;
+/// `server.max_connection_age_grace_seconds` unless set.
+pub const DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS: u64 = 30;
+/// `server.drain_timeout_seconds` unless set.
+pub const DEFAULT_DRAIN_TIMEOUT_SECONDS: u64 = 20;
+/// `server.max_local_error_reset_streams` unless set.
+pub const DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
+/// `server.max_pending_accept_reset_streams` unless set.
+pub const DEFAULT_MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+/// `server.max_header_list_bytes` unless set.
+pub const DEFAULT_MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+/// `server.initial_stream_window_bytes` unless set.
+pub const DEFAULT_INITIAL_STREAM_WINDOW_BYTES: u32 = 64 * 1024;
+/// `server.initial_connection_window_bytes` unless set.
+pub const DEFAULT_INITIAL_CONNECTION_WINDOW_BYTES: u32 = 1024 * 1024;
+/// `server.ops_max_message_bytes` unless set.
+pub const DEFAULT_OPS_MAX_MESSAGE_BYTES: usize = 4096;
+/// `server.max_concurrent_calls` unless set.
+pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 1024;
+/// `server.max_connections` unless set.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// `server.request_timeout_ms` unless set.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = crate::call::DEFAULT_REQUEST_TIMEOUT_MS;
+/// `server.keepalive_interval_seconds` unless set.
+pub const DEFAULT_KEEPALIVE_INTERVAL_SECONDS: u64 = 60;
+/// `server.keepalive_timeout_seconds` unless set.
+pub const DEFAULT_KEEPALIVE_TIMEOUT_SECONDS: u64 = 20;
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            max_connection_age_seconds: default_max_connection_age_seconds(),
-            max_connection_age_grace_seconds: default_max_connection_age_grace_seconds(),
+            max_connection_age_seconds: DEFAULT_MAX_CONNECTION_AGE_SECONDS,
+            max_connection_age_grace_seconds: DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS,
             drain_delay_ms: 0,
-            drain_timeout_seconds: default_drain_timeout_seconds(),
-            max_concurrent_streams: default_max_concurrent_streams(),
-            max_local_error_reset_streams: default_max_local_error_reset_streams(),
-            max_pending_accept_reset_streams: default_max_pending_accept_reset_streams(),
-            max_header_list_bytes: default_max_header_list_bytes(),
-            initial_stream_window_bytes: default_initial_stream_window_bytes(),
-            initial_connection_window_bytes: default_initial_connection_window_bytes(),
-            max_message_bytes: default_max_message_bytes(),
-            ops_max_message_bytes: default_ops_max_message_bytes(),
-            max_concurrent_calls: default_max_concurrent_calls(),
-            max_connections: default_max_connections(),
-            request_timeout_ms: default_request_timeout_ms(),
-            keepalive_interval_seconds: default_keepalive_interval_seconds(),
-            keepalive_timeout_seconds: default_keepalive_timeout_seconds(),
+            drain_timeout_seconds: DEFAULT_DRAIN_TIMEOUT_SECONDS,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            max_local_error_reset_streams: DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS,
+            max_pending_accept_reset_streams: DEFAULT_MAX_PENDING_ACCEPT_RESET_STREAMS,
+            max_header_list_bytes: DEFAULT_MAX_HEADER_LIST_BYTES,
+            initial_stream_window_bytes: DEFAULT_INITIAL_STREAM_WINDOW_BYTES,
+            initial_connection_window_bytes: DEFAULT_INITIAL_CONNECTION_WINDOW_BYTES,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            ops_max_message_bytes: DEFAULT_OPS_MAX_MESSAGE_BYTES,
+            max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            keepalive_interval_seconds: DEFAULT_KEEPALIVE_INTERVAL_SECONDS,
+            keepalive_timeout_seconds: DEFAULT_KEEPALIVE_TIMEOUT_SECONDS,
             secret_file: None,
         }
     }
 }
 
-fn default_max_connection_age_seconds() -> u64 {
-    300
-}
-fn default_max_connection_age_grace_seconds() -> u64 {
-    30
-}
-fn default_drain_timeout_seconds() -> u64 {
-    20
-}
 /// Envoy's edge recommendation (PRECEDENTS.md §8a).
 pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
-fn default_max_concurrent_streams() -> u32 {
-    DEFAULT_MAX_CONCURRENT_STREAMS
-}
-fn default_max_local_error_reset_streams() -> usize {
-    1024
-}
-fn default_max_pending_accept_reset_streams() -> usize {
-    20
-}
-fn default_max_header_list_bytes() -> u32 {
-    16 * 1024
-}
-fn default_initial_stream_window_bytes() -> u32 {
-    64 * 1024
-}
-fn default_initial_connection_window_bytes() -> u32 {
-    1024 * 1024
-}
 /// See [`ServerConfig::max_message_bytes`].
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 2560 * 1024;
-fn default_max_message_bytes() -> usize {
-    DEFAULT_MAX_MESSAGE_BYTES
-}
-fn default_ops_max_message_bytes() -> usize {
-    4096
-}
-fn default_max_concurrent_calls() -> usize {
-    1024
-}
-fn default_max_connections() -> usize {
-    1024
-}
-fn default_request_timeout_ms() -> u64 {
-    crate::call::DEFAULT_REQUEST_TIMEOUT_MS
-}
-fn default_keepalive_interval_seconds() -> u64 {
-    60
-}
-fn default_keepalive_timeout_seconds() -> u64 {
-    20
-}
 
 impl ServerConfig {
     /// The bytes of `secret_file`, checked: at least [`crate::hash::MIN_SECRET_BYTES`].
@@ -352,5 +315,29 @@ impl TlsConfig {
         if self.principal_prefix.len() > 64 {
             err("tls.principal_prefix", "is at most 64 characters".into());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One set of defaults: what serde fills in for an empty `[server]` is
+    /// `ServerConfig::default()`, field for field, and a key given keeps
+    /// every other default.
+    #[test]
+    fn serde_and_default_agree() {
+        let parsed: ServerConfig = toml::from_str("").expect("empty [server]");
+        assert_eq!(
+            format!("{parsed:?}"),
+            format!("{:?}", ServerConfig::default())
+        );
+        let one: ServerConfig = toml::from_str("drain_delay_ms = 5000").expect("one key");
+        assert_eq!(one.drain_delay_ms, 5000);
+        assert_eq!(one.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert!(
+            toml::from_str::<ServerConfig>("max_conections = 1").is_err(),
+            "typos refused"
+        );
     }
 }
