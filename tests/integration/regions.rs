@@ -9,7 +9,7 @@
 
 use crate::common;
 
-use std::{collections::BTreeMap, process::Command, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, process::Command, time::Duration};
 
 use aws_sdk_cognitoidentityprovider as cip;
 use common::procs::free_port;
@@ -178,54 +178,16 @@ async fn each_call_goes_to_its_pools_region() {
 /// A session without a SourceIdentity gets [`ASSUMED_KEY`]; one with a
 /// SourceIdentity gets `ASIASTUB` and the request's index in the log (4
 /// digits), so a test can tell which session signed a request.
-async fn stub_sts() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
-    use http_body_util::{BodyExt, Full};
-    use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
-    let log = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let log = log.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req: Request<Incoming>| {
-                    let log = log.clone();
-                    async move {
-                        let body = req
-                            .into_body()
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
-                        let body = String::from_utf8_lossy(&body).into_owned();
-                        let mut log = log.lock().expect("log");
-                        let answer = if body.contains("SourceIdentity=") {
-                            ASSUMED.replace(ASSUMED_KEY, &format!("ASIASTUB{:04}", log.len()))
-                        } else {
-                            ASSUMED.to_owned()
-                        };
-                        log.push(body);
-                        Ok::<_, std::convert::Infallible>(
-                            Response::builder()
-                                .header("content-type", "text/xml")
-                                .body(Full::new(bytes::Bytes::from(answer)))
-                                .expect("response"),
-                        )
-                    }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (format!("http://{addr}"), seen)
+async fn stub_sts() -> common::stub::Stub {
+    common::stub::Stub::start(|n, seen| {
+        let answer = if seen.body.contains("SourceIdentity=") {
+            ASSUMED.replace(ASSUMED_KEY, &format!("ASIASTUB{:04}", n - 1))
+        } else {
+            ASSUMED.to_owned()
+        };
+        common::stub::Reply::new(200, answer).header("content-type", "text/xml")
+    })
+    .await
 }
 
 const ASSUMED_KEY: &str = "ASIASTUBASSUMED00001";
@@ -247,7 +209,8 @@ const ASSUMED: &str = r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/do
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_accounts_pools_are_served_with_its_assumed_role() {
-    let (sts_url, assumed) = stub_sts().await;
+    let assumed = stub_sts().await;
+    let sts_url = assumed.url.clone();
     let proxy = common::RecordingProxy::start(common::moto_url()).await;
     let moto = common::moto_sdk().await;
     let (prod, dev) = (new_pool(&moto).await, new_pool(&moto).await);
@@ -295,7 +258,7 @@ async fn an_accounts_pools_are_served_with_its_assumed_role() {
         }
     })
     .await;
-    let before = assumed.lock().expect("sts log").len();
+    let before = assumed.count();
     let mut pools = pb::user_pool_mfa_service_client::UserPoolMfaServiceClient::with_interceptor(
         channel,
         common::ApiKey::new(common::TEST_KEY),
@@ -328,7 +291,7 @@ async fn an_accounts_pools_are_served_with_its_assumed_role() {
         ],
         "the account's pool with its role, the other with the base chain"
     );
-    let requests = assumed.lock().expect("sts log").clone();
+    let requests: Vec<String> = assumed.seen().into_iter().map(|r| r.body).collect();
     assert!(!requests.is_empty());
     for r in &requests {
         assert!(r.contains("Action=AssumeRole"), "{r}");
@@ -352,7 +315,8 @@ async fn an_accounts_pools_are_served_with_its_assumed_role() {
 /// SourceIdentity; a pool no account serves is refused before any request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_caller_is_named_in_its_own_role_session() {
-    let (sts_url, assumed) = stub_sts().await;
+    let assumed = stub_sts().await;
+    let sts_url = assumed.url.clone();
     let proxy = common::RecordingProxy::start(common::moto_url()).await;
     let moto = common::moto_sdk().await;
     let (prod, unserved) = (new_pool(&moto).await, new_pool(&moto).await);
@@ -465,10 +429,9 @@ user_pools = ["*"]
     // SourceIdentity = the session name, aside).
     let form = |id: &str| format!("SourceIdentity={}", urlencode(id));
     let sts: Vec<(usize, String)> = assumed
-        .lock()
-        .expect("sts log")
-        .iter()
-        .cloned()
+        .seen()
+        .into_iter()
+        .map(|r| r.body)
         .enumerate()
         .filter(|(_, body)| !body.contains(&form("mfa-facade")))
         .collect();

@@ -10,20 +10,12 @@ use crate::common;
 
 use std::{
     collections::BTreeMap,
-    convert::Infallible,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
-use bytes::Bytes;
 use common::procs::{Served, canary, local_config, local_pool};
 use common::{ApiKey, TEST_KEY};
-use http_body_util::Full;
-use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
-use hyper_util::rt::TokioIo;
 use mfa_facade::proto::v1::{self as pb, user_pool_mfa_service_client::UserPoolMfaServiceClient};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{
@@ -420,59 +412,33 @@ async fn a_calls_spans_reach_the_collector_as_children_of_the_callers_span() {
 /// A stub Cognito: the first GetUserPoolMfaConfig answers 500 (the SDK
 /// retries it), every later one the configuration; each answer has its own
 /// request id.
-async fn flaky_cognito() -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let count = Arc::new(AtomicUsize::new(0));
-    let counted = count.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let counted = counted.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |_req: Request<Incoming>| {
-                    let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
-                    async move {
-                        let (status, body) = if n == 1 {
-                            (
-                                500,
-                                r#"{"__type":"InternalErrorException","message":"try again"}"#,
-                            )
-                        } else {
-                            (
-                                200,
-                                r#"{"MfaConfiguration":"OPTIONAL","SoftwareTokenMfaConfiguration":{"Enabled":true}}"#,
-                            )
-                        };
-                        let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-                        *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-                        r.headers_mut().insert(
-                            "content-type",
-                            "application/x-amz-json-1.1".parse().unwrap(),
-                        );
-                        r.headers_mut().insert(
-                            "x-amzn-requestid",
-                            format!("stub-request-{n}").parse().unwrap(),
-                        );
-                        Ok::<_, Infallible>(r)
-                    }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+async fn flaky_cognito() -> crate::common::stub::Stub {
+    use crate::common::stub::{Reply, Stub};
+    Stub::start(|n, _| {
+        let request_id = format!("stub-request-{n}");
+        if n == 1 {
+            Reply::cognito(
+                500,
+                r#"{"__type":"InternalErrorException","message":"try again"}"#,
+                &request_id,
+            )
+        } else {
+            Reply::cognito(
+                200,
+                r#"{"MfaConfiguration":"OPTIONAL","SoftwareTokenMfaConfiguration":{"Enabled":true}}"#,
+                &request_id,
+            )
         }
-    });
-    (format!("http://{addr}"), count)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_backend_span_has_cognitos_request_id_and_the_retries() {
     let receiver = Receiver::default();
     let endpoint = receiver.start().await;
-    let (cognito, answered) = flaky_cognito().await;
+    let answered = flaky_cognito().await;
+    let cognito = answered.url.clone();
     let served = Served::start_with_env(
         &local_config("admin", 1000.0, 1000, &tracing_config(&endpoint, "")).replace(
             "kind = \"local\"",
@@ -498,7 +464,7 @@ async fn the_backend_span_has_cognitos_request_id_and_the_retries() {
         .expect("answered after one retry")
         .into_inner();
     assert_eq!(out.mfa_configuration, pb::MfaConfiguration::Optional as i32);
-    assert_eq!(answered.load(Ordering::SeqCst), 2, "one retry");
+    assert_eq!(answered.count(), 2, "one retry");
 
     let spans = receiver.trace(trace, 7);
     let server = by_name(

@@ -4,19 +4,9 @@
 
 use crate::common;
 
-use std::{
-    convert::Infallible,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
-use hyper_util::rt::TokioIo;
+use common::stub::{Reply, Stub};
 use mfa_facade::{
     app::RunningServer,
     config::BackendConfig,
@@ -25,7 +15,6 @@ use mfa_facade::{
         user_pool_mfa_service_client::UserPoolMfaServiceClient,
     },
 };
-use tokio::net::TcpListener;
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -46,49 +35,15 @@ fn answer(status: u16, body: &'static str) -> Answer {
 }
 
 async fn stub(answer: Answer) -> String {
-    stub_counting(answer).await.0
+    stub_counting(answer).await.url
 }
 
-/// A stub, and how many requests it has answered.
-async fn stub_counting(answer: Answer) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind stub");
-    let addr = listener.local_addr().expect("addr");
-    let answer = Arc::new(Mutex::new(answer));
-    let count = Arc::new(AtomicUsize::new(0));
-    let counted = count.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let answer = answer.clone();
-            let counted = counted.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |_req: Request<Incoming>| {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    let a = answer.lock().expect("answer").clone();
-                    async move {
-                        tokio::time::sleep(a.delay).await;
-                        let mut r = Response::new(Full::new(Bytes::from_static(a.body.as_bytes())));
-                        *r.status_mut() = hyper::StatusCode::from_u16(a.status).expect("status");
-                        r.headers_mut().insert(
-                            "content-type",
-                            "application/x-amz-json-1.1".parse().expect("header"),
-                        );
-                        r.headers_mut().insert(
-                            "x-amzn-requestid",
-                            "stub-request-1".parse().expect("header"),
-                        );
-                        Ok::<_, Infallible>(r)
-                    }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (format!("http://{addr}"), count)
+/// A stub Cognito that gives `answer` to every request.
+async fn stub_counting(answer: Answer) -> Stub {
+    Stub::start(move |_, _| {
+        Reply::cognito(answer.status, answer.body, "stub-request-1").after(answer.delay)
+    })
+    .await
 }
 
 struct Facade {
@@ -156,12 +111,12 @@ async fn throttling_is_resource_exhausted_with_retry_info() {
 
 #[tokio::test]
 async fn cognito_throttling_is_retried_a_bounded_number_of_times_then_pushed_back() {
-    let (url, count) = stub_counting(answer(
+    let count = stub_counting(answer(
         400,
         r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#,
     ))
     .await;
-    let f = facade_with_attempts(url, 3).await;
+    let f = facade_with_attempts(count.url.clone(), 3).await;
     let err = f
         .pools
         .clone()
@@ -172,7 +127,7 @@ async fn cognito_throttling_is_retried_a_bounded_number_of_times_then_pushed_bac
         .expect_err("throttled");
     assert_eq!(err.code(), Code::ResourceExhausted);
     // The SDK's standard retry: 3 attempts in all, then the facade answers.
-    assert_eq!(count.load(Ordering::SeqCst), 3);
+    assert_eq!(count.count(), 3);
     assert_eq!(
         err.metadata()
             .get("grpc-retry-pushback-ms")
@@ -309,7 +264,7 @@ async fn an_unreachable_upstream_is_unavailable() {
 /// write reaches upstream.
 #[tokio::test]
 async fn sending_failures_moto_cannot_report_are_read_from_describe_user_pool() {
-    let (url, count) = stub_counting(answer(
+    let count = stub_counting(answer(
         200,
         r#"{"UserPool":{"Id":"us-east-1_Stub1","UserPoolTier":"ESSENTIALS",
             "SmsConfiguration":{"SnsCallerArn":"arn:aws:iam::123456789012:role/sns"},
@@ -320,7 +275,7 @@ async fn sending_failures_moto_cannot_report_are_read_from_describe_user_pool() 
             "AccountRecoverySetting":{"RecoveryMechanisms":[{"Priority":1,"Name":"verified_phone_number"}]}}}"#,
     ))
     .await;
-    let f = facade(url).await;
+    let f = facade(count.url.clone()).await;
     // Both failures are read; neither refuses (issue 32): the SMS one is
     // advice, the deprecated email one decides nothing.
     let report = f
@@ -361,7 +316,7 @@ async fn sending_failures_moto_cannot_report_are_read_from_describe_user_pool() 
     );
     assert!(report.findings[0].description.contains("SNSSandbox"));
     assert!(report.allowed);
-    assert!(count.load(Ordering::SeqCst) >= 1, "DescribeUserPool read");
+    assert!(count.count() >= 1, "DescribeUserPool read");
 }
 
 /// Every exception Cognito models for the passkey and auth-factor calls,

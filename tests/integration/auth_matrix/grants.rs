@@ -794,11 +794,6 @@ user_pools = ["*"]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_jwks_is_bounded_fetched_once_for_many_and_only_from_loopback_or_https() {
-    use bytes::Bytes;
-    use http_body_util::Full;
-    use hyper::{Response, server::conn::http1, service::service_fn};
-    use hyper_util::rt::TokioIo;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
     let mut c = Cases::default();
@@ -863,34 +858,15 @@ async fn the_jwks_is_bounded_fetched_once_for_many_and_only_from_loopback_or_htt
     let body = Arc::new(Mutex::new(
         serde_json::json!({ "keys": [&rsa.jwk] }).to_string(),
     ));
-    let hits = Arc::new(AtomicUsize::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let jwks = {
+        let body = body.clone();
+        common::stub::Stub::start(move |_, _| {
+            common::stub::Reply::new(200, body.lock().expect("body").clone())
+                .after(Duration::from_millis(300))
+        })
         .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    {
-        let (body, hits) = (body.clone(), hits.clone());
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (body, hits) = (body.clone(), hits.clone());
-                tokio::spawn(async move {
-                    let svc = service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
-                        hits.fetch_add(1, Ordering::SeqCst);
-                        let text = body.lock().expect("body").clone();
-                        async move {
-                            tokio::time::sleep(Duration::from_millis(300)).await;
-                            Ok::<_, std::convert::Infallible>(Response::new(Full::new(
-                                Bytes::from(text),
-                            )))
-                        }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
-    }
+    };
+    let addr = jwks.url.trim_start_matches("http://").to_owned();
     let served = Served::start(&format!(
         r#"{local}{admin}
 [auth.jwt]
@@ -912,7 +888,7 @@ user_pools = ["*"]
     get_with_bearer(&ch, &token, &pool)
         .await
         .expect("the first key works");
-    let fetched_at_start = hits.load(Ordering::SeqCst);
+    let fetched_at_start = jwks.count();
     *body.lock().expect("body") =
         serde_json::json!({ "keys": [&rsa.jwk, &rotated.jwk] }).to_string();
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -929,7 +905,7 @@ user_pools = ["*"]
             admitted += 1;
         }
     }
-    let refetches = hits.load(Ordering::SeqCst) - fetched_at_start;
+    let refetches = jwks.count() - fetched_at_start;
     c.check(
         "K4 16 concurrent callers with a new kid: one refetch, all admitted",
         admitted == 16 && refetches == 1,

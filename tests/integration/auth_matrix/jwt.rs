@@ -389,70 +389,31 @@ async fn a_jwks_outage_never_allows() {
 /// kept when the server starts failing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jwks_url_is_fetched_rate_limited_and_survives_an_outage() {
-    use bytes::Bytes;
-    use http_body_util::Full;
-    use hyper::{Response, server::conn::http1, service::service_fn};
-    use hyper_util::rt::TokioIo;
     use jsonwebtoken::Algorithm;
     use jwt_cases::*;
     use mfa_facade::auth::jwt::JwtVerifier;
     use mfa_facade::config::JwtConfig;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
     let rsa = signer(Algorithm::RS256, "rsa-1");
     let body = Arc::new(Mutex::new(
         serde_json::json!({ "keys": [&rsa.jwk] }).to_string(),
     ));
-    let hits = Arc::new(AtomicUsize::new(0));
     let failing = Arc::new(AtomicBool::new(false));
-    let auth_seen = Arc::new(Mutex::new(String::new()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let jwks = {
+        let (body, failing) = (body.clone(), failing.clone());
+        common::stub::Stub::start(move |_, _| {
+            let status = if failing.load(Ordering::SeqCst) {
+                500
+            } else {
+                200
+            };
+            common::stub::Reply::new(status, body.lock().expect("body").clone())
+        })
         .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    {
-        let (body, hits, failing, auth_seen) = (
-            body.clone(),
-            hits.clone(),
-            failing.clone(),
-            auth_seen.clone(),
-        );
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let (body, hits, failing, auth_seen) = (
-                    body.clone(),
-                    hits.clone(),
-                    failing.clone(),
-                    auth_seen.clone(),
-                );
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        hits.fetch_add(1, Ordering::SeqCst);
-                        *auth_seen.lock().expect("auth") = req
-                            .headers()
-                            .get("authorization")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_owned();
-                        let mut r = Response::new(Full::new(Bytes::from(
-                            body.lock().expect("body").clone(),
-                        )));
-                        if failing.load(Ordering::SeqCst) {
-                            *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
-                        }
-                        async move { Ok::<_, std::convert::Infallible>(r) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
-    }
+    };
+    let addr = jwks.url.trim_start_matches("http://").to_owned();
     let dir = tempfile::tempdir().expect("temp dir");
     let token_file = dir.path().join("sa-token");
     std::fs::write(&token_file, "pod-sa-token\n").expect("token file");
@@ -474,11 +435,13 @@ async fn a_jwks_url_is_fetched_rate_limited_and_survives_an_outage() {
         None,
     )
     .await;
-    assert_eq!(hits.load(Ordering::SeqCst), 1, "fetched once at start");
+    assert_eq!(jwks.count(), 1, "fetched once at start");
+    let fetch = &jwks.seen()[0];
     assert_eq!(
-        auth_seen.lock().expect("auth").as_str(),
-        "Bearer pod-sa-token"
+        (fetch.method.as_str(), fetch.path.as_str()),
+        ("GET", "/openid/v1/jwks")
     );
+    assert_eq!(fetch.header("authorization"), "Bearer pod-sa-token");
     assert_eq!(
         verifier
             .verify(&sign(&rsa, &claims(GRANTED)))
@@ -497,11 +460,7 @@ async fn a_jwks_url_is_fetched_rate_limited_and_survives_an_outage() {
                 .is_err()
         );
     }
-    assert!(
-        hits.load(Ordering::SeqCst) <= 2,
-        "rate-limited: {} fetches",
-        hits.load(Ordering::SeqCst)
-    );
+    assert!(jwks.count() <= 2, "rate-limited: {} fetches", jwks.count());
 
     // An outage keeps the last good JWKS: known keys still verify.
     failing.store(true, Ordering::SeqCst);

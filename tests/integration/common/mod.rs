@@ -730,4 +730,5 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 pub mod procs;
+pub mod stub;
 pub mod wait;
