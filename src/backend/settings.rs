@@ -507,11 +507,6 @@ impl BackendConfig {
                 ),
             );
         }
-        if !(1..=10).contains(&b.max_attempts) {
-            err(
-                "backend.max_attempts",
-                format!("{} must be between 1 and 10", b.max_attempts),
-            );
-        }
+        check_range(err, "backend.max_attempts", b.max_attempts, 1, 10);
     }
 }

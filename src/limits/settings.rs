@@ -141,12 +141,7 @@ impl LimitsConfig {
                     ),
                 );
             }
-            if !(1..=64).contains(&r.pool_size) {
-                err(
-                    "limits.redis.pool_size",
-                    format!("{} must be between 1 and 64", r.pool_size),
-                );
-            }
+            check_range(err, "limits.redis.pool_size", r.pool_size, 1, 64);
             if r.key_prefix.is_empty() || r.key_prefix.contains(['{', '}']) {
                 err(
                     "limits.redis.key_prefix",

@@ -6,7 +6,6 @@
 //! address as MFA_FACADE_TEST_MOTO_URL. Without it these tests fail loudly.
 
 use std::{
-    convert::Infallible,
     net::SocketAddr,
     sync::{Arc, Mutex},
 };
@@ -14,10 +13,10 @@ use std::{
 use aws_sdk_cognitoidentityprovider as cip;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
+use hyper::{Request, Response, body::Incoming};
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
-    rt::{TokioExecutor, TokioIo},
+    rt::TokioExecutor,
 };
 use mfa_facade::auth::{AuthState, SharedAuth};
 use mfa_facade::{
@@ -76,23 +75,9 @@ impl RecordingProxy {
         let client: Client<HttpConnector, Full<Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
         let task_log = log.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let (client, log, upstream) = (client.clone(), task_log.clone(), upstream.clone());
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<Incoming>| {
-                        let (client, log, upstream) =
-                            (client.clone(), log.clone(), upstream.clone());
-                        async move { Ok::<_, Infallible>(forward(client, log, &upstream, req).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        stub::serve(listener, move |req| {
+            let (client, log, upstream) = (client.clone(), task_log.clone(), upstream.clone());
+            async move { forward(client, log, &upstream, req).await }
         });
         Self { addr, log }
     }

@@ -89,46 +89,35 @@ impl Stub {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let script: Arc<Script> = Arc::new(script);
         let log = seen.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (log, script) = (log.clone(), script.clone());
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<Incoming>| {
-                        let (log, script) = (log.clone(), script.clone());
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default();
-                            let seen = Seen {
-                                method: parts.method.to_string(),
-                                path: parts.uri.path().to_owned(),
-                                headers: parts.headers,
-                                body: String::from_utf8_lossy(&body).into_owned(),
-                            };
-                            let reply = {
-                                let mut log = log.lock().expect("seen");
-                                log.push(seen.clone());
-                                script(log.len(), &seen)
-                            };
-                            tokio::time::sleep(reply.delay).await;
-                            let mut response = Response::new(Full::new(Bytes::from(reply.body)));
-                            *response.status_mut() =
-                                hyper::StatusCode::from_u16(reply.status).expect("status");
-                            for (name, value) in reply.headers {
-                                response
-                                    .headers_mut()
-                                    .insert(name, value.parse().expect("header value"));
-                            }
-                            Ok::<_, Infallible>(response)
-                        }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+        serve(listener, move |req| {
+            let (log, script) = (log.clone(), script.clone());
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let seen = Seen {
+                    method: parts.method.to_string(),
+                    path: parts.uri.path().to_owned(),
+                    headers: parts.headers,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                };
+                let reply = {
+                    let mut log = log.lock().expect("seen");
+                    log.push(seen.clone());
+                    script(log.len(), &seen)
+                };
+                tokio::time::sleep(reply.delay).await;
+                let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+                *response.status_mut() = hyper::StatusCode::from_u16(reply.status).expect("status");
+                for (name, value) in reply.headers {
+                    response
+                        .headers_mut()
+                        .insert(name, value.parse().expect("header value"));
+                }
+                response
             }
         });
         Self { url, seen }
@@ -143,4 +132,28 @@ impl Stub {
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("seen").clone()
     }
+}
+
+/// Serves HTTP/1.1 on `listener` until the test's runtime stops, each
+/// request answered by `handle` (the stub's script, the recording proxy's
+/// forwarding).
+pub fn serve<F, Fut>(listener: tokio::net::TcpListener, handle: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    let answer = handle(req);
+                    async move { Ok::<_, Infallible>(answer.await) }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
 }
