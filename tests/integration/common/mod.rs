@@ -110,12 +110,7 @@ async fn forward(
     upstream: &str,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let (parts, body) = stub::read(req).await;
     let operation = parts
         .headers
         .get("x-amz-target")

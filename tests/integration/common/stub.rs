@@ -92,12 +92,7 @@ impl Stub {
         serve(listener, move |req| {
             let (log, script) = (log.clone(), script.clone());
             async move {
-                let (parts, body) = req.into_parts();
-                let body = body
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
+                let (parts, body) = read(req).await;
                 let seen = Seen {
                     method: parts.method.to_string(),
                     path: parts.uri.path().to_owned(),
@@ -156,4 +151,15 @@ where
             });
         }
     });
+}
+
+/// A request's head and its whole body.
+pub async fn read(req: Request<Incoming>) -> (http::request::Parts, Bytes) {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    (parts, body)
 }
