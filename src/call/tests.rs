@@ -271,3 +271,33 @@ async fn the_walk_is_admitted_as_every_call_is() {
         .expect("admitted");
     while stream.recv().await.is_some() {}
 }
+
+/// The deadline: a change whose deadline has passed before its received
+/// record is durable is refused DEADLINE_EXCEEDED, the backend is not
+/// called, and the call still leaves its completed record saying so.
+#[tokio::test]
+async fn a_change_past_its_deadline_changes_nothing_and_is_recorded() {
+    let s = Spine::new().await;
+    let before = s.mode().await;
+    let mut ctx = Spine::ctx(Some("svc"));
+    ctx.deadline = Some(tokio::time::Instant::now());
+    let got = s
+        .facade
+        .execute(
+            &ctx,
+            Decoded::new(Spine::totp_optional(&s.pool), Violations::default()),
+        )
+        .await;
+    assert_eq!(
+        got.err().map(|e| e.code()),
+        Some(tonic::Code::DeadlineExceeded)
+    );
+    assert_eq!(s.mode().await, before, "the backend was not called");
+    s.facade.auditor.flush().await.expect("flush");
+    let records = s.records();
+    let completed = records
+        .iter()
+        .find(|r| r["stage"] == "completed")
+        .expect("a completed record");
+    assert_eq!(completed["outcome"]["code"], "DEADLINE_EXCEEDED");
+}
