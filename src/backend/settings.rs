@@ -29,12 +29,10 @@ pub enum BackendKind {
 }
 
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct BackendConfig {
-    #[serde(default)]
     pub kind: BackendKind,
     /// local backend: where pools, users and settings persist.
-    #[serde(default = "default_data_file")]
     pub data_file: PathBuf,
     /// cognito: the AWS Region. Unset: the SDK's chain (AWS_REGION, profile),
     /// then [`DEFAULT_REGION`]. local: the Region in the ids of new pools
@@ -47,59 +45,42 @@ pub struct BackendConfig {
     /// token's issuer), through one SDK client per Region, built when first
     /// needed. Empty: `region` alone. A pool elsewhere is refused
     /// (FAILED_PRECONDITION, `REGION_NOT_SERVED`) before any call.
-    #[serde(default)]
     pub regions: Vec<String>,
     /// cognito: an endpoint for one Region (a VPC endpoint, an emulator),
     /// instead of `endpoint_url` or AWS's own: `{ "eu-west-1" = "https://..." }`.
-    #[serde(default)]
     pub region_endpoints: std::collections::BTreeMap<String, String>,
     /// cognito: `[[backend.accounts]]`, pools served with another account's
     /// role; the first whose `user_pools` match a pool serves it, the base
     /// credential chain the rest.
-    #[serde(default)]
     pub accounts: Vec<AccountConfig>,
-    #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
-    #[serde(default = "default_attempt_timeout_ms")]
     pub attempt_timeout_ms: u64,
-    #[serde(default = "default_call_timeout_ms")]
     pub call_timeout_ms: u64,
-    #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
     /// local: the most user pools the data file holds (fixtures CreateUserPool).
-    #[serde(default = "default_max_pools")]
     pub max_pools: usize,
     /// local: the most users one pool holds (fixtures CreateUser).
-    #[serde(default = "default_max_users_per_pool")]
     pub max_users_per_pool: usize,
     /// local: the most attributes one user carries.
-    #[serde(default = "default_max_user_attributes")]
     pub max_user_attributes: usize,
     /// local: the most bytes of one user's attribute names and values together.
-    #[serde(default = "default_max_user_attribute_bytes")]
     pub max_user_attribute_bytes: usize,
     /// local: the most MFA_SETUP sessions alive at once.
-    #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
     /// local: how long an MFA_SETUP session lives, 180 to 900 seconds
     /// (Cognito's MFA code validity: 3 to 15 minutes; 3 by default).
-    #[serde(default = "default_mfa_setup_session_seconds")]
     pub mfa_setup_session_seconds: u64,
     /// local: the most passkeys one user holds (fixtures
     /// RegisterWebAuthnCredential).
-    #[serde(default = "default_max_web_authn_credentials")]
     pub max_web_authn_credentials: usize,
     /// Pool changes (Set/UpdateUserPoolMfaConfig, validate_only included)
     /// first check the pool's own state (DescribeUserPool: feature plan,
     /// email and SMS sending, sign-in policy, account recovery) and refuse
     /// as FAILED_PRECONDITION what it cannot take. Off: only Cognito checks.
-    #[serde(default = "default_true")]
     pub preflight: bool,
     /// cognito: how long a pool's state is kept; 0 reads it for every change.
-    #[serde(default = "default_pool_state_ttl_ms")]
     pub pool_state_ttl_ms: u64,
     /// cognito: the most pools whose state is kept at once.
-    #[serde(default = "default_max_pool_states")]
     pub max_pool_states: usize,
     /// cognito: make every admin call in a session of its pool's
     /// `[[backend.accounts]]` role whose STS SourceIdentity names the
@@ -107,12 +88,10 @@ pub struct BackendConfig {
     /// (`src/backend/cognito/source_identity.rs`). Needs an account for
     /// every pool served and `sts:SetSourceIdentity` in each role's trust
     /// policy.
-    #[serde(default)]
     pub source_identity: bool,
     /// cognito, with `source_identity`: the most (account, caller) sessions
     /// kept, the least recently used dropped first (its next call assumes
     /// the role again).
-    #[serde(default = "default_max_source_identity_sessions")]
     pub max_source_identity_sessions: usize,
 }
 
@@ -133,33 +112,11 @@ pub const MFA_SETUP_SESSION_SECONDS: (u64, u64) = (180, 900);
 /// Default `backend.max_web_authn_credentials` per user.
 pub const DEFAULT_MAX_WEB_AUTHN_CREDENTIALS: usize = 20;
 
-fn default_mfa_setup_session_seconds() -> u64 {
-    DEFAULT_MFA_SETUP_SESSION_SECONDS
-}
-fn default_max_web_authn_credentials() -> usize {
-    DEFAULT_MAX_WEB_AUTHN_CREDENTIALS
-}
-fn default_max_pools() -> usize {
-    DEFAULT_MAX_POOLS
-}
-fn default_max_users_per_pool() -> usize {
-    DEFAULT_MAX_USERS_PER_POOL
-}
-fn default_max_user_attributes() -> usize {
-    DEFAULT_MAX_USER_ATTRIBUTES
-}
-fn default_max_user_attribute_bytes() -> usize {
-    DEFAULT_MAX_USER_ATTRIBUTE_BYTES
-}
-fn default_max_sessions() -> usize {
-    DEFAULT_MAX_SESSIONS
-}
-
 impl Default for BackendConfig {
     fn default() -> Self {
         Self {
             kind: BackendKind::default(),
-            data_file: default_data_file(),
+            data_file: PathBuf::from(DEFAULT_DATA_FILE),
             region: None,
             endpoint_url: None,
             regions: Vec::new(),
@@ -241,21 +198,8 @@ impl BackendConfig {
     }
 }
 
-fn default_data_file() -> PathBuf {
-    PathBuf::from("mfa-facade-data.json")
-}
-fn default_connect_timeout_ms() -> u64 {
-    DEFAULT_CONNECT_TIMEOUT_MS
-}
-fn default_attempt_timeout_ms() -> u64 {
-    DEFAULT_ATTEMPT_TIMEOUT_MS
-}
-fn default_call_timeout_ms() -> u64 {
-    DEFAULT_CALL_TIMEOUT_MS
-}
-fn default_max_attempts() -> u32 {
-    DEFAULT_MAX_ATTEMPTS
-}
+/// `backend.data_file` unless set: beside the working directory.
+pub const DEFAULT_DATA_FILE: &str = "mfa-facade-data.json";
 
 /// Default `backend.pool_state_ttl_ms`: how long the cognito backend keeps
 /// a pool's state (DescribeUserPool) for the pre-flight. The facade's own
@@ -294,22 +238,9 @@ impl BackendConfig {
     }
 }
 
-fn default_true() -> bool {
-    true
-}
-fn default_pool_state_ttl_ms() -> u64 {
-    DEFAULT_POOL_STATE_TTL_MS
-}
-fn default_max_pool_states() -> usize {
-    DEFAULT_MAX_POOL_STATES
-}
-
 /// Default `backend.max_source_identity_sessions`.
 pub const DEFAULT_MAX_SOURCE_IDENTITY_SESSIONS: usize =
     crate::backend::cognito::source_identity::DEFAULT_MAX_SESSIONS;
-fn default_max_source_identity_sessions() -> usize {
-    DEFAULT_MAX_SOURCE_IDENTITY_SESSIONS
-}
 
 impl BackendConfig {
     /// The rules serde cannot express; each error names its key.
@@ -508,5 +439,29 @@ impl BackendConfig {
             );
         }
         check_range(err, "backend.max_attempts", b.max_attempts, 1, 10);
+    }
+}
+
+#[cfg(test)]
+mod defaults {
+    use super::*;
+
+    /// One set of defaults: an empty `[backend]` is `BackendConfig::default()`,
+    /// a key given keeps the others' defaults, and a typo is still refused.
+    #[test]
+    fn serde_and_default_agree() {
+        let parsed: BackendConfig = toml::from_str("").expect("empty [backend]");
+        assert_eq!(
+            format!("{parsed:?}"),
+            format!("{:?}", BackendConfig::default())
+        );
+        let one: BackendConfig = toml::from_str("max_attempts = 1").expect("one key");
+        assert_eq!(one.max_attempts, 1);
+        assert_eq!(one.max_users_per_pool, DEFAULT_MAX_USERS_PER_POOL);
+        assert!(one.preflight, "the pre-flight is on unless turned off");
+        assert!(
+            toml::from_str::<BackendConfig>("max_atempts = 1").is_err(),
+            "typos refused"
+        );
     }
 }
