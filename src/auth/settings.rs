@@ -4,18 +4,16 @@ use std::{collections::BTreeMap, path::PathBuf};
 
 use serde::Deserialize;
 
-use crate::settings::{MAX_SECONDS, check_range, default_true};
+use crate::settings::{MAX_SECONDS, check_range};
 
 /// Who may call: `[auth]`.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// `[[auth.api_keys]]`: callers proven by the `x-api-key` header.
-    #[serde(default)]
     pub api_keys: Vec<ApiKeyConfig>,
     /// Server reflection without credentials (grpcurl list/describe). Health
     /// is always open.
-    #[serde(default = "default_true")]
     pub open_reflection: bool,
     /// `[auth.jwt]`: callers proven by a JWT bearer token.
     pub jwt: Option<JwtConfig>,
@@ -24,7 +22,6 @@ pub struct AuthConfig {
     pub api_keys_file: Option<PathBuf>,
     /// How often the config file, the keys file and the JWKS file are
     /// checked for changes; SIGHUP reloads at once.
-    #[serde(default = "default_reload_interval_seconds")]
     pub reload_interval_seconds: u64,
 }
 
@@ -450,5 +447,23 @@ pub fn validate_guardrails(guardrails: &[GuardrailConfig], err: &mut impl FnMut(
         for (key, message) in errors {
             err(&key, message);
         }
+    }
+}
+
+#[cfg(test)]
+mod defaults {
+    use super::*;
+
+    /// An empty `[auth]` is `AuthConfig::default()` (reflection open, no
+    /// keys, no JWT), and a typo is still refused.
+    #[test]
+    fn serde_and_default_agree() {
+        let parsed: AuthConfig = toml::from_str("").expect("empty [auth]");
+        assert_eq!(
+            format!("{parsed:?}"),
+            format!("{:?}", AuthConfig::default())
+        );
+        assert!(parsed.open_reflection);
+        assert!(toml::from_str::<AuthConfig>("open_reflecton = false").is_err());
     }
 }

@@ -612,14 +612,22 @@ impl Facade {
             self.run(trace, principal, op, &plan, &mut audit, wait, deadline)
                 .await
         };
-        let result = tokio::time::timeout_at(deadline, stages)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::DeadlineExceeded(
-                    u64::try_from(deadline.saturating_duration_since(now).as_millis())
-                        .unwrap_or(u64::MAX),
-                ))
-            });
+        let exceeded = || {
+            Error::DeadlineExceeded(
+                u64::try_from(deadline.saturating_duration_since(now).as_millis())
+                    .unwrap_or(u64::MAX),
+            )
+        };
+        // A call whose deadline has already passed is not started (a timer
+        // is checked only after the work's first step, which may write).
+        let result = if deadline <= now {
+            drop(stages);
+            Err(exceeded())
+        } else {
+            tokio::time::timeout_at(deadline, stages)
+                .await
+                .unwrap_or_else(|_| Err(exceeded()))
+        };
         let ran = result.as_ref().ok();
         let change = ran
             .and_then(|r| r.change.as_ref())

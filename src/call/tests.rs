@@ -272,9 +272,9 @@ async fn the_walk_is_admitted_as_every_call_is() {
     while stream.recv().await.is_some() {}
 }
 
-/// The deadline: a change whose deadline has passed before its received
-/// record is durable is refused DEADLINE_EXCEEDED, the backend is not
-/// called, and the call still leaves its completed record saying so.
+/// The deadline: a change whose deadline has passed before it starts is
+/// refused DEADLINE_EXCEEDED, the backend is not called, and the call still
+/// leaves its completed record saying so.
 #[tokio::test]
 async fn a_change_past_its_deadline_changes_nothing_and_is_recorded() {
     let s = Spine::new().await;

@@ -168,50 +168,41 @@ impl LimitsConfig {
 /// front of Cognito, and where the budgets live (this process, or Redis for
 /// the whole fleet).
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// `[limits.default]`: each (principal, method) without its own entry.
-    #[serde(default = "default_rate")]
     pub default: RateConfig,
     /// `[limits.methods."cognito.mfa.v1.Service/Method"]`: per method.
-    #[serde(default)]
     pub methods: BTreeMap<String, RateConfig>,
     /// `[limits.quota]`: Cognito's request-rate quotas (COGNITO.md §4).
-    #[serde(default)]
     pub quota: QuotaConfig,
     /// `[limits.redis]`: the budgets shared by every replica.
     pub redis: Option<RedisConfig>,
     /// How often keys whose bucket has refilled are dropped, so that
     /// memory follows the callers active now, not every caller ever seen.
-    #[serde(default = "default_sweep_interval_seconds")]
     pub sweep_interval_seconds: u64,
     /// `[limits.unauthenticated]`: the budget of refusals before
     /// authentication, per peer address.
-    #[serde(default)]
     pub unauthenticated: UnauthenticatedConfig,
     /// `[limits.walk]`: the pace and bounds of ListUserMfaStatus.
-    #[serde(default)]
     pub walk: WalkConfig,
 }
 
 /// The coverage walk (ListUserMfaStatus): its share of the UserList and
 /// UserRead quotas, how many run at once, and how long one may run.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct WalkConfig {
     /// The share of `limits.quota.user_list` and `limits.quota.user_read`
     /// that all walks together may spend (0 < share <= 1). The rest is
     /// left to other callers; a walk waits for its share, it never fails
     /// for want of it.
-    #[serde(default = "default_walk_share")]
     pub share: f64,
     /// Walks in flight in this process; one more is refused as
     /// RESOURCE_EXHAUSTED.
-    #[serde(default = "default_walk_max_concurrent")]
     pub max_concurrent: usize,
     /// The longest one walk streams; then it ends with DEADLINE_EXCEEDED
     /// and its last message's page_token resumes it.
-    #[serde(default = "default_walk_max_seconds")]
     pub max_seconds: u64,
 }
 
@@ -245,21 +236,15 @@ fn default_walk_max_seconds() -> u64 {
 /// `summary_interval_seconds` counts what was suppressed. Calls with valid
 /// credentials never spend it and are never refused by it.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct UnauthenticatedConfig {
-    #[serde(default = "default_unauthenticated_per_second")]
     pub per_second: f64,
-    #[serde(default = "default_unauthenticated_burst")]
     pub burst: u32,
     /// Peers tracked at once; a new peer past it shares one overflow budget.
-    #[serde(default = "default_unauthenticated_max_peers")]
     pub max_peers: usize,
     /// All peers together: what bounds the audit volume of many at once.
-    #[serde(default = "default_unauthenticated_global_per_second")]
     pub global_per_second: f64,
-    #[serde(default = "default_unauthenticated_global_burst")]
     pub global_burst: u32,
-    #[serde(default = "default_unauthenticated_summary_interval_seconds")]
     pub summary_interval_seconds: u64,
 }
 
@@ -330,39 +315,30 @@ fn default_sweep_interval_seconds() -> u64 {
 /// The quota guard: budgets per Cognito quota category, per operation per
 /// user pool, and per end user, each with a burst of one second's worth.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct QuotaConfig {
     /// Unset: on with the cognito backend, off with the local one (which
     /// has no quota to protect; set `true` to rehearse throttling locally).
     pub enabled: Option<bool>,
     /// SetUserPoolMfaConfig, account-wide.
-    #[serde(default = "default_user_pool_resource_update")]
     pub user_pool_resource_update: f64,
     /// GetUserPoolMfaConfig, account-wide.
-    #[serde(default = "default_user_pool_resource_read")]
     pub user_pool_resource_read: f64,
     /// DescribeUserPool (the pre-flight of a pool change), account-wide.
-    #[serde(default = "default_user_pool_read")]
     pub user_pool_read: f64,
     /// Set/AdminSetUserMFAPreference, Associate/VerifySoftwareToken,
     /// AdminDeleteSoftwareToken, account-wide.
-    #[serde(default = "default_user_resource_update")]
     pub user_resource_update: f64,
     /// GetUser, AdminGetUser, Get/AdminGetUserAuthFactors,
     /// ListWebAuthnCredentials, account-wide.
-    #[serde(default = "default_user_read")]
     pub user_read: f64,
     /// ListUsers (the coverage walk), account-wide.
-    #[serde(default = "default_user_list")]
     pub user_list: f64,
     /// Each UserPoolResource* operation on one user pool.
-    #[serde(default = "default_per_pool_operation")]
     pub per_pool_operation: f64,
     /// Writes about one end user (username, or the access token's sub).
-    #[serde(default = "default_per_user")]
     pub per_user_write: f64,
     /// Reads about one end user.
-    #[serde(default = "default_per_user")]
     pub per_user_read: f64,
 }
 
@@ -459,4 +435,28 @@ fn default_redis_probe_interval_ms() -> u64 {
 }
 fn default_fallback_share() -> f64 {
     1.0
+}
+
+#[cfg(test)]
+mod defaults {
+    use super::*;
+
+    /// One set of defaults: an empty `[limits]` (and each of its tables) is
+    /// `LimitsConfig::default()`, a key given keeps the others' defaults,
+    /// and a typo is still refused.
+    #[test]
+    fn serde_and_default_agree() {
+        let parsed: LimitsConfig = toml::from_str("").expect("empty [limits]");
+        assert_eq!(
+            format!("{parsed:?}"),
+            format!("{:?}", LimitsConfig::default())
+        );
+        let one: LimitsConfig = toml::from_str("[walk]\nmax_concurrent = 3").expect("one key");
+        assert_eq!(one.walk.max_concurrent, 3);
+        assert_eq!(
+            format!("{:?}", one.quota),
+            format!("{:?}", QuotaConfig::default())
+        );
+        assert!(toml::from_str::<LimitsConfig>("[walk]\nmax_concurent = 3").is_err());
+    }
 }
