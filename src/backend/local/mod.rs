@@ -6,8 +6,10 @@
 
 pub mod cognito_rules;
 pub mod fixtures;
+mod page_token;
 pub mod store;
 pub mod token;
+pub mod totp_checks;
 
 use cognito_rules::{
     apply_preference, check_can_sign_in, check_pool_config, cognito, configured_factors,
@@ -16,6 +18,12 @@ use cognito_rules::{
 };
 pub use fixtures::Caps;
 use fixtures::limit_exceeded;
+use page_token::{decode_offset, decode_page_token, encode_offset, encode_page_token};
+use totp_checks::check_code;
+pub use totp_checks::{
+    MAX_TOTP_LOCKOUT_SECONDS, TOTP_FAILURE_RESET_SECONDS, TOTP_FAILURES_BEFORE_LOCKOUT,
+    lockout_seconds,
+};
 
 use std::{path::Path, sync::Arc};
 
@@ -28,33 +36,11 @@ use crate::domain::{
     UserMfaSettings, UserRef, UsersPage, VerifyStatus, rules, totp,
 };
 use crate::error::{Error, Result};
-use store::{Data, Factor, Session, SoftwareToken, Store, StoreError};
+use store::{Data, Factor, Session, Store, StoreError};
 
 /// Seconds since the Unix epoch; injectable so tests can move time.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
-/// Wrong TOTP codes in a row before the lockout starts (COGNITO.md §3:
-/// "after 5 failed MFA codes the exponential lockout starts").
-pub const TOTP_FAILURES_BEFORE_LOCKOUT: u32 = 5;
-/// The longest one lockout lasts: Cognito's back-off doubles from one
-/// second up to about 15 minutes.
-pub const MAX_TOTP_LOCKOUT_SECONDS: u64 = 900;
-/// The failure count resets after this long without a failed attempt
-/// (Cognito's authentication-flow lockout: "15 consecutive minutes
-/// without attempts"; COGNITO.md §6.5).
-pub const TOTP_FAILURE_RESET_SECONDS: u64 = 900;
-
-/// How long a user is locked out after `failures` wrong codes in a row:
-/// nothing before the fifth, then 1 s, 2 s, 4 s, ... at most 900 s.
-pub fn lockout_seconds(failures: u32) -> u64 {
-    match failures.checked_sub(TOTP_FAILURES_BEFORE_LOCKOUT) {
-        None => 0,
-        Some(n) => 1u64
-            .checked_shl(n)
-            .unwrap_or(u64::MAX)
-            .min(MAX_TOTP_LOCKOUT_SECONDS),
-    }
-}
 /// Default access-token lifetime (Cognito's default: one hour).
 pub const DEFAULT_TOKEN_TTL_SECONDS: u32 = 3_600;
 /// Longest access-token lifetime the fixtures issue (Cognito's maximum: one day).
@@ -559,116 +545,6 @@ impl Backend for LocalBackend {
             })
             .await
     }
-}
-
-/// Checks a TOTP code for VerifySoftwareToken with Cognito's rules: the
-/// lockout after five wrong codes in a row (then twice as long each time),
-/// a code of a step already accepted refused as a replay. The pending
-/// secret of an AssociateSoftwareToken is checked and, if the code is
-/// right, becomes the user's authenticator; without one, the code is
-/// checked against the verified authenticator (how a replay is tried).
-/// The outer error is a call that changes nothing; the inner one a wrong
-/// code, which is counted and kept.
-fn check_code(
-    user: &mut store::User,
-    code: &Secret,
-    friendly_device_name: Option<&str>,
-    now: u64,
-) -> Result<Result<()>> {
-    let m = &mut user.mfa;
-    // Fifteen minutes without a failed attempt: the count starts again.
-    if m.totp_failures > 0
-        && now.saturating_sub(m.totp_last_failure) >= TOTP_FAILURE_RESET_SECONDS
-        && m.totp_locked_until <= now
-    {
-        m.totp_failures = 0;
-        m.totp_locked_until = 0;
-    }
-    if m.totp_locked_until > now {
-        return Err(cognito(
-            "NotAuthorizedException",
-            format!(
-                "Too many invalid codes in a row; the user may try again in {} s",
-                m.totp_locked_until - now
-            ),
-        ));
-    }
-    let (secret, pending) = match (&m.pending_secret, &m.software_token) {
-        (Some(p), _) => (p.clone(), true),
-        (None, Some(t)) => (t.secret.clone(), false),
-        (None, None) => {
-            return Err(cognito(
-                "SoftwareTokenMFANotFoundException",
-                "Software Token MFA does not exist for the user.",
-            ));
-        }
-    };
-    let key = totp::decode_base32(secret.expose())
-        .ok_or_else(|| Error::Internal("a stored TOTP secret is not base32".into()))?;
-    let Some(step) = totp::matching_step(&key, code.expose(), now) else {
-        m.totp_failures = m.totp_failures.saturating_add(1);
-        m.totp_last_failure = now;
-        let lock = lockout_seconds(m.totp_failures);
-        if lock > 0 {
-            // The clock counts whole seconds and the failure came some
-            // time within `now`: one more second, so the lockout lasts at
-            // least `lock` from the failure (it ends on the first whole
-            // second after that).
-            m.totp_locked_until = now.saturating_add(lock).saturating_add(1);
-        }
-        return Ok(Err(cognito(
-            "EnableSoftwareTokenMFAException",
-            "Code mismatch and fail enable Software Token MFA",
-        )));
-    };
-    if !pending
-        && m.software_token
-            .as_ref()
-            .is_some_and(|t| step <= t.last_step)
-    {
-        return Ok(Err(cognito(
-            "CodeMismatchException",
-            "Your software token has already been used once.",
-        )));
-    }
-    m.totp_failures = 0;
-    m.totp_locked_until = 0;
-    if pending {
-        // The new authenticator replaces the old one only now.
-        m.software_token = Some(SoftwareToken {
-            secret,
-            friendly_device_name: friendly_device_name.map(str::to_owned),
-            last_step: step,
-        });
-        m.pending_secret = None;
-    } else if let Some(t) = &mut m.software_token {
-        t.last_step = step;
-    }
-    Ok(Ok(()))
-}
-
-/// A page token of the local backend: `text`, opaque to the caller
-/// (unpadded base64url) as Cognito's are.
-fn encode_page_token(text: &str) -> String {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-    URL_SAFE_NO_PAD.encode(text)
-}
-
-/// The text of a page token this backend handed out; `None` for any other.
-fn decode_page_token(token: &str) -> Option<String> {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-    String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()
-}
-
-fn encode_offset(offset: usize) -> String {
-    encode_page_token(&format!("offset:{offset}"))
-}
-
-fn decode_offset(token: &str) -> Option<usize> {
-    decode_page_token(token)?
-        .strip_prefix("offset:")?
-        .parse()
-        .ok()
 }
 
 #[cfg(test)]
