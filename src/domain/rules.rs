@@ -12,73 +12,17 @@ use regex::Regex;
 
 use super::{EumsSmsConfig, FactorSettings, MfaMode, MfaPreference, PoolMfaConfig, Secret};
 
+mod filter;
+mod violations;
+
+pub use filter::{FILTER_ATTRIBUTES, MAX_FILTER, UserFilter, user_filter};
+pub use violations::{
+    FieldViolation, MAX_VIOLATION_DESCRIPTION, MAX_VIOLATION_FIELD, MAX_VIOLATIONS_BYTES,
+    Violations,
+};
+
 /// Cognito's StringType maximum.
 pub const MAX_STRING: usize = 131_072;
-
-/// One bad field: its path and the rule it broke.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldViolation {
-    pub field: String,
-    pub description: String,
-}
-
-/// The most bytes of one violation's description; longer ones are cut.
-pub const MAX_VIOLATION_DESCRIPTION: usize = 1024;
-/// The most bytes of one violation's field path.
-pub const MAX_VIOLATION_FIELD: usize = 128;
-/// The most bytes of all kept violations' fields and descriptions together:
-/// the `google.rpc.BadRequest` of any answer fits well inside the 8 KiB
-/// that gRPC clients accept for a status (PRECEDENTS.md §8c).
-pub const MAX_VIOLATIONS_BYTES: usize = 3072;
-
-/// The bad fields of one request: each (field, rule) once, cut to the
-/// bounds above; what does not fit is counted, not kept.
-#[derive(Debug, Default)]
-pub struct Violations {
-    kept: Vec<FieldViolation>,
-    bytes: usize,
-    omitted: usize,
-}
-
-impl Violations {
-    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        let (field, description) = (field.into(), description.into());
-        let v = FieldViolation {
-            field: super::text::truncate(&field, MAX_VIOLATION_FIELD).into_owned(),
-            description: super::text::truncate(&description, MAX_VIOLATION_DESCRIPTION)
-                .into_owned(),
-        };
-        if self.kept.contains(&v) {
-            return;
-        }
-        let size = v.field.len() + v.description.len();
-        if self.bytes + size > MAX_VIOLATIONS_BYTES {
-            self.omitted += 1;
-            return;
-        }
-        self.bytes += size;
-        self.kept.push(v);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.kept.is_empty() && self.omitted == 0
-    }
-
-    /// The kept violations, and one that counts the omitted ones.
-    pub fn into_vec(self) -> Vec<FieldViolation> {
-        let mut all = self.kept;
-        if self.omitted > 0 {
-            all.push(FieldViolation {
-                field: "(more)".into(),
-                description: format!(
-                    "{} more violation(s) not listed; fix the ones above first",
-                    self.omitted
-                ),
-            });
-        }
-        all
-    }
-}
 
 fn anchored(pattern: &str) -> Regex {
     #[allow(clippy::expect_used)] // constant patterns, checked by the tests below
@@ -298,91 +242,6 @@ pub fn web_authn_max_results(v: &mut Violations, field: &str, value: Option<i32>
         v.add(
             field,
             format!("must be between 0 and {MAX_WEB_AUTHN_RESULTS} (is {n})"),
-        );
-    }
-}
-
-/// ListUsers.Filter: at most 256 characters, `attribute = "value"` or
-/// `attribute ^= "value"` over the attributes Cognito searches.
-pub const MAX_FILTER: usize = 256;
-/// The attributes ListUsers can filter on (API reference, ListUsers).
-pub const FILTER_ATTRIBUTES: [&str; 10] = [
-    "username",
-    "email",
-    "phone_number",
-    "name",
-    "given_name",
-    "family_name",
-    "preferred_username",
-    "cognito:user_status",
-    "status",
-    "sub",
-];
-
-/// A ListUsers filter, parsed: the attribute, whether it is a prefix
-/// match (`^=`), and the value, unescaped (a quotation mark inside the value
-/// is written `\"`, as AWS documents for ListUsers).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UserFilter {
-    pub attribute: String,
-    pub prefix: bool,
-    pub value: String,
-}
-
-impl UserFilter {
-    /// `attribute = "value"` or `attribute ^= "value"`; `None` when `text`
-    /// is not of that form (the rule below names why).
-    pub fn parse(text: &str) -> Option<Self> {
-        // The operator is before the value's opening quotation mark.
-        let open = text.find('"')?;
-        let head = text[..open].trim_end();
-        let (attribute, prefix) = match head.strip_suffix("^=") {
-            Some(a) => (a, true),
-            None => (head.strip_suffix('=')?, false),
-        };
-        let attribute = attribute.trim();
-        let quoted = text[open + 1..].trim_end().strip_suffix('"')?;
-        let mut value = String::with_capacity(quoted.len());
-        let mut chars = quoted.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                // `\"` is a quotation mark; any other backslash is itself.
-                '\\' => match chars.next() {
-                    Some('"') => value.push('"'),
-                    Some(other) => {
-                        value.push('\\');
-                        value.push(other);
-                    }
-                    // The closing quotation mark was escaped: unterminated.
-                    None => return None,
-                },
-                '"' => return None,
-                c => value.push(c),
-            }
-        }
-        if !FILTER_ATTRIBUTES.contains(&attribute) {
-            return None;
-        }
-        Some(Self {
-            attribute: attribute.to_owned(),
-            prefix,
-            value,
-        })
-    }
-}
-
-pub fn user_filter(v: &mut Violations, field: &str, value: &str) {
-    if value.is_empty() {
-        return;
-    }
-    check_length(v, field, value, 0, Some(MAX_FILTER));
-    if utf16_len(value) <= MAX_FILTER && UserFilter::parse(value).is_none() {
-        v.add(
-            field,
-            format!(
-                "must be attribute = \"value\" or attribute ^= \"value\" (a quotation mark in the value written \\\"), the attribute one of {}",
-                FILTER_ATTRIBUTES.join(", ")
-            ),
         );
     }
 }
