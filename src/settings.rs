@@ -43,3 +43,17 @@ pub fn check_range<T: PartialOrd + std::fmt::Display + Copy>(
 pub fn default_true() -> bool {
     true
 }
+
+/// For each settings type's test: an empty table deserializes to the
+/// type's `Default` (one set of defaults, serde's and the code's), and
+/// `typo`, a misspelt key, is refused.
+#[cfg(test)]
+pub(crate) fn assert_one_set_of_defaults<T>(typo: &str) -> T
+where
+    T: serde::de::DeserializeOwned + Default + std::fmt::Debug,
+{
+    let parsed: T = toml::from_str("").expect("an empty table");
+    assert_eq!(format!("{parsed:?}"), format!("{:?}", T::default()));
+    assert!(toml::from_str::<T>(typo).is_err(), "{typo:?} is refused");
+    parsed
+}
