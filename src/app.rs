@@ -61,8 +61,6 @@ pub struct App {
     service: Service,
     tls: Option<tonic::transport::ServerTlsConfig>,
     server: crate::config::ServerConfig,
-    local: Option<Arc<LocalBackend>>,
-    dev_key: Option<String>,
 }
 
 impl App {
@@ -92,6 +90,7 @@ impl App {
             }
             .emit();
         }
+        let tls = server::tls_config(&config)?;
         let listener = server::bind(config.listen).await?;
         let addr = listener.local_addr().map_err(|source| ServeError::Bind {
             addr: config.listen,
@@ -134,14 +133,6 @@ impl App {
             crate::events::NoCallers.emit();
         }
         let auth = auth::shared(callers);
-        if let Some(path) = &options.config_path {
-            crate::config::reload::spawn(
-                path.clone(),
-                config.watched_files(path),
-                auth.clone(),
-                Duration::from_secs(config.auth.reload_interval_seconds),
-            );
-        }
 
         let secret = deployment_secret(&config, local.as_deref()).await?;
         crate::domain::etag::set_key(
@@ -155,13 +146,26 @@ impl App {
         };
         crate::telemetry::register_methods();
         let facade = facade(&config, backend.clone(), &auth, &stages).with_secret(&secret);
+        let demo_pool = match (&local, options.first_run) {
+            (Some(local), true) => Some(local.ensure_demo().await.map_err(task)?),
+            _ => None,
+        };
 
-        if let (Some(local), true) = (&local, options.first_run) {
-            let pool = local.ensure_demo().await.map_err(task)?;
+        // Every step that can fail is done: what follows starts tasks and
+        // tells the world.
+        if let Some(path) = &options.config_path {
+            crate::config::reload::spawn(
+                path.clone(),
+                config.watched_files(path),
+                auth.clone(),
+                Duration::from_secs(config.auth.reload_interval_seconds),
+            );
+        }
+        if let (Some(local), Some(pool)) = (&local, &demo_pool) {
             print_first_steps(
                 addr,
                 &local.data_file().display().to_string(),
-                &pool,
+                pool,
                 dev_key.as_deref(),
             );
         }
@@ -174,18 +178,16 @@ impl App {
             listener,
             addr,
             metrics_addr,
-            tls: server::tls_config(&config)?,
-            server: config.server.clone(),
+            tls,
+            server: config.server,
             service: Service {
                 facade,
-                fixtures: local.clone(),
+                fixtures: local,
                 backend,
                 auth,
                 stages,
                 tracing,
             },
-            local,
-            dev_key,
         })
     }
 
@@ -208,12 +210,7 @@ impl App {
 
     /// The local backend, when it is the one serving.
     pub fn local(&self) -> Option<Arc<LocalBackend>> {
-        self.local.clone()
-    }
-
-    /// Development mode's key (see [`Options::development`]).
-    pub fn dev_key(&self) -> Option<&str> {
-        self.dev_key.as_deref()
+        self.service.fixtures.clone()
     }
 
     /// The API services as the transport serves them behind its layers

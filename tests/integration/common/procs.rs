@@ -38,17 +38,15 @@ pub fn served_address(child: &mut Child) -> SocketAddr {
     let stderr = child.stderr.take().expect("the server's stderr is piped");
     let (found, address) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut lines = Vec::new();
         let mut sent = false;
         for text in BufReader::new(stderr).lines().map_while(Result::ok) {
-            lines.push(LogLine {
+            let line = LogLine {
                 at: SystemTime::now(),
                 text,
-            });
-            if !sent && let Some(addr) = bound_address(&lines, "serving", "listen") {
+            };
+            if !sent && let Some(addr) = bound_address(&[line], "serving", "listen") {
                 let _ = found.send(addr);
                 sent = true;
-                lines.clear();
             }
         }
     });
@@ -72,9 +70,10 @@ pub fn closed_port() -> (tokio::net::TcpSocket, u16) {
 }
 
 /// A loopback port nobody listened on a moment ago, for the external
-/// servers (redis-server, moto) that cannot report a port they chose;
-/// their starters try again on another port when it was taken meanwhile.
-/// mfa-facade itself listens on port 0 and logs the port it got.
+/// servers (redis-server, moto) that cannot report a port they chose: if
+/// another process takes it meanwhile, that start fails loudly (the server
+/// never answers its readiness check). mfa-facade itself listens on port
+/// 0 and logs the port it got.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
