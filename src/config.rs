@@ -8,6 +8,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use serde::Deserialize;
 
 pub mod reload;
+pub mod schema;
 mod server;
 
 pub use server::{ServerConfig, TlsConfig};
@@ -49,20 +50,23 @@ pub const ENV_KEYS: &[&str] = &[
     "tracing.sampling_ratio",
 ];
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// gRPC listen address.
     #[serde(default = "default_listen")]
+    #[schemars(extend("x-production" = "the default is loopback: a pod listens on 0.0.0.0 for its Service"))]
     pub listen: SocketAddr,
     /// Prometheus listen address.
     #[serde(default = "default_metrics_listen")]
+    #[schemars(extend("x-production" = "the default is loopback: Prometheus scrapes the pod's address"))]
     pub metrics_listen: SocketAddr,
     #[serde(default)]
     pub backend: BackendConfig,
     #[serde(default)]
     pub auth: AuthConfig,
     #[serde(default)]
+    #[schemars(extend("x-production" = "without rules no caller is granted anything"))]
     pub policy: PolicyConfig,
     /// `[[guardrails]]`: what every change of a pool's MFA configuration
     /// must satisfy, whoever makes it.
@@ -74,6 +78,7 @@ pub struct Config {
     #[serde(default)]
     pub limits: LimitsConfig,
     /// `[audit]`: who changed what, in a hash chain. Unset: no audit.
+    #[schemars(extend("x-production" = "who changed what: without it no call leaves a record"))]
     pub audit: Option<AuditConfig>,
     #[serde(default)]
     pub server: ServerConfig,
@@ -235,6 +240,8 @@ impl Config {
                 message,
             })
         };
+        // The bounds every number's field declares, in one walk.
+        schema::check_bounds(self, &mut err);
         self.backend.validate(&mut err);
         validate_guardrails(&self.guardrails, &mut err);
         self.auth.validate(&mut err);
@@ -454,11 +461,13 @@ mod tests {
 
     /// The keys of the errors a config text has, in order.
     fn error_keys(text: &str) -> Vec<String> {
-        Config::from_toml_and_env(text, no_env())
+        let mut keys = Config::from_toml_and_env(text, no_env())
             .unwrap_err()
             .into_iter()
             .map(|e| e.key)
-            .collect()
+            .collect::<Vec<_>>();
+        keys.sort();
+        keys
     }
 
     /// A laptop's defaults are warned of only where other machines reach
@@ -620,13 +629,13 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "limits.default.per_second",
                 "limits.default.burst",
+                "limits.default.per_second",
                 "limits.methods.\"cognito.mfa.v1.UserPoolMfaService/Nope\"",
                 "limits.quota.user_read",
-                "limits.redis.url",
-                "limits.redis.timeout_ms",
                 "limits.redis.fallback_share",
+                "limits.redis.timeout_ms",
+                "limits.redis.url",
             ]
         );
     }
@@ -674,9 +683,9 @@ mod tests {
             keys,
             [
                 "audit",
+                "audit.fingerprint_key_file",
                 "audit.group_commit_ms",
                 "audit.max_file_bytes",
-                "audit.fingerprint_key_file",
                 "audit.rules[0].methods",
             ]
         );
@@ -734,7 +743,7 @@ mod tests {
             [
                 "auth.api_keys[0].principal",
                 "auth.api_keys[0].sha256",
-                "policy.rules[0].methods"
+                "policy.rules[0].methods",
             ]
         );
         let missing_pools = "[[policy.rules]]\nprincipals = [\"x\"]\nmethods = [\"*\"]\n";
@@ -753,13 +762,14 @@ mod tests {
 
         let text = "[backend]\nendpoint_url = \"127.0.0.1:5000\"\nmax_attempts = 0\nattempt_timeout_ms = 0";
         let e = Config::from_toml_and_env(text, no_env()).unwrap_err();
-        let keys: Vec<_> = e.iter().map(|e| e.key.as_str()).collect();
+        let mut keys: Vec<_> = e.iter().map(|e| e.key.as_str()).collect();
+        keys.sort();
         assert_eq!(
             keys,
             [
-                "backend.endpoint_url",
                 "backend.attempt_timeout_ms",
-                "backend.max_attempts"
+                "backend.endpoint_url",
+                "backend.max_attempts",
             ]
         );
 
@@ -789,10 +799,10 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "backend.region_endpoints.\"ap-south-1\"",
+                "backend.region_endpoints.\"ap-south-1\"",
                 "backend.regions[1]",
                 "backend.regions[2]",
-                "backend.region_endpoints.\"ap-south-1\"",
-                "backend.region_endpoints.\"ap-south-1\""
             ]
         );
     }
@@ -818,12 +828,12 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "backend.accounts[1].name",
-                "backend.accounts[1].user_pools",
-                "backend.accounts[1].role_arn",
                 "backend.accounts[1].external_id_file",
+                "backend.accounts[1].name",
+                "backend.accounts[1].role_arn",
                 "backend.accounts[1].session_name",
-                "backend.accounts[1].sts_endpoint_url"
+                "backend.accounts[1].sts_endpoint_url",
+                "backend.accounts[1].user_pools",
             ]
         );
     }

@@ -51,6 +51,9 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Print the JSON Schema of the configuration file (every key, type,
+    /// default and bound), for an editor's TOML validation (e.g. taplo).
+    ConfigSchema,
 }
 
 #[derive(Subcommand)]
@@ -311,6 +314,10 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::ConfigSchema => {
+            println!("{:#}", mfa_facade::config::schema::schema());
+            ExitCode::SUCCESS
+        }
         Command::HashKey { generate } => hash_key(generate),
         Command::Audit {
             command: AuditCommand::Verify(args),

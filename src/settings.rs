@@ -1,5 +1,6 @@
-//! What every stage's settings share: the bounds a number must meet and
-//! the checks that name the key. A leaf: each stage owns its settings type
+//! What every stage's settings share: the limits a number's bounds are
+//! written with (`#[schemars(range(..))]` on the field, checked at load by
+//! `config::schema::check_bounds`, the error naming the key). A leaf: each stage owns its settings type
 //! (`auth::settings`, `limits::settings`, `audit::settings`,
 //! `backend::settings`); `config` reads the file and assembles them.
 
@@ -12,32 +13,6 @@ pub const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
 /// The least: one call per 1,000 s. Less is a typo, and a rate near 0 makes
 /// an emission interval no clock can hold.
 pub const MIN_RATE_PER_SECOND: f64 = 0.001;
-
-pub fn check_rate(err: &mut impl FnMut(&str, String), key: &str, per_second: f64) {
-    if !(per_second.is_finite()
-        && (MIN_RATE_PER_SECOND..=MAX_RATE_PER_SECOND).contains(&per_second))
-    {
-        err(
-            key,
-            format!(
-                "{per_second:?} must be a number of calls per second from {MIN_RATE_PER_SECOND} to {MAX_RATE_PER_SECOND}"
-            ),
-        );
-    }
-}
-
-/// `value` must lie in `range`; the error names the key and the range.
-pub fn check_range<T: PartialOrd + std::fmt::Display + Copy>(
-    err: &mut impl FnMut(&str, String),
-    key: &str,
-    value: T,
-    min: T,
-    max: T,
-) {
-    if value < min || value > max {
-        err(key, format!("{value} must be between {min} and {max}"));
-    }
-}
 
 /// serde's default for a flag that is on unless turned off.
 pub fn default_true() -> bool {

@@ -4,10 +4,12 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::settings::{MAX_SECONDS, check_range, default_true};
+use crate::settings::{MAX_SECONDS, default_true};
 
 /// How much of a call an audit record holds (Kubernetes' audit levels).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditLevel {
     /// No record at all.
@@ -21,7 +23,9 @@ pub enum AuditLevel {
 }
 
 /// When file records reach the disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FsyncPolicy {
     /// fsync after every record.
@@ -35,7 +39,9 @@ pub enum FsyncPolicy {
 }
 
 /// How usernames appear in records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum UsernameHandling {
     /// As sent: an audit trail must say whose MFA changed.
@@ -45,7 +51,7 @@ pub enum UsernameHandling {
     Fingerprint,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
     /// Append-only JSON lines, rotated by size.
@@ -59,36 +65,45 @@ pub struct AuditConfig {
     pub source: Option<String>,
     /// `[audit.signing]`: checkpoints signed with a key the log pipeline
     /// never sees. Unset: checkpoints are written unsigned.
+    #[schemars(extend("x-production" = "signed checkpoints: a rewrite of the trail is detected"))]
     pub signing: Option<SigningConfig>,
     /// `[audit.s3]`: the fleet's shared sink, which acknowledges: records
     /// as objects never overwritten, in a bucket with Object Lock.
+    #[schemars(extend("x-production" = "records leave the node, under Object Lock, before a change is answered: a dead node loses none"))]
     pub s3: Option<S3Config>,
     /// A mutating call reaches the backend only after its "received" record
     /// is durable, and answers only after its "completed" record is; a sink
     /// failure answers UNAVAILABLE and changes nothing.
     #[serde(default = "default_true")]
+    #[schemars(extend("x-production" = "a change is answered only once its record is durable"))]
     pub fail_closed: bool,
     #[serde(default = "default_fsync")]
     pub fsync: FsyncPolicy,
     #[serde(default = "default_group_commit_ms")]
+    #[schemars(range(min = 1, max = 1000))]
     pub group_commit_ms: u64,
     #[serde(default = "default_group_commit_records")]
+    #[schemars(range(min = 1, max = 65_536))]
     pub group_commit_records: usize,
     /// The file is rotated before it grows past this.
     #[serde(default = "default_max_file_bytes")]
+    #[schemars(range(min = 4096))]
     pub max_file_bytes: u64,
     /// Rotated files kept beside the live one; the oldest beyond this are
     /// deleted (after the rotation that made one more is durable). Retention
     /// is at most (`max_files` + 1) x `max_file_bytes`.
     #[serde(default = "default_max_files")]
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub max_files: usize,
     /// Bytes of records waiting for the writer at most; a record past it is
     /// dropped (counted), and a waiting change is refused (`fail_closed`).
     #[serde(default = "default_max_queue_bytes")]
+    #[schemars(range(min = 1024 * 1024, max = 16 * 1024 * 1024 * 1024_u64))]
     pub max_queue_bytes: usize,
     /// How often the chain's head (seq and hash) is printed to stdout, as
     /// the outside anchor that catches a cut-off tail.
     #[serde(default = "default_anchor_interval_seconds")]
+    #[schemars(range(min = 1, max = MAX_SECONDS))]
     pub anchor_interval_seconds: u64,
     /// A file holding the per-deployment key of the fingerprints (at least
     /// 16 bytes). Unset: a random key per process, so fingerprints follow a
@@ -109,6 +124,7 @@ pub struct AuditConfig {
     /// does not return (a stdout nobody reads), or every write failing.
     /// Both recover by themselves.
     #[serde(default = "default_stall_seconds")]
+    #[schemars(range(min = 1, max = 3600))]
     pub stall_seconds: u64,
     /// `[[audit.rules]]`: the first rule whose globs match the method sets
     /// its level (and, with `stages`, its records).
@@ -117,7 +133,7 @@ pub struct AuditConfig {
 }
 
 /// `[audit.signing]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SigningConfig {
     /// An Ed25519 private key, PKCS#8 PEM (e.g. from a Kubernetes Secret;
@@ -136,11 +152,12 @@ pub struct SigningConfig {
     /// A checkpoint seals the chain at least this often while it grows
     /// (and at start, at rotation and at drain).
     #[serde(default = "default_checkpoint_seconds")]
+    #[schemars(range(min = 1, max = 3600))]
     pub checkpoint_seconds: u64,
 }
 
 /// `[audit.s3]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct S3Config {
     /// A bucket with Object Lock on (compliance mode, a default retention
@@ -160,12 +177,14 @@ pub struct S3Config {
     /// Records no caller waits for (reads, refusals) are put within this
     /// long of their arrival, together; a change's record goes at once.
     #[serde(default = "default_flush_ms")]
+    #[schemars(range(min = 1, max = 10_000))]
     pub flush_ms: u64,
     /// Records in one object at most (a put costs the same whatever it
     /// holds: at 256 a group, reads ran 0.64x the file sink's rate; at
     /// 4,096, 0.95x — bench/audit_s3.sh). Replaces `group_commit_records`
     /// with this sink.
     #[serde(default = "default_s3_group_records")]
+    #[schemars(range(min = 1, max = 65_536))]
     pub group_records: usize,
 }
 
@@ -222,7 +241,7 @@ impl AuditConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditRuleConfig {
     /// Globs over `package.Service/Method`.
@@ -234,7 +253,9 @@ pub struct AuditRuleConfig {
 }
 
 /// The records of one call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditStages {
     /// One record, when the call completes.
@@ -310,36 +331,7 @@ impl AuditConfig {
                     ),
                 );
             }
-            check_range(err, "audit.s3.flush_ms", s3.flush_ms, 1, 10_000);
-            check_range(err, "audit.s3.group_records", s3.group_records, 1, 65_536);
         }
-        if !(1..=1000).contains(&self.group_commit_ms) {
-            err(
-                "audit.group_commit_ms",
-                format!("{} must be between 1 and 1000", self.group_commit_ms),
-            );
-        }
-        if !(1..=65_536).contains(&self.group_commit_records) {
-            err(
-                "audit.group_commit_records",
-                format!("{} must be between 1 and 65536", self.group_commit_records),
-            );
-        }
-        if self.max_file_bytes < 4096 {
-            err(
-                "audit.max_file_bytes",
-                format!("{} must be at least 4096", self.max_file_bytes),
-            );
-        }
-        check_range(
-            err,
-            "audit.anchor_interval_seconds",
-            self.anchor_interval_seconds,
-            1,
-            MAX_SECONDS,
-        );
-        check_range(err, "audit.max_files", self.max_files, 1, 1_000_000);
-        check_range(err, "audit.stall_seconds", self.stall_seconds, 1, 3600);
         let source = self.resolved_source();
         if !valid_source(&source) {
             err(
@@ -350,13 +342,6 @@ impl AuditConfig {
             );
         }
         if let Some(s) = &self.signing {
-            check_range(
-                err,
-                "audit.signing.checkpoint_seconds",
-                s.checkpoint_seconds,
-                1,
-                3600,
-            );
             if s.kms_key_id.is_some() && s.key_file.is_some() {
                 err(
                     "audit.signing",
@@ -378,13 +363,6 @@ impl AuditConfig {
                 err("audit.signing.key_file", e);
             }
         }
-        check_range(
-            err,
-            "audit.max_queue_bytes",
-            self.max_queue_bytes,
-            1024 * 1024,
-            16 * 1024 * 1024 * 1024,
-        );
         if let Some(k) = &self.fingerprint_key_file {
             match std::fs::metadata(k) {
                 Ok(m) if m.len() >= 16 => {}

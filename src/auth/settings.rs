@@ -4,10 +4,10 @@ use std::{collections::BTreeMap, path::PathBuf};
 
 use serde::Deserialize;
 
-use crate::settings::{MAX_SECONDS, check_range};
+use crate::settings::MAX_SECONDS;
 
 /// Who may call: `[auth]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// `[[auth.api_keys]]`: callers proven by the `x-api-key` header.
@@ -19,9 +19,11 @@ pub struct AuthConfig {
     pub jwt: Option<JwtConfig>,
     /// More `[[api_keys]]` in a file of their own (e.g. a Kubernetes
     /// Secret), added to the ones above.
+    #[schemars(extend("x-production" = "the callers and their keys, from a Secret (or [auth.jwt], or [tls] client certificates)"))]
     pub api_keys_file: Option<PathBuf>,
     /// How often the config file, the keys file and the JWKS file are
     /// checked for changes; SIGHUP reloads at once.
+    #[schemars(range(min = 1, max = MAX_SECONDS))]
     pub reload_interval_seconds: u64,
 }
 
@@ -38,7 +40,7 @@ pub struct ApiKeysFile {
 }
 
 /// JWT bearer tokens checked against a JWKS.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {
     /// A JWKS file (e.g. the cluster's /openid/v1/jwks, mounted).
@@ -64,12 +66,15 @@ pub struct JwtConfig {
     pub algorithms: Vec<String>,
     /// Clock skew allowed on exp and nbf, at most 300 s.
     #[serde(default = "default_leeway_seconds")]
+    #[schemars(range(min = 0, max = MAX_JWT_LEEWAY_SECONDS))]
     pub leeway_seconds: u64,
     /// How often the JWKS is re-read.
     #[serde(default = "default_refresh_seconds")]
+    #[schemars(range(min = 10, max = MAX_SECONDS))]
     pub refresh_seconds: u64,
     /// The least time between two re-reads caused by unknown kids.
     #[serde(default = "default_min_refetch_seconds")]
+    #[schemars(range(min = 1, max = MAX_SECONDS))]
     pub min_refetch_seconds: u64,
     /// Put before every principal a token proves, e.g. `oidc:` (as
     /// Kubernetes' `--oidc-username-prefix`); policy rules name the
@@ -87,10 +92,12 @@ pub struct JwtConfig {
     pub required_claims: BTreeMap<String, String>,
     /// The largest JWKS document read (from the file or the URL).
     #[serde(default = "default_max_jwks_bytes")]
+    #[schemars(range(min = 1024, max = 16 * 1024 * 1024))]
     pub max_jwks_bytes: usize,
     /// How long the last good JWKS keeps verifying tokens while every
     /// refresh fails; past it, bearer tokens are refused.
     #[serde(default = "default_max_stale_seconds")]
+    #[schemars(range(min = 0, max = MAX_SECONDS))]
     pub max_stale_seconds: u64,
 }
 
@@ -164,7 +171,7 @@ impl Default for AuthConfig {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyConfig {
     /// The caller's name, as policy rules and audit records see it.
@@ -174,7 +181,7 @@ pub struct ApiKeyConfig {
 }
 
 /// What callers may do: `[policy]`. Deny by default.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     #[serde(default)]
@@ -183,7 +190,7 @@ pub struct PolicyConfig {
 
 /// `[[policy.rules]]`: grants every principal matching `principals` every
 /// method matching `methods` on every user pool matching `user_pools`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyRuleConfig {
     pub principals: Vec<String>,
@@ -196,7 +203,9 @@ pub struct PolicyRuleConfig {
 }
 
 /// What a guardrail does when its expression does not hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum GuardrailAction {
     /// Refuse the change: FAILED_PRECONDITION naming the guardrail.
@@ -211,7 +220,7 @@ pub enum GuardrailAction {
 /// `[[guardrails]]`: a CEL expression every change of a pool's MFA
 /// configuration covered by `user_pools` and `methods` must satisfy
 /// (`auth::guardrails`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GuardrailConfig {
     pub name: String,
@@ -305,40 +314,6 @@ impl AuthConfig {
                     );
                 }
             }
-            if j.leeway_seconds > MAX_JWT_LEEWAY_SECONDS {
-                err(
-                    "auth.jwt.leeway_seconds",
-                    format!("{} is more than {MAX_JWT_LEEWAY_SECONDS}", j.leeway_seconds),
-                );
-            }
-            check_range(
-                err,
-                "auth.jwt.refresh_seconds",
-                j.refresh_seconds,
-                10,
-                MAX_SECONDS,
-            );
-            check_range(
-                err,
-                "auth.jwt.min_refetch_seconds",
-                j.min_refetch_seconds,
-                1,
-                MAX_SECONDS,
-            );
-            check_range(
-                err,
-                "auth.jwt.max_jwks_bytes",
-                j.max_jwks_bytes,
-                1024,
-                16 * 1024 * 1024,
-            );
-            check_range(
-                err,
-                "auth.jwt.max_stale_seconds",
-                j.max_stale_seconds,
-                0,
-                MAX_SECONDS,
-            );
             if j.principal_prefix.len() > 64 {
                 err(
                     "auth.jwt.principal_prefix",
@@ -360,13 +335,6 @@ impl AuthConfig {
                 }
             }
         }
-        check_range(
-            err,
-            "auth.reload_interval_seconds",
-            self.reload_interval_seconds,
-            1,
-            MAX_SECONDS,
-        );
     }
 }
 

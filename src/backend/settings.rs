@@ -4,8 +4,6 @@ use std::{path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
-use crate::settings::check_range;
-
 /// Default AWS Region when neither the file nor the AWS environment names one.
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// Time to open a TCP/TLS connection to Cognito.
@@ -18,7 +16,9 @@ pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 15_000;
 /// with its token-bucket retry budget).
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// The embedded backend: Cognito's rules, state in `data_file`.
@@ -28,15 +28,17 @@ pub enum BackendKind {
     Cognito,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackendConfig {
+    #[schemars(extend("x-production" = "the default is the local backend, a file on this machine, not Cognito"))]
     pub kind: BackendKind,
     /// local backend: where pools, users and settings persist.
     pub data_file: PathBuf,
     /// cognito: the AWS Region. Unset: the SDK's chain (AWS_REGION, profile),
     /// then [`DEFAULT_REGION`]. local: the Region in the ids of new pools
     /// (default [`DEFAULT_REGION`]).
+    #[schemars(extend("x-production" = "the pools' Region, not whatever the SDK's chain finds"))]
     pub region: Option<String>,
     /// cognito: another endpoint, e.g. a local emulator. Unset: AWS's own.
     pub endpoint_url: Option<String>,
@@ -53,25 +55,36 @@ pub struct BackendConfig {
     /// role; the first whose `user_pools` match a pool serves it, the base
     /// credential chain the rest.
     pub accounts: Vec<AccountConfig>,
+    #[schemars(range(min = 1, max = 600_000))]
     pub connect_timeout_ms: u64,
+    #[schemars(range(min = 1, max = 600_000))]
     pub attempt_timeout_ms: u64,
+    #[schemars(range(min = 1, max = 600_000))]
     pub call_timeout_ms: u64,
+    #[schemars(range(min = 1, max = 10))]
     pub max_attempts: u32,
     /// local: the most user pools the data file holds (fixtures CreateUserPool).
+    #[schemars(range(min = 1, max = 100_000))]
     pub max_pools: usize,
     /// local: the most users one pool holds (fixtures CreateUser).
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub max_users_per_pool: usize,
     /// local: the most attributes one user carries.
+    #[schemars(range(min = 1, max = 1_000))]
     pub max_user_attributes: usize,
     /// local: the most bytes of one user's attribute names and values together.
+    #[schemars(range(min = 1, max = 1024 * 1024))]
     pub max_user_attribute_bytes: usize,
     /// local: the most MFA_SETUP sessions alive at once.
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub max_sessions: usize,
     /// local: how long an MFA_SETUP session lives, 180 to 900 seconds
     /// (Cognito's MFA code validity: 3 to 15 minutes; 3 by default).
+    #[schemars(range(min = MFA_SETUP_SESSION_SECONDS.0, max = MFA_SETUP_SESSION_SECONDS.1))]
     pub mfa_setup_session_seconds: u64,
     /// local: the most passkeys one user holds (fixtures
     /// RegisterWebAuthnCredential).
+    #[schemars(range(min = 1, max = 1_000))]
     pub max_web_authn_credentials: usize,
     /// Pool changes (Set/UpdateUserPoolMfaConfig, validate_only included)
     /// first check the pool's own state (DescribeUserPool: feature plan,
@@ -79,8 +92,10 @@ pub struct BackendConfig {
     /// as FAILED_PRECONDITION what it cannot take. Off: only Cognito checks.
     pub preflight: bool,
     /// cognito: how long a pool's state is kept; 0 reads it for every change.
+    #[schemars(range(min = 0, max = 300_000))]
     pub pool_state_ttl_ms: u64,
     /// cognito: the most pools whose state is kept at once.
+    #[schemars(range(min = 1, max = 100_000))]
     pub max_pool_states: usize,
     /// cognito: make every admin call in a session of its pool's
     /// `[[backend.accounts]]` role whose STS SourceIdentity names the
@@ -92,6 +107,7 @@ pub struct BackendConfig {
     /// cognito, with `source_identity`: the most (account, caller) sessions
     /// kept, the least recently used dropped first (its next call assumes
     /// the role again).
+    #[schemars(range(min = 1, max = 100_000))]
     pub max_source_identity_sessions: usize,
 }
 
@@ -144,7 +160,7 @@ impl Default for BackendConfig {
 
 /// One AWS account served through an IAM role that the base credential
 /// chain (IRSA on EKS) assumes with STS.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     /// A short name, for health and logs: 1 to 64 of `[A-Za-z0-9_-]`.
@@ -372,18 +388,6 @@ impl BackendConfig {
                 );
             }
         }
-        for (key, value) in [
-            ("backend.connect_timeout_ms", b.connect_timeout_ms),
-            ("backend.attempt_timeout_ms", b.attempt_timeout_ms),
-            ("backend.call_timeout_ms", b.call_timeout_ms),
-        ] {
-            if value == 0 || value > 600_000 {
-                err(
-                    key,
-                    format!("{value} must be between 1 and 600000 milliseconds"),
-                );
-            }
-        }
         if b.attempt_timeout_ms > b.call_timeout_ms {
             err(
                 "backend.attempt_timeout_ms",
@@ -393,52 +397,6 @@ impl BackendConfig {
                 ),
             );
         }
-        for (key, value, max) in [
-            ("backend.max_pools", b.max_pools, 100_000),
-            (
-                "backend.max_users_per_pool",
-                b.max_users_per_pool,
-                1_000_000,
-            ),
-            ("backend.max_user_attributes", b.max_user_attributes, 1_000),
-            (
-                "backend.max_user_attribute_bytes",
-                b.max_user_attribute_bytes,
-                1024 * 1024,
-            ),
-            ("backend.max_sessions", b.max_sessions, 1_000_000),
-            ("backend.max_pool_states", b.max_pool_states, 100_000),
-            (
-                "backend.max_source_identity_sessions",
-                b.max_source_identity_sessions,
-                100_000,
-            ),
-            (
-                "backend.max_web_authn_credentials",
-                b.max_web_authn_credentials,
-                1_000,
-            ),
-        ] {
-            check_range(err, key, value, 1, max);
-        }
-        let (min, max) = MFA_SETUP_SESSION_SECONDS;
-        check_range(
-            err,
-            "backend.mfa_setup_session_seconds",
-            b.mfa_setup_session_seconds,
-            min,
-            max,
-        );
-        if b.pool_state_ttl_ms > 300_000 {
-            err(
-                "backend.pool_state_ttl_ms",
-                format!(
-                    "{} must be between 0 and 300000 milliseconds",
-                    b.pool_state_ttl_ms
-                ),
-            );
-        }
-        check_range(err, "backend.max_attempts", b.max_attempts, 1, 10);
     }
 }
 

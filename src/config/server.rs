@@ -5,59 +5,77 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::settings::{MAX_SECONDS, check_range};
+use crate::settings::MAX_SECONDS;
 
 /// `[server]`: connections, transport limits and shutdown. Each limit is
 /// what one peer, authenticated or not, can make the process hold.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// A connection is asked to go (GOAWAY) after this long, so that HTTP/2
     /// clients spread over new replicas behind a Kubernetes Service.
+    #[schemars(range(min = 1, max = MAX_SECONDS))]
     pub max_connection_age_seconds: u64,
     /// How long calls on an aged connection may still take.
+    #[schemars(range(min = 0, max = MAX_SECONDS))]
     pub max_connection_age_grace_seconds: u64,
     /// After SIGTERM/SIGINT: health turns NOT_SERVING, and the server keeps
     /// accepting for this long, so load balancers see it before it goes.
+    #[schemars(range(min = 0, max = 60_000))]
+    #[schemars(extend("x-production" = "load balancers see NOT_SERVING before the pod stops accepting"))]
     pub drain_delay_ms: u64,
     /// Then in-flight calls get this long to finish before the process exits.
+    #[schemars(range(min = 1, max = 600))]
     pub drain_timeout_seconds: u64,
     /// SETTINGS_MAX_CONCURRENT_STREAMS: calls open at once on one connection.
+    #[schemars(range(min = 1, max = 10_000))]
     pub max_concurrent_streams: u32,
     /// Streams the server itself resets for a protocol error before it
     /// sends GOAWAY (the MadeYouReset defence, CVE-2025-8671). h2 counts
     /// them for the connection's whole life (`max_connection_age_seconds`
     /// bounds that), and a stream refused for `max_concurrent_streams`
     /// counts too: hyper's own default, which tonic turns off unless set.
+    #[schemars(range(min = 1, max = 100_000))]
     pub max_local_error_reset_streams: usize,
     /// Streams a client opened and reset that wait to be accepted (the
     /// Rapid Reset defence, CVE-2023-44487).
+    #[schemars(range(min = 1, max = 100_000))]
     pub max_pending_accept_reset_streams: usize,
     /// SETTINGS_MAX_HEADER_LIST_SIZE: the metadata of one call, in bytes.
+    #[schemars(range(min = 1024, max = 1024 * 1024))]
     pub max_header_list_bytes: u32,
     /// HTTP/2 flow control: what one stream may send before the server reads.
+    #[schemars(range(min = 65_535, max = i32::MAX as u32))]
     pub initial_stream_window_bytes: u32,
     /// HTTP/2 flow control: what one connection may send before the server reads.
+    #[schemars(range(min = 65_535, max = i32::MAX as u32))]
     pub initial_connection_window_bytes: u32,
     /// The decode limit of the API services, in bytes: the largest valid
     /// request (SetUserPoolMfaConfig with every 131,072-character field of
     /// Cognito's StringType at its maximum, in 3-byte characters) is about
     /// 2.4 MB; a larger message is refused before it is decoded.
+    #[schemars(range(min = 1024, max = 64 * 1024 * 1024))]
     pub max_message_bytes: usize,
     /// The decode limit of health and reflection, whose requests are a name.
+    #[schemars(range(min = 256, max = 1024 * 1024))]
     pub ops_max_message_bytes: usize,
     /// Calls in flight in the whole process; past it a call is refused at
     /// once with RESOURCE_EXHAUSTED (load shedding, never a queue). Health
     /// is not counted, so probes still answer under load.
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub max_concurrent_calls: usize,
     /// Open connections at once; one more is closed as it is accepted.
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub max_connections: usize,
     /// The time a call may take in the facade, Cognito's retries included;
     /// then it ends with DEADLINE_EXCEEDED (and its audit record says so).
+    #[schemars(range(min = 1, max = 600_000))]
     pub request_timeout_ms: u64,
     /// HTTP/2 PING every this long on an idle connection...
+    #[schemars(range(min = 1, max = MAX_SECONDS))]
     pub keepalive_interval_seconds: u64,
     /// ...and the connection is closed if the answer takes longer than this.
+    #[schemars(range(min = 1, max = 3600))]
     pub keepalive_timeout_seconds: u64,
     /// The deployment secret every replica shares (at least 32 bytes, e.g.
     /// from a Kubernetes Secret): the walk cursors' MAC key and the etag's
@@ -66,6 +84,7 @@ pub struct ServerConfig {
     /// its data file; the cognito backend makes one per process (cursors
     /// resume only on the replica that made them, and the etag leaves the
     /// ExternalId's value out).
+    #[schemars(extend("x-production" = "every replica resumes a walk another began and computes the same etag"))]
     pub secret_file: Option<std::path::PathBuf>,
 }
 
@@ -153,123 +172,10 @@ impl ServerConfig {
         if let Err(e) = self.read_secret() {
             err("server.secret_file", e);
         }
-        check_range(
-            err,
-            "server.max_connection_age_seconds",
-            self.max_connection_age_seconds,
-            1,
-            MAX_SECONDS,
-        );
-        check_range(
-            err,
-            "server.max_connection_age_grace_seconds",
-            self.max_connection_age_grace_seconds,
-            0,
-            MAX_SECONDS,
-        );
-        check_range(err, "server.drain_delay_ms", self.drain_delay_ms, 0, 60_000);
-        check_range(
-            err,
-            "server.drain_timeout_seconds",
-            self.drain_timeout_seconds,
-            1,
-            600,
-        );
-        check_range(
-            err,
-            "server.max_concurrent_streams",
-            self.max_concurrent_streams,
-            1,
-            10_000,
-        );
-        check_range(
-            err,
-            "server.max_local_error_reset_streams",
-            self.max_local_error_reset_streams,
-            1,
-            100_000,
-        );
-        check_range(
-            err,
-            "server.max_pending_accept_reset_streams",
-            self.max_pending_accept_reset_streams,
-            1,
-            100_000,
-        );
-        check_range(
-            err,
-            "server.max_header_list_bytes",
-            self.max_header_list_bytes,
-            1024,
-            1024 * 1024,
-        );
-        // RFC 9113 §6.5.2: a window is at most 2^31-1; below 64 KiB - 1 is
-        // smaller than HTTP/2's own initial window.
-        for (key, value) in [
-            (
-                "server.initial_stream_window_bytes",
-                self.initial_stream_window_bytes,
-            ),
-            (
-                "server.initial_connection_window_bytes",
-                self.initial_connection_window_bytes,
-            ),
-        ] {
-            check_range(err, key, value, 65_535, i32::MAX as u32);
-        }
-        check_range(
-            err,
-            "server.max_message_bytes",
-            self.max_message_bytes,
-            1024,
-            64 * 1024 * 1024,
-        );
-        check_range(
-            err,
-            "server.ops_max_message_bytes",
-            self.ops_max_message_bytes,
-            256,
-            1024 * 1024,
-        );
-        check_range(
-            err,
-            "server.max_concurrent_calls",
-            self.max_concurrent_calls,
-            1,
-            1_000_000,
-        );
-        check_range(
-            err,
-            "server.max_connections",
-            self.max_connections,
-            1,
-            1_000_000,
-        );
-        check_range(
-            err,
-            "server.request_timeout_ms",
-            self.request_timeout_ms,
-            1,
-            600_000,
-        );
-        check_range(
-            err,
-            "server.keepalive_interval_seconds",
-            self.keepalive_interval_seconds,
-            1,
-            MAX_SECONDS,
-        );
-        check_range(
-            err,
-            "server.keepalive_timeout_seconds",
-            self.keepalive_timeout_seconds,
-            1,
-            3600,
-        );
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// The server's certificate chain, PEM.

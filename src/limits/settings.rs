@@ -4,18 +4,11 @@ use std::{collections::BTreeMap, path::PathBuf};
 
 use serde::Deserialize;
 
-use crate::settings::{check_range, check_rate};
+use crate::settings::{MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND};
 
 impl LimitsConfig {
     pub(crate) fn validate(&self, err: &mut impl FnMut(&str, String)) {
-        fn rate(err: &mut impl FnMut(&str, String), key: &str, r: &RateConfig) {
-            check_rate(err, &format!("{key}.per_second"), r.per_second);
-            if r.burst == 0 {
-                err(&format!("{key}.burst"), "must be at least 1".into());
-            }
-        }
-        rate(err, "limits.default", &self.default);
-        for (method, r) in &self.methods {
+        for method in self.methods.keys() {
             let key = format!("limits.methods.\"{method}\"");
             if crate::method::find(method).is_none() {
                 err(
@@ -26,77 +19,6 @@ impl LimitsConfig {
                     ),
                 );
             }
-            rate(err, &key, r);
-        }
-        let q = &self.quota;
-        for (key, value) in [
-            (
-                "limits.quota.user_pool_resource_update",
-                q.user_pool_resource_update,
-            ),
-            (
-                "limits.quota.user_pool_resource_read",
-                q.user_pool_resource_read,
-            ),
-            ("limits.quota.user_pool_read", q.user_pool_read),
-            ("limits.quota.user_resource_update", q.user_resource_update),
-            ("limits.quota.user_read", q.user_read),
-            ("limits.quota.user_list", q.user_list),
-            ("limits.quota.per_pool_operation", q.per_pool_operation),
-            ("limits.quota.per_user_write", q.per_user_write),
-            ("limits.quota.per_user_read", q.per_user_read),
-        ] {
-            check_rate(err, key, value);
-        }
-        let w = &self.walk;
-        if !(w.share > 0.0 && w.share <= 1.0) {
-            err(
-                "limits.walk.share",
-                format!("{} must be more than 0 and at most 1", w.share),
-            );
-        }
-        check_range(err, "limits.walk.max_concurrent", w.max_concurrent, 1, 64);
-        check_range(
-            err,
-            "limits.walk.max_seconds",
-            w.max_seconds,
-            1,
-            MAX_WALK_SECONDS,
-        );
-        let u = &self.unauthenticated;
-        check_rate(err, "limits.unauthenticated.per_second", u.per_second);
-        check_range(err, "limits.unauthenticated.burst", u.burst, 1, 1_000_000);
-        check_rate(
-            err,
-            "limits.unauthenticated.global_per_second",
-            u.global_per_second,
-        );
-        check_range(
-            err,
-            "limits.unauthenticated.global_burst",
-            u.global_burst,
-            1,
-            10_000_000,
-        );
-        check_range(
-            err,
-            "limits.unauthenticated.max_peers",
-            u.max_peers,
-            1,
-            10_000_000,
-        );
-        check_range(
-            err,
-            "limits.unauthenticated.summary_interval_seconds",
-            u.summary_interval_seconds,
-            1,
-            86_400,
-        );
-        if self.sweep_interval_seconds == 0 || self.sweep_interval_seconds > 3600 {
-            err(
-                "limits.sweep_interval_seconds",
-                format!("{} must be between 1 and 3600", self.sweep_interval_seconds),
-            );
         }
         if let Some(r) = &self.redis {
             let tls = r.url.starts_with("rediss://");
@@ -132,32 +54,10 @@ impl LimitsConfig {
                     "needs limits.redis.password_file (AUTH takes both)".into(),
                 );
             }
-            if r.timeout_ms == 0 || r.timeout_ms > MAX_REDIS_TIMEOUT_MS {
-                err(
-                    "limits.redis.timeout_ms",
-                    format!(
-                        "{} must be between 1 and {MAX_REDIS_TIMEOUT_MS}: a decision never waits longer for Redis",
-                        r.timeout_ms
-                    ),
-                );
-            }
-            check_range(err, "limits.redis.pool_size", r.pool_size, 1, 64);
             if r.key_prefix.is_empty() || r.key_prefix.contains(['{', '}']) {
                 err(
                     "limits.redis.key_prefix",
                     "must be non-empty and without braces (it becomes a hash tag)".into(),
-                );
-            }
-            if !(10..=60_000).contains(&r.probe_interval_ms) {
-                err(
-                    "limits.redis.probe_interval_ms",
-                    format!("{} must be between 10 and 60000", r.probe_interval_ms),
-                );
-            }
-            if !(0.001..=1.0).contains(&r.fallback_share) {
-                err(
-                    "limits.redis.fallback_share",
-                    format!("{} must be from 0.001 to 1", r.fallback_share),
                 );
             }
         }
@@ -167,7 +67,7 @@ impl LimitsConfig {
 /// `[limits]`: GCRA budgets per (principal, method), the quota guard in
 /// front of Cognito, and where the budgets live (this process, or Redis for
 /// the whole fleet).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// `[limits.default]`: each (principal, method) without its own entry.
@@ -177,9 +77,11 @@ pub struct LimitsConfig {
     /// `[limits.quota]`: Cognito's request-rate quotas (COGNITO.md §4).
     pub quota: QuotaConfig,
     /// `[limits.redis]`: the budgets shared by every replica.
+    #[schemars(extend("x-production" = "one budget for the fleet: without it N replicas admit N times every rate"))]
     pub redis: Option<RedisConfig>,
     /// How often keys whose bucket has refilled are dropped, so that
     /// memory follows the callers active now, not every caller ever seen.
+    #[schemars(range(min = 1, max = 3600))]
     pub sweep_interval_seconds: u64,
     /// `[limits.unauthenticated]`: the budget of refusals before
     /// authentication, per peer address.
@@ -190,19 +92,22 @@ pub struct LimitsConfig {
 
 /// The coverage walk (ListUserMfaStatus): its share of the UserList and
 /// UserRead quotas, how many run at once, and how long one may run.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WalkConfig {
     /// The share of `limits.quota.user_list` and `limits.quota.user_read`
     /// that all walks together may spend (0 < share <= 1). The rest is
     /// left to other callers; a walk waits for its share, it never fails
     /// for want of it.
+    #[schemars(range(max = 1.0), extend("exclusiveMinimum" = 0.0))]
     pub share: f64,
     /// Walks in flight in this process; one more is refused as
     /// RESOURCE_EXHAUSTED.
+    #[schemars(range(min = 1, max = 64))]
     pub max_concurrent: usize,
     /// The longest one walk streams; then it ends with DEADLINE_EXCEEDED
     /// and its last message's page_token resumes it.
+    #[schemars(range(min = 1, max = MAX_WALK_SECONDS))]
     pub max_seconds: u64,
 }
 
@@ -235,16 +140,22 @@ fn default_walk_max_seconds() -> u64 {
 /// and no record of its own, and one summary record per peer per
 /// `summary_interval_seconds` counts what was suppressed. Calls with valid
 /// credentials never spend it and are never refused by it.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct UnauthenticatedConfig {
+    #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
     pub per_second: f64,
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub burst: u32,
     /// Peers tracked at once; a new peer past it shares one overflow budget.
+    #[schemars(range(min = 1, max = 10_000_000))]
     pub max_peers: usize,
     /// All peers together: what bounds the audit volume of many at once.
+    #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
     pub global_per_second: f64,
+    #[schemars(range(min = 1, max = 10_000_000))]
     pub global_burst: u32,
+    #[schemars(range(min = 1, max = 86_400))]
     pub summary_interval_seconds: u64,
 }
 
@@ -295,10 +206,12 @@ impl Default for LimitsConfig {
 }
 
 /// A GCRA budget: `per_second` on average, `burst` at once after idling.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateConfig {
+    #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
     pub per_second: f64,
+    #[schemars(range(min = 1))]
     pub burst: u32,
 }
 
@@ -314,31 +227,40 @@ fn default_sweep_interval_seconds() -> u64 {
 
 /// The quota guard: budgets per Cognito quota category, per operation per
 /// user pool, and per end user, each with a burst of one second's worth.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct QuotaConfig {
     /// Unset: on with the cognito backend, off with the local one (which
     /// has no quota to protect; set `true` to rehearse throttling locally).
     pub enabled: Option<bool>,
     /// SetUserPoolMfaConfig, account-wide.
+    #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
     pub user_pool_resource_update: f64,
     /// GetUserPoolMfaConfig, account-wide.
+    #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
     pub user_pool_resource_read: f64,
     /// DescribeUserPool (the pre-flight of a pool change), account-wide.
+    #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
     pub user_pool_read: f64,
     /// Set/AdminSetUserMFAPreference, Associate/VerifySoftwareToken,
     /// AdminDeleteSoftwareToken, account-wide.
+    #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
     pub user_resource_update: f64,
     /// GetUser, AdminGetUser, Get/AdminGetUserAuthFactors,
     /// ListWebAuthnCredentials, account-wide.
+    #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
     pub user_read: f64,
     /// ListUsers (the coverage walk), account-wide.
+    #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
     pub user_list: f64,
     /// Each UserPoolResource* operation on one user pool.
+    #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
     pub per_pool_operation: f64,
     /// Writes about one end user (username, or the access token's sub).
+    #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
     pub per_user_write: f64,
     /// Reads about one end user.
+    #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
     pub per_user_read: f64,
 }
 
@@ -385,7 +307,7 @@ fn default_per_user() -> f64 {
 }
 
 /// Fleet mode: every decision is one Lua script in this Redis.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
     /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS.
@@ -400,9 +322,11 @@ pub struct RedisConfig {
     /// The longest a decision waits for Redis before this process decides
     /// on its own (at most 50).
     #[serde(default = "default_redis_timeout_ms")]
+    #[schemars(range(min = 1, max = MAX_REDIS_TIMEOUT_MS))]
     pub timeout_ms: u64,
     /// Multiplexed connections, used in turn.
     #[serde(default = "default_redis_pool_size")]
+    #[schemars(range(min = 1, max = 64))]
     pub pool_size: usize,
     /// Prefix of every key; keys carry it as a hash tag, so one script's
     /// keys share a Redis Cluster slot.
@@ -410,11 +334,13 @@ pub struct RedisConfig {
     pub key_prefix: String,
     /// While Redis is unreachable, how often it is tried again.
     #[serde(default = "default_redis_probe_interval_ms")]
+    #[schemars(range(min = 10, max = 60_000))]
     pub probe_interval_ms: u64,
     /// While Redis is unreachable, the share of each budget this process
     /// admits on its own: 1 / replicas keeps the fleet within its budgets,
     /// 1.0 (the default) keeps every replica able to serve alone.
     #[serde(default = "default_fallback_share")]
+    #[schemars(range(min = 0.001, max = 1.0))]
     pub fallback_share: f64,
 }
 

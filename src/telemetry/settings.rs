@@ -7,8 +7,6 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::settings::check_range;
-
 pub const DEFAULT_SAMPLING_RATIO: f64 = 1.0;
 pub const DEFAULT_EXPORT_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_EXPORT_INTERVAL_MS: u64 = 5_000;
@@ -22,13 +20,14 @@ pub const MAX_HEADERS: usize = 16;
 pub const MAX_HEADER_VALUE_LEN: usize = 4_096;
 pub const DEFAULT_SERVICE_NAME: &str = "mfa-facade";
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TracingConfig {
     /// The OTLP/gRPC endpoint: `http://otel-collector:4317`, or https://.
     pub endpoint: String,
     /// The share of traces kept, 0.0 to 1.0 (by trace id).
     #[serde(default = "default_sampling_ratio")]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub sampling_ratio: f64,
     /// A call whose `traceparent` says sampled (or not) is kept (or not) as
     /// the caller decided; `false`: `sampling_ratio` alone decides.
@@ -43,13 +42,17 @@ pub struct TracingConfig {
     pub ca_file: Option<PathBuf>,
     /// One export request, at most.
     #[serde(default = "default_export_timeout_ms")]
+    #[schemars(range(min = 100, max = 60_000))]
     pub timeout_ms: u64,
     /// Spans are sent at least this often.
     #[serde(default = "default_export_interval_ms")]
+    #[schemars(range(min = 10, max = 60_000))]
     pub export_interval_ms: u64,
     #[serde(default = "default_max_queue_spans")]
+    #[schemars(range(min = 1, max = MAX_QUEUE_SPANS))]
     pub max_queue_spans: usize,
     #[serde(default = "default_max_export_batch_spans")]
+    #[schemars(range(min = 1, max = MAX_QUEUE_SPANS))]
     pub max_export_batch_spans: usize,
     /// The resource's `service.name`.
     #[serde(default = "default_service_name")]
@@ -87,12 +90,6 @@ impl TracingConfig {
                     "{:?} must be an http:// or https:// URL of an OTLP/gRPC receiver",
                     crate::domain::text::truncate(e, 256)
                 ),
-            );
-        }
-        if !(self.sampling_ratio.is_finite() && (0.0..=1.0).contains(&self.sampling_ratio)) {
-            err(
-                "tracing.sampling_ratio",
-                format!("{:?} must be from 0.0 to 1.0", self.sampling_ratio),
             );
         }
         if self.headers.len() > MAX_HEADERS {
@@ -141,28 +138,15 @@ impl TracingConfig {
                 format!("{} is not a readable file", path.display()),
             );
         }
-        check_range(err, "tracing.timeout_ms", self.timeout_ms, 100, 60_000);
-        check_range(
-            err,
-            "tracing.export_interval_ms",
-            self.export_interval_ms,
-            10,
-            60_000,
-        );
-        check_range(
-            err,
-            "tracing.max_queue_spans",
-            self.max_queue_spans,
-            1,
-            MAX_QUEUE_SPANS,
-        );
-        check_range(
-            err,
-            "tracing.max_export_batch_spans",
-            self.max_export_batch_spans,
-            1,
-            self.max_queue_spans.max(1),
-        );
+        if self.max_export_batch_spans > self.max_queue_spans {
+            err(
+                "tracing.max_export_batch_spans",
+                format!(
+                    "{} is more than tracing.max_queue_spans ({}): no batch could fill it",
+                    self.max_export_batch_spans, self.max_queue_spans
+                ),
+            );
+        }
         if self.service_name.is_empty() || self.service_name.len() > 128 {
             err("tracing.service_name", "1 to 128 characters".into());
         }

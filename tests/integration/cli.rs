@@ -42,6 +42,30 @@ fn check_config_names_every_bad_key_and_fails() {
     assert!(stdout.contains("backend.regoin"), "{stdout}");
 }
 
+/// `config-schema` prints the configuration's JSON Schema: an editor (or
+/// any JSON Schema validator) knows every key, its default and its bounds.
+#[test]
+fn config_schema_describes_every_table_with_its_defaults_and_bounds() {
+    let out = Command::new(BIN)
+        .arg("config-schema")
+        .env_clear()
+        .output()
+        .expect("run config-schema");
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown keys are errors"
+    );
+    let listen = &schema["properties"]["listen"];
+    assert_eq!(listen["default"], "127.0.0.1:50051");
+    let server = &schema["$defs"]["ServerConfig"]["properties"];
+    assert_eq!(server["drain_delay_ms"]["maximum"], 60_000);
+    assert_eq!(server["drain_delay_ms"]["default"], 0);
+    assert!(server["drain_delay_ms"]["x-production"].is_string());
+    assert!(schema["$defs"]["AuditConfig"].is_object());
+}
+
 #[test]
 fn check_config_accepts_the_operator_contract_keys() {
     let out = check_config(
