@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::settings::{MAX_SECONDS, default_true};
+use crate::settings::MAX_SECONDS;
 
 /// How much of a call an audit record holds (Kubernetes' audit levels).
 #[derive(
@@ -52,12 +52,11 @@ pub enum UsernameHandling {
 }
 
 #[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
     /// Append-only JSON lines, rotated by size.
     pub file: Option<PathBuf>,
     /// JSON lines on standard output.
-    #[serde(default)]
     pub stdout: bool,
     /// The replica's name in every record and checkpoint (`source`): unset,
     /// `MFA_FACADE_AUDIT_SOURCE` (the manifests set it from the pod name),
@@ -74,67 +73,80 @@ pub struct AuditConfig {
     /// A mutating call reaches the backend only after its "received" record
     /// is durable, and answers only after its "completed" record is; a sink
     /// failure answers UNAVAILABLE and changes nothing.
-    #[serde(default = "default_true")]
     #[schemars(extend("x-production" = "a change is answered only once its record is durable"))]
     pub fail_closed: bool,
-    #[serde(default = "default_fsync")]
     pub fsync: FsyncPolicy,
-    #[serde(default = "default_group_commit_ms")]
     #[schemars(range(min = 1, max = 1000))]
     pub group_commit_ms: u64,
-    #[serde(default = "default_group_commit_records")]
     #[schemars(range(min = 1, max = 65_536))]
     pub group_commit_records: usize,
     /// The file is rotated before it grows past this.
-    #[serde(default = "default_max_file_bytes")]
     #[schemars(range(min = 4096))]
     pub max_file_bytes: u64,
     /// Rotated files kept beside the live one; the oldest beyond this are
     /// deleted (after the rotation that made one more is durable). Retention
     /// is at most (`max_files` + 1) x `max_file_bytes`.
-    #[serde(default = "default_max_files")]
     #[schemars(range(min = 1, max = 1_000_000))]
     pub max_files: usize,
     /// Bytes of records waiting for the writer at most; a record past it is
     /// dropped (counted), and a waiting change is refused (`fail_closed`).
-    #[serde(default = "default_max_queue_bytes")]
     #[schemars(range(min = 1024 * 1024, max = 16 * 1024 * 1024 * 1024_u64))]
     pub max_queue_bytes: usize,
     /// How often the chain's head (seq and hash) is printed to stdout, as
     /// the outside anchor that catches a cut-off tail.
-    #[serde(default = "default_anchor_interval_seconds")]
     #[schemars(range(min = 1, max = MAX_SECONDS))]
     pub anchor_interval_seconds: u64,
     /// A file holding the per-deployment key of the fingerprints (at least
     /// 16 bytes). Unset: a random key per process, so fingerprints follow a
     /// token within one process's records only.
     pub fingerprint_key_file: Option<PathBuf>,
-    #[serde(default = "default_usernames")]
     pub usernames: UsernameHandling,
     /// The level of changes (writes) no rule matches; they leave a
     /// "received" and a "completed" record.
-    #[serde(default = "default_audit_level")]
     pub default_level: AuditLevel,
     /// The level of reads no rule matches; they leave one record, at
     /// completion (DESIGN.md §5).
-    #[serde(default = "default_read_level")]
     pub read_level: AuditLevel,
     /// Health turns NOT_SERVING (and `mfa_facade_audit_writer_up` 0) while
     /// the writer has made nothing durable for this long: one write that
     /// does not return (a stdout nobody reads), or every write failing.
     /// Both recover by themselves.
-    #[serde(default = "default_stall_seconds")]
     #[schemars(range(min = 1, max = 3600))]
     pub stall_seconds: u64,
     /// `[[audit.rules]]`: the first rule whose globs match the method sets
     /// its level (and, with `stages`, its records).
-    #[serde(default)]
     pub rules: Vec<AuditRuleConfig>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            stdout: false,
+            source: None,
+            signing: None,
+            s3: None,
+            fail_closed: true,
+            fsync: FsyncPolicy::Group,
+            group_commit_ms: 5,
+            group_commit_records: 256,
+            max_file_bytes: 100 * 1024 * 1024,
+            max_files: 50,
+            max_queue_bytes: 64 * 1024 * 1024,
+            anchor_interval_seconds: 60,
+            fingerprint_key_file: None,
+            usernames: UsernameHandling::Clear,
+            default_level: AuditLevel::Request,
+            read_level: AuditLevel::Metadata,
+            stall_seconds: DEFAULT_STALL_SECONDS,
+            rules: Vec::new(),
+        }
+    }
 }
 
 /// `[audit.signing]`.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct SigningConfig {
     /// An Ed25519 private key, PKCS#8 PEM (e.g. from a Kubernetes Secret;
     /// `mfa-facade audit keygen FILE` makes one). Unset with the local
@@ -151,9 +163,20 @@ pub struct SigningConfig {
     pub endpoint_url: Option<String>,
     /// A checkpoint seals the chain at least this often while it grows
     /// (and at start, at rotation and at drain).
-    #[serde(default = "default_checkpoint_seconds")]
     #[schemars(range(min = 1, max = 3600))]
     pub checkpoint_seconds: u64,
+}
+
+impl Default for SigningConfig {
+    fn default() -> Self {
+        Self {
+            key_file: None,
+            kms_key_id: None,
+            region: None,
+            endpoint_url: None,
+            checkpoint_seconds: DEFAULT_CHECKPOINT_SECONDS,
+        }
+    }
 }
 
 /// `[audit.s3]`.
@@ -207,9 +230,6 @@ fn default_flush_ms() -> u64 {
 
 /// `audit.signing.checkpoint_seconds` by default.
 pub const DEFAULT_CHECKPOINT_SECONDS: u64 = 60;
-fn default_checkpoint_seconds() -> u64 {
-    DEFAULT_CHECKPOINT_SECONDS
-}
 
 /// The most bytes of a `source`.
 pub const MAX_SOURCE_BYTES: usize = 128;
@@ -264,41 +284,8 @@ pub enum AuditStages {
     Both,
 }
 
-fn default_fsync() -> FsyncPolicy {
-    FsyncPolicy::Group
-}
-fn default_group_commit_ms() -> u64 {
-    5
-}
-fn default_group_commit_records() -> usize {
-    256
-}
-fn default_max_file_bytes() -> u64 {
-    100 * 1024 * 1024
-}
-fn default_max_files() -> usize {
-    50
-}
-fn default_max_queue_bytes() -> usize {
-    64 * 1024 * 1024
-}
-fn default_anchor_interval_seconds() -> u64 {
-    60
-}
 /// `audit.stall_seconds` by default.
 pub const DEFAULT_STALL_SECONDS: u64 = 10;
-fn default_stall_seconds() -> u64 {
-    DEFAULT_STALL_SECONDS
-}
-fn default_usernames() -> UsernameHandling {
-    UsernameHandling::Clear
-}
-fn default_audit_level() -> AuditLevel {
-    AuditLevel::Request
-}
-fn default_read_level() -> AuditLevel {
-    AuditLevel::Metadata
-}
 
 impl AuditConfig {
     pub(crate) fn validate(&self, err: &mut impl FnMut(&str, String)) {
@@ -384,5 +371,18 @@ impl AuditConfig {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod defaults {
+    use super::*;
+
+    /// One set of defaults: an empty `[audit]` and `[audit.signing]` are
+    /// their `Default`, and a typo is still refused.
+    #[test]
+    fn serde_and_default_agree() {
+        crate::settings::assert_one_set_of_defaults::<AuditConfig>("stdot = true");
+        crate::settings::assert_one_set_of_defaults::<SigningConfig>("checkpoint_secs = 1");
     }
 }

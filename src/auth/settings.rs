@@ -27,10 +27,6 @@ pub struct AuthConfig {
     pub reload_interval_seconds: u64,
 }
 
-fn default_reload_interval_seconds() -> u64 {
-    2
-}
-
 /// The keys file: `[[api_keys]]` entries and nothing else.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,7 +162,7 @@ impl Default for AuthConfig {
             open_reflection: true,
             jwt: None,
             api_keys_file: None,
-            reload_interval_seconds: default_reload_interval_seconds(),
+            reload_interval_seconds: 2,
         }
     }
 }

@@ -117,21 +117,11 @@ pub const MAX_WALK_SECONDS: u64 = 86_400;
 impl Default for WalkConfig {
     fn default() -> Self {
         Self {
-            share: default_walk_share(),
-            max_concurrent: default_walk_max_concurrent(),
-            max_seconds: default_walk_max_seconds(),
+            share: 0.5,
+            max_concurrent: 2,
+            max_seconds: 3_600,
         }
     }
-}
-
-fn default_walk_share() -> f64 {
-    0.5
-}
-fn default_walk_max_concurrent() -> usize {
-    2
-}
-fn default_walk_max_seconds() -> u64 {
-    3_600
 }
 
 /// Calls refused before authentication (no or wrong credentials), per peer
@@ -162,43 +152,27 @@ pub struct UnauthenticatedConfig {
 impl Default for UnauthenticatedConfig {
     fn default() -> Self {
         Self {
-            per_second: default_unauthenticated_per_second(),
-            burst: default_unauthenticated_burst(),
-            max_peers: default_unauthenticated_max_peers(),
-            global_per_second: default_unauthenticated_global_per_second(),
-            global_burst: default_unauthenticated_global_burst(),
-            summary_interval_seconds: default_unauthenticated_summary_interval_seconds(),
+            per_second: 10.0,
+            burst: 100,
+            max_peers: 10_000,
+            global_per_second: 200.0,
+            global_burst: 1000,
+            summary_interval_seconds: 60,
         }
     }
-}
-
-fn default_unauthenticated_per_second() -> f64 {
-    10.0
-}
-fn default_unauthenticated_burst() -> u32 {
-    100
-}
-fn default_unauthenticated_max_peers() -> usize {
-    10_000
-}
-fn default_unauthenticated_global_per_second() -> f64 {
-    200.0
-}
-fn default_unauthenticated_global_burst() -> u32 {
-    1000
-}
-fn default_unauthenticated_summary_interval_seconds() -> u64 {
-    60
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
-            default: default_rate(),
+            default: RateConfig {
+                per_second: 50.0,
+                burst: 100,
+            },
             methods: BTreeMap::new(),
             quota: QuotaConfig::default(),
             redis: None,
-            sweep_interval_seconds: default_sweep_interval_seconds(),
+            sweep_interval_seconds: 10,
             unauthenticated: UnauthenticatedConfig::default(),
             walk: WalkConfig::default(),
         }
@@ -213,16 +187,6 @@ pub struct RateConfig {
     pub per_second: f64,
     #[schemars(range(min = 1))]
     pub burst: u32,
-}
-
-fn default_rate() -> RateConfig {
-    RateConfig {
-        per_second: 50.0,
-        burst: 100,
-    }
-}
-fn default_sweep_interval_seconds() -> u64 {
-    10
 }
 
 /// The quota guard: budgets per Cognito quota category, per operation per
@@ -268,42 +232,17 @@ impl Default for QuotaConfig {
     fn default() -> Self {
         Self {
             enabled: None,
-            user_pool_resource_update: default_user_pool_resource_update(),
-            user_pool_resource_read: default_user_pool_resource_read(),
-            user_pool_read: default_user_pool_read(),
-            user_resource_update: default_user_resource_update(),
-            user_read: default_user_read(),
-            user_list: default_user_list(),
-            per_pool_operation: default_per_pool_operation(),
-            per_user_write: default_per_user(),
-            per_user_read: default_per_user(),
+            user_pool_resource_update: 15.0,
+            user_pool_resource_read: 20.0,
+            user_pool_read: 15.0,
+            user_resource_update: 25.0,
+            user_read: 120.0,
+            user_list: 30.0,
+            per_pool_operation: 5.0,
+            per_user_write: 10.0,
+            per_user_read: 10.0,
         }
     }
-}
-
-fn default_user_pool_resource_update() -> f64 {
-    15.0
-}
-fn default_user_pool_resource_read() -> f64 {
-    20.0
-}
-fn default_user_pool_read() -> f64 {
-    15.0
-}
-fn default_user_resource_update() -> f64 {
-    25.0
-}
-fn default_user_read() -> f64 {
-    120.0
-}
-fn default_user_list() -> f64 {
-    30.0
-}
-fn default_per_pool_operation() -> f64 {
-    5.0
-}
-fn default_per_user() -> f64 {
-    10.0
 }
 
 /// Fleet mode: every decision is one Lua script in this Redis.
