@@ -38,30 +38,14 @@ pub(super) fn user_not_found() -> Error {
     cognito("UserNotFoundException", "User does not exist.")
 }
 
-pub(super) fn pool<'a>(data: &'a Data, id: &str) -> Result<&'a Pool> {
-    data.pools.get(id).ok_or_else(|| pool_not_found(id))
+pub(super) fn pool(data: &Data, id: &str) -> Result<Pool> {
+    data.pool(id)
 }
 
-pub(super) fn pool_mut<'a>(data: &'a mut Data, id: &str) -> Result<&'a mut Pool> {
-    data.pools.get_mut(id).ok_or_else(|| pool_not_found(id))
-}
-
-pub(super) fn user<'a>(data: &'a Data, pool_id: &str, username: &str) -> Result<&'a User> {
-    pool(data, pool_id)?
-        .users
-        .get(username)
-        .ok_or_else(user_not_found)
-}
-
-pub(super) fn user_mut<'a>(
-    data: &'a mut Data,
-    pool_id: &str,
-    username: &str,
-) -> Result<&'a mut User> {
-    pool_mut(data, pool_id)?
-        .users
-        .get_mut(username)
-        .ok_or_else(user_not_found)
+/// The user whose username is exactly `username` (UserNotFoundException
+/// when there is none).
+pub(super) fn user(data: &Data, pool_id: &str, username: &str) -> Result<User> {
+    data.user(pool_id, username)?.ok_or_else(user_not_found)
 }
 
 /// The username of the user an Admin* call names, as the SDK documents
@@ -126,35 +110,8 @@ pub(super) fn username_attribute(pool: &Pool, username: &str) -> Result<Option<&
     ))
 }
 
-pub(super) fn resolve_username(pool: &Pool, name: &str) -> Result<String> {
-    if pool.users.contains_key(name) {
-        return Ok(name.to_owned());
-    }
-    let verified = |u: &User, attribute: &str| match attribute {
-        "preferred_username" => true,
-        _ => u
-            .attributes
-            .get(&format!("{attribute}_verified"))
-            .is_some_and(|v| v == "true"),
-    };
-    let holds = |u: &User, attribute: &str| {
-        u.attributes
-            .get(attribute)
-            .is_some_and(|v| same_name(pool, v, name))
-    };
-    pool.users
-        .values()
-        .find(|u| {
-            u.sub == name
-                || same_name(pool, &u.username, name)
-                || pool
-                    .state
-                    .alias_attributes
-                    .iter()
-                    .any(|a| holds(u, a) && verified(u, a))
-                || pool.state.username_attributes.iter().any(|a| holds(u, a))
-        })
-        .map(|u| u.username.clone())
+pub(super) fn resolve_username(data: &Data, pool: &Pool, name: &str) -> Result<String> {
+    data.resolve_username(pool, name)?
         .ok_or_else(user_not_found)
 }
 

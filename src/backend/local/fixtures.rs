@@ -8,9 +8,7 @@ use std::collections::BTreeMap;
 use crate::domain::{AuthFactor, MfaMode, PoolMfaConfig, Secret, WebAuthnCredential, rules};
 use crate::error::{Error, Result};
 
-use super::cognito_rules::{
-    check_can_sign_in, cognito, pool, pool_mut, resolve_username, user_not_found,
-};
+use super::cognito_rules::{check_can_sign_in, cognito, pool, resolve_username, user_not_found};
 use super::store::{FeaturePlan, Pool, PoolSettings, User};
 use super::{
     DEFAULT_TOKEN_TTL_SECONDS, DEMO_POOL_NAME, DEMO_USERNAME, LocalBackend, MAX_TOKEN_TTL_SECONDS,
@@ -94,6 +92,7 @@ pub(super) fn is_email(value: &str) -> bool {
 /// (`taken`, as the pool compares them), and the user's username is its
 /// `sub`. In any other pool, as given.
 fn stored_name(
+    data: &super::store::Data,
     pool: &Pool,
     username: String,
     mut attributes: BTreeMap<String, String>,
@@ -115,7 +114,9 @@ fn stored_name(
             ),
         ));
     }
-    if !taken.insert((attribute.to_owned(), name_key(pool, &username))) {
+    if data.value_taken(pool, attribute, &username)?
+        || !taken.insert((attribute.to_owned(), name_key(pool, &username)))
+    {
         return Err(cognito(
             "UsernameExistsException",
             format!("An account with the given {attribute} already exists."),
@@ -169,32 +170,28 @@ impl LocalBackend {
         let max_pools = self.caps.max_pools;
         self.store
             .write(|data| {
-                if data.pools.len() >= max_pools {
+                if data.pool_count()? >= max_pools {
                     return Err(limit_exceeded(format!(
                         "the local data file holds {max_pools} user pools, the most it may ([backend] max_pools)"
                     )));
                 }
                 let id = loop {
                     let id = format!("{region}_{}", random_alnum(9)?);
-                    if !data.pools.contains_key(&id) {
+                    if data.find_pool(&id)?.is_none() {
                         break id;
                     }
                 };
-                data.pools.insert(
-                    id.clone(),
-                    Pool {
-                        id: id.clone(),
-                        name: name.to_owned(),
-                        region: region.clone(),
-                        feature_plan: plan,
-                        state: state.clone(),
-                        mfa: PoolMfaConfig {
-                            mode: Some(MfaMode::Off),
-                            ..Default::default()
-                        },
-                        users: BTreeMap::new(),
+                data.insert_pool(&Pool {
+                    id: id.clone(),
+                    name: name.to_owned(),
+                    region: region.clone(),
+                    feature_plan: plan,
+                    state: state.clone(),
+                    mfa: PoolMfaConfig {
+                        mode: Some(MfaMode::Off),
+                        ..Default::default()
                     },
-                );
+                })?;
                 Ok(id)
             })
             .await
@@ -320,36 +317,32 @@ impl LocalBackend {
             .collect();
         self.store
             .write(|data| {
-                let pool = pool_mut(data, user_pool_id)?;
-                if pool.users.len() + users.len() > caps.max_users_per_pool {
+                let pool = pool(data, user_pool_id)?;
+                if data.user_count(user_pool_id)?.saturating_add(users.len())
+                    > caps.max_users_per_pool
+                {
                     return Err(limit_exceeded(format!(
                         "the user pool would hold more than {} users, the most the local backend allows ([backend] max_users_per_pool)",
                         caps.max_users_per_pool
                     )));
                 }
-                // Names already taken, as the pool compares them.
-                let mut taken: std::collections::HashSet<String> = pool
-                    .users
-                    .keys()
-                    .map(|n| super::cognito_rules::name_key(pool, n))
-                    .collect();
-                // Username attributes' values already taken, likewise.
-                let mut taken_values: std::collections::HashSet<(String, String)> = pool
-                    .state
-                    .username_attributes
-                    .iter()
-                    .flat_map(|a| {
-                        pool.users.values().filter_map(|u| {
-                            let value = u.attributes.get(a)?;
-                            Some((a.clone(), super::cognito_rules::name_key(pool, value)))
-                        })
-                    })
-                    .collect();
+                // Names and username-attribute values this call takes; the
+                // ones taken before are in the database's indexes.
+                let mut taken = std::collections::HashSet::new();
+                let mut taken_values = std::collections::HashSet::new();
                 let mut created = Vec::with_capacity(users.len());
                 for (u, sub) in users.into_iter().zip(&subs) {
-                    let (username, attributes) =
-                        stored_name(pool, u.username, u.attributes, sub, &mut taken_values)?;
-                    if !taken.insert(super::cognito_rules::name_key(pool, &username)) {
+                    let (username, attributes) = stored_name(
+                        data,
+                        &pool,
+                        u.username,
+                        u.attributes,
+                        sub,
+                        &mut taken_values,
+                    )?;
+                    if data.name_taken(&pool, &username)?
+                        || !taken.insert(super::cognito_rules::name_key(&pool, &username))
+                    {
                         return Err(cognito(
                             "UsernameExistsException",
                             "User account already exists",
@@ -359,9 +352,9 @@ impl LocalBackend {
                         username: username.clone(),
                         sub: sub.clone(),
                     });
-                    pool.users.insert(
-                        username.clone(),
-                        User {
+                    data.insert_user(
+                        &pool,
+                        &User {
                             username,
                             sub: sub.clone(),
                             status: u.status.cognito_name().into(),
@@ -370,7 +363,7 @@ impl LocalBackend {
                             mfa: Default::default(),
                             web_authn_credentials: Vec::new(),
                         },
-                    );
+                    )?;
                 }
                 Ok(created)
             })
@@ -387,13 +380,8 @@ impl LocalBackend {
     ) -> Result<()> {
         self.store
             .write(|data| {
-                let username = resolve_username(pool(data, user_pool_id)?, username)?;
-                pool_mut(data, user_pool_id)?
-                    .users
-                    .get_mut(&username)
-                    .ok_or_else(user_not_found)?
-                    .enabled = enabled;
-                Ok(())
+                let username = resolve_username(data, &pool(data, user_pool_id)?, username)?;
+                data.put_enabled(user_pool_id, &username, enabled)
             })
             .await
     }
@@ -477,11 +465,8 @@ impl LocalBackend {
                         "The relying party of the credential is not the user pool's",
                     ));
                 }
-                let username = resolve_username(pool, username)?;
-                let user = pool_mut(data, user_pool_id)?
-                    .users
-                    .get_mut(&username)
-                    .ok_or_else(user_not_found)?;
+                let username = resolve_username(data, &pool, username)?;
+                let mut user = super::cognito_rules::user(data, user_pool_id, &username)?;
                 if user.web_authn_credentials.len() >= max {
                     return Err(limit_exceeded(format!(
                         "the user holds {max} passkeys, the most the local backend allows ([backend] max_web_authn_credentials)"
@@ -496,6 +481,7 @@ impl LocalBackend {
                     created_at_seconds: i64::try_from(now).unwrap_or(i64::MAX),
                     created_at_nanos: 0,
                 });
+                data.put_passkeys(user_pool_id, &username, &user.web_authn_credentials)?;
                 Ok(id.clone())
             })
             .await
@@ -519,8 +505,10 @@ impl LocalBackend {
         self.store
             .read(|data| {
                 let pool = pool(data, user_pool_id)?;
-                let user = pool.users.get(username).ok_or_else(user_not_found)?;
-                check_can_sign_in(user)?;
+                let user = data
+                    .user(user_pool_id, username)?
+                    .ok_or_else(user_not_found)?;
+                check_can_sign_in(&user)?;
                 let claims = token::Claims {
                     sub: user.sub.clone(),
                     username: user.username.clone(),
@@ -532,7 +520,7 @@ impl LocalBackend {
                     exp: now + u64::from(ttl),
                     jti: uuid::Uuid::new_v4().to_string(),
                 };
-                Ok((Secret::new(token::sign(&data.signing_key, &claims)?), ttl))
+                Ok((Secret::new(token::sign(data.signing_key(), &claims)?), ttl))
             })
             .await
     }
@@ -546,11 +534,11 @@ impl LocalBackend {
         let now = self.now();
         self.store
             .write(|data| {
-                let user = pool(data, user_pool_id)?
-                    .users
-                    .get(username)
+                pool(data, user_pool_id)?;
+                let user = data
+                    .user(user_pool_id, username)?
                     .ok_or_else(user_not_found)?;
-                check_can_sign_in(user)?;
+                check_can_sign_in(&user)?;
                 let target = Target {
                     user_pool_id: user_pool_id.to_owned(),
                     username: username.to_owned(),
@@ -569,7 +557,7 @@ impl LocalBackend {
     pub async fn dev_api_key(&self) -> Result<String> {
         self.store
             .read(|data| {
-                let mac = crate::hash::HmacKey::new(data.signing_key.expose().as_bytes())
+                let mac = crate::hash::HmacKey::new(data.signing_key().expose().as_bytes())
                     .sign(b"mfa-facade development API key v1");
                 Ok(format!("mfa-dev-{}", crate::hash::hex(&mac[..16])))
             })
@@ -583,7 +571,7 @@ impl LocalBackend {
     pub async fn deployment_secret(&self) -> Result<crate::hash::DeploymentSecret> {
         self.store
             .read(|data| {
-                let secret = crate::hash::HmacKey::new(data.signing_key.expose().as_bytes())
+                let secret = crate::hash::HmacKey::new(data.signing_key().expose().as_bytes())
                     .sign(b"mfa-facade deployment secret v1");
                 Ok(crate::hash::DeploymentSecret::shared(&secret))
             })
@@ -594,13 +582,7 @@ impl LocalBackend {
     pub async fn ensure_demo(&self) -> Result<String> {
         let existing = self
             .store
-            .read(|data| {
-                Ok(data
-                    .pools
-                    .values()
-                    .find(|p| p.name == DEMO_POOL_NAME)
-                    .map(|p| p.id.clone()))
-            })
+            .read(|data| data.pool_named(DEMO_POOL_NAME))
             .await?;
         let pool_id = match existing {
             Some(id) => id,
@@ -611,7 +593,7 @@ impl LocalBackend {
         };
         let has_user = self
             .store
-            .read(|data| Ok(pool(data, &pool_id)?.users.contains_key(DEMO_USERNAME)))
+            .read(|data| data.user_exists(&pool_id, DEMO_USERNAME))
             .await?;
         if !has_user {
             let attributes = BTreeMap::from([

@@ -13,8 +13,7 @@ pub mod totp_checks;
 
 use cognito_rules::{
     apply_preference, check_can_sign_in, check_pool_config, cognito, configured_factors,
-    invalid_parameter, matches_filter, pool, pool_mut, resolve_username, settings_of, user_mut,
-    user_not_found,
+    invalid_parameter, matches_filter, pool, resolve_username, settings_of, user_not_found,
 };
 pub use fixtures::Caps;
 use fixtures::limit_exceeded;
@@ -128,14 +127,14 @@ impl LocalBackend {
     /// The pool and user an access token names. Forged, expired, or naming a
     /// pool or user (by sub) that is gone: NotAuthorizedException.
     fn token_target(data: &Data, token: &Secret, now: u64) -> Result<Target> {
-        let claims = token::verify(&data.signing_key, token.expose(), now)?;
+        let claims = token::verify(data.signing_key(), token.expose(), now)?;
         let invalid = || cognito("NotAuthorizedException", "Invalid Access Token");
         let pool_id = claims.iss.rsplit('/').next().unwrap_or_default();
-        let pool = data.pools.get(pool_id).ok_or_else(invalid)?;
+        let pool = data.find_pool(pool_id)?.ok_or_else(invalid)?;
         if claims.iss != token::issuer(&pool.region, &pool.id) {
             return Err(invalid());
         }
-        match pool.users.get(&claims.username) {
+        match data.user(&pool.id, &claims.username)? {
             // AdminDisableUser revokes the user's access tokens.
             Some(user) if user.sub == claims.sub && !user.enabled => Err(cognito(
                 "NotAuthorizedException",
@@ -160,7 +159,7 @@ impl LocalBackend {
                 let pool = pool(data, user_pool_id)?;
                 Ok(Target {
                     user_pool_id: user_pool_id.clone(),
-                    username: resolve_username(pool, username)?,
+                    username: resolve_username(data, &pool, username)?,
                 })
             }
         }
@@ -172,15 +171,14 @@ impl LocalBackend {
             TokenAuth::Session(session) => {
                 let invalid = || cognito("NotAuthorizedException", "Invalid session for the user.");
                 let s = data
-                    .sessions
-                    .get(session.expose())
+                    .session(session.expose())?
                     .filter(|s| s.expires_at > now)
                     .ok_or_else(invalid)?;
-                let user = pool(data, &s.user_pool_id)?
-                    .users
-                    .get(&s.username)
+                pool(data, &s.user_pool_id)?;
+                let user = data
+                    .user(&s.user_pool_id, &s.username)?
                     .ok_or_else(invalid)?;
-                check_can_sign_in(user)?;
+                check_can_sign_in(&user)?;
                 Ok(Target {
                     user_pool_id: s.user_pool_id.clone(),
                     username: s.username.clone(),
@@ -193,30 +191,27 @@ impl LocalBackend {
     /// came with, is spent: each session is good for one step.
     fn new_session(
         &self,
-        data: &mut Data,
+        data: &Data,
         target: &Target,
         now: u64,
         used: Option<&Secret>,
     ) -> Result<Secret> {
-        data.sessions.retain(|_, s| s.expires_at > now);
-        if let Some(used) = used {
-            data.sessions.remove(used.expose());
-        }
-        if data.sessions.len() >= self.caps.max_sessions {
+        data.drop_sessions(now, used.map(Secret::expose))?;
+        if data.session_count()? >= self.caps.max_sessions {
             return Err(limit_exceeded(format!(
                 "{} MFA_SETUP sessions are open, the most the local data file holds ([backend] max_sessions); each expires {} s after it was issued ([backend] mfa_setup_session_seconds)",
                 self.caps.max_sessions, self.caps.session_seconds
             )));
         }
         let id = base64_session()?;
-        data.sessions.insert(
-            id.clone(),
-            Session {
+        data.insert_session(
+            &id,
+            &Session {
                 user_pool_id: target.user_pool_id.clone(),
                 username: target.username.clone(),
-                expires_at: now + self.caps.session_seconds,
+                expires_at: now.saturating_add(self.caps.session_seconds),
             },
-        );
+        )?;
         Ok(Secret::new(id))
     }
 }
@@ -240,7 +235,7 @@ impl Backend for LocalBackend {
 
     async fn pool_state(&self, user_pool_id: &str) -> Result<PoolState> {
         self.store
-            .read(|data| Ok(cognito_rules::pool_state(pool(data, user_pool_id)?)))
+            .read(|data| Ok(cognito_rules::pool_state(&pool(data, user_pool_id)?)))
             .await
     }
 
@@ -251,12 +246,12 @@ impl Backend for LocalBackend {
     ) -> Result<PoolMfaConfig> {
         self.store
             .write(|data| {
-                let pool = pool_mut(data, user_pool_id)?;
-                check_pool_config(pool, config)?;
+                let pool = pool(data, user_pool_id)?;
+                check_pool_config(&pool, config)?;
                 let mut stored = config.clone();
                 // Cognito reads a mode that is not sent as OFF.
                 stored.mode.get_or_insert(MfaMode::Off);
-                pool.mfa = stored.clone();
+                data.put_pool_mfa(user_pool_id, &stored)?;
                 Ok(stored)
             })
             .await
@@ -272,14 +267,11 @@ impl Backend for LocalBackend {
         self.store
             .write(|data| {
                 let target = Self::user_target(data, user, now)?;
-                let pool = pool_mut(data, &target.user_pool_id)?;
-                let snapshot = pool.clone();
-                let user = pool
-                    .users
-                    .get_mut(&target.username)
-                    .ok_or_else(user_not_found)?;
+                let pool = pool(data, &target.user_pool_id)?;
+                let mut user = cognito_rules::user(data, &target.user_pool_id, &target.username)?;
                 let own = matches!(user_ref, UserRef::AccessToken(_));
-                apply_preference(&snapshot, user, preference, own)
+                apply_preference(&pool, &mut user, preference, own)?;
+                data.put_factors(&target.user_pool_id, &target.username, &user.mfa)
             })
             .await
     }
@@ -297,9 +289,9 @@ impl Backend for LocalBackend {
                     ));
                 }
                 let secret = Secret::new(totp::encode_base32(&random_bytes::<20>()?));
-                user_mut(data, &target.user_pool_id, &target.username)?
-                    .mfa
-                    .pending_secret = Some(secret.clone());
+                let mut user = cognito_rules::user(data, &target.user_pool_id, &target.username)?;
+                user.mfa.pending_secret = Some(secret.clone());
+                data.put_factors(&target.user_pool_id, &target.username, &user.mfa)?;
                 let session = match auth {
                     TokenAuth::Session(used) => {
                         Some(self.new_session(data, &target, now, Some(used))?)
@@ -327,8 +319,11 @@ impl Backend for LocalBackend {
             .write(|data| {
                 let target = Self::auth_target(data, auth, now)?;
                 let required = pool(data, &target.user_pool_id)?.mfa.mode == Some(MfaMode::On);
-                let user = user_mut(data, &target.user_pool_id, &target.username)?;
-                if let Err(wrong) = check_code(user, user_code, friendly_device_name, now)? {
+                let mut user = cognito_rules::user(data, &target.user_pool_id, &target.username)?;
+                let checked = check_code(&mut user, user_code, friendly_device_name, now)?;
+                if let Err(wrong) = checked {
+                    // A wrong code counts toward the lockout: kept.
+                    data.put_factors(&target.user_pool_id, &target.username, &user.mfa)?;
                     return Ok(Err(wrong));
                 }
                 // Under MFA ON a user cannot turn factors on or off; a TOTP
@@ -341,6 +336,7 @@ impl Backend for LocalBackend {
                         user.mfa.preferred = Some(Factor::SoftwareToken);
                     }
                 }
+                data.put_factors(&target.user_pool_id, &target.username, &user.mfa)?;
                 let session = match auth {
                     TokenAuth::Session(used) => {
                         Some(self.new_session(data, &target, now, Some(used))?)
@@ -360,7 +356,7 @@ impl Backend for LocalBackend {
         self.store
             .read(|data| {
                 let target = Self::user_target(data, user, now)?;
-                Ok(settings_of(cognito_rules::user(
+                Ok(settings_of(&cognito_rules::user(
                     data,
                     &target.user_pool_id,
                     &target.username,
@@ -372,8 +368,8 @@ impl Backend for LocalBackend {
     async fn admin_delete_software_token(&self, user_pool_id: &str, username: &str) -> Result<()> {
         self.store
             .write(|data| {
-                let username = resolve_username(pool(data, user_pool_id)?, username)?;
-                let user = user_mut(data, user_pool_id, &username)?;
+                let username = resolve_username(data, &pool(data, user_pool_id)?, username)?;
+                let mut user = cognito_rules::user(data, user_pool_id, &username)?;
                 // The model lists UserNotConfirmedException for it; that
                 // an UNCONFIRMED user is what raises it is our reading.
                 if user.status == "UNCONFIRMED" {
@@ -395,7 +391,7 @@ impl Backend for LocalBackend {
                 if !(m.sms_enabled || m.email_enabled) {
                     m.web_authn_enabled = false;
                 }
-                Ok(())
+                data.put_factors(user_pool_id, &username, &user.mfa)
             })
             .await
     }
@@ -407,12 +403,12 @@ impl Backend for LocalBackend {
                 let target = Self::user_target(data, user, now)?;
                 let pool = pool(data, &target.user_pool_id)?;
                 let user = cognito_rules::user(data, &target.user_pool_id, &target.username)?;
-                let settings = settings_of(user);
+                let settings = settings_of(&user);
                 Ok(UserAuthFactors {
                     username: settings.username,
                     preferred_mfa_setting: settings.preferred_mfa_setting,
                     user_mfa_setting_list: settings.user_mfa_setting_list,
-                    configured_user_auth_factors: configured_factors(pool, user),
+                    configured_user_auth_factors: configured_factors(&pool, &user),
                 })
             })
             .await
@@ -428,7 +424,7 @@ impl Backend for LocalBackend {
         self.store
             .read(|data| {
                 let target = Self::token_target(data, token.secret(), now)?;
-                let all = &cognito_rules::user(data, &target.user_pool_id, &target.username)?
+                let all = cognito_rules::user(data, &target.user_pool_id, &target.username)?
                     .web_authn_credentials;
                 let start = match next_token {
                     None => 0,
@@ -461,7 +457,7 @@ impl Backend for LocalBackend {
         self.store
             .write(|data| {
                 let target = Self::token_target(data, token.secret(), now)?;
-                let user = user_mut(data, &target.user_pool_id, &target.username)?;
+                let mut user = cognito_rules::user(data, &target.user_pool_id, &target.username)?;
                 let before = user.web_authn_credentials.len();
                 user.web_authn_credentials
                     .retain(|c| c.credential_id != credential_id);
@@ -475,7 +471,12 @@ impl Backend for LocalBackend {
                 if user.web_authn_credentials.is_empty() {
                     user.mfa.web_authn_enabled = false;
                 }
-                Ok(())
+                data.put_passkeys(
+                    &target.user_pool_id,
+                    &target.username,
+                    &user.web_authn_credentials,
+                )?;
+                data.put_factors(&target.user_pool_id, &target.username, &user.mfa)
             })
             .await
     }
@@ -502,20 +503,34 @@ impl Backend for LocalBackend {
         let limit = usize::try_from(limit).unwrap_or(0).clamp(1, 60);
         self.store
             .read(|data| {
-                use std::ops::Bound;
-                let pool = pool(data, user_pool_id)?;
-                let from = match &after {
-                    Some(a) => Bound::Excluded(a.as_str()),
-                    None => Bound::Unbounded,
-                };
-                let mut matching = pool
-                    .users
-                    .range::<str, _>((from, Bound::Unbounded))
-                    .map(|(_, u)| u)
-                    .filter(|u| matches_filter(u, filter.as_ref()));
+                pool(data, user_pool_id)?;
+                // Pages through the users table in username order: what a
+                // call holds is one chunk, whatever the pool's size.
+                const CHUNK: usize = 256;
+                let mut found: Vec<store::User> = Vec::new();
+                let mut cursor = after.clone();
+                let mut more = false;
+                loop {
+                    let chunk = data.users_after(user_pool_id, cursor.as_deref(), CHUNK)?;
+                    let full = chunk.len() == CHUNK;
+                    cursor = chunk.last().map(|u| u.username.clone());
+                    for u in chunk {
+                        if !matches_filter(&u, filter.as_ref()) {
+                            continue;
+                        }
+                        if found.len() == limit {
+                            more = true;
+                            break;
+                        }
+                        found.push(u);
+                    }
+                    if more || !full {
+                        break;
+                    }
+                }
+                let mut matching = found.into_iter();
                 let users: Vec<ListedUser> = matching
                     .by_ref()
-                    .take(limit)
                     .map(|u| ListedUser {
                         username: u.username.clone(),
                         sub: Some(u.sub.clone()),
@@ -536,7 +551,6 @@ impl Backend for LocalBackend {
                             .is_some_and(|v| v == "true"),
                     })
                     .collect();
-                let more = matching.next().is_some();
                 let next = users
                     .last()
                     .filter(|_| more)
@@ -663,13 +677,12 @@ mod tests {
         local
             .store
             .write(|d| {
-                d.pools
-                    .get_mut(&pool)
-                    .unwrap()
-                    .users
-                    .get_mut("u")
-                    .unwrap()
-                    .sub = "other".into();
+                d.conn()
+                    .execute(
+                        "UPDATE users SET sub = 'other' WHERE pool_id = ?1 AND username = 'u'",
+                        [&pool],
+                    )
+                    .unwrap();
                 Ok(())
             })
             .await
@@ -846,7 +859,7 @@ mod tests {
         assert_eq!(ok.status, Some(VerifyStatus::Success));
         let m = local
             .store
-            .read(|d| Ok(d.pools[&pool].users["u"].mfa.clone()))
+            .read(|d| Ok(d.user(&pool, "u")?.unwrap().mfa))
             .await
             .unwrap();
         assert_eq!((m.totp_failures, m.totp_locked_until), (0, 0));
@@ -877,7 +890,7 @@ mod tests {
         let failures = || async {
             local
                 .store
-                .read(|d| Ok(d.pools[&pool].users["u"].mfa.totp_failures))
+                .read(|d| Ok(d.user(&pool, "u")?.unwrap().mfa.totp_failures))
                 .await
                 .unwrap()
         };
@@ -1177,7 +1190,7 @@ mod tests {
         );
         let m = local
             .store
-            .read(|d| Ok(d.pools[&pool].users["u"].mfa.clone()))
+            .read(|d| Ok(d.user(&pool, "u")?.unwrap().mfa))
             .await
             .unwrap();
         assert!(
