@@ -326,8 +326,12 @@ async fn backend(
         BackendKind::Local => {
             let region = config.backend.region.as_deref().unwrap_or(DEFAULT_REGION);
             let local = Arc::new(
-                LocalBackend::open(&config.backend.data_file, region)?
-                    .with_caps(Caps::of(&config.backend)),
+                LocalBackend::open_limited(
+                    &config.backend.data_file,
+                    region,
+                    Some(config.backend.max_data_bytes),
+                )?
+                .with_caps(Caps::of(&config.backend)),
             );
             (local.clone(), Some(local))
         }

@@ -67,8 +67,13 @@ pub struct BackendConfig {
     #[schemars(range(min = 1, max = 100_000))]
     pub max_pools: usize,
     /// local: the most users one pool holds (fixtures CreateUser).
-    #[schemars(range(min = 1, max = 1_000_000))]
+    #[schemars(range(min = 1, max = 100_000_000))]
     pub max_users_per_pool: usize,
+    /// local: the most bytes the data file (a SQLite database) may grow to;
+    /// a change past it is refused as Cognito's LimitExceededException and
+    /// changes nothing.
+    #[schemars(range(min = 1024 * 1024, max = 1024 * 1024 * 1024 * 1024_u64))]
+    pub max_data_bytes: u64,
     /// local: the most attributes one user carries.
     #[schemars(range(min = 1, max = 1_000))]
     pub max_user_attributes: usize,
@@ -114,7 +119,9 @@ pub struct BackendConfig {
 /// Default `backend.max_pools`.
 pub const DEFAULT_MAX_POOLS: usize = 1_000;
 /// Default `backend.max_users_per_pool`.
-pub const DEFAULT_MAX_USERS_PER_POOL: usize = 10_000;
+pub const DEFAULT_MAX_USERS_PER_POOL: usize = 1_000_000;
+/// Default `backend.max_data_bytes`: 4 GiB.
+pub const DEFAULT_MAX_DATA_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// Default `backend.max_user_attributes` (Cognito: 50 custom beside ~20 standard).
 pub const DEFAULT_MAX_USER_ATTRIBUTES: usize = 100;
 /// Default `backend.max_user_attribute_bytes`.
@@ -144,6 +151,7 @@ impl Default for BackendConfig {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             max_pools: DEFAULT_MAX_POOLS,
             max_users_per_pool: DEFAULT_MAX_USERS_PER_POOL,
+            max_data_bytes: DEFAULT_MAX_DATA_BYTES,
             max_user_attributes: DEFAULT_MAX_USER_ATTRIBUTES,
             max_user_attribute_bytes: DEFAULT_MAX_USER_ATTRIBUTE_BYTES,
             max_sessions: DEFAULT_MAX_SESSIONS,

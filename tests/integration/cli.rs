@@ -337,6 +337,58 @@ fn demo_pool(banner: &str) -> String {
         .to_owned()
 }
 
+/// A JSON data file of the store before SQLite, found where a first run
+/// keeps its data: imported, kept beside as `.json-v1`, and the
+/// development key the earlier release printed for it is the one printed
+/// now, and works on the pool the JSON held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_run_imports_an_earlier_json_data_file_and_its_key_still_works() {
+    use mfa_facade::proto::v1 as pb;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let signing_key = "5e".repeat(32);
+    let json = format!(
+        r#"{{"format": 1, "signing_key": "{signing_key}", "pools": {{
+          "us-east-1_Imported1": {{"id": "us-east-1_Imported1", "name": "from-json",
+            "region": "us-east-1", "feature_plan": "ESSENTIALS",
+            "mfa": {{"mode": "Optional", "software_token": {{"enabled": true}}}},
+            "users": {{}}}}}}, "sessions": {{}}}}"#
+    );
+    let data_file = dir.path().join("mfa-facade-data.json");
+    std::fs::write(&data_file, &json).expect("write the JSON data file");
+    // The key the earlier release derived and printed for this file.
+    let mac = mfa_facade::hash::HmacKey::new(signing_key.as_bytes())
+        .sign(b"mfa-facade development API key v1");
+    let earlier_key = format!("mfa-dev-{}", mfa_facade::hash::hex(&mac[..16]));
+
+    let mut served = Served::first_run(dir.path());
+    let banner = served.banner();
+    assert_eq!(dev_key(&banner), earlier_key, "{banner}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("mfa-facade-data.json.json-v1"))
+            .expect("the JSON file kept beside"),
+        json
+    );
+    let head = std::fs::read(&data_file).expect("the database");
+    assert!(head.starts_with(b"SQLite format 3\0"));
+    let channel = crate::common::procs::connect(&served.addr).await;
+    let mut pools = pb::user_pool_mfa_service_client::UserPoolMfaServiceClient::with_interceptor(
+        channel,
+        crate::common::ApiKey::new(&earlier_key),
+    );
+    let config = pools
+        .get_user_pool_mfa_config(pb::GetUserPoolMfaConfigRequest {
+            user_pool_id: "us-east-1_Imported1".into(),
+        })
+        .await
+        .expect("the earlier release's key, on the pool the JSON held")
+        .into_inner();
+    assert_eq!(
+        config.mfa_configuration,
+        pb::MfaConfiguration::Optional as i32
+    );
+    assert!(served.terminate().success());
+}
+
 #[test]
 fn the_first_run_prints_grpcurl_commands_that_work_and_a_restart_keeps_the_data() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -22,6 +22,7 @@ mod deploy;
 mod guardrails;
 mod hostile;
 mod local_rules;
+mod local_store;
 mod model_conformance;
 mod operability;
 mod preflight;

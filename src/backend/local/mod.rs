@@ -90,8 +90,18 @@ struct Target {
 impl LocalBackend {
     /// Opens (or creates) the data file. Pools created here get ids in `region`.
     pub fn open(path: &Path, region: &str) -> Result<Self, StoreError> {
+        Self::open_limited(path, region, None)
+    }
+
+    /// [`LocalBackend::open`], the data file bounded to `max_bytes`
+    /// (`backend.max_data_bytes`).
+    pub fn open_limited(
+        path: &Path,
+        region: &str,
+        max_bytes: Option<u64>,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
-            store: Store::open(path)?,
+            store: Store::open_limited(path, max_bytes)?,
             region: region.to_owned(),
             clock: system_clock(),
             caps: Caps::default(),

@@ -31,7 +31,7 @@ fn the_reference_names_every_table_and_key() {
         "### `[limits.methods.<name>]`",
         "### `[audit.s3]`",
         "### `[auth.jwt]`",
-        "| `max_users_per_pool` | integer | `10000` | 1 to 1000000 |",
+        "| `max_users_per_pool` | integer | `1000000` | 1 to 100000000 |",
         "| `drain_delay_ms` | integer | `0` | 0 to 60000 | must set |",
         "Env: `MFA_FACADE_BACKEND_ENDPOINT_URL`",
     ] {
