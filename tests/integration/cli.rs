@@ -447,6 +447,16 @@ fn the_first_run_prints_grpcurl_commands_that_work_and_a_restart_keeps_the_data(
         before.contains("MFA_CONFIGURATION_OPTIONAL"),
         "the printed Set ran first: {before}"
     );
+    // The demo pool takes every factor: it sends email through its own SES
+    // identity, and allows passkeys.
+    for factor in [
+        "softwareTokenMfaConfiguration",
+        "smsMfaConfiguration",
+        "emailMfaConfiguration",
+        "WEB_AUTHN_FACTOR_CONFIGURATION_MULTI_FACTOR_WITH_USER_VERIFICATION",
+    ] {
+        assert!(before.contains(factor), "{factor}: {before}");
+    }
     let first_addr = served.addr.clone();
     assert!(served.terminate().success());
     assert!(dir.path().join("mfa-facade-data.json").exists());

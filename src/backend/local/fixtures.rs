@@ -152,6 +152,18 @@ pub struct NewPasskey {
     pub authenticator_transports: Vec<String>,
 }
 
+/// The demo pool's state: an Essentials pool that sends email through its
+/// own SES identity (so email MFA can be turned on, which Cognito's own
+/// sender refuses) and allows passkeys as a first factor, so the first
+/// run's commands can turn on every factor: SMS, TOTP, email, WebAuthn.
+fn demo_settings() -> PoolSettings {
+    PoolSettings {
+        email_sending_account: crate::domain::pool_state::EmailSendingAccount::Developer,
+        first_auth_factors: vec![AuthFactor::Password, AuthFactor::WebAuthn],
+        ..Default::default()
+    }
+}
+
 pub(super) fn limit_exceeded(what: String) -> Error {
     cognito("LimitExceededException", what)
 }
@@ -587,7 +599,7 @@ impl LocalBackend {
         let pool_id = match existing {
             Some(id) => id,
             None => {
-                self.create_user_pool(DEMO_POOL_NAME, FeaturePlan::Essentials, Default::default())
+                self.create_user_pool(DEMO_POOL_NAME, FeaturePlan::Essentials, demo_settings())
                     .await?
             }
         };
