@@ -353,6 +353,10 @@ struct Writer {
     waiting: Vec<oneshot::Sender<Ack>>,
     /// A committer task is running.
     committing: bool,
+    /// A change's savepoint is open: set while its closure runs, so that
+    /// one that never finished (a panic) is rolled back by the next write
+    /// instead of being committed with it.
+    in_change: bool,
 }
 
 pub struct Store {
@@ -1116,6 +1120,7 @@ impl Store {
                 open: false,
                 waiting: Vec::new(),
                 committing: false,
+                in_change: false,
             })),
             readers: Mutex::new(Vec::new()),
             reader_slots: Semaphore::new(READERS),
@@ -1181,15 +1186,24 @@ impl Store {
         bump(&self.counters.writes, 1);
         let (done, out) = {
             let mut w = self.writer.lock().await;
+            if w.in_change {
+                // The last change panicked inside its savepoint.
+                w.conn
+                    .execute_batch("ROLLBACK TO change; RELEASE change")
+                    .map_err(sql)?;
+                w.in_change = false;
+            }
             if !w.open {
                 w.conn.execute_batch("BEGIN IMMEDIATE").map_err(sql)?;
                 w.open = true;
             }
             w.conn.execute_batch("SAVEPOINT change").map_err(sql)?;
+            w.in_change = true;
             let out = f(&Data {
                 conn: &w.conn,
                 signing_key: &self.signing_key,
             });
+            w.in_change = false;
             match out {
                 Ok(out) => {
                     w.conn.execute_batch("RELEASE change").map_err(sql)?;

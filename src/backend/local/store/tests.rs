@@ -333,3 +333,32 @@ async fn users_page_in_order_with_their_attributes() {
     assert_eq!(rest[0].username, "u0256");
     assert_eq!(rest[343].attributes["email"], "u599@x.test");
 }
+
+/// A change that panics inside its savepoint is rolled back by the next
+/// write, never committed with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_panicked_is_never_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("data.db")).unwrap());
+    let panicking = store.clone();
+    let joined = tokio::spawn(async move {
+        panicking
+            .write(|d| -> Result<()> {
+                d.insert_session("half-done", &session("u"))?;
+                panic!("a bug in a change");
+            })
+            .await
+    })
+    .await;
+    assert!(joined.is_err(), "the task panicked");
+    store
+        .write(|d| d.insert_session("next", &session("u")))
+        .await
+        .unwrap();
+    let (half, next) = store
+        .read(|d| Ok((d.session("half-done")?, d.session("next")?)))
+        .await
+        .unwrap();
+    assert!(half.is_none(), "the panicked change was committed");
+    assert!(next.is_some());
+}
