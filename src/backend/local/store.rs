@@ -873,7 +873,8 @@ impl Data<'_> {
                 .conn
                 .prepare_cached(
                     "SELECT username, name, value FROM attributes
-                     WHERE pool_id = ?1 AND username >= ?2 AND username <= ?3",
+                     WHERE pool_id = ?1 AND username >= ?2 AND username <= ?3
+                     ORDER BY username",
                 )
                 .map_err(sql)?;
             let rows = stmt
