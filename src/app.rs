@@ -229,6 +229,7 @@ impl App {
     /// long a client holds its connection) and closes the audit trail.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let auditor = self.service.stages.auditor.clone();
+        let local = self.service.fixtures.clone();
         let drain_timeout = Duration::from_millis(self.server.drain_delay_ms)
             + Duration::from_secs(self.server.drain_timeout_seconds);
         let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
@@ -258,6 +259,11 @@ impl App {
         }
         // The final anchor on stdout, before the process ends.
         let _ = tokio::task::spawn_blocking(move || auditor.close()).await;
+        if let Some(local) = local
+            && let Err(e) = local.checkpoint().await
+        {
+            crate::events::LocalCheckpointFailed { error: &e }.emit();
+        }
         served
     }
 

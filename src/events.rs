@@ -47,6 +47,7 @@ pub const NAMES: &[&str] = &[
     "no_callers",
     "cognito_client_built",
     "cognito_unknown_mfa_mode",
+    "local_checkpoint_failed",
     "audit_off",
     "audit_random_fingerprint_key",
     "audit_writer_stopped",

@@ -21,6 +21,24 @@ impl CognitoClientBuilt<'_> {
     }
 }
 
+/// At the end of a drain, the local data file's WAL could not be folded
+/// into it; the next start reads the WAL.
+pub struct LocalCheckpointFailed<'a> {
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl LocalCheckpointFailed<'_> {
+    pub fn emit(self) {
+        line!(
+            warn,
+            "mfa_facade::backend",
+            "local_checkpoint_failed",
+            "The local data file's WAL was not folded into it; the next start reads it.",
+            error = %self.error
+        );
+    }
+}
+
 /// Cognito answered with an MFA mode this build does not know.
 pub struct CognitoUnknownMfaMode<'a> {
     pub value: &'a str,

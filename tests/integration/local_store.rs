@@ -118,3 +118,45 @@ async fn sigkill_under_concurrent_writers_loses_no_answered_change() {
     );
     assert!(missing.is_empty(), "answered but lost: {missing:?}");
 }
+
+/// After SIGTERM and its drain, the data file alone holds every change:
+/// the WAL is folded into it, so a copy of the file is a whole copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_stop_leaves_every_change_in_the_data_file_itself() {
+    let data = tempfile::tempdir().expect("data dir");
+    let file = data.path().join("data.db");
+    let config = local_config("tests", 1_000.0, 1_000, "")
+        .replace("{dir}/data.json", &file.display().to_string());
+    let mut served = Served::start(&config);
+    let ch = served.channel().await;
+    let pool = common::procs::local_pool(&ch, Some("alice")).await;
+    users(&ch)
+        .admin_set_user_mfa_preference(pb::AdminSetUserMfaPreferenceRequest {
+            user_pool_id: pool.clone(),
+            username: "alice".into(),
+            sms_mfa_settings: Some(pb::SmsMfaSettings {
+                enabled: Some(true),
+                preferred_mfa: Some(true),
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("preference");
+    drop(ch);
+    assert!(served.terminate().success());
+    let wal = data.path().join("data.db-wal");
+    let wal_bytes = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal_bytes, 0, "the WAL is folded into the file");
+    // The file alone, copied where no WAL is.
+    let copy = tempfile::tempdir().expect("copy dir");
+    std::fs::copy(&file, copy.path().join("copy.db")).expect("copy");
+    let conn = rusqlite::Connection::open(copy.path().join("copy.db")).expect("open the copy");
+    let preferred: String = conn
+        .query_row(
+            "SELECT preferred FROM factors WHERE pool_id = ?1 AND username = 'alice'",
+            [&pool],
+            |r| r.get(0),
+        )
+        .expect("alice's factors in the file itself");
+    assert_eq!(preferred, "SMS_MFA");
+}

@@ -134,6 +134,12 @@ impl LocalBackend {
         (self.clock)()
     }
 
+    /// Folds the data file's WAL into it once the server has drained
+    /// ([`store::Store::checkpoint`]).
+    pub async fn checkpoint(&self) -> Result<()> {
+        self.store.checkpoint().await
+    }
+
     /// The pool and user an access token names. Forged, expired, or naming a
     /// pool or user (by sub) that is gone: NotAuthorizedException.
     fn token_target(data: &Data, token: &Secret, now: u64) -> Result<Target> {

@@ -1143,6 +1143,36 @@ impl Store {
         }
     }
 
+    /// Folds the WAL into the database file (a TRUNCATE checkpoint) once
+    /// the last commit is done: the file alone then holds every change, as
+    /// a copy of it after a stop does. Called when the server has drained;
+    /// a failure leaves the WAL, which the next open reads.
+    pub async fn checkpoint(&self) -> Result<()> {
+        let w = self.writer.clone().lock_owned().await;
+        if w.open {
+            // A batch not yet committed: its commit checkpoints as it goes.
+            return Ok(());
+        }
+        tokio::task::spawn_blocking(move || {
+            w.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map_err(sql)
+                .and_then(|busy| {
+                    if busy == 0 {
+                        Ok(())
+                    } else {
+                        Err(Error::Internal(
+                            "the checkpoint of the local data file was blocked by a reader".into(),
+                        ))
+                    }
+                })
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("the local data checkpoint failed: {e}")))?
+    }
+
     /// Runs `f` in a read transaction on the committed data: what is on
     /// disk. Never waits for a commit in progress.
     pub async fn read<T>(&self, f: impl FnOnce(&Data) -> Result<T>) -> Result<T> {
