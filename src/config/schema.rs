@@ -335,10 +335,7 @@ fn collect(
             key: name.clone(),
             ty: type_text(root, node),
             default,
-            bounds: Bounds::of(ty)
-                .and_then(|b| b.text())
-                .or_else(|| Bounds::of(node).and_then(|b| b.text()))
-                .unwrap_or_default(),
+            bounds: Bounds::of(ty).and_then(|b| b.text()).unwrap_or_default(),
             production: production(node),
             about: format!("{}{env}", about(node)),
         });
@@ -355,13 +352,22 @@ fn header_key(header: &str) -> &str {
     header.trim_start_matches('[').trim_end_matches(']')
 }
 
-/// The keys a production deployment must set, with why: `(key, why)`.
-pub fn production_keys() -> Vec<(String, String)> {
+/// Every table of the configuration, with its keys.
+fn sections() -> Vec<Section> {
     let root = schema();
     let mut sections = Vec::new();
     collect(&root, &root, "", None, &mut sections);
+    sections
+}
+
+/// The keys a production deployment must set, with why: `(key, why)`.
+pub fn production_keys() -> Vec<(String, String)> {
+    production_keys_of(&sections())
+}
+
+fn production_keys_of(sections: &[Section]) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for s in &sections {
+    for s in sections {
         if let Some(why) = &s.production {
             out.push((header_key(&s.header).to_owned(), why.clone()));
         }
@@ -376,15 +382,13 @@ pub fn production_keys() -> Vec<(String, String)> {
 
 /// The reference of every key, as Markdown: generated, never edited.
 pub fn reference() -> String {
-    let root = schema();
-    let mut sections = Vec::new();
-    collect(&root, &root, "", None, &mut sections);
+    let sections = sections();
     let mut md = String::new();
     md.push_str("### Keys a production deployment must set\n\n");
     md.push_str(
         "The defaults are a laptop's; deploy/config/production.toml sets each of these.\n\n",
     );
-    for (key, why) in production_keys() {
+    for (key, why) in production_keys_of(&sections) {
         md.push_str(&format!("- `{key}`: {why}\n"));
     }
     for s in sections {

@@ -38,10 +38,6 @@ pub(super) fn user_not_found() -> Error {
     cognito("UserNotFoundException", "User does not exist.")
 }
 
-pub(super) fn pool(data: &Data, id: &str) -> Result<Pool> {
-    data.pool(id)
-}
-
 /// The user whose username is exactly `username` (UserNotFoundException
 /// when there is none).
 pub(super) fn user(data: &Data, pool_id: &str, username: &str) -> Result<User> {

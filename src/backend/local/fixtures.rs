@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::domain::{AuthFactor, MfaMode, PoolMfaConfig, Secret, WebAuthnCredential, rules};
 use crate::error::{Error, Result};
 
-use super::cognito_rules::{check_can_sign_in, cognito, pool, resolve_username, user_not_found};
+use super::cognito_rules::{check_can_sign_in, cognito, resolve_username, user};
 use super::store::{FeaturePlan, Pool, PoolSettings, User};
 use super::{
     DEFAULT_TOKEN_TTL_SECONDS, DEMO_POOL_NAME, DEMO_USERNAME, LocalBackend, MAX_TOKEN_TTL_SECONDS,
@@ -329,7 +329,7 @@ impl LocalBackend {
             .collect();
         self.store
             .write(|data| {
-                let pool = pool(data, user_pool_id)?;
+                let pool = data.pool(user_pool_id)?;
                 if data.user_count(user_pool_id)?.saturating_add(users.len())
                     > caps.max_users_per_pool
                 {
@@ -392,7 +392,7 @@ impl LocalBackend {
     ) -> Result<()> {
         self.store
             .write(|data| {
-                let username = resolve_username(data, &pool(data, user_pool_id)?, username)?;
+                let username = resolve_username(data, &data.pool(user_pool_id)?, username)?;
                 data.put_enabled(user_pool_id, &username, enabled)
             })
             .await
@@ -452,7 +452,7 @@ impl LocalBackend {
         let max = self.caps.max_web_authn_credentials;
         self.store
             .write(|data| {
-                let pool = pool(data, user_pool_id)?;
+                let pool = data.pool(user_pool_id)?;
                 if pool.feature_plan == FeaturePlan::Lite {
                     return Err(cognito(
                         "FeatureUnavailableInTierException",
@@ -516,10 +516,8 @@ impl LocalBackend {
         let now = self.now();
         self.store
             .read(|data| {
-                let pool = pool(data, user_pool_id)?;
-                let user = data
-                    .user(user_pool_id, username)?
-                    .ok_or_else(user_not_found)?;
+                let pool = data.pool(user_pool_id)?;
+                let user = user(data, user_pool_id, username)?;
                 check_can_sign_in(&user)?;
                 let claims = token::Claims {
                     sub: user.sub.clone(),
@@ -546,10 +544,8 @@ impl LocalBackend {
         let now = self.now();
         self.store
             .write(|data| {
-                pool(data, user_pool_id)?;
-                let user = data
-                    .user(user_pool_id, username)?
-                    .ok_or_else(user_not_found)?;
+                data.pool(user_pool_id)?;
+                let user = user(data, user_pool_id, username)?;
                 check_can_sign_in(&user)?;
                 let target = Target {
                     user_pool_id: user_pool_id.to_owned(),

@@ -13,7 +13,7 @@ pub mod totp_checks;
 
 use cognito_rules::{
     apply_preference, check_can_sign_in, check_pool_config, cognito, configured_factors,
-    invalid_parameter, matches_filter, pool, resolve_username, settings_of, user_not_found,
+    invalid_parameter, matches_filter, resolve_username, settings_of, user_not_found,
 };
 pub use fixtures::Caps;
 use fixtures::limit_exceeded;
@@ -172,7 +172,7 @@ impl LocalBackend {
                 user_pool_id,
                 username,
             } => {
-                let pool = pool(data, user_pool_id)?;
+                let pool = data.pool(user_pool_id)?;
                 Ok(Target {
                     user_pool_id: user_pool_id.clone(),
                     username: resolve_username(data, &pool, username)?,
@@ -190,7 +190,7 @@ impl LocalBackend {
                     .session(session.expose())?
                     .filter(|s| s.expires_at > now)
                     .ok_or_else(invalid)?;
-                pool(data, &s.user_pool_id)?;
+                data.pool(&s.user_pool_id)?;
                 let user = data
                     .user(&s.user_pool_id, &s.username)?
                     .ok_or_else(invalid)?;
@@ -245,13 +245,13 @@ impl Backend for LocalBackend {
 
     async fn get_user_pool_mfa_config(&self, user_pool_id: &str) -> Result<PoolMfaConfig> {
         self.store
-            .read(|data| Ok(pool(data, user_pool_id)?.mfa.clone()))
+            .read(|data| Ok(data.pool(user_pool_id)?.mfa.clone()))
             .await
     }
 
     async fn pool_state(&self, user_pool_id: &str) -> Result<PoolState> {
         self.store
-            .read(|data| Ok(cognito_rules::pool_state(&pool(data, user_pool_id)?)))
+            .read(|data| Ok(cognito_rules::pool_state(&data.pool(user_pool_id)?)))
             .await
     }
 
@@ -262,7 +262,7 @@ impl Backend for LocalBackend {
     ) -> Result<PoolMfaConfig> {
         self.store
             .write(|data| {
-                let pool = pool(data, user_pool_id)?;
+                let pool = data.pool(user_pool_id)?;
                 check_pool_config(&pool, config)?;
                 let mut stored = config.clone();
                 // Cognito reads a mode that is not sent as OFF.
@@ -283,7 +283,7 @@ impl Backend for LocalBackend {
         self.store
             .write(|data| {
                 let target = Self::user_target(data, user, now)?;
-                let pool = pool(data, &target.user_pool_id)?;
+                let pool = data.pool(&target.user_pool_id)?;
                 let mut user = cognito_rules::user(data, &target.user_pool_id, &target.username)?;
                 let own = matches!(user_ref, UserRef::AccessToken(_));
                 apply_preference(&pool, &mut user, preference, own)?;
@@ -297,7 +297,7 @@ impl Backend for LocalBackend {
         self.store
             .write(|data| {
                 let target = Self::auth_target(data, auth, now)?;
-                let totp_on = pool(data, &target.user_pool_id)?.mfa.totp_enabled();
+                let totp_on = data.pool(&target.user_pool_id)?.mfa.totp_enabled();
                 if !totp_on {
                     return Err(cognito(
                         "SoftwareTokenMFANotFoundException",
@@ -334,7 +334,7 @@ impl Backend for LocalBackend {
         self.store
             .write(|data| {
                 let target = Self::auth_target(data, auth, now)?;
-                let required = pool(data, &target.user_pool_id)?.mfa.mode == Some(MfaMode::On);
+                let required = data.pool(&target.user_pool_id)?.mfa.mode == Some(MfaMode::On);
                 let mut user = cognito_rules::user(data, &target.user_pool_id, &target.username)?;
                 let checked = check_code(&mut user, user_code, friendly_device_name, now)?;
                 if let Err(wrong) = checked {
@@ -384,7 +384,7 @@ impl Backend for LocalBackend {
     async fn admin_delete_software_token(&self, user_pool_id: &str, username: &str) -> Result<()> {
         self.store
             .write(|data| {
-                let username = resolve_username(data, &pool(data, user_pool_id)?, username)?;
+                let username = resolve_username(data, &data.pool(user_pool_id)?, username)?;
                 let mut user = cognito_rules::user(data, user_pool_id, &username)?;
                 // The model lists UserNotConfirmedException for it; that
                 // an UNCONFIRMED user is what raises it is our reading.
@@ -417,7 +417,7 @@ impl Backend for LocalBackend {
         self.store
             .read(|data| {
                 let target = Self::user_target(data, user, now)?;
-                let pool = pool(data, &target.user_pool_id)?;
+                let pool = data.pool(&target.user_pool_id)?;
                 let user = cognito_rules::user(data, &target.user_pool_id, &target.username)?;
                 let settings = settings_of(&user);
                 Ok(UserAuthFactors {
@@ -519,7 +519,7 @@ impl Backend for LocalBackend {
         let limit = usize::try_from(limit).unwrap_or(0).clamp(1, 60);
         self.store
             .read(|data| {
-                pool(data, user_pool_id)?;
+                data.pool(user_pool_id)?;
                 // Pages through the users table in username order: what a
                 // call holds is one chunk, whatever the pool's size.
                 const CHUNK: usize = 256;
@@ -544,14 +544,9 @@ impl Backend for LocalBackend {
                         break;
                     }
                 }
-                let mut matching = found.into_iter();
-                let users: Vec<ListedUser> = matching
-                    .by_ref()
+                let users: Vec<ListedUser> = found
+                    .into_iter()
                     .map(|u| ListedUser {
-                        username: u.username.clone(),
-                        sub: Some(u.sub.clone()),
-                        status: Some(u.status.clone()),
-                        enabled: u.enabled,
                         has_phone_number: u
                             .attributes
                             .get("phone_number")
@@ -565,6 +560,10 @@ impl Backend for LocalBackend {
                             .attributes
                             .get("phone_number_verified")
                             .is_some_and(|v| v == "true"),
+                        username: u.username,
+                        sub: Some(u.sub),
+                        status: Some(u.status),
+                        enabled: u.enabled,
                     })
                     .collect();
                 let next = users
