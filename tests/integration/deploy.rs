@@ -3,7 +3,8 @@
 //! validates against the Kubernetes schemas of a pinned version
 //! (kubernetes-validate, strict); the config inside each rendered ConfigMap
 //! (with the API-key Secret beside it) passes `mfa-facade check-config`;
-//! the Dockerfile builds with the command CI uses and copies paths that
+//! the Dockerfile builds with scripts/build-dist.sh (the release code CI
+//! tests, linked as shipped) and copies what it builds and files that
 //! exist; the Deployment keeps its security settings and gRPC probes.
 
 use crate::common;
@@ -273,27 +274,34 @@ fn the_deployment_is_locked_down_and_probed_over_grpc() {
 fn the_dockerfile_builds_as_ci_does_and_copies_what_exists() {
     let dockerfile =
         std::fs::read_to_string(format!("{ROOT}/deploy/Dockerfile")).expect("deploy/Dockerfile");
-    let build = dockerfile
-        .lines()
-        .find_map(|l| l.strip_prefix("RUN cargo build"))
-        .map(|rest| format!("cargo build{rest}"))
-        .expect("a RUN cargo build line");
+    assert!(
+        dockerfile.lines().any(|l| l == "RUN scripts/build-dist.sh"),
+        "the image's binary is built by scripts/build-dist.sh"
+    );
+    // The script builds the binary CI builds (scripts/test.sh's release
+    // build), with the dist profile and the startup order that exists.
+    let script =
+        std::fs::read_to_string(format!("{ROOT}/scripts/build-dist.sh")).expect("build-dist.sh");
+    assert!(script.contains("cargo rustc --locked --profile dist --bin mfa-facade"));
+    assert!(script.contains("$root/deploy/link/startup-order.txt"));
+    assert!(Path::new(ROOT).join("deploy/link/startup-order.txt").is_file());
+    let cargo = std::fs::read_to_string(format!("{ROOT}/Cargo.toml")).expect("Cargo.toml");
+    assert!(cargo.contains("[profile.dist]\ninherits = \"release\""));
     let test_sh = std::fs::read_to_string(format!("{ROOT}/scripts/test.sh")).expect("test.sh");
+    let build = "cargo build --locked --release --bin mfa-facade";
     assert!(
         test_sh.lines().any(|l| l.trim() == build),
-        "scripts/test.sh runs `{build}` as the Dockerfile does"
+        "scripts/test.sh runs `{build}`"
     );
     let mut copies = 0;
     for line in dockerfile.lines().filter(|l| l.starts_with("COPY ")) {
         let parts: Vec<&str> = line.split_whitespace().collect();
         let from = parts[parts.len() - 2];
         if line.contains("--from=build") {
-            // The build stage works in /src, the repository root.
+            // The build stage works in /src, the repository root; the one
+            // thing it copies out is what build-dist.sh builds.
             let path = from.strip_prefix("/src/").expect("a path under /src");
-            assert!(
-                Path::new(ROOT).join(path).is_file(),
-                "{path} is not in the build output: has CI run `{build}`?"
-            );
+            assert_eq!(path, "target/dist/mfa-facade");
             copies += 1;
         } else if from != "." {
             assert!(
