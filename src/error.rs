@@ -209,6 +209,19 @@ pub const EXCEPTION_CODES: &[(&str, Code)] = &[
     ("ConcurrentModificationException", Code::Aborted),
     // Only the local backend's fixtures raise it.
     ("UsernameExistsException", Code::AlreadyExists),
+    // AdminUpdateUserAttributes: another user holds the email or phone
+    // number as an alias or username.
+    ("AliasExistsException", Code::AlreadyExists),
+    (
+        "InvalidEmailRoleAccessPolicyException",
+        Code::InvalidArgument,
+    ),
+    // AdminUpdateUserAttributes runs the pool's Lambda triggers: one that
+    // refuses, answers badly or fails is the pool's state, not the
+    // caller's input.
+    ("UserLambdaValidationException", Code::FailedPrecondition),
+    ("InvalidLambdaResponseException", Code::FailedPrecondition),
+    ("UnexpectedLambdaException", Code::FailedPrecondition),
     ("TooManyRequestsException", Code::ResourceExhausted),
     ("LimitExceededException", Code::ResourceExhausted),
     ("ThrottlingException", Code::ResourceExhausted),

@@ -312,6 +312,87 @@ pub fn credential_to_pb(c: crate::domain::WebAuthnCredential) -> pb::WebAuthnCre
     }
 }
 
+fn timestamp(seconds: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds, nanos: 0 }
+}
+
+pub fn device_to_pb(d: crate::domain::Device) -> pb::Device {
+    pb::Device {
+        device_key: d.device_key,
+        device_attributes: d
+            .attributes
+            .into_iter()
+            .map(|(name, value)| pb::Attribute { name, value })
+            .collect(),
+        device_create_date: Some(timestamp(d.created_at)),
+        device_last_modified_date: Some(timestamp(d.last_modified_at)),
+        device_last_authenticated_date: d.last_authenticated_at.map(timestamp),
+    }
+}
+
+pub fn devices_to_pb(page: crate::domain::DevicesPage) -> (Vec<pb::Device>, Option<String>) {
+    (
+        page.devices.into_iter().map(device_to_pb).collect(),
+        page.pagination_token,
+    )
+}
+
+/// DeviceRememberedStatusType; unset (0) is `None`, an unknown value is a
+/// violation of `field`.
+pub fn device_status(
+    v: &mut Violations,
+    field: &str,
+    value: i32,
+) -> Option<crate::domain::DeviceStatus> {
+    use crate::domain::DeviceStatus;
+    match pb::DeviceRememberedStatus::try_from(value) {
+        Ok(pb::DeviceRememberedStatus::Unspecified) => None,
+        Ok(pb::DeviceRememberedStatus::Remembered) => Some(DeviceStatus::Remembered),
+        Ok(pb::DeviceRememberedStatus::NotRemembered) => Some(DeviceStatus::NotRemembered),
+        Err(_) => {
+            v.add(
+                field,
+                format!("unknown DeviceRememberedStatus value {value}"),
+            );
+            None
+        }
+    }
+}
+
+/// Attributes as sent: a value that is not set is the empty string, which
+/// the rules then refuse for every attribute the facade sets.
+pub fn attributes(list: Vec<pb::Attribute>) -> Vec<crate::domain::UserAttribute> {
+    list.into_iter()
+        .map(|a| crate::domain::UserAttribute {
+            name: a.name,
+            value: a.value.unwrap_or_default(),
+        })
+        .collect()
+}
+
+pub fn reset_to_pb(r: crate::domain::ResetReport) -> pb::AdminResetUserMfaResponse {
+    use crate::domain::ResetOutcome as O;
+    pb::AdminResetUserMfaResponse {
+        steps: r
+            .steps
+            .into_iter()
+            .map(|s| pb::ResetStep {
+                step: s.step.to_owned(),
+                outcome: match s.outcome {
+                    O::Done => pb::ResetOutcome::Done,
+                    O::NotNeeded => pb::ResetOutcome::NotNeeded,
+                    O::Planned => pb::ResetOutcome::Planned,
+                    O::Refused => pb::ResetOutcome::Refused,
+                    O::NeedsUserToken => pb::ResetOutcome::NeedsUserToken,
+                } as i32,
+                detail: s.detail,
+                cognito_calls: s.cognito_calls.into_iter().map(str::to_owned).collect(),
+            })
+            .collect(),
+        passkeys_remain: r.passkeys_remain,
+    }
+}
+
 pub fn walk_item_to_pb(item: crate::call::walk::WalkItem) -> pb::ListUserMfaStatusResponse {
     use crate::call::walk::{IfOn, WalkItem};
     use pb::list_user_mfa_status_response::Item;

@@ -264,6 +264,30 @@ impl pb::local_fixtures_service_server::LocalFixturesService for FixturesApi {
         }))
     }
 
+    async fn remember_device(
+        &self,
+        request: Request<pb::RememberDeviceRequest>,
+    ) -> Result<Response<pb::RememberDeviceResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::RememberDevice {
+            local: self.local.clone(),
+            user_pool_id: r.user_pool_id,
+            username: r.username,
+            device: crate::backend::local::NewDevice {
+                device_name: r.device_name,
+                remembered: r.remembered,
+                last_ip: r.last_ip,
+            },
+        };
+        let out = self
+            .facade
+            .execute(&ctx, Decoded::new(op, Violations::default()))
+            .await?;
+        Ok(Response::new(pb::RememberDeviceResponse {
+            device_key: out.device_key,
+        }))
+    }
+
     async fn issue_access_token(
         &self,
         request: Request<pb::IssueAccessTokenRequest>,

@@ -466,4 +466,193 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
             .await?;
         Ok(Response::new(pb::DeleteWebAuthnCredentialResponse {}))
     }
+
+    async fn admin_list_devices(
+        &self,
+        request: Request<pb::AdminListDevicesRequest>,
+    ) -> Result<Response<pb::AdminListDevicesResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::ListDevices {
+            user: UserRef::Admin {
+                user_pool_id: r.user_pool_id,
+                username: r.username,
+            },
+            limit: r.limit,
+            pagination_token: r.pagination_token,
+        };
+        let out = self
+            .facade
+            .execute(&ctx, Decoded::new(op, Default::default()))
+            .await?;
+        let (devices, pagination_token) = convert::devices_to_pb(out);
+        Ok(Response::new(pb::AdminListDevicesResponse {
+            devices,
+            pagination_token,
+        }))
+    }
+
+    async fn admin_get_device(
+        &self,
+        request: Request<pb::AdminGetDeviceRequest>,
+    ) -> Result<Response<pb::AdminGetDeviceResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::AdminGetDevice {
+            user_pool_id: r.user_pool_id,
+            username: r.username,
+            device_key: r.device_key,
+        };
+        let out = self
+            .facade
+            .execute(&ctx, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(pb::AdminGetDeviceResponse {
+            device: Some(convert::device_to_pb(out)),
+        }))
+    }
+
+    async fn admin_forget_device(
+        &self,
+        request: Request<pb::AdminForgetDeviceRequest>,
+    ) -> Result<Response<pb::AdminForgetDeviceResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::ForgetDevice {
+            user: UserRef::Admin {
+                user_pool_id: r.user_pool_id,
+                username: r.username,
+            },
+            device_key: r.device_key,
+        };
+        self.facade
+            .execute(&ctx, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(pb::AdminForgetDeviceResponse {}))
+    }
+
+    async fn admin_update_device_status(
+        &self,
+        request: Request<pb::AdminUpdateDeviceStatusRequest>,
+    ) -> Result<Response<pb::AdminUpdateDeviceStatusResponse>, Status> {
+        let (ctx, r) = context(request);
+        let mut violations = crate::domain::rules::Violations::default();
+        let status = convert::device_status(
+            &mut violations,
+            "device_remembered_status",
+            r.device_remembered_status,
+        );
+        let op = ops::AdminUpdateDeviceStatus {
+            user_pool_id: r.user_pool_id,
+            username: r.username,
+            device_key: r.device_key,
+            status,
+        };
+        self.facade
+            .execute(&ctx, Decoded::new(op, violations))
+            .await?;
+        Ok(Response::new(pb::AdminUpdateDeviceStatusResponse {}))
+    }
+
+    async fn list_devices(
+        &self,
+        request: Request<pb::ListDevicesRequest>,
+    ) -> Result<Response<pb::ListDevicesResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::ListDevices {
+            user: UserRef::AccessToken(AccessToken::new(Secret::new(r.access_token))),
+            limit: r.limit,
+            pagination_token: r.pagination_token,
+        };
+        let out = self
+            .facade
+            .execute(&ctx, Decoded::new(op, Default::default()))
+            .await?;
+        let (devices, pagination_token) = convert::devices_to_pb(out);
+        Ok(Response::new(pb::ListDevicesResponse {
+            devices,
+            pagination_token,
+        }))
+    }
+
+    async fn forget_device(
+        &self,
+        request: Request<pb::ForgetDeviceRequest>,
+    ) -> Result<Response<pb::ForgetDeviceResponse>, Status> {
+        let (ctx, r) = context(request);
+        // Optional in Cognito's model; the facade needs the user: an
+        // unset token is the empty one, which the rules refuse.
+        let op = ops::ForgetDevice {
+            user: UserRef::AccessToken(AccessToken::new(Secret::new(
+                r.access_token.unwrap_or_default(),
+            ))),
+            device_key: r.device_key,
+        };
+        self.facade
+            .execute(&ctx, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(pb::ForgetDeviceResponse {}))
+    }
+
+    async fn admin_user_global_sign_out(
+        &self,
+        request: Request<pb::AdminUserGlobalSignOutRequest>,
+    ) -> Result<Response<pb::AdminUserGlobalSignOutResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::GlobalSignOut {
+            user: UserRef::Admin {
+                user_pool_id: r.user_pool_id,
+                username: r.username,
+            },
+        };
+        self.facade
+            .execute(&ctx, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(pb::AdminUserGlobalSignOutResponse {}))
+    }
+
+    async fn global_sign_out(
+        &self,
+        request: Request<pb::GlobalSignOutRequest>,
+    ) -> Result<Response<pb::GlobalSignOutResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::GlobalSignOut {
+            user: UserRef::AccessToken(AccessToken::new(Secret::new(r.access_token))),
+        };
+        self.facade
+            .execute(&ctx, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(pb::GlobalSignOutResponse {}))
+    }
+
+    async fn admin_update_user_attributes(
+        &self,
+        request: Request<pb::AdminUpdateUserAttributesRequest>,
+    ) -> Result<Response<pb::AdminUpdateUserAttributesResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::AdminUpdateUserAttributes {
+            user_pool_id: r.user_pool_id,
+            username: r.username,
+            attributes: convert::attributes(r.user_attributes),
+            client_metadata: r.client_metadata.len(),
+        };
+        self.facade
+            .execute(&ctx, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(pb::AdminUpdateUserAttributesResponse {}))
+    }
+
+    async fn admin_reset_user_mfa(
+        &self,
+        request: Request<pb::AdminResetUserMfaRequest>,
+    ) -> Result<Response<pb::AdminResetUserMfaResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::AdminResetUserMfa {
+            user_pool_id: r.user_pool_id,
+            username: r.username,
+            validate_only: r.validate_only,
+        };
+        let out = self
+            .facade
+            .execute(&ctx, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(convert::reset_to_pb(out)))
+    }
 }

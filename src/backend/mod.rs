@@ -10,8 +10,9 @@ pub mod state_cache;
 use async_trait::async_trait;
 
 use crate::domain::{
-    AccessToken, AssociatedToken, CredentialsPage, MfaPreference, PoolMfaConfig, PoolState, Secret,
-    TokenAuth, TokenVerification, UserAuthFactors, UserMfaSettings, UserRef, UsersPage,
+    AccessToken, AssociatedToken, CredentialsPage, Device, DeviceStatus, DevicesPage,
+    MfaPreference, PoolMfaConfig, PoolState, Secret, TokenAuth, TokenVerification, UserAttribute,
+    UserAuthFactors, UserMfaSettings, UserRef, UsersPage,
 };
 use crate::error::Result;
 
@@ -128,4 +129,42 @@ pub trait Backend: Send + Sync + 'static {
         pagination_token: Option<&str>,
         limit: i32,
     ) -> Result<UsersPage>;
+
+    /// AdminListDevices (admin) / ListDevices (access token): one page of
+    /// the user's tracked devices, at most `limit` (0 to 60; unset: 60).
+    async fn list_devices(
+        &self,
+        user: &UserRef,
+        limit: Option<i32>,
+        pagination_token: Option<&str>,
+    ) -> Result<DevicesPage>;
+
+    async fn admin_get_device(
+        &self,
+        user_pool_id: &str,
+        username: &str,
+        device_key: &str,
+    ) -> Result<Device>;
+
+    /// AdminForgetDevice (admin) / ForgetDevice (access token).
+    async fn forget_device(&self, user: &UserRef, device_key: &str) -> Result<()>;
+
+    async fn admin_update_device_status(
+        &self,
+        user_pool_id: &str,
+        username: &str,
+        device_key: &str,
+        status: Option<DeviceStatus>,
+    ) -> Result<()>;
+
+    /// AdminUserGlobalSignOut (admin) / GlobalSignOut (access token).
+    async fn global_sign_out(&self, user: &UserRef) -> Result<()>;
+
+    /// AdminUpdateUserAttributes with the attributes MFA needs only.
+    async fn admin_update_user_attributes(
+        &self,
+        user_pool_id: &str,
+        username: &str,
+        attributes: &[UserAttribute],
+    ) -> Result<()>;
 }

@@ -91,6 +91,10 @@ pub struct BackendConfig {
     /// RegisterWebAuthnCredential).
     #[schemars(range(min = 1, max = 1_000))]
     pub max_web_authn_credentials: usize,
+    /// local: the most tracked devices one user holds (fixtures
+    /// RememberDevice).
+    #[schemars(range(min = 1, max = 10_000))]
+    pub max_devices_per_user: usize,
     /// Pool changes (Set/UpdateUserPoolMfaConfig, validate_only included)
     /// first check the pool's own state (DescribeUserPool: feature plan,
     /// email and SMS sending, sign-in policy, account recovery) and refuse
@@ -134,6 +138,8 @@ pub const DEFAULT_MFA_SETUP_SESSION_SECONDS: u64 = 180;
 pub const MFA_SETUP_SESSION_SECONDS: (u64, u64) = (180, 900);
 /// Default `backend.max_web_authn_credentials` per user.
 pub const DEFAULT_MAX_WEB_AUTHN_CREDENTIALS: usize = 20;
+/// Default `backend.max_devices_per_user`.
+pub const DEFAULT_MAX_DEVICES_PER_USER: usize = 100;
 
 impl Default for BackendConfig {
     fn default() -> Self {
@@ -157,6 +163,7 @@ impl Default for BackendConfig {
             max_sessions: DEFAULT_MAX_SESSIONS,
             mfa_setup_session_seconds: DEFAULT_MFA_SETUP_SESSION_SECONDS,
             max_web_authn_credentials: DEFAULT_MAX_WEB_AUTHN_CREDENTIALS,
+            max_devices_per_user: DEFAULT_MAX_DEVICES_PER_USER,
             preflight: true,
             pool_state_ttl_ms: DEFAULT_POOL_STATE_TTL_MS,
             max_pool_states: DEFAULT_MAX_POOL_STATES,

@@ -16,7 +16,7 @@ use super::{Operation, Plan, Ran, Target};
 use crate::backend::{
     Backend,
     local::{
-        LocalBackend,
+        LocalBackend, NewDevice,
         fixtures::{NewPasskey, NewUser},
         store::{FeaturePlan, PoolSettings},
     },
@@ -147,6 +147,13 @@ pub struct SetUserEnabled {
     pub user_pool_id: String,
     pub username: String,
     pub enabled: bool,
+}
+
+pub struct RememberDevice {
+    pub local: Arc<LocalBackend>,
+    pub user_pool_id: String,
+    pub username: String,
+    pub device: NewDevice,
 }
 
 pub struct RegisterWebAuthnCredential {
@@ -416,6 +423,49 @@ impl Operation for RegisterWebAuthnCredential {
             .register_web_authn_credential(&self.user_pool_id, &self.username, self.passkey)
             .await?;
         Ok(RegisteredPasskey { credential_id }.into())
+    }
+}
+
+#[derive(Serialize)]
+pub struct RememberedDevice {
+    pub device_key: String,
+}
+
+impl Operation for RememberDevice {
+    type Output = RememberedDevice;
+    fn method(&self) -> &'static Method {
+        &method::REMEMBER_DEVICE
+    }
+    fn target(&self) -> Target<'_> {
+        Target::User {
+            user_pool_id: &self.user_pool_id,
+            username: &self.username,
+        }
+    }
+    fn audit_request(&self) -> impl Serialize {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            #[serde(flatten)]
+            user: UserRequest<'a>,
+            remembered: bool,
+        }
+        Request {
+            user: UserRequest {
+                user_pool_id: &self.user_pool_id,
+                username: &self.username,
+            },
+            remembered: self.device.remembered,
+        }
+    }
+    fn validate(&self, v: &mut Violations) {
+        user(v, &self.user_pool_id, &self.username);
+    }
+    async fn run(self, _: &dyn Backend, _: &Plan) -> Result<Ran<RememberedDevice>> {
+        let device_key = self
+            .local
+            .remember_device(&self.user_pool_id, &self.username, self.device)
+            .await?;
+        Ok(RememberedDevice { device_key }.into())
     }
 }
 

@@ -110,6 +110,40 @@ pub struct Plan {
     /// The `[[guardrails]]` that cover the call (its `guarded_as` method
     /// on its pool), after the pre-flight, before writing and in a dry run.
     pub guard: Option<Guard>,
+    /// For an operation whose Cognito calls depend on what it finds (a
+    /// reset's second device): takes their quota as it makes them.
+    pub pacer: Option<Pacer>,
+}
+
+/// Takes the quota of a Cognito call that admission could not charge (an
+/// operation learns how many it makes only as it runs), with the same
+/// buckets admission would have used; while refused it waits, until the
+/// call's deadline ends the wait.
+#[derive(Clone)]
+pub struct Pacer {
+    limiter: Arc<Limiter>,
+    caller: [u8; 16],
+    method: &'static str,
+}
+
+impl Pacer {
+    pub async fn take(&self, call: UpstreamCall) {
+        let buckets: Vec<_> = self
+            .limiter
+            .budgets()
+            .buckets(self.caller, self.method, std::slice::from_ref(&call))
+            .into_iter()
+            // The caller's budget was charged once, at admission.
+            .skip(1)
+            .collect();
+        if buckets.is_empty() {
+            return;
+        }
+        while let Err(refusal) = self.limiter.check(&buckets).await {
+            crate::meters::rate_limited(self.method, refusal.id.name());
+            tokio::time::sleep(refusal.retry_after).await;
+        }
+    }
 }
 
 /// What a call acts on.
@@ -470,6 +504,11 @@ impl Facade {
             capture_before: audit.level() != AuditLevel::None,
             check_state: self.preflight,
             guard,
+            pacer: ctx.principal.as_ref().map(|p| Pacer {
+                limiter: self.limiter.clone(),
+                caller: p.budget_key,
+                method: op.method().name,
+            }),
         }
     }
 

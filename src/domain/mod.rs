@@ -4,6 +4,7 @@
 //! types and `backend::cognito` converts them into SDK builders. Nothing here
 //! knows about protobuf or the AWS SDK.
 
+pub mod device;
 pub mod etag;
 pub mod mask;
 pub mod pool_state;
@@ -13,6 +14,9 @@ pub mod text;
 pub mod token;
 pub mod totp;
 
+pub use device::{
+    Device, DeviceStatus, DevicesPage, ResetOutcome, ResetReport, ResetStep, UserAttribute,
+};
 pub use pool_state::{AuthFactor, PoolState};
 pub use secret::Secret;
 use serde::{Deserialize, Serialize};

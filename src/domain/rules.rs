@@ -12,9 +12,14 @@ use regex::Regex;
 
 use super::{EumsSmsConfig, FactorSettings, MfaMode, MfaPreference, PoolMfaConfig, Secret};
 
+mod devices;
 mod filter;
 mod violations;
 
+pub use devices::{
+    MAX_ATTRIBUTE_VALUE, MAX_DEVICES_PAGE, MAX_PHONE_DIGITS, device_key, device_limit,
+    mfa_attributes,
+};
 pub use filter::{FILTER_ATTRIBUTES, MAX_FILTER, UserFilter, user_filter};
 pub use violations::{
     FieldViolation, MAX_VIOLATION_DESCRIPTION, MAX_VIOLATION_FIELD, MAX_VIOLATIONS_BYTES,

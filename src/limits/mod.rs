@@ -182,6 +182,8 @@ impl Budgets {
             (Category::UserResourceUpdate, q.user_resource_update),
             (Category::UserRead, q.user_read),
             (Category::UserList, q.user_list),
+            (Category::UserResourceRead, q.user_resource_read),
+            (Category::UserUpdate, q.user_update),
         ] {
             rates.insert(LimitId::Category(c), Rate::quota(r));
             if matches!(c, Category::UserRead | Category::UserList) {

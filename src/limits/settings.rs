@@ -207,7 +207,9 @@ pub struct QuotaConfig {
     #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
     pub user_pool_read: f64,
     /// Set/AdminSetUserMFAPreference, Associate/VerifySoftwareToken,
-    /// AdminDeleteSoftwareToken, account-wide.
+    /// AdminDeleteSoftwareToken, DeleteWebAuthnCredential,
+    /// AdminForgetDevice, AdminUpdateDeviceStatus, ForgetDevice,
+    /// account-wide.
     #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
     pub user_resource_update: f64,
     /// GetUser, AdminGetUser, Get/AdminGetUserAuthFactors,
@@ -217,6 +219,14 @@ pub struct QuotaConfig {
     /// ListUsers (the coverage walk), account-wide.
     #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
     pub user_list: f64,
+    /// AdminListDevices, AdminGetDevice, ListDevices, account-wide (their
+    /// category is our reading of the quotas page: docs/differences.md).
+    #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
+    pub user_resource_read: f64,
+    /// AdminUpdateUserAttributes, AdminUserGlobalSignOut, GlobalSignOut,
+    /// account-wide (their category is our reading of the quotas page).
+    #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
+    pub user_update: f64,
     /// Each UserPoolResource* operation on one user pool.
     #[schemars(range(min = MIN_RATE_PER_SECOND, max = MAX_RATE_PER_SECOND))]
     pub per_pool_operation: f64,
@@ -238,6 +248,8 @@ impl Default for QuotaConfig {
             user_resource_update: 25.0,
             user_read: 120.0,
             user_list: 30.0,
+            user_resource_read: 50.0,
+            user_update: 25.0,
             per_pool_operation: 5.0,
             per_user_write: 10.0,
             per_user_read: 10.0,

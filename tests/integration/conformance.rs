@@ -818,6 +818,116 @@ async fn bad_input_to_the_new_calls_reaches_nothing(s: &Stack) {
     assert_eq!(s.upstream_calls(), before, "nothing reached the backend");
 }
 
+// ---- sessions and the attributes MFA needs (issue 35) ---------------------
+
+async fn global_sign_out_revokes_the_users_tokens(s: &Stack) {
+    let pool = s.create_pool().await;
+    let mut users = s.users.clone();
+    let settings = |t: &str| pb::GetUserMfaSettingsRequest {
+        access_token: t.to_owned(),
+    };
+    // The user's own sign-out.
+    let own = s.create_user_with_token(&pool, "olga", &[]).await;
+    users
+        .get_user_mfa_settings(settings(&own))
+        .await
+        .expect("valid before");
+    users
+        .global_sign_out(pb::GlobalSignOutRequest {
+            access_token: own.clone(),
+        })
+        .await
+        .expect("sign out");
+    let refused = users
+        .get_user_mfa_settings(settings(&own))
+        .await
+        .expect_err("revoked");
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    // An admin's.
+    let other = s.create_user_with_token(&pool, "piet", &[]).await;
+    users
+        .admin_user_global_sign_out(pb::AdminUserGlobalSignOutRequest {
+            user_pool_id: pool.clone(),
+            username: "piet".into(),
+        })
+        .await
+        .expect("admin sign out");
+    let refused = users
+        .get_user_mfa_settings(settings(&other))
+        .await
+        .expect_err("revoked");
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    let unknown = users
+        .admin_user_global_sign_out(pb::AdminUserGlobalSignOutRequest {
+            user_pool_id: pool,
+            username: "nobody".into(),
+        })
+        .await
+        .expect_err("no such user");
+    assert_eq!(unknown.code(), Code::NotFound);
+}
+
+async fn an_admin_sets_the_phone_number_sms_mfa_needs(s: &Stack) {
+    let pool = s.create_pool().await;
+    s.create_user_with_token(&pool, "quinn", &[]).await;
+    let mut users = s.users.clone();
+    users
+        .admin_update_user_attributes(pb::AdminUpdateUserAttributesRequest {
+            user_pool_id: pool.clone(),
+            username: "quinn".into(),
+            user_attributes: vec![
+                pb::Attribute {
+                    name: "phone_number".into(),
+                    value: Some("+15555550177".into()),
+                },
+                pb::Attribute {
+                    name: "phone_number_verified".into(),
+                    value: Some("true".into()),
+                },
+            ],
+            ..Default::default()
+        })
+        .await
+        .expect("attributes");
+    users
+        .admin_set_user_mfa_preference(pb::AdminSetUserMfaPreferenceRequest {
+            user_pool_id: pool.clone(),
+            username: "quinn".into(),
+            sms_mfa_settings: Some(pb::SmsMfaSettings {
+                enabled: Some(true),
+                preferred_mfa: Some(true),
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("SMS MFA with the number set");
+    let out = users
+        .admin_get_user_mfa_settings(pb::AdminGetUserMfaSettingsRequest {
+            user_pool_id: pool.clone(),
+            username: "quinn".into(),
+        })
+        .await
+        .expect("settings")
+        .into_inner();
+    assert_eq!(out.user_mfa_setting_list, ["SMS_MFA"]);
+    // Any other attribute is the facade's refusal, before any call.
+    let before = s.upstream_calls();
+    let bad = users
+        .admin_update_user_attributes(pb::AdminUpdateUserAttributesRequest {
+            user_pool_id: pool,
+            username: "quinn".into(),
+            user_attributes: vec![pb::Attribute {
+                name: "custom:role".into(),
+                value: Some("admin".into()),
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect_err("not an MFA attribute");
+    assert_eq!(bad_fields(&bad), ["user_attributes[0].name"]);
+    assert_eq!(s.upstream_calls(), before, "nothing reached the backend");
+}
+
 macro_rules! cases {
     ($($backend:ident => $start:expr),+ ; $cases:tt) => {
         $( cases!(@backend $backend, $start, $cases); )+
@@ -859,5 +969,7 @@ cases!(
         the_request_id_is_echoed_or_made,
         a_walk_of_an_unknown_pool_is_not_found,
         bad_input_to_the_new_calls_reaches_nothing,
+        global_sign_out_revokes_the_users_tokens,
+        an_admin_sets_the_phone_number_sms_mfa_needs,
     ]
 );

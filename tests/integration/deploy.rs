@@ -284,7 +284,11 @@ fn the_dockerfile_builds_as_ci_does_and_copies_what_exists() {
         std::fs::read_to_string(format!("{ROOT}/scripts/build-dist.sh")).expect("build-dist.sh");
     assert!(script.contains("cargo rustc --locked --profile dist --bin mfa-facade"));
     assert!(script.contains("$root/deploy/link/startup-order.txt"));
-    assert!(Path::new(ROOT).join("deploy/link/startup-order.txt").is_file());
+    assert!(
+        Path::new(ROOT)
+            .join("deploy/link/startup-order.txt")
+            .is_file()
+    );
     let cargo = std::fs::read_to_string(format!("{ROOT}/Cargo.toml")).expect("Cargo.toml");
     assert!(cargo.contains("[profile.dist]\ninherits = \"release\""));
     let test_sh = std::fs::read_to_string(format!("{ROOT}/scripts/test.sh")).expect("test.sh");

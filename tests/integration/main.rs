@@ -23,6 +23,7 @@ mod guardrails;
 mod hostile;
 mod local_rules;
 mod local_store;
+mod lost_phone;
 mod model_conformance;
 mod operability;
 mod preflight;

@@ -226,6 +226,69 @@ fn every_sdk_member_has_its_proto_field() {
                 "MFAOptions",
             ],
         ),
+        // Issue 35: devices, sessions, the attributes MFA needs.
+        (
+            op::admin_list_devices::AdminListDevicesInput::SCHEMA,
+            "AdminListDevicesRequest",
+            &[],
+        ),
+        (
+            op::admin_list_devices::AdminListDevicesOutput::SCHEMA,
+            "AdminListDevicesResponse",
+            &[],
+        ),
+        (
+            op::admin_get_device::AdminGetDeviceInput::SCHEMA,
+            "AdminGetDeviceRequest",
+            &[],
+        ),
+        (
+            op::admin_get_device::AdminGetDeviceOutput::SCHEMA,
+            "AdminGetDeviceResponse",
+            &[],
+        ),
+        (
+            op::admin_forget_device::AdminForgetDeviceInput::SCHEMA,
+            "AdminForgetDeviceRequest",
+            &[],
+        ),
+        (
+            op::admin_update_device_status::AdminUpdateDeviceStatusInput::SCHEMA,
+            "AdminUpdateDeviceStatusRequest",
+            &[],
+        ),
+        (
+            op::list_devices::ListDevicesInput::SCHEMA,
+            "ListDevicesRequest",
+            &[],
+        ),
+        (
+            op::list_devices::ListDevicesOutput::SCHEMA,
+            "ListDevicesResponse",
+            &[],
+        ),
+        (
+            op::forget_device::ForgetDeviceInput::SCHEMA,
+            "ForgetDeviceRequest",
+            &[],
+        ),
+        (
+            op::admin_user_global_sign_out::AdminUserGlobalSignOutInput::SCHEMA,
+            "AdminUserGlobalSignOutRequest",
+            &[],
+        ),
+        (
+            op::global_sign_out::GlobalSignOutInput::SCHEMA,
+            "GlobalSignOutRequest",
+            &[],
+        ),
+        (
+            op::admin_update_user_attributes::AdminUpdateUserAttributesInput::SCHEMA,
+            "AdminUpdateUserAttributesRequest",
+            &[],
+        ),
+        (t::DeviceType::SCHEMA, "Device", &[]),
+        (t::AttributeType::SCHEMA, "Attribute", &[]),
         (t::SmsMfaConfigType::SCHEMA, "SmsMfaConfig", &[]),
         (t::SmsConfigurationType::SCHEMA, "SmsConfiguration", &[]),
         (
@@ -321,6 +384,11 @@ fn every_sdk_enum_value_has_its_proto_value() {
             t::AuthFactorType::values(),
             "AuthFactorType",
             "AUTH_FACTOR_TYPE_",
+        ),
+        (
+            t::DeviceRememberedStatusType::values(),
+            "DeviceRememberedStatus",
+            "DEVICE_REMEMBERED_STATUS_",
         ),
     ];
     let set = descriptors();

@@ -9,7 +9,7 @@
 
 use aws_sdk_cognitoidentityprovider::types as sdk;
 
-use crate::domain::{AuthFactor, ListedUser, WebAuthnCredential};
+use crate::domain::{AuthFactor, Device, DeviceStatus, ListedUser, WebAuthnCredential};
 use crate::domain::{
     DeliveryMedium, EmailMfaConfig, EumsSmsConfig, FactorConfiguration, FactorSettings, MfaMode,
     MfaOption, MfaPreference, PoolMfaConfig, PoolState, Secret, SmsConfiguration, SmsMfaConfig,
@@ -38,6 +38,35 @@ pub fn credential_from_sdk(c: &sdk::WebAuthnCredentialDescription) -> WebAuthnCr
         created_at_seconds: c.created_at().secs(),
         created_at_nanos: c.created_at().subsec_nanos(),
     }
+}
+
+pub fn device_from_sdk(d: &sdk::DeviceType) -> Device {
+    Device {
+        device_key: d.device_key().unwrap_or_default().to_owned(),
+        attributes: d
+            .device_attributes()
+            .iter()
+            .map(|a| (a.name().to_owned(), a.value().map(str::to_owned)))
+            .collect(),
+        created_at: d.device_create_date().map_or(0, |t| t.secs()),
+        last_modified_at: d.device_last_modified_date().map_or(0, |t| t.secs()),
+        last_authenticated_at: d.device_last_authenticated_date().map(|t| t.secs()),
+    }
+}
+
+pub fn device_status_to_sdk(s: DeviceStatus) -> sdk::DeviceRememberedStatusType {
+    match s {
+        DeviceStatus::Remembered => sdk::DeviceRememberedStatusType::Remembered,
+        DeviceStatus::NotRemembered => sdk::DeviceRememberedStatusType::NotRemembered,
+    }
+}
+
+pub fn attribute_to_sdk(a: &crate::domain::UserAttribute) -> Result<sdk::AttributeType> {
+    sdk::AttributeType::builder()
+        .name(&a.name)
+        .value(&a.value)
+        .build()
+        .map_err(|e| Error::Internal(format!("AttributeType: {e}")))
 }
 
 pub fn listed_user_from_sdk(u: &sdk::UserType) -> ListedUser {

@@ -25,8 +25,9 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use crate::backend::Backend;
 use crate::backend::settings::{AccountConfig, BackendConfig, DEFAULT_REGION};
 use crate::domain::{
-    AccessToken, AssociatedToken, CredentialsPage, MfaPreference, PoolMfaConfig, PoolState, Secret,
-    TokenAuth, TokenVerification, UserAuthFactors, UserMfaSettings, UserRef, UsersPage,
+    AccessToken, AssociatedToken, CredentialsPage, Device, DeviceStatus, DevicesPage,
+    MfaPreference, PoolMfaConfig, PoolState, Secret, TokenAuth, TokenVerification, UserAttribute,
+    UserAuthFactors, UserMfaSettings, UserRef, UsersPage,
 };
 use crate::error::{CognitoError, Error, Result};
 
@@ -878,5 +879,167 @@ impl Backend for CognitoBackend {
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned),
         })
+    }
+
+    async fn list_devices(
+        &self,
+        user: &UserRef,
+        limit: Option<i32>,
+        pagination_token: Option<&str>,
+    ) -> Result<DevicesPage> {
+        let (devices, token) = match user {
+            UserRef::AccessToken(token) => {
+                let out = self
+                    .for_token(token)?
+                    .list_devices()
+                    .access_token(token.expose())
+                    .set_limit(limit)
+                    .set_pagination_token(pagination_token.map(str::to_owned))
+                    .send()
+                    .await
+                    .map_err(|e| upstream(e, &[token.secret()]))?;
+                (
+                    out.devices().iter().map(c::device_from_sdk).collect(),
+                    out.pagination_token().map(str::to_owned),
+                )
+            }
+            UserRef::Admin {
+                user_pool_id,
+                username,
+            } => {
+                let out = self
+                    .for_pool(user_pool_id)?
+                    .admin_list_devices()
+                    .user_pool_id(user_pool_id)
+                    .username(username)
+                    .set_limit(limit)
+                    .set_pagination_token(pagination_token.map(str::to_owned))
+                    .send()
+                    .await
+                    .map_err(|e| upstream(e, &[]))?;
+                (
+                    out.devices().iter().map(c::device_from_sdk).collect(),
+                    out.pagination_token().map(str::to_owned),
+                )
+            }
+        };
+        Ok(DevicesPage {
+            devices,
+            pagination_token: token.filter(|t| !t.is_empty()),
+        })
+    }
+
+    async fn admin_get_device(
+        &self,
+        user_pool_id: &str,
+        username: &str,
+        device_key: &str,
+    ) -> Result<Device> {
+        let out = self
+            .for_pool(user_pool_id)?
+            .admin_get_device()
+            .user_pool_id(user_pool_id)
+            .username(username)
+            .device_key(device_key)
+            .send()
+            .await
+            .map_err(|e| upstream(e, &[]))?;
+        out.device().map(c::device_from_sdk).ok_or_else(|| {
+            Error::Unavailable("Cognito answered AdminGetDevice without a Device".into())
+        })
+    }
+
+    async fn forget_device(&self, user: &UserRef, device_key: &str) -> Result<()> {
+        match user {
+            UserRef::AccessToken(token) => {
+                self.for_token(token)?
+                    .forget_device()
+                    .access_token(token.expose())
+                    .device_key(device_key)
+                    .send()
+                    .await
+                    .map_err(|e| upstream(e, &[token.secret()]))?;
+            }
+            UserRef::Admin {
+                user_pool_id,
+                username,
+            } => {
+                self.for_pool(user_pool_id)?
+                    .admin_forget_device()
+                    .user_pool_id(user_pool_id)
+                    .username(username)
+                    .device_key(device_key)
+                    .send()
+                    .await
+                    .map_err(|e| upstream(e, &[]))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn admin_update_device_status(
+        &self,
+        user_pool_id: &str,
+        username: &str,
+        device_key: &str,
+        status: Option<DeviceStatus>,
+    ) -> Result<()> {
+        self.for_pool(user_pool_id)?
+            .admin_update_device_status()
+            .user_pool_id(user_pool_id)
+            .username(username)
+            .device_key(device_key)
+            .set_device_remembered_status(status.map(c::device_status_to_sdk))
+            .send()
+            .await
+            .map_err(|e| upstream(e, &[]))?;
+        Ok(())
+    }
+
+    async fn global_sign_out(&self, user: &UserRef) -> Result<()> {
+        match user {
+            UserRef::AccessToken(token) => {
+                self.for_token(token)?
+                    .global_sign_out()
+                    .access_token(token.expose())
+                    .send()
+                    .await
+                    .map_err(|e| upstream(e, &[token.secret()]))?;
+            }
+            UserRef::Admin {
+                user_pool_id,
+                username,
+            } => {
+                self.for_pool(user_pool_id)?
+                    .admin_user_global_sign_out()
+                    .user_pool_id(user_pool_id)
+                    .username(username)
+                    .send()
+                    .await
+                    .map_err(|e| upstream(e, &[]))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn admin_update_user_attributes(
+        &self,
+        user_pool_id: &str,
+        username: &str,
+        attributes: &[UserAttribute],
+    ) -> Result<()> {
+        let attributes = attributes
+            .iter()
+            .map(c::attribute_to_sdk)
+            .collect::<Result<Vec<_>>>()?;
+        self.for_pool(user_pool_id)?
+            .admin_update_user_attributes()
+            .user_pool_id(user_pool_id)
+            .username(username)
+            .set_user_attributes(Some(attributes))
+            .send()
+            .await
+            .map_err(|e| upstream(e, &[]))?;
+        Ok(())
     }
 }

@@ -27,6 +27,7 @@ pub struct Caps {
     /// How long an MFA_SETUP session lives, in seconds.
     pub session_seconds: u64,
     pub max_web_authn_credentials: usize,
+    pub max_devices_per_user: usize,
 }
 
 impl Caps {
@@ -39,6 +40,7 @@ impl Caps {
             max_sessions: b.max_sessions,
             session_seconds: b.mfa_setup_session_seconds,
             max_web_authn_credentials: b.max_web_authn_credentials,
+            max_devices_per_user: b.max_devices_per_user,
         }
     }
 }
@@ -519,6 +521,13 @@ impl LocalBackend {
                 let pool = data.pool(user_pool_id)?;
                 let user = user(data, user_pool_id, username)?;
                 check_can_sign_in(&user)?;
+                // A token of the second of a sign-out would be revoked
+                // (iat <= the sign-out's second): one issued after it
+                // carries the next second.
+                let iat = now.max(
+                    data.signed_out_at(user_pool_id, &user.username)?
+                        .saturating_add(1),
+                );
                 let claims = token::Claims {
                     sub: user.sub.clone(),
                     username: user.username.clone(),
@@ -526,8 +535,8 @@ impl LocalBackend {
                     token_use: "access".into(),
                     scope: token::ADMIN_SCOPE.into(),
                     iss: token::issuer(&pool.region, &pool.id),
-                    iat: now,
-                    exp: now + u64::from(ttl),
+                    iat,
+                    exp: iat.saturating_add(u64::from(ttl)),
                     jti: uuid::Uuid::new_v4().to_string(),
                 };
                 Ok((Secret::new(token::sign(data.signing_key(), &claims)?), ttl))

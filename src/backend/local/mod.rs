@@ -4,6 +4,7 @@
 //! Cognito's claims ([`token`]). Errors carry Cognito's exception names, so
 //! callers see the same gRPC codes as against the real service.
 
+mod account;
 pub mod cognito_rules;
 pub mod fixtures;
 mod page_token;
@@ -11,6 +12,7 @@ pub mod store;
 pub mod token;
 pub mod totp_checks;
 
+pub use account::NewDevice;
 use cognito_rules::{
     apply_preference, check_can_sign_in, check_pool_config, cognito, configured_factors,
     invalid_parameter, matches_filter, resolve_username, settings_of, user_not_found,
@@ -30,9 +32,9 @@ use async_trait::async_trait;
 
 use crate::backend::Backend;
 use crate::domain::{
-    AccessToken, AssociatedToken, CredentialsPage, ListedUser, MfaMode, MfaPreference,
-    PoolMfaConfig, PoolState, Secret, TokenAuth, TokenVerification, UserAuthFactors,
-    UserMfaSettings, UserRef, UsersPage, VerifyStatus, rules, totp,
+    AccessToken, AssociatedToken, CredentialsPage, Device, DeviceStatus, DevicesPage, ListedUser,
+    MfaMode, MfaPreference, PoolMfaConfig, PoolState, Secret, TokenAuth, TokenVerification,
+    UserAttribute, UserAuthFactors, UserMfaSettings, UserRef, UsersPage, VerifyStatus, rules, totp,
 };
 use crate::error::{Error, Result};
 use store::{Data, Factor, Session, Store, StoreError};
@@ -156,6 +158,17 @@ impl LocalBackend {
                 "NotAuthorizedException",
                 "Access Token has been revoked",
             )),
+            // AdminUserGlobalSignOut and GlobalSignOut revoke the tokens
+            // issued before them (a token of the same second too).
+            Some(user)
+                if user.sub == claims.sub
+                    && claims.iat <= data.signed_out_at(&pool.id, &user.username)? =>
+            {
+                Err(cognito(
+                    "NotAuthorizedException",
+                    "Access Token has been revoked",
+                ))
+            }
             Some(user) if user.sub == claims.sub => Ok(Target {
                 user_pool_id: pool.id.clone(),
                 username: user.username.clone(),
@@ -572,6 +585,54 @@ impl Backend for LocalBackend {
                     .map(|last| encode_page_token(&last.username));
                 Ok(UsersPage { users, next })
             })
+            .await
+    }
+
+    async fn list_devices(
+        &self,
+        user: &UserRef,
+        limit: Option<i32>,
+        pagination_token: Option<&str>,
+    ) -> Result<DevicesPage> {
+        self.local_list_devices(user, limit, pagination_token).await
+    }
+
+    async fn admin_get_device(
+        &self,
+        user_pool_id: &str,
+        username: &str,
+        device_key: &str,
+    ) -> Result<Device> {
+        self.local_admin_get_device(user_pool_id, username, device_key)
+            .await
+    }
+
+    async fn forget_device(&self, user: &UserRef, device_key: &str) -> Result<()> {
+        self.local_forget_device(user, device_key).await
+    }
+
+    async fn admin_update_device_status(
+        &self,
+        user_pool_id: &str,
+        username: &str,
+        device_key: &str,
+        status: Option<DeviceStatus>,
+    ) -> Result<()> {
+        self.local_admin_update_device_status(user_pool_id, username, device_key, status)
+            .await
+    }
+
+    async fn global_sign_out(&self, user: &UserRef) -> Result<()> {
+        self.local_global_sign_out(user).await
+    }
+
+    async fn admin_update_user_attributes(
+        &self,
+        user_pool_id: &str,
+        username: &str,
+        attributes: &[UserAttribute],
+    ) -> Result<()> {
+        self.local_admin_update_user_attributes(user_pool_id, username, attributes)
             .await
     }
 }

@@ -23,7 +23,10 @@
 //! - **The file** is created owner-only (0600; SQLite gives its `-wal` and
 //!   `-shm` files the same mode) and never opened through a symbolic link.
 
+mod account;
 mod legacy_json;
+
+pub use account::StoredDevice;
 
 use std::{
     collections::BTreeMap,
@@ -45,7 +48,7 @@ use crate::error::{Error, Result};
 
 /// The schema's version (`PRAGMA user_version`); a database of a later
 /// version is refused, an earlier one migrated.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Read connections at most: each holds its own page cache, so their
 /// number bounds memory; a read past them waits for one.
@@ -54,7 +57,7 @@ pub const READERS: usize = 4;
 /// Each connection's page cache, in KiB.
 const CACHE_KIB: i64 = 2048;
 
-/// The database of [`SCHEMA_VERSION`] 1.
+/// The database of schema version 1 (later versions add to it).
 const SCHEMA_1: &str = "
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
@@ -1045,9 +1048,18 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             });
         }
         tx.execute_batch(SCHEMA_1).map_err(corrupt)?;
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(corrupt)?;
+        tx.pragma_update(None, "user_version", 1).map_err(corrupt)?;
         tx.commit().map_err(corrupt)?;
+    }
+    // Each later version, one transaction each, in order.
+    for (to, step) in [(2, account::SCHEMA_2)] {
+        if version < to {
+            let tx = conn.transaction().map_err(corrupt)?;
+            tx.execute_batch(step).map_err(corrupt)?;
+            tx.pragma_update(None, "user_version", to)
+                .map_err(corrupt)?;
+            tx.commit().map_err(corrupt)?;
+        }
     }
     Ok(())
 }

@@ -4,13 +4,20 @@
 //! and partial updates lives here, above the backend, so that it is the
 //! same for every backend.
 
+mod account;
 mod pool;
+mod reset;
 mod user;
 
+pub use account::{
+    AdminGetDevice, AdminUpdateDeviceStatus, AdminUpdateUserAttributes, ForgetDevice,
+    GlobalSignOut, ListDevices,
+};
 pub use pool::{
     CheckFinding, CheckReport, CheckUserPoolMfaConfig, FindingKind, GetUserPoolMfaConfig,
     SetUserPoolMfaConfig, UpdateUserPoolMfaConfig, VersionedConfig,
 };
+pub use reset::{AdminResetUserMfa, MAX_RESET_DEVICES};
 pub(super) use user::UserRequest;
 pub use user::{
     AdminDeleteSoftwareToken, AssociateSoftwareToken, DeleteWebAuthnCredential, GetUserAuthFactors,
@@ -88,7 +95,7 @@ mod tests {
                     let plan = Plan {
                         capture_before,
                         check_state: true,
-                        guard: None,
+                        ..Default::default()
                     };
                     calls.extend(op.upstream(&plan).into_iter().map(|c| c.op));
                 }
@@ -163,6 +170,57 @@ mod tests {
                 access_token: token(),
                 credential_id: "c".into(),
             }]),
+            planned(vec![ListDevices {
+                user: admin(),
+                limit: None,
+                pagination_token: None,
+            }]),
+            planned(vec![ListDevices {
+                user: UserRef::AccessToken(token()),
+                limit: None,
+                pagination_token: None,
+            }]),
+            planned(vec![AdminGetDevice {
+                user_pool_id: pool(),
+                username: "u".into(),
+                device_key: "k".into(),
+            }]),
+            planned(vec![ForgetDevice {
+                user: admin(),
+                device_key: "k".into(),
+            }]),
+            planned(vec![ForgetDevice {
+                user: UserRef::AccessToken(token()),
+                device_key: "k".into(),
+            }]),
+            planned(vec![AdminUpdateDeviceStatus {
+                user_pool_id: pool(),
+                username: "u".into(),
+                device_key: "k".into(),
+                status: None,
+            }]),
+            planned(vec![GlobalSignOut { user: admin() }]),
+            planned(vec![GlobalSignOut {
+                user: UserRef::AccessToken(token()),
+            }]),
+            planned(vec![AdminUpdateUserAttributes {
+                user_pool_id: pool(),
+                username: "u".into(),
+                attributes: Vec::new(),
+                client_metadata: 0,
+            }]),
+            planned(vec![
+                AdminResetUserMfa {
+                    user_pool_id: pool(),
+                    username: "u".into(),
+                    validate_only: true,
+                },
+                AdminResetUserMfa {
+                    user_pool_id: pool(),
+                    username: "u".into(),
+                    validate_only: false,
+                },
+            ]),
         ];
         for (row, calls) in rows {
             for c in &calls {

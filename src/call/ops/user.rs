@@ -19,7 +19,7 @@ use super::super::{Operation, Plan, Ran, Target};
 /// fingerprint), or the pool and username.
 #[derive(Serialize)]
 #[serde(untagged)]
-enum UserView<'a> {
+pub(super) enum UserView<'a> {
     Token {
         access_token: &'a AccessToken,
     },
@@ -31,7 +31,7 @@ enum UserView<'a> {
 }
 
 impl<'a> UserView<'a> {
-    fn of(user: &'a UserRef) -> Self {
+    pub(super) fn of(user: &'a UserRef) -> Self {
         match user {
             UserRef::AccessToken(t) => UserView::Token { access_token: t },
             UserRef::Admin {
@@ -60,7 +60,7 @@ pub(in crate::call) struct UserRequest<'a> {
     pub username: &'a str,
 }
 
-fn user_ref(v: &mut Violations, user: &UserRef) {
+pub(super) fn user_ref(v: &mut Violations, user: &UserRef) {
     match user {
         UserRef::AccessToken(t) => rules::access_token(v, "access_token", t.secret()),
         UserRef::Admin {
