@@ -362,3 +362,64 @@ async fn a_change_that_panicked_is_never_committed() {
     assert!(half.is_none(), "the panicked change was committed");
     assert!(next.is_some());
 }
+
+/// A database of schema 1 (the release before devices and sign-outs) is
+/// migrated at open: its data and signing key kept, the new tables there.
+#[tokio::test]
+async fn a_schema_1_database_is_migrated_with_its_data_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.db");
+    let v1 = Connection::open(&path).unwrap();
+    v1.execute_batch(SCHEMA_1).unwrap();
+    v1.execute(
+        "INSERT INTO meta (key, value) VALUES ('signing_key', 'the-v1-key')",
+        [],
+    )
+    .unwrap();
+    v1.execute(
+        "INSERT INTO sessions (id, pool_id, username, expires_at) VALUES ('s1', 'p', 'u', 99999999999)",
+        [],
+    )
+    .unwrap();
+    v1.pragma_update(None, "user_version", 1).unwrap();
+    drop(v1);
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        store.read(|d| Ok(d.signing_key().clone())).await.unwrap(),
+        Secret::new("the-v1-key"),
+        "tokens signed before the upgrade still verify"
+    );
+    assert_eq!(store.read(|d| d.session_count()).await.unwrap(), 1);
+    store
+        .write(|d| {
+            d.insert_device(
+                "p",
+                "u",
+                &StoredDevice {
+                    device_key: "us-east-1_0a".into(),
+                    name: None,
+                    remembered: true,
+                    last_ip: None,
+                    created_at: 1,
+                    modified_at: 1,
+                    authenticated_at: None,
+                },
+            )?;
+            d.put_signed_out("p", "u", 5)
+        })
+        .await
+        .unwrap();
+    drop(store);
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, i64::from(SCHEMA_VERSION));
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.read(|d| d.device_count("p", "u")).await.unwrap(), 1);
+    assert_eq!(store.read(|d| d.signed_out_at("p", "u")).await.unwrap(), 5);
+    // A later sign-out moves the time forward, an earlier one never back.
+    store.write(|d| d.put_signed_out("p", "u", 3)).await.unwrap();
+    assert_eq!(store.read(|d| d.signed_out_at("p", "u")).await.unwrap(), 5);
+}
