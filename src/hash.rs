@@ -16,6 +16,16 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     out
 }
 
+/// Whether `signature` (ASN.1 DER) is an ECDSA P-256 / SHA-256 signature of
+/// `message` by the uncompressed SEC1 point `public_key` (a passkey's ES256
+/// key, as the local backend checks a packed self-attestation).
+pub fn verify_es256(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, public_key)
+        .verify(message, signature)
+        .is_ok()
+}
+
 /// An incremental SHA-256.
 pub struct Sha256(digest::Context);
 

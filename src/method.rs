@@ -126,6 +126,10 @@ methods! {
     GLOBAL_SIGN_OUT = UserMfa / "GlobalSignOut", mutating: true, cognito: [GlobalSignOut];
     ADMIN_UPDATE_USER_ATTRIBUTES = UserMfa / "AdminUpdateUserAttributes", mutating: true,
         cognito: [AdminUpdateUserAttributes];
+    START_WEB_AUTHN_REGISTRATION = UserMfa / "StartWebAuthnRegistration", mutating: true,
+        cognito: [StartWebAuthnRegistration];
+    COMPLETE_WEB_AUTHN_REGISTRATION = UserMfa / "CompleteWebAuthnRegistration", mutating: true,
+        cognito: [CompleteWebAuthnRegistration];
     ADMIN_RESET_USER_MFA = UserMfa / "AdminResetUserMfa", mutating: true,
         cognito: [AdminGetUserAuthFactors, AdminSetUserMfaPreference, AdminDeleteSoftwareToken,
             AdminListDevices, AdminForgetDevice, AdminUserGlobalSignOut];
@@ -212,6 +216,8 @@ pub enum CognitoOp {
     AdminUserGlobalSignOut,
     GlobalSignOut,
     AdminUpdateUserAttributes,
+    StartWebAuthnRegistration,
+    CompleteWebAuthnRegistration,
 }
 
 /// Whether a call reads or writes one end user's data, for Cognito's
@@ -224,7 +230,7 @@ pub enum Access {
 
 impl CognitoOp {
     /// Every operation the facade calls.
-    pub const ALL: [CognitoOp; 24] = [
+    pub const ALL: [CognitoOp; 26] = [
         CognitoOp::GetUserPoolMfaConfig,
         CognitoOp::SetUserPoolMfaConfig,
         CognitoOp::DescribeUserPool,
@@ -249,6 +255,8 @@ impl CognitoOp {
         CognitoOp::AdminUserGlobalSignOut,
         CognitoOp::GlobalSignOut,
         CognitoOp::AdminUpdateUserAttributes,
+        CognitoOp::StartWebAuthnRegistration,
+        CognitoOp::CompleteWebAuthnRegistration,
     ];
 
     /// The operations with a limit per user pool ("each operation in this
@@ -284,6 +292,8 @@ impl CognitoOp {
             CognitoOp::AdminUserGlobalSignOut => "AdminUserGlobalSignOut",
             CognitoOp::GlobalSignOut => "GlobalSignOut",
             CognitoOp::AdminUpdateUserAttributes => "AdminUpdateUserAttributes",
+            CognitoOp::StartWebAuthnRegistration => "StartWebAuthnRegistration",
+            CognitoOp::CompleteWebAuthnRegistration => "CompleteWebAuthnRegistration",
         }
     }
 
@@ -310,7 +320,9 @@ impl CognitoOp {
             | CognitoOp::DeleteWebAuthnCredential
             | CognitoOp::AdminForgetDevice
             | CognitoOp::AdminUpdateDeviceStatus
-            | CognitoOp::ForgetDevice => Category::UserResourceUpdate,
+            | CognitoOp::ForgetDevice
+            | CognitoOp::StartWebAuthnRegistration
+            | CognitoOp::CompleteWebAuthnRegistration => Category::UserResourceUpdate,
             CognitoOp::GetUser
             | CognitoOp::AdminGetUser
             | CognitoOp::GetUserAuthFactors
@@ -359,7 +371,7 @@ mod tests {
             );
             assert_eq!(find(m.name), Some(*m));
         }
-        assert_eq!(TABLE.len(), 34);
+        assert_eq!(TABLE.len(), 36);
         assert!(!GET_USER_POOL_MFA_CONFIG.mutating && SET_USER_POOL_MFA_CONFIG.mutating);
         assert_eq!(find("cognito.mfa.v1.UserMfaService/Nope"), None);
     }

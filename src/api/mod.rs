@@ -655,4 +655,36 @@ impl pb::user_mfa_service_server::UserMfaService for MfaApi {
             .await?;
         Ok(Response::new(convert::reset_to_pb(out)))
     }
+
+    async fn start_web_authn_registration(
+        &self,
+        request: Request<pb::StartWebAuthnRegistrationRequest>,
+    ) -> Result<Response<pb::StartWebAuthnRegistrationResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::StartWebAuthnRegistration {
+            access_token: AccessToken::new(Secret::new(r.access_token)),
+        };
+        let out = self
+            .facade
+            .execute(&ctx, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(pb::StartWebAuthnRegistrationResponse {
+            credential_creation_options: out.0.to_string(),
+        }))
+    }
+
+    async fn complete_web_authn_registration(
+        &self,
+        request: Request<pb::CompleteWebAuthnRegistrationRequest>,
+    ) -> Result<Response<pb::CompleteWebAuthnRegistrationResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::CompleteWebAuthnRegistration {
+            access_token: AccessToken::new(Secret::new(r.access_token)),
+            credential: r.credential,
+        };
+        self.facade
+            .execute(&ctx, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(Response::new(pb::CompleteWebAuthnRegistrationResponse {}))
+    }
 }

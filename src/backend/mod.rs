@@ -167,4 +167,14 @@ pub trait Backend: Send + Sync + 'static {
         username: &str,
         attributes: &[UserAttribute],
     ) -> Result<()>;
+
+    /// StartWebAuthnRegistration: the credential creation options (JSON).
+    async fn start_web_authn_registration(&self, token: &AccessToken) -> Result<serde_json::Value>;
+
+    /// CompleteWebAuthnRegistration with the browser's credential (JSON).
+    async fn complete_web_authn_registration(
+        &self,
+        token: &AccessToken,
+        credential: &serde_json::Value,
+    ) -> Result<()>;
 }

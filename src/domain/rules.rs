@@ -17,8 +17,8 @@ mod filter;
 mod violations;
 
 pub use devices::{
-    MAX_ATTRIBUTE_VALUE, MAX_DEVICES_PAGE, MAX_PHONE_DIGITS, device_key, device_limit,
-    mfa_attributes,
+    MAX_ATTRIBUTE_VALUE, MAX_CREDENTIAL_JSON, MAX_DEVICES_PAGE, MAX_PHONE_DIGITS, device_key,
+    device_limit, mfa_attributes, web_authn_credential_json,
 };
 pub use filter::{FILTER_ATTRIBUTES, MAX_FILTER, UserFilter, user_filter};
 pub use violations::{

@@ -333,7 +333,10 @@ async fn a_lost_phone_is_reset_in_one_call_and_the_user_enrols_again() {
         })
         .await
         .expect("TOTP preferred");
-    passkey(&s, &pool, "dana", "new key").await;
+    let new_key = common::soft_authn::SoftKey::new();
+    enrol(&mut users, &new_token, &new_key, &Default::default())
+        .await
+        .expect("a new passkey, made by a software authenticator");
     let keys = users
         .list_web_authn_credentials(pb::ListWebAuthnCredentialsRequest {
             access_token: new_token.clone(),
@@ -347,7 +350,7 @@ async fn a_lost_phone_is_reset_in_one_call_and_the_user_enrols_again() {
         .iter()
         .map(|c| c.friendly_credential_name.as_str())
         .collect();
-    assert_eq!(names, ["new key"]);
+    assert_eq!(names, ["Security key"]);
     let whole = users
         .get_user_auth_factors(pb::GetUserAuthFactorsRequest {
             access_token: new_token,
@@ -598,6 +601,232 @@ async fn attributes_are_limited_to_what_mfa_needs_and_keep_cognito_s_rules() {
         ]
     );
     assert_eq!(s.upstream_calls(), before, "nothing reached the backend");
+}
+
+/// StartWebAuthnRegistration, then the software key's registration made as
+/// `bend` says, then CompleteWebAuthnRegistration.
+async fn enrol(
+    users: &mut common::UsersClient,
+    token: &str,
+    key: &common::soft_authn::SoftKey,
+    bend: &common::soft_authn::Bend<'_>,
+) -> Result<(), tonic::Status> {
+    let options = users
+        .start_web_authn_registration(pb::StartWebAuthnRegistrationRequest {
+            access_token: token.into(),
+        })
+        .await?
+        .into_inner()
+        .credential_creation_options;
+    let options: Value = serde_json::from_str(&options).expect("JSON options");
+    users
+        .complete_web_authn_registration(pb::CompleteWebAuthnRegistrationRequest {
+            access_token: token.into(),
+            credential: key.register(&options, bend).to_string(),
+        })
+        .await
+        .map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passkey_made_by_a_software_authenticator_is_enrolled_and_every_check_holds() {
+    use common::soft_authn::{Bend, SoftKey};
+    let s = Stack::local().await;
+    let pool = pool(&s).await;
+    let token = s.create_user_with_token(&pool, "jo", &[]).await;
+    let mut users = s.users.clone();
+
+    // The options: the pool's relying party, a challenge, ES256.
+    let options = users
+        .start_web_authn_registration(pb::StartWebAuthnRegistrationRequest {
+            access_token: token.clone(),
+        })
+        .await
+        .expect("start")
+        .into_inner()
+        .credential_creation_options;
+    let options: Value = serde_json::from_str(&options).expect("JSON");
+    assert_eq!(options["rp"]["id"], RP);
+    assert_eq!(options["pubKeyCredParams"][0]["alg"], -7);
+    assert_eq!(options["user"]["name"], "jo");
+    assert!(options["challenge"].as_str().is_some_and(|c| c.len() >= 40));
+
+    // Packed self-attestation and attestation none both register.
+    let packed = SoftKey::new();
+    let registration = packed.register(&options, &Bend::default());
+    users
+        .complete_web_authn_registration(pb::CompleteWebAuthnRegistrationRequest {
+            access_token: token.clone(),
+            credential: registration.to_string(),
+        })
+        .await
+        .expect("packed self-attestation");
+    // The challenge was good once.
+    let replay = users
+        .complete_web_authn_registration(pb::CompleteWebAuthnRegistrationRequest {
+            access_token: token.clone(),
+            credential: registration.to_string(),
+        })
+        .await
+        .expect_err("replayed");
+    assert_eq!(replay.code(), Code::FailedPrecondition);
+    assert!(
+        replay
+            .message()
+            .contains("WebAuthnChallengeNotFoundException")
+    );
+    let none = SoftKey::new();
+    enrol(
+        &mut users,
+        &token,
+        &none,
+        &Bend {
+            fmt: "none",
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("attestation none");
+
+    // What a browser cannot be made to send is refused, by Cognito's name.
+    for (bend, code, exception) in [
+        (
+            Bend {
+                tamper_signature: true,
+                ..Default::default()
+            },
+            Code::InvalidArgument,
+            "InvalidParameterException",
+        ),
+        (
+            Bend {
+                rp_id: "evil.example.com",
+                ..Default::default()
+            },
+            Code::InvalidArgument,
+            "WebAuthnRelyingPartyMismatchException",
+        ),
+        (
+            Bend {
+                origin: "https://auth.example.com.evil.test",
+                ..Default::default()
+            },
+            Code::InvalidArgument,
+            "WebAuthnOriginNotAllowedException",
+        ),
+        (
+            // No user presence.
+            Bend {
+                flags: 0x44,
+                ..Default::default()
+            },
+            Code::InvalidArgument,
+            "InvalidParameterException",
+        ),
+        (
+            Bend {
+                fmt: "tpm",
+                ..Default::default()
+            },
+            Code::InvalidArgument,
+            "WebAuthnCredentialNotSupportedException",
+        ),
+    ] {
+        let err = enrol(&mut users, &token, &SoftKey::new(), &bend)
+            .await
+            .expect_err(exception);
+        assert_eq!(err.code(), code, "{exception}: {err:?}");
+        assert!(err.message().contains(exception), "{}", err.message());
+    }
+    // A registration of another user's challenge is not this user's.
+    let other = s.create_user_with_token(&pool, "kim", &[]).await;
+    let theirs = users
+        .start_web_authn_registration(pb::StartWebAuthnRegistrationRequest {
+            access_token: other,
+        })
+        .await
+        .expect("start")
+        .into_inner()
+        .credential_creation_options;
+    let theirs: Value = serde_json::from_str(&theirs).expect("JSON");
+    users
+        .start_web_authn_registration(pb::StartWebAuthnRegistrationRequest {
+            access_token: token.clone(),
+        })
+        .await
+        .expect("start");
+    let err = users
+        .complete_web_authn_registration(pb::CompleteWebAuthnRegistrationRequest {
+            access_token: token.clone(),
+            credential: SoftKey::new()
+                .register(&theirs, &Bend::default())
+                .to_string(),
+        })
+        .await
+        .expect_err("another user's challenge");
+    assert!(
+        err.message().contains("WebAuthnChallengeNotFoundException"),
+        "{err:?}"
+    );
+
+    // Two passkeys, both in every read.
+    let listed = users
+        .list_web_authn_credentials(pb::ListWebAuthnCredentialsRequest {
+            access_token: token.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    let mut ids: Vec<String> = listed
+        .credentials
+        .iter()
+        .map(|c| c.credential_id.clone())
+        .collect();
+    ids.sort();
+    let mut expected = vec![
+        base64_url(&packed.credential_id),
+        base64_url(&none.credential_id),
+    ];
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(
+        listed
+            .credentials
+            .iter()
+            .all(|c| c.relying_party_id == RP && c.authenticator_transports == ["usb", "nfc"])
+    );
+    let factors = users
+        .get_user_auth_factors(pb::GetUserAuthFactorsRequest {
+            access_token: token.clone(),
+        })
+        .await
+        .expect("factors")
+        .into_inner();
+    assert!(
+        factors
+            .configured_user_auth_factors
+            .contains(&(pb::AuthFactorType::WebAuthn as i32))
+    );
+
+    // Bad input is refused at the edge and reaches nothing.
+    let before = s.upstream_calls();
+    for credential in ["", "[1]", "not json", &"x".repeat(70_000)] {
+        let err = users
+            .complete_web_authn_registration(pb::CompleteWebAuthnRegistrationRequest {
+                access_token: token.clone(),
+                credential: credential.into(),
+            })
+            .await
+            .expect_err("bad credential");
+        assert_eq!(err.code(), Code::InvalidArgument);
+    }
+    assert_eq!(s.upstream_calls(), before, "nothing reached the backend");
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// A scripted Cognito for the reset: answers by operation (x-amz-target).
@@ -886,5 +1115,52 @@ async fn device_calls_go_to_cognito_with_its_names_and_answers_come_back_whole()
                 json!({"UserPoolId": POOL, "Username": "ida"})
             ),
         ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkey_enrolment_goes_to_cognito_as_documents_and_back_as_json() {
+    let stub = scripted(|op, _| match op {
+        "StartWebAuthnRegistration" => ok(json!({"CredentialCreationOptions": {
+            "rp": {"id": RP, "name": "Example"},
+            "challenge": "Y2hhbGxlbmdl",
+            "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+            "timeout": 60000
+        }})),
+        _ => ok(json!({})),
+    })
+    .await;
+    let (_server, mut users) = users_on(&stub).await;
+    let token = "eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2NvZ25pdG8taWRwLnVzLWVhc3QtMS5hbWF6b25hd3MuY29tL3VzLWVhc3QtMV9SZXNldDEiLCJzdWIiOiJzIn0.sig";
+    let options = users
+        .start_web_authn_registration(pb::StartWebAuthnRegistrationRequest {
+            access_token: token.into(),
+        })
+        .await
+        .expect("start")
+        .into_inner()
+        .credential_creation_options;
+    let options: Value = serde_json::from_str(&options).expect("JSON");
+    assert_eq!(options["rp"]["id"], RP);
+    assert_eq!(options["pubKeyCredParams"][0]["alg"], -7);
+    assert_eq!(options["timeout"], 60000);
+    let credential = json!({"id": "abc", "rawId": "abc", "type": "public-key",
+        "response": {"clientDataJSON": "e30", "attestationObject": "oA"}});
+    users
+        .complete_web_authn_registration(pb::CompleteWebAuthnRegistrationRequest {
+            access_token: token.into(),
+            credential: credential.to_string(),
+        })
+        .await
+        .expect("complete");
+    let seen = stub.seen();
+    let bodies: Vec<Value> = seen
+        .iter()
+        .map(|s| serde_json::from_str(&s.body).unwrap_or(Value::Null))
+        .collect();
+    assert_eq!(bodies[0], json!({"AccessToken": token}));
+    assert_eq!(
+        bodies[1],
+        json!({"AccessToken": token, "Credential": credential})
     );
 }

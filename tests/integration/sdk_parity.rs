@@ -287,6 +287,21 @@ fn every_sdk_member_has_its_proto_field() {
             "AdminUpdateUserAttributesRequest",
             &[],
         ),
+        (
+            op::start_web_authn_registration::StartWebAuthnRegistrationInput::SCHEMA,
+            "StartWebAuthnRegistrationRequest",
+            &[],
+        ),
+        (
+            op::start_web_authn_registration::StartWebAuthnRegistrationOutput::SCHEMA,
+            "StartWebAuthnRegistrationResponse",
+            &[],
+        ),
+        (
+            op::complete_web_authn_registration::CompleteWebAuthnRegistrationInput::SCHEMA,
+            "CompleteWebAuthnRegistrationRequest",
+            &[],
+        ),
         (t::DeviceType::SCHEMA, "Device", &[]),
         (t::AttributeType::SCHEMA, "Attribute", &[]),
         (t::SmsMfaConfigType::SCHEMA, "SmsMfaConfig", &[]),

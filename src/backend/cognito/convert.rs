@@ -69,6 +69,48 @@ pub fn attribute_to_sdk(a: &crate::domain::UserAttribute) -> Result<sdk::Attribu
         .map_err(|e| Error::Internal(format!("AttributeType: {e}")))
 }
 
+/// Cognito's Document (the WebAuthn options and credential) as JSON.
+pub fn document_to_json(d: &aws_smithy_types::Document) -> serde_json::Value {
+    use aws_smithy_types::{Document as D, Number as N};
+    use serde_json::Value as V;
+    match d {
+        D::Object(m) => V::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), document_to_json(v)))
+                .collect(),
+        ),
+        D::Array(a) => V::Array(a.iter().map(document_to_json).collect()),
+        D::Number(N::PosInt(n)) => V::from(*n),
+        D::Number(N::NegInt(n)) => V::from(*n),
+        D::Number(N::Float(f)) => serde_json::Number::from_f64(*f).map_or(V::Null, V::Number),
+        D::String(s) => V::String(s.clone()),
+        D::Bool(b) => V::Bool(*b),
+        D::Null => V::Null,
+    }
+}
+
+/// JSON as Cognito's Document.
+pub fn json_to_document(v: &serde_json::Value) -> aws_smithy_types::Document {
+    use aws_smithy_types::{Document as D, Number as N};
+    use serde_json::Value as V;
+    match v {
+        V::Object(m) => D::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), json_to_document(v)))
+                .collect(),
+        ),
+        V::Array(a) => D::Array(a.iter().map(json_to_document).collect()),
+        V::Number(n) => D::Number(match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => N::PosInt(u),
+            (None, Some(i)) => N::NegInt(i),
+            _ => N::Float(n.as_f64().unwrap_or(0.0)),
+        }),
+        V::String(s) => D::String(s.clone()),
+        V::Bool(b) => D::Bool(*b),
+        V::Null => D::Null,
+    }
+}
+
 pub fn listed_user_from_sdk(u: &sdk::UserType) -> ListedUser {
     let attribute = |name: &str| {
         u.attributes()

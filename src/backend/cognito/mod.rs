@@ -1042,4 +1042,30 @@ impl Backend for CognitoBackend {
             .map_err(|e| upstream(e, &[]))?;
         Ok(())
     }
+
+    async fn start_web_authn_registration(&self, token: &AccessToken) -> Result<serde_json::Value> {
+        let out = self
+            .for_token(token)?
+            .start_web_authn_registration()
+            .access_token(token.expose())
+            .send()
+            .await
+            .map_err(|e| upstream(e, &[token.secret()]))?;
+        Ok(c::document_to_json(out.credential_creation_options()))
+    }
+
+    async fn complete_web_authn_registration(
+        &self,
+        token: &AccessToken,
+        credential: &serde_json::Value,
+    ) -> Result<()> {
+        self.for_token(token)?
+            .complete_web_authn_registration()
+            .access_token(token.expose())
+            .credential(c::json_to_document(credential))
+            .send()
+            .await
+            .map_err(|e| upstream(e, &[token.secret()]))?;
+        Ok(())
+    }
 }

@@ -165,6 +165,29 @@ pub(super) fn configured_factors(pool: &Pool, user: &User) -> Vec<AuthFactor> {
     out
 }
 
+/// Whether the pool lets its users register passkeys: a plan above Lite
+/// (FeatureUnavailableInTierException) that allows WEB_AUTHN as a first
+/// factor (WebAuthnNotEnabledException).
+pub(super) fn check_passkeys_allowed(pool: &Pool) -> Result<()> {
+    if pool.feature_plan == FeaturePlan::Lite {
+        return Err(cognito(
+            "FeatureUnavailableInTierException",
+            "The following features need to be disabled for the LITE pricing tier configured: Passwordless Sign-In",
+        ));
+    }
+    if !pool
+        .state
+        .first_auth_factors
+        .contains(&AuthFactor::WebAuthn)
+    {
+        return Err(cognito(
+            "WebAuthnNotEnabledException",
+            "WebAuthn is not an allowed first auth factor of the user pool",
+        ));
+    }
+    Ok(())
+}
+
 /// Whether a user matches a ListUsers filter.
 pub(super) fn matches_filter(user: &User, filter: Option<&UserFilter>) -> bool {
     let Some(f) = filter else {

@@ -455,18 +455,7 @@ impl LocalBackend {
         self.store
             .write(|data| {
                 let pool = data.pool(user_pool_id)?;
-                if pool.feature_plan == FeaturePlan::Lite {
-                    return Err(cognito(
-                        "FeatureUnavailableInTierException",
-                        "The following features need to be disabled for the LITE pricing tier configured: Passwordless Sign-In",
-                    ));
-                }
-                if !pool.state.first_auth_factors.contains(&AuthFactor::WebAuthn) {
-                    return Err(cognito(
-                        "WebAuthnNotEnabledException",
-                        "WebAuthn is not an allowed first auth factor of the user pool",
-                    ));
-                }
+                super::cognito_rules::check_passkeys_allowed(&pool)?;
                 if let Some(rp) = pool
                     .mfa
                     .web_authn

@@ -8,9 +8,11 @@ mod account;
 pub mod cognito_rules;
 pub mod fixtures;
 mod page_token;
+mod passkeys;
 pub mod store;
 pub mod token;
 pub mod totp_checks;
+pub mod webauthn;
 
 pub use account::NewDevice;
 use cognito_rules::{
@@ -633,6 +635,19 @@ impl Backend for LocalBackend {
         attributes: &[UserAttribute],
     ) -> Result<()> {
         self.local_admin_update_user_attributes(user_pool_id, username, attributes)
+            .await
+    }
+
+    async fn start_web_authn_registration(&self, token: &AccessToken) -> Result<serde_json::Value> {
+        self.local_start_web_authn_registration(token).await
+    }
+
+    async fn complete_web_authn_registration(
+        &self,
+        token: &AccessToken,
+        credential: &serde_json::Value,
+    ) -> Result<()> {
+        self.local_complete_web_authn_registration(token, credential)
             .await
     }
 }

@@ -5,6 +5,7 @@
 //! same for every backend.
 
 mod account;
+mod passkey;
 mod pool;
 mod reset;
 mod user;
@@ -13,6 +14,7 @@ pub use account::{
     AdminGetDevice, AdminUpdateDeviceStatus, AdminUpdateUserAttributes, ForgetDevice,
     GlobalSignOut, ListDevices,
 };
+pub use passkey::{CompleteWebAuthnRegistration, CreationOptions, StartWebAuthnRegistration};
 pub use pool::{
     CheckFinding, CheckReport, CheckUserPoolMfaConfig, FindingKind, GetUserPoolMfaConfig,
     SetUserPoolMfaConfig, UpdateUserPoolMfaConfig, VersionedConfig,
@@ -208,6 +210,13 @@ mod tests {
                 username: "u".into(),
                 attributes: Vec::new(),
                 client_metadata: 0,
+            }]),
+            planned(vec![StartWebAuthnRegistration {
+                access_token: token(),
+            }]),
+            planned(vec![CompleteWebAuthnRegistration {
+                access_token: token(),
+                credential: "{}".into(),
             }]),
             planned(vec![
                 AdminResetUserMfa {

@@ -102,6 +102,28 @@ pub fn mfa_attributes(v: &mut Violations, field: &str, attributes: &[UserAttribu
     }
 }
 
+/// The most bytes of a WebAuthn credential's JSON (a facade bound: a
+/// registration is a few KiB; an attestation chain at most tens).
+pub const MAX_CREDENTIAL_JSON: usize = 65_536;
+
+/// CompleteWebAuthnRegistration's credential: a JSON object of at most
+/// [`MAX_CREDENTIAL_JSON`] bytes.
+pub fn web_authn_credential_json(v: &mut Violations, field: &str, value: &str) {
+    if value.is_empty() {
+        v.add(field, "is required: the credential as JSON");
+    } else if value.len() > MAX_CREDENTIAL_JSON {
+        v.add(
+            field,
+            format!("is {} bytes; at most {MAX_CREDENTIAL_JSON}", value.len()),
+        );
+    } else if !serde_json::from_str::<serde_json::Value>(value).is_ok_and(|j| j.is_object()) {
+        v.add(
+            field,
+            "must be a JSON object (PublicKeyCredential.toJSON())",
+        );
+    }
+}
+
 fn phone_number(v: &mut Violations, field: &str, value: &str) {
     let digits = value.strip_prefix('+').unwrap_or("");
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {

@@ -710,5 +710,6 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 pub mod procs;
+pub mod soft_authn;
 pub mod stub;
 pub mod wait;

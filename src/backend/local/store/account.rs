@@ -1,6 +1,7 @@
-//! A user's account beside its MFA: tracked devices and the time of the
-//! user's last global sign-out (schema 2: tokens issued before it are
-//! revoked), and who else holds an attribute value.
+//! A user's account beside its MFA (schema 2): tracked devices, the
+//! passkey registration under way (its challenge), the time of the user's
+//! last global sign-out (tokens issued before it are revoked), and who else
+//! holds an attribute value.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -22,6 +23,13 @@ CREATE TABLE devices (
     PRIMARY KEY (pool_id, username, device_key)
 ) WITHOUT ROWID;
 CREATE INDEX devices_order ON devices (pool_id, username, created_at, device_key);
+CREATE TABLE web_authn_challenges (
+    pool_id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    challenge TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (pool_id, username)
+) WITHOUT ROWID;
 CREATE TABLE sign_outs (
     pool_id TEXT NOT NULL,
     username TEXT NOT NULL,
@@ -217,5 +225,48 @@ impl Data<'_> {
                 username
             ])
             .map_err(sql)
+    }
+
+    /// Issues a registration challenge (base64url) for the user, replacing
+    /// any before it: one registration at a time per user.
+    pub fn put_challenge(
+        &self,
+        pool_id: &str,
+        username: &str,
+        challenge: &str,
+        expires_at: u64,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO web_authn_challenges (pool_id, username, challenge, expires_at)                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (pool_id, username) DO UPDATE                  SET challenge = excluded.challenge, expires_at = excluded.expires_at",
+            )
+            .map_err(sql)?
+            .execute(params![pool_id, username, challenge, to_i64(expires_at)])
+            .map_err(sql)?;
+        Ok(())
+    }
+
+    /// Takes (and forgets: a challenge is good once) the user's challenge
+    /// and its expiry.
+    pub fn take_challenge(&self, pool_id: &str, username: &str) -> Result<Option<(String, u64)>> {
+        let found: Option<(String, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT challenge, expires_at FROM web_authn_challenges                  WHERE pool_id = ?1 AND username = ?2",
+            )
+            .map_err(sql)?
+            .query_row(params![pool_id, username], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(sql)?;
+        if found.is_some() {
+            self.conn
+                .prepare_cached(
+                    "DELETE FROM web_authn_challenges WHERE pool_id = ?1 AND username = ?2",
+                )
+                .map_err(sql)?
+                .execute(params![pool_id, username])
+                .map_err(sql)?;
+        }
+        Ok(found.map(|(c, at)| (c, to_u64(at))))
     }
 }

@@ -420,6 +420,9 @@ async fn a_schema_1_database_is_migrated_with_its_data_and_key() {
     assert_eq!(store.read(|d| d.device_count("p", "u")).await.unwrap(), 1);
     assert_eq!(store.read(|d| d.signed_out_at("p", "u")).await.unwrap(), 5);
     // A later sign-out moves the time forward, an earlier one never back.
-    store.write(|d| d.put_signed_out("p", "u", 3)).await.unwrap();
+    store
+        .write(|d| d.put_signed_out("p", "u", 3))
+        .await
+        .unwrap();
     assert_eq!(store.read(|d| d.signed_out_at("p", "u")).await.unwrap(), 5);
 }

@@ -1,0 +1,366 @@
+//! Passkey enrolment on the local backend: the credential creation options
+//! StartWebAuthnRegistration answers, and the checks of the registration
+//! CompleteWebAuthnRegistration takes (W3C WebAuthn Level 2 §7.1, "Registering
+//! a new credential"), with Cognito's exception for each failure.
+//!
+//! Checked: the client data's type (`webauthn.create`), its challenge (the
+//! one this user was issued, unexpired, used once), its origin (https on the
+//! relying party or a subdomain of it; http only for `localhost`; not
+//! cross-origin), the authenticator data's relying party hash, user
+//! presence, user verification when the pool requires it, the attested
+//! credential (its id equal to the one the client names; an ES256 P-256
+//! key), and the attestation: `none`, or `packed` self-attestation whose
+//! signature the new key verifies. Attestation with a certificate chain
+//! (`packed` with x5c, `tpm`, `android-key`, ...) is refused as
+//! WebAuthnCredentialNotSupportedException: the local backend asks for
+//! attestation "none" and checks no certificate (docs/differences.md).
+//!
+//! Every input is bounded before it is read: the credential's JSON
+//! (`rules::MAX_CREDENTIAL_JSON`, checked at the API), the credential id
+//! ([`MAX_CREDENTIAL_ID_BYTES`]), CBOR nesting (ciborium's limit).
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use serde_json::{Value, json};
+
+use super::cognito_rules::{cognito, invalid_parameter};
+use crate::domain::UserVerification;
+use crate::error::Error;
+
+/// The most bytes of a credential id (WebAuthn: at most 1023).
+pub const MAX_CREDENTIAL_ID_BYTES: usize = 1023;
+/// How long a registration challenge lives, in seconds (the options'
+/// `timeout`, 5 minutes).
+pub const CHALLENGE_SECONDS: u64 = 300;
+
+/// COSE algorithm ES256 (ECDSA P-256 with SHA-256), the one key type the
+/// local backend registers.
+const ES256: i64 = -7;
+
+const FLAG_UP: u8 = 0x01;
+const FLAG_UV: u8 = 0x04;
+const FLAG_AT: u8 = 0x40;
+
+/// What a Start hands out and a Complete checks against.
+pub struct Ceremony<'a> {
+    pub relying_party_id: &'a str,
+    pub user_verification: Option<UserVerification>,
+    /// The challenge's bytes.
+    pub challenge: &'a [u8],
+}
+
+/// A registration that passed every check.
+#[derive(Debug)]
+pub struct Registered {
+    /// base64url, as ListWebAuthnCredentials names it.
+    pub credential_id: String,
+    pub authenticator_attachment: Option<String>,
+    pub transports: Vec<String>,
+}
+
+fn not_supported(what: &str) -> Error {
+    cognito(
+        "WebAuthnCredentialNotSupportedException",
+        format!("The credential is not supported: {what}"),
+    )
+}
+
+fn user_verification_name(uv: Option<UserVerification>) -> &'static str {
+    match uv {
+        Some(UserVerification::Required) => "required",
+        _ => "preferred",
+    }
+}
+
+/// The PublicKeyCredentialCreationOptions, as JSON (`challenge`, `user.id`
+/// and each excluded credential's `id` base64url, as
+/// `PublicKeyCredential.parseCreationOptionsFromJSON` reads them).
+pub fn creation_options(
+    c: &Ceremony<'_>,
+    user_id: &str,
+    username: &str,
+    exclude: &[String],
+) -> Value {
+    json!({
+        "rp": {"id": c.relying_party_id, "name": c.relying_party_id},
+        "user": {"id": B64.encode(user_id.as_bytes()), "name": username, "displayName": username},
+        "challenge": B64.encode(c.challenge),
+        "pubKeyCredParams": [{"type": "public-key", "alg": ES256}],
+        "timeout": CHALLENGE_SECONDS * 1000,
+        "excludeCredentials": exclude
+            .iter()
+            .map(|id| json!({"type": "public-key", "id": id}))
+            .collect::<Vec<_>>(),
+        "authenticatorSelection": {
+            "residentKey": "required",
+            "requireResidentKey": true,
+            "userVerification": user_verification_name(c.user_verification),
+        },
+        "attestation": "none",
+        "extensions": {"credProps": true},
+    })
+}
+
+fn text<'v>(v: &'v Value, path: &[&str]) -> Option<&'v str> {
+    let mut at = v;
+    for p in path {
+        at = at.get(p)?;
+    }
+    at.as_str()
+}
+
+fn b64(v: &Value, path: &[&str], field: &str) -> Result<Vec<u8>, Error> {
+    let s =
+        text(v, path).ok_or_else(|| invalid_parameter(format!("credential.{field} is missing")))?;
+    B64.decode(s.trim_end_matches('='))
+        .map_err(|_| invalid_parameter(format!("credential.{field} is not base64url")))
+}
+
+/// Whether `origin` may register for `rp`: https on the relying party or a
+/// subdomain of it, or http on localhost (WebAuthn's rule for a relying
+/// party id; Cognito's own list of allowed origins is not modelled).
+fn origin_allowed(origin: &str, rp: &str) -> bool {
+    let (scheme, rest) = match origin.split_once("://") {
+        Some(p) => p,
+        None => return false,
+    };
+    let host = rest.split(':').next().unwrap_or("");
+    let on_rp = host == rp || host.strip_suffix(rp).is_some_and(|h| h.ends_with('.'));
+    match scheme {
+        "https" => on_rp,
+        "http" => on_rp && (rp == "localhost" || rp.ends_with(".localhost")),
+        _ => false,
+    }
+}
+
+fn cbor_get<'v>(
+    map: &'v [(ciborium::Value, ciborium::Value)],
+    key: &ciborium::Value,
+) -> Option<&'v ciborium::Value> {
+    map.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+fn int(i: i64) -> ciborium::Value {
+    ciborium::Value::Integer(i.into())
+}
+
+fn as_i64(v: &ciborium::Value) -> Option<i64> {
+    v.as_integer().and_then(|i| i64::try_from(i).ok())
+}
+
+/// The uncompressed SEC1 point of an ES256 COSE key.
+fn es256_point(key: &ciborium::Value) -> Result<Vec<u8>, Error> {
+    let map = key
+        .as_map()
+        .ok_or_else(|| not_supported("the public key is not a COSE key"))?;
+    let kty = cbor_get(map, &int(1)).and_then(as_i64);
+    let alg = cbor_get(map, &int(3)).and_then(as_i64);
+    let crv = cbor_get(map, &int(-1)).and_then(as_i64);
+    if kty != Some(2) || alg != Some(ES256) || crv != Some(1) {
+        return Err(not_supported(
+            "only ES256 keys (EC2, P-256, alg -7) are registered",
+        ));
+    }
+    let coord = |k: i64| {
+        cbor_get(map, &int(k))
+            .and_then(ciborium::Value::as_bytes)
+            .filter(|b| b.len() == 32)
+            .cloned()
+            .ok_or_else(|| invalid_parameter("the public key's coordinates are not 32 bytes each"))
+    };
+    let mut point = vec![0x04];
+    point.extend(coord(-2)?);
+    point.extend(coord(-3)?);
+    Ok(point)
+}
+
+/// Checks a registration against the ceremony; the challenge has been
+/// looked up (and is spent) by the caller.
+pub fn verify(c: &Ceremony<'_>, credential: &Value) -> Result<Registered, Error> {
+    if text(credential, &["type"]) != Some("public-key") {
+        return Err(invalid_parameter("credential.type must be \"public-key\""));
+    }
+    let id = b64(credential, &["id"], "id")?;
+    let raw_id = b64(credential, &["rawId"], "rawId")?;
+    if id != raw_id || id.is_empty() || id.len() > MAX_CREDENTIAL_ID_BYTES {
+        return Err(invalid_parameter(format!(
+            "credential.id and credential.rawId must be the same 1 to {MAX_CREDENTIAL_ID_BYTES} bytes"
+        )));
+    }
+    let client_data_json = b64(
+        credential,
+        &["response", "clientDataJSON"],
+        "response.clientDataJSON",
+    )?;
+    let client_data: Value = serde_json::from_slice(&client_data_json)
+        .map_err(|_| invalid_parameter("credential.response.clientDataJSON is not JSON"))?;
+    if text(&client_data, &["type"]) != Some("webauthn.create") {
+        return Err(invalid_parameter(
+            "the client data's type is not webauthn.create",
+        ));
+    }
+    let challenge = b64(&client_data, &["challenge"], "clientDataJSON.challenge")?;
+    if !crate::hash::mac_eq(&challenge, c.challenge) {
+        return Err(cognito(
+            "WebAuthnChallengeNotFoundException",
+            "The challenge of the registration is not the one issued",
+        ));
+    }
+    let origin = text(&client_data, &["origin"]).unwrap_or("");
+    if !origin_allowed(origin, c.relying_party_id)
+        || client_data.get("crossOrigin").and_then(Value::as_bool) == Some(true)
+    {
+        return Err(cognito(
+            "WebAuthnOriginNotAllowedException",
+            "The origin of the registration is not allowed for the relying party",
+        ));
+    }
+    let attestation = b64(
+        credential,
+        &["response", "attestationObject"],
+        "response.attestationObject",
+    )?;
+    let object: ciborium::Value = ciborium::from_reader(attestation.as_slice())
+        .map_err(|_| invalid_parameter("the attestation object is not CBOR"))?;
+    let object = object
+        .as_map()
+        .ok_or_else(|| invalid_parameter("the attestation object is not a CBOR map"))?;
+    let text_key = |k: &str| ciborium::Value::Text(k.to_owned());
+    let fmt = cbor_get(object, &text_key("fmt"))
+        .and_then(ciborium::Value::as_text)
+        .unwrap_or("");
+    let auth_data = cbor_get(object, &text_key("authData"))
+        .and_then(ciborium::Value::as_bytes)
+        .ok_or_else(|| invalid_parameter("the attestation object has no authData"))?;
+    let statement = cbor_get(object, &text_key("attStmt"))
+        .and_then(ciborium::Value::as_map)
+        .ok_or_else(|| invalid_parameter("the attestation object has no attStmt"))?;
+
+    // Authenticator data: rpIdHash(32) flags(1) signCount(4) aaguid(16)
+    // credentialIdLength(2) credentialId publicKey(COSE).
+    let short = || invalid_parameter("the authenticator data is too short");
+    let rp_hash = auth_data.get(..32).ok_or_else(short)?;
+    if rp_hash != crate::hash::sha256(c.relying_party_id.as_bytes()) {
+        return Err(cognito(
+            "WebAuthnRelyingPartyMismatchException",
+            "The credential was made for another relying party",
+        ));
+    }
+    let flags = *auth_data.get(32).ok_or_else(short)?;
+    if flags & FLAG_UP == 0 {
+        return Err(invalid_parameter(
+            "the authenticator did not test user presence",
+        ));
+    }
+    if c.user_verification == Some(UserVerification::Required) && flags & FLAG_UV == 0 {
+        return Err(invalid_parameter(
+            "the user pool requires user verification and the authenticator did not verify the user",
+        ));
+    }
+    if flags & FLAG_AT == 0 {
+        return Err(invalid_parameter(
+            "the authenticator data has no attested credential",
+        ));
+    }
+    let len_bytes = auth_data.get(53..55).ok_or_else(short)?;
+    let cred_len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
+    if cred_len == 0 || cred_len > MAX_CREDENTIAL_ID_BYTES {
+        return Err(invalid_parameter(
+            "the attested credential id has a bad length",
+        ));
+    }
+    let cred_end = 55usize.saturating_add(cred_len);
+    let cred_id = auth_data.get(55..cred_end).ok_or_else(short)?;
+    if cred_id != id.as_slice() {
+        return Err(invalid_parameter(
+            "the attested credential id is not credential.id",
+        ));
+    }
+    let mut rest = auth_data.get(cred_end..).ok_or_else(short)?;
+    let public_key: ciborium::Value = ciborium::from_reader(&mut rest)
+        .map_err(|_| invalid_parameter("the credential public key is not CBOR"))?;
+    let point = es256_point(&public_key)?;
+
+    match fmt {
+        "none" if statement.is_empty() => {}
+        "none" => return Err(invalid_parameter("attestation none carries a statement")),
+        "packed" => {
+            if cbor_get(statement, &text_key("x5c")).is_some()
+                || cbor_get(statement, &text_key("ecdaaKeyId")).is_some()
+            {
+                return Err(not_supported(
+                    "attestation with a certificate chain (the local backend asks for none and checks no certificate)",
+                ));
+            }
+            if cbor_get(statement, &text_key("alg")).and_then(as_i64) != Some(ES256) {
+                return Err(invalid_parameter(
+                    "packed self-attestation's alg is not the key's (ES256)",
+                ));
+            }
+            let sig = cbor_get(statement, &text_key("sig"))
+                .and_then(ciborium::Value::as_bytes)
+                .ok_or_else(|| invalid_parameter("packed attestation has no sig"))?;
+            let mut signed = auth_data.to_vec();
+            signed.extend_from_slice(&crate::hash::sha256(&client_data_json));
+            if !crate::hash::verify_es256(&point, &signed, sig) {
+                return Err(invalid_parameter(
+                    "the self-attestation signature does not verify with the credential's key",
+                ));
+            }
+        }
+        _ => {
+            return Err(not_supported(
+                "attestation formats other than none and packed self-attestation",
+            ));
+        }
+    }
+
+    let attachment = text(credential, &["authenticatorAttachment"])
+        .filter(|a| ["platform", "cross-platform"].contains(a))
+        .map(str::to_owned);
+    let transports = credential
+        .get("response")
+        .and_then(|r| r.get("transports"))
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(Value::as_str)
+                .filter(|t| ["usb", "nfc", "ble", "smart-card", "hybrid", "internal"].contains(t))
+                .take(8)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Registered {
+        credential_id: B64.encode(&id),
+        authenticator_attachment: attachment,
+        transports,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_the_relying_party_or_its_subdomains_over_https() {
+        assert!(origin_allowed(
+            "https://auth.example.com",
+            "auth.example.com"
+        ));
+        assert!(origin_allowed(
+            "https://a.auth.example.com:8443",
+            "auth.example.com"
+        ));
+        assert!(!origin_allowed(
+            "https://evilauth.example.com",
+            "auth.example.com"
+        ));
+        assert!(!origin_allowed(
+            "http://auth.example.com",
+            "auth.example.com"
+        ));
+        assert!(!origin_allowed("https://example.com", "auth.example.com"));
+        assert!(origin_allowed("http://localhost:3000", "localhost"));
+        assert!(!origin_allowed("auth.example.com", "auth.example.com"));
+    }
+}
