@@ -324,6 +324,48 @@ async fn every_method() -> EveryMethod {
         ))
         .await
         .expect("delete");
+    // Issue 35: the attributes MFA needs (a phone number no record may
+    // show), a remembered device, and the reset that forgets it.
+    let phone = "+15555550142";
+    users
+        .admin_update_user_attributes(with_id(
+            pb::AdminUpdateUserAttributesRequest {
+                user_pool_id: f.pool.clone(),
+                username: "alice".into(),
+                user_attributes: vec![pb::Attribute {
+                    name: "phone_number".into(),
+                    value: Some(phone.into()),
+                }],
+                ..Default::default()
+            },
+            "rid-attributes",
+        ))
+        .await
+        .expect("attributes");
+    dev::local_fixtures_service_client::LocalFixturesServiceClient::with_interceptor(
+        ch.clone(),
+        ApiKey::new(TEST_KEY),
+    )
+    .remember_device(dev::RememberDeviceRequest {
+        user_pool_id: f.pool.clone(),
+        username: "alice".into(),
+        device_name: Some("laptop".into()),
+        remembered: true,
+        last_ip: None,
+    })
+    .await
+    .expect("device");
+    users
+        .admin_reset_user_mfa(with_id(
+            pb::AdminResetUserMfaRequest {
+                user_pool_id: f.pool.clone(),
+                username: "alice".into(),
+                validate_only: false,
+            },
+            "rid-reset",
+        ))
+        .await
+        .expect("reset");
     // Refusals: rate limit, validation, policy, authentication.
     let limited = users
         .admin_delete_software_token(with_id(
@@ -387,6 +429,7 @@ async fn every_method() -> EveryMethod {
             f.token.clone(),
             secret,
             external_id,
+            phone.to_owned(),
         ],
     }
 }
@@ -409,6 +452,8 @@ async fn a_change_leaves_two_records_and_a_read_or_a_refusal_one() {
         ("rid-settings", &one, "OK"),
         ("rid-admin-settings", &one, "OK"),
         ("rid-delete", &both, "OK"),
+        ("rid-attributes", &both, "OK"),
+        ("rid-reset", &both, "OK"),
         ("rid-limited", &one, "RESOURCE_EXHAUSTED"),
         ("rid-invalid", &one, "INVALID_ARGUMENT"),
         ("rid-denied", &one, "PERMISSION_DENIED"),
@@ -420,6 +465,46 @@ async fn a_change_leaves_two_records_and_a_read_or_a_refusal_one() {
             "{rid}"
         );
     }
+}
+
+/// AdminResetUserMfa leaves one call's records: received before its first
+/// change, completed after its last, each step's outcome in the completed
+/// record; a phone number set shows only masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_is_one_call_with_every_step_in_its_record() {
+    let EveryMethod { records, .. } = every_method().await;
+    let reset = of(&records, "rid-reset");
+    assert_eq!(reset.len(), 2, "received and completed, nothing else");
+    assert_eq!(reset[0]["request"]["username"], "alice");
+    let steps: Vec<(String, String)> = reset[1]["response"]["steps"]
+        .as_array()
+        .expect("steps in the record")
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap_or("").to_owned(),
+                s["outcome"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("read_factors", "DONE"),
+        // rid-delete took the TOTP app, and with it the only factor.
+        ("turn_off_mfa", "NOT_NEEDED"),
+        ("delete_software_token", "NOT_NEEDED"),
+        ("forget_devices", "DONE"),
+        ("sign_out", "DONE"),
+        ("passkeys", "NOT_NEEDED"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(steps, expected);
+    let attributes = of(&records, "rid-attributes")[0];
+    assert_eq!(
+        attributes["request"]["user_attributes"][0],
+        serde_json::json!({"name": "phone_number", "value": "***42"})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
