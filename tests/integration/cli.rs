@@ -638,6 +638,10 @@ fn the_readme_grpcurl_examples_work_as_written() {
         "\"summary\"",
         "\"enabledFactors\"",
         "\"friendlyCredentialName\": \"YubiKey\"",
+        "\"credentialCreationOptions\"",
+        "\"dev:device_remembered_status\"",
+        "\"RESET_OUTCOME_PLANNED\"",
+        "\"RESET_OUTCOME_DONE\"",
     ] {
         assert!(text.contains(shown), "{shown} not in:\n{text}");
     }
@@ -664,7 +668,7 @@ fn the_readme_python_excerpts_are_the_scenario_s_code() {
         .skip(1)
         .map(|b| b.split("```").next().unwrap_or_default())
         .collect();
-    assert_eq!(excerpts.len(), 2, "{section}");
+    assert_eq!(excerpts.len(), 3, "{section}");
     for e in excerpts {
         assert!(
             scenario.contains(e),

@@ -141,8 +141,25 @@ def main():
             summary = m.summary
     assert [u.username for u in walked] == ["py-user"], walked
     assert summary.users == 1 and summary.enabled_factors["SOFTWARE_TOKEN_MFA"] == 1, summary
+
+    # 8. A lost phone: a remembered device, the reset planned then done, the old token refused.
+    fixtures.RememberDevice(fx.RememberDeviceRequest(
+        user_pool_id=pool, username="py-user", device_name="old phone", remembered=True), metadata=md)
+    plan = users.AdminResetUserMfa(users_pb.AdminResetUserMfaRequest(
+        user_pool_id=pool, username="py-user", validate_only=True), metadata=md)
+    assert [s.outcome for s in plan.steps][1:5] == [users_pb.RESET_OUTCOME_PLANNED] * 4, plan
+    done = users.AdminResetUserMfa(users_pb.AdminResetUserMfaRequest(
+        user_pool_id=pool, username="py-user"), metadata=md)
+    assert {s.step: s.outcome for s in done.steps}["forget_devices"] == users_pb.RESET_OUTCOME_DONE, done
+    assert not users.AdminListDevices(users_pb.AdminListDevicesRequest(
+        user_pool_id=pool, username="py-user"), metadata=md).devices
+    try:
+        users.GetUserMfaSettings(users_pb.GetUserMfaSettingsRequest(access_token=token), metadata=md)
+        sys.exit("a revoked token was accepted")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.PERMISSION_DENIED and "revoked" in e.details(), e
     print(f"python scenario OK: pool {pool}, TOTP enrolled and preferred, read back as user and admin; "
-          f"auth factors, a passkey listed and deleted, the coverage walk")
+          f"auth factors, a passkey listed and deleted, the coverage walk, the lost-phone reset")
 
 
 if __name__ == "__main__":

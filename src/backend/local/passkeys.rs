@@ -16,13 +16,20 @@ use super::webauthn::{self, CHALLENGE_SECONDS, Ceremony};
 use super::{LocalBackend, random_bytes};
 
 /// The relying party of the pool's passkeys: its WebAuthn configuration's,
-/// else its domain; neither is WebAuthnConfigurationMissingException.
+/// else its domain (a prefix domain's host,
+/// `<prefix>.auth.<region>.amazoncognito.com`); neither is
+/// WebAuthnConfigurationMissingException.
 fn relying_party(pool: &Pool) -> Result<String> {
     pool.mfa
         .web_authn
         .as_ref()
         .and_then(|w| w.relying_party_id.clone())
-        .or_else(|| pool.state.domain.clone())
+        .or_else(|| {
+            pool.state
+                .domain
+                .as_ref()
+                .map(|prefix| format!("{prefix}.auth.{}.amazoncognito.com", pool.region))
+        })
         .ok_or_else(|| {
             cognito(
                 "WebAuthnConfigurationMissingException",
