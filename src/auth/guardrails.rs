@@ -40,6 +40,18 @@ use crate::glob::glob_match;
 
 use super::settings::{GuardrailAction, GuardrailConfig};
 
+/// The methods that change one user, not a pool, that guardrails cover:
+/// their expressions see `request.username` and empty `before`, `after` and
+/// `state`.
+pub const USER_CHANGES: [&str; 1] = [crate::method::ADMIN_RESET_USER_MFA.name];
+
+/// The methods that change (or check a change of) a pool's configuration.
+const POOL_CHANGES: [&str; 3] = [
+    crate::method::SET_USER_POOL_MFA_CONFIG.name,
+    crate::method::UPDATE_USER_POOL_MFA_CONFIG.name,
+    crate::method::CHECK_USER_POOL_MFA_CONFIG.name,
+];
+
 /// The variables an expression may name.
 pub const VARIABLES: [&str; 5] = ["before", "after", "request", "principal", "state"];
 /// The most bytes of one expression (`guardrails[].expression`).
@@ -50,6 +62,11 @@ pub struct Guardrail {
     pub name: String,
     user_pools: Vec<String>,
     methods: Vec<String>,
+    /// Whether the expression gives a bool on a change of one user: a
+    /// guardrail whose methods reach AdminResetUserMfa only by a wildcard
+    /// covers it only then (an expression written for pool changes, over
+    /// `after.…` without `has()`, never fails a reset closed).
+    covers_users: bool,
     program: cel::Program,
     pub message: String,
     pub actions: Vec<GuardrailAction>,
@@ -101,16 +118,37 @@ pub struct Subject<'a> {
     pub user_pool_id: &'a str,
     pub validate_only: bool,
     pub principal: (&'a str, &'a str),
-    pub before: &'a PoolMfaConfig,
-    pub after: &'a PoolMfaConfig,
+    /// The change: a pool's configuration before and after, or (a change
+    /// of one user: AdminResetUserMfa) the user, with `before`, `after`
+    /// and `state` empty.
+    pub change: Changed<'a>,
     pub state: Option<&'a PoolState>,
+}
+
+/// What a guarded call changes.
+pub enum Changed<'a> {
+    Pool {
+        before: &'a PoolMfaConfig,
+        after: &'a PoolMfaConfig,
+    },
+    User {
+        username: &'a str,
+    },
+}
+
+/// Whether a guardrail's `methods` name `method` (a full name).
+fn names_method(methods: &[String], method: &str) -> bool {
+    let short = method.rsplit('/').next().unwrap_or(method);
+    methods
+        .iter()
+        .any(|m| glob_match(m, method, Some('/')) || glob_match(m, short, None))
 }
 
 /// `trial`: the context of a configuration and state with every member
 /// present, built once for all the guardrails of a file.
 fn compile_one(
     c: &GuardrailConfig,
-    trial: &Result<cel::Context<'static, 'static>, String>,
+    trial: Option<&Result<cel::Context<'static, 'static>, String>>,
 ) -> Result<cel::Program, String> {
     if c.expression.len() > MAX_EXPRESSION_BYTES {
         return Err(format!(
@@ -136,9 +174,9 @@ fn compile_one(
     }
     // An expression that cannot give a bool on the full trial is wrong in
     // its types.
-    match evaluate(&program, trial) {
-        Ok(_) => Ok(program),
-        Err(e) => Err(format!(
+    match trial.map(|t| evaluate(&program, t)) {
+        None | Some(Ok(_)) => Ok(program),
+        Some(Err(e)) => Err(format!(
             "the expression does not give a bool on a full configuration: {e}"
         )),
     }
@@ -160,16 +198,47 @@ impl Guardrails {
             user_pool_id: "us-east-1_Example00",
             validate_only: false,
             principal: ("example", "api_key"),
-            before: &full.0,
-            after: &full.0,
+            change: Changed::Pool {
+                before: &full.0,
+                after: &full.0,
+            },
             state: Some(&full.1),
         });
+        // A guardrail that names a change of one user (AdminResetUserMfa)
+        // must also give a bool there, where no pool configuration exists:
+        // refused at load, never failing closed on a lost phone at 3 am.
+        let user_trial = context(&Subject {
+            method: USER_CHANGES[0],
+            user_pool_id: "us-east-1_Example00",
+            validate_only: false,
+            principal: ("example", "api_key"),
+            change: Changed::User {
+                username: "example",
+            },
+            state: None,
+        });
         for (i, c) in configs.iter().enumerate() {
-            match compile_one(c, &trial) {
-                Ok(program) => compiled.push(Guardrail {
+            // Named outright (no wildcard): the reset must be guardable.
+            let named = USER_CHANGES.iter().any(|m| {
+                let short = m.rsplit('/').next().unwrap_or(m);
+                c.methods.iter().any(|g| g == m || g == short)
+            });
+            // A guardrail over the reset alone is not tried on a pool change.
+            let pools = POOL_CHANGES.iter().any(|m| names_method(&c.methods, m)) || !named;
+            let checked = compile_one(c, pools.then_some(&trial)).and_then(|program| {
+                let total = evaluate(&program, &user_trial).is_ok();
+                if named && !total {
+                    return Err("it names AdminResetUserMfa, a change of one user, where `before`, `after` and `state` are empty; the expression does not give a bool there (test pool fields with has())"
+                        .into());
+                }
+                Ok((program, total))
+            });
+            match checked {
+                Ok((program, covers_users)) => compiled.push(Guardrail {
                     name: c.name.clone(),
                     user_pools: c.user_pools.clone(),
                     methods: c.methods.clone(),
+                    covers_users,
                     program,
                     message: c.message.clone(),
                     actions: c.actions.clone(),
@@ -228,10 +297,8 @@ impl Guardrails {
 
 impl Guardrail {
     fn covers(&self, method: &str, pool: &str) -> bool {
-        let short = method.rsplit('/').next().unwrap_or(method);
-        self.methods
-            .iter()
-            .any(|m| glob_match(m, method, Some('/')) || glob_match(m, short, None))
+        (self.covers_users || !USER_CHANGES.contains(&method))
+            && names_method(&self.methods, method)
             && self.user_pools.iter().any(|p| glob_match(p, pool, None))
     }
 }
@@ -239,14 +306,20 @@ impl Guardrail {
 /// The variables an expression sees, for one change.
 fn context(s: &Subject<'_>) -> Result<cel::Context<'static, 'static>, String> {
     let mut context = cel::Context::default();
+    let empty = || Json::Object(Map::new());
+    let mut request = json!({"method": s.method.rsplit('/').next().unwrap_or(s.method),
+                             "user_pool_id": s.user_pool_id, "validate_only": s.validate_only});
+    let (before, after) = match s.change {
+        Changed::Pool { before, after } => (config_view(before), config_view(after)),
+        Changed::User { username } => {
+            request["username"] = json!(username);
+            (empty(), empty())
+        }
+    };
     let vars = [
-        ("before", config_view(s.before)),
-        ("after", config_view(s.after)),
-        (
-            "request",
-            json!({"method": s.method.rsplit('/').next().unwrap_or(s.method),
-                   "user_pool_id": s.user_pool_id, "validate_only": s.validate_only}),
-        ),
+        ("before", before),
+        ("after", after),
+        ("request", request),
         (
             "principal",
             json!({"name": s.principal.0, "proven_by": s.principal.1}),
@@ -481,8 +554,7 @@ mod tests {
             user_pool_id: pool,
             validate_only: false,
             principal: ("ops", "api_key"),
-            before,
-            after,
+            change: Changed::Pool { before, after },
             state: None,
         }
     }
@@ -670,5 +742,52 @@ mod tests {
                 errors[0].1
             );
         }
+    }
+
+    #[test]
+    fn a_reset_is_guarded_by_the_guardrails_that_can_judge_it() {
+        use crate::method::ADMIN_RESET_USER_MFA;
+        let cfg = |methods: &[&str], expression: &str| GuardrailConfig {
+            methods: methods.iter().map(|m| m.to_string()).collect(),
+            ..rail(expression, &[GuardrailAction::Deny])
+        };
+        // Named outright, over pool fields without has(): refused at load.
+        let err = Guardrails::compile(&[cfg(
+            &["AdminResetUserMfa"],
+            "after.mfa_configuration != 'OFF'",
+        )])
+        .err()
+        .unwrap();
+        assert!(err[0].1.contains("names AdminResetUserMfa"), "{err:?}");
+        // Reached by "*" only: it does not cover the reset.
+        let pool_rail =
+            Guardrails::compile(&[cfg(&["*"], "after.mfa_configuration != 'OFF'")]).unwrap();
+        assert!(pool_rail.apply_to(
+            "cognito.mfa.v1.UserPoolMfaService/SetUserPoolMfaConfig",
+            "us-east-1_Prod1"
+        ));
+        assert!(!pool_rail.apply_to(ADMIN_RESET_USER_MFA.name, "us-east-1_Prod1"));
+        // Written for users: it judges the reset by its username.
+        let user_rail = Guardrails::compile(&[cfg(
+            &["AdminResetUserMfa"],
+            "request.username != 'break-glass'",
+        )])
+        .unwrap();
+        assert!(user_rail.apply_to(ADMIN_RESET_USER_MFA.name, "us-east-1_Prod1"));
+        let judge = |username: &str| {
+            user_rail.check(
+                ADMIN_RESET_USER_MFA.name,
+                &Subject {
+                    method: ADMIN_RESET_USER_MFA.name,
+                    user_pool_id: "us-east-1_Prod1",
+                    validate_only: false,
+                    principal: ("ops", "api_key"),
+                    change: Changed::User { username },
+                    state: None,
+                },
+            )
+        };
+        assert!(judge("alice").is_empty());
+        assert_eq!(judge("break-glass").len(), 1);
     }
 }

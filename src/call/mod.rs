@@ -27,7 +27,7 @@ use std::{future::Future, sync::Arc, time::Instant};
 
 use crate::audit::settings::AuditLevel;
 use crate::audit::{Auditor, CallAudit, Caller, Completed};
-use crate::auth::guardrails::{Finding, Guardrails, Subject};
+use crate::auth::guardrails::{Changed, Finding, Guardrails, Subject};
 use crate::auth::{Principal, SharedAuth, policy::Scope};
 use crate::backend::Backend;
 use crate::domain::{AccessToken, PoolMfaConfig, Secret, UserRef, rules::Violations};
@@ -278,18 +278,45 @@ impl Guard {
                 user_pool_id: p.user_pool_id,
                 validate_only: p.validate_only,
                 principal: (&self.principal.0, self.principal.1),
-                before: p.before,
-                after: p.after,
+                change: Changed::Pool {
+                    before: p.before,
+                    after: p.after,
+                },
                 state: p.state,
             },
         )
+    }
+
+    /// The findings of a change of one user (`auth::guardrails::USER_CHANGES`):
+    /// as [`Guard::check`], the expression seeing `request.username`.
+    pub fn check_user(
+        &self,
+        user_pool_id: &str,
+        username: &str,
+        validate_only: bool,
+    ) -> Result<Vec<Finding>> {
+        let found = self.rails.check(
+            self.method,
+            &Subject {
+                method: self.method,
+                user_pool_id,
+                validate_only,
+                principal: (&self.principal.0, self.principal.1),
+                change: Changed::User { username },
+                state: None,
+            },
+        );
+        Self::verdict(found)
     }
 
     /// The findings of a change against the guardrails: an error when one
     /// that denies does not hold, else those that warn or audit, for the
     /// answer and the record.
     pub fn check(&self, p: &Proposed<'_>) -> Result<Vec<Finding>> {
-        let found = self.findings(p);
+        Self::verdict(self.findings(p))
+    }
+
+    fn verdict(found: Vec<Finding>) -> Result<Vec<Finding>> {
         let denied: Vec<(String, String)> = found
             .iter()
             .filter(|f| f.denies())

@@ -499,3 +499,56 @@ async fn check_reports_every_finding_and_the_change_without_writing() {
         .into_inner();
     assert_eq!(after.etag, now.etag);
 }
+
+/// Issue 35: a guardrail that names AdminResetUserMfa judges each reset by
+/// its user (`request.username`); the pool guardrails beside it, reached
+/// only through "*", do not fail a reset closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guardrail_can_hold_back_a_reset_of_one_user() {
+    let rails = format!(
+        "{ON_NEEDS_TOTP}\n[[guardrails]]\nname = \"break-glass-stays\"\nuser_pools = [\"*\"]\nmethods = [\"AdminResetUserMfa\"]\nexpression = \"request.username != 'break-glass'\"\nmessage = \"the break-glass account is reset only by hand\"\nactions = [\"deny\"]\n"
+    );
+    let served = Served::start(&config(&rails));
+    let ch = served.channel().await;
+    let pool = local_pool(&ch, Some("break-glass")).await;
+    let mut fixtures =
+        mfa_facade::proto::dev::v1::local_fixtures_service_client::LocalFixturesServiceClient::with_interceptor(
+            ch.clone(),
+            common::ApiKey::new(common::TEST_KEY),
+        );
+    fixtures
+        .create_user(mfa_facade::proto::dev::v1::CreateUserRequest {
+            user_pool_id: pool.clone(),
+            username: "alice".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("alice");
+    let mut users = pb::user_mfa_service_client::UserMfaServiceClient::with_interceptor(
+        ch.clone(),
+        common::ApiKey::new(common::TEST_KEY),
+    );
+    let reset = |username: &str| pb::AdminResetUserMfaRequest {
+        user_pool_id: pool.clone(),
+        username: username.into(),
+        validate_only: false,
+    };
+    let denied = users
+        .admin_reset_user_mfa(reset("break-glass"))
+        .await
+        .expect_err("held back");
+    assert_eq!(denied.code(), Code::FailedPrecondition);
+    assert_eq!(
+        denied.get_details_error_info().map(|i| i.reason).as_deref(),
+        Some("GUARDRAIL_DENIED")
+    );
+    assert!(
+        denied.message().contains("break-glass-stays"),
+        "{}",
+        denied.message()
+    );
+    users
+        .admin_reset_user_mfa(reset("alice"))
+        .await
+        .expect("another user's reset passes, on-needs-totp does not reach it");
+}

@@ -235,6 +235,11 @@ impl Operation for AdminResetUserMfa {
     }
 
     async fn run(self, backend: &dyn Backend, plan: &Plan) -> Result<Ran<ResetReport>> {
+        // The guardrails that name the reset, before any call.
+        let findings = match &plan.guard {
+            Some(g) => g.check_user(&self.user_pool_id, &self.username, self.validate_only)?,
+            None => Vec::new(),
+        };
         let user = self.user();
         let dry = self.validate_only;
         let mut steps = Vec::with_capacity(6);
@@ -376,9 +381,13 @@ impl Operation for AdminResetUserMfa {
             step("passkeys", ResetOutcome::NotNeeded, "no passkeys", vec![])
         });
 
-        Ok(Ran::from(ResetReport {
-            steps,
-            passkeys_remain,
-        }))
+        Ok(Ran {
+            output: ResetReport {
+                steps,
+                passkeys_remain,
+            },
+            change: None,
+            findings,
+        })
     }
 }
