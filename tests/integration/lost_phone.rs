@@ -829,16 +829,27 @@ fn base64_url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// A scripted Cognito for the reset: answers by operation (x-amz-target).
-async fn scripted(answer: impl Fn(&str, &Value) -> Reply + Send + Sync + 'static) -> Stub {
-    Stub::start(move |_, seen| {
-        let op = seen
-            .header("x-amz-target")
+/// The Cognito operation of a request (its x-amz-target) and its body.
+fn operation(seen: &common::stub::Seen) -> (String, Value) {
+    (
+        seen.header("x-amz-target")
             .rsplit('.')
             .next()
             .unwrap_or("")
-            .to_owned();
-        let body: Value = serde_json::from_str(&seen.body).unwrap_or(Value::Null);
+            .to_owned(),
+        serde_json::from_str(&seen.body).unwrap_or(Value::Null),
+    )
+}
+
+/// What a scripted Cognito was sent, in order.
+fn requests(stub: &Stub) -> Vec<(String, Value)> {
+    stub.seen().iter().map(operation).collect()
+}
+
+/// A scripted Cognito for the reset: answers by operation (x-amz-target).
+async fn scripted(answer: impl Fn(&str, &Value) -> Reply + Send + Sync + 'static) -> Stub {
+    Stub::start(move |_, seen| {
+        let (op, body) = operation(seen);
         answer(&op, &body)
     })
     .await
@@ -926,20 +937,7 @@ async fn a_reset_goes_to_cognito_in_its_fixed_order_and_a_refused_step_does_not_
         out.steps[1]
     );
     assert_eq!(out.steps[3].detail, "forgot 2 device(s)");
-    let sent: Vec<(String, Value)> = stub
-        .seen()
-        .iter()
-        .map(|s| {
-            (
-                s.header("x-amz-target")
-                    .rsplit('.')
-                    .next()
-                    .unwrap_or("")
-                    .to_owned(),
-                serde_json::from_str(&s.body).unwrap_or(Value::Null),
-            )
-        })
-        .collect();
+    let sent = requests(&stub);
     let user = json!({"UserPoolId": POOL, "Username": "hal"});
     let with = |extra: Value| {
         let mut v = user.clone();
@@ -996,17 +994,7 @@ async fn a_reset_goes_to_cognito_in_its_fixed_order_and_a_refused_step_does_not_
         .await
         .expect_err("stops");
     assert_eq!(err.code(), Code::NotFound);
-    let ops: Vec<String> = failing
-        .seen()
-        .iter()
-        .map(|s| {
-            s.header("x-amz-target")
-                .rsplit('.')
-                .next()
-                .unwrap_or("")
-                .to_owned()
-        })
-        .collect();
+    let ops: Vec<String> = requests(&failing).into_iter().map(|(op, _)| op).collect();
     assert_eq!(ops, ["AdminGetUserAuthFactors", "AdminListDevices"]);
 }
 
@@ -1077,20 +1065,7 @@ async fn device_calls_go_to_cognito_with_its_names_and_answers_come_back_whole()
         })
         .await
         .expect("sign out");
-    let sent: Vec<(String, Value)> = stub
-        .seen()
-        .iter()
-        .map(|s| {
-            (
-                s.header("x-amz-target")
-                    .rsplit('.')
-                    .next()
-                    .unwrap_or("")
-                    .to_owned(),
-                serde_json::from_str(&s.body).unwrap_or(Value::Null),
-            )
-        })
-        .collect();
+    let sent = requests(&stub);
     assert_eq!(
         sent,
         [

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::method::{self, Method};
 
 use super::super::{Operation, Plan, Ran, Target};
-use super::user::{UserView, user_ref};
+use super::user::{UserView, by_user, user_ref};
 
 /// AdminListDevices (admin) and ListDevices (access token).
 pub struct ListDevices {
@@ -26,10 +26,11 @@ impl Operation for ListDevices {
     type Output = DevicesPage;
 
     fn method(&self) -> &'static Method {
-        match self.user {
-            UserRef::AccessToken(_) => &method::LIST_DEVICES,
-            UserRef::Admin { .. } => &method::ADMIN_LIST_DEVICES,
-        }
+        by_user(
+            &self.user,
+            &method::LIST_DEVICES,
+            &method::ADMIN_LIST_DEVICES,
+        )
     }
 
     fn target(&self) -> Target<'_> {
@@ -134,10 +135,11 @@ impl Operation for ForgetDevice {
     type Output = ();
 
     fn method(&self) -> &'static Method {
-        match self.user {
-            UserRef::AccessToken(_) => &method::FORGET_DEVICE,
-            UserRef::Admin { .. } => &method::ADMIN_FORGET_DEVICE,
-        }
+        by_user(
+            &self.user,
+            &method::FORGET_DEVICE,
+            &method::ADMIN_FORGET_DEVICE,
+        )
     }
 
     fn target(&self) -> Target<'_> {
@@ -230,10 +232,11 @@ impl Operation for GlobalSignOut {
     type Output = ();
 
     fn method(&self) -> &'static Method {
-        match self.user {
-            UserRef::AccessToken(_) => &method::GLOBAL_SIGN_OUT,
-            UserRef::Admin { .. } => &method::ADMIN_USER_GLOBAL_SIGN_OUT,
-        }
+        by_user(
+            &self.user,
+            &method::GLOBAL_SIGN_OUT,
+            &method::ADMIN_USER_GLOBAL_SIGN_OUT,
+        )
     }
 
     fn target(&self) -> Target<'_> {

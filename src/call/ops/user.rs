@@ -60,6 +60,19 @@ pub(in crate::call) struct UserRequest<'a> {
     pub username: &'a str,
 }
 
+/// The method of a call that names its user by access token or as an
+/// admin: the two rows of one operation.
+pub(super) fn by_user(
+    user: &UserRef,
+    token: &'static Method,
+    admin: &'static Method,
+) -> &'static Method {
+    match user {
+        UserRef::AccessToken(_) => token,
+        UserRef::Admin { .. } => admin,
+    }
+}
+
 pub(super) fn user_ref(v: &mut Violations, user: &UserRef) {
     match user {
         UserRef::AccessToken(t) => rules::access_token(v, "access_token", t.secret()),
@@ -94,10 +107,11 @@ impl Operation for SetUserMfaPreference {
     type Output = ();
 
     fn method(&self) -> &'static Method {
-        match self.user {
-            UserRef::AccessToken(_) => &method::SET_USER_MFA_PREFERENCE,
-            UserRef::Admin { .. } => &method::ADMIN_SET_USER_MFA_PREFERENCE,
-        }
+        by_user(
+            &self.user,
+            &method::SET_USER_MFA_PREFERENCE,
+            &method::ADMIN_SET_USER_MFA_PREFERENCE,
+        )
     }
 
     fn target(&self) -> Target<'_> {
@@ -237,10 +251,11 @@ impl Operation for GetUserMfaSettings {
     type Output = UserMfaSettings;
 
     fn method(&self) -> &'static Method {
-        match self.user {
-            UserRef::AccessToken(_) => &method::GET_USER_MFA_SETTINGS,
-            UserRef::Admin { .. } => &method::ADMIN_GET_USER_MFA_SETTINGS,
-        }
+        by_user(
+            &self.user,
+            &method::GET_USER_MFA_SETTINGS,
+            &method::ADMIN_GET_USER_MFA_SETTINGS,
+        )
     }
 
     fn target(&self) -> Target<'_> {
@@ -313,10 +328,11 @@ impl Operation for GetUserAuthFactors {
     type Output = UserAuthFactors;
 
     fn method(&self) -> &'static Method {
-        match self.user {
-            UserRef::AccessToken(_) => &method::GET_USER_AUTH_FACTORS,
-            UserRef::Admin { .. } => &method::ADMIN_GET_USER_AUTH_FACTORS,
-        }
+        by_user(
+            &self.user,
+            &method::GET_USER_AUTH_FACTORS,
+            &method::ADMIN_GET_USER_AUTH_FACTORS,
+        )
     }
 
     fn target(&self) -> Target<'_> {
