@@ -44,6 +44,11 @@ pub const RATE_LIMITED: Meter = meter(
     Kind::Counter,
     "Calls refused by a rate limit, by method and limit.",
 );
+pub const QUOTA_WAITS: Meter = meter(
+    "mfa_facade_quota_waits_total",
+    Kind::Counter,
+    "Waits for Cognito's quota by a call that paces the Cognito calls it finds it must make (AdminResetUserMfa's devices), by method and limit.",
+);
 pub const UPSTREAM_SECONDS: Meter = meter(
     "mfa_facade_upstream_seconds",
     Kind::Histogram,
@@ -165,6 +170,7 @@ pub const ALL: &[Meter] = &[
     GRPC_CALLS,
     GRPC_SECONDS,
     RATE_LIMITED,
+    QUOTA_WAITS,
     UPSTREAM_SECONDS,
     UPSTREAM_THROTTLED,
     CONNECTIONS_OPEN,
@@ -225,6 +231,10 @@ pub fn grpc_seconds(method: &'static str) -> Histogram {
 
 pub fn rate_limited(method: &'static str, limit: String) {
     counter!(RATE_LIMITED.name, "method" => method, "limit" => limit).increment(1);
+}
+
+pub fn quota_waited(method: &'static str, limit: String) {
+    counter!(QUOTA_WAITS.name, "method" => method, "limit" => limit).increment(1);
 }
 
 pub fn upstream_seconds(method: &'static str, backend: &'static str, seconds: f64) {

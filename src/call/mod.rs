@@ -140,7 +140,7 @@ impl Pacer {
             return;
         }
         while let Err(refusal) = self.limiter.check(&buckets).await {
-            crate::meters::rate_limited(self.method, refusal.id.name());
+            crate::meters::quota_waited(self.method, refusal.id.name());
             tokio::time::sleep(refusal.retry_after).await;
         }
     }

@@ -1139,3 +1139,57 @@ async fn passkey_enrolment_goes_to_cognito_as_documents_and_back_as_json() {
         json!({"AccessToken": token, "Credential": credential})
     );
 }
+
+/// Every step of a reset counts against Cognito's quota: with the quota
+/// guard on and a per-user write budget of 5 a second, a reset that
+/// forgets 8 devices waits for its budget (counted) rather than failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_waits_for_the_quota_of_each_device_it_forgets() {
+    use common::procs::{Served, local_config, local_pool};
+    let served = Served::start(&local_config(
+        "ops",
+        1000.0,
+        1000,
+        "[limits.quota]\nenabled = true\nper_user_write = 5.0\n",
+    ));
+    let ch = served.channel().await;
+    let pool = local_pool(&ch, Some("lou")).await;
+    let mut fixtures =
+        dev::local_fixtures_service_client::LocalFixturesServiceClient::with_interceptor(
+            ch.clone(),
+            common::ApiKey::new(common::TEST_KEY),
+        );
+    for i in 0..8 {
+        fixtures
+            .remember_device(dev::RememberDeviceRequest {
+                user_pool_id: pool.clone(),
+                username: "lou".into(),
+                device_name: Some(format!("device {i}")),
+                remembered: true,
+                last_ip: None,
+            })
+            .await
+            .expect("device");
+    }
+    let mut users =
+        UserMfaServiceClient::with_interceptor(ch.clone(), common::ApiKey::new(common::TEST_KEY));
+    let out = users
+        .admin_reset_user_mfa(reset(&pool, "lou", false))
+        .await
+        .expect("the reset waits, it does not fail")
+        .into_inner();
+    assert_eq!(out.steps[3].detail, "forgot 8 device(s)");
+    let waits = served
+        .metric(
+            "mfa_facade_quota_waits_total",
+            &["method=\"cognito.mfa.v1.UserMfaService/AdminResetUserMfa\""],
+        )
+        .unwrap_or(0.0);
+    assert!(waits >= 1.0, "{}", served.metrics());
+    let listed = users
+        .admin_list_devices(admin_list(&pool, "lou"))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(listed.devices.is_empty());
+}
