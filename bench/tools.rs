@@ -72,29 +72,51 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 async fn startup(bin: &str, config: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::BufRead;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let metrics = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
     let started = Instant::now();
+    // Port 0: the server takes a free port and says which in its `serving`
+    // line (the only line logged below warn), so no port is picked here and
+    // released for someone else to take first.
     let mut child = Command::new(bin)
         .args(["serve", "--config", config])
-        .env("MFA_FACADE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("MFA_FACADE_METRICS_LISTEN", format!("127.0.0.1:{metrics}"))
-        .env("RUST_LOG", "warn")
+        .env("MFA_FACADE_LISTEN", "127.0.0.1:0")
+        .env("MFA_FACADE_METRICS_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn,mfa_facade::server=info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let (found, address) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if v["event"] == "serving"
+                && let Some(listen) = v["listen"].as_str()
+            {
+                let _ = found.send(listen.to_owned());
+            }
+        }
+    });
+    let addr = match address.recv_timeout(Duration::from_secs(10)) {
+        Ok(a) => a,
+        Err(_) => {
+            let _ = child.kill();
+            return Err("no serving line within 10 s".into());
+        }
+    };
     let deadline = started + Duration::from_secs(10);
     let serving_ms = loop {
         if Instant::now() > deadline {
             let _ = child.kill();
             return Err("not SERVING within 10 s".into());
         }
-        if let Ok(ch) = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?
+        if let Ok(ch) = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
             .connect()
             .await
             && let Ok(r) = HealthClient::new(ch)
