@@ -8,7 +8,7 @@ use crate::domain::{
 };
 use crate::error::Result;
 
-use super::cognito_rules::{cognito, invalid_parameter};
+use super::cognito_rules::{cognito, invalid_parameter, resolve_username};
 use super::fixtures::limit_exceeded;
 use super::page_token::{decode_offset, encode_offset};
 use super::store::{Data, Pool, StoredDevice};
@@ -21,14 +21,14 @@ fn device_not_found() -> crate::error::Error {
 /// A stored device as Cognito's DeviceType shows it: device_status,
 /// device_name, dev:device_owner, last_ip_used and
 /// dev:device_remembered_status, in the order Cognito's examples list them.
-fn device_of(pool: &Pool, username: &str, d: StoredDevice) -> Device {
+fn device_of(pool_id: &str, username: &str, d: StoredDevice) -> Device {
     let mut attributes = vec![("device_status".to_owned(), Some("valid".to_owned()))];
     if let Some(name) = d.name {
         attributes.push(("device_name".into(), Some(name)));
     }
     attributes.push((
         "dev:device_owner".into(),
-        Some(format!("{username}.{}", pool.id)),
+        Some(format!("{username}.{pool_id}")),
     ));
     if let Some(ip) = d.last_ip {
         attributes.push(("last_ip_used".into(), Some(ip)));
@@ -88,11 +88,11 @@ impl LocalBackend {
             None | Some(0) => rules::MAX_DEVICES_PAGE,
             Some(n) => n,
         };
-        let take = usize::try_from(take).unwrap_or(1).clamp(1, 60);
+        let max = usize::try_from(rules::MAX_DEVICES_PAGE).unwrap_or(60);
+        let take = usize::try_from(take).unwrap_or(1).clamp(1, max);
         self.store
             .read(|data| {
                 let target = Self::user_target(data, user, now)?;
-                let pool = data.pool(&target.user_pool_id)?;
                 let total = data.device_count(&target.user_pool_id, &target.username)?;
                 if start > total {
                     return Err(invalid_parameter("Invalid pagination token"));
@@ -102,7 +102,7 @@ impl LocalBackend {
                 Ok(DevicesPage {
                     devices: page
                         .into_iter()
-                        .map(|d| device_of(&pool, &target.username, d))
+                        .map(|d| device_of(&target.user_pool_id, &target.username, d))
                         .collect(),
                     pagination_token: (end < total).then(|| encode_offset(end)),
                 })
@@ -116,19 +116,13 @@ impl LocalBackend {
         username: &str,
         device_key: &str,
     ) -> Result<Device> {
-        let user = UserRef::Admin {
-            user_pool_id: user_pool_id.to_owned(),
-            username: username.to_owned(),
-        };
-        let now = self.now();
         self.store
             .read(|data| {
-                let target = Self::user_target(data, &user, now)?;
-                let pool = data.pool(&target.user_pool_id)?;
+                let username = resolve_username(data, &data.pool(user_pool_id)?, username)?;
                 let d = data
-                    .device(&target.user_pool_id, &target.username, device_key)?
+                    .device(user_pool_id, &username, device_key)?
                     .ok_or_else(device_not_found)?;
-                Ok(device_of(&pool, &target.username, d))
+                Ok(device_of(user_pool_id, &username, d))
             })
             .await
     }
@@ -153,20 +147,16 @@ impl LocalBackend {
         device_key: &str,
         status: Option<DeviceStatus>,
     ) -> Result<()> {
-        let user = UserRef::Admin {
-            user_pool_id: user_pool_id.to_owned(),
-            username: username.to_owned(),
-        };
         let now = self.now();
         // Unset: Cognito's model makes the member optional and documents no
         // default; the local backend reads it as not_remembered (a guess).
         let remembered = status == Some(DeviceStatus::Remembered);
         self.store
             .write(|data| {
-                let target = Self::user_target(data, &user, now)?;
+                let username = resolve_username(data, &data.pool(user_pool_id)?, username)?;
                 if !data.put_device_remembered(
-                    &target.user_pool_id,
-                    &target.username,
+                    user_pool_id,
+                    &username,
                     device_key,
                     remembered,
                     now,
@@ -196,18 +186,12 @@ impl LocalBackend {
         username: &str,
         attributes: &[UserAttribute],
     ) -> Result<()> {
-        let user_ref = UserRef::Admin {
-            user_pool_id: user_pool_id.to_owned(),
-            username: username.to_owned(),
-        };
-        let now = self.now();
         let max_bytes = self.caps.max_user_attribute_bytes;
         self.store
             .write(|data| {
-                let target = Self::user_target(data, &user_ref, now)?;
-                let pool = data.pool(&target.user_pool_id)?;
-                let mut user =
-                    super::cognito_rules::user(data, &target.user_pool_id, &target.username)?;
+                let pool = data.pool(user_pool_id)?;
+                let username = resolve_username(data, &pool, username)?;
+                let mut user = super::cognito_rules::user(data, user_pool_id, &username)?;
                 for a in attributes {
                     let old = user.attributes.insert(a.name.clone(), a.value.clone());
                     // Cognito: a changed email or phone number is
@@ -220,7 +204,7 @@ impl LocalBackend {
                         user.attributes.insert(flag, "false".into());
                     }
                 }
-                check_unique(data, &pool, &target.username, &user.attributes)?;
+                check_unique(data, &pool, &username, &user.attributes)?;
                 let bytes: usize = user
                     .attributes
                     .iter()
@@ -231,7 +215,7 @@ impl LocalBackend {
                         "the user's attributes would take {bytes} bytes, more than the local backend holds for one user ([backend] max_user_attribute_bytes = {max_bytes})"
                     )));
                 }
-                data.put_attributes(&pool, &target.username, &user.attributes)
+                data.put_attributes(&pool, &username, &user.attributes)
             })
             .await
     }
@@ -264,7 +248,7 @@ impl LocalBackend {
         self.store
             .write(|data| {
                 let pool = data.pool(user_pool_id)?;
-                let username = super::cognito_rules::resolve_username(data, &pool, username)?;
+                let username = resolve_username(data, &pool, username)?;
                 if data.device_count(user_pool_id, &username)? >= max {
                     return Err(limit_exceeded(format!(
                         "the user has {max} devices, the most the local backend keeps for one user ([backend] max_devices_per_user)"
@@ -315,14 +299,9 @@ fn check_unique(
             false
         };
         if taken {
-            let what = if name == "email" {
-                "email"
-            } else {
-                "phone_number"
-            };
             return Err(cognito(
                 "AliasExistsException",
-                format!("An account with the given {what} already exists."),
+                format!("An account with the given {name} already exists."),
             ));
         }
     }

@@ -3,6 +3,7 @@
 //! demo pool of a first run, and the caps that bound what they may add to
 //! the data file.
 
+use super::webauthn::{ATTACHMENTS, TRANSPORTS};
 use std::collections::BTreeMap;
 
 use crate::domain::{AuthFactor, MfaMode, PoolMfaConfig, Secret, WebAuthnCredential, rules};
@@ -168,6 +169,13 @@ fn demo_settings() -> PoolSettings {
 
 pub(super) fn limit_exceeded(what: String) -> Error {
     cognito("LimitExceededException", what)
+}
+
+/// A user already holds `max` passkeys (`[backend] max_web_authn_credentials`).
+pub(super) fn passkeys_full(max: usize) -> Error {
+    limit_exceeded(format!(
+        "the user holds {max} passkeys, the most the local backend allows ([backend] max_web_authn_credentials)"
+    ))
 }
 
 impl LocalBackend {
@@ -430,7 +438,7 @@ impl LocalBackend {
             }
         }
         if let Some(a) = &passkey.authenticator_attachment
-            && !["platform", "cross-platform"].contains(&a.as_str())
+            && !ATTACHMENTS.contains(&a.as_str())
         {
             v.add("authenticator_attachment", "platform or cross-platform");
         }
@@ -438,10 +446,10 @@ impl LocalBackend {
             v.add("authenticator_transports", "at most 8");
         }
         for t in &passkey.authenticator_transports {
-            if !["usb", "nfc", "ble", "smart-card", "hybrid", "internal"].contains(&t.as_str()) {
+            if !TRANSPORTS.contains(&t.as_str()) {
                 v.add(
                     "authenticator_transports",
-                    "each one of usb, nfc, ble, smart-card, hybrid, internal",
+                    format!("each one of {}", TRANSPORTS.join(", ")),
                 );
             }
         }
@@ -471,9 +479,7 @@ impl LocalBackend {
                 let username = resolve_username(data, &pool, username)?;
                 let mut user = super::cognito_rules::user(data, user_pool_id, &username)?;
                 if user.web_authn_credentials.len() >= max {
-                    return Err(limit_exceeded(format!(
-                        "the user holds {max} passkeys, the most the local backend allows ([backend] max_web_authn_credentials)"
-                    )));
+                    return Err(passkeys_full(max));
                 }
                 user.web_authn_credentials.push(WebAuthnCredential {
                     credential_id: id.clone(),

@@ -10,7 +10,7 @@ use crate::domain::{AccessToken, WebAuthnCredential};
 use crate::error::Result;
 
 use super::cognito_rules::{check_passkeys_allowed, cognito};
-use super::fixtures::limit_exceeded;
+use super::fixtures::passkeys_full;
 use super::store::Pool;
 use super::webauthn::{self, CHALLENGE_SECONDS, Ceremony};
 use super::{LocalBackend, random_bytes};
@@ -54,9 +54,7 @@ impl LocalBackend {
                 let rp = relying_party(&pool)?;
                 let user = super::cognito_rules::user(data, &pool.id, &target.username)?;
                 if user.web_authn_credentials.len() >= max {
-                    return Err(limit_exceeded(format!(
-                        "the user holds {max} passkeys, the most the local backend allows ([backend] max_web_authn_credentials)"
-                    )));
+                    return Err(passkeys_full(max));
                 }
                 data.put_challenge(
                     &pool.id,
@@ -66,7 +64,11 @@ impl LocalBackend {
                 )?;
                 let ceremony = Ceremony {
                     relying_party_id: &rp,
-                    user_verification: pool.mfa.web_authn.as_ref().and_then(|w| w.user_verification),
+                    user_verification: pool
+                        .mfa
+                        .web_authn
+                        .as_ref()
+                        .and_then(|w| w.user_verification),
                     challenge: &challenge,
                 };
                 let exclude: Vec<String> = user
@@ -133,9 +135,7 @@ impl LocalBackend {
                     )));
                 }
                 if user.web_authn_credentials.len() >= max {
-                    return Ok(Err(limit_exceeded(format!(
-                        "the user holds {max} passkeys, the most the local backend allows ([backend] max_web_authn_credentials)"
-                    ))));
+                    return Ok(Err(passkeys_full(max)));
                 }
                 let name = match registered.authenticator_attachment.as_deref() {
                     Some("platform") => "Passkey on this device",

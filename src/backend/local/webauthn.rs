@@ -32,6 +32,11 @@ pub const MAX_CREDENTIAL_ID_BYTES: usize = 1023;
 /// `timeout`, 5 minutes).
 pub const CHALLENGE_SECONDS: u64 = 300;
 
+/// AuthenticatorAttachment's values.
+pub const ATTACHMENTS: [&str; 2] = ["platform", "cross-platform"];
+/// AuthenticatorTransport's values.
+pub const TRANSPORTS: [&str; 6] = ["usb", "nfc", "ble", "smart-card", "hybrid", "internal"];
+
 /// COSE algorithm ES256 (ECDSA P-256 with SHA-256), the one key type the
 /// local backend registers.
 const ES256: i64 = -7;
@@ -315,7 +320,7 @@ pub fn verify(c: &Ceremony<'_>, credential: &Value) -> Result<Registered, Error>
     }
 
     let attachment = text(credential, &["authenticatorAttachment"])
-        .filter(|a| ["platform", "cross-platform"].contains(a))
+        .filter(|a| ATTACHMENTS.contains(a))
         .map(str::to_owned);
     let transports = credential
         .get("response")
@@ -324,7 +329,7 @@ pub fn verify(c: &Ceremony<'_>, credential: &Value) -> Result<Registered, Error>
         .map(|list| {
             list.iter()
                 .filter_map(Value::as_str)
-                .filter(|t| ["usb", "nfc", "ble", "smart-card", "hybrid", "internal"].contains(t))
+                .filter(|t| TRANSPORTS.contains(t))
                 .take(8)
                 .map(str::to_owned)
                 .collect()

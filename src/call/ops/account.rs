@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::method::{self, Method};
 
 use super::super::{Operation, Plan, Ran, Target};
+use super::UserRequest;
 use super::user::{UserView, by_user, user_ref};
 
 /// AdminListDevices (admin) and ListDevices (access token).
@@ -77,10 +78,28 @@ struct DeviceRequest<'a> {
 /// A call about one device of a user named by an admin.
 #[derive(Serialize)]
 struct AdminDeviceRequest<'a> {
-    user_pool_id: &'a str,
-    #[serde(serialize_with = "crate::domain::secret::username")]
-    username: &'a str,
+    #[serde(flatten)]
+    user: UserRequest<'a>,
     device_key: &'a str,
+}
+
+impl<'a> AdminDeviceRequest<'a> {
+    fn new(user_pool_id: &'a str, username: &'a str, device_key: &'a str) -> Self {
+        Self {
+            user: UserRequest {
+                user_pool_id,
+                username,
+            },
+            device_key,
+        }
+    }
+
+    /// Cognito's rules for the pool, the user and the device key.
+    fn validate(&self, v: &mut Violations) {
+        rules::user_pool_id(v, "user_pool_id", self.user.user_pool_id);
+        rules::username(v, "username", self.user.username);
+        rules::device_key(v, "device_key", self.device_key);
+    }
 }
 
 pub struct AdminGetDevice {
@@ -104,17 +123,11 @@ impl Operation for AdminGetDevice {
     }
 
     fn audit_request(&self) -> impl Serialize {
-        AdminDeviceRequest {
-            user_pool_id: &self.user_pool_id,
-            username: &self.username,
-            device_key: &self.device_key,
-        }
+        AdminDeviceRequest::new(&self.user_pool_id, &self.username, &self.device_key)
     }
 
     fn validate(&self, v: &mut Violations) {
-        rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
-        rules::username(v, "username", &self.username);
-        rules::device_key(v, "device_key", &self.device_key);
+        AdminDeviceRequest::new(&self.user_pool_id, &self.username, &self.device_key).validate(v);
     }
 
     async fn run(self, backend: &dyn Backend, _: &Plan) -> Result<Ran<Device>> {
@@ -190,24 +203,18 @@ impl Operation for AdminUpdateDeviceStatus {
     fn audit_request(&self) -> impl Serialize {
         #[derive(Serialize)]
         struct Request<'a> {
-            user_pool_id: &'a str,
-            #[serde(serialize_with = "crate::domain::secret::username")]
-            username: &'a str,
-            device_key: &'a str,
+            #[serde(flatten)]
+            device: AdminDeviceRequest<'a>,
             device_remembered_status: Option<DeviceStatus>,
         }
         Request {
-            user_pool_id: &self.user_pool_id,
-            username: &self.username,
-            device_key: &self.device_key,
+            device: AdminDeviceRequest::new(&self.user_pool_id, &self.username, &self.device_key),
             device_remembered_status: self.status,
         }
     }
 
     fn validate(&self, v: &mut Violations) {
-        rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
-        rules::username(v, "username", &self.username);
-        rules::device_key(v, "device_key", &self.device_key);
+        AdminDeviceRequest::new(&self.user_pool_id, &self.username, &self.device_key).validate(v);
     }
 
     async fn run(self, backend: &dyn Backend, _: &Plan) -> Result<Ran<()>> {
@@ -289,15 +296,16 @@ impl Operation for AdminUpdateUserAttributes {
     fn audit_request(&self) -> impl Serialize {
         #[derive(Serialize)]
         struct Request<'a> {
-            user_pool_id: &'a str,
-            #[serde(serialize_with = "crate::domain::secret::username")]
-            username: &'a str,
+            #[serde(flatten)]
+            user: UserRequest<'a>,
             /// Each value masked (`UserAttribute`'s serialization).
             user_attributes: &'a [UserAttribute],
         }
         Request {
-            user_pool_id: &self.user_pool_id,
-            username: &self.username,
+            user: UserRequest {
+                user_pool_id: &self.user_pool_id,
+                username: &self.username,
+            },
             user_attributes: &self.attributes,
         }
     }
