@@ -252,21 +252,13 @@ impl Data<'_> {
         let found: Option<(String, i64)> = self
             .conn
             .prepare_cached(
-                "SELECT challenge, expires_at FROM web_authn_challenges                  WHERE pool_id = ?1 AND username = ?2",
+                "DELETE FROM web_authn_challenges WHERE pool_id = ?1 AND username = ?2 \
+                 RETURNING challenge, expires_at",
             )
             .map_err(sql)?
             .query_row(params![pool_id, username], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(sql)?;
-        if found.is_some() {
-            self.conn
-                .prepare_cached(
-                    "DELETE FROM web_authn_challenges WHERE pool_id = ?1 AND username = ?2",
-                )
-                .map_err(sql)?
-                .execute(params![pool_id, username])
-                .map_err(sql)?;
-        }
         Ok(found.map(|(c, at)| (c, to_u64(at))))
     }
 }
