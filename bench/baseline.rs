@@ -64,6 +64,20 @@ impl UserPoolMfaService for Constant {
         Err(Status::unimplemented("not in the baseline"))
     }
 
+    async fn list_user_pool_mfa_config_history(
+        &self,
+        _: Request<pb::ListUserPoolMfaConfigHistoryRequest>,
+    ) -> Result<Response<pb::ListUserPoolMfaConfigHistoryResponse>, Status> {
+        Err(Status::unimplemented("not in the baseline"))
+    }
+
+    async fn restore_user_pool_mfa_config(
+        &self,
+        _: Request<pb::RestoreUserPoolMfaConfigRequest>,
+    ) -> Result<Response<pb::RestoreUserPoolMfaConfigResponse>, Status> {
+        Err(Status::unimplemented("not in the baseline"))
+    }
+
     type ListUserMfaStatusStream = mfa_facade::api::WalkStream;
 
     async fn list_user_mfa_status(

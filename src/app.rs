@@ -161,6 +161,10 @@ impl App {
                 Duration::from_secs(config.auth.reload_interval_seconds),
             );
         }
+        // The watch of [history] watch_pools (nothing when it names none).
+        if let Some(drift) = facade.drift() {
+            tokio::spawn(drift.clone().watch());
+        }
         if let (Some(local), Some(pool)) = (&local, &demo_pool) {
             print_first_steps(
                 addr,
@@ -392,6 +396,16 @@ fn facade(
     auth: &SharedAuth,
     stages: &Stages,
 ) -> Facade {
+    let drift = stages.auditor.history().map(|history| {
+        crate::call::drift::Drift::new(
+            history.clone(),
+            stages.auditor.clone(),
+            backend.clone(),
+            stages.limiter.clone(),
+            auth.clone(),
+            config.history.clone(),
+        )
+    });
     Facade::new(
         backend,
         auth.clone(),
@@ -400,6 +414,7 @@ fn facade(
     )
     .with_timeout(Duration::from_millis(config.server.request_timeout_ms))
     .with_preflight(config.backend.preflight)
+    .with_drift(drift)
 }
 
 /// `[server] secret_file`; else the local data file's; else one of this

@@ -85,6 +85,9 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[tracing]`: OpenTelemetry spans over OTLP/gRPC. Unset: no tracing.
     pub tracing: Option<TracingConfig>,
+    /// `[history]`: pools' MFA histories and the watch for external changes.
+    #[serde(default)]
+    pub history: HistoryConfig,
 }
 
 impl Config {
@@ -141,6 +144,7 @@ impl Default for Config {
             tls: None,
             limits: LimitsConfig::default(),
             audit: None,
+            history: HistoryConfig::default(),
             server: ServerConfig::default(),
             tracing: None,
         }
@@ -265,6 +269,7 @@ impl Config {
             }
         }
         self.server.validate(&mut err);
+        self.history.validate(&mut err);
         if let Some(t) = &self.tracing {
             t.check(&mut err);
         }

@@ -59,6 +59,16 @@ pub enum Error {
     /// (name, message) of each.
     #[error("refused by guardrail(s): {}", describe_guardrails(.0))]
     GuardrailDenied(Vec<(String, String)>),
+    /// What the call names does not exist in the facade's own records (a
+    /// revision of a pool's history); Cognito's own NOT_FOUND is `Cognito`.
+    #[error("{message}")]
+    NotFound {
+        reason: &'static str,
+        message: String,
+    },
+    /// The audit store that serves a pool's history could not be read.
+    #[error("the audit store that holds the history could not be read: {0}")]
+    HistoryUnavailable(String),
     /// The etag precondition failed: the pool changed since the caller read it.
     #[error("{message}")]
     Aborted {
@@ -268,6 +278,8 @@ impl Error {
                 Code::FailedPrecondition
             }
             Error::Aborted { .. } => Code::Aborted,
+            Error::NotFound { .. } => Code::NotFound,
+            Error::HistoryUnavailable(_) => Code::Unavailable,
             Error::Cognito(e) => code_for_exception(&e.exception, e.http_status),
             Error::Unavailable(_) => Code::Unavailable,
             Error::Internal(_) => Code::Internal,
@@ -315,7 +327,9 @@ impl From<Error> for tonic::Status {
                 let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
                 format!("invalid request: bad field(s): {}", fields.join(", "))
             }
-            Error::FailedPrecondition { reason, message } | Error::Aborted { reason, message } => {
+            Error::FailedPrecondition { reason, message }
+            | Error::Aborted { reason, message }
+            | Error::NotFound { reason, message } => {
                 details.set_error_info(*reason, FACADE_DOMAIN, std::collections::HashMap::new());
                 message.clone()
             }
@@ -403,7 +417,9 @@ impl From<Error> for tonic::Status {
             Error::DeadlineExceeded(_) | Error::WalkTimedOut(_) | Error::Cancelled(_) => {
                 err.to_string()
             }
-            Error::AuditUnavailable(_) | Error::AuditCompletedUnavailable(_) => {
+            Error::AuditUnavailable(_)
+            | Error::AuditCompletedUnavailable(_)
+            | Error::HistoryUnavailable(_) => {
                 details.set_error_info(
                     "AUDIT_UNAVAILABLE",
                     FACADE_DOMAIN,

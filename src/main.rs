@@ -167,6 +167,20 @@ fn audit_verify(args: VerifyArgs) -> ExitCode {
         } else {
             std::fs::read_to_string(path)
         };
+        // The file sink's history index beside it, unless given too.
+        let index = mfa_facade::audit::history::index_path(path);
+        if path.as_os_str() != "-" && index.exists() && !args.files.contains(&index) {
+            match std::fs::read_to_string(&index) {
+                Ok(text) => inputs.push(verify::Input {
+                    name: index.display().to_string(),
+                    text,
+                }),
+                Err(e) => {
+                    println!("FAILED: {}:0: cannot read: {e}", index.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         match text {
             Ok(text) => inputs.push(verify::Input {
                 name: path.display().to_string(),
@@ -225,6 +239,26 @@ fn audit_verify(args: VerifyArgs) -> ExitCode {
         println!(
             "note: {} record(s) came out of seq order within an input (put in order by seq)",
             report.out_of_order
+        );
+    }
+    if report.index_entries > 0 {
+        println!(
+            "history index: {} entries checked against their records{}",
+            report.index_entries,
+            if report.index_unchecked > 0 {
+                format!(
+                    ", {} whose records are not among the inputs (older files)",
+                    report.index_unchecked
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    if report.index_missing_in_tail > 0 {
+        println!(
+            "note: {} pool change(s) after a killed run's last checkpoint have no history index entry (the run ended between the records and their index)",
+            report.index_missing_in_tail
         );
     }
     if report.duplicates > 0 {

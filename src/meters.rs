@@ -49,6 +49,11 @@ pub const QUOTA_WAITS: Meter = meter(
     Kind::Counter,
     "Waits for Cognito's quota by a call that paces the Cognito calls it finds it must make (AdminResetUserMfa's devices), by method and limit.",
 );
+pub const POOL_DRIFT: Meter = meter(
+    "mfa_facade_pool_drift_total",
+    Kind::Counter,
+    "Changes of a pool's MFA configuration made behind the facade's back and recorded as external changes, by the [history] watch_pools glob that covers the pool (\"(unwatched)\" for a pool no glob names: seen on a read).",
+);
 pub const UPSTREAM_SECONDS: Meter = meter(
     "mfa_facade_upstream_seconds",
     Kind::Histogram,
@@ -171,6 +176,7 @@ pub const ALL: &[Meter] = &[
     GRPC_SECONDS,
     RATE_LIMITED,
     QUOTA_WAITS,
+    POOL_DRIFT,
     UPSTREAM_SECONDS,
     UPSTREAM_THROTTLED,
     CONNECTIONS_OPEN,
@@ -235,6 +241,10 @@ pub fn rate_limited(method: &'static str, limit: String) {
 
 pub fn quota_waited(method: &'static str, limit: String) {
     counter!(QUOTA_WAITS.name, "method" => method, "limit" => limit).increment(1);
+}
+
+pub fn pool_drift(pools: String) {
+    counter!(POOL_DRIFT.name, "pools" => pools).increment(1);
 }
 
 pub fn upstream_seconds(method: &'static str, backend: &'static str, seconds: f64) {

@@ -84,6 +84,10 @@ methods! {
         cognito: [GetUserPoolMfaConfig, DescribeUserPool, SetUserPoolMfaConfig];
     CHECK_USER_POOL_MFA_CONFIG = UserPoolMfa / "CheckUserPoolMfaConfig", mutating: false,
         cognito: [GetUserPoolMfaConfig, DescribeUserPool];
+    LIST_USER_POOL_MFA_CONFIG_HISTORY = UserPoolMfa / "ListUserPoolMfaConfigHistory",
+        mutating: false, cognito: [];
+    RESTORE_USER_POOL_MFA_CONFIG = UserPoolMfa / "RestoreUserPoolMfaConfig", mutating: true,
+        cognito: [GetUserPoolMfaConfig, DescribeUserPool, SetUserPoolMfaConfig];
     SET_USER_MFA_PREFERENCE = UserMfa / "SetUserMfaPreference", mutating: true,
         cognito: [SetUserMfaPreference];
     ADMIN_SET_USER_MFA_PREFERENCE = UserMfa / "AdminSetUserMfaPreference", mutating: true,
@@ -371,7 +375,7 @@ mod tests {
             );
             assert_eq!(find(m.name), Some(*m));
         }
-        assert_eq!(TABLE.len(), 36);
+        assert_eq!(TABLE.len(), 38);
         assert!(!GET_USER_POOL_MFA_CONFIG.mutating && SET_USER_POOL_MFA_CONFIG.mutating);
         assert_eq!(find("cognito.mfa.v1.UserMfaService/Nope"), None);
     }

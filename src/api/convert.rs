@@ -24,6 +24,23 @@ fn field(prefix: &str, name: &str) -> String {
 }
 
 impl Decoder {
+    /// A timestamp as microseconds since the epoch: from 1970 on, nanos
+    /// within a second.
+    pub fn micros(&mut self, name: &str, t: prost_types::Timestamp) -> Option<u64> {
+        let micros = u64::try_from(t.seconds)
+            .ok()
+            .filter(|_| (0..1_000_000_000).contains(&t.nanos))
+            .and_then(|s| s.checked_mul(1_000_000))
+            .and_then(|m| m.checked_add(u64::try_from(t.nanos / 1_000).ok()?));
+        if micros.is_none() {
+            self.violations.add(
+                name,
+                "must be a time from 1970 on, with nanos from 0 to 999,999,999",
+            );
+        }
+        micros
+    }
+
     fn unknown_enum(&mut self, field: String, raw: i32) {
         self.violations
             .add(field, format!("unknown enum value {raw}"));
@@ -309,6 +326,41 @@ pub fn credential_to_pb(c: crate::domain::WebAuthnCredential) -> pb::WebAuthnCre
             seconds: c.created_at_seconds,
             nanos: i32::try_from(c.created_at_nanos).unwrap_or(0),
         }),
+    }
+}
+
+pub fn history_page_to_pb(
+    page: crate::call::ops::HistoryPage,
+) -> pb::ListUserPoolMfaConfigHistoryResponse {
+    pb::ListUserPoolMfaConfigHistoryResponse {
+        revisions: page
+            .revisions
+            .into_iter()
+            .map(|r| pb::MfaConfigRevision {
+                revision: r.revision,
+                config: Some(pool_config_to_pb(r.config)),
+                external_id_set: r.external_id_set,
+                etag: r.etag,
+                time: Some(prost_types::Timestamp {
+                    seconds: i64::try_from(r.micros / 1_000_000).unwrap_or(i64::MAX),
+                    nanos: i32::try_from((r.micros % 1_000_000) * 1_000).unwrap_or(0),
+                }),
+                external: r.external,
+                method: r.method,
+                principal: r.principal,
+                proven_by: r.proven_by,
+                request_id: r.request_id,
+                changed_fields: r.changed_fields,
+                restored_from: r.restored_from,
+                audit: Some(pb::AuditPosition {
+                    source: r.source,
+                    run: r.run,
+                    seq: r.seq,
+                    hash: r.hash,
+                }),
+            })
+            .collect(),
+        next_page_token: page.next_page_token,
     }
 }
 

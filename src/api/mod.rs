@@ -220,12 +220,62 @@ impl pb::user_pool_mfa_service_server::UserPoolMfaService for MfaApi {
             user_pool_id: r.user_pool_id,
             patch,
             update_mask: r.update_mask.map(|m| m.paths),
+            restore_revision: (!r.restore_revision.is_empty()).then_some(r.restore_revision),
         };
         let out = self
             .facade
             .execute(&ctx, Decoded::new(op, d.violations))
             .await?;
         Ok(Response::new(convert::check_report_to_pb(out)))
+    }
+
+    async fn list_user_pool_mfa_config_history(
+        &self,
+        request: Request<pb::ListUserPoolMfaConfigHistoryRequest>,
+    ) -> Result<Response<pb::ListUserPoolMfaConfigHistoryResponse>, Status> {
+        let (ctx, r) = context(request);
+        let mut d = Decoder::default();
+        let since = r.since.and_then(|t| d.micros("since", t));
+        let op = ops::ListUserPoolMfaConfigHistory {
+            user_pool_id: r.user_pool_id,
+            page_size: r.page_size,
+            page_token: r.page_token,
+            since,
+            key: self.facade.history_key().clone(),
+        };
+        let out = self
+            .facade
+            .execute(&ctx, Decoded::new(op, d.violations))
+            .await?;
+        Ok(Response::new(convert::history_page_to_pb(out)))
+    }
+
+    async fn restore_user_pool_mfa_config(
+        &self,
+        request: Request<pb::RestoreUserPoolMfaConfigRequest>,
+    ) -> Result<Response<pb::RestoreUserPoolMfaConfigResponse>, Status> {
+        let (ctx, r) = context(request);
+        let op = ops::RestoreUserPoolMfaConfig {
+            user_pool_id: r.user_pool_id,
+            revision: r.revision,
+            etag: r.etag,
+            validate_only: r.validate_only,
+            external_id: r.external_id.map(crate::domain::Secret::new),
+        };
+        let out = self
+            .facade
+            .execute(&ctx, Decoded::new(op, Default::default()))
+            .await?;
+        Ok(warned(
+            &ctx,
+            Response::new(pb::RestoreUserPoolMfaConfigResponse {
+                config: Some(convert::pool_config_to_pb(out.config.config)),
+                etag: out.config.etag,
+                revision: out.revision,
+                changed_fields: out.changed_fields,
+                notes: out.notes,
+            }),
+        ))
     }
 
     async fn update_user_pool_mfa_config(

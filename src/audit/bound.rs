@@ -107,3 +107,6 @@ mod tests {
         );
     }
 }
+
+/// Lines a batch may add besides its records (checkpoints), at most.
+pub const MAX_TRAILING_LINES: usize = 64;

@@ -21,6 +21,7 @@
 mod aws;
 pub mod bound;
 pub mod chain;
+pub mod history;
 pub mod kms;
 pub mod redact;
 pub mod s3;
@@ -58,6 +59,9 @@ pub struct Auditor {
     default_level: AuditLevel,
     read_level: AuditLevel,
     fail_closed: bool,
+    /// Where pools' MFA histories are read: the S3 sink, else the file's
+    /// index; none with stdout alone.
+    history: Option<history::History>,
 }
 
 /// What one call leaves: its level, and whether a "received" record
@@ -112,6 +116,7 @@ impl Auditor {
             default_level: AuditLevel::None,
             read_level: AuditLevel::None,
             fail_closed: false,
+            history: None,
         })
     }
 
@@ -130,8 +135,29 @@ impl Auditor {
         // short (every record carries it, and every byte is hashed).
         let run = crate::hash::hex(&uuid::Uuid::new_v4().as_bytes()[..8]);
         let sealer = seal::Sealer::new(source.clone(), run.clone(), signer);
+        let index = match &config.file {
+            Some(path) => {
+                let index = history::FileIndex::open(path)?;
+                // The last batch of a run killed before its index.
+                let batch = config
+                    .group_commit_records
+                    .max(config.s3.as_ref().map_or(0, |s| s.group_records));
+                let added = index.repair(path, batch.saturating_add(bound::MAX_TRAILING_LINES))?;
+                if added > 0 {
+                    crate::events::AuditHistoryRepaired { entries: added }.emit();
+                }
+                Some(Arc::new(index))
+            }
+            None => None,
+        };
+        let history = match (&config.s3, &index) {
+            (Some(s3), _) => Some(history::History::S3(Arc::new(s3::S3History::new(s3)))),
+            (None, Some(index)) => Some(history::History::File(index.clone(), Arc::default())),
+            (None, None) => None,
+        };
         Ok(Arc::new(Self {
-            sink: Some(Sink::start(config, sealer)?),
+            sink: Some(Sink::start(config, sealer, index)?),
+            history,
             stall: Duration::from_secs(config.stall_seconds),
             source,
             run,
@@ -154,6 +180,20 @@ impl Auditor {
 
     pub fn enabled(&self) -> bool {
         self.sink.is_some()
+    }
+
+    /// A typed value as a record holds it ([`CallAudit::value`]).
+    pub fn value(&self, value: &impl Serialize) -> Value {
+        let by: Arc<dyn secret::Fingerprinter> = self.redactor.clone();
+        let mut v =
+            secret::fingerprinted(by, || serde_json::to_value(value)).unwrap_or(Value::Null);
+        bound::value(&mut v);
+        v
+    }
+
+    /// Where pools' MFA histories are read, when the sinks keep one.
+    pub fn history(&self) -> Option<&history::History> {
+        self.history.as_ref()
     }
 
     /// Why the writer thread ended, if it ended other than at exit.
@@ -207,7 +247,7 @@ impl Auditor {
     /// writer thread only orders, hashes and copies bytes.
     /// `parts` are a record's fields in the order added: the call's shared
     /// ones, then the record's own.
-    fn submit(&self, parts: &[&Fields], wait: bool) -> Pending {
+    fn submit(&self, parts: &[&Fields], wait: bool, index: Option<history::IndexNote>) -> Pending {
         let Some(sink) = &self.sink else {
             return Pending(None);
         };
@@ -225,10 +265,10 @@ impl Auditor {
         };
         if wait {
             let (tx, rx) = oneshot::channel();
-            sink.send(record, Some(tx));
+            sink.send(record, Some(tx), index);
             Pending(Some(rx))
         } else {
-            sink.send(record, None);
+            sink.send(record, None, index);
             Pending(None)
         }
     }
@@ -314,6 +354,8 @@ pub struct CallAudit {
     request: Option<Value>,
     /// The record's `call_id`, for the log line of an abandoned call.
     call_id: uuid::Uuid,
+    /// The record's `user_pool`, for a history record's index.
+    pool: Option<Box<str>>,
     /// The completed record was written: a call dropped before that (the
     /// client went away, its deadline passed, a panic, the drain's end)
     /// writes it in `drop`.
@@ -378,6 +420,7 @@ impl CallAudit {
             base,
             request: None,
             call_id,
+            pool: user_pool.filter(|_| mutating).map(Into::into),
             done: false,
         }
     }
@@ -417,11 +460,7 @@ impl CallAudit {
     /// its type, [`crate::domain::secret`]), keys sorted at every depth as
     /// the chain's canonical form wants, every string and array bounded.
     pub fn value(&self, value: &impl Serialize) -> Value {
-        let by: Arc<dyn secret::Fingerprinter> = self.auditor.redactor.clone();
-        let mut v =
-            secret::fingerprinted(by, || serde_json::to_value(value)).unwrap_or(Value::Null);
-        bound::value(&mut v);
-        v
+        self.auditor.value(value)
     }
 
     /// A record's own fields before `stage` and `time`, which sort last:
@@ -434,13 +473,32 @@ impl CallAudit {
     }
 
     /// A record's last own fields, `stage` and `time`, and its submission.
-    fn submit(&mut self, mut own: Fields, stage: &'static str, wait: bool) -> Pending {
+    fn submit(&mut self, own: Fields, stage: &'static str, wait: bool) -> Pending {
+        self.submit_indexed(own, stage, wait, false)
+    }
+
+    /// As `submit`; `indexed`: a history record, indexed under its pool.
+    fn submit_indexed(
+        &mut self,
+        mut own: Fields,
+        stage: &'static str,
+        wait: bool,
+        indexed: bool,
+    ) -> Pending {
         if stage == "completed" {
             self.done = true;
         }
         own.put_plain(key!(stage), stage);
-        own.put_plain(key!(time), &crate::timefmt::now());
-        self.auditor.submit(&[&self.base, &own], wait)
+        let time = crate::timefmt::now();
+        own.put_plain(key!(time), &time);
+        let index = match (&self.pool, indexed) {
+            (Some(pool), true) => history::micros_of_time(&time).map(|micros| history::IndexNote {
+                pool: pool.to_string(),
+                micros,
+            }),
+            _ => None,
+        };
+        self.auditor.submit(&[&self.base, &own], wait, index)
     }
 
     /// Whether the plan has a "received" record (for the call's trace).
@@ -469,9 +527,14 @@ impl CallAudit {
             return Pending(None);
         }
         let mut r = Fields::with_capacity(256);
-        if let Some((before, after)) = &done.change {
-            r.put_value(key!(after), after);
-            r.put_value(key!(before), before);
+        if let Some(c) = &done.change {
+            r.put_value(key!(after), &c.after);
+            r.put_value(key!(before), &c.before);
+            r.put_value(key!(changed_fields), &c.changed_fields);
+            r.put_str(key!(etag), Some(&c.etag));
+            if let Some(from) = &c.restored_from {
+                r.put_str(key!(restored_from), Some(from));
+            }
         }
         if let Some(found) = &done.guardrails {
             r.put_value(key!(guardrails), found);
@@ -491,7 +554,9 @@ impl CallAudit {
         {
             r.put_value(key!(response), response);
         }
-        self.submit(r, "completed", wait)
+        // A change that was made: the pool's history has a new entry.
+        let indexed = done.change.is_some() && done.error.is_none();
+        self.submit_indexed(r, "completed", wait, indexed)
     }
 }
 
@@ -540,12 +605,24 @@ impl Drop for CallAudit {
 pub struct Completed<'a> {
     pub error: Option<&'a Error>,
     pub latency: Duration,
-    /// A pool change: the configuration before and after.
-    pub change: Option<(Value, Value)>,
+    /// A pool change that was made: what its history entry holds.
+    pub change: Option<ChangeRecord>,
     /// The guardrails the change did not satisfy (warn, audit; or deny,
     /// for a refusal): name, message, actions.
     pub guardrails: Option<Value>,
     pub response: Option<Value>,
+}
+
+/// What a completed record says of a pool change that was made (and so
+/// what its history entry holds): the configuration before and after
+/// ([`CallAudit::value`]'s), the etag of the one after, the fields that
+/// changed, and for a restore the revision it restored.
+pub struct ChangeRecord {
+    pub before: Value,
+    pub after: Value,
+    pub etag: String,
+    pub changed_fields: Vec<String>,
+    pub restored_from: Option<String>,
 }
 
 /// A failed call's `outcome`: its fields in canonical (sorted) order, so
@@ -615,6 +692,52 @@ pub fn refused_at_the_door(
         &json!({"code": code_name(code), "message": bound::text(message)}),
     );
     call.submit(r, "completed", false);
+}
+
+/// The record of a change of `pool`'s MFA configuration that the facade
+/// saw but did not make (console, IaC, another tool): one completed record,
+/// method [`history::EXTERNAL_METHOD`], no principal, before (what the
+/// facade knew, by its revision `known`) and after (what it read), and the
+/// guardrails the change does not satisfy; indexed as a history entry.
+/// Returns when it is durable (or why not).
+pub async fn external_change(
+    auditor: &Arc<Auditor>,
+    pool: &str,
+    known: &str,
+    change: ChangeRecord,
+    guardrails: Option<Value>,
+) -> Ack {
+    let caller = Caller {
+        request_id: "",
+        principal: None,
+        peer: None,
+    };
+    let mut call = CallAudit::new(
+        auditor.clone(),
+        &caller,
+        history::EXTERNAL_METHOD,
+        true,
+        Some(pool),
+        None,
+    );
+    if call.plan.level == AuditLevel::None {
+        call.done = true;
+        return Err("the audit level of (external change) is none".into());
+    }
+    let mut r = Fields::with_capacity(512);
+    r.put_value(key!(after), &change.after);
+    r.put_value(key!(before), &change.before);
+    r.put_value(key!(changed_fields), &change.changed_fields);
+    r.put_str(key!(etag), Some(&change.etag));
+    if let Some(found) = &guardrails {
+        r.put_value(key!(guardrails), found);
+    }
+    uuid_field(&mut r, key!(id));
+    r.put_str(key!(known_revision), Some(known));
+    r.put_raw(key!(outcome), br#"{"code":"OK"}"#);
+    call.submit_indexed(r, "completed", true, true)
+        .durable()
+        .await
 }
 
 /// The one `completed` record of a call that names no pool, unless the

@@ -8,7 +8,12 @@
 //!   object), put with `If-None-Match: *`, so an existing key is never
 //!   replaced;
 //! - `<prefix>checkpoints/<source>/<run>/<seq, 20 digits>.json`: each
-//!   checkpoint, beside them.
+//!   checkpoint, beside them;
+//! - `<prefix>history/<pool>/<revision>.json`: a copy of each history
+//!   record (a pool's MFA change, `audit::history`), put after the records
+//!   object that holds it;
+//! - `<prefix>drift/<pool>/<revision known>-<etag seen>.json`: the claim of
+//!   the one replica that records an external change.
 //!
 //! The writer thread calls it synchronously (a runtime of its own), and a
 //! put that fails is tried again, with backoff, until it lands: seqs are
@@ -35,6 +40,8 @@ pub struct S3Sink {
     /// `prefix`, then the kind, source and run: where this run's objects go.
     records: String,
     checkpoints: String,
+    /// `prefix` and `history/`.
+    history: String,
 }
 
 impl std::fmt::Debug for S3Sink {
@@ -88,6 +95,7 @@ impl S3Sink {
             bucket: config.bucket.clone(),
             records: format!("{prefix}records/{source}/{run}/"),
             checkpoints: format!("{prefix}checkpoints/{source}/{run}/"),
+            history: format!("{prefix}history/"),
         })
     }
 
@@ -143,6 +151,11 @@ impl S3Sink {
     /// The key of a group of records whose first is `first_seq`.
     pub fn records_key(&self, first_seq: u64) -> String {
         format!("{}{first_seq:020}.jsonl", self.records)
+    }
+
+    /// The key of the history entry `revision` of `pool`.
+    pub fn history_key(&self, pool: &str, revision: &str) -> String {
+        format!("{}{pool}/{revision}.json", self.history)
     }
 
     /// The key of the checkpoint of `seq`.
@@ -210,4 +223,165 @@ pub fn read_prefix(
         }
         Ok(out)
     })
+}
+
+/// The most pools the drift watch lists from the bucket's history.
+pub const MAX_HISTORY_POOLS: usize = 10_000;
+
+/// The readers of a pool's history in the bucket (`audit::history`), on
+/// the server's runtime: a client of their own, made at first use.
+pub struct S3History {
+    config: S3Config,
+    client: tokio::sync::OnceCell<Client>,
+}
+
+impl std::fmt::Debug for S3History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "S3History(s3://{}/{}history/)",
+            self.config.bucket, self.config.prefix
+        )
+    }
+}
+
+impl S3History {
+    pub fn new(config: &S3Config) -> Self {
+        Self {
+            config: config.clone(),
+            client: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn client(&self) -> &Client {
+        self.client
+            .get_or_init(|| async {
+                let sdk = super::aws::sdk_config(
+                    self.config.region.as_deref(),
+                    self.config.endpoint_url.as_deref(),
+                    true,
+                )
+                .await;
+                client_of(&sdk, self.config.force_path_style)
+            })
+            .await
+    }
+
+    fn pool_prefix(&self, pool: &str) -> String {
+        format!("{}history/{pool}/", self.config.prefix)
+    }
+
+    /// Up to `limit` revisions of `pool`, newest first, after `after`.
+    pub async fn list(
+        &self,
+        pool: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, String> {
+        let prefix = self.pool_prefix(pool);
+        let mut req = self
+            .client()
+            .await
+            .list_objects_v2()
+            .bucket(&self.config.bucket)
+            .prefix(&prefix)
+            .max_keys(i32::try_from(limit).unwrap_or(1000).min(1000));
+        if let Some(a) = after {
+            req = req.start_after(format!("{prefix}{a}.json"));
+        }
+        let page = req
+            .send()
+            .await
+            .map_err(|e| format!("listing the history: {}", describe(&e)))?;
+        Ok(page
+            .contents()
+            .iter()
+            .filter_map(|o| o.key()?.strip_prefix(&prefix)?.strip_suffix(".json"))
+            .map(str::to_owned)
+            .take(limit)
+            .collect())
+    }
+
+    /// The entry object `revision` of `pool`: `None` when there is none.
+    pub async fn get(&self, pool: &str, revision: &str) -> Result<Option<Vec<u8>>, String> {
+        let key = format!("{}{revision}.json", self.pool_prefix(pool));
+        let got = self
+            .client()
+            .await
+            .get_object()
+            .bucket(&self.config.bucket)
+            .key(&key)
+            .send()
+            .await;
+        let got = match got {
+            Ok(g) => g,
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(format!("reading the history: {}", describe(&e))),
+        };
+        // An entry is one record: bounded as records are.
+        let bytes = got
+            .body
+            .collect()
+            .await
+            .map_err(|_| "reading the history: the object's body broke off".to_owned())?
+            .into_bytes();
+        if bytes.len() > super::bound::MAX_RECORD_BYTES + 1 {
+            return Ok(None);
+        }
+        Ok(Some(bytes.to_vec()))
+    }
+
+    /// The pools with a history, at most [`MAX_HISTORY_POOLS`].
+    pub async fn pools(&self) -> Result<Vec<String>, String> {
+        let prefix = format!("{}history/", self.config.prefix);
+        let mut pools = Vec::new();
+        let mut pages = self
+            .client()
+            .await
+            .list_objects_v2()
+            .bucket(&self.config.bucket)
+            .prefix(&prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| format!("listing the history: {}", describe(&e)))?;
+            pools.extend(page.common_prefixes().iter().filter_map(|p| {
+                Some(
+                    p.prefix()?
+                        .strip_prefix(&prefix)?
+                        .strip_suffix('/')?
+                        .to_owned(),
+                )
+            }));
+            if pools.len() >= MAX_HISTORY_POOLS {
+                pools.truncate(MAX_HISTORY_POOLS);
+                break;
+            }
+        }
+        Ok(pools)
+    }
+
+    /// Puts the marker of one external change (`key`) if no replica has:
+    /// true for the replica whose put made it.
+    pub async fn claim(&self, pool: &str, key: &str) -> Result<bool, String> {
+        let put = self
+            .client()
+            .await
+            .put_object()
+            .bucket(&self.config.bucket)
+            .key(format!("{}drift/{pool}/{key}.json", self.config.prefix))
+            .if_none_match("*")
+            .content_type("application/json")
+            .body(ByteStream::from(b"{}".to_vec()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
+            Err(e) => Err(format!("claiming the drift record: {}", describe(&e))),
+        }
+    }
 }

@@ -144,6 +144,58 @@ impl Default for AuditConfig {
     }
 }
 
+/// `[history]`: a pool's MFA history (ListUserPoolMfaConfigHistory,
+/// RestoreUserPoolMfaConfig; served from the audit store, so it needs
+/// `[audit] file` or `[audit.s3]`) and the watch for changes made behind
+/// the facade's back.
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Pools (globs over pool ids, e.g. `eu-west-1_*`) whose configuration
+    /// is read every `check_seconds` and compared with their history's
+    /// newest entry; a difference is recorded once as an external change.
+    /// Only pools with a history are watched (nothing is known of the
+    /// others). Empty: no paced check; reads still notice a difference.
+    #[schemars(length(max = 256))]
+    pub watch_pools: Vec<String>,
+    /// How often the watched pools are read.
+    #[schemars(range(min = 1, max = 86_400))]
+    pub check_seconds: u64,
+    /// How long after a read that saw a configuration other than the one
+    /// known the pool is read again and compared (a change another replica
+    /// is making has its history entry by then).
+    #[schemars(range(min = 0, max = 600_000))]
+    pub grace_ms: u64,
+}
+
+/// `history.check_seconds` by default.
+pub const DEFAULT_HISTORY_CHECK_SECONDS: u64 = 300;
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            watch_pools: Vec::new(),
+            check_seconds: DEFAULT_HISTORY_CHECK_SECONDS,
+            grace_ms: 5_000,
+        }
+    }
+}
+
+impl HistoryConfig {
+    pub(crate) fn validate(&self, err: &mut impl FnMut(&str, String)) {
+        if self
+            .watch_pools
+            .iter()
+            .any(|g| g.is_empty() || g.len() > 128)
+        {
+            err(
+                "history.watch_pools",
+                "each glob must be 1 to 128 characters".into(),
+            );
+        }
+    }
+}
+
 /// `[audit.signing]`.
 #[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]

@@ -30,9 +30,15 @@ use std::{
 use tokio::sync::oneshot;
 
 use super::chain::{Fields, Head, Unsealed, key};
+use super::history::{FileIndex, IndexNote};
 use super::s3::S3Sink;
 use super::seal::{Sealer, is_checkpoint_line};
 use super::settings::{AuditConfig, FsyncPolicy};
+
+/// Opens a file for appending as the audit file is (owner-only).
+pub(crate) fn open_append_file(path: &Path) -> io::Result<File> {
+    open_append(path)
+}
 
 /// Records waiting for the writer at most; more is an overloaded sink.
 const QUEUE: usize = 65_536;
@@ -46,6 +52,8 @@ pub enum Msg {
     Record {
         record: Unsealed,
         ack: Option<oneshot::Sender<Ack>>,
+        /// A history record: indexed once it is durable.
+        index: Option<IndexNote>,
     },
     /// Answers once everything sent before it is durable.
     Flush(oneshot::Sender<Ack>),
@@ -142,7 +150,11 @@ impl Drop for Sink {
 impl Sink {
     /// Opens the sinks, reads the chain's head back, starts the writer,
     /// which first writes the run's `run_started` record and checkpoint.
-    pub fn start(config: &AuditConfig, sealer: Sealer) -> io::Result<Self> {
+    pub fn start(
+        config: &AuditConfig,
+        sealer: Sealer,
+        index: Option<Arc<FileIndex>>,
+    ) -> io::Result<Self> {
         let s3 = match &config.s3 {
             Some(c) => Some(S3Sink::connect(c, &sealer.source, &sealer.run)?),
             None => None,
@@ -182,6 +194,7 @@ impl Sink {
             ),
             head,
             sealer,
+            index,
         };
         let writer = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -203,8 +216,13 @@ impl Sink {
 
     /// Queues a record. Without a waiter the record is written all the same;
     /// a full queue drops it (counted) and answers the waiter at once.
-    pub fn send(&self, record: Unsealed, ack: Option<oneshot::Sender<Ack>>) {
-        if let Err(Msg::Record { ack, .. }) = self.queue.push(Msg::Record { record, ack }) {
+    pub fn send(
+        &self,
+        record: Unsealed,
+        ack: Option<oneshot::Sender<Ack>>,
+        index: Option<IndexNote>,
+    ) {
+        if let Err(Msg::Record { ack, .. }) = self.queue.push(Msg::Record { record, ack, index }) {
             crate::meters::audit_dropped();
             if let Some(ack) = ack {
                 let _ = ack.send(Err("the audit writer is overloaded or stopped".into()));

@@ -97,6 +97,14 @@ pub struct Report {
     /// What is wrong: `input:line: chain: what`.
     pub problems: Vec<String>,
     pub signatures_checked: bool,
+    /// History index entries checked against their records.
+    pub index_entries: u64,
+    /// History index entries whose chain is not among the inputs.
+    pub index_unchecked: u64,
+    /// History records without an index entry in the unsealed tail of a
+    /// run that did not end (killed between its records and their index:
+    /// what a chain alone cannot show, as its unsealed tail).
+    pub index_missing_in_tail: u64,
 }
 
 impl Report {
@@ -121,6 +129,35 @@ fn looks_like_a_record(line: &str) -> bool {
         || line.contains(super::seal::CHECKPOINT)
 }
 
+/// What an input holds, by its name: a history index (`<file>.history`, an
+/// S3 `history/<pool>/<revision>.json`), a drift claim (S3 `drift/…`,
+/// nothing to check), or records and checkpoints.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Records,
+    Index,
+    Claim,
+}
+
+fn kind_of(name: &str) -> Kind {
+    let s3 = name.starts_with("s3://");
+    let s3_index = s3 && index_key(name).is_some_and(|(_, r)| super::history::valid_revision(r));
+    if name.ends_with(".history") || s3_index {
+        Kind::Index
+    } else if s3 && name.contains("/drift/") {
+        Kind::Claim
+    } else {
+        Kind::Records
+    }
+}
+
+/// The pool and revision an S3 index object's key names.
+fn index_key(name: &str) -> Option<(&str, &str)> {
+    let (_, rest) = name.rsplit_once("/history/")?;
+    let (pool, file) = rest.split_once('/')?;
+    Some((pool, file.strip_suffix(".json")?))
+}
+
 pub fn verify(inputs: &[Input], opts: &Options<'_>) -> Report {
     let mut report = Report {
         signatures_checked: opts.public_key.is_some(),
@@ -130,6 +167,9 @@ pub fn verify(inputs: &[Input], opts: &Options<'_>) -> Report {
     let mut chains: BTreeMap<ChainId, Vec<Record>> = BTreeMap::new();
     let mut seals: BTreeMap<ChainId, Vec<(At, Checkpoint)>> = BTreeMap::new();
     for (i, input) in inputs.iter().enumerate() {
+        if kind_of(&input.name) != Kind::Records {
+            continue;
+        }
         let mut last_seq: HashMap<ChainId, u64> = HashMap::new();
         for (n, line) in input.text.lines().enumerate() {
             let at = At {
@@ -377,6 +417,7 @@ pub fn verify(inputs: &[Input], opts: &Options<'_>) -> Report {
         }
     }
     check_links(&links, &heads, &chains, &place, &mut report);
+    check_index(inputs, &chains, &heads, &mut report);
     if let Some((seq, hash)) = &opts.anchor {
         let holder = chains
             .values()
@@ -397,6 +438,112 @@ pub fn verify(inputs: &[Input], opts: &Options<'_>) -> Report {
         }
     }
     report
+}
+
+/// The history index against the records (`audit::history`): each entry
+/// is a history record whose hash holds, the same record as the chain's at
+/// its seq, under the key its pool and revision make (S3); and, wherever an
+/// index is among the inputs (always for S3), every history record of the
+/// chains has its entry.
+fn check_index(
+    inputs: &[Input],
+    chains: &BTreeMap<ChainId, Vec<Record>>,
+    heads: &BTreeMap<ChainId, (u64, u64, String)>,
+    report: &mut Report,
+) {
+    let mut indexed: std::collections::HashSet<(ChainId, u64)> = Default::default();
+    let mut any_index = false;
+    let mut s3 = false;
+    for input in inputs {
+        s3 |= input.name.starts_with("s3://");
+        if kind_of(&input.name) != Kind::Index {
+            continue;
+        }
+        any_index = true;
+        for (n, line) in input.text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let at = format!("{}:{}", input.name, n + 1);
+            let Some(entry) = super::history::Entry::of_line(line.as_bytes()) else {
+                report.problems.push(format!(
+                    "{at}: a history index entry that is not a history record whose hash holds: edited"
+                ));
+                continue;
+            };
+            report.index_entries += 1;
+            if input.name.starts_with("s3://")
+                && index_key(&input.name) != Some((&entry.user_pool, &entry.revision))
+            {
+                report.problems.push(format!(
+                    "{at}: the entry is pool {} revision {}, not what its key says: moved",
+                    entry.user_pool, entry.revision
+                ));
+            }
+            let id = (entry.source.clone(), entry.run.clone());
+            let Some(records) = chains.get(&id) else {
+                report.index_unchecked += 1;
+                continue;
+            };
+            match records.iter().find(|r| r.seq == entry.seq) {
+                Some(r) if r.hash == entry.hash => {
+                    indexed.insert((id, entry.seq));
+                }
+                Some(r) => report.problems.push(format!(
+                    "{at}: the history entry of {} seq {} differs from its record ({}:{}): the index disagrees with the records",
+                    chain_name(&id),
+                    entry.seq,
+                    inputs[r.at.input].name,
+                    r.at.line
+                )),
+                None => {
+                    let covered = heads
+                        .get(&id)
+                        .is_some_and(|(first, last, _)| (*first..=*last).contains(&entry.seq));
+                    if covered {
+                        report.problems.push(format!(
+                            "{at}: the history entry of {} seq {} has no record: the index disagrees with the records",
+                            chain_name(&id),
+                            entry.seq
+                        ));
+                    } else {
+                        report.index_unchecked += 1;
+                    }
+                }
+            }
+        }
+    }
+    if !any_index && !s3 {
+        return;
+    }
+    for (id, records) in chains {
+        // A run that did not end may have been killed between the records
+        // of its last writes and their index: its unsealed tail is noted.
+        let tail_from = report
+            .chains
+            .iter()
+            .find(|c| (&c.source, &c.run) == (&id.0, &id.1) && !c.ended)
+            .map(|c| c.sealed_through.map_or(0, |s| s.saturating_add(1)));
+        for r in records {
+            if super::history::is_history_record(&r.map)
+                && str_of(&r.map, "stage") == Some("completed")
+                && !indexed.contains(&(id.clone(), r.seq))
+            {
+                if tail_from.is_some_and(|from| r.seq >= from) {
+                    report.index_missing_in_tail += 1;
+                    continue;
+                }
+                report.problems.push(format!(
+                    "{}:{}: {}: seq {} changed pool {}'s MFA configuration and has no history index entry: the index disagrees with the records",
+                    inputs[r.at.input].name,
+                    r.at.line,
+                    chain_name(id),
+                    r.seq,
+                    str_of(&r.map, "user_pool").unwrap_or_default()
+                ));
+            }
+        }
+    }
 }
 
 fn chain_name((source, run): &ChainId) -> String {

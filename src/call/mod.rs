@@ -15,6 +15,7 @@
 //! refused as RESOURCE_EXHAUSTED whether or not it was valid. A read, and
 //! a refusal at any stage, leave only the completed record.
 
+pub mod drift;
 pub mod fixtures;
 pub mod gate;
 pub mod ops;
@@ -26,7 +27,7 @@ mod tests;
 use std::{future::Future, sync::Arc, time::Instant};
 
 use crate::audit::settings::AuditLevel;
-use crate::audit::{Auditor, CallAudit, Caller, Completed};
+use crate::audit::{Auditor, CallAudit, Caller, ChangeRecord, Completed};
 use crate::auth::guardrails::{Changed, Finding, Guardrails, Subject};
 use crate::auth::{Principal, SharedAuth, policy::Scope};
 use crate::backend::Backend;
@@ -113,6 +114,9 @@ pub struct Plan {
     /// For an operation whose Cognito calls depend on what it finds (a
     /// reset's second device): takes their quota as it makes them.
     pub pacer: Option<Pacer>,
+    /// Where pools' MFA histories are read (the audit store), for the
+    /// history calls; none without `[audit] file` or `[audit.s3]`.
+    pub history: Option<crate::audit::history::History>,
 }
 
 /// Takes the quota of a Cognito call that admission could not charge (an
@@ -240,6 +244,9 @@ pub struct Ran<T> {
     pub output: T,
     pub change: Option<Change>,
     pub findings: Vec<Finding>,
+    /// The pool's configuration as Cognito answered a read of it, for the
+    /// drift watch ([`drift::Drift::observed`]).
+    pub observed: Option<PoolMfaConfig>,
 }
 
 impl<T> From<T> for Ran<T> {
@@ -248,6 +255,7 @@ impl<T> From<T> for Ran<T> {
             output,
             change: None,
             findings: Vec::new(),
+            observed: None,
         }
     }
 }
@@ -256,6 +264,9 @@ impl<T> From<T> for Ran<T> {
 pub struct Guard {
     pub rails: Guardrails,
     pub method: &'static str,
+    /// A call that is another's change too (a restore is a Set): its own
+    /// method's guardrails hold it as well.
+    pub also: Option<&'static str>,
     pub principal: (String, &'static str),
 }
 
@@ -271,20 +282,28 @@ pub struct Proposed<'a> {
 impl Guard {
     /// Every guardrail covering the change that does not hold.
     pub fn findings(&self, p: &Proposed<'_>) -> Vec<Finding> {
-        self.rails.check(
-            self.method,
-            &Subject {
-                method: self.method,
-                user_pool_id: p.user_pool_id,
-                validate_only: p.validate_only,
-                principal: (&self.principal.0, self.principal.1),
-                change: Changed::Pool {
-                    before: p.before,
-                    after: p.after,
+        let mut found = Vec::new();
+        for method in std::iter::once(self.method).chain(self.also) {
+            for f in self.rails.check(
+                method,
+                &Subject {
+                    method,
+                    user_pool_id: p.user_pool_id,
+                    validate_only: p.validate_only,
+                    principal: (&self.principal.0, self.principal.1),
+                    change: Changed::Pool {
+                        before: p.before,
+                        after: p.after,
+                    },
+                    state: p.state,
                 },
-                state: p.state,
-            },
-        )
+            ) {
+                if !found.iter().any(|g: &Finding| g.guardrail == f.guardrail) {
+                    found.push(f);
+                }
+            }
+        }
+        found
     }
 
     /// The findings of a change of one user (`auth::guardrails::USER_CHANGES`):
@@ -334,6 +353,8 @@ impl Guard {
 pub struct Change {
     pub before: PoolMfaConfig,
     pub after: PoolMfaConfig,
+    /// A restore's revision.
+    pub restored_from: Option<String>,
 }
 
 /// An operation as decoded from the wire, with what decoding found wrong
@@ -382,6 +403,10 @@ pub struct Facade {
     walks: Arc<tokio::sync::Semaphore>,
     /// The walk cursors' MAC key, derived from the deployment secret.
     cursor_key: crate::hash::HmacKey,
+    /// The history pages' MAC key, derived from the deployment secret.
+    history_key: crate::hash::HmacKey,
+    /// The drift watch, when the audit store keeps a history.
+    drift: Option<Arc<drift::Drift>>,
 }
 
 impl Facade {
@@ -404,13 +429,32 @@ impl Facade {
             walks,
             // Until `with_secret`: a key of this process alone.
             cursor_key: crate::hash::HmacKey::new(uuid::Uuid::new_v4().as_bytes()),
+            history_key: crate::hash::HmacKey::new(uuid::Uuid::new_v4().as_bytes()),
+            drift: None,
         }
+    }
+
+    /// The drift watch reads hand their configurations to.
+    pub fn with_drift(mut self, drift: Option<Arc<drift::Drift>>) -> Self {
+        self.drift = drift;
+        self
+    }
+
+    /// The drift watch, when the audit store keeps a history.
+    pub fn drift(&self) -> Option<&Arc<drift::Drift>> {
+        self.drift.as_ref()
+    }
+
+    /// The key of ListUserPoolMfaConfigHistory's page tokens.
+    pub fn history_key(&self) -> &crate::hash::HmacKey {
+        &self.history_key
     }
 
     /// Keys what the facade hands out and takes back (the walk's cursors)
     /// with the deployment secret, so that any replica takes them back.
     pub fn with_secret(mut self, secret: &crate::hash::DeploymentSecret) -> Self {
         self.cursor_key = secret.derive(walk::CURSOR_KEY_LABEL);
+        self.history_key = secret.derive(ops::history::PAGE_KEY_LABEL);
         self
     }
 
@@ -519,9 +563,16 @@ impl Facade {
         let guard = match (op.guarded_as(), &ctx.principal, pool) {
             (Some(as_method), Some(p), Some(pool)) => {
                 let rails = &self.auth.load().guardrails;
-                rails.apply_to(as_method.name, pool).then(|| Guard {
+                // A change guarded as another (a restore, as a Set) is held
+                // to its own method's guardrails too.
+                let own = op.method();
+                let also = (own.mutating && own != as_method).then_some(own.name);
+                (rails.apply_to(as_method.name, pool)
+                    || also.is_some_and(|m| rails.apply_to(m, pool)))
+                .then(|| Guard {
                     rails: rails.clone(),
                     method: as_method.name,
+                    also,
                     principal: (p.name.clone(), p.proven_by.name()),
                 })
             }
@@ -536,6 +587,7 @@ impl Facade {
                 caller: p.budget_key,
                 method: op.method().name,
             }),
+            history: self.auditor.history().cloned(),
         }
     }
 
@@ -647,6 +699,9 @@ impl Facade {
         let Decoded { op, violations } = decoded;
         let method = op.method().name;
         let target = op.target();
+        let target_pool = matches!(target, Target::Pool(_))
+            .then(|| target.user_pool().map(str::to_owned))
+            .flatten();
         let mutating = op.method().mutating && !op.dry_run();
         let mut audit =
             self.open_record(ctx, method, mutating, target.user_pool(), target.end_user());
@@ -695,9 +750,20 @@ impl Facade {
                 .unwrap_or_else(|_| Err(exceeded()))
         };
         let ran = result.as_ref().ok();
-        let change = ran
-            .and_then(|r| r.change.as_ref())
-            .map(|c| (audit.value(&c.before), audit.value(&c.after)));
+        let change = ran.and_then(|r| r.change.as_ref()).map(|c| ChangeRecord {
+            before: audit.value(&c.before),
+            after: audit.value(&c.after),
+            etag: crate::domain::etag::of(&c.after),
+            changed_fields: ops::pool::changed_fields(&c.before, &c.after),
+            restored_from: c.restored_from.clone(),
+        });
+        if let (Some(drift), Some(pool), Some(r)) = (&self.drift, target_pool.as_deref(), ran) {
+            if let Some(c) = &r.change {
+                drift.made(pool, &c.after);
+            } else if let Some(seen) = &r.observed {
+                drift.observed(pool, seen);
+            }
+        }
         let response = ran
             .filter(|_| audit.level() == AuditLevel::RequestResponse)
             .map(|r| audit.value(&r.output));

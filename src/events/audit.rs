@@ -133,3 +133,84 @@ impl AuditFlushFailed<'_> {
             "The last audit records may not be durable.", error = %self.error);
     }
 }
+
+/// A change of a pool's MFA configuration made behind the facade's back
+/// was recorded (`revision`: the history entry the facade knew before it).
+pub struct PoolDriftRecorded<'a> {
+    pub user_pool_id: &'a str,
+    pub known_revision: &'a str,
+    pub changed_fields: &'a [String],
+}
+
+impl PoolDriftRecorded<'_> {
+    pub fn emit(self) {
+        line!(
+            warn,
+            "mfa_facade::audit",
+            "pool_drift_recorded",
+            "A pool's MFA configuration was changed behind the facade's back; recorded as an external change in its history.",
+            user_pool_id = self.user_pool_id,
+            known_revision = self.known_revision,
+            changed_fields = self.changed_fields.join(",").as_str()
+        );
+    }
+}
+
+/// An external change does not satisfy a guardrail whose action is warn.
+pub struct PoolDriftGuardrail<'a> {
+    pub user_pool_id: &'a str,
+    pub guardrail: &'a str,
+    pub message: &'a str,
+}
+
+impl PoolDriftGuardrail<'_> {
+    pub fn emit(self) {
+        line!(
+            warn,
+            "mfa_facade::audit",
+            "pool_drift_guardrail",
+            "A change made behind the facade's back does not satisfy a guardrail.",
+            user_pool_id = self.user_pool_id,
+            guardrail = self.guardrail,
+            guardrail_message = self.message
+        );
+    }
+}
+
+/// A drift check of a pool could not finish (the history or Cognito could
+/// not be read); the next check tries again.
+pub struct PoolDriftCheckFailed<'a> {
+    pub user_pool_id: &'a str,
+    pub error: &'a str,
+}
+
+impl PoolDriftCheckFailed<'_> {
+    pub fn emit(self) {
+        line!(
+            warn,
+            "mfa_facade::audit",
+            "pool_drift_check_failed",
+            "A drift check of a pool could not finish; the next one tries again.",
+            user_pool_id = self.user_pool_id,
+            error = self.error
+        );
+    }
+}
+
+/// At start, history records of the audit file's last batch that its index
+/// lacked (the last run was killed between them) were indexed.
+pub struct AuditHistoryRepaired {
+    pub entries: usize,
+}
+
+impl AuditHistoryRepaired {
+    pub fn emit(self) {
+        line!(
+            warn,
+            "mfa_facade::audit",
+            "audit_history_repaired",
+            "History records the last run wrote but did not index (it was killed between them) were indexed.",
+            entries = self.entries
+        );
+    }
+}

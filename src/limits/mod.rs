@@ -45,6 +45,8 @@ pub enum LimitId {
     /// The coverage walks' share of a quota category, all walks together
     /// (`limits.walk.share`); one bucket.
     Walk(Category),
+    /// The drift watch's share of a quota category (`limits.drift.share`).
+    Drift(Category),
 }
 
 impl LimitId {
@@ -57,6 +59,7 @@ impl LimitId {
             LimitId::UserWrite => "cognito_user:write".into(),
             LimitId::UserRead => "cognito_user:read".into(),
             LimitId::Walk(c) => format!("walk:{}", c.name()),
+            LimitId::Drift(c) => format!("drift:{}", c.name()),
         }
     }
 
@@ -78,6 +81,10 @@ impl LimitId {
             LimitId::UserRead => format!("Cognito's limit on reads per end user: {r}/s"),
             LimitId::Walk(c) => format!(
                 "the coverage walks' share of Cognito's {} quota: {r}/s",
+                c.name()
+            ),
+            LimitId::Drift(c) => format!(
+                "the drift watch's share of Cognito's {} quota: {r}/s",
                 c.name()
             ),
         }
@@ -188,6 +195,9 @@ impl Budgets {
             rates.insert(LimitId::Category(c), Rate::quota(r));
             if matches!(c, Category::UserRead | Category::UserList) {
                 rates.insert(LimitId::Walk(c), Rate::quota(r).scaled(config.walk.share));
+            }
+            if c == Category::UserPoolResourceRead {
+                rates.insert(LimitId::Drift(c), Rate::quota(r).scaled(config.drift.share));
             }
         }
         for op in CognitoOp::PER_POOL {
@@ -308,8 +318,17 @@ impl Budgets {
     /// own buckets too, so the walk and every other caller draw on the one
     /// quota.
     pub fn walk_buckets(&self, call: &UpstreamCall) -> Vec<Bucket> {
+        self.share_buckets(LimitId::Walk(call.op.category()), call)
+    }
+
+    /// As [`Budgets::walk_buckets`], for the drift watch's reads.
+    pub fn drift_buckets(&self, call: &UpstreamCall) -> Vec<Bucket> {
+        self.share_buckets(LimitId::Drift(call.op.category()), call)
+    }
+
+    fn share_buckets(&self, share: LimitId, call: &UpstreamCall) -> Vec<Bucket> {
         let mut out = vec![Bucket {
-            id: LimitId::Walk(call.op.category()),
+            id: share,
             key: self.category_key(call),
         }];
         if self.quota_enabled {

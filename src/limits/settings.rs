@@ -88,6 +88,8 @@ pub struct LimitsConfig {
     pub unauthenticated: UnauthenticatedConfig,
     /// `[limits.walk]`: the pace and bounds of ListUserMfaStatus.
     pub walk: WalkConfig,
+    /// `[limits.drift]`: the pace of the watch for external changes.
+    pub drift: DriftConfig,
 }
 
 /// The coverage walk (ListUserMfaStatus): its share of the UserList and
@@ -109,6 +111,25 @@ pub struct WalkConfig {
     /// and its last message's page_token resumes it.
     #[schemars(range(min = 1, max = MAX_WALK_SECONDS))]
     pub max_seconds: u64,
+}
+
+/// The watch for pool changes made behind the facade's back (`[history]`):
+/// its share of the quota of the read it makes (GetUserPoolMfaConfig,
+/// UserPoolResourceRead).
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct DriftConfig {
+    /// The share of `limits.quota.user_pool_resource_read` the watch may
+    /// spend (0 < share <= 1): it waits for its share, so it never starves
+    /// callers.
+    #[schemars(range(max = 1.0), extend("exclusiveMinimum" = 0.0))]
+    pub share: f64,
+}
+
+impl Default for DriftConfig {
+    fn default() -> Self {
+        Self { share: 0.1 }
+    }
 }
 
 /// The longest `limits.walk.max_seconds` may be: a day.
@@ -175,6 +196,7 @@ impl Default for LimitsConfig {
             sweep_interval_seconds: 10,
             unauthenticated: UnauthenticatedConfig::default(),
             walk: WalkConfig::default(),
+            drift: DriftConfig::default(),
         }
     }
 }

@@ -406,6 +406,7 @@ async fn check_reports_every_finding_and_the_change_without_writing() {
                 ..Default::default()
             }),
             update_mask: None,
+            restore_revision: String::new(),
         })
         .await
         .expect("a check answers OK")
@@ -481,6 +482,7 @@ async fn check_reports_every_finding_and_the_change_without_writing() {
             update_mask: Some(prost_types::FieldMask {
                 paths: vec!["mfa_configuration".into()],
             }),
+            restore_revision: String::new(),
         })
         .await
         .expect("check an update")

@@ -20,6 +20,7 @@ mod conformance;
 mod coverage;
 mod deploy;
 mod guardrails;
+mod history;
 mod hostile;
 mod local_rules;
 mod local_store;

@@ -744,6 +744,7 @@ async fn check_on_cognito_reads_the_pool_and_writes_nothing() {
                 ..Default::default()
             }),
             update_mask: None,
+            restore_revision: String::new(),
         })
         .await
         .expect("check")

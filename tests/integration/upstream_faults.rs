@@ -296,6 +296,7 @@ async fn sending_failures_moto_cannot_report_are_read_from_describe_user_pool() 
                 ..Default::default()
             }),
             update_mask: None,
+            restore_revision: String::new(),
         })
         .await
         .expect("a check answers OK")

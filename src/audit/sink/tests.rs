@@ -6,6 +6,7 @@ fn record(bytes: usize) -> Msg {
     Msg::Record {
         record: Unsealed::from_fields(f),
         ack: None,
+        index: None,
     }
 }
 
@@ -20,17 +21,21 @@ fn a_record_a_caller_waits_for_is_not_held_for_the_group() {
         path.display().to_string()
     ))
     .expect("config");
-    let sink =
-        Sink::start(&config, Sealer::new("test".into(), "run-1".into(), None)).expect("start");
+    let sink = Sink::start(
+        &config,
+        Sealer::new("test".into(), "run-1".into(), None),
+        None,
+    )
+    .expect("start");
     let record = |pad: &str| {
         let mut f = crate::audit::chain::Fields::default();
         f.put("pad", &pad);
         Unsealed::from_fields(f)
     };
-    sink.send(record("held"), None);
+    sink.send(record("held"), None, None);
     let started = Instant::now();
     let (tx, rx) = oneshot::channel();
-    sink.send(record("awaited"), Some(tx));
+    sink.send(record("awaited"), Some(tx), None);
     assert_eq!(rx.blocking_recv().expect("answered"), Ok(()));
     let waited = started.elapsed();
     // Well inside the 1 s group: it did not wait for the group's end.

@@ -25,7 +25,12 @@ pub(super) struct Writer {
     pub(super) seal_every: Duration,
     pub(super) head: Head,
     pub(super) sealer: Sealer,
+    /// The file sink's history index (`<file>.history`).
+    pub(super) index: Option<Arc<FileIndex>>,
 }
+
+/// A history record to index once durable: its pool, its revision, its line.
+pub(super) type Indexed = (String, String, Vec<u8>);
 
 impl Writer {
     pub(super) fn run(mut self, stopped: &Stopped) {
@@ -139,7 +144,7 @@ impl Writer {
     pub(super) fn write_own(&mut self, line: Vec<u8>, next: Head, ended: bool) {
         let mut lines = vec![line];
         lines.extend(self.sealer.checkpoint(next.seq, &next.hash, ended));
-        let (durable, result) = self.write(&lines, next.seq);
+        let (durable, result) = self.write(&lines, next.seq, &[]);
         if durable {
             self.head = next;
         }
@@ -160,7 +165,7 @@ impl Writer {
         else {
             return;
         };
-        let _ = self.write(&[line], self.head.seq);
+        let _ = self.write(&[line], self.head.seq, &[]);
     }
 
     /// Tries the sinks without a record: the file's disk asked for room
@@ -185,9 +190,10 @@ impl Writer {
         let mut head = self.head.clone();
         let mut lines = Vec::with_capacity(batch.len());
         let mut acks = Vec::with_capacity(batch.len());
+        let mut indexed: Vec<Indexed> = Vec::new();
         for msg in batch {
             match msg {
-                Msg::Record { record, ack } => {
+                Msg::Record { record, ack, index } => {
                     let Some(seq) = head.seq.checked_add(1) else {
                         if let Some(ack) = ack {
                             let _ = ack.send(Err("the audit chain is at its last seq".into()));
@@ -196,6 +202,11 @@ impl Writer {
                     };
                     let (line, hash) = record.seal(seq, &head.hash);
                     head = Head { seq, hash };
+                    if let Some(note) = index {
+                        let revision =
+                            crate::audit::history::revision(note.micros, &self.sealer.run, seq);
+                        indexed.push((note.pool, revision, line.clone()));
+                    }
                     lines.push(line);
                     acks.extend(ack);
                 }
@@ -216,7 +227,7 @@ impl Writer {
         {
             lines.insert(0, checkpoint);
         }
-        let (durable, result) = self.write(&lines, self.head.seq.saturating_add(1));
+        let (durable, result) = self.write(&lines, self.head.seq.saturating_add(1), &indexed);
         if durable {
             // The file holds them (or there is no file): whatever stdout
             // did, the next record follows them, so the chain never forks.
@@ -242,18 +253,27 @@ impl Writer {
     /// file, then S3, then stdout. Returns whether the chain moved on (the
     /// file holds the batch durably, or there is no file), and whether every
     /// sink took it. The stall watch sees the write's time and outcome.
-    pub(super) fn write(&mut self, lines: &[Vec<u8>], first_seq: u64) -> (bool, io::Result<()>) {
+    pub(super) fn write(
+        &mut self,
+        lines: &[Vec<u8>],
+        first_seq: u64,
+        indexed: &[Indexed],
+    ) -> (bool, io::Result<()>) {
         self.progress.busy(true);
-        let written = self.write_sinks(lines, first_seq);
+        let written = self.write_sinks(lines, first_seq, indexed);
         self.progress.busy(false);
         self.progress.ended(written.1.is_ok());
         written
     }
 
+    /// History records are indexed only after the sink that holds them
+    /// has them: the file's index after the file's sync, S3's entries after
+    /// the records object.
     pub(super) fn write_sinks(
         &mut self,
         lines: &[Vec<u8>],
         first_seq: u64,
+        indexed: &[Indexed],
     ) -> (bool, io::Result<()>) {
         if lines.is_empty() {
             return (true, Ok(()));
@@ -269,9 +289,14 @@ impl Writer {
                 f.len = before.min(f.len);
                 return (false, Err(e));
             }
+            if let Some(index) = &self.index
+                && let Err(e) = index.append(indexed)
+            {
+                return (true, Err(e));
+            }
         }
         if self.s3.is_some()
-            && let Err(e) = self.put_s3(lines, first_seq)
+            && let Err(e) = self.put_s3(lines, first_seq, indexed)
         {
             return (self.file.is_some(), Err(io::Error::other(e)));
         }
@@ -289,7 +314,12 @@ impl Writer {
     /// The batch into S3: its records as one object, each checkpoint as
     /// one; each put tried again until it lands (or the drain's tries run
     /// out), so the bucket never has a gap.
-    pub(super) fn put_s3(&self, lines: &[Vec<u8>], first_seq: u64) -> Result<(), String> {
+    pub(super) fn put_s3(
+        &self,
+        lines: &[Vec<u8>],
+        first_seq: u64,
+        indexed: &[Indexed],
+    ) -> Result<(), String> {
         let Some(s3) = &self.s3 else {
             return Ok(());
         };
@@ -313,6 +343,15 @@ impl Writer {
                 &s3.records_key(first_seq),
                 body,
                 "application/x-ndjson",
+                failed,
+                give_up,
+            )?;
+        }
+        for (pool, revision, line) in indexed {
+            s3.put(
+                &s3.history_key(pool, revision),
+                line.clone(),
+                "application/json",
                 failed,
                 give_up,
             )?;

@@ -5,14 +5,18 @@
 //! same for every backend.
 
 mod account;
+pub mod history;
 mod passkey;
-mod pool;
+pub(crate) mod pool;
 mod reset;
 mod user;
 
 pub use account::{
     AdminGetDevice, AdminUpdateDeviceStatus, AdminUpdateUserAttributes, ForgetDevice,
     GlobalSignOut, ListDevices,
+};
+pub use history::{
+    HistoryPage, ListUserPoolMfaConfigHistory, RestoreUserPoolMfaConfig, Restored, Revision,
 };
 pub use passkey::{CompleteWebAuthnRegistration, CreationOptions, StartWebAuthnRegistration};
 pub use pool::{

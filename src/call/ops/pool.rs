@@ -24,7 +24,7 @@ pub struct VersionedConfig {
 }
 
 impl VersionedConfig {
-    fn of(config: PoolMfaConfig) -> Self {
+    pub(super) fn of(config: PoolMfaConfig) -> Self {
         let etag = etag::of(&config);
         Self { config, etag }
     }
@@ -41,11 +41,13 @@ fn changed(
     let change = before.map(|before| Change {
         before,
         after: stored.clone(),
+        restored_from: None,
     });
     Ran {
         output: VersionedConfig::of(stored),
         change,
         findings,
+        observed: None,
     }
 }
 
@@ -54,15 +56,17 @@ fn would_be(
     config: PoolMfaConfig,
     etag: String,
     findings: Vec<crate::auth::guardrails::Finding>,
+    observed: Option<PoolMfaConfig>,
 ) -> Ran<VersionedConfig> {
     Ran {
         output: VersionedConfig { config, etag },
         change: None,
         findings,
+        observed,
     }
 }
 
-fn check_etag_format(v: &mut Violations, etag: Option<&str>) {
+pub(super) fn check_etag_format(v: &mut Violations, etag: Option<&str>) {
     if let Some(e) = etag
         && (e.len() != 32 || !e.bytes().all(|b| b.is_ascii_hexdigit()))
     {
@@ -77,16 +81,16 @@ fn check_etag_format(v: &mut Violations, etag: Option<&str>) {
 /// pre-flight (FAILED_PRECONDITION with every rule the pool's state
 /// breaks), then the guardrails (FAILED_PRECONDITION naming those that
 /// deny). Gives the guardrails that only warn or audit.
-struct Admission<'a> {
-    backend: &'a dyn Backend,
-    pool: &'a str,
-    check_state: bool,
-    guard: Option<&'a Guard>,
-    validate_only: bool,
+pub(super) struct Admission<'a> {
+    pub(super) backend: &'a dyn Backend,
+    pub(super) pool: &'a str,
+    pub(super) check_state: bool,
+    pub(super) guard: Option<&'a Guard>,
+    pub(super) validate_only: bool,
 }
 
 impl Admission<'_> {
-    async fn admit(
+    pub(super) async fn admit(
         &self,
         before: Option<&PoolMfaConfig>,
         after: &PoolMfaConfig,
@@ -134,7 +138,7 @@ impl Admission<'_> {
 }
 
 /// ABORTED unless `expected` is absent or equals the etag of `current`.
-fn check_etag(expected: Option<&str>, current: &PoolMfaConfig) -> Result<String> {
+pub(super) fn check_etag(expected: Option<&str>, current: &PoolMfaConfig) -> Result<String> {
     let now = etag::of(current);
     match expected {
         Some(e) if !e.eq_ignore_ascii_case(&now) => Err(Error::Aborted {
@@ -148,19 +152,19 @@ fn check_etag(expected: Option<&str>, current: &PoolMfaConfig) -> Result<String>
 }
 
 /// The pool calls of a change, as both `upstream` and `run` take them.
-struct PoolSteps {
+pub(super) struct PoolSteps {
     /// Read the configuration first (to compare an etag, capture it for
     /// audit, or prove the pool exists for a dry run).
-    read: bool,
+    pub(super) read: bool,
     /// Read the pool's state and apply the pre-flight's rules to the
     /// configuration it would have (DescribeUserPool).
-    state: bool,
+    pub(super) state: bool,
     /// Then write it.
-    write: bool,
+    pub(super) write: bool,
 }
 
 impl PoolSteps {
-    fn calls(&self, pool: &str) -> Vec<UpstreamCall> {
+    pub(super) fn calls(&self, pool: &str) -> Vec<UpstreamCall> {
         let target = Target::Pool(pool);
         let mut calls = Vec::with_capacity(3);
         if self.read {
@@ -207,7 +211,9 @@ impl Operation for GetUserPoolMfaConfig {
 
     async fn run(self, backend: &dyn Backend, _: &Plan) -> Result<Ran<VersionedConfig>> {
         let config = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
-        Ok(VersionedConfig::of(config).into())
+        let mut ran: Ran<_> = VersionedConfig::of(config.clone()).into();
+        ran.observed = Some(config);
+        Ok(ran)
     }
 }
 
@@ -295,6 +301,7 @@ impl Operation for SetUserPoolMfaConfig {
                 self.config,
                 current_etag.unwrap_or_default(),
                 findings,
+                before,
             ));
         }
         let stored = backend
@@ -451,7 +458,7 @@ impl Operation for UpdateUserPoolMfaConfig {
         .admit(Some(&current), &merged)
         .await?;
         if !self.steps(plan).write {
-            return Ok(would_be(merged, current_etag, findings));
+            return Ok(would_be(merged, current_etag, findings, Some(current)));
         }
         let stored = backend
             .set_user_pool_mfa_config(&self.user_pool_id, &merged)
@@ -505,6 +512,9 @@ pub struct CheckUserPoolMfaConfig {
     pub patch: PoolMfaConfig,
     /// `None`: a Set of `patch`; `Some`: an Update of these paths.
     pub update_mask: Option<Vec<String>>,
+    /// A RestoreUserPoolMfaConfig of this revision instead (`patch` and
+    /// `update_mask` unused).
+    pub restore_revision: Option<String>,
 }
 
 /// The paths whose values differ between `a` and `b`: a factor block
@@ -556,6 +566,7 @@ impl Operation for CheckUserPoolMfaConfig {
             user_pool_id: &'a str,
             config: PoolMfaConfig,
             update_mask: Option<&'a [String]>,
+            restore_revision: Option<&'a str>,
         }
         Request {
             user_pool_id: &self.user_pool_id,
@@ -564,6 +575,7 @@ impl Operation for CheckUserPoolMfaConfig {
                 None => self.patch.clone(),
             },
             update_mask: self.update_mask.as_deref(),
+            restore_revision: self.restore_revision.as_deref(),
         }
     }
 
@@ -580,6 +592,20 @@ impl Operation for CheckUserPoolMfaConfig {
     /// the mask's paths. The configuration's own rules are findings.
     fn validate(&self, v: &mut Violations) {
         rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
+        if let Some(r) = &self.restore_revision {
+            if !crate::audit::history::valid_revision(r) {
+                v.add(
+                    "restore_revision",
+                    "must be a revision of ListUserPoolMfaConfigHistory",
+                );
+            }
+            if self.update_mask.is_some() {
+                v.add(
+                    "update_mask",
+                    "must be left out when restore_revision checks a restore",
+                );
+            }
+        }
         if let Some(m) = &self.update_mask {
             if m.is_empty() {
                 v.add(
@@ -595,6 +621,21 @@ impl Operation for CheckUserPoolMfaConfig {
         let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
         let mut inputs = Violations::default();
         let mut after = match &self.update_mask {
+            None if self.restore_revision.is_some() => {
+                let revision = self.restore_revision.as_deref().unwrap_or_default();
+                let restorable = super::history::restorable(
+                    plan.history.as_ref(),
+                    &self.user_pool_id,
+                    revision,
+                    &current,
+                    None,
+                )
+                .await?;
+                for (field, message) in restorable.missing {
+                    inputs.add(field, message);
+                }
+                restorable.config
+            }
             None => {
                 rules::pool_mfa_config(&mut inputs, "config", &self.patch);
                 self.patch.clone()
@@ -684,6 +725,7 @@ impl Operation for CheckUserPoolMfaConfig {
             )
         });
         let changed_fields = changed_fields(&current, &after);
+        let observed = Some(current.clone());
         Ok(Ran {
             output: CheckReport {
                 allowed,
@@ -694,6 +736,7 @@ impl Operation for CheckUserPoolMfaConfig {
             },
             change: None,
             findings: passed,
+            observed,
         })
     }
 }

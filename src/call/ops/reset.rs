@@ -388,6 +388,7 @@ impl Operation for AdminResetUserMfa {
             },
             change: None,
             findings,
+            observed: None,
         })
     }
 }
