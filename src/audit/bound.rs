@@ -78,6 +78,9 @@ pub fn omitted(serialized: &[u8]) -> Value {
     })
 }
 
+/// Lines a batch may add besides its records (checkpoints), at most.
+pub const MAX_TRAILING_LINES: usize = 64;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +110,3 @@ mod tests {
         );
     }
 }
-
-/// Lines a batch may add besides its records (checkpoints), at most.
-pub const MAX_TRAILING_LINES: usize = 64;
