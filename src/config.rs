@@ -46,6 +46,7 @@ pub const ENV_KEYS: &[&str] = &[
     "backend.attempt_timeout_ms",
     "backend.call_timeout_ms",
     "backend.max_attempts",
+    "audit.file",
     "limits.redis.url",
     "tracing.endpoint",
     "tracing.sampling_ratio",

@@ -430,6 +430,9 @@ fn page_of<T>(
     page
 }
 
+/// External changes one process remembers having claimed, at most.
+const MAX_CLAIMS: usize = 10_000;
+
 /// Where a pool's history is read: the shared S3 sink when there is one,
 /// else the audit file's index.
 #[derive(Clone)]
@@ -510,6 +513,11 @@ impl History {
         match self {
             History::File(_, claimed) => {
                 let mut claimed = claimed.lock().unwrap_or_else(|e| e.into_inner());
+                // A claim is needed only until its record is the newest
+                // entry: an old one may be forgotten.
+                if claimed.len() >= MAX_CLAIMS {
+                    claimed.clear();
+                }
                 Ok(claimed.insert(format!("{pool}/{key}")))
             }
             History::S3(s3) => s3.claim(pool, key).await,
@@ -520,6 +528,74 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::chain::{Fields, Unsealed};
+
+    /// A sealed history record of `pool` at `seq`, its line.
+    fn record(pool: &str, seq: u64, time: &str, mode: &str) -> Vec<u8> {
+        let mut f = Fields::default();
+        f.put("after", &serde_json::json!({"mode": mode}));
+        f.put("etag", &format!("{seq:032}"));
+        f.put(
+            "method",
+            "cognito.mfa.v1.UserPoolMfaService/SetUserPoolMfaConfig",
+        );
+        f.put("run", "00aa11bb22cc33dd");
+        f.put("source", "web-0");
+        f.put("stage", "completed");
+        f.put("time", time);
+        f.put("user_pool", pool);
+        Unsealed::from_fields(f)
+            .seal(seq, super::super::chain::GENESIS)
+            .0
+    }
+
+    /// The file sink's index: served newest first and paged, read back at
+    /// start, its torn last line cut; a record the last run wrote but did
+    /// not index is indexed by the repair, once.
+    #[test]
+    fn the_file_index_pages_newest_first_survives_a_reopen_and_repairs_a_killed_run() {
+        let dir = tempfile::tempdir().expect("dir");
+        let audit = dir.path().join("audit.jsonl");
+        let lines = [
+            record("p_1", 1, "2026-12-05T10:00:00.000001Z", "On"),
+            record("p_2", 2, "2026-12-05T10:00:01.000001Z", "On"),
+            record("p_1", 3, "2026-12-05T10:00:02.000001Z", "Optional"),
+        ];
+        std::fs::write(&audit, lines.concat()).expect("audit");
+        let index = FileIndex::open(&audit).expect("open");
+        // Only the first was indexed before the "kill".
+        let e1 = Entry::of_line(lines[0].trim_ascii_end()).expect("entry");
+        index
+            .append(&[("p_1".into(), e1.revision.clone(), lines[0].clone())])
+            .expect("append");
+        assert_eq!(index.repair(&audit, 10).expect("repair"), 2);
+        assert_eq!(index.repair(&audit, 10).expect("again"), 0, "once");
+        let page = index.page("p_1", None, None, 1);
+        assert!(page.more);
+        assert_eq!(page.entries[0].seq, 3, "newest first");
+        let rest = index.page("p_1", Some(&page.entries[0].revision), None, 1);
+        assert_eq!((rest.entries[0].seq, rest.more), (1, false));
+        assert_eq!(index.get("p_1", &e1.revision), Some(e1.clone()));
+        // `since` after the older entry: only the newer.
+        let since = micros_of_time("2026-12-05T10:00:01Z");
+        assert_eq!(index.page("p_1", None, since, 10).entries.len(), 1);
+        // A torn line at the end (a write cut short) is cut at reopen.
+        let path = index_path(&audit);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("index");
+        f.write_all(b"{\"torn").expect("torn");
+        drop((f, index));
+        let index = FileIndex::open(&audit).expect("reopen");
+        assert_eq!(index.page("p_1", None, None, 10).entries.len(), 2);
+        assert_eq!(index.page("p_2", None, None, 10).entries.len(), 1);
+        assert!(
+            !std::fs::read_to_string(&path)
+                .expect("read")
+                .contains("torn")
+        );
+    }
 
     #[test]
     fn revisions_sort_newest_first_and_their_form_is_checked() {

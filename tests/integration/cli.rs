@@ -608,7 +608,11 @@ fn the_readme_grpcurl_examples_work_as_written() {
         .collect();
     assert_eq!(blocks.len(), 2, "the token block and the examples block");
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut served = Served::first_run(dir.path());
+    // As the history commands say: with an audit file.
+    let mut served = Served::start(
+        &[("MFA_FACADE_AUDIT_FILE", "audit.jsonl")],
+        Some(dir.path()),
+    );
     let banner = served.banner();
     let pool = demo_pool(&banner);
     let script = format!(
@@ -642,6 +646,9 @@ fn the_readme_grpcurl_examples_work_as_written() {
         "\"dev:device_remembered_status\"",
         "\"RESET_OUTCOME_PLANNED\"",
         "\"RESET_OUTCOME_DONE\"",
+        "\"revisions\"",
+        "\"principal\": \"dev\"",
+        "\"revision\": ",
     ] {
         assert!(text.contains(shown), "{shown} not in:\n{text}");
     }
