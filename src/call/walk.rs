@@ -73,8 +73,6 @@ const CURSOR_VERSION: u8 = 3;
 /// The most users one walk and the walks it resumes may count: far past
 /// any pool (Cognito's largest are tens of millions), far below overflow.
 pub const MAX_WALK_USERS: u64 = 1 << 40;
-/// Bytes of the cursor's MAC in a page_token (128 bits).
-const MAC_BYTES: usize = 16;
 /// The label of the cursor's key, derived from the deployment secret.
 pub const CURSOR_KEY_LABEL: &str = "mfa-facade walk cursor v1";
 
@@ -353,14 +351,9 @@ impl Cursor {
         }
     }
 
-    /// `base64url(json).base64url(mac)`: the MAC over the first part.
+    /// `base64url(json).base64url(mac)` ([`HmacKey::seal_token`]).
     fn encode(&self, key: &HmacKey) -> String {
-        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-        let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default());
-        let mac = key.sign(token.as_bytes());
-        token.push('.');
-        token.push_str(&URL_SAFE_NO_PAD.encode(&mac[..MAC_BYTES]));
-        token
+        key.seal_token(&serde_json::to_vec(self).unwrap_or_default())
     }
 
     /// The cursor of a page_token, if this deployment made it for a walk of
@@ -373,7 +366,6 @@ impl Cursor {
         pool: &str,
         filter: &str,
     ) -> Option<Self> {
-        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
         if token.len() > MAX_PAGE_TOKEN {
             v.add(
                 "page_token",
@@ -388,22 +380,13 @@ impl Cursor {
                  changed (send one of its messages' page_token unchanged)",
             );
         };
-        let authentic = token.rsplit_once('.').and_then(|(body, mac)| {
-            let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
-            let expected = key.sign(body.as_bytes());
-            crate::hash::mac_eq(&mac, &expected[..MAC_BYTES]).then_some(body)
-        });
-        let Some(body) = authentic else {
+        let Some(body) = key.open_token(token) else {
             not_ours(v);
             return None;
         };
-        let cursor = URL_SAFE_NO_PAD
-            .decode(body)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Cursor>(&b).ok())
-            .filter(|c| {
-                c.v == CURSOR_VERSION && c.c.sane() && c.n == c.c.users && c.s <= PAGE_SIZE as usize
-            });
+        let cursor = serde_json::from_slice::<Cursor>(&body).ok().filter(|c| {
+            c.v == CURSOR_VERSION && c.c.sane() && c.n == c.c.users && c.s <= PAGE_SIZE as usize
+        });
         let Some(cursor) = cursor else {
             not_ours(v);
             return None;
@@ -427,7 +410,6 @@ impl Cursor {
 /// the worst case), through the real decoder; an accepted cursor is then
 /// counted on as a walk does. Nothing here may panic, whatever `data`.
 pub fn fuzz_cursor(data: &[u8]) {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
     let key = HmacKey::new(b"fuzz-walk-cursor");
     let (pool, filter) = ("us-east-1_fuzz", "");
     let mut v = Violations::default();
@@ -441,11 +423,7 @@ pub fn fuzz_cursor(data: &[u8]) {
             c.encode(&key)
         }
         // Not a cursor: signed as it is.
-        Err(_) => {
-            let body = URL_SAFE_NO_PAD.encode(data);
-            let mac = key.sign(body.as_bytes());
-            format!("{body}.{}", URL_SAFE_NO_PAD.encode(&mac[..MAC_BYTES]))
-        }
+        Err(_) => key.seal_token(data),
     };
     let Some(mut cursor) = Cursor::decode(&mut v, &key, &token, pool, filter) else {
         return;

@@ -563,6 +563,46 @@ pub(crate) fn moto_s3() -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
+/// A new bucket on moto with Object Lock on: compliance mode, one day's
+/// default retention (what `[audit.s3]` wants).
+pub(crate) async fn object_lock_bucket(s3: &aws_sdk_s3::Client, name: &str) -> String {
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+        ObjectLockRule,
+    };
+    let bucket = format!(
+        "{name}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    s3.create_bucket()
+        .bucket(&bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .expect("bucket");
+    s3.put_object_lock_configuration()
+        .bucket(&bucket)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(
+                            DefaultRetention::builder()
+                                .mode(ObjectLockRetentionMode::Compliance)
+                                .days(1)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("object lock");
+    bucket
+}
+
 pub(crate) const AWS_ENV: [(&str, Option<&str>); 3] = [
     ("AWS_ACCESS_KEY_ID", Some("testing")),
     ("AWS_SECRET_ACCESS_KEY", Some("testing")),
@@ -609,38 +649,8 @@ flush_ms = 50
 /// backend, and health goes NOT_SERVING and comes back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_on_one_object_lock_bucket_loses_no_acknowledged_change() {
-    use aws_sdk_s3::types::{
-        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
-        ObjectLockRule,
-    };
     let s3 = moto_s3();
-    let bucket = format!("audit-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    s3.create_bucket()
-        .bucket(&bucket)
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .expect("bucket");
-    s3.put_object_lock_configuration()
-        .bucket(&bucket)
-        .object_lock_configuration(
-            ObjectLockConfiguration::builder()
-                .object_lock_enabled(ObjectLockEnabled::Enabled)
-                .rule(
-                    ObjectLockRule::builder()
-                        .default_retention(
-                            DefaultRetention::builder()
-                                .mode(ObjectLockRetentionMode::Compliance)
-                                .days(1)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("object lock");
+    let bucket = object_lock_bucket(&s3, "audit").await;
 
     let root = tempfile::tempdir().expect("dir");
     let key = root.path().join("signing.pem");

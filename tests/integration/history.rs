@@ -12,7 +12,7 @@
 //!   after a restart, Check of a restore, paging, and `audit verify` of the
 //!   file and its index (an edited or a missing entry is caught).
 
-use crate::audit_fleet::{AWS_ENV, moto_s3, verify};
+use crate::audit_fleet::{AWS_ENV, moto_s3, object_lock_bucket, verify};
 use crate::common;
 
 use std::{
@@ -117,44 +117,6 @@ fn mode_of(r: &pb::MfaConfigRevision) -> i32 {
     r.config.as_ref().map_or(0, |c| c.mfa_configuration)
 }
 
-async fn object_lock_bucket(s3: &aws_sdk_s3::Client) -> String {
-    use aws_sdk_s3::types::{
-        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
-        ObjectLockRule,
-    };
-    let bucket = format!(
-        "history-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    s3.create_bucket()
-        .bucket(&bucket)
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .expect("bucket");
-    s3.put_object_lock_configuration()
-        .bucket(&bucket)
-        .object_lock_configuration(
-            ObjectLockConfiguration::builder()
-                .object_lock_enabled(ObjectLockEnabled::Enabled)
-                .rule(
-                    ObjectLockRule::builder()
-                        .default_retention(
-                            DefaultRetention::builder()
-                                .mode(ObjectLockRetentionMode::Compliance)
-                                .days(1)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("object lock");
-    bucket
-}
-
 fn cognito_replica(root: &Path, name: &str, bucket: &str, moto: &str) -> String {
     format!(
         r#"
@@ -215,7 +177,7 @@ fn boto3_set(moto: &str, pool: &str, mode: &str) {
 async fn two_replicas_share_one_history_and_see_a_change_made_behind_their_back_once() {
     let moto = common::moto_url();
     let s3 = moto_s3();
-    let bucket = object_lock_bucket(&s3).await;
+    let bucket = object_lock_bucket(&s3, "history").await;
     let root = tempfile::tempdir().expect("dir");
     std::fs::write(root.path().join("secret"), [7u8; 48]).expect("secret");
     let pool = common::moto_sdk()

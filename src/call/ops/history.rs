@@ -29,8 +29,6 @@ pub const DEFAULT_PAGE_SIZE: u32 = 20;
 pub const MAX_PAGE_SIZE: u32 = 60;
 /// The longest page_token taken.
 pub const MAX_PAGE_TOKEN: usize = 512;
-/// MAC bytes of a page token.
-const MAC_BYTES: usize = 16;
 
 fn no_history() -> Error {
     Error::FailedPrecondition {
@@ -122,18 +120,12 @@ struct PageCursor {
 
 impl PageCursor {
     fn encode(&self, key: &HmacKey) -> String {
-        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-        let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default());
-        let mac = key.sign(token.as_bytes());
-        token.push('.');
-        token.push_str(&URL_SAFE_NO_PAD.encode(&mac[..MAC_BYTES]));
-        token
+        key.seal_token(&serde_json::to_vec(self).unwrap_or_default())
     }
 
     /// The cursor of `token` if this deployment made it for `pool`; the MAC
     /// is checked before anything of the token is parsed.
     fn decode(v: &mut Violations, key: &HmacKey, token: &str, pool: &str) -> Option<Self> {
-        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
         if token.len() > MAX_PAGE_TOKEN {
             v.add(
                 "page_token",
@@ -141,14 +133,8 @@ impl PageCursor {
             );
             return None;
         }
-        let cursor = token
-            .rsplit_once('.')
-            .and_then(|(body, mac)| {
-                let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
-                let expected = key.sign(body.as_bytes());
-                crate::hash::mac_eq(&mac, &expected[..MAC_BYTES]).then_some(body)
-            })
-            .and_then(|body| URL_SAFE_NO_PAD.decode(body).ok())
+        let cursor = key
+            .open_token(token)
             .and_then(|b| serde_json::from_slice::<PageCursor>(&b).ok())
             .filter(|c| history::valid_revision(&c.a));
         match cursor {
