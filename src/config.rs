@@ -12,7 +12,7 @@ pub mod schema;
 mod server;
 mod warnings;
 
-pub use server::{ServerConfig, TlsConfig};
+pub use server::{GrpcWebConfig, ServerConfig, TlsConfig};
 
 pub use crate::audit::settings::*;
 pub use crate::auth::settings::*;

@@ -54,6 +54,11 @@ pub const POOL_DRIFT: Meter = meter(
     Kind::Counter,
     "Changes of a pool's MFA configuration made behind the facade's back and recorded as external changes, by the [history] watch_pools glob that covers the pool (\"(unwatched)\" for a pool no glob names: seen on a read).",
 );
+pub const GRPC_WEB_REFUSED: Meter = meter(
+    "mfa_facade_grpc_web_refused_total",
+    Kind::Counter,
+    "Browser requests refused before authentication by [server.grpc_web]: reason origin (a call from an origin not on allowed_origins), preflight_origin (its preflight), headers (HTTP/1.1 headers past server.max_header_list_bytes).",
+);
 pub const UPSTREAM_SECONDS: Meter = meter(
     "mfa_facade_upstream_seconds",
     Kind::Histogram,
@@ -177,6 +182,7 @@ pub const ALL: &[Meter] = &[
     RATE_LIMITED,
     QUOTA_WAITS,
     POOL_DRIFT,
+    GRPC_WEB_REFUSED,
     UPSTREAM_SECONDS,
     UPSTREAM_THROTTLED,
     CONNECTIONS_OPEN,
@@ -241,6 +247,10 @@ pub fn rate_limited(method: &'static str, limit: String) {
 
 pub fn quota_waited(method: &'static str, limit: String) {
     counter!(QUOTA_WAITS.name, "method" => method, "limit" => limit).increment(1);
+}
+
+pub fn grpc_web_refused(reason: &'static str) {
+    counter!(GRPC_WEB_REFUSED.name, "reason" => reason).increment(1);
 }
 
 pub fn pool_drift(pools: String) {

@@ -5,6 +5,10 @@
 //!   connections     -> at most max_connections; HTTP/2 with max_concurrent_streams,
 //!                      reset-stream limits, header-list size, windows, keepalive PINGs
 //! The stack, outermost first:
+//!   CorsLayer       -> [server.grpc_web] only: CORS as an allow-list; an origin not on it is
+//!                      refused here (no CORS header), HTTP/1.1 headers held to max_header_list_bytes
+//!   GrpcWebLayer    -> [server.grpc_web] only: tonic-web's gRPC-Web <-> gRPC translation
+//!                      (HTTP/1.1 accepted for it alone), so every layer below sees gRPC
 //!   MetricsLayer    -> calls by method and code, latency (codes from headers or trailers)
 //!   RequestIdLayer  -> every response carries x-request-id
 //!   LoadShedLayer   -> at most max_concurrent_calls in flight (health exempt), else RESOURCE_EXHAUSTED
@@ -18,6 +22,8 @@
 //!                      decode limit max_message_bytes, repeated fields counted first
 //! Authorization (on the decoded pool), limits and audit are stages of
 //! `call::Facade`.
+
+mod web;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -346,7 +352,17 @@ pub async fn serve(
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
     }
+    // gRPC-Web: HTTP/1.1 only for it (tonic-web answers 400 to any other
+    // HTTP/1.1 request), CORS as an allow-list in front of everything.
+    let web = limits.grpc_web.enabled;
     builder
+        .accept_http1(web)
+        .layer(tower::util::option_layer(web.then(|| {
+            web::CorsLayer::new(&limits.grpc_web, limits.max_header_list_bytes)
+        })))
+        .layer(tower::util::option_layer(
+            web.then(tonic_web::GrpcWebLayer::new),
+        ))
         .layer(MetricsLayer)
         .layer(RequestIdLayer)
         .layer(LoadShedLayer::new(limits.max_concurrent_calls))

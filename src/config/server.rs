@@ -86,6 +86,117 @@ pub struct ServerConfig {
     /// ExternalId's value out).
     #[schemars(extend("x-production" = "every replica resumes a walk another began and computes the same etag"))]
     pub secret_file: Option<std::path::PathBuf>,
+    /// `[server.grpc_web]`: gRPC-Web for browsers, on the same port.
+    pub grpc_web: GrpcWebConfig,
+}
+
+/// `[server.grpc_web]`: gRPC-Web (`application/grpc-web`, `-text`) beside
+/// gRPC on the API port, through the same layers, for web pages; CORS as an
+/// allow-list (docs/grpc-web.md).
+#[derive(Clone, Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcWebConfig {
+    /// Serve gRPC-Web (and accept HTTP/1.1 for it; HTTP/1.1 that is not
+    /// gRPC-Web is refused).
+    pub enabled: bool,
+    /// The pages that may call, as exact origins (`https://console.example.com`,
+    /// scheme, host and port, no path); `"*"` only without
+    /// `allow_credentials`. A request or preflight from another origin gets
+    /// no CORS headers and is refused before authentication. Empty: no
+    /// browser may call (gRPC-Web clients that send no Origin still may).
+    #[schemars(length(max = 64))]
+    pub allowed_origins: Vec<String>,
+    /// Answer `Access-Control-Allow-Credentials: true` (cookies, a client
+    /// certificate the browser presents for mTLS).
+    pub allow_credentials: bool,
+    /// The request headers a page may send (besides gRPC-Web's own:
+    /// content-type, x-grpc-web, x-user-agent, grpc-timeout).
+    #[schemars(length(max = 32))]
+    pub allowed_headers: Vec<String>,
+    /// The response headers a page may read.
+    #[schemars(length(max = 32))]
+    pub exposed_headers: Vec<String>,
+    /// How long a browser may keep a preflight's answer.
+    #[schemars(range(min = 0, max = 86_400))]
+    pub max_age_seconds: u64,
+}
+
+impl Default for GrpcWebConfig {
+    fn default() -> Self {
+        let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+        Self {
+            enabled: false,
+            allowed_origins: Vec::new(),
+            allow_credentials: false,
+            allowed_headers: owned(&["x-api-key", "authorization", "traceparent", "x-request-id"]),
+            exposed_headers: owned(&[
+                "grpc-status",
+                "grpc-message",
+                "grpc-status-details-bin",
+                "x-mfa-facade-warning",
+                "x-request-id",
+            ]),
+            max_age_seconds: 600,
+        }
+    }
+}
+
+impl GrpcWebConfig {
+    pub fn validate(&self, err: &mut impl FnMut(&str, String)) {
+        for (i, o) in self.allowed_origins.iter().enumerate() {
+            let key = format!("server.grpc_web.allowed_origins[{i}]");
+            if o == "*" {
+                if self.allow_credentials {
+                    err(
+                        &key,
+                        "\"*\" cannot go with allow_credentials: name each origin".into(),
+                    );
+                }
+                continue;
+            }
+            if !valid_origin(o) {
+                err(
+                    &key,
+                    format!("{o:?} is not an origin: scheme://host[:port], lower-case, no path"),
+                );
+            }
+        }
+        let token = |h: &str| {
+            !h.is_empty()
+                && h.len() <= 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        for (key, list) in [
+            ("server.grpc_web.allowed_headers", &self.allowed_headers),
+            ("server.grpc_web.exposed_headers", &self.exposed_headers),
+        ] {
+            if let Some(bad) = list.iter().find(|h| !token(h)) {
+                err(
+                    key,
+                    format!("{bad:?} is not a header name (lower-case letters, digits, -)"),
+                );
+            }
+        }
+    }
+}
+
+/// `scheme://host[:port]` as a browser sends it in `Origin`.
+fn valid_origin(o: &str) -> bool {
+    let Some((scheme, rest)) = o.split_once("://") else {
+        return false;
+    };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => (h, Some(p)),
+        _ => (rest, None),
+    };
+    matches!(scheme, "http" | "https")
+        && o.len() <= 256
+        && !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.[]:".contains(&b))
+        && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
 /// `server.max_connection_age_seconds` unless set.
@@ -138,6 +249,7 @@ impl Default for ServerConfig {
             keepalive_interval_seconds: DEFAULT_KEEPALIVE_INTERVAL_SECONDS,
             keepalive_timeout_seconds: DEFAULT_KEEPALIVE_TIMEOUT_SECONDS,
             secret_file: None,
+            grpc_web: GrpcWebConfig::default(),
         }
     }
 }
@@ -172,6 +284,7 @@ impl ServerConfig {
         if let Err(e) = self.read_secret() {
             err("server.secret_file", e);
         }
+        self.grpc_web.validate(err);
     }
 }
 

@@ -13,6 +13,7 @@ mod common;
 mod audit;
 mod audit_fleet;
 mod auth_matrix;
+mod browser;
 mod canary;
 mod cli;
 mod cognito_wire;
