@@ -61,6 +61,14 @@ methods = ["*"]
 user_pools = ["eu-west-1_*"]
 
 [[guardrails]]
+name = "pools-keep-mfa"
+user_pools = ["*"]
+methods = ["SetUserPoolMfaConfig"]
+expression = "after.mfa_configuration != 'OFF'"
+message = "pools keep MFA on"
+actions = ["warn", "audit"]
+
+[[guardrails]]
 name = "restores-keep-mfa"
 user_pools = ["*"]
 methods = ["RestoreUserPoolMfaConfig"]
@@ -339,6 +347,27 @@ async fn two_replicas_share_one_history_and_see_a_change_made_behind_their_back_
                 .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()),
         );
     }
+    // The external change's one record, with the guardrail it does not satisfy.
+    let external_records: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["method"] == "(external change)")
+        .collect();
+    assert_eq!(external_records.len(), 1, "{external_records:#?}");
+    assert_eq!(
+        external_records[0]["guardrails"][0]["guardrail"], "pools-keep-mfa",
+        "{:#?}",
+        external_records[0]
+    );
+    assert!(external_records[0]["principal"].is_null());
+    assert_eq!(
+        web0.logs()
+            .iter()
+            .chain(web1.logs().iter())
+            .filter(|l| l.text.contains("\"pool_drift_guardrail\""))
+            .count(),
+        1,
+        "the warn action, logged by the replica that recorded it"
+    );
     assert!(
         records.iter().any(|r| r["method"]
             .as_str()
@@ -547,4 +576,117 @@ async fn the_file_sink_keeps_the_history_across_a_restart_and_verify_checks_it()
     std::fs::write(&index, format!("{}\n", kept.join("\n"))).expect("drop one");
     let (ok, out) = verify(&[], std::slice::from_ref(&audit));
     assert!(!ok && out.contains("has no history index entry"), "{out}");
+}
+
+/// ExternalId on restore: history never holds it in the clear, so a
+/// revision whose SNS role is not the pool's now needs it given (and Check
+/// says so as an input finding); one whose role is the pool's keeps the
+/// pool's current ExternalId; restoring with the same ExternalId gives
+/// back the revision's etag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_keeps_the_external_id_of_the_same_role_and_needs_one_for_another() {
+    const EXT_A: &str = "ext-id-history-a-6f1d2c";
+    const EXT_B: &str = "ext-id-history-b-93ab7e";
+    common::procs::canary::secret(EXT_A);
+    common::procs::canary::secret(EXT_B);
+    let root = tempfile::tempdir().expect("dir");
+    let served = Served::start(&local_with_file(root.path()));
+    let ch = served.channel().await;
+    let pool = local_pool(&ch, None).await;
+    let mut p = pools(&ch, TEST_KEY);
+    let sms = |role: &str, ext: &str| {
+        let mut req = totp(pb::MfaConfiguration::Optional);
+        req.user_pool_id = pool.clone();
+        req.sms_mfa_configuration = Some(pb::SmsMfaConfig {
+            sms_authentication_message: Some("Your code is {####}".into()),
+            sms_configuration: Some(pb::SmsConfiguration {
+                sns_caller_arn: Some(format!("arn:aws:iam::123456789012:role/{role}")),
+                external_id: Some(ext.into()),
+                sns_region: Some("us-east-1".into()),
+                eums_sms: None,
+            }),
+        });
+        req
+    };
+    let etag_a = p
+        .set_user_pool_mfa_config(sms("sns-a", EXT_A))
+        .await
+        .expect("set A")
+        .into_inner()
+        .etag;
+    p.set_user_pool_mfa_config(sms("sns-b", EXT_B))
+        .await
+        .expect("set B");
+    let h = history(&mut p, &pool).await;
+    assert!(h.iter().all(|r| r.external_id_set), "{h:#?}");
+    let shown = format!("{h:?}");
+    assert!(!shown.contains(EXT_A) && !shown.contains(EXT_B), "{shown}");
+    let revision_a = h[1].revision.clone();
+    let restore = |external_id: Option<&str>| pb::RestoreUserPoolMfaConfigRequest {
+        user_pool_id: pool.clone(),
+        revision: revision_a.clone(),
+        external_id: external_id.map(str::to_owned),
+        ..Default::default()
+    };
+
+    // Role A is not the pool's now: the ExternalId is needed.
+    let needed = p
+        .restore_user_pool_mfa_config(restore(None))
+        .await
+        .expect_err("needs external_id");
+    assert_eq!(needed.code(), Code::FailedPrecondition);
+    assert_eq!(
+        needed.get_details_error_info().map(|i| i.reason),
+        Some("EXTERNAL_ID_REQUIRED".to_owned())
+    );
+    assert!(needed.message().contains("external_id"), "{needed:?}");
+    let check = p
+        .check_user_pool_mfa_config(pb::CheckUserPoolMfaConfigRequest {
+            user_pool_id: pool.clone(),
+            restore_revision: revision_a.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("check")
+        .into_inner();
+    assert!(!check.allowed);
+    assert!(
+        check
+            .findings
+            .iter()
+            .any(|f| f.subject == "sms_mfa_configuration.sms_configuration.external_id"),
+        "{:?}",
+        check.findings
+    );
+
+    // Given: written, the note says so, and the etag is the revision's.
+    let restored = p
+        .restore_user_pool_mfa_config(restore(Some(EXT_A)))
+        .await
+        .expect("restore with the ExternalId")
+        .into_inner();
+    assert!(
+        restored
+            .notes
+            .iter()
+            .any(|n| n.contains("the external_id given")),
+        "{:?}",
+        restored.notes
+    );
+    assert_eq!(restored.etag, etag_a);
+    // Now role A is the pool's: the same revision again keeps its ExternalId.
+    let again = p
+        .restore_user_pool_mfa_config(restore(None))
+        .await
+        .expect("restore keeping the current ExternalId")
+        .into_inner();
+    assert!(
+        again
+            .notes
+            .iter()
+            .any(|n| n.contains("current ExternalId is kept")),
+        "{:?}",
+        again.notes
+    );
+    assert_eq!(again.etag, etag_a);
 }
