@@ -5,11 +5,11 @@
 //! that "succeeded" really did.
 //!
 //! `--mix writes` sends only the two writes (Set, AdminSet), `--mix reads`
-//! only the two reads (Get, AdminGet); `--key` is the API key sent as
+//! only the two reads (Get, AdminGet), `--mix pool-writes` only Set; `--key` is the API key sent as
 //! `x-api-key`. The JSON line has each call's latency's p50 and p99 (ms).
 //!
 //!   calls --addr http://127.0.0.1:50051 --key KEY --pool us-east-1_X --user demo-user
-//!         [--calls 1000] [--concurrency 8] [--mix all|writes|reads]
+//!         [--calls 1000] [--concurrency 8] [--mix all|writes|reads|pool-writes]
 
 use std::{collections::BTreeMap, process::ExitCode, sync::Arc, time::Instant};
 
@@ -41,6 +41,7 @@ enum Mix {
     All,
     Writes,
     Reads,
+    PoolWrites,
 }
 
 struct Args {
@@ -68,7 +69,10 @@ fn args() -> Result<Args, String> {
             None | Some("all") => Mix::All,
             Some("writes") => Mix::Writes,
             Some("reads") => Mix::Reads,
-            Some(other) => return Err(format!("--mix {other}: all, writes or reads")),
+            Some("pool-writes") => Mix::PoolWrites,
+            Some(other) => {
+                return Err(format!("--mix {other}: all, writes, reads or pool-writes"));
+            }
         },
         pool: get("--pool")?,
         user: get("--user")?,
@@ -91,6 +95,7 @@ async fn one(
         Mix::All => i,
         Mix::Writes => 1 + i % 2,
         Mix::Reads => 3 * (i % 2),
+        Mix::PoolWrites => 1,
     };
     match i % 4 {
         0 => pools
