@@ -910,7 +910,7 @@ const OUTAGE_CLIENTS: u32 = 32;
 const OUTAGE_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Every object under `prefix`, as (its s3:// name, its text).
-async fn bucket_objects(
+pub(crate) async fn bucket_objects(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,

@@ -12,7 +12,7 @@
 //!   after a restart, Check of a restore, paging, and `audit verify` of the
 //!   file and its index (an edited or a missing entry is caught).
 
-use crate::audit_fleet::{AWS_ENV, moto_s3, object_lock_bucket, verify};
+use crate::audit_fleet::{AWS_ENV, bucket_objects, moto_s3, object_lock_bucket, verify};
 use crate::common;
 
 use std::{
@@ -320,33 +320,15 @@ async fn two_replicas_share_one_history_and_see_a_change_made_behind_their_back_
     assert!(ok, "{out}");
     assert!(out.contains("history index: 4 entries checked"), "{out}");
     // The denied restore is in the records, with its guardrail.
-    let mut records: Vec<serde_json::Value> = Vec::new();
-    let listed = s3
-        .list_objects_v2()
-        .bucket(&bucket)
-        .prefix("fleet/records/")
-        .send()
+    let records: Vec<serde_json::Value> = bucket_objects(&s3, &bucket, "fleet/records/")
         .await
-        .expect("list");
-    for key in listed.contents().iter().filter_map(|o| o.key()) {
-        let body = s3
-            .get_object()
-            .bucket(&bucket)
-            .key(key)
-            .send()
-            .await
-            .expect("get")
-            .body
-            .collect()
-            .await
-            .expect("body")
-            .into_bytes();
-        records.extend(
-            String::from_utf8_lossy(&body)
-                .lines()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()),
-        );
-    }
+        .into_iter()
+        .flat_map(|(_, text)| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .collect::<Vec<_>>()
+        })
+        .collect();
     // The external change's one record, with the guardrail it does not satisfy.
     let external_records: Vec<&serde_json::Value> = records
         .iter()
