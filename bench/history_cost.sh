@@ -7,6 +7,8 @@
 #      synced to .audit.jsonl.history, and handed to the drift watch)
 # Prints each run's rate and p99, the ratio of the medians B/A, and checks
 # that B's history lists the last change and `audit verify` holds its index.
+# Then B's start to SERVING on its files as they are then (2 x CALLS index
+# entries), and on the same audit file without its index.
 #
 #   git worktree add /tmp/base d0768e3 && (cd /tmp/base && cargo build --release)
 #   BASE_BIN=/tmp/base/target/release/mfa-facade bench/history_cost.sh
@@ -16,10 +18,11 @@ cd "$(dirname "$0")/.."
 CALLS="${CALLS:-3000}"
 CONCURRENCY="${CONCURRENCY:-32}"
 source bench/lib.sh
-cargo build --quiet --release --example calls
+cargo build --quiet --release --example calls --example tools
 
 config() { printf '[backend]\nkind = "local"\ndata_file = "%s/data.db"\n\n[audit]\nfile = "%s/audit.jsonl"\nfsync = "group"\nfail_closed = true\n' "$work/$1" "$work/$1"; }
 head_bin=$BIN
+root_examples="$PWD/target/release/examples"
 BIN=$BASE_BIN start_facade base "$(config base)"; base_port=$FACADE_PORT
 BIN=$head_bin start_facade head "$(config head)"; head_port=$FACADE_PORT
 base_pool=$(local_pool "$base_port"); head_pool=$(local_pool "$head_port")
@@ -36,6 +39,16 @@ entries=$(grpcurl -plaintext -H "x-api-key: $KEY" -d "{\"user_pool_id\":\"$head_
   "127.0.0.1:$head_port" cognito.mfa.v1.UserPoolMfaService/ListUserPoolMfaConfigHistory | grep -c '"revision"')
 [ "$entries" = 1 ] || { echo "B's history lists no change" >&2; exit 1; }
 "$head_bin" audit verify "$work/head/audit.jsonl" | tail -3
+# Start to SERVING on a copy of B's audit file, with and then without its
+# index (a new data file each; the servers above still running).
+mkdir -p "$work/start" "$work/start-noindex"
+for d in start start-noindex; do cp "$work/head/audit.jsonl" "$work/$d/"; done
+cp "$work/head/.audit.jsonl.history" "$work/start/"
+for d in start start-noindex; do
+  { config "$d"; common_config; } >"$work/$d/config.toml"
+  entries_now=$(cat "$work/$d/.audit.jsonl.history" 2>/dev/null | wc -l)
+  echo "start to SERVING, $d ($entries_now index entries): $("$root_examples/tools" startup "$head_bin" "$work/$d/config.toml")"
+done
 python3 - "${base_rates[*]}" "${head_rates[*]}" <<'PY'
 import statistics, sys
 a = [float(x) for x in sys.argv[1].split()]
