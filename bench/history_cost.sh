@@ -46,7 +46,7 @@ for d in start start-noindex; do cp "$work/head/audit.jsonl" "$work/$d/"; done
 cp "$work/head/.audit.jsonl.history" "$work/start/"
 for d in start start-noindex; do
   { config "$d"; common_config; } >"$work/$d/config.toml"
-  entries_now=$(cat "$work/$d/.audit.jsonl.history" 2>/dev/null | wc -l)
+  entries_now=$({ cat "$work/$d/.audit.jsonl.history" 2>/dev/null || true; } | wc -l)
   echo "start to SERVING, $d ($entries_now index entries): $("$root_examples/tools" startup "$head_bin" "$work/$d/config.toml")"
 done
 python3 - "${base_rates[*]}" "${head_rates[*]}" <<'PY'
