@@ -450,6 +450,36 @@ fn page_of<T>(
     page
 }
 
+/// S3 GETs of one history page in flight at once.
+const S3_GETS_AT_ONCE: usize = 8;
+
+/// The index objects of `revisions` of `pool`, in their order, read
+/// [`S3_GETS_AT_ONCE`] at a time; the first failure ends the read.
+async fn fetch(
+    s3: &Arc<super::s3::S3History>,
+    pool: &str,
+    revisions: &[String],
+) -> Result<Vec<Option<Vec<u8>>>, String> {
+    let gate = Arc::new(tokio::sync::Semaphore::new(S3_GETS_AT_ONCE));
+    let mut reads = tokio::task::JoinSet::new();
+    for (i, revision) in revisions.iter().enumerate() {
+        let (s3, pool, revision, gate) =
+            (s3.clone(), pool.to_owned(), revision.clone(), gate.clone());
+        reads.spawn(async move {
+            let _turn = gate.acquire_owned().await;
+            (i, s3.get(&pool, &revision).await)
+        });
+    }
+    let mut out = vec![None; revisions.len()];
+    while let Some(done) = reads.join_next().await {
+        let (i, body) = done.map_err(|e| format!("reading the history: {e}"))?;
+        if let Some(slot) = out.get_mut(i) {
+            *slot = body?;
+        }
+    }
+    Ok(out)
+}
+
 /// External changes one process remembers having claimed, at most.
 const MAX_CLAIMS: usize = 10_000;
 
@@ -475,20 +505,20 @@ impl History {
             History::File(f, _) => Ok(f.page(pool, after, since, limit)),
             History::S3(s3) => {
                 let listed = s3.list(pool, after, limit.saturating_add(1)).await?;
-                let mut bodies = Vec::with_capacity(listed.len());
-                for revision in listed {
-                    if since.is_some_and(|s| micros_of_revision(&revision).is_some_and(|m| m < s)) {
-                        bodies.push((revision, None));
-                        break;
-                    }
-                    if bodies.len() == limit {
-                        bodies.push((revision, None));
-                        break;
-                    }
-                    let body = s3.get(pool, &revision).await?;
-                    bodies.push((revision, body));
-                }
-                Ok(page_of(bodies, since, limit, |(r, body)| {
+                // The entries the page holds: at most `limit`, none older
+                // than `since`; their objects read a few at a time.
+                let wanted = listed
+                    .iter()
+                    .take_while(|r| {
+                        since.is_none_or(|s| micros_of_revision(r).is_none_or(|m| m >= s))
+                    })
+                    .take(limit)
+                    .count();
+                let mut bodies = fetch(s3, pool, &listed[..wanted]).await?;
+                bodies.resize(listed.len(), None);
+                let items: Vec<(String, Option<Vec<u8>>)> =
+                    listed.into_iter().zip(bodies).collect();
+                Ok(page_of(items, since, limit, |(r, body)| {
                     (
                         r.clone(),
                         body.as_deref()

@@ -236,6 +236,30 @@ async fn two_replicas_share_one_history_and_see_a_change_made_behind_their_back_
         assert!(at.seq > 0 && at.hash.len() == 64, "{at:?}");
     }
     assert_eq!(seen[0].changed_fields, ["mfa_configuration"]);
+    // Paged one at a time over S3, the token of one replica taken by the
+    // other (the deployment secret they share keys it).
+    let first = b
+        .list_user_pool_mfa_config_history(pb::ListUserPoolMfaConfigHistoryRequest {
+            user_pool_id: pool.clone(),
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("page 1")
+        .into_inner();
+    assert_eq!(first.revisions, seen[..1]);
+    let second = a
+        .list_user_pool_mfa_config_history(pb::ListUserPoolMfaConfigHistoryRequest {
+            user_pool_id: pool.clone(),
+            page_size: 1,
+            page_token: first.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .expect("page 2, on the other replica")
+        .into_inner();
+    assert_eq!(second.revisions, seen[1..]);
+    assert!(second.next_page_token.is_empty());
 
     // Behind the facade's back: recorded once, as external, by the watch
     // of one replica (both watch the pool), within a check interval or two.
