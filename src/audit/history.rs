@@ -108,8 +108,6 @@ pub struct Entry {
     /// The configuration after the change, as the record holds it (each
     /// ExternalId as its fingerprint).
     pub after: Value,
-    /// What the facade knew before an external change.
-    pub before: Value,
     pub etag: String,
     pub changed_fields: Vec<String>,
     /// A restore's revision.
@@ -157,7 +155,6 @@ impl Entry {
             proven_by: text(m, "proven_by"),
             request_id: text(m, "request_id"),
             after: m.get("after").cloned().unwrap_or(Value::Null),
-            before: m.get("before").cloned().unwrap_or(Value::Null),
             etag: text(m, "etag")?,
             changed_fields: m
                 .get("changed_fields")
@@ -193,10 +190,9 @@ struct Loc {
     len: u32,
 }
 
-/// The file sink's index: `<audit file>.history`, and each pool's entries'
-/// places in it, newest first.
+/// The file sink's index: `.<audit file>.history`, and each pool's
+/// entries' places in it, newest first.
 pub struct FileIndex {
-    path: PathBuf,
     /// Appends (the writer thread only).
     append: Mutex<(File, u64)>,
     /// Reads, at an offset.
@@ -277,14 +273,9 @@ impl FileIndex {
         let len = append.seek(SeekFrom::End(0))?;
         Ok(Self {
             read: File::open(&path)?,
-            path,
             append: Mutex::new((append, len)),
             by_pool: RwLock::new(by_pool),
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Indexes the history records among the last `lines` lines of
