@@ -427,7 +427,7 @@ fn page_of<T>(
     let mut page = Page::default();
     for item in &items {
         let (revision, entry) = read(item);
-        if since.is_some_and(|s| micros_of_revision(&revision).is_some_and(|m| m < s)) {
+        if older_than(&revision, since) {
             return page;
         }
         if page.entries.len() == limit {
@@ -439,6 +439,17 @@ fn page_of<T>(
         }
     }
     page
+}
+
+/// Whether `revision` is older than `since` (microseconds), when given.
+fn older_than(revision: &str, since: Option<u64>) -> bool {
+    since.is_some_and(|s| micros_of_revision(revision).is_some_and(|m| m < s))
+}
+
+/// The entry an S3 index object holds, if it is a history record of
+/// `pool` whose hash holds, at the revision its key names.
+fn entry_of_object(body: &[u8], pool: &str, revision: &str) -> Option<Entry> {
+    Entry::of_line(body.trim_ascii_end()).filter(|e| e.user_pool == pool && e.revision == revision)
 }
 
 /// S3 GETs of one history page in flight at once.
@@ -500,9 +511,7 @@ impl History {
                 // than `since`; their objects read a few at a time.
                 let wanted = listed
                     .iter()
-                    .take_while(|r| {
-                        since.is_none_or(|s| micros_of_revision(r).is_none_or(|m| m >= s))
-                    })
+                    .take_while(|r| !older_than(r, since))
                     .take(limit)
                     .count();
                 let mut bodies = fetch(s3, pool, &listed[..wanted]).await?;
@@ -512,9 +521,7 @@ impl History {
                 Ok(page_of(items, since, limit, |(r, body)| {
                     (
                         r.clone(),
-                        body.as_deref()
-                            .and_then(|b| Entry::of_line(b.trim_ascii_end()))
-                            .filter(|e| e.user_pool == pool && &e.revision == r),
+                        body.as_deref().and_then(|b| entry_of_object(b, pool, r)),
                     )
                 }))
             }
@@ -533,8 +540,7 @@ impl History {
             History::S3(s3) => Ok(s3
                 .get(pool, revision)
                 .await?
-                .and_then(|b| Entry::of_line(b.trim_ascii_end()))
-                .filter(|e| e.user_pool == pool && e.revision == revision)),
+                .and_then(|b| entry_of_object(&b, pool, revision))),
         }
     }
 
