@@ -528,13 +528,7 @@ impl CallAudit {
         }
         let mut r = Fields::with_capacity(256);
         if let Some(c) = &done.change {
-            r.put_value(key!(after), &c.after);
-            r.put_value(key!(before), &c.before);
-            r.put_value(key!(changed_fields), &c.changed_fields);
-            r.put_str(key!(etag), Some(&c.etag));
-            if let Some(from) = &c.restored_from {
-                r.put_str(key!(restored_from), Some(from));
-            }
+            c.put(&mut r);
         }
         if let Some(found) = &done.guardrails {
             r.put_value(key!(guardrails), found);
@@ -623,6 +617,19 @@ pub struct ChangeRecord {
     pub etag: String,
     pub changed_fields: Vec<String>,
     pub restored_from: Option<String>,
+}
+
+impl ChangeRecord {
+    /// Its fields in a completed record (and so in a history entry).
+    fn put(&self, r: &mut Fields) {
+        r.put_value(key!(after), &self.after);
+        r.put_value(key!(before), &self.before);
+        r.put_value(key!(changed_fields), &self.changed_fields);
+        r.put_str(key!(etag), Some(&self.etag));
+        if let Some(from) = &self.restored_from {
+            r.put_str(key!(restored_from), Some(from));
+        }
+    }
 }
 
 /// A failed call's `outcome`: its fields in canonical (sorted) order, so
@@ -725,10 +732,7 @@ pub async fn external_change(
         return Err("the audit level of (external change) is none".into());
     }
     let mut r = Fields::with_capacity(512);
-    r.put_value(key!(after), &change.after);
-    r.put_value(key!(before), &change.before);
-    r.put_value(key!(changed_fields), &change.changed_fields);
-    r.put_str(key!(etag), Some(&change.etag));
+    change.put(&mut r);
     if let Some(found) = &guardrails {
         r.put_value(key!(guardrails), found);
     }
