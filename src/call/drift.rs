@@ -103,9 +103,10 @@ impl Drift {
         known.insert(pool.to_owned(), etag);
     }
 
-    /// A change this process made: its configuration is the one known.
-    pub fn made(&self, pool: &str, after: &PoolMfaConfig) {
-        self.know(pool, etag::of(after));
+    /// A change this process made: the etag of its configuration (its
+    /// record's) is the one known.
+    pub fn made(&self, pool: &str, etag: String) {
+        self.know(pool, etag);
     }
 
     /// A read of `pool` answered `config`: a check follows when it is not

@@ -758,8 +758,8 @@ impl Facade {
             restored_from: c.restored_from.clone(),
         });
         if let (Some(drift), Some(pool), Some(r)) = (&self.drift, target_pool.as_deref(), ran) {
-            if let Some(c) = &r.change {
-                drift.made(pool, &c.after);
+            if let Some(c) = &change {
+                drift.made(pool, c.etag.clone());
             } else if let Some(seen) = &r.observed {
                 drift.observed(pool, seen);
             }
