@@ -620,9 +620,9 @@ impl Operation for CheckUserPoolMfaConfig {
     async fn run(self, backend: &dyn Backend, plan: &Plan) -> Result<Ran<CheckReport>> {
         let current = backend.get_user_pool_mfa_config(&self.user_pool_id).await?;
         let mut inputs = Violations::default();
-        let mut after = match &self.update_mask {
-            None if self.restore_revision.is_some() => {
-                let revision = self.restore_revision.as_deref().unwrap_or_default();
+        // validate refuses a mask with a restore: a mask means an Update.
+        let mut after = match (&self.update_mask, &self.restore_revision) {
+            (None, Some(revision)) => {
                 let restorable = super::history::restorable(
                     plan.history.as_ref(),
                     &self.user_pool_id,
@@ -636,11 +636,11 @@ impl Operation for CheckUserPoolMfaConfig {
                 }
                 restorable.config
             }
-            None => {
+            (None, None) => {
                 rules::pool_mfa_config(&mut inputs, "config", &self.patch);
                 self.patch.clone()
             }
-            Some(m) => {
+            (Some(m), _) => {
                 rules::pool_mfa_config_fields(
                     &mut inputs,
                     "config",
