@@ -157,9 +157,7 @@ impl Drift {
     async fn pace(&self, pool: &str) {
         let call = Target::Pool(pool).call(CognitoOp::GetUserPoolMfaConfig);
         let buckets = self.limiter.budgets().drift_buckets(&call);
-        while let Err(refusal) = self.limiter.check(&buckets).await {
-            tokio::time::sleep(refusal.retry_after).await;
-        }
+        self.limiter.wait(&buckets, |_| {}).await;
     }
 
     /// Compares `pool` with its history's newest entry; records a

@@ -143,10 +143,11 @@ impl Pacer {
         if buckets.is_empty() {
             return;
         }
-        while let Err(refusal) = self.limiter.check(&buckets).await {
-            crate::meters::quota_waited(self.method, refusal.id.name());
-            tokio::time::sleep(refusal.retry_after).await;
-        }
+        self.limiter
+            .wait(&buckets, |refusal| {
+                crate::meters::quota_waited(self.method, refusal.id.name())
+            })
+            .await;
     }
 }
 

@@ -403,6 +403,16 @@ impl Limiter {
         &self.budgets
     }
 
+    /// Spends a cell of every bucket, waiting out each refusal (`waited`
+    /// hears it first) until they pass: for work that paces itself rather
+    /// than fail; its caller bounds the wait.
+    pub async fn wait(&self, buckets: &[Bucket], mut waited: impl FnMut(&Refusal)) {
+        while let Err(refusal) = self.check(buckets).await {
+            waited(&refusal);
+            tokio::time::sleep(refusal.retry_after).await;
+        }
+    }
+
     /// Spends a cell of every bucket, or refuses naming the budget that
     /// needs the longest wait.
     pub async fn check(&self, buckets: &[Bucket]) -> Result<(), Refusal> {
