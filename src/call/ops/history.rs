@@ -412,11 +412,7 @@ pub struct RestoreUserPoolMfaConfig {
 
 impl RestoreUserPoolMfaConfig {
     fn steps(&self, plan: &Plan) -> PoolSteps {
-        PoolSteps {
-            read: true,
-            state: plan.check_state,
-            write: !self.validate_only,
-        }
+        PoolSteps::read_first(plan, self.validate_only)
     }
 }
 

@@ -164,6 +164,17 @@ pub(super) struct PoolSteps {
 }
 
 impl PoolSteps {
+    /// A change that always reads the configuration first (an update, a
+    /// restore), the pool's state when the pre-flight is on, and writes
+    /// unless it is a dry run.
+    pub(super) fn read_first(plan: &Plan, validate_only: bool) -> Self {
+        Self {
+            read: true,
+            state: plan.check_state,
+            write: !validate_only,
+        }
+    }
+
     pub(super) fn calls(&self, pool: &str) -> Vec<UpstreamCall> {
         let target = Target::Pool(pool);
         let mut calls = Vec::with_capacity(3);
@@ -365,11 +376,7 @@ pub struct UpdateUserPoolMfaConfig {
 impl UpdateUserPoolMfaConfig {
     /// An update always reads, to merge into what is there.
     fn steps(&self, plan: &Plan) -> PoolSteps {
-        PoolSteps {
-            read: true,
-            state: plan.check_state,
-            write: !self.validate_only,
-        }
+        PoolSteps::read_first(plan, self.validate_only)
     }
 }
 
