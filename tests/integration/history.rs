@@ -102,14 +102,25 @@ async fn set(p: &mut common::PoolsClient, pool: &str, mode: pb::MfaConfiguration
 }
 
 async fn history(p: &mut common::PoolsClient, pool: &str) -> Vec<pb::MfaConfigRevision> {
+    page(p, pool, 0, "").await.revisions
+}
+
+/// One page of `pool`'s history (`size` 0: the default), answered OK.
+async fn page(
+    p: &mut common::PoolsClient,
+    pool: &str,
+    size: u32,
+    token: &str,
+) -> pb::ListUserPoolMfaConfigHistoryResponse {
     p.list_user_pool_mfa_config_history(pb::ListUserPoolMfaConfigHistoryRequest {
         user_pool_id: pool.to_owned(),
+        page_size: size,
+        page_token: token.to_owned(),
         ..Default::default()
     })
     .await
-    .expect("history")
+    .expect("a page of the history")
     .into_inner()
-    .revisions
 }
 
 async fn get(p: &mut common::PoolsClient, pool: &str) -> pb::GetUserPoolMfaConfigResponse {
@@ -238,26 +249,9 @@ async fn two_replicas_share_one_history_and_see_a_change_made_behind_their_back_
     assert_eq!(seen[0].changed_fields, ["mfa_configuration"]);
     // Paged one at a time over S3, the token of one replica taken by the
     // other (the deployment secret they share keys it).
-    let first = b
-        .list_user_pool_mfa_config_history(pb::ListUserPoolMfaConfigHistoryRequest {
-            user_pool_id: pool.clone(),
-            page_size: 1,
-            ..Default::default()
-        })
-        .await
-        .expect("page 1")
-        .into_inner();
+    let first = page(&mut b, &pool, 1, "").await;
     assert_eq!(first.revisions, seen[..1]);
-    let second = a
-        .list_user_pool_mfa_config_history(pb::ListUserPoolMfaConfigHistoryRequest {
-            user_pool_id: pool.clone(),
-            page_size: 1,
-            page_token: first.next_page_token,
-            ..Default::default()
-        })
-        .await
-        .expect("page 2, on the other replica")
-        .into_inner();
+    let second = page(&mut a, &pool, 1, &first.next_page_token).await;
     assert_eq!(second.revisions, seen[1..]);
     assert!(second.next_page_token.is_empty());
 
@@ -465,27 +459,10 @@ async fn the_file_sink_keeps_the_history_across_a_restart_and_verify_checks_it()
     assert_eq!(before[0].method, "UpdateUserPoolMfaConfig");
     assert_eq!(before[0].request_id, "rid-history-update");
     // Paging: one a page, the token carries on.
-    let first = p
-        .list_user_pool_mfa_config_history(pb::ListUserPoolMfaConfigHistoryRequest {
-            user_pool_id: pool.clone(),
-            page_size: 1,
-            ..Default::default()
-        })
-        .await
-        .expect("page 1")
-        .into_inner();
+    let first = page(&mut p, &pool, 1, "").await;
     assert_eq!(first.revisions, before[..1]);
     assert!(!first.next_page_token.is_empty());
-    let second = p
-        .list_user_pool_mfa_config_history(pb::ListUserPoolMfaConfigHistoryRequest {
-            user_pool_id: pool.clone(),
-            page_size: 1,
-            page_token: first.next_page_token.clone(),
-            ..Default::default()
-        })
-        .await
-        .expect("page 2")
-        .into_inner();
+    let second = page(&mut p, &pool, 1, &first.next_page_token).await;
     assert_eq!(second.revisions, before[1..]);
     assert!(second.next_page_token.is_empty());
     // A forged token names the field.
