@@ -278,6 +278,9 @@ impl Writer {
         if lines.is_empty() {
             return (true, Ok(()));
         }
+        // A failed index append fails the batch, but only once every sink
+        // has it: the file holds it, so S3 and stdout must too (no gap).
+        let mut index_failed = None;
         if let Some(f) = &mut self.file {
             let before = f.len;
             let written = f.append(lines).and_then(|()| f.file.sync_data());
@@ -292,7 +295,7 @@ impl Writer {
             if let Some(index) = &self.index
                 && let Err(e) = index.append(indexed)
             {
-                return (true, Err(e));
+                index_failed = Some(e);
             }
         }
         if self.s3.is_some()
@@ -306,9 +309,9 @@ impl Writer {
                 .iter()
                 .try_for_each(|line| out.write_all(line))
                 .and_then(|()| out.flush());
-            return (true, written);
+            return (true, index_failed.map_or(written, Err));
         }
-        (true, Ok(()))
+        (true, index_failed.map_or(Ok(()), Err))
     }
 
     /// The batch into S3: its records as one object, each checkpoint as
