@@ -485,7 +485,9 @@ fn check_index(
                 report.index_unchecked += 1;
                 continue;
             };
-            match records.iter().find(|r| r.seq == entry.seq) {
+            // Sorted by seq above: a search, not a scan per entry.
+            let at = records.partition_point(|r| r.seq < entry.seq);
+            match records.get(at).filter(|r| r.seq == entry.seq) {
                 Some(r) if r.hash == entry.hash => {
                     indexed.insert((id, entry.seq));
                 }
