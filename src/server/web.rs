@@ -93,20 +93,19 @@ pub struct Cors<S> {
 }
 
 impl Policy {
-    fn allows(&self, origin: &HeaderValue) -> bool {
+    /// Named on `allowed_origins` itself.
+    fn listed(&self, origin: &HeaderValue) -> bool {
         let o = origin.as_bytes();
-        self.any_origin || self.origins.iter().any(|a| a.as_bytes() == o)
+        self.origins.iter().any(|a| a.as_bytes() == o)
+    }
+
+    fn allows(&self, origin: &HeaderValue) -> bool {
+        self.any_origin || self.listed(origin)
     }
 
     /// The origin as the answer names it.
     fn allow_origin(&self, origin: &HeaderValue) -> HeaderValue {
-        if self.any_origin
-            && !self.credentials
-            && !self
-                .origins
-                .iter()
-                .any(|a| a.as_bytes() == origin.as_bytes())
-        {
+        if self.any_origin && !self.credentials && !self.listed(origin) {
             HeaderValue::from_static("*")
         } else {
             origin.clone()
