@@ -84,6 +84,12 @@ pub trait Operation: Send + Sized {
         self.method().mutating.then(|| self.method())
     }
 
+    /// Whether `run` reads pools' histories (`Plan::history`): handed only
+    /// to the calls that do.
+    fn reads_history(&self) -> bool {
+        false
+    }
+
     /// Cognito's input rules for this request; every bad field is added.
     fn validate(&self, violations: &mut Violations);
 
@@ -588,7 +594,10 @@ impl Facade {
                 caller: p.budget_key,
                 method: op.method().name,
             }),
-            history: self.auditor.history().cloned(),
+            history: op
+                .reads_history()
+                .then(|| self.auditor.history().cloned())
+                .flatten(),
         }
     }
 

@@ -208,6 +208,10 @@ impl Operation for ListUserPoolMfaConfigHistory {
         }
     }
 
+    fn reads_history(&self) -> bool {
+        true
+    }
+
     fn validate(&self, v: &mut Violations) {
         rules::user_pool_id(v, "user_pool_id", &self.user_pool_id);
         if self.page_size > MAX_PAGE_SIZE {
@@ -457,6 +461,10 @@ impl Operation for RestoreUserPoolMfaConfig {
             validate_only: self.validate_only,
             external_id: self.external_id.as_ref(),
         }
+    }
+
+    fn reads_history(&self) -> bool {
+        true
     }
 
     fn validate(&self, v: &mut Violations) {

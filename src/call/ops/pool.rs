@@ -595,6 +595,10 @@ impl Operation for CheckUserPoolMfaConfig {
         })
     }
 
+    fn reads_history(&self) -> bool {
+        self.restore_revision.is_some()
+    }
+
     /// Only what makes the change impossible to state: the pool id and
     /// the mask's paths. The configuration's own rules are findings.
     fn validate(&self, v: &mut Violations) {
